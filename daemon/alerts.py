@@ -1,0 +1,145 @@
+"""What the daemon writes for an anomaly (an alert) and for a record it cannot read (a dead letter).
+
+Alert ids are derived from where the triggering record sits in Kafka, never from a clock or a
+counter: after a crash the daemon re-reads from the last committed offset and produces the same
+alerts with the same ids, so consumers de-duplicate on ``alert_id``.  Pure: no Kafka import.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+import numpy as np
+
+from logwarden.model.contract import END_ID, UNKNOWN_ID, ModelMetadata
+
+AlertKind = Literal["event", "session_end", "unknown_template"]
+
+_ALERT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://logwarden.invalid/alert")
+_MAX_DETAIL_BYTES = 1024
+
+REASON_HEADER = "logwarden.reason"
+DETAIL_HEADER = "logwarden.detail"
+TOPIC_HEADER = "logwarden.source.topic"
+PARTITION_HEADER = "logwarden.source.partition"
+OFFSET_HEADER = "logwarden.source.offset"
+
+
+def alert_id(topic: str, partition: int, offset: int) -> str:
+    """Stable id of the alert raised by the record at ``topic/partition/offset``."""
+    return str(uuid.uuid5(_ALERT_NAMESPACE, f"{topic}/{partition}/{offset}"))
+
+
+def session_end_alert_id(entity: str, last_offset: int) -> str:
+    """Stable id of the end-of-session alert of ``entity``, from the offset of its last event."""
+    return str(uuid.uuid5(_ALERT_NAMESPACE, f"{entity}/{last_offset}:end"))
+
+
+def alert_kind(event_id: int) -> AlertKind:
+    """What triggered an alert: a session end, an event of an unknown template, or a surprising event."""
+    if event_id == END_ID:
+        return "session_end"
+    if event_id == UNKNOWN_ID:
+        return "unknown_template"
+    return "event"
+
+
+def expected_events(log_probs: np.ndarray, metadata: ModelMetadata, top_k: int) -> list[dict[str, Any]]:
+    """The ``top_k`` most likely next events of one ``log_probs`` row [V], most likely first."""
+    row = np.asarray(log_probs, dtype=np.float64).reshape(-1)
+    k = min(top_k, row.shape[0])
+    if k <= 0:
+        return []
+    candidates = np.argpartition(-row, k - 1)[:k]
+    ranked = candidates[np.argsort(-row[candidates], kind="stable")]
+    return [
+        {
+            "event": metadata.token_name(int(i)),
+            "template": metadata.template_of(int(i)),
+            "probability": round(float(np.exp(row[i])), 6),
+        }
+        for i in ranked
+    ]
+
+
+def build_alert(
+    *,
+    alert_id: str,
+    entity: str,
+    event_id: int,
+    score: float,
+    threshold: float,
+    event_text: str | None,
+    log_probs: np.ndarray,
+    top_k: int,
+    metadata: ModelMetadata,
+    source: tuple[str, int, int] | None,
+    event_time_ms: int,
+    detected_ms: int,
+) -> dict[str, Any]:
+    """The alert for one anomalous event, or for a session's end when ``event_id`` is END_ID.
+
+    ``alert_id`` comes from ``alert_id()`` or ``session_end_alert_id()``; ``log_probs`` is the
+    model's distribution before the event (the row the score came from); ``source`` is the
+    triggering record's (topic, partition, offset), None for a session end.  The detection
+    time is a parameter so that the function stays pure.
+    """
+    return {
+        "alert_id": alert_id,
+        "kind": alert_kind(event_id),
+        "entity": entity,
+        "score": _finite_or_none(score),
+        "threshold": _finite_or_none(threshold),
+        "template": metadata.template_of(event_id),
+        "event": event_text,
+        "expected": expected_events(log_probs, metadata, top_k),
+        "model": {"version": metadata.model_version, "sha256": metadata.onnx_sha256},
+        "source": None
+        if source is None
+        else {"topic": source[0], "partition": source[1], "offset": source[2]},
+        "event_time": iso_utc(event_time_ms),
+        "detected_at": iso_utc(detected_ms),
+    }
+
+
+def encode_alert(alert: dict[str, Any]) -> bytes:
+    """Compact JSON; ValueError on NaN or infinity, which ``build_alert`` never produces."""
+    return json.dumps(alert, separators=(",", ":"), allow_nan=False).encode("ascii")
+
+
+def iso_utc(epoch_ms: int) -> str | None:
+    """``2026-11-21T10:00:00.123Z`` for epoch milliseconds; None when Kafka gave no timestamp (-1)."""
+    if epoch_ms < 0:
+        return None
+    try:
+        moment = datetime.fromtimestamp(epoch_ms / 1000, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def dead_letter_headers(
+    reason: str, detail: str, topic: str, partition: int, offset: int
+) -> list[tuple[str, bytes]]:
+    """Headers of a dead-letter record; its value and key stay the original bytes, so nothing is lost."""
+    detail_bytes = detail.encode("utf-8", "backslashreplace")
+    if len(detail_bytes) > _MAX_DETAIL_BYTES:
+        detail_bytes = (
+            detail_bytes[: _MAX_DETAIL_BYTES - 3].decode("utf-8", "ignore").encode("utf-8") + b"..."
+        )
+    return [
+        (REASON_HEADER, reason.encode("utf-8")),
+        (DETAIL_HEADER, detail_bytes),
+        (TOPIC_HEADER, topic.encode("utf-8")),
+        (PARTITION_HEADER, str(partition).encode("ascii")),
+        (OFFSET_HEADER, str(offset).encode("ascii")),
+    ]
+
+
+def _finite_or_none(value: float) -> float | None:
+    number = float(value)
+    return round(number, 6) if math.isfinite(number) else None

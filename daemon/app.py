@@ -1,0 +1,116 @@
+"""The composition root: the only module that wires config, onnxruntime, SQLite and Kafka together."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import structlog
+
+from logwarden.daemon.checkpoint import Checkpointer
+from logwarden.daemon.config import DaemonConfig, load_config
+from logwarden.daemon.decode import MessageDecoder
+from logwarden.daemon.faults import CrashPoints
+from logwarden.daemon.kafka_io import OutputSink, build_consumer, build_producer, commit_offsets
+from logwarden.daemon.policy import AlertPolicy
+from logwarden.daemon.processor import BatchProcessor
+from logwarden.daemon.service import DaemonService, LoopSettings
+from logwarden.daemon.sqlite_store import SqliteStateStore
+from logwarden.daemon.state_store import StoreHeader
+from logwarden.daemon.state_table import EntityStateTable
+from logwarden.daemon.systemd import SystemdNotifier
+from logwarden.logs import configure_logging
+from logwarden.model.bundle import load_bundle
+from logwarden.model.runtime import OnnxStepModel
+
+log = structlog.get_logger("logwarden.daemon")
+
+STATE_FORMAT_VERSION = 1
+
+
+def loop_settings(config: DaemonConfig) -> LoopSettings:
+    """The main loop's knobs from the validated config."""
+    return LoopSettings(
+        topics=tuple(config.kafka.input_topics),
+        poll_timeout_ms=config.processing.poll_timeout_ms,
+        batch_max_events=config.processing.batch_max_events,
+        checkpoint_every_events=config.state.checkpoint_every_events,
+        checkpoint_interval_seconds=config.state.checkpoint_interval_seconds,
+        ttl_seconds=config.state.ttl_seconds,
+        top_k=config.model.top_k,
+        shutdown_timeout_seconds=config.shutdown.timeout_seconds,
+    )
+
+
+def build_service(config: DaemonConfig) -> DaemonService:
+    """Load the model and the local state, connect to Kafka, and hand everything to the service."""
+    bundle = load_bundle(config.model.path)
+    model = OnnxStepModel.load(bundle, intra_op_threads=config.processing.onnx_threads)
+    metadata = bundle.metadata
+    decoder = MessageDecoder.build(config.input, metadata)
+    threshold = metadata.threshold if config.model.threshold is None else config.model.threshold
+    table = EntityStateTable(
+        num_layers=metadata.num_layers,
+        hidden_size=metadata.hidden_size,
+        capacity=config.state.max_entities,
+        initial_h=model.initial_h,
+        initial_c=model.initial_c,
+    )
+    store = SqliteStateStore(config.state.dir)
+    store.open(
+        StoreHeader(
+            format_version=STATE_FORMAT_VERSION,
+            model_sha256=metadata.onnx_sha256,
+            num_layers=metadata.num_layers,
+            hidden_size=metadata.hidden_size,
+        )
+    )
+    rows, stored_offsets = store.load()
+    table.load_rows(rows)
+    consumer = build_consumer(
+        config.kafka.bootstrap_servers,
+        config.kafka.group_id,
+        config.kafka.consumer_options(),
+        config.processing.batch_max_events,
+    )
+    producer = build_producer(config.kafka.bootstrap_servers, config.kafka.producer_options())
+    sink = OutputSink(producer, config.kafka.alerts_topic, config.kafka.dead_letter_topic, config.kafka.scores_topic)
+    crash_points = CrashPoints.from_environment()
+    checkpointer = Checkpointer(
+        flush_producer=lambda: sink.flush(config.shutdown.timeout_seconds * 4),
+        store=store,
+        table=table,
+        commit_group=lambda offsets: commit_offsets(consumer, offsets, consumer.assignment()),
+        crash_points=crash_points,
+    )
+    return DaemonService(
+        settings=loop_settings(config),
+        consumer=consumer,
+        sink=sink,
+        decoder=decoder,
+        processor=BatchProcessor(model, table),
+        policy=AlertPolicy(threshold),
+        table=table,
+        checkpointer=checkpointer,
+        stored_offsets=stored_offsets,
+        metadata=metadata,
+        threshold=threshold,
+        crash_points=crash_points,
+        notifier=SystemdNotifier(),
+        on_close=store.close,
+    )
+
+
+def run_daemon(config_path: Path, *, check_only: bool = False) -> int:
+    """``logwarden run``: validate, log the effective config once (secrets masked), serve until stopped."""
+    config = load_config(config_path)
+    configure_logging(config.logging.level)
+    if check_only:
+        bundle = load_bundle(config.model.path)
+        MessageDecoder.build(config.input, bundle.metadata)
+        print(json.dumps({"config": config.as_loggable(), "model": bundle.metadata.model_version}, default=str))
+        return 0
+    log.info("config", **config.as_loggable())
+    service = build_service(config)
+    service.install_signal_handlers()
+    return service.run()

@@ -1,0 +1,538 @@
+"""The daemon's configuration: one frozen, typed model, read from YAML and validated once at start.
+
+Every problem is a ConfigError naming the file and the dotted key, so an operator can fix the
+file without reading code.  ``kafka.consumer``, ``kafka.producer`` and ``kafka.common`` are
+passed verbatim to kafka-python, except for the options the daemon sets itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import re
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal, TypeVar, cast
+
+import yaml
+
+from logwarden.errors import ConfigError
+from logwarden.events.header import CONTENT_GROUP
+
+InputFormat = Literal["raw", "json"]
+EntitySource = Literal["regex", "field", "key"]
+LogLevel = Literal["debug", "info", "warning", "error"]
+
+INPUT_FORMATS: tuple[InputFormat, ...] = ("raw", "json")
+LOG_LEVELS: tuple[LogLevel, ...] = ("debug", "info", "warning", "error")
+
+# Options the daemon sets itself, with the reason quoted when a file tries to override one.
+_BYTES_REASON = "records are handled as raw bytes so a dead-lettered record keeps its original value and key"
+CONTROLLED_OPTIONS: Mapping[str, str] = MappingProxyType(
+    {
+        "bootstrap_servers": "set kafka.bootstrap_servers instead",
+        "group_id": "set kafka.group_id instead",
+        "enable_auto_commit": "offsets are committed by logwarden only after alerts are flushed",
+        "key_deserializer": _BYTES_REASON,
+        "value_deserializer": _BYTES_REASON,
+        "key_serializer": _BYTES_REASON,
+        "value_serializer": _BYTES_REASON,
+    }
+)
+# Options that take a live Python object (callable, SSLContext, class) and cannot come from YAML.
+PYTHON_OBJECT_OPTIONS = frozenset(
+    {
+        "default_offset_commit_callback",
+        "kafka_client",
+        "metric_reporters",
+        "partitioner",
+        "sasl_oauth_token_provider",
+        "selector",
+        "ssl_context",
+    }
+)
+SECRET_MARKERS = ("password", "secret", "token", "ssl_key", "credential")
+MASK = "***"
+
+_TOPIC_RE = re.compile(r"[A-Za-z0-9._-]{1,249}")
+
+
+@dataclass(frozen=True)
+class KafkaConfig:
+    """Where to read and write, plus kafka-python options passed through verbatim."""
+
+    bootstrap_servers: tuple[str, ...]
+    group_id: str
+    input_topics: tuple[str, ...]
+    alerts_topic: str
+    dead_letter_topic: str = "logwarden.dead-letter"
+    scores_topic: str | None = None
+    common: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    consumer: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    producer: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    def consumer_options(self) -> dict[str, Any]:
+        """kafka-python KafkaConsumer kwargs from the file: ``common`` overlaid by ``consumer``."""
+        return {**self.common, **self.consumer}
+
+    def producer_options(self) -> dict[str, Any]:
+        """kafka-python KafkaProducer kwargs from the file: ``common`` overlaid by ``producer``."""
+        return {**self.common, **self.producer}
+
+
+@dataclass(frozen=True)
+class EntityConfig:
+    """Which entity (session) an event belongs to: exactly one of a regex, a JSON field or the record key."""
+
+    regex: str | None = None
+    field: str | None = None
+    key: bool = False
+
+    @property
+    def source(self) -> EntitySource:
+        """The one source that is set."""
+        if self.regex is not None:
+            return "regex"
+        if self.field is not None:
+            return "field"
+        return "key"
+
+
+@dataclass(frozen=True)
+class JsonInputConfig:
+    """Field names of JSON input; ``event_field`` holds an event key already parsed upstream."""
+
+    message_field: str = "message"
+    timestamp_field: str | None = None
+    event_field: str | None = None
+
+
+@dataclass(frozen=True)
+class InputConfig:
+    """How a Kafka record value becomes an event; ``header_regex`` None means the model's."""
+
+    format: InputFormat
+    entity: EntityConfig
+    json: JsonInputConfig = field(default_factory=JsonInputConfig)
+    max_message_bytes: int = 1024 * 1024
+    header_regex: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The model directory; ``threshold`` None means the model's calibrated threshold."""
+
+    path: Path
+    threshold: float | None = None
+    top_k: int = 3
+
+
+@dataclass(frozen=True)
+class StateConfig:
+    """Per-entity LSTM state: where it is checkpointed, how long idle entities live, how many."""
+
+    dir: Path
+    ttl_seconds: float = 3600.0
+    max_entities: int = 1_000_000
+    checkpoint_every_events: int = 50_000
+    checkpoint_interval_seconds: float = 5.0
+
+
+@dataclass(frozen=True)
+class ProcessingConfig:
+    """Batching of the poll -> score loop."""
+
+    batch_max_events: int = 2048
+    poll_timeout_ms: int = 100
+    onnx_threads: int = 1
+
+
+@dataclass(frozen=True)
+class ShutdownConfig:
+    """Bound on a graceful stop, kept below systemd's TimeoutStopSec."""
+
+    timeout_seconds: float = 8.0
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    """Log level of the JSON lines written to stdout."""
+
+    level: LogLevel = "info"
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    """Everything the daemon reads from its YAML file."""
+
+    kafka: KafkaConfig
+    input: InputConfig
+    model: ModelConfig
+    state: StateConfig
+    processing: ProcessingConfig = field(default_factory=ProcessingConfig)
+    shutdown: ShutdownConfig = field(default_factory=ShutdownConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    source: str = field(default="<config>", compare=False)
+
+    def as_loggable(self) -> dict[str, Any]:
+        """Plain nested dict for the start-up log line, with every secret-looking value masked."""
+        loggable = _plain(self)
+        loggable.pop("source", None)
+        return cast(dict[str, Any], _mask(loggable))
+
+
+def load_config(path: str | Path) -> DaemonConfig:
+    """Read, parse and validate a YAML config file; ConfigError on any problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: config file not found") from exc
+    except IsADirectoryError as exc:
+        raise ConfigError(f"{path}: is a directory, expected a YAML config file") from exc
+    except PermissionError as exc:
+        raise ConfigError(f"{path}: config file is not readable (permission denied)") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text at byte {exc.start}") from exc
+    try:
+        raw = yaml.load(text, Loader=_StrictLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}: invalid YAML{where}: {exc.problem or exc.context}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
+    if raw is None:
+        raise ConfigError(f"{path}: config file is empty")
+    return parse_config(raw, source=str(path))
+
+
+def parse_config(raw: object, source: str = "<config>") -> DaemonConfig:
+    """Validate an already-parsed mapping (e.g. from YAML) into a DaemonConfig."""
+    reader = _Reader(source)
+    config = reader.build(raw, "", DaemonConfig)
+    _check_kafka(reader, config.kafka)
+    _check_input(reader, config.input)
+    return dataclasses.replace(config, source=source)
+
+
+T = TypeVar("T")
+Check = Callable[["_Reader", str, Any], Any]
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that rejects a key written twice in one mapping instead of keeping the last."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[str] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if isinstance(key, str) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping",
+                    node.start_mark,
+                    f"duplicate key {key!r}",
+                    key_node.start_mark,
+                )
+            if isinstance(key, str):
+                seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+class _Reader:
+    """Builds dataclasses from mappings, turning every failure into a ConfigError naming source and key."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def error(self, key: str, message: str) -> ConfigError:
+        return ConfigError(f"{self.source}: {key}: {message}" if key else f"{self.source}: {message}")
+
+    def build(self, raw: object, key: str, cls: type[T]) -> T:
+        """``cls`` from a mapping of its field names, checked by ``_CHECKS``; None is an empty section."""
+        checks = _CHECKS[cls]
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, Mapping):
+            raise self.error(key, f"expected a mapping, got {_show(raw)}")
+        for name in raw:
+            if not isinstance(name, str):
+                raise self.error(_join(key, str(name)), f"keys must be strings, got {_show(name)}")
+            if name not in checks:
+                raise self.error(_join(key, name), _unknown_key_message(name, list(checks)))
+        values: dict[str, Any] = {}
+        for spec in dataclasses.fields(cls):  # type: ignore[arg-type]
+            if spec.name not in checks:
+                continue
+            dotted, value, check = _join(key, spec.name), raw.get(spec.name), checks[spec.name]
+            if isinstance(check, type):
+                values[spec.name] = self.build(value, dotted, check)
+            elif value is not None:
+                values[spec.name] = check(self, dotted, value)
+            elif spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
+                raise self.error(dotted, "required key is missing")
+        return cls(**values)
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _unknown_key_message(name: str, known: list[str]) -> str:
+    return f"unknown key{_suggestion(name, known)} (known keys: {', '.join(known)})"
+
+
+def _suggestion(name: str, known: list[str]) -> str:
+    """``; did you mean "x"?`` for the closest known name (a shortened name counts as close), or ""."""
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    close = close or [k for k in known if k.startswith(name) or name.startswith(k)][:1]
+    return f'; did you mean "{close[0]}"?' if close else ""
+
+
+def _string(reader: _Reader, key: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise reader.error(key, f"expected a non-empty string, got {_show(value)}")
+    return value
+
+
+def _path(reader: _Reader, key: str, value: Any) -> Path:
+    return Path(_string(reader, key, value))
+
+
+def _topic(reader: _Reader, key: str, value: Any) -> str:
+    if not isinstance(value, str) or not _TOPIC_RE.fullmatch(value) or value in (".", ".."):
+        raise reader.error(
+            key, f"expected a Kafka topic name (1-249 characters of A-Z a-z 0-9 . _ -), got {_show(value)}"
+        )
+    return value
+
+
+def _topic_list(reader: _Reader, key: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value:
+        raise reader.error(key, f"expected a non-empty list of topic names, got {_show(value)}")
+    topics = tuple(_topic(reader, f"{key}[{i}]", item) for i, item in enumerate(value))
+    duplicates = sorted({t for t in topics if topics.count(t) > 1})
+    if duplicates:
+        raise reader.error(key, f"topic listed more than once: {', '.join(duplicates)}")
+    return topics
+
+
+def _servers(reader: _Reader, key: str, value: Any) -> tuple[str, ...]:
+    expected = 'expected a non-empty list of "host:port" strings'
+    if not isinstance(value, list) or not value:
+        raise reader.error(key, f"{expected}, got {_show(value)}")
+    for i, item in enumerate(value):
+        host, _, port = item.rpartition(":") if isinstance(item, str) else ("", "", "")
+        if not host.strip() or not port.isdigit() or not 0 < int(port) < 65536:
+            raise reader.error(f"{key}[{i}]", f"{expected}, got {_show(item)}")
+    return tuple(value)
+
+
+def _integer(minimum: int) -> Check:
+    def check(reader: _Reader, key: str, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise reader.error(key, f"expected an integer >= {minimum}, got {_show(value)}")
+        return value
+
+    return check
+
+
+def _number(*, positive: bool) -> Check:
+    def check(reader: _Reader, key: str, value: Any) -> float:
+        is_number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if not is_number or (positive and value <= 0):
+            raise reader.error(
+                key, f"expected a {'number > 0' if positive else 'finite number'}, got {_show(value)}"
+            )
+        return float(value)
+
+    return check
+
+
+def _boolean(reader: _Reader, key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise reader.error(key, f"expected true or false, got {_show(value)}")
+    return value
+
+
+def _choice(options: tuple[str, ...]) -> Check:
+    def check(reader: _Reader, key: str, value: Any) -> str:
+        if value not in options:
+            raise reader.error(key, f"expected one of {', '.join(options)}; got {_show(value)}")
+        return cast(str, value)
+
+    return check
+
+
+def _regex(reader: _Reader, key: str, value: Any) -> str:
+    pattern = _string(reader, key, value)
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise reader.error(key, f"invalid regular expression {_show(pattern)}: {exc}") from exc
+    return pattern
+
+
+def _header_regex(reader: _Reader, key: str, value: Any) -> str:
+    pattern = _regex(reader, key, value)
+    if CONTENT_GROUP not in re.compile(pattern).groupindex:
+        raise reader.error(
+            key, f"needs a named group (?P<{CONTENT_GROUP}>...) for the message after the header"
+        )
+    return pattern
+
+
+def _kafka_options(role: Literal["common", "consumer", "producer"]) -> Check:
+    def check(reader: _Reader, key: str, value: Any) -> Mapping[str, Any]:
+        if not isinstance(value, Mapping):
+            raise reader.error(key, f"expected a mapping of kafka-python {role} options, got {_show(value)}")
+        allowed = _kafka_option_names(role)
+        for name in value:
+            dotted = f"{key}.{name}"
+            if not isinstance(name, str):
+                raise reader.error(dotted, f"option names must be strings, got {_show(name)}")
+            if name in CONTROLLED_OPTIONS:
+                raise reader.error(dotted, f"is set by logwarden itself: {CONTROLLED_OPTIONS[name]}")
+            if name in PYTHON_OBJECT_OPTIONS:
+                raise reader.error(dotted, "needs a Python object and cannot be set from a config file")
+            if name not in allowed:
+                hint = _suggestion(name, sorted(allowed))
+                both = (
+                    " (common options must be valid for both consumer and producer)"
+                    if role == "common"
+                    else ""
+                )
+                raise reader.error(dotted, f"not a kafka-python {role} option{hint}{both}")
+        return MappingProxyType(dict(value))
+
+    return check
+
+
+def _kafka_option_names(role: Literal["common", "consumer", "producer"]) -> frozenset[str]:
+    # Imported here: reading a config needs kafka-python for its option names only.  kafka-python
+    # 3.0 loads its protocol schemas with importlib.resources.read_text, deprecated since 3.11.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from kafka import KafkaConsumer, KafkaProducer
+
+    consumer, producer = frozenset(KafkaConsumer.DEFAULT_CONFIG), frozenset(KafkaProducer.DEFAULT_CONFIG)
+    return {"common": consumer & producer, "consumer": consumer, "producer": producer}[role]
+
+
+def _check_kafka(reader: _Reader, kafka: KafkaConfig) -> None:
+    outputs = {"alerts_topic": kafka.alerts_topic, "dead_letter_topic": kafka.dead_letter_topic}
+    if kafka.scores_topic is not None:
+        outputs["scores_topic"] = kafka.scores_topic
+    seen: dict[str, str] = {}
+    for name, topic in outputs.items():
+        if topic in kafka.input_topics:
+            raise reader.error(
+                f"kafka.{name}", f"{topic!r} is also an input topic; the daemon would read its own output"
+            )
+        if topic in seen:
+            raise reader.error(
+                f"kafka.{name}", f"{topic!r} is already kafka.{seen[topic]}; each output needs its own topic"
+            )
+        seen[topic] = name
+
+
+def _check_input(reader: _Reader, config: InputConfig) -> None:
+    entity = config.entity
+    sources = [
+        name
+        for name, is_set in (
+            ("regex", entity.regex is not None),
+            ("field", entity.field is not None),
+            ("key", entity.key),
+        )
+        if is_set
+    ]
+    if len(sources) != 1:
+        found = ", ".join(sources) if sources else "none"
+        raise reader.error("input.entity", f"expected exactly one of regex, field or key: true; got {found}")
+    if entity.field is not None and config.format != "json":
+        raise reader.error("input.entity.field", "needs input.format: json (raw lines have no fields)")
+    if config.format != "json" and config.json != JsonInputConfig():
+        raise reader.error("input.json", "only applies with input.format: json")
+
+
+_CHECKS: dict[type, dict[str, Check | type]] = {
+    DaemonConfig: {
+        "kafka": KafkaConfig,
+        "input": InputConfig,
+        "model": ModelConfig,
+        "state": StateConfig,
+        "processing": ProcessingConfig,
+        "shutdown": ShutdownConfig,
+        "logging": LoggingConfig,
+    },
+    KafkaConfig: {
+        "bootstrap_servers": _servers,
+        "group_id": _string,
+        "input_topics": _topic_list,
+        "alerts_topic": _topic,
+        "dead_letter_topic": _topic,
+        "scores_topic": _topic,
+        "common": _kafka_options("common"),
+        "consumer": _kafka_options("consumer"),
+        "producer": _kafka_options("producer"),
+    },
+    InputConfig: {
+        "format": _choice(INPUT_FORMATS),
+        "entity": EntityConfig,
+        "json": JsonInputConfig,
+        "max_message_bytes": _integer(1),
+        "header_regex": _header_regex,
+    },
+    EntityConfig: {"regex": _regex, "field": _string, "key": _boolean},
+    JsonInputConfig: {"message_field": _string, "timestamp_field": _string, "event_field": _string},
+    ModelConfig: {"path": _path, "threshold": _number(positive=False), "top_k": _integer(0)},
+    StateConfig: {
+        "dir": _path,
+        "ttl_seconds": _number(positive=True),
+        "max_entities": _integer(1),
+        "checkpoint_every_events": _integer(1),
+        "checkpoint_interval_seconds": _number(positive=True),
+    },
+    ProcessingConfig: {
+        "batch_max_events": _integer(1),
+        "poll_timeout_ms": _integer(0),
+        "onnx_threads": _integer(1),
+    },
+    ShutdownConfig: {"timeout_seconds": _number(positive=True)},
+    LoggingConfig: {"level": _choice(LOG_LEVELS)},
+}
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _mask(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: (MASK if v is not None and _is_secret(k) else _mask(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask(v) for v in value]
+    return value
+
+
+def _is_secret(key: str) -> bool:
+    lowered = key.lower()
+    return any(marker in lowered for marker in SECRET_MARKERS)

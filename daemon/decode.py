@@ -1,0 +1,338 @@
+"""Turn one Kafka record into an event, or into the reason it goes to the dead-letter topic.
+
+Pure: no Kafka import, so every rejection is tested without a broker.  ``decode_one`` runs once
+per consumed record; everything that can be prepared (regexes, field lookups, the template
+matcher) is prepared in ``MessageDecoder.build`` and the happy path raises nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any, Literal, NamedTuple
+
+from logwarden.daemon.config import InputConfig
+
+from logwarden.errors import ConfigError, DecodeError
+from logwarden.events.entity import RegexEntityExtractor
+from logwarden.events.header import HeaderStripper
+from logwarden.events.raw import RawLineParser
+from logwarden.events.templates import TemplateMatcher
+from logwarden.events.vocabulary import Vocabulary
+from logwarden.model.contract import FIRST_EVENT_ID, UNKNOWN_ID, ModelMetadata, ParserSettings
+
+DecodeReason = Literal[
+    "null_value",
+    "oversize",
+    "invalid_utf8",
+    "invalid_json",
+    "not_an_object",
+    "non_finite_number",
+    "missing_entity",
+    "missing_message",
+    "missing_event",
+    "invalid_timestamp",
+]
+DECODE_REASONS: tuple[DecodeReason, ...] = DecodeReason.__args__  # type: ignore[attr-defined]
+
+# Numeric timestamps below this are epoch seconds, above it epoch milliseconds (1e11 s is the
+# year 5138, 1e11 ms is 1973), so both common encodings are read without a setting.
+_SECONDS_LIMIT = 1e11
+_MAX_TIMESTAMP_MS = 253_402_300_800_000  # 10000-01-01T00:00:00Z
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_ONE_MS = timedelta(milliseconds=1)
+_ABSENT: Any = object()
+
+
+class DecodedEvent(NamedTuple):
+    """One event ready for scoring; a NamedTuple because one is built per consumed record."""
+
+    entity: str
+    event_id: int
+    text: str
+    event_time_ms: int
+
+
+class _NonFiniteNumber(ValueError):
+    """Raised from inside the JSON parser when a number is NaN, +-Infinity or overflows."""
+
+
+def _reject_constant(name: str) -> float:
+    raise _NonFiniteNumber(name)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise _NonFiniteNumber(text if len(text) <= 40 else text[:37] + "...")
+    return value
+
+
+_JSON = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+
+Classifier = Callable[[str], "tuple[str | None, int]"]
+FieldGetter = Callable[[dict[str, Any]], Any]
+
+
+class MessageDecoder:
+    """Decodes record values of one configured format for one model; build it with ``build``."""
+
+    def __init__(
+        self,
+        *,
+        json_input: bool,
+        max_message_bytes: int,
+        classify: Classifier | None,
+        entity_from_key: bool,
+        entity_field: FieldGetter | None,
+        entity_field_name: str,
+        entity_regex: RegexEntityExtractor | None,
+        message_field: FieldGetter,
+        message_field_name: str,
+        event_field: FieldGetter | None,
+        event_field_name: str,
+        timestamp_field: FieldGetter | None,
+        timestamp_field_name: str,
+        vocabulary: Vocabulary | None,
+    ) -> None:
+        self.json_input = json_input
+        self.max_message_bytes = max_message_bytes
+        self._classify = classify
+        self._entity_from_key = entity_from_key
+        self._entity_field = entity_field
+        self._entity_field_name = entity_field_name
+        self._entity_regex = entity_regex
+        self._message_field = message_field
+        self._message_field_name = message_field_name
+        self._event_field = event_field
+        self._event_field_name = event_field_name
+        self._timestamp_field = timestamp_field
+        self._timestamp_field_name = timestamp_field_name
+        self._vocabulary = vocabulary
+
+    @classmethod
+    def build(cls, config: InputConfig, metadata: ModelMetadata) -> MessageDecoder:
+        """A decoder for ``config`` and ``metadata``; ConfigError if the two cannot work together.
+
+        Events come either from the event key in ``input.json.event_field`` (looked up in the
+        model's vocabulary) or from matching the message against the model's templates,
+        which needs a model trained on raw logs.
+        """
+        json_input = config.format == "json"
+        event_field_name = config.json.event_field if json_input else None
+        classify: Classifier | None = None
+        vocabulary: Vocabulary | None = None
+        entity_regex = None
+        if event_field_name is not None:
+            vocabulary = Vocabulary(metadata.vocabulary)
+            if config.entity.regex is not None:
+                entity_regex = RegexEntityExtractor(config.entity.regex)
+        elif metadata.parser is None:
+            raise ConfigError(
+                "input: the model was trained on pre-parsed event sequences and has no log templates; "
+                "send JSON with the event key in a field (input.format: json, input.json.event_field: ...)"
+            )
+        else:
+            classify = _template_classifier(config, metadata.parser, metadata.templates)
+        return cls(
+            json_input=json_input,
+            max_message_bytes=config.max_message_bytes,
+            classify=classify,
+            entity_from_key=config.entity.key,
+            entity_field=_field_getter(config.entity.field) if config.entity.field is not None else None,
+            entity_field_name=config.entity.field or "",
+            entity_regex=entity_regex,
+            message_field=_field_getter(config.json.message_field),
+            message_field_name=config.json.message_field,
+            event_field=_field_getter(event_field_name) if event_field_name is not None else None,
+            event_field_name=event_field_name or "",
+            timestamp_field=(
+                _field_getter(config.json.timestamp_field)
+                if config.json.timestamp_field is not None
+                else None
+            ),
+            timestamp_field_name=config.json.timestamp_field or "",
+            vocabulary=vocabulary,
+        )
+
+    def decode_one(self, value: bytes | None, key: bytes | None, timestamp_ms: int) -> DecodedEvent:
+        """The event in one record, or DecodeError(reason, detail) saying why there is none."""
+        if value is None:
+            raise DecodeError("null_value", "record has no value (tombstone)")
+        if len(value) > self.max_message_bytes:
+            raise DecodeError(
+                "oversize", f"{len(value)} bytes > input.max_message_bytes {self.max_message_bytes}"
+            )
+        try:
+            text = value.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DecodeError("invalid_utf8", f"value is not UTF-8 at byte offset {exc.start}") from None
+        if self.json_input:
+            return self._decode_json(text, key, timestamp_ms)
+        line = text.rstrip("\r\n")
+        if not line or line.isspace():
+            raise DecodeError("missing_message", "empty line")
+        entity, event_id = self._classify(line)  # type: ignore[misc]
+        if self._entity_from_key:
+            entity = _entity_of_key(key)
+        if entity is None:
+            raise DecodeError("missing_entity", self._entity_problem(None))
+        return DecodedEvent(entity, event_id, line, timestamp_ms)
+
+    def _decode_json(self, text: str, key: bytes | None, timestamp_ms: int) -> DecodedEvent:
+        try:
+            document = _JSON.decode(text)
+        except json.JSONDecodeError as exc:
+            raise DecodeError("invalid_json", f"line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        except _NonFiniteNumber as exc:
+            raise DecodeError("non_finite_number", f"{exc} is not a finite number") from None
+        except RecursionError:
+            raise DecodeError("invalid_json", "nested too deeply") from None
+        except ValueError as exc:  # e.g. an integer literal longer than Python's int digit limit
+            raise DecodeError("invalid_json", str(exc)) from None
+        if type(document) is not dict:
+            raise DecodeError(
+                "not_an_object", f"top-level JSON value is a {_json_type(document)}, not an object"
+            )
+        message = self._message_field(document)
+        if self._event_field is not None:
+            event_key = self._event_field(document)
+            if type(event_key) is int:
+                event_key = str(event_key)
+            elif type(event_key) is not str or not event_key:
+                raise DecodeError("missing_event", _field_problem(self._event_field_name, event_key))
+            event_id = self._vocabulary.id_of(event_key)  # type: ignore[union-attr]
+            line = message if type(message) is str and message else event_key
+            entity = self._entity_regex.entity_of(line) if self._entity_regex is not None else None
+        else:
+            if type(message) is not str or not message or message.isspace():
+                raise DecodeError("missing_message", _field_problem(self._message_field_name, message))
+            line = message.rstrip("\r\n")
+            entity, event_id = self._classify(line)  # type: ignore[misc]
+        if self._entity_from_key:
+            entity = _entity_of_key(key)
+        elif self._entity_field is not None:
+            entity = _entity_of_field(self._entity_field(document))
+        if entity is None:
+            raise DecodeError("missing_entity", self._entity_problem(document))
+        if self._timestamp_field is not None:
+            timestamp_ms = _timestamp_ms(self._timestamp_field(document), self._timestamp_field_name)
+        return DecodedEvent(entity, event_id, line, timestamp_ms)
+
+    def _entity_problem(self, document: dict[str, Any] | None) -> str:
+        if self._entity_from_key:
+            return "record has no key (input.entity.key: true)"
+        if self._entity_field is not None and document is not None:
+            return _field_problem(self._entity_field_name, self._entity_field(document))
+        return "the entity regex does not match"
+
+
+def _template_classifier(
+    config: InputConfig, parser_settings: ParserSettings, templates: Sequence[str]
+) -> Classifier:
+    """(entity from the regex or None, model event id) of a line, via the model's own parser."""
+    settings = dataclasses.replace(
+        parser_settings,
+        header_regex=config.header_regex or parser_settings.header_regex,
+        entity_regex=config.entity.regex or parser_settings.entity_regex,
+    )
+    if config.entity.regex is not None:
+        parse_one = RawLineParser(settings, templates).parse_one
+
+        def classify_with_entity(line: str) -> tuple[str | None, int]:
+            parsed = parse_one(line)
+            index = parsed.template_index
+            return parsed.entity, (FIRST_EVENT_ID + index if index >= 0 else UNKNOWN_ID)
+
+        return classify_with_entity
+    content_of = HeaderStripper(settings.header_regex).content_of
+    match_one = TemplateMatcher(templates, settings.masking).match_one
+
+    def classify(line: str) -> tuple[str | None, int]:
+        index = match_one(content_of(line))
+        return None, (FIRST_EVENT_ID + index if index >= 0 else UNKNOWN_ID)
+
+    return classify
+
+
+def _field_getter(name: str) -> FieldGetter:
+    """Reads ``name`` from a JSON object; a dotted name also reaches into nested objects.
+
+    A literal key wins over the nested path, so ``{"host.name": ...}`` and
+    ``{"host": {"name": ...}}`` both work for ``host.name``.  Missing and null read as _ABSENT.
+    """
+    if "." not in name:
+
+        def get_flat(document: dict[str, Any]) -> Any:
+            value = document.get(name)
+            return _ABSENT if value is None else value
+
+        return get_flat
+    path = name.split(".")
+
+    def get_nested(document: dict[str, Any]) -> Any:
+        value = document.get(name)
+        if value is not None:
+            return value
+        node: Any = document
+        for part in path:
+            if type(node) is not dict:
+                return _ABSENT
+            node = node.get(part)
+        return _ABSENT if node is None else node
+
+    return get_nested
+
+
+def _entity_of_key(key: bytes | None) -> str | None:
+    if not key:
+        return None
+    try:
+        return key.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DecodeError("invalid_utf8", f"record key is not UTF-8 at byte offset {exc.start}") from None
+
+
+def _entity_of_field(value: Any) -> str | None:
+    if type(value) is str:
+        return value or None
+    if type(value) is int:
+        return str(value)
+    return None
+
+
+def _timestamp_ms(value: Any, field_name: str) -> int:
+    """Epoch milliseconds of a number (seconds or milliseconds) or an ISO-8601 string (UTC if naive)."""
+    if type(value) in (int, float):
+        millis = value * 1000 if abs(value) < _SECONDS_LIMIT else value
+    elif type(value) is str:
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise DecodeError(
+                "invalid_timestamp", f"field {field_name!r}: {value[:64]!r} is not ISO-8601"
+            ) from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        millis = (moment - _EPOCH) // _ONE_MS
+    else:
+        raise DecodeError("invalid_timestamp", _field_problem(field_name, value))
+    if not 0 <= millis < _MAX_TIMESTAMP_MS:
+        raise DecodeError("invalid_timestamp", f"field {field_name!r}: {str(value)[:64]!r} is out of range")
+    return int(millis)
+
+
+def _field_problem(field_name: str, value: Any) -> str:
+    if value is _ABSENT:
+        return f"field {field_name!r} is missing or null"
+    if type(value) is str:
+        return f"field {field_name!r} is empty"
+    return f"field {field_name!r} is a {_json_type(value)}"
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
+    return names.get(type(value), "null")

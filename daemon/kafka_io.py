@@ -1,0 +1,104 @@
+"""kafka-python adapters: build the consumer and producer from config, and an output sink
+that counts delivery failures instead of losing them."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.structs import OffsetAndMetadata
+
+from logwarden.errors import DeliveryError
+
+# Defaults the daemon needs for throughput and safety; the config's kafka.consumer / kafka.producer
+# maps override them (except the keys the daemon controls, which config validation rejects).
+CONSUMER_DEFAULTS: dict[str, Any] = {
+    "auto_offset_reset": "earliest",
+    "fetch_max_bytes": 64 * 1024 * 1024,
+    "max_partition_fetch_bytes": 8 * 1024 * 1024,
+    "fetch_min_bytes": 1,
+    "fetch_max_wait_ms": 100,
+}
+PRODUCER_DEFAULTS: dict[str, Any] = {
+    "acks": "all",
+    "linger_ms": 5,
+    "batch_size": 256 * 1024,
+    "max_request_size": 4 * 1024 * 1024,
+}
+
+
+def build_consumer(
+    bootstrap_servers: Sequence[str], group_id: str, options: dict[str, Any], max_records: int
+) -> KafkaConsumer:
+    """A group member with manual commits: offsets are committed by the checkpoint only."""
+    settings = {**CONSUMER_DEFAULTS, **options}
+    settings.setdefault("max_poll_records", max_records)
+    return KafkaConsumer(
+        bootstrap_servers=list(bootstrap_servers),
+        group_id=group_id,
+        enable_auto_commit=False,
+        **settings,
+    )
+
+
+def build_producer(bootstrap_servers: Sequence[str], options: dict[str, Any]) -> KafkaProducer:
+    """The one producer for alerts, dead letters and scores."""
+    settings = {**PRODUCER_DEFAULTS, **options}
+    return KafkaProducer(bootstrap_servers=list(bootstrap_servers), **settings)
+
+
+def commit_offsets(consumer: KafkaConsumer, next_offsets: dict[tuple[str, int], int], assigned: set[TopicPartition]) -> None:
+    """Commit explicit next offsets for the partitions this member still owns."""
+    offsets = {
+        TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
+        for (topic, partition), offset in next_offsets.items()
+        if TopicPartition(topic, partition) in assigned
+    }
+    if offsets:
+        consumer.commit(offsets)
+
+
+class OutputSink:
+    """Produces alerts, dead letters and scores; ``flush`` raises if any record was not delivered."""
+
+    def __init__(self, producer: KafkaProducer, alerts_topic: str, dead_letter_topic: str, scores_topic: str | None) -> None:
+        self._producer = producer
+        self.alerts_topic = alerts_topic
+        self.dead_letter_topic = dead_letter_topic
+        self.scores_topic = scores_topic
+        self._lock = threading.Lock()
+        self._failures: list[str] = []
+
+    def _on_error(self, exc: BaseException) -> None:
+        # Runs on kafka-python's sender thread.
+        with self._lock:
+            self._failures.append(repr(exc))
+
+    def _send(self, topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]] | None = None) -> None:
+        self._producer.send(topic, key=key, value=value, headers=headers).add_errback(self._on_error)
+
+    def send_alert(self, entity: str, payload: bytes) -> None:
+        self._send(self.alerts_topic, entity.encode("utf-8"), payload)
+
+    def send_dead_letter(self, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]) -> None:
+        self._send(self.dead_letter_topic, key, value, headers)
+
+    def send_score(self, entity: str, payload: bytes) -> None:
+        if self.scores_topic is not None:
+            self._send(self.scores_topic, entity.encode("utf-8"), payload)
+
+    def flush(self, timeout_seconds: float | None = None) -> None:
+        """Block until every record sent so far is acknowledged; DeliveryError if any failed."""
+        try:
+            self._producer.flush(timeout=timeout_seconds)
+        except Exception as exc:  # kafka-python raises KafkaTimeoutError when the broker is unreachable
+            raise DeliveryError(f"producer flush failed: {exc}") from exc
+        with self._lock:
+            failures, self._failures = self._failures, []
+        if failures:
+            raise DeliveryError(f"{len(failures)} records were not delivered, first: {failures[0]}")
+
+    def close(self, timeout_seconds: float) -> None:
+        self._producer.close(timeout=timeout_seconds)

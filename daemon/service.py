@@ -1,0 +1,343 @@
+"""The daemon's lifecycle: startup -> main loop (poll, score, alert, tick) -> shutdown.
+
+Signal handlers only set flags (the first SIGTERM/SIGINT asks for a graceful stop, a second
+one forces exit); the loop notices within one poll timeout, finishes its batch, checkpoints
+and closes.  Watchdog pings come from the loop's tick, so a stuck loop stops pinging.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any
+
+import numpy as np
+import structlog
+from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+
+from logwarden.daemon.alerts import alert_id, build_alert, dead_letter_headers, encode_alert, session_end_alert_id
+from logwarden.daemon.checkpoint import Checkpointer, Offsets
+from logwarden.daemon.clock import StreamClock
+from logwarden.daemon.decode import MessageDecoder
+from logwarden.daemon.faults import CrashPoints
+from logwarden.daemon.kafka_io import OutputSink
+from logwarden.daemon.policy import AlertPolicy
+from logwarden.daemon.processor import BatchProcessor
+from logwarden.daemon.state_table import EntityStateTable
+from logwarden.daemon.systemd import SystemdNotifier
+from logwarden.errors import DecodeError
+from logwarden.model.contract import END_ID, ModelMetadata
+
+log = structlog.get_logger("logwarden.daemon")
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    """The knobs of the main loop, taken from the validated config."""
+
+    topics: tuple[str, ...]
+    poll_timeout_ms: int
+    batch_max_events: int
+    checkpoint_every_events: int
+    checkpoint_interval_seconds: float
+    ttl_seconds: float
+    top_k: int
+    shutdown_timeout_seconds: float
+    expiry_check_seconds: float = 1.0
+
+
+@dataclass
+class Counters:
+    """Running totals, logged with every checkpoint and at shutdown."""
+
+    events: int = 0
+    alerts: int = 0
+    dead_letters: int = 0
+    session_ends: int = 0
+    checkpoints: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+class DaemonService:
+    """Owns the loop; every collaborator is built by app.py and handed in."""
+
+    def __init__(
+        self,
+        *,
+        settings: LoopSettings,
+        consumer: KafkaConsumer,
+        sink: OutputSink,
+        decoder: MessageDecoder,
+        processor: BatchProcessor,
+        policy: AlertPolicy,
+        table: EntityStateTable,
+        checkpointer: Checkpointer,
+        stored_offsets: Offsets,
+        metadata: ModelMetadata,
+        threshold: float,
+        crash_points: CrashPoints,
+        notifier: SystemdNotifier,
+        on_close: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._settings = settings
+        self._consumer = consumer
+        self._sink = sink
+        self._decoder = decoder
+        self._processor = processor
+        self._policy = policy
+        self._table = table
+        self._checkpointer = checkpointer
+        self._next_offsets: Offsets = dict(stored_offsets)
+        self._metadata = metadata
+        self._threshold = threshold
+        self._crash = crash_points
+        self._notifier = notifier
+        self._on_close = on_close
+        self._clock = StreamClock(float(table.last_seen_max()) if len(table) else 0.0)
+        self.counters = Counters()
+        self.should_exit = False
+        self._events_since_checkpoint = 0
+        self._dirty_since_checkpoint = False
+        self._last_checkpoint = time.monotonic()
+        self._next_expiry_check = time.monotonic()
+        self._evicted_logged = 0
+        self._model_info = {"version": metadata.model_version, "sha256": metadata.onnx_sha256}
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def install_signal_handlers(self) -> None:
+        """SIGTERM/SIGINT: first asks for a graceful stop, second exits at once (state stays at its last checkpoint)."""
+        signal.signal(signal.SIGTERM, self.handle_exit_signal)
+        signal.signal(signal.SIGINT, self.handle_exit_signal)
+
+    def handle_exit_signal(self, signum: int, frame: FrameType | None) -> None:
+        if self.should_exit:
+            os._exit(128 + signum)
+        self.should_exit = True
+
+    def run(self) -> int:
+        """Start, loop until asked to stop, shut down cleanly; returns the exit code."""
+        self.startup()
+        try:
+            while not self.should_exit:
+                self.run_once()
+        finally:
+            self.shutdown()
+        return 0
+
+    def startup(self) -> None:
+        self._consumer.subscribe(list(self._settings.topics), listener=_RebalanceListener(self))
+        log.info(
+            "started",
+            topics=list(self._settings.topics),
+            entities_restored=len(self._table),
+            partitions_restored=len(self._next_offsets),
+            model=self._model_info,
+            threshold=self._threshold,
+        )
+        self._notifier.ready()
+
+    def run_once(self) -> None:
+        """One poll, the batch it returned, and the periodic work."""
+        polled = self._consumer.poll(timeout_ms=self._settings.poll_timeout_ms, max_records=self._settings.batch_max_events)
+        if polled:
+            self.handle_records(polled)
+        else:
+            self._clock.idle()
+        self.on_tick()
+
+    def on_tick(self) -> None:
+        wall = time.monotonic()
+        if wall >= self._next_expiry_check:
+            self._next_expiry_check = wall + self._settings.expiry_check_seconds
+            self.expire_idle_entities()
+        due_by_count = self._events_since_checkpoint >= self._settings.checkpoint_every_events
+        due_by_time = wall - self._last_checkpoint >= self._settings.checkpoint_interval_seconds
+        if due_by_count or (due_by_time and self._dirty_since_checkpoint):
+            self.checkpoint("periodic")
+        self._notifier.watchdog()
+
+    def shutdown(self) -> None:
+        """Checkpoint what was processed, then close; bounded by the shutdown timeout."""
+        self._notifier.stopping()
+        started = time.monotonic()
+        try:
+            self.checkpoint("shutdown")
+        finally:
+            self._consumer.close(autocommit=False)
+            remaining = max(0.5, self._settings.shutdown_timeout_seconds - (time.monotonic() - started))
+            self._sink.close(remaining)
+            self._on_close()
+            log.info("shutdown", seconds=round(time.monotonic() - started, 3), **self.counters.as_dict())
+
+    # -- the work --------------------------------------------------------------------------
+    def handle_records(self, polled: dict[TopicPartition, list[Any]]) -> None:
+        """Decode, score and apply one polled batch; bad records go to the dead-letter topic."""
+        decode = self._decoder.decode_one
+        entities: list[str] = []
+        event_ids: list[int] = []
+        partitions: list[int] = []
+        records: list[Any] = []
+        events: list[Any] = []
+        bad: Counter[str] = Counter()
+        newest_ms = -1
+        for tp, batch in polled.items():
+            for record in batch:
+                try:
+                    event = decode(record.value, record.key, record.timestamp)
+                except DecodeError as exc:
+                    self.send_dead_letter(record, exc)
+                    bad[exc.reason] += 1
+                    continue
+                entities.append(event.entity)
+                event_ids.append(event.event_id)
+                partitions.append(tp.partition)
+                records.append(record)
+                events.append(event)
+            if batch:
+                self._next_offsets[(tp.topic, tp.partition)] = batch[-1].offset + 1
+                newest_ms = max(newest_ms, batch[-1].timestamp)
+        processed = sum(len(batch) for batch in polled.values())
+        self._events_since_checkpoint += processed
+        self._dirty_since_checkpoint = True
+        if bad:
+            self.counters.dead_letters += sum(bad.values())
+            log.warning("bad_input", dead_letters=dict(bad), dead_letter_topic=self._sink.dead_letter_topic)
+        if newest_ms >= 0:
+            self._clock.observe(newest_ms / 1000.0)
+        if entities:
+            self.score_and_alert(entities, np.asarray(event_ids, np.int64), np.asarray(partitions, np.int32), records, events)
+        self._crash.reach("batch")
+
+    def score_and_alert(
+        self, entities: list[str], event_ids: np.ndarray, partitions: np.ndarray, records: list[Any], events: list[Any]
+    ) -> None:
+        scored = self._processor.process(entities, event_ids, partitions, self._clock.now)
+        self.counters.events += len(entities)
+        flagged = np.flatnonzero(self._policy.decide(scored.scores, event_ids))
+        detected_ms = int(time.time() * 1000)
+        for index in flagged:
+            record = records[index]
+            event_id = int(event_ids[index])
+            alert = build_alert(
+                alert_id=alert_id(record.topic, record.partition, record.offset),
+                entity=entities[index],
+                score=float(scored.scores[index]),
+                threshold=self._threshold,
+                event_id=event_id,
+                event_text=events[index].text,
+                log_probs=scored.log_probs[index],
+                metadata=self._metadata,
+                top_k=self._settings.top_k,
+                source=(record.topic, record.partition, record.offset),
+                event_time_ms=events[index].event_time_ms,
+                detected_ms=detected_ms,
+            )
+            self._sink.send_alert(entities[index], encode_alert(alert))
+        self.counters.alerts += len(flagged)
+        if self._sink.scores_topic is not None:
+            for index, record in enumerate(records):
+                payload = {
+                    "entity": entities[index],
+                    "score": round(float(scored.scores[index]), 6),
+                    "event": self._metadata.token_name(int(event_ids[index])),
+                    "source": {"topic": record.topic, "partition": record.partition, "offset": record.offset},
+                }
+                self._sink.send_score(entities[index], encode_alert(payload))
+
+    def send_dead_letter(self, record: Any, error: DecodeError) -> None:
+        headers = dead_letter_headers(error.reason, error.detail, record.topic, record.partition, record.offset)
+        self._sink.send_dead_letter(record.key, record.value, headers)
+
+    def expire_idle_entities(self) -> None:
+        """End the sessions of entities idle longer than the TTL: score END, alert, forget them."""
+        expired = self._table.expire_idle(self._clock.now, self._settings.ttl_seconds)
+        if not expired:
+            return
+        entities = [entity for entity, _ in expired]
+        slots = np.asarray([slot for _, slot in expired], np.int64)
+        scored = self._processor.score_session_end(slots)
+        end_ids = np.full(len(slots), END_ID, np.int64)
+        flagged = np.flatnonzero(self._policy.decide(scored.scores, end_ids))
+        detected_ms = int(time.time() * 1000)
+        for index in flagged:
+            entity = entities[index]
+            alert = build_alert(
+                alert_id=session_end_alert_id(entity, int(self._table.events_applied[slots[index]])),
+                entity=entity,
+                score=float(scored.scores[index]),
+                threshold=self._threshold,
+                event_id=END_ID,
+                event_text="",
+                log_probs=scored.log_probs[index],
+                metadata=self._metadata,
+                top_k=self._settings.top_k,
+                source=None,
+                event_time_ms=int(self._table.last_seen[slots[index]] * 1000),
+                detected_ms=detected_ms,
+            )
+            self._sink.send_alert(entity, encode_alert(alert))
+        self._table.remove(entities)
+        self._dirty_since_checkpoint = True
+        self.counters.session_ends += len(entities)
+        self.counters.alerts += len(flagged)
+        log.info("sessions_expired", entities=len(entities), alerts=len(flagged), ttl_seconds=self._settings.ttl_seconds)
+
+    def checkpoint(self, reason: str) -> None:
+        """Run the checkpoint order (checkpoint.py) for everything processed so far."""
+        if not self._dirty_since_checkpoint and reason == "periodic":
+            return
+        evicted_before = self._evicted_logged
+        result = self._checkpointer.commit(self._next_offsets)
+        self._events_since_checkpoint = 0
+        self._dirty_since_checkpoint = False
+        self._last_checkpoint = time.monotonic()
+        self.counters.checkpoints += 1
+        evicted = self._table.evicted_total
+        if evicted > evicted_before:
+            log.warning("entities_evicted", evicted=evicted - evicted_before, max_entities=self._table.capacity)
+            self._evicted_logged = evicted
+        log.info(
+            "checkpoint",
+            reason=reason,
+            upserts=result.upserts,
+            deletes=result.deletes,
+            partitions=result.partitions,
+            seconds=round(result.seconds, 4),
+            entities=len(self._table),
+            **self.counters.as_dict(),
+        )
+
+    # -- rebalances ------------------------------------------------------------------------
+    def handle_assigned(self, assigned: list[TopicPartition]) -> None:
+        """Resume each partition from the local checkpoint, which is authoritative over the group."""
+        resumed = {}
+        for tp in assigned:
+            offset = self._next_offsets.get((tp.topic, tp.partition))
+            if offset is not None:
+                self._consumer.seek(tp, offset)
+                resumed[f"{tp.topic}/{tp.partition}"] = offset
+        log.info("partitions_assigned", partitions=sorted(f"{tp.topic}/{tp.partition}" for tp in assigned), resumed=resumed)
+
+    def handle_revoked(self, revoked: list[TopicPartition]) -> None:
+        """Checkpoint before partitions move, so their next owner starts where we stopped."""
+        if revoked and self._dirty_since_checkpoint:
+            self.checkpoint("rebalance")
+        log.info("partitions_revoked", partitions=sorted(f"{tp.topic}/{tp.partition}" for tp in revoked))
+
+
+class _RebalanceListener(ConsumerRebalanceListener):
+    def __init__(self, service: DaemonService) -> None:
+        self._service = service
+
+    def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        self._service.handle_revoked(revoked)
+
+    def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        self._service.handle_assigned(assigned)

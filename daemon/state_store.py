@@ -1,0 +1,286 @@
+"""The state store port: checkpoints of per-entity LSTM state and input offsets, saved together.
+
+A checkpoint pairs the state of every entity with the Kafka offsets of the events folded into
+it, so a restart resumes from a consistent cut: either the old checkpoint or the new one,
+never state from one and offsets from the other.  Rows travel as arrays with a header
+(format version, model sha256, shape), never pickled.
+
+This module holds the port's data types, the ``StateStore`` Protocol and ``MemoryStateStore``
+(for tests and for running without persistence); ``sqlite_store`` is the durable adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import NamedTuple, Protocol
+
+import numpy as np
+
+from logwarden.errors import StateStoreError
+
+STORE_FORMAT_VERSION = 1
+DEFAULT_CHUNK_ROWS = 4096
+
+TopicPartition = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class StoreHeader:
+    """What a store's rows belong to; a store opened with a different header is refused."""
+
+    model_sha256: str
+    num_layers: int
+    hidden_size: int
+    format_version: int = STORE_FORMAT_VERSION
+
+    @property
+    def row_bytes(self) -> int:
+        """Bytes of one entity's h (or c): ``num_layers * hidden_size`` float32."""
+        return self.num_layers * self.hidden_size * 4
+
+
+def check_header(stored: StoreHeader, expected: StoreHeader, where: str) -> None:
+    """Raise StateStoreError naming the first field where ``stored`` differs from ``expected``."""
+    for spec in fields(StoreHeader):
+        was, wanted = getattr(stored, spec.name), getattr(expected, spec.name)
+        if was != wanted:
+            raise StateStoreError(
+                f"{where}: saved state has {spec.name}={was!r} "
+                f"but the daemon runs with {spec.name}={wanted!r}; "
+                "the saved LSTM state cannot be used with this model. Delete or move the state directory to "
+                "start from empty state, or run the daemon with the model that wrote it"
+            )
+
+
+@dataclass(frozen=True)
+class EntityRows:
+    """A batch of entity states in storage layout: row ``i`` describes ``entities[i]``.
+
+    ``h`` and ``c`` are ``[N, L, H]`` float32 so each row's bytes are contiguous, which is the
+    layout a store writes as one BLOB per entity.
+    """
+
+    entities: Sequence[str]
+    partition: np.ndarray  # int32 [N]
+    h: np.ndarray  # float32 [N, L, H]
+    c: np.ndarray  # float32 [N, L, H]
+    last_seen: np.ndarray  # float64 [N]
+    events_applied: np.ndarray  # int64 [N]
+
+    def __post_init__(self) -> None:
+        n = len(self.entities)
+        if self.h.ndim != 3 or self.h.shape != self.c.shape:
+            raise ValueError(f"h and c must both be [N, L, H], got {self.h.shape} and {self.c.shape}")
+        lengths = {n, len(self.partition), self.h.shape[0], len(self.last_seen), len(self.events_applied)}
+        if len(lengths) != 1:
+            raise ValueError(f"EntityRows columns differ in length: {sorted(lengths)}")
+
+    def __len__(self) -> int:
+        return len(self.entities)
+
+    def chunks(self, rows: int) -> Iterator[EntityRows]:
+        """Consecutive slices of at most ``rows`` rows (views, no copy)."""
+        for start in range(0, len(self), rows):
+            end = start + rows
+            yield EntityRows(
+                entities=self.entities[start:end],
+                partition=self.partition[start:end],
+                h=self.h[start:end],
+                c=self.c[start:end],
+                last_seen=self.last_seen[start:end],
+                events_applied=self.events_applied[start:end],
+            )
+
+    @classmethod
+    def empty(cls, num_layers: int, hidden_size: int) -> EntityRows:
+        """No rows, with the right trailing shape."""
+        return cls.concat([], num_layers, hidden_size)
+
+    @classmethod
+    def concat(cls, parts: Sequence[EntityRows], num_layers: int, hidden_size: int) -> EntityRows:
+        """One batch holding every row of ``parts`` in order (copies)."""
+        shape = (0, num_layers, hidden_size)
+        return cls(
+            entities=[entity for part in parts for entity in part.entities],
+            partition=np.concatenate([np.zeros(0, np.int32)] + [p.partition for p in parts]).astype(np.int32),
+            h=np.concatenate([np.zeros(shape, np.float32)] + [p.h for p in parts]).astype(np.float32),
+            c=np.concatenate([np.zeros(shape, np.float32)] + [p.c for p in parts]).astype(np.float32),
+            last_seen=np.concatenate([np.zeros(0)] + [p.last_seen for p in parts]).astype(np.float64),
+            events_applied=np.concatenate([np.zeros(0, np.int64)] + [p.events_applied for p in parts]).astype(
+                np.int64
+            ),
+        )
+
+
+class RowSource(Protocol):
+    """Rows to upsert, read chunk by chunk so a checkpoint of a million entities is never copied whole."""
+
+    @property
+    def entities(self) -> Sequence[str]: ...
+
+    def __len__(self) -> int: ...
+
+    def chunks(self, rows: int) -> Iterator[EntityRows]: ...
+
+
+@dataclass(frozen=True)
+class StateChanges:
+    """Everything that changed since the previous checkpoint: rows to upsert, entities to delete.
+
+    A store applies ``deletes`` before ``upserts``, so an entity in both ends up upserted.
+    """
+
+    upserts: RowSource
+    deletes: Sequence[str]
+
+    @property
+    def upsert_count(self) -> int:
+        """Number of rows to upsert."""
+        return len(self.upserts)
+
+    def detached(self, num_layers: int, hidden_size: int) -> StateChanges:
+        """A copy that no longer reads from the state table (e.g. to save from another thread)."""
+        rows = EntityRows.concat(list(self.upserts.chunks(DEFAULT_CHUNK_ROWS)), num_layers, hidden_size)
+        return StateChanges(upserts=rows, deletes=tuple(self.deletes))
+
+
+class LoadedCheckpoint(NamedTuple):
+    """The last saved checkpoint: rows to restore (read lazily, in chunks) and next offsets to consume.
+
+    Consume ``rows`` before saving to the store again.
+    """
+
+    rows: Iterator[EntityRows]
+    offsets: dict[TopicPartition, int]
+
+
+class StateStore(Protocol):
+    """Where checkpoints live.  ``save_checkpoint`` is atomic: all of it or none of it."""
+
+    def open(self, header: StoreHeader) -> None:
+        """Create the store or open an existing one; StateStoreError if its header differs."""
+        ...
+
+    def load(self) -> LoadedCheckpoint:
+        """The last saved checkpoint (empty rows and offsets for a new store)."""
+        ...
+
+    def save_checkpoint(
+        self,
+        changes: StateChanges,
+        offsets: Mapping[TopicPartition, int],
+        *,
+        midway: Callable[[], None] | None = None,
+    ) -> None:
+        """Apply ``changes`` and record ``offsets`` (merged over saved ones) in one transaction.
+
+        ``midway`` is called inside the transaction, after the state rows and before the offsets,
+        so crash tests can kill the process at the worst moment.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release the store; a later ``open`` sees everything saved."""
+        ...
+
+
+def check_rows_shape(rows: EntityRows, header: StoreHeader) -> None:
+    """Refuse rows whose state shape differs from the header (a caller bug, not a data problem)."""
+    expected = (header.num_layers, header.hidden_size)
+    if tuple(rows.h.shape[1:]) != expected:
+        raise ValueError(f"rows have state shape {tuple(rows.h.shape[1:])}, the store expects {expected}")
+
+
+def check_offsets(offsets: Mapping[TopicPartition, int]) -> dict[TopicPartition, int]:
+    """Offsets as a plain dict of ints; ValueError on a negative offset."""
+    checked: dict[TopicPartition, int] = {}
+    for (topic, partition), next_offset in offsets.items():
+        if next_offset < 0:
+            raise ValueError(f"next offset of {topic}[{partition}] is negative: {next_offset}")
+        checked[(str(topic), int(partition))] = int(next_offset)
+    return checked
+
+
+class _StoredRow(NamedTuple):
+    partition: int
+    h: np.ndarray  # [L, H]
+    c: np.ndarray
+    last_seen: float
+    events_applied: int
+
+
+class MemoryStateStore:
+    """A StateStore in process memory: for tests and for running without persistence.
+
+    The data outlives ``close`` so a test can close and re-open it like a file.
+    """
+
+    def __init__(self, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> None:
+        self._chunk_rows = chunk_rows
+        self._stored_header: StoreHeader | None = None
+        self._header: StoreHeader | None = None
+        self._rows: dict[str, _StoredRow] = {}
+        self._offsets: dict[TopicPartition, int] = {}
+
+    def open(self, header: StoreHeader) -> None:
+        """Adopt ``header`` for a new store, or check it against the one saved first."""
+        if self._stored_header is None:
+            self._stored_header = header
+        else:
+            check_header(self._stored_header, header, "memory state store")
+        self._header = header
+
+    def load(self) -> LoadedCheckpoint:
+        """Rows in insertion order, ``chunk_rows`` at a time, and the saved offsets."""
+        self._require_open()
+        return LoadedCheckpoint(self._iter_rows(dict(self._rows)), dict(self._offsets))
+
+    def save_checkpoint(
+        self,
+        changes: StateChanges,
+        offsets: Mapping[TopicPartition, int],
+        *,
+        midway: Callable[[], None] | None = None,
+    ) -> None:
+        """Build the next checkpoint aside and swap it in only when every row was read."""
+        header = self._require_open()
+        new_offsets = {**self._offsets, **check_offsets(offsets)}
+        rows = dict(self._rows)
+        for entity in changes.deletes:
+            rows.pop(entity, None)
+        for chunk in changes.upserts.chunks(self._chunk_rows):
+            check_rows_shape(chunk, header)
+            for i, entity in enumerate(chunk.entities):
+                rows[entity] = _StoredRow(
+                    int(chunk.partition[i]),
+                    chunk.h[i].copy(),
+                    chunk.c[i].copy(),
+                    float(chunk.last_seen[i]),
+                    int(chunk.events_applied[i]),
+                )
+        if midway is not None:
+            midway()
+        self._rows, self._offsets = rows, new_offsets
+
+    def close(self) -> None:
+        """Forget the open header; saved data stays."""
+        self._header = None
+
+    def _require_open(self) -> StoreHeader:
+        if self._header is None:
+            raise StateStoreError("memory state store: not open (call open(header) first)")
+        return self._header
+
+    def _iter_rows(self, rows: dict[str, _StoredRow]) -> Iterator[EntityRows]:
+        items = list(rows.items())
+        for start in range(0, len(items), self._chunk_rows):
+            chunk = items[start : start + self._chunk_rows]
+            yield EntityRows(
+                entities=[entity for entity, _ in chunk],
+                partition=np.array([row.partition for _, row in chunk], np.int32),
+                h=np.stack([row.h for _, row in chunk]).astype(np.float32, copy=False),
+                c=np.stack([row.c for _, row in chunk]).astype(np.float32, copy=False),
+                last_seen=np.array([row.last_seen for _, row in chunk], np.float64),
+                events_applied=np.array([row.events_applied for _, row in chunk], np.int64),
+            )

@@ -1,0 +1,320 @@
+"""Per-entity LSTM state in preallocated arrays, addressed by slot, with LRU eviction and dirty tracking.
+
+A million entities must fit in the daemon's memory budget and a micro-batch of thousands of
+events must be handled with a few numpy operations, so an entity costs one dict entry
+(entity -> slot) and one column of each array; nothing else is a Python object per entity.
+``h`` and ``c`` are ``[L, capacity, H]`` so ``h[:, slots, :]`` is the ``[L, B, H]`` the ONNX
+graph takes.  Pure logic: no I/O library is imported here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from logwarden.daemon.state_store import EntityRows, StateChanges
+from logwarden.errors import StateStoreError
+
+RemovalReason = Literal["expired", "ended"]
+
+
+@dataclass(frozen=True)
+class EntitySnapshot:
+    """A copy of one entity's state, for tests and debugging."""
+
+    entity: str
+    slot: int
+    partition: int
+    h: np.ndarray  # [L, H]
+    c: np.ndarray  # [L, H]
+    last_seen: float
+    events_applied: int
+
+
+class EntityStateTable:
+    """Fixed-capacity table of (h, c) per entity.
+
+    Slots returned by ``slots_for`` stay valid until the next call that can free slots
+    (``slots_for``, ``remove``, ``load_rows``): a freed slot is reused by another entity.
+    """
+
+    def __init__(
+        self,
+        num_layers: int,
+        hidden_size: int,
+        capacity: int,
+        initial_h: np.ndarray,
+        initial_c: np.ndarray,
+        *,
+        evict_fraction: float = 0.01,
+    ) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity must be at least 1, got {capacity}")
+        shape = (num_layers, hidden_size)
+        if initial_h.shape != shape or initial_c.shape != shape:
+            raise ValueError(f"initial_h/initial_c must be {shape}, got {initial_h.shape}, {initial_c.shape}")
+        self.num_layers = num_layers
+        self.hidden_size = hidden_size
+        self.capacity = capacity
+        self._initial_h = np.asarray(initial_h, np.float32).copy()
+        self._initial_c = np.asarray(initial_c, np.float32).copy()
+        # np.zeros maps pages lazily, so resident memory grows with the entities actually seen.
+        self.h = np.zeros((num_layers, capacity, hidden_size), np.float32)
+        self.c = np.zeros((num_layers, capacity, hidden_size), np.float32)
+        self.last_seen = np.zeros(capacity, np.float64)
+        self.events_applied = np.zeros(capacity, np.int64)
+        self.partition = np.zeros(capacity, np.int32)
+        self._occupied = np.zeros(capacity, bool)
+        self._dirty = np.zeros(capacity, bool)
+        self._slot_of: dict[str, int] = {}
+        self._entity_at: list[str | None] = [None] * capacity
+        # Free-slot stack, top at the end; popping from a fresh table hands out slots 0, 1, 2, ...
+        self._free = np.arange(capacity - 1, -1, -1, dtype=np.int64)
+        self._free_count = capacity
+        self._pending_deletes: set[str] = set()
+        self._evict_batch = max(1, math.ceil(capacity * evict_fraction))
+        self._generation = 0
+        self.evicted_total = 0
+        self.expired_total = 0
+        self.ended_total = 0
+
+    def __len__(self) -> int:
+        return len(self._slot_of)
+
+    def __contains__(self, entity: object) -> bool:
+        return entity in self._slot_of
+
+    @property
+    def generation(self) -> int:
+        """Bumped by every change; lets a lazy reader detect that the table moved under it."""
+        return self._generation
+
+    def get(self, entity: str) -> int | None:
+        """Slot of ``entity``, or None if it is not tracked."""
+        return self._slot_of.get(entity)
+
+    def last_seen_max(self) -> float:
+        """Latest ``last_seen`` of a tracked entity (0.0 if none): where a restored stream clock resumes."""
+        if not self._slot_of:
+            return 0.0
+        return float(self.last_seen[self._occupied].max())
+
+    def slots_for(
+        self, entities: Sequence[str], now: float, partitions: int | Sequence[int] | np.ndarray
+    ) -> np.ndarray:
+        """Slots of ``entities`` (int64, one per element, repeats share a slot), allocating new ones.
+
+        A new entity starts from the initial state with no events applied.  When the table is
+        full the least recently seen entities are evicted in one go (at least ``evict_fraction``
+        of the capacity, so the scan is rare), never one of ``entities``.
+        """
+        get = self._slot_of.get
+        slots = np.fromiter((get(e, -1) for e in entities), np.int64, count=len(entities))
+        missing = np.flatnonzero(slots < 0)
+        if missing.size:
+            new_entities = list(dict.fromkeys(entities[i] for i in missing.tolist()))
+            self._make_room(len(new_entities), protected=slots[slots >= 0])
+            new_slots = self._pop_free(len(new_entities))
+            self._claim(new_entities, new_slots)
+            self.h[:, new_slots, :] = self._initial_h[:, None, :]
+            self.c[:, new_slots, :] = self._initial_c[:, None, :]
+            self.events_applied[new_slots] = 0
+            slot_of = self._slot_of
+            slots[missing] = [slot_of[entities[i]] for i in missing.tolist()]
+        self.last_seen[slots] = now
+        self.partition[slots] = partitions
+        self._generation += 1
+        return slots
+
+    def write(self, slots: np.ndarray, h_new: np.ndarray, c_new: np.ndarray, now: float) -> None:
+        """Store the state after one more event for each slot (``h_new``/``c_new`` are [L, B, H]).
+
+        The caller passes each slot at most once per call; several events of one entity are
+        successive steps, each its own ``write``.
+        """
+        slots = np.asarray(slots, np.int64)
+        if not self._occupied[slots].all():
+            raise ValueError("write to a slot that holds no entity (slots are invalid after an eviction)")
+        self.h[:, slots, :] = h_new
+        self.c[:, slots, :] = c_new
+        self.events_applied[slots] += 1
+        self.last_seen[slots] = now
+        self._dirty[slots] = True
+        self._generation += 1
+
+    def expire_idle(self, now: float, ttl_seconds: float) -> list[tuple[str, int]]:
+        """(entity, slot) of every entity not seen for more than ``ttl_seconds``; removes nothing.
+
+        The caller scores the end of their sessions from ``h[:, slot, :]`` and then calls ``remove``.
+        """
+        idle = np.flatnonzero(self._occupied & (self.last_seen < now - ttl_seconds))
+        entity_at = self._entity_at
+        return [(entity_at[s], s) for s in idle.tolist()]  # type: ignore[misc]
+
+    def remove(self, entities: Iterable[str], *, reason: RemovalReason = "expired") -> int:
+        """Forget ``entities`` (unknown ones are ignored) and count them under ``reason``."""
+        slot_of = self._slot_of
+        removed = self._release(np.array([slot_of[e] for e in set(entities) if e in slot_of], np.int64))
+        if reason == "expired":
+            self.expired_total += removed
+        else:
+            self.ended_total += removed
+        return removed
+
+    def snapshot(self, entity: str) -> EntitySnapshot:
+        """Copy of ``entity``'s state; KeyError if it is not tracked."""
+        slot = self._slot_of[entity]
+        return EntitySnapshot(
+            entity=entity,
+            slot=slot,
+            partition=int(self.partition[slot]),
+            h=self.h[:, slot, :].copy(),
+            c=self.c[:, slot, :].copy(),
+            last_seen=float(self.last_seen[slot]),
+            events_applied=int(self.events_applied[slot]),
+        )
+
+    def take_changes(self) -> StateChanges:
+        """Everything changed since the previous call, and start tracking afresh.
+
+        The upserted rows are read from the table lazily, chunk by chunk, so checkpointing a
+        million entities needs no second copy of the state; they must be consumed before the
+        table changes again (reading after a change raises).  If saving fails, hand the changes
+        to ``restore_changes`` so the next checkpoint carries them.
+        """
+        slots = np.flatnonzero(self._dirty)
+        self._dirty[slots] = False
+        entity_at = self._entity_at
+        entities: list[str] = [entity_at[s] for s in slots.tolist()]  # type: ignore[misc]
+        upserted = set(entities)
+        deletes = tuple(e for e in self._pending_deletes if e not in upserted)
+        self._pending_deletes.clear()
+        return StateChanges(upserts=_TableRows(self, slots, entities), deletes=deletes)
+
+    def restore_changes(self, changes: StateChanges) -> None:
+        """Mark ``changes`` pending again after a failed save; upserts of entities gone since are dropped."""
+        slot_of = self._slot_of
+        slots = [slot_of[e] for e in changes.upserts.entities if e in slot_of]
+        self._dirty[np.array(slots, np.int64)] = True
+        self._pending_deletes.update(changes.deletes)
+
+    def load_rows(self, rows: Iterable[EntityRows]) -> int:
+        """Restore saved rows (overwriting entities already present); returns how many were loaded.
+
+        Loaded rows count as saved, not dirty.  StateStoreError if they do not fit the capacity.
+        """
+        loaded = 0
+        for chunk in rows:
+            if tuple(chunk.h.shape[1:]) != (self.num_layers, self.hidden_size):
+                raise StateStoreError(
+                    f"saved state has shape {tuple(chunk.h.shape[1:])}, "
+                    f"the table holds {(self.num_layers, self.hidden_size)}"
+                )
+            entities = list(chunk.entities)
+            new_entities = [e for e in dict.fromkeys(entities) if e not in self._slot_of]
+            if len(new_entities) > self._free_count:
+                raise StateStoreError(
+                    f"saved state holds more entities than the state capacity {self.capacity}; "
+                    "raise the capacity or delete the state directory to start empty"
+                )
+            self._claim(new_entities, self._pop_free(len(new_entities)))
+            slots = np.array([self._slot_of[e] for e in entities], np.int64)
+            self.h[:, slots, :] = chunk.h.transpose(1, 0, 2)
+            self.c[:, slots, :] = chunk.c.transpose(1, 0, 2)
+            self.partition[slots] = chunk.partition
+            self.last_seen[slots] = chunk.last_seen
+            self.events_applied[slots] = chunk.events_applied
+            self._dirty[slots] = False
+            self._pending_deletes.difference_update(entities)
+            loaded += len(entities)
+        self._generation += 1
+        return loaded
+
+    def _make_room(self, needed: int, protected: np.ndarray) -> None:
+        shortfall = needed - self._free_count
+        if shortfall <= 0:
+            return
+        protected_count = int(np.unique(protected).size)
+        evictable = len(self._slot_of) - protected_count
+        if shortfall > evictable:
+            raise ValueError(
+                f"a batch with {needed + protected_count} distinct entities cannot fit a table of capacity "
+                f"{self.capacity}"
+            )
+        count = min(max(shortfall, self._evict_batch), evictable)
+        age = np.where(self._occupied, self.last_seen, np.inf)
+        age[protected] = np.inf
+        victims = np.argpartition(age, count - 1)[:count]
+        self.evicted_total += self._release(victims)
+
+    def _pop_free(self, count: int) -> np.ndarray:
+        top = self._free_count
+        slots = self._free[top - count : top][::-1].copy()
+        self._free_count = top - count
+        return slots
+
+    def _claim(self, entities: list[str], slots: np.ndarray) -> None:
+        slot_list = slots.tolist()
+        self._slot_of.update(zip(entities, slot_list, strict=True))
+        entity_at = self._entity_at
+        for entity, slot in zip(entities, slot_list, strict=True):
+            entity_at[slot] = entity
+        self._occupied[slots] = True
+        self._dirty[slots] = False
+
+    def _release(self, slots: np.ndarray) -> int:
+        entity_at, slot_of = self._entity_at, self._slot_of
+        released: list[str] = []
+        freed: list[int] = []
+        for slot in slots.tolist():
+            entity = entity_at[slot]
+            if entity is None:
+                continue
+            del slot_of[entity]
+            entity_at[slot] = None
+            released.append(entity)
+            freed.append(slot)
+        if not freed:
+            return 0
+        freed_slots = np.array(freed, np.int64)
+        self._pending_deletes.update(released)
+        self._occupied[freed_slots] = False
+        self._dirty[freed_slots] = False
+        top = self._free_count
+        self._free[top : top + len(freed)] = freed_slots
+        self._free_count = top + len(freed)
+        self._generation += 1
+        return len(freed)
+
+
+class _TableRows:
+    """Dirty rows read from the table on demand; a RowSource that refuses to read a changed table."""
+
+    def __init__(self, table: EntityStateTable, slots: np.ndarray, entities: list[str]) -> None:
+        self._table = table
+        self._slots = slots
+        self.entities = entities
+        self._generation = table.generation
+
+    def __len__(self) -> int:
+        return len(self._slots)
+
+    def chunks(self, rows: int) -> Iterator[EntityRows]:
+        """Copies of at most ``rows`` rows at a time, in storage layout [N, L, H]."""
+        table = self._table
+        for start in range(0, len(self._slots), rows):
+            if table.generation != self._generation:
+                raise RuntimeError("the state table changed after take_changes(); save before going on")
+            idx = self._slots[start : start + rows]
+            yield EntityRows(
+                entities=self.entities[start : start + rows],
+                partition=table.partition[idx],
+                h=np.ascontiguousarray(np.take(table.h, idx, axis=1).transpose(1, 0, 2)),
+                c=np.ascontiguousarray(np.take(table.c, idx, axis=1).transpose(1, 0, 2)),
+                last_seen=table.last_seen[idx],
+                events_applied=table.events_applied[idx],
+            )

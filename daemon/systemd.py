@@ -1,0 +1,38 @@
+"""sd_notify over $NOTIFY_SOCKET (READY, WATCHDOG, STATUS, STOPPING) without a libsystemd binding."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+
+class SystemdNotifier:
+    """Sends notifications when running under systemd with Type=notify; a no-op elsewhere."""
+
+    def __init__(self, address: str | None = None) -> None:
+        address = address if address is not None else os.environ.get("NOTIFY_SOCKET")
+        self._socket: socket.socket | None = None
+        self._address = ""
+        if address:
+            self._address = "\0" + address[1:] if address.startswith("@") else address
+            self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+
+    def notify(self, message: str) -> None:
+        if self._socket is None:
+            return
+        try:
+            self._socket.sendto(message.encode("utf-8"), self._address)
+        except OSError:
+            pass  # systemd gone (e.g. during shutdown): notifications are advisory
+
+    def ready(self) -> None:
+        self.notify("READY=1")
+
+    def watchdog(self) -> None:
+        self.notify("WATCHDOG=1")
+
+    def stopping(self) -> None:
+        self.notify("STOPPING=1")
+
+    def status(self, text: str) -> None:
+        self.notify(f"STATUS={text}")

@@ -1,0 +1,185 @@
+"""The ``logwarden`` command: train, score, eval, run.  Exit codes are decided here and only here.
+
+Exit codes: 0 success, 1 unexpected error, 2 usage error, 3 invalid configuration (systemd's
+``RestartPreventExitStatus=3`` stops a restart loop on it), 4 model cannot be loaded,
+5 unreadable input file, 6 state store unusable, 7 training failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from logwarden.errors import (
+    ConfigError,
+    InputFormatError,
+    LogwardenError,
+    ModelLoadError,
+    StateStoreError,
+    TrainingError,
+)
+
+EXIT_OK = 0
+EXIT_UNEXPECTED = 1
+EXIT_USAGE = 2
+EXIT_CONFIG = 3
+EXIT_MODEL = 4
+EXIT_INPUT = 5
+EXIT_STATE = 6
+EXIT_TRAINING = 7
+
+_EXIT_CODES: tuple[tuple[type[LogwardenError], int], ...] = (
+    (ConfigError, EXIT_CONFIG),
+    (ModelLoadError, EXIT_MODEL),
+    (InputFormatError, EXIT_INPUT),
+    (StateStoreError, EXIT_STATE),
+    (TrainingError, EXIT_TRAINING),
+)
+
+
+def exit_code_for(error: LogwardenError) -> int:
+    """The documented exit code of an error type."""
+    for error_type, code in _EXIT_CODES:
+        if isinstance(error, error_type):
+            return code
+    return EXIT_UNEXPECTED
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command-line surface, documented by ``--help``."""
+    parser = argparse.ArgumentParser(prog="logwarden", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train a model and export it to ONNX")
+    source = train.add_mutually_exclusive_group(required=True)
+    source.add_argument("--sequences", type=Path, help="pre-parsed sessions: one per line, space-separated event keys")
+    source.add_argument("--logs", type=Path, help="raw log lines (templates are mined with Drain3)")
+    train.add_argument("--entity-regex", help=r"with --logs: regex naming each line's entity, e.g. 'blk_-?\d+'")
+    train.add_argument("--header-regex", help="with --logs: regex with a (?P<content>...) group; default handles common headers")
+    train.add_argument("--templates", type=Path, help="with --sequences: CSV EventId,EventTemplate (key N <-> EN)")
+    train.add_argument("--labelled", type=Path, help="labelled CSV (Sequence,label): threshold maximising F1 there")
+    train.add_argument("--out", type=Path, required=True, help="model directory to write")
+    train.add_argument("--epochs", type=int, help="training epochs (default: the trainer's)")
+    train.add_argument("--seed", type=int, default=0, help="random seed; same seed, same data -> same model")
+    train.add_argument("--hidden-size", type=int, help="LSTM hidden size (default 64)")
+    train.add_argument("--layers", type=int, help="LSTM layers (default 2)")
+
+    score = commands.add_parser("score", help="score a file offline with onnxruntime; JSON lines on stdout")
+    score.add_argument("--model", type=Path, required=True, help="model directory (model.onnx + model.json)")
+    target = score.add_mutually_exclusive_group(required=True)
+    target.add_argument("--sequences", type=Path, help="one session per line; one JSON object per line out")
+    target.add_argument("--logs", type=Path, help="raw log lines; one JSON object per entity out")
+    score.add_argument("--entity-regex", help="with --logs: override the model's entity regex")
+    score.add_argument("--threshold", type=float, help="override the calibrated threshold")
+
+    evaluate = commands.add_parser("eval", help="detection metrics on a labelled CSV (Sequence,label)")
+    evaluate.add_argument("--model", type=Path, required=True)
+    evaluate.add_argument("--labelled", type=Path, required=True)
+    evaluate.add_argument("--ratio", default="553366:16838", help="NORMAL:ANOMALOUS for the re-weighted F1 (default: DeepLog's HDFS test set)")
+    evaluate.add_argument("--threshold", type=float, help="override the calibrated threshold")
+
+    run = commands.add_parser("run", help="run the Kafka daemon")
+    run.add_argument("--config", type=Path, required=True, help="YAML configuration (see config.example.yaml)")
+    run.add_argument("--check", action="store_true", help="validate config and model, print the effective config, exit")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = build_parser().parse_args(argv)
+    handlers = {"train": _handle_train, "score": _handle_score, "eval": _handle_eval, "run": _handle_run}
+    try:
+        return handlers[args.command](args)
+    except LogwardenError as exc:
+        print(f"logwarden {args.command}: error: {exc}", file=sys.stderr)
+        return exit_code_for(exc)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+def _handle_train(args: argparse.Namespace) -> int:
+    from logwarden.train.cli_support import run_training  # torch is imported only for training
+
+    summary = run_training(args)
+    print(json.dumps(summary, sort_keys=True))
+    return EXIT_OK
+
+
+def _load_model(directory: Path):  # noqa: ANN202 - returns OnnxStepModel, imported lazily
+    from logwarden.model.bundle import load_bundle
+    from logwarden.model.runtime import OnnxStepModel
+
+    return OnnxStepModel.load(load_bundle(directory))
+
+
+def _handle_score(args: argparse.Namespace) -> int:
+    from logwarden.events.sequences import read_sequences
+    from logwarden.scoring.offline import LogScoringSummary, score_log_lines, score_sequence_lines
+
+    model = _load_model(args.model)
+    out = sys.stdout
+    if args.sequences is not None:
+        for record in score_sequence_lines(model, read_sequences(args.sequences), args.threshold):
+            out.write(json.dumps(record) + "\n")
+        return EXIT_OK
+    summary = LogScoringSummary()
+    try:
+        with args.logs.open(encoding="utf-8", errors="replace") as handle:
+            for record in score_log_lines(model, handle, summary, args.threshold, args.entity_regex):
+                out.write(json.dumps(record) + "\n")
+    except FileNotFoundError as exc:
+        raise InputFormatError(f"{args.logs}: log file not found") from exc
+    report = {
+        "lines": summary.lines,
+        "lines_without_entity": summary.lines_without_entity,
+        "unknown_template_lines": summary.unknown_template_lines,
+        "new_templates": sorted(summary.new_templates, key=summary.new_templates.__getitem__, reverse=True)[:20],
+    }
+    print(json.dumps({"summary": report}), file=sys.stderr)
+    return EXIT_OK
+
+
+def _parse_ratio(text: str) -> tuple[int, int]:
+    try:
+        normal, anomalous = (int(part) for part in text.split(":"))
+    except ValueError as exc:
+        raise InputFormatError(f"--ratio: expected NORMAL:ANOMALOUS integers, got {text!r}") from exc
+    if normal <= 0 or anomalous <= 0:
+        raise InputFormatError(f"--ratio: both counts must be positive, got {text!r}")
+    return normal, anomalous
+
+
+def _handle_eval(args: argparse.Namespace) -> int:
+    from logwarden.events.sequences import read_labelled_csv
+    from logwarden.scoring.metrics import confusion
+    from logwarden.scoring.offline import score_sequence_lines
+
+    normal, anomalous = _parse_ratio(args.ratio)
+    model = _load_model(args.model)
+    rows = read_labelled_csv(args.labelled)
+    records = list(score_sequence_lines(model, [row.keys for row in rows], args.threshold))
+    metrics = confusion([row.anomalous for row in rows], [record["anomalous"] for record in records])
+    report = {
+        "sessions": len(rows),
+        "threshold": model.metadata.threshold if args.threshold is None else args.threshold,
+        **metrics.as_dict(),
+        "ratio": f"{normal}:{anomalous}",
+        "f1_at_ratio": metrics.f1_at_ratio(normal, anomalous),
+    }
+    print(json.dumps(report, indent=2))
+    return EXIT_OK
+
+
+def _handle_run(args: argparse.Namespace) -> int:
+    from logwarden.daemon.app import run_daemon
+
+    return run_daemon(args.config, check_only=args.check)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""Strip a line's header (timestamp, host, level, component) and keep the message content.
+
+Templates are mined and matched on the content only, so a timestamp or pid never splits one
+event kind into many.
+"""
+
+from __future__ import annotations
+
+import re
+
+from logwarden.errors import ConfigError
+
+_SYSLOG_COMPONENT = r"[^\s\[:]+(?: \d[\d.]*)?(?:\[\d+\])?:\s+"
+# The component is optional: a message without one still loses its timestamp and host.
+_SYSLOG = r"[A-Z][a-z]{2} +\d{1,2} \d{2}:\d{2}:\d{2} \S+ " + f"(?:{_SYSLOG_COMPONENT})?"
+
+_HEADER_FORMATS = (
+    # HDFS:     081109 203615 148 INFO dfs.DataNode$PacketResponder: msg
+    r"\d{6} \d{6} \d+ [A-Z]+ [^\s:]+:\s+",
+    # BGL:      - 1117838570 2005.06.03 R02-M1-N0-C:J12-U11 2005-06-03-15.42.50.675872
+    #           R02-M1-N0-C:J12-U11 RAS KERNEL INFO msg
+    r"\S+ \d+ \d{4}\.\d{2}\.\d{2} \S+ \d{4}-\d{2}-\d{2}-\d{2}\.\d{2}\.\d{2}\.\d+ \S+ \S+ \S+ \S+\s+",
+    # syslog (OpenSSH, Linux), optionally behind Thunderbird's "label epoch date user" prefix:
+    #           Dec 10 06:55:46 LabSZ sshd[24200]: msg
+    r"(?:\S+ \d+ \d{4}\.\d{2}\.\d{2} \S+ )?" + _SYSLOG,
+    # ISO 8601: 2026-11-21T10:00:00Z host svc[12]: msg
+    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})? \S+ "
+    + f"(?:{_SYSLOG_COMPONENT})?",
+)
+
+DEFAULT_HEADER_REGEX = "(?:" + "|".join(_HEADER_FORMATS) + ")(?P<content>.*)"
+
+CONTENT_GROUP = "content"
+
+
+class HeaderStripper:
+    """Applies a header regex anchored at the line start; its group ``content`` is the message."""
+
+    def __init__(self, regex: str = DEFAULT_HEADER_REGEX) -> None:
+        try:
+            self._pattern = re.compile(regex, re.DOTALL)
+        except re.error as exc:
+            raise ConfigError(f"header regex {regex!r} is invalid: {exc}") from exc
+        if CONTENT_GROUP not in self._pattern.groupindex:
+            raise ConfigError(f"header regex {regex!r} has no named group (?P<{CONTENT_GROUP}>...)")
+        self.regex = regex
+        self._content_group = self._pattern.groupindex[CONTENT_GROUP]
+
+    def content_of(self, line: str) -> str:
+        """The message content of ``line``; the whole line when the header regex does not match."""
+        match = self._pattern.match(line)
+        if match is None:
+            return line
+        content = match.group(self._content_group)
+        return line if content is None else content

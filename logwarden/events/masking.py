@@ -1,0 +1,82 @@
+"""Replace variable parts of a message (block ids, addresses, numbers) with ``<NAME>`` tokens.
+
+The same ordered rules drive template mining (text is masked before Drain3 sees it) and
+template matching (each ``<NAME>`` in a template matches what its rule matches), so there is
+one masking definition in the project, stored with every model in ``ParserSettings.masking``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from logwarden.errors import ConfigError
+
+MaskingRules = Sequence[tuple[str, str]]
+
+DEFAULT_MASKING: tuple[tuple[str, str], ...] = (
+    ("BLK", r"blk_-?\d+"),
+    ("IP", r"(?<![\d.])\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?(?![\d.])"),
+    # 0x-prefixed, or a run of 8+ hex digits holding both a digit and a letter (ids, hashes).
+    ("HEX", r"\b(?:0[xX][0-9a-fA-F]+|(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,})\b"),
+    # Digits glued to a word, dot or dash (ssh2, 2.6.5-1.358, part-00001) stay part of that word.
+    ("NUM", r"(?<![\w.-])[-+]?\d+(?:\.\d+)?(?![\w.-])"),
+)
+
+_RULE_NAME = re.compile(r"\w+")
+
+
+def mask_token(name: str) -> str:
+    """The token a rule writes in place of what it matches."""
+    return f"<{name}>"
+
+
+def compile_rules(rules: MaskingRules) -> list[tuple[str, re.Pattern[str]]]:
+    """Validate and compile masking rules; ConfigError naming the rule on a bad name or regex.
+
+    Named groups are refused because a rule's pattern is repeated inside template regexes,
+    where a repeated group name does not compile.
+    """
+    compiled: list[tuple[str, re.Pattern[str]]] = []
+    seen: set[str] = set()
+    for name, pattern in rules:
+        if not _RULE_NAME.fullmatch(name):
+            raise ConfigError(f"masking rule name {name!r} must be letters, digits or '_'")
+        if name in seen:
+            raise ConfigError(f"masking rule name {name!r} appears twice")
+        seen.add(name)
+        try:
+            regex = re.compile(pattern)
+        except re.error as exc:
+            raise ConfigError(f"masking rule {name!r}: invalid regex {pattern!r}: {exc}") from exc
+        if regex.groupindex:
+            raise ConfigError(f"masking rule {name!r}: regex {pattern!r} must not use named groups")
+        if regex.match("") is not None:
+            raise ConfigError(f"masking rule {name!r}: regex {pattern!r} matches the empty string")
+        compiled.append((name, regex))
+    return compiled
+
+
+class Masker:
+    """Masks text in one left-to-right pass; at each position the first rule that matches wins."""
+
+    def __init__(self, rules: MaskingRules = DEFAULT_MASKING) -> None:
+        compiled = compile_rules(rules)
+        self.rules: tuple[tuple[str, str], ...] = tuple((name, regex.pattern) for name, regex in compiled)
+        # Each rule sits in its own outer group; lastindex names the rule that matched because
+        # an outer group closes after any group nested inside it.
+        self._replacement_of_group: dict[int, str] = {}
+        alternatives: list[str] = []
+        group = 1
+        for name, regex in compiled:
+            self._replacement_of_group[group] = mask_token(name)
+            alternatives.append(f"({regex.pattern})")
+            group += 1 + regex.groups
+        self._pattern: re.Pattern[str] | None = re.compile("|".join(alternatives)) if alternatives else None
+
+    def mask(self, text: str) -> str:
+        """``text`` with every rule match replaced by its ``<NAME>`` token."""
+        if self._pattern is None:
+            return text
+        replacement_of_group = self._replacement_of_group
+        return self._pattern.sub(lambda m: replacement_of_group[m.lastindex or 0], text)

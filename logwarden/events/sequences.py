@@ -1,0 +1,54 @@
+"""Readers for pre-parsed inputs: DeepLog-style sequence files and labelled CSVs."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+from logwarden.errors import InputFormatError
+
+
+def read_sequences(path: str | Path) -> list[list[str]]:
+    """One session per line, whitespace-separated event keys; blank lines are empty sessions.
+
+    Line numbers are kept (an empty line yields ``[]``) so output can be matched to input.
+    """
+    path = Path(path)
+    try:
+        with path.open(encoding="utf-8") as handle:
+            return [line.split() for line in handle]
+    except FileNotFoundError as exc:
+        raise InputFormatError(f"{path}: sequences file not found") from exc
+    except UnicodeDecodeError as exc:
+        raise InputFormatError(f"{path}: not UTF-8 text at byte {exc.start}") from exc
+
+
+@dataclass(frozen=True)
+class LabelledSession:
+    """One row of a labelled CSV: the session's keys and whether it is anomalous."""
+
+    keys: list[str]
+    anomalous: bool
+
+
+def read_labelled_csv(path: str | Path) -> list[LabelledSession]:
+    """Read ``Sequence,label`` rows (label 0 normal, 1 anomalous), as in dev_labelled.csv."""
+    path = Path(path)
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            reader = csv.DictReader(handle)
+            fields = reader.fieldnames or []
+            if "Sequence" not in fields or "label" not in fields:
+                raise InputFormatError(f"{path}: header must have 'Sequence' and 'label' columns, got {fields}")
+            rows = []
+            for row in reader:
+                label = (row["label"] or "").strip()
+                if label not in ("0", "1"):
+                    raise InputFormatError(f"{path}:{reader.line_num}: label must be 0 or 1, got {label!r}")
+                rows.append(LabelledSession((row["Sequence"] or "").split(), label == "1"))
+            return rows
+    except FileNotFoundError as exc:
+        raise InputFormatError(f"{path}: labelled CSV not found") from exc
+    except UnicodeDecodeError as exc:
+        raise InputFormatError(f"{path}: not UTF-8 text at byte {exc.start}") from exc

@@ -1,0 +1,65 @@
+"""Read and verify a model directory (format version, checksum) without loading a runtime."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from logwarden.errors import ModelLoadError
+from logwarden.model.contract import FORMAT_VERSION, METADATA_FILE, ONNX_FILE, ModelMetadata
+
+
+@dataclass(frozen=True)
+class ModelBundle:
+    """A verified model directory: its metadata and the bytes of its ONNX graph."""
+
+    directory: Path
+    metadata: ModelMetadata
+    onnx_bytes: bytes
+
+
+def sha256_hex(data: bytes) -> str:
+    """Hex sha256 of ``data``; the model's identity in metadata, alerts and state headers."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def load_bundle(directory: str | Path) -> ModelBundle:
+    """Load ``model.json`` and ``model.onnx`` from ``directory`` and verify they belong together.
+
+    Raises ModelLoadError naming the file and the problem: missing file, invalid JSON,
+    missing key, unsupported format version, or a sha256 that does not match the graph.
+    """
+    directory = Path(directory)
+    metadata_path = directory / METADATA_FILE
+    onnx_path = directory / ONNX_FILE
+    for path in (metadata_path, onnx_path):
+        if not path.is_file():
+            raise ModelLoadError(f"{path}: model file not found (a model directory holds {METADATA_FILE} and {ONNX_FILE})")
+    try:
+        raw = json.loads(metadata_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"{metadata_path}: not valid JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ModelLoadError(f"{metadata_path}: expected a JSON object at the top level")
+    version = raw.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ModelLoadError(
+            f"{metadata_path}: format_version {version!r} is not supported (this logwarden reads {FORMAT_VERSION}); "
+            "retrain or export the model with this version"
+        )
+    try:
+        metadata = ModelMetadata.from_dict(raw)
+    except KeyError as exc:
+        raise ModelLoadError(f"{metadata_path}: missing key {exc.args[0]!r}") from exc
+    except (TypeError, ValueError) as exc:
+        raise ModelLoadError(f"{metadata_path}: invalid value: {exc}") from exc
+    onnx_bytes = onnx_path.read_bytes()
+    actual = sha256_hex(onnx_bytes)
+    if actual != metadata.onnx_sha256:
+        raise ModelLoadError(
+            f"{onnx_path}: sha256 {actual} does not match onnx_sha256 {metadata.onnx_sha256} in {METADATA_FILE}; "
+            "the graph was modified or belongs to another model"
+        )
+    return ModelBundle(directory=directory, metadata=metadata, onnx_bytes=onnx_bytes)

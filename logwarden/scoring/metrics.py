@@ -1,0 +1,72 @@
+"""Detection metrics, including F1 re-weighted to another class ratio (DeepLog's test split)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+DEEPLOG_TEST_RATIO = (553_366, 16_838)
+
+
+@dataclass(frozen=True)
+class DetectionMetrics:
+    """Confusion counts and the rates derived from them."""
+
+    true_positives: int
+    false_positives: int
+    true_negatives: int
+    false_negatives: int
+
+    @property
+    def tpr(self) -> float:
+        positives = self.true_positives + self.false_negatives
+        return self.true_positives / positives if positives else 0.0
+
+    @property
+    def fpr(self) -> float:
+        negatives = self.false_positives + self.true_negatives
+        return self.false_positives / negatives if negatives else 0.0
+
+    @property
+    def precision(self) -> float:
+        flagged = self.true_positives + self.false_positives
+        return self.true_positives / flagged if flagged else 0.0
+
+    @property
+    def recall(self) -> float:
+        return self.tpr
+
+    @property
+    def f1(self) -> float:
+        return f1_from(self.precision, self.recall)
+
+    def f1_at_ratio(self, normal: int, anomalous: int) -> float:
+        """F1 expected on a set with ``normal:anomalous`` sessions, from this set's TPR and FPR."""
+        return f1_from(precision_at_ratio(self.tpr, self.fpr, normal, anomalous), self.tpr)
+
+    def as_dict(self) -> dict[str, float | int]:
+        out: dict[str, float | int] = dict(asdict(self))
+        out.update(tpr=self.tpr, fpr=self.fpr, precision=self.precision, recall=self.recall, f1=self.f1)
+        return out
+
+
+def f1_from(precision: float, recall: float) -> float:
+    """Harmonic mean of precision and recall (0 when both are 0)."""
+    return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+
+
+def precision_at_ratio(tpr: float, fpr: float, normal: int, anomalous: int) -> float:
+    """Precision TPR·A / (TPR·A + FPR·N) on a set of N normal and A anomalous sessions."""
+    flagged = tpr * anomalous + fpr * normal
+    return tpr * anomalous / flagged if flagged else 0.0
+
+
+def confusion(labels: Sequence[bool], predictions: Sequence[bool]) -> DetectionMetrics:
+    """Count outcomes; ``labels`` True means anomalous."""
+    if len(labels) != len(predictions):
+        raise ValueError(f"{len(labels)} labels but {len(predictions)} predictions")
+    tp = sum(1 for y, p in zip(labels, predictions) if y and p)
+    fp = sum(1 for y, p in zip(labels, predictions) if not y and p)
+    fn = sum(1 for y, p in zip(labels, predictions) if y and not p)
+    tn = len(labels) - tp - fp - fn
+    return DetectionMetrics(tp, fp, tn, fn)

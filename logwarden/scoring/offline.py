@@ -1,0 +1,113 @@
+"""Offline scoring of files with onnxruntime only: pre-parsed sequences or raw log lines.
+
+This is what ``logwarden score`` and ``logwarden eval`` run; it never imports torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from logwarden.errors import InputFormatError
+from logwarden.events.vocabulary import Vocabulary
+from logwarden.model.contract import FIRST_EVENT_ID, UNKNOWN_ID, ModelMetadata
+from logwarden.model.runtime import OnnxStepModel
+from logwarden.scoring.session import SessionScore, score_sessions
+
+
+@dataclass
+class LogScoringSummary:
+    """Counts for raw-log scoring; lines without an entity are reported, never silently dropped."""
+
+    lines: int = 0
+    lines_without_entity: int = 0
+    unknown_template_lines: int = 0
+    new_templates: dict[str, int] = field(default_factory=dict)
+
+
+def threshold_of(model: OnnxStepModel, override: float | None) -> float:
+    """The calibrated threshold unless the caller overrides it."""
+    return model.metadata.threshold if override is None else override
+
+
+def encode_sessions(metadata: ModelMetadata, sessions: Iterable[Sequence[str]]) -> list[np.ndarray]:
+    """Event keys to model ids; keys absent from the training vocabulary become UNKNOWN."""
+    vocabulary = Vocabulary(metadata.vocabulary)
+    return [vocabulary.encode(keys) for keys in sessions]
+
+
+def session_record(metadata: ModelMetadata, ids: np.ndarray, verdict: SessionScore) -> dict[str, Any]:
+    """The JSON fields shared by sequence and log output."""
+    worst = "<END>" if verdict.worst_index >= len(ids) else metadata.token_name(int(ids[verdict.worst_index]))
+    return {
+        "anomalous": verdict.anomalous,
+        "score": round(verdict.score, 6),
+        "length": verdict.length,
+        "worst_index": verdict.worst_index,
+        "worst_event": worst,
+        "unknown_events": verdict.unknown_events,
+    }
+
+
+def score_sequence_lines(
+    model: OnnxStepModel, sessions: Sequence[Sequence[str]], threshold: float | None = None
+) -> Iterator[dict[str, Any]]:
+    """One record per input session, in input order, ``line`` counting from 0."""
+    if model.metadata.input_kind != "sequences":
+        raise InputFormatError("this model was trained on raw logs: score it with --logs, not --sequences")
+    encoded = encode_sessions(model.metadata, sessions)
+    verdicts = score_sessions(model, encoded, threshold_of(model, threshold))
+    for line, (ids, verdict) in enumerate(zip(encoded, verdicts)):
+        yield {"line": line, **session_record(model.metadata, ids, verdict)}
+
+
+def group_log_lines(
+    model: OnnxStepModel, lines: Iterable[str], summary: LogScoringSummary, entity_regex: str | None = None
+) -> dict[str, list[int]]:
+    """Parse raw lines with the model's stored parser into per-entity id lists, in first-seen order."""
+    from logwarden.events.raw import RawLineParser  # imported here: sequence-only users need no parser
+
+    metadata = model.metadata
+    if metadata.parser is None:
+        raise InputFormatError("this model was trained on pre-parsed sequences: score it with --sequences")
+    settings = metadata.parser
+    if entity_regex is not None:
+        settings = type(settings)(settings.header_regex, entity_regex, settings.masking)
+    parser = RawLineParser(settings, metadata.templates)
+    sessions: dict[str, list[int]] = {}
+    for line in lines:
+        line = line.rstrip("\r\n")
+        if not line.strip():
+            continue
+        summary.lines += 1
+        parsed = parser.parse_one(line)
+        if parsed.entity is None:
+            summary.lines_without_entity += 1
+            continue
+        if parsed.template_index < 0:
+            summary.unknown_template_lines += 1
+            summary.new_templates[parsed.content] = summary.new_templates.get(parsed.content, 0) + 1
+            event_id = UNKNOWN_ID
+        else:
+            event_id = FIRST_EVENT_ID + parsed.template_index
+        sessions.setdefault(parsed.entity, []).append(event_id)
+    return sessions
+
+
+def score_log_lines(
+    model: OnnxStepModel,
+    lines: Iterable[str],
+    summary: LogScoringSummary,
+    threshold: float | None = None,
+    entity_regex: str | None = None,
+) -> Iterator[dict[str, Any]]:
+    """One record per entity, in order of the entity's first line."""
+    sessions = group_log_lines(model, lines, summary, entity_regex)
+    entities = list(sessions)
+    encoded = [np.asarray(sessions[e], np.int64) for e in entities]
+    verdicts = score_sessions(model, encoded, threshold_of(model, threshold))
+    for entity, ids, verdict in zip(entities, encoded, verdicts):
+        yield {"entity": entity, **session_record(model.metadata, ids, verdict)}

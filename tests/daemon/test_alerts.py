@@ -1,0 +1,197 @@
+"""Alert and dead-letter records: stable ids, every documented field, strict JSON."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import numpy as np
+import pytest
+from logwarden.daemon.alerts import (
+    alert_id,
+    build_alert,
+    dead_letter_headers,
+    encode_alert,
+    expected_events,
+    iso_utc,
+    session_end_alert_id,
+)
+
+from logwarden.model.contract import END_ID, FIRST_EVENT_ID, UNKNOWN_ID, ModelMetadata
+
+METADATA = ModelMetadata(
+    format_version=1,
+    input_kind="logs",
+    vocabulary=("T0", "T1", "T2"),
+    templates=("open <*>", "read <*> bytes", "close <*>"),
+    embedding_dim=4,
+    hidden_size=4,
+    num_layers=1,
+    threshold=4.5,
+    threshold_method="test",
+    onnx_sha256="0123456789abcdef" * 4,
+)
+# log P over [<START>, <END>, <UNKNOWN>, T0, T1, T2]
+PROBS = np.array([0.0, 0.15, 0.0, 0.2, 0.6, 0.05])
+LOG_PROBS = np.log(np.clip(PROBS, 1e-12, None)).astype(np.float32)
+ALERT_FIELDS = {
+    "alert_id",
+    "kind",
+    "entity",
+    "score",
+    "threshold",
+    "template",
+    "event",
+    "expected",
+    "model",
+    "source",
+    "event_time",
+    "detected_at",
+}
+
+
+def alert(**changes: Any) -> dict[str, Any]:
+    """An alert for a surprising T2 event with defaults for every argument (helper)."""
+    arguments: dict[str, Any] = {
+        "alert_id": alert_id("logs", 3, 1234),
+        "entity": "blk_1",
+        "event_id": FIRST_EVENT_ID + 2,
+        "score": 7.25,
+        "threshold": 4.5,
+        "event_text": "close blk_1",
+        "log_probs": LOG_PROBS,
+        "top_k": 2,
+        "metadata": METADATA,
+        "source": ("logs", 3, 1234),
+        "event_time_ms": 1_700_000_000_123,
+        "detected_ms": 1_700_000_001_000,
+    }
+    arguments.update(changes)
+    return build_alert(**arguments)
+
+
+def test_alert_id_same_record_same_id() -> None:
+    """A replayed record gets the id it got the first time (consumers de-duplicate on it)."""
+    assert alert_id("logs", 3, 1234) == alert_id("logs", 3, 1234)
+    assert uuid.UUID(alert_id("logs", 3, 1234)).version == 5
+
+
+@pytest.mark.parametrize(
+    "other", [("logs", 3, 1235), ("logs", 4, 1234), ("logs2", 3, 1234), ("logs/3", 1, 234)]
+)
+def test_alert_id_other_record_other_id(other: tuple[str, int, int]) -> None:
+    """Records at different topic/partition/offset never share an id."""
+    assert alert_id(*other) != alert_id("logs", 3, 1234)
+
+
+def test_session_end_alert_id_stable_and_distinct() -> None:
+    """Session-end ids depend on entity and last offset only, and differ from event alert ids."""
+    assert session_end_alert_id("blk_1", 1234) == session_end_alert_id("blk_1", 1234)
+    assert session_end_alert_id("blk_1", 1234) != session_end_alert_id("blk_2", 1234)
+    assert session_end_alert_id("blk_1", 1234) != session_end_alert_id("blk_1", 1235)
+    assert session_end_alert_id("blk_1", 1234) != alert_id("blk_1", 0, 1234)
+
+
+def test_build_alert_has_every_documented_field() -> None:
+    """An event alert carries the documented fields with the values it was built from."""
+    built = alert()
+    assert set(built) == ALERT_FIELDS
+    assert built["alert_id"] == alert_id("logs", 3, 1234)
+    assert (built["kind"], built["entity"], built["score"], built["threshold"]) == (
+        "event",
+        "blk_1",
+        7.25,
+        4.5,
+    )
+    assert (built["template"], built["event"]) == ("close <*>", "close blk_1")
+    assert built["model"] == {"version": METADATA.model_version, "sha256": METADATA.onnx_sha256}
+    assert built["source"] == {"topic": "logs", "partition": 3, "offset": 1234}
+    assert built["event_time"] == "2023-11-14T22:13:20.123Z"
+    assert built["detected_at"] == "2023-11-14T22:13:21.000Z"
+
+
+@pytest.mark.parametrize(
+    ("event_id", "kind", "template"),
+    [
+        (UNKNOWN_ID, "unknown_template", "<UNKNOWN>"),
+        (END_ID, "session_end", "<END>"),
+        (FIRST_EVENT_ID, "event", "open <*>"),
+    ],
+)
+def test_build_alert_kind_follows_event_id(event_id: int, kind: str, template: str) -> None:
+    """The kind and template name what triggered the alert."""
+    built = alert(event_id=event_id)
+    assert (built["kind"], built["template"]) == (kind, template)
+
+
+def test_build_alert_session_end_has_no_source() -> None:
+    """A session-end alert is triggered by a timeout, not a record, so its source is null."""
+    built = alert(event_id=END_ID, source=None, event_text=None, alert_id=session_end_alert_id("blk_1", 1234))
+    assert (built["source"], built["event"], built["kind"]) == (None, None, "session_end")
+
+
+def test_expected_events_top_k_most_likely_first() -> None:
+    """expected lists the top-k next events by probability, with key, template and probability."""
+    expected = expected_events(LOG_PROBS, METADATA, 3)
+    assert [e["event"] for e in expected] == ["T1", "T0", "<END>"]
+    assert expected[0] == {
+        "event": "T1",
+        "template": "read <*> bytes",
+        "probability": pytest.approx(0.6, abs=1e-6),
+    }
+    assert expected[2]["template"] == "<END>"
+
+
+@pytest.mark.parametrize(("top_k", "length"), [(0, 0), (2, 2), (100, 6)])
+def test_expected_events_length_is_min_of_k_and_vocabulary(top_k: int, length: int) -> None:
+    """top_k 0 lists nothing; a top_k above the vocabulary lists every class."""
+    assert len(expected_events(LOG_PROBS, METADATA, top_k)) == length
+
+
+def test_encode_alert_compact_json_round_trip() -> None:
+    """encode_alert writes compact JSON that decodes to the same alert."""
+    built = alert()
+    encoded = encode_alert(built)
+    assert encoded == json.dumps(built, separators=(",", ":")).encode()
+    assert json.loads(encoded) == built
+
+
+def test_build_alert_infinite_score_encoded_as_null() -> None:
+    """An infinite surprise (probability 0) is written as null, never as the non-JSON Infinity."""
+    built = alert(score=float("inf"))
+    assert built["score"] is None
+    assert json.loads(encode_alert(built))["score"] is None
+
+
+def test_encode_alert_nan_refused() -> None:
+    """encode_alert refuses NaN rather than writing invalid JSON."""
+    with pytest.raises(ValueError):
+        encode_alert({"score": float("nan")})
+
+
+@pytest.mark.parametrize(
+    ("epoch_ms", "expected"), [(0, "1970-01-01T00:00:00.000Z"), (-1, None), (10**18, None)]
+)
+def test_iso_utc_edges(epoch_ms: int, expected: str | None) -> None:
+    """iso_utc gives UTC with a Z suffix, and None for Kafka's "no timestamp" (-1) or absurd values."""
+    assert iso_utc(epoch_ms) == expected
+
+
+def test_dead_letter_headers_name_reason_and_source() -> None:
+    """Dead-letter headers carry reason, detail and the record's origin as bytes."""
+    headers = dead_letter_headers("invalid_json", "line 1 column 5: Expecting value", "logs", 2, 99)
+    assert headers == [
+        ("logwarden.reason", b"invalid_json"),
+        ("logwarden.detail", b"line 1 column 5: Expecting value"),
+        ("logwarden.source.topic", b"logs"),
+        ("logwarden.source.partition", b"2"),
+        ("logwarden.source.offset", b"99"),
+    ]
+
+
+def test_dead_letter_headers_long_detail_truncated() -> None:
+    """A huge detail is cut to 1 KiB of valid UTF-8 so a header never bloats the record."""
+    detail = dict(dead_letter_headers("invalid_json", "é" * 5000, "logs", 0, 0))["logwarden.detail"]
+    assert len(detail) <= 1024 and detail.endswith(b"...")
+    detail.decode("utf-8")

@@ -1,0 +1,397 @@
+"""The daemon config: defaults, the example file, and an error naming the key for every invalid value."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import typing
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from logwarden.daemon.config import (
+    DaemonConfig,
+    ProcessingConfig,
+    load_config,
+    parse_config,
+)
+
+from logwarden.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = PROJECT_ROOT / "config.example.yaml"
+
+MINIMAL: dict[str, Any] = {
+    "kafka": {
+        "bootstrap_servers": ["127.0.0.1:9092"],
+        "group_id": "logwarden",
+        "input_topics": ["logs"],
+        "alerts_topic": "logwarden.alerts",
+    },
+    "input": {"format": "raw", "entity": {"regex": r"blk_-?\d+"}},
+    "model": {"path": "/var/lib/logwarden/model"},
+    "state": {"dir": "/var/lib/logwarden/state"},
+}
+
+
+def minimal() -> dict[str, Any]:
+    """A deep copy of the minimal config from the product spec (helper)."""
+    return copy.deepcopy(MINIMAL)
+
+
+def with_value(dotted: str, value: Any) -> dict[str, Any]:
+    """The minimal config with ``dotted`` set to ``value`` (None deletes the key) (helper)."""
+    raw = minimal()
+    *parents, last = dotted.split(".")
+    node = raw
+    for part in parents:
+        node = node.setdefault(part, {})
+    if value is None:
+        del node[last]
+    else:
+        node[last] = value
+    return raw
+
+
+def error_of(raw: Any) -> str:
+    """The ConfigError message parse_config raises for ``raw`` (helper)."""
+    with pytest.raises(ConfigError) as caught:
+        parse_config(raw, source="config.yaml")
+    return str(caught.value)
+
+
+def dotted_fields(cls: type, prefix: str = "") -> list[str]:
+    """Every leaf field of a config dataclass as a dotted key, nested dataclasses expanded (helper)."""
+    keys: list[str] = []
+    hints = typing.get_type_hints(cls)
+    for spec in dataclasses.fields(cls):
+        if spec.name == "source":
+            continue
+        hint = hints[spec.name]
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+            keys.extend(dotted_fields(hint, f"{prefix}{spec.name}."))
+        else:
+            keys.append(f"{prefix}{spec.name}")
+    return keys
+
+
+def test_parse_config_minimal_fills_documented_defaults() -> None:
+    """The minimal file from the product spec gives the documented defaults."""
+    config = parse_config(minimal(), source="config.yaml")
+    assert config.kafka.bootstrap_servers == ("127.0.0.1:9092",)
+    assert config.kafka.dead_letter_topic == "logwarden.dead-letter"
+    assert config.kafka.scores_topic is None
+    assert config.input.entity.source == "regex"
+    assert config.input.json.message_field == "message"
+    assert config.input.max_message_bytes == 1024 * 1024
+    assert config.model.path == Path("/var/lib/logwarden/model")
+    assert config.model.threshold is None and config.model.top_k == 3
+    assert config.state.ttl_seconds == 3600 and config.state.max_entities == 1_000_000
+    assert config.state.checkpoint_every_events == 50_000 and config.state.checkpoint_interval_seconds == 5.0
+    assert config.processing == ProcessingConfig(batch_max_events=2048, poll_timeout_ms=100, onnx_threads=1)
+    assert config.shutdown.timeout_seconds == 8 and config.logging.level == "info"
+    assert config.source == "config.yaml"
+
+
+def test_example_config_equals_minimal_with_defaults() -> None:
+    """config.example.yaml spells out exactly the defaults of the minimal config."""
+    assert load_config(EXAMPLE) == parse_config(minimal())
+
+
+def test_example_config_documents_every_field() -> None:
+    """Every field of the config model appears as a key in config.example.yaml."""
+    text = EXAMPLE.read_text(encoding="utf-8")
+    raw = yaml.safe_load(text)
+    missing = []
+    for dotted in dotted_fields(DaemonConfig):
+        node: Any = raw
+        for part in dotted.split("."):
+            if not isinstance(node, dict) or part not in node:
+                missing.append(dotted)
+                break
+            node = node[part]
+    # input.entity takes exactly one source, so the alternatives are documented in comments.
+    alternatives = {"input.entity.field": "#   field:", "input.entity.key": "#   key: true"}
+    assert sorted(missing) == sorted(alternatives)
+    assert all(comment in text for comment in alternatives.values())
+
+
+def test_example_config_every_key_has_comment() -> None:
+    """Every key line of the example follows a comment, or the section header whose comment covers it."""
+    lines = EXAMPLE.read_text(encoding="utf-8").splitlines()
+    undocumented = []
+    for previous, line in zip(lines, lines[1:], strict=False):
+        if not line.strip() or line.lstrip().startswith("#") or line.rstrip().endswith(":"):
+            continue
+        if not (previous.lstrip().startswith("#") or previous.rstrip().endswith(":")):
+            undocumented.append(line)
+    assert undocumented == []
+
+
+@pytest.mark.parametrize(
+    ("dotted", "value", "named"),
+    [
+        ("kafka.bootstrap_servers", 9092, "kafka.bootstrap_servers"),
+        ("kafka.bootstrap_servers", [], "kafka.bootstrap_servers"),
+        ("kafka.bootstrap_servers", ["localhost"], "kafka.bootstrap_servers[0]"),
+        ("kafka.bootstrap_servers", ["a:1", "b:99999"], "kafka.bootstrap_servers[1]"),
+        ("kafka.group_id", "", "kafka.group_id"),
+        ("kafka.group_id", 7, "kafka.group_id"),
+        ("kafka.input_topics", "logs", "kafka.input_topics"),
+        ("kafka.input_topics", ["logs", "bad topic"], "kafka.input_topics[1]"),
+        ("kafka.input_topics", ["logs", "logs"], "kafka.input_topics"),
+        ("kafka.alerts_topic", "a/b", "kafka.alerts_topic"),
+        ("kafka.alerts_topic", "logs", "kafka.alerts_topic"),
+        ("kafka.dead_letter_topic", "logwarden.alerts", "kafka.dead_letter_topic"),
+        ("kafka.scores_topic", "", "kafka.scores_topic"),
+        ("kafka.common", ["security_protocol"], "kafka.common"),
+        ("kafka.consumer", "auto_offset_reset=earliest", "kafka.consumer"),
+        ("kafka.producer", 5, "kafka.producer"),
+        ("input.format", "csv", "input.format"),
+        ("input.max_message_bytes", 0, "input.max_message_bytes"),
+        ("input.max_message_bytes", 1.5, "input.max_message_bytes"),
+        ("input.header_regex", "(", "input.header_regex"),
+        ("input.header_regex", r"\d+ (.*)", "input.header_regex"),
+        ("input.entity.regex", "blk_(", "input.entity.regex"),
+        ("model.path", "", "model.path"),
+        ("model.threshold", "high", "model.threshold"),
+        ("model.threshold", float("nan"), "model.threshold"),
+        ("model.top_k", -1, "model.top_k"),
+        ("model.top_k", True, "model.top_k"),
+        ("state.dir", 3, "state.dir"),
+        ("state.ttl_seconds", 0, "state.ttl_seconds"),
+        ("state.max_entities", 0, "state.max_entities"),
+        ("state.checkpoint_every_events", "many", "state.checkpoint_every_events"),
+        ("state.checkpoint_interval_seconds", -5, "state.checkpoint_interval_seconds"),
+        ("processing.batch_max_events", 0, "processing.batch_max_events"),
+        ("processing.poll_timeout_ms", -1, "processing.poll_timeout_ms"),
+        ("processing.onnx_threads", 0, "processing.onnx_threads"),
+        ("shutdown.timeout_seconds", float("inf"), "shutdown.timeout_seconds"),
+        ("logging.level", "verbose", "logging.level"),
+        ("processing", [1, 2], "processing"),
+    ],
+)
+def test_parse_config_invalid_value_error_names_file_and_key(dotted: str, value: Any, named: str) -> None:
+    """An invalid value is rejected with a message starting with the file and the dotted key."""
+    assert error_of(with_value(dotted, value)).startswith(f"config.yaml: {named}: ")
+
+
+def test_parse_config_bootstrap_servers_number_message_is_readable() -> None:
+    """The bootstrap_servers message says what was expected and what was found."""
+    message = error_of(with_value("kafka.bootstrap_servers", 9092))
+    assert (
+        message
+        == 'config.yaml: kafka.bootstrap_servers: expected a non-empty list of "host:port" strings, got 9092'
+    )
+
+
+@pytest.mark.parametrize(
+    "dotted",
+    [
+        "kafka.bootstrap_servers",
+        "kafka.group_id",
+        "kafka.input_topics",
+        "kafka.alerts_topic",
+        "input.format",
+        "model.path",
+        "state.dir",
+    ],
+)
+def test_parse_config_required_key_missing_is_named(dotted: str) -> None:
+    """Leaving out a required key names it."""
+    assert error_of(with_value(dotted, None)) == f"config.yaml: {dotted}: required key is missing"
+
+
+@pytest.mark.parametrize(
+    ("dotted", "suggestion"),
+    [
+        ("kafka.bootstrap_server", "bootstrap_servers"),
+        ("input.entity.regexp", "regex"),
+        ("state.ttl", "ttl_seconds"),
+        ("modle", "model"),
+        ("input.json.message_feild", "message_field"),
+    ],
+)
+def test_parse_config_unknown_key_suggests_closest(dotted: str, suggestion: str) -> None:
+    """An unknown key is rejected with a "did you mean" naming the closest known key."""
+    raw = with_value(dotted, "x")
+    if dotted.startswith("input.json"):
+        raw["input"]["format"] = "json"
+    message = error_of(raw)
+    assert message.startswith(f"config.yaml: {dotted}: unknown key")
+    assert f'did you mean "{suggestion}"?' in message
+
+
+def test_parse_config_top_level_not_mapping_rejected() -> None:
+    """A document that is not a mapping is rejected naming the file."""
+    assert error_of(["kafka"]).startswith("config.yaml: expected a mapping")
+
+
+@pytest.mark.parametrize(
+    ("section", "option"),
+    [
+        ("consumer", "enable_auto_commit"),
+        ("consumer", "group_id"),
+        ("consumer", "bootstrap_servers"),
+        ("consumer", "key_deserializer"),
+        ("consumer", "value_deserializer"),
+        ("producer", "key_serializer"),
+        ("producer", "value_serializer"),
+        ("producer", "bootstrap_servers"),
+        ("common", "bootstrap_servers"),
+    ],
+)
+def test_parse_config_controlled_kafka_option_rejected(section: str, option: str) -> None:
+    """Options the daemon sets itself cannot be overridden through the passthrough maps."""
+    message = error_of(with_value(f"kafka.{section}", {option: "x"}))
+    assert message.startswith(f"config.yaml: kafka.{section}.{option}: is set by logwarden itself")
+
+
+def test_parse_config_misspelt_kafka_option_suggests_closest() -> None:
+    """A kafka-python option typo is caught at load with a suggestion, not at connect time."""
+    message = error_of(with_value("kafka.consumer", {"auto_offset_rest": "earliest"}))
+    assert message.startswith(
+        "config.yaml: kafka.consumer.auto_offset_rest: not a kafka-python consumer option"
+    )
+    assert 'did you mean "auto_offset_reset"?' in message
+
+
+def test_parse_config_common_consumer_only_option_rejected() -> None:
+    """kafka.common takes only options valid for both consumer and producer."""
+    message = error_of(with_value("kafka.common", {"auto_offset_reset": "earliest"}))
+    assert message.startswith("config.yaml: kafka.common.auto_offset_reset: not a kafka-python common option")
+
+
+def test_parse_config_python_object_option_rejected() -> None:
+    """Options needing a live Python object are refused with the reason."""
+    message = error_of(with_value("kafka.common", {"ssl_context": "x"}))
+    assert "kafka.common.ssl_context: needs a Python object" in message
+
+
+def test_parse_config_non_string_option_name_rejected() -> None:
+    """kafka passthrough maps must have string keys."""
+    assert error_of(with_value("kafka.producer", {1: "x"})).startswith("config.yaml: kafka.producer.1: ")
+
+
+def test_kafka_options_common_overlaid_by_role_specific() -> None:
+    """consumer_options/producer_options merge kafka.common with the role's own map, role winning."""
+    raw = with_value("kafka.common", {"security_protocol": "SSL", "client_id": "common"})
+    raw["kafka"]["consumer"] = {"client_id": "consumer", "auto_offset_reset": "latest"}
+    raw["kafka"]["producer"] = {"acks": 1}
+    kafka = parse_config(raw).kafka
+    assert kafka.consumer_options() == {
+        "security_protocol": "SSL",
+        "client_id": "consumer",
+        "auto_offset_reset": "latest",
+    }
+    assert kafka.producer_options() == {"security_protocol": "SSL", "client_id": "common", "acks": 1}
+
+
+@pytest.mark.parametrize(
+    ("entity", "fmt", "expected"),
+    [
+        ({}, "raw", "config.yaml: input.entity: expected exactly one of regex, field or key: true; got none"),
+        ({"regex": "x", "key": True}, "raw", "got regex, key"),
+        ({"regex": "x", "field": "host"}, "json", "got regex, field"),
+        ({"field": "host"}, "raw", "config.yaml: input.entity.field: needs input.format: json"),
+        ({"key": "yes"}, "raw", "config.yaml: input.entity.key: expected true or false"),
+        ({"key": False}, "raw", "got none"),
+    ],
+)
+def test_parse_config_entity_not_exactly_one_source_rejected(
+    entity: dict[str, Any], fmt: str, expected: str
+) -> None:
+    """input.entity needs exactly one of regex, field (json only) or key: true."""
+    raw = with_value("input.entity", entity)
+    raw["input"]["format"] = fmt
+    assert expected in error_of(raw)
+
+
+@pytest.mark.parametrize(("entity", "source"), [({"field": "host"}, "field"), ({"key": True}, "key")])
+def test_parse_config_json_entity_sources_accepted(entity: dict[str, Any], source: str) -> None:
+    """field and key entities are accepted with JSON input."""
+    raw = with_value("input.entity", entity)
+    raw["input"]["format"] = "json"
+    raw["input"]["json"] = {"timestamp_field": "ts", "event_field": "event"}
+    config = parse_config(raw)
+    assert config.input.entity.source == source
+    assert config.input.json.timestamp_field == "ts" and config.input.json.event_field == "event"
+
+
+def test_parse_config_json_section_with_raw_format_rejected() -> None:
+    """input.json settings are refused with raw input instead of being silently ignored."""
+    raw = with_value("input.json", {"message_field": "msg"})
+    assert error_of(raw).startswith("config.yaml: input.json: only applies with input.format: json")
+
+
+def test_load_config_missing_file_names_path(tmp_path: Path) -> None:
+    """A missing file is a ConfigError naming the path."""
+    path = tmp_path / "absent.yaml"
+    with pytest.raises(ConfigError, match="absent.yaml: config file not found"):
+        load_config(path)
+
+
+def test_load_config_invalid_yaml_names_line(tmp_path: Path) -> None:
+    """Invalid YAML is reported with its line number."""
+    path = tmp_path / "config.yaml"
+    path.write_text("kafka:\n  group_id: a\n  input_topics: [logs\nmodel: {}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"config.yaml: invalid YAML at line \d+"):
+        load_config(path)
+
+
+def test_load_config_duplicate_key_rejected_with_line(tmp_path: Path) -> None:
+    """A key written twice is an error (YAML would silently keep the last one)."""
+    path = tmp_path / "config.yaml"
+    path.write_text("logging:\n  level: info\n  level: debug\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"invalid YAML at line 3.*duplicate key 'level'"):
+        load_config(path)
+
+
+def test_load_config_empty_file_rejected(tmp_path: Path) -> None:
+    """An empty file is an error, not a config of defaults."""
+    path = tmp_path / "config.yaml"
+    path.write_text("# nothing\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="config file is empty"):
+        load_config(path)
+
+
+def test_load_config_error_names_given_path(tmp_path: Path) -> None:
+    """Validation errors from load_config name the file that was read."""
+    path = tmp_path / "daemon.yaml"
+    raw = with_value("logging.level", "loud")
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value).startswith(f"{path}: logging.level: expected one of debug, info, warning, error")
+
+
+def test_as_loggable_masks_secrets() -> None:
+    """Passwords, tokens and key material never reach the start-up log."""
+    raw = with_value(
+        "kafka.common",
+        {
+            "security_protocol": "SASL_SSL",
+            "sasl_plain_username": "logwarden",
+            "sasl_plain_password": "hunter2-secret-value",
+            "ssl_password": "key-passphrase-value",
+            "ssl_keyfile": "/etc/keys/private-key-path",
+        },
+    )
+    loggable = parse_config(raw).as_loggable()
+    text = json.dumps(loggable)
+    for secret in ("hunter2-secret-value", "key-passphrase-value", "private-key-path"):
+        assert secret not in text
+    assert loggable["kafka"]["common"]["sasl_plain_password"] == "***"
+    assert loggable["kafka"]["common"]["sasl_plain_username"] == "logwarden"
+    assert loggable["model"]["path"] == "/var/lib/logwarden/model"
+
+
+def test_daemon_config_frozen_including_passthrough_maps() -> None:
+    """The config cannot be changed after validation, passthrough maps included."""
+    config = parse_config(with_value("kafka.consumer", {"auto_offset_reset": "latest"}))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.kafka.group_id = "other"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        config.kafka.consumer["auto_offset_reset"] = "earliest"  # type: ignore[index]

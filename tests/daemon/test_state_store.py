@@ -1,0 +1,332 @@
+"""The StateStore contract, run against every implementation, plus SQLite-only failure modes."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from logwarden.daemon.sqlite_store import DB_FILE, SqliteStateStore
+from logwarden.daemon.state_store import (
+    EntityRows,
+    MemoryStateStore,
+    StateChanges,
+    StateStore,
+    StoreHeader,
+)
+from logwarden.daemon.state_table import EntityStateTable
+from logwarden.errors import StateStoreError
+
+L, H = 2, 3
+HEADER = StoreHeader(model_sha256="ab" * 32, num_layers=L, hidden_size=H)
+Reopen = Callable[[], StateStore]
+
+
+def make_rows(entities: Sequence[str], value: float = 0.0) -> EntityRows:
+    n = len(entities)
+    h = (np.arange(n * L * H, dtype=np.float32).reshape(n, L, H) + value) / 7.0
+    return EntityRows(
+        entities=list(entities),
+        partition=np.arange(n, dtype=np.int32),
+        h=h,
+        c=-h,
+        last_seen=np.arange(n, dtype=np.float64) + value,
+        events_applied=np.arange(n, dtype=np.int64) + int(value),
+    )
+
+
+def changes_of(rows: EntityRows, deletes: Sequence[str] = ()) -> StateChanges:
+    return StateChanges(upserts=rows, deletes=tuple(deletes))
+
+
+def load_all(store: StateStore) -> tuple[EntityRows, dict[tuple[str, int], int]]:
+    rows, offsets = store.load()
+    return EntityRows.concat(list(rows), L, H), offsets
+
+
+def as_dict(rows: EntityRows) -> dict[str, tuple]:
+    return {
+        entity: (
+            int(rows.partition[i]),
+            rows.h[i].tobytes(),
+            rows.c[i].tobytes(),
+            float(rows.last_seen[i]),
+            int(rows.events_applied[i]),
+        )
+        for i, entity in enumerate(rows.entities)
+    }
+
+
+class FailingRows:
+    """Upserts that yield one chunk and then fail, as a crash in the middle of a save would."""
+
+    def __init__(self, rows: EntityRows) -> None:
+        self._rows = rows
+        self.entities = rows.entities
+
+    def __len__(self) -> int:
+        return len(self._rows) * 2
+
+    def chunks(self, rows: int) -> Iterator[EntityRows]:
+        yield self._rows
+        raise OSError("injected failure mid-save")
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def reopen(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Reopen]:
+    """A factory returning a closed store over the same data each time it is called."""
+    opened: list[StateStore] = []
+    memory = MemoryStateStore(chunk_rows=2)
+
+    def factory() -> StateStore:
+        store: StateStore = (
+            memory if request.param == "memory" else SqliteStateStore(tmp_path / "s", chunk_rows=2)
+        )
+        opened.append(store)
+        return store
+
+    yield factory
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def store(reopen: Reopen) -> StateStore:
+    """An open, empty store."""
+    opened = reopen()
+    opened.open(HEADER)
+    return opened
+
+
+def test_store_new_store_loads_empty(store: StateStore) -> None:
+    """A new store has no rows and no offsets."""
+    rows, offsets = load_all(store)
+    assert len(rows) == 0 and offsets == {}
+
+
+def test_store_round_trip_restores_rows_and_offsets(store: StateStore, reopen: Reopen) -> None:
+    """Saved rows and offsets come back bit for bit after close and re-open."""
+    saved = make_rows(["blk_1", "blk_-2", "host-ä", "x"], value=0.5)
+    store.save_checkpoint(changes_of(saved), {("events", 0): 10, ("events", 1): 7})
+    store.close()
+    again = reopen()
+    again.open(HEADER)
+    rows, offsets = load_all(again)
+    assert as_dict(rows) == as_dict(saved)
+    assert offsets == {("events", 0): 10, ("events", 1): 7}
+    assert rows.h.dtype == np.float32 and rows.partition.dtype == np.int32
+
+
+def test_store_load_yields_chunks_covering_all_rows(store: StateStore) -> None:
+    """load reads rows in bounded chunks (here 2) that together hold every row."""
+    store.save_checkpoint(changes_of(make_rows(["a", "b", "c", "d", "e"])), {})
+    chunks = list(store.load().rows)
+    assert [len(chunk) for chunk in chunks] == [2, 2, 1]
+    assert sorted(e for chunk in chunks for e in chunk.entities) == ["a", "b", "c", "d", "e"]
+
+
+def test_store_upsert_replaces_existing_row(store: StateStore) -> None:
+    """Saving an entity again replaces its row."""
+    store.save_checkpoint(changes_of(make_rows(["a", "b"], value=1.0)), {})
+    newer = make_rows(["b"], value=9.0)
+    store.save_checkpoint(changes_of(newer), {})
+    rows, _ = load_all(store)
+    assert as_dict(rows)["b"] == as_dict(newer)["b"]
+    assert len(rows) == 2
+
+
+def test_store_deletes_applied_before_upserts(store: StateStore) -> None:
+    """Deleted entities are gone; an entity both deleted and upserted in one checkpoint is kept."""
+    store.save_checkpoint(changes_of(make_rows(["a", "b", "c"])), {})
+    store.save_checkpoint(changes_of(make_rows(["c"], value=3.0), deletes=["a", "c", "never-saved"]), {})
+    rows, _ = load_all(store)
+    assert sorted(rows.entities) == ["b", "c"]
+    assert as_dict(rows)["c"] == as_dict(make_rows(["c"], value=3.0))["c"]
+
+
+def test_store_offsets_merge_over_saved_ones(store: StateStore) -> None:
+    """Offsets of partitions absent from a checkpoint keep their saved value."""
+    store.save_checkpoint(changes_of(make_rows([])), {("t", 0): 5, ("t", 1): 6})
+    store.save_checkpoint(changes_of(make_rows([])), {("t", 1): 9, ("u", 0): 1})
+    assert store.load().offsets == {("t", 0): 5, ("t", 1): 9, ("u", 0): 1}
+
+
+def test_store_failure_mid_save_keeps_previous_checkpoint(store: StateStore) -> None:
+    """An exception in the middle of a save leaves the previous checkpoint whole, and the store usable."""
+    first = make_rows(["a", "b", "c"], value=1.0)
+    store.save_checkpoint(changes_of(first), {("t", 0): 100})
+    partial = StateChanges(upserts=FailingRows(make_rows(["a", "z"], value=5.0)), deletes=("b",))
+    with pytest.raises(OSError, match="injected"):
+        store.save_checkpoint(partial, {("t", 0): 200})
+    rows, offsets = load_all(store)
+    assert as_dict(rows) == as_dict(first)
+    assert offsets == {("t", 0): 100}
+    store.save_checkpoint(changes_of(make_rows(["z"])), {("t", 0): 300})
+    assert store.load().offsets == {("t", 0): 300}
+
+
+def test_store_failure_at_midway_hook_keeps_previous_checkpoint(store: StateStore) -> None:
+    """midway runs inside the transaction: a failure there discards the rows already written."""
+    first = make_rows(["a"], value=1.0)
+    store.save_checkpoint(changes_of(first), {("t", 0): 1})
+    calls: list[int] = []
+
+    def fail() -> None:
+        calls.append(1)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        store.save_checkpoint(
+            changes_of(make_rows(["a", "b"], value=2.0), deletes=["a"]), {("t", 0): 2}, midway=fail
+        )
+    rows, offsets = load_all(store)
+    assert calls == [1]
+    assert as_dict(rows) == as_dict(first)
+    assert offsets == {("t", 0): 1}
+
+
+def test_store_rows_of_wrong_shape_are_refused_and_nothing_saved(store: StateStore) -> None:
+    """Rows whose state shape differs from the header raise ValueError and leave the store unchanged."""
+    wrong = EntityRows(
+        entities=["a"],
+        partition=np.zeros(1, np.int32),
+        h=np.zeros((1, L, H + 1), np.float32),
+        c=np.zeros((1, L, H + 1), np.float32),
+        last_seen=np.zeros(1),
+        events_applied=np.zeros(1, np.int64),
+    )
+    with pytest.raises(ValueError, match="state shape"):
+        store.save_checkpoint(changes_of(wrong), {("t", 0): 1})
+    rows, offsets = load_all(store)
+    assert len(rows) == 0 and offsets == {}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("model_sha256", "cd" * 32), ("num_layers", L + 1), ("hidden_size", H + 1), ("format_version", 99)],
+)
+def test_store_header_mismatch_is_refused_naming_the_field(
+    store: StateStore, reopen: Reopen, field: str, value: object
+) -> None:
+    """Re-opening with another model sha, shape or format version raises StateStoreError naming the field."""
+    store.save_checkpoint(changes_of(make_rows(["a"])), {("t", 0): 1})
+    store.close()
+    with pytest.raises(StateStoreError, match=f"{field}=.*Delete or move the state directory"):
+        reopen().open(replace(HEADER, **{field: value}))
+    again = reopen()
+    again.open(HEADER)
+    assert again.load().offsets == {("t", 0): 1}
+
+
+def test_store_use_before_open_raises(reopen: Reopen) -> None:
+    """load and save on a store that is not open raise StateStoreError."""
+    closed = reopen()
+    with pytest.raises(StateStoreError, match="not open"):
+        closed.load()
+    with pytest.raises(StateStoreError, match="not open"):
+        closed.save_checkpoint(changes_of(make_rows([])), {})
+
+
+def test_store_negative_offset_is_refused(store: StateStore) -> None:
+    """A negative next offset is a caller bug and raises ValueError."""
+    with pytest.raises(ValueError, match="negative"):
+        store.save_checkpoint(changes_of(make_rows([])), {("t", 0): -1})
+
+
+def test_store_round_trip_of_state_table_checkpoint(store: StateStore) -> None:
+    """Table -> take_changes -> save -> load -> new table reproduces every entity's state and count."""
+    initial = np.ones((L, H), np.float32)
+    table = EntityStateTable(L, H, 8, initial, -initial)
+    slots = table.slots_for(["a", "b", "c"], now=1.0, partitions=[0, 1, 1])
+    step_h = np.random.default_rng(0).normal(size=(L, 3, H)).astype(np.float32)
+    table.write(slots, step_h, -step_h, now=2.0)
+    table.write(slots[:1], step_h[:, :1] * 2, -step_h[:, :1], now=3.0)
+    store.save_checkpoint(table.take_changes(), {("t", 0): 42})
+    table.remove(["b"])
+    store.save_checkpoint(table.take_changes(), {("t", 0): 43})
+    rows, offsets = store.load()
+    restored = EntityStateTable(L, H, 8, initial, -initial)
+    assert restored.load_rows(rows) == 2
+    assert offsets == {("t", 0): 43}
+    assert "b" not in restored
+    for entity in ("a", "c"):
+        want, got = table.snapshot(entity), restored.snapshot(entity)
+        np.testing.assert_array_equal(got.h, want.h)
+        np.testing.assert_array_equal(got.c, want.c)
+        assert (got.partition, got.events_applied, got.last_seen) == (
+            want.partition,
+            want.events_applied,
+            want.last_seen,
+        )
+
+
+def test_sqlite_store_creates_directory_with_wal_journal(tmp_path: Path) -> None:
+    """open creates missing directories and the database uses the WAL journal."""
+    store = SqliteStateStore(tmp_path / "a" / "b")
+    store.open(HEADER)
+    store.close()
+    with sqlite3.connect(tmp_path / "a" / "b" / DB_FILE) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_sqlite_store_non_sqlite_file_raises_naming_path(tmp_path: Path) -> None:
+    """A state file that is not SQLite raises StateStoreError naming the file."""
+    (tmp_path / DB_FILE).write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StateStoreError, match=f"{tmp_path / DB_FILE}.*not a readable"):
+        SqliteStateStore(tmp_path).open(HEADER)
+
+
+def test_sqlite_store_blob_of_wrong_length_raises_on_load(tmp_path: Path) -> None:
+    """A state BLOB whose length disagrees with the header is reported as damage, not reshaped."""
+    store = SqliteStateStore(tmp_path)
+    store.open(HEADER)
+    store.save_checkpoint(changes_of(make_rows(["a"])), {})
+    with sqlite3.connect(tmp_path / DB_FILE) as conn:
+        conn.execute("UPDATE entities SET h = ?", (b"\x00" * 5,))
+    with pytest.raises(StateStoreError, match="damaged"):
+        list(store.load().rows)
+    store.close()
+
+
+CRASHING_SAVE = """
+import os, sys
+import numpy as np
+from logwarden.daemon.sqlite_store import SqliteStateStore
+from logwarden.daemon.state_store import EntityRows, StateChanges, StoreHeader
+
+L, H = {L}, {H}
+header = StoreHeader(model_sha256={sha!r}, num_layers=L, hidden_size=H)
+
+def rows(names, value):
+    n = len(names)
+    h = np.full((n, L, H), value, np.float32)
+    return EntityRows(list(names), np.zeros(n, np.int32), h, h, np.zeros(n), np.full(n, int(value), np.int64))
+
+store = SqliteStateStore(sys.argv[1], chunk_rows=2)
+store.open(header)
+store.save_checkpoint(StateChanges(rows(["a", "b", "x"], 1.0), ()), {{("t", 0): 10}})
+store.save_checkpoint(
+    StateChanges(rows(["a", "b", "c", "d"], 2.0), ("x",)), {{("t", 0): 20}}, midway=lambda: os._exit(17)
+)
+"""
+
+
+def test_sqlite_store_process_killed_mid_save_keeps_previous_checkpoint(tmp_path: Path) -> None:
+    """A process that dies between two writes of one checkpoint leaves the previous checkpoint on disk."""
+    script = textwrap.dedent(CRASHING_SAVE.format(L=L, H=H, sha=HEADER.model_sha256))
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, timeout=60)
+    assert result.returncode == 17, result.stderr.decode()
+    store = SqliteStateStore(tmp_path)
+    store.open(HEADER)
+    rows, offsets = load_all(store)
+    store.close()
+    assert offsets == {("t", 0): 10}
+    assert sorted(rows.entities) == ["a", "b", "x"]
+    assert rows.events_applied.tolist() == [1, 1, 1]

@@ -1,0 +1,307 @@
+"""EntityStateTable: allocation, initial state, LRU eviction, TTL expiry, dirty tracking, restore."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from logwarden.daemon.state_store import EntityRows, StateChanges
+from logwarden.daemon.state_table import EntityStateTable
+from logwarden.errors import StateStoreError
+
+L, H = 2, 3
+INITIAL_H = np.arange(L * H, dtype=np.float32).reshape(L, H) + 1.0
+INITIAL_C = -INITIAL_H
+
+
+def make_table(capacity: int = 16, evict_fraction: float = 0.01) -> EntityStateTable:
+    return EntityStateTable(L, H, capacity, INITIAL_H, INITIAL_C, evict_fraction=evict_fraction)
+
+
+def states(batch: int, value: float) -> tuple[np.ndarray, np.ndarray]:
+    h = np.full((L, batch, H), value, np.float32) + np.arange(batch, dtype=np.float32)[None, :, None]
+    return h, -h
+
+
+def fill(table: EntityStateTable, count: int, prefix: str = "e") -> list[str]:
+    """Add ``count`` entities one per timestamp 0, 1, 2, ... so the first is the least recently seen."""
+    names = [f"{prefix}{i}" for i in range(count)]
+    for i, name in enumerate(names):
+        table.slots_for([name], now=float(i), partitions=0)
+    return names
+
+
+def upserted(changes: StateChanges) -> list[str]:
+    return list(changes.upserts.entities)
+
+
+def test_state_table_new_entities_get_distinct_slots_and_repeats_share_one() -> None:
+    """Distinct entities get distinct slots; an entity repeated in a batch maps to one slot."""
+    table = make_table()
+    slots = table.slots_for(["a", "b", "a", "c"], now=1.0, partitions=[0, 1, 0, 2])
+    assert slots.dtype == np.int64
+    assert slots[0] == slots[2]
+    assert len({int(slots[0]), int(slots[1]), int(slots[3])}) == 3
+    assert len(table) == 3
+    assert table.get("b") == slots[1]
+    assert table.get("zzz") is None
+    assert int(table.partition[slots[3]]) == 2
+
+
+def test_state_table_known_entity_keeps_its_slot() -> None:
+    """Looking an entity up again returns the slot it was given."""
+    table = make_table()
+    first = table.slots_for(["a", "b"], now=1.0, partitions=0)
+    again = table.slots_for(["b", "a"], now=2.0, partitions=0)
+    assert again.tolist() == [first[1], first[0]]
+
+
+def test_state_table_new_entity_starts_from_initial_state() -> None:
+    """A new entity's h, c are the initial state, with no events applied."""
+    table = make_table()
+    slot = table.slots_for(["a"], now=5.0, partitions=3)[0]
+    snap = table.snapshot("a")
+    np.testing.assert_array_equal(snap.h, INITIAL_H)
+    np.testing.assert_array_equal(snap.c, INITIAL_C)
+    assert (snap.slot, snap.partition, snap.events_applied, snap.last_seen) == (slot, 3, 0, 5.0)
+
+
+def test_state_table_reused_slot_is_reset_to_initial_state() -> None:
+    """A slot freed by one entity and reused by another carries none of the old state."""
+    table = make_table(capacity=1)
+    slots = table.slots_for(["a"], now=1.0, partitions=0)
+    table.write(slots, *states(1, 9.0), now=1.0)
+    table.remove(["a"])
+    table.slots_for(["b"], now=2.0, partitions=0)
+    snap = table.snapshot("b")
+    np.testing.assert_array_equal(snap.h, INITIAL_H)
+    assert snap.events_applied == 0
+
+
+def test_state_table_write_stores_state_and_counts_events() -> None:
+    """write stores [L, B, H] states at the slots, bumps events_applied by one, updates last_seen."""
+    table = make_table()
+    slots = table.slots_for(["a", "b"], now=1.0, partitions=0)
+    h, c = states(2, 10.0)
+    table.write(slots, h, c, now=2.0)
+    table.write(slots[:1], h[:, :1], c[:, :1], now=3.0)
+    a, b = table.snapshot("a"), table.snapshot("b")
+    np.testing.assert_array_equal(a.h, h[:, 0, :])
+    np.testing.assert_array_equal(b.c, c[:, 1, :])
+    np.testing.assert_array_equal(table.h[:, slots, :], h)
+    assert (a.events_applied, b.events_applied) == (2, 1)
+    assert (a.last_seen, b.last_seen) == (3.0, 2.0)
+
+
+def test_state_table_write_to_free_slot_raises() -> None:
+    """Writing to a slot whose entity was removed is refused rather than silently stored."""
+    table = make_table()
+    slots = table.slots_for(["a"], now=1.0, partitions=0)
+    table.remove(["a"])
+    with pytest.raises(ValueError, match="holds no entity"):
+        table.write(slots, *states(1, 1.0), now=2.0)
+
+
+def test_state_table_full_table_evicts_least_recently_seen() -> None:
+    """A new entity in a full table evicts the entity seen longest ago, and counts it."""
+    table = make_table(capacity=4)
+    names = fill(table, 4)
+    table.slots_for(["new"], now=10.0, partitions=0)
+    assert names[0] not in table
+    assert all(name in table for name in names[1:])
+    assert "new" in table
+    assert table.evicted_total == 1
+    assert len(table) == 4
+
+
+def test_state_table_eviction_never_takes_a_batch_member() -> None:
+    """The oldest entity survives eviction when it is in the batch that needs the room."""
+    table = make_table(capacity=4)
+    names = fill(table, 4)
+    slots = table.slots_for([names[0], "new"], now=10.0, partitions=0)
+    assert names[0] in table and "new" in table
+    assert names[1] not in table
+    assert table.get(names[0]) == slots[0]
+
+
+def test_state_table_eviction_frees_a_fraction_of_capacity_at_once() -> None:
+    """Eviction frees the oldest ``evict_fraction`` of the capacity in one scan, not one slot."""
+    table = make_table(capacity=100, evict_fraction=0.05)
+    names = fill(table, 100)
+    table.slots_for(["new"], now=1000.0, partitions=0)
+    assert table.evicted_total == 5
+    assert [name for name in names if name not in table] == names[:5]
+    assert len(table) == 96
+
+
+def test_state_table_batch_larger_than_capacity_raises() -> None:
+    """A batch with more distinct entities than the capacity is refused."""
+    table = make_table(capacity=3)
+    with pytest.raises(ValueError, match="capacity 3"):
+        table.slots_for(["a", "b", "c", "d"], now=1.0, partitions=0)
+
+
+def test_state_table_random_stream_never_exceeds_capacity() -> None:
+    """Over many random batches the table stays within capacity and its entity->slot map stays consistent."""
+    rng = np.random.default_rng(7)
+    table = make_table(capacity=50, evict_fraction=0.1)
+    for step in range(300):
+        batch = [f"e{i}" for i in rng.integers(0, 200, size=int(rng.integers(1, 40)))]
+        slots = table.slots_for(batch, now=float(step), partitions=0)
+        assert len(table) <= 50
+        assert all(table.get(entity) == slot for entity, slot in zip(batch, slots.tolist(), strict=True))
+        unique_slots = np.unique(slots)
+        table.write(unique_slots, *states(len(unique_slots), float(step)), now=float(step))
+    occupied = [table.get(f"e{i}") for i in range(200) if f"e{i}" in table]
+    assert len(occupied) == len(set(occupied)) == len(table)
+    assert table.evicted_total > 0
+
+
+def test_state_table_expire_idle_reports_only_entities_past_ttl() -> None:
+    """expire_idle lists entities idle longer than the TTL, with their slots, and removes nothing."""
+    table = make_table()
+    names = fill(table, 5)
+    idle = table.expire_idle(now=10.0, ttl_seconds=7.5)
+    assert sorted(idle) == sorted((name, table.get(name)) for name in names[:3])
+    assert len(table) == 5
+
+
+def test_state_table_remove_counts_expired_and_ended_apart() -> None:
+    """remove forgets entities, ignores unknown ones, and counts them under the given reason."""
+    table = make_table()
+    fill(table, 4)
+    assert table.remove(["e0", "e1", "ghost"]) == 2
+    assert table.remove(["e2"], reason="ended") == 1
+    assert (table.expired_total, table.ended_total, len(table)) == (2, 1, 1)
+    assert "e0" not in table and "e3" in table
+
+
+def test_state_table_take_changes_returns_written_entities_once() -> None:
+    """Written entities are upserted by the next take_changes and not by the one after."""
+    table = make_table()
+    slots = table.slots_for(["a", "b", "c"], now=1.0, partitions=[0, 1, 2])
+    h, c = states(2, 4.0)
+    table.write(slots[:2], h, c, now=2.0)
+    changes = table.take_changes()
+    assert sorted(upserted(changes)) == ["a", "b"]
+    assert list(changes.deletes) == []
+    rows = EntityRows.concat(list(changes.upserts.chunks(1)), L, H)
+    order = [rows.entities.index(e) for e in ("a", "b")]
+    np.testing.assert_array_equal(rows.h[order], h.transpose(1, 0, 2))
+    np.testing.assert_array_equal(rows.c[order], c.transpose(1, 0, 2))
+    assert rows.partition[order].tolist() == [0, 1]
+    assert rows.events_applied.tolist() == [1, 1]
+    assert rows.last_seen.tolist() == [2.0, 2.0]
+    assert len(table.take_changes().upserts) == 0
+
+
+def test_state_table_take_changes_lists_evicted_and_removed_entities_as_deletes() -> None:
+    """Entities evicted or removed since the last checkpoint are deleted by the next one."""
+    table = make_table(capacity=3)
+    fill(table, 3)
+    table.take_changes()
+    table.slots_for(["new"], now=10.0, partitions=0)
+    table.remove(["e2"])
+    changes = table.take_changes()
+    assert sorted(changes.deletes) == ["e0", "e2"]
+    assert list(table.take_changes().deletes) == []
+
+
+def test_state_table_entity_back_and_written_is_upserted_not_deleted() -> None:
+    """An entity removed then written again is an upsert only; one back but unwritten is still deleted."""
+    table = make_table()
+    fill(table, 2)
+    table.remove(["e0", "e1"])
+    slots = table.slots_for(["e0", "e1"], now=5.0, partitions=0)
+    table.write(slots[:1], *states(1, 1.0), now=5.0)
+    changes = table.take_changes()
+    assert upserted(changes) == ["e0"]
+    assert list(changes.deletes) == ["e1"]
+
+
+def test_state_table_changes_read_after_table_changed_raise() -> None:
+    """Lazy upsert rows refuse to be read once the table has changed, rather than mix two states."""
+    table = make_table()
+    slots = table.slots_for(["a"], now=1.0, partitions=0)
+    table.write(slots, *states(1, 1.0), now=1.0)
+    changes = table.take_changes()
+    table.write(slots, *states(1, 2.0), now=2.0)
+    with pytest.raises(RuntimeError, match="changed after take_changes"):
+        list(changes.upserts.chunks(10))
+
+
+def test_state_table_detached_changes_survive_table_changes() -> None:
+    """detached() copies the rows, so they can be saved after the table moved on."""
+    table = make_table()
+    slots = table.slots_for(["a"], now=1.0, partitions=0)
+    h, c = states(1, 1.0)
+    table.write(slots, h, c, now=1.0)
+    detached = table.take_changes().detached(L, H)
+    table.write(slots, *states(1, 2.0), now=2.0)
+    (rows,) = list(detached.upserts.chunks(10))
+    np.testing.assert_array_equal(rows.h[0], h[:, 0, :])
+
+
+def test_state_table_restored_changes_come_back_in_next_take() -> None:
+    """After a failed save, restore_changes makes the next take_changes carry the same entities."""
+    table = make_table(capacity=2)
+    slots = table.slots_for(["a", "b"], now=1.0, partitions=0)
+    table.write(slots, *states(2, 1.0), now=1.0)
+    table.remove(["b"])
+    failed = table.take_changes()
+    table.restore_changes(failed)
+    retried = table.take_changes()
+    assert upserted(retried) == ["a"]
+    assert list(retried.deletes) == ["b"]
+
+
+def test_state_table_load_rows_restores_state_as_clean() -> None:
+    """load_rows restores every field of saved rows, and restored rows are not dirty."""
+    source = make_table()
+    slots = source.slots_for(["a", "b"], now=1.0, partitions=[4, 5])
+    source.write(slots, *states(2, 3.0), now=7.0)
+    rows = EntityRows.concat(list(source.take_changes().upserts.chunks(1)), L, H)
+    restored = make_table()
+    assert restored.load_rows(rows.chunks(1)) == 2
+    for entity in ("a", "b"):
+        want, got = source.snapshot(entity), restored.snapshot(entity)
+        np.testing.assert_array_equal(got.h, want.h)
+        np.testing.assert_array_equal(got.c, want.c)
+        assert (got.partition, got.last_seen, got.events_applied) == (
+            want.partition,
+            want.last_seen,
+            want.events_applied,
+        )
+    changes = restored.take_changes()
+    assert len(changes.upserts) == 0 and list(changes.deletes) == []
+
+
+def test_state_table_load_rows_beyond_capacity_raises() -> None:
+    """Restoring more entities than the capacity is a StateStoreError naming the capacity."""
+    source = make_table(capacity=3)
+    slots = source.slots_for(["a", "b", "c"], now=1.0, partitions=0)
+    source.write(slots, *states(3, 1.0), now=1.0)
+    rows = EntityRows.concat(list(source.take_changes().upserts.chunks(3)), L, H)
+    with pytest.raises(StateStoreError, match="capacity 2"):
+        make_table(capacity=2).load_rows([rows])
+
+
+def test_state_table_last_seen_max_ignores_freed_slots() -> None:
+    """last_seen_max is the latest time of a tracked entity, 0.0 for an empty table."""
+    table = make_table()
+    assert table.last_seen_max() == 0.0
+    fill(table, 3)
+    table.remove(["e2"])
+    assert table.last_seen_max() == 1.0
+
+
+def test_state_table_snapshot_of_unknown_entity_raises_key_error() -> None:
+    """snapshot of an entity that is not tracked raises KeyError."""
+    with pytest.raises(KeyError):
+        make_table().snapshot("nobody")
+
+
+def test_state_table_initial_state_of_wrong_shape_raises() -> None:
+    """The constructor refuses an initial state whose shape is not [L, H]."""
+    with pytest.raises(ValueError, match="initial_h"):
+        EntityStateTable(L, H, 4, np.zeros((L, H + 1), np.float32), INITIAL_C)

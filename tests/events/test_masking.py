@@ -1,0 +1,76 @@
+"""Masking rules: what each default rule replaces, rule priority, and rejected rules."""
+
+from __future__ import annotations
+
+import pytest
+
+from logwarden.errors import ConfigError
+from logwarden.events.masking import DEFAULT_MASKING, Masker
+
+
+@pytest.fixture(scope="module")
+def masker() -> Masker:
+    return Masker(DEFAULT_MASKING)
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("Verification succeeded for blk_-1608999687919862906", "Verification succeeded for <BLK>"),
+        ("Received block blk_38865049064139660 of size 67108864", "Received block <BLK> of size <NUM>"),
+        ("src: /10.250.19.102:54106 dest: /10.250.19.102:50010", "src: /<IP> dest: /<IP>"),
+        ("Invalid user admin from 173.234.31.186", "Invalid user admin from <IP>"),
+        ("DSDT @ 0x00000000000fd6b0 MSFT 0x0100000e", "DSDT @ <HEX> MSFT <HEX>"),
+        ("session 3f9a2b7c11d04e55 closed", "session <HEX> closed"),
+        ("uid=0 euid=0 port 22 took 1.5", "uid=<NUM> euid=<NUM> port <NUM> took <NUM>"),
+        ("sshd[24200]: x", "sshd[<NUM>]: x"),
+    ],
+)
+def test_masker_default_rules_replace_variables_with_named_tokens(
+    masker: Masker, text: str, masked: str
+) -> None:
+    """Block ids, IPv4 with port, hex and numbers become <BLK>, <IP>, <HEX>, <NUM>."""
+    assert masker.mask(text) == masked
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["ssh2 tty2 pam_unix", "part-00123.", "version 2.6.5-1.358", "accepted", "deadbeef"],
+)
+def test_masker_digits_inside_words_are_kept(masker: Masker, text: str) -> None:
+    """Digits glued to letters, dots or dashes are part of a word, not a number to mask."""
+    assert "<NUM>" not in masker.mask(text)
+    assert "<HEX>" not in masker.mask(text)
+
+
+def test_masker_earlier_rule_wins_over_later_rule(masker: Masker) -> None:
+    """An IP is masked whole, not as four numbers, because IP comes before NUM."""
+    assert masker.mask("to 10.0.0.1 now") == "to <IP> now"
+
+
+def test_masker_rule_with_groups_replaces_whole_match() -> None:
+    """A rule whose regex has groups still replaces its whole match with its token."""
+    assert Masker([("USER", r"user=(\w+)"), ("NUM", r"\d+")]).mask("user=bob id 7") == "<USER> id <NUM>"
+
+
+def test_masker_without_rules_returns_text_unchanged() -> None:
+    """No rules means no masking."""
+    assert Masker([]).mask("blk_1 10.0.0.1") == "blk_1 10.0.0.1"
+
+
+@pytest.mark.parametrize(
+    ("rules", "fragment"),
+    [
+        ([("NUM", r"(\d+")], "NUM"),
+        ([("bad name", r"\d+")], "bad name"),
+        ([("NUM", r"\d+"), ("NUM", r"\w+")], "twice"),
+        ([("NUM", r"(?P<n>\d+)")], "named groups"),
+        ([("ANY", r"\d*")], "empty string"),
+    ],
+)
+def test_masker_invalid_rule_raises_config_error_naming_it(
+    rules: list[tuple[str, str]], fragment: str
+) -> None:
+    """A bad rule name or regex is a ConfigError whose message names the problem."""
+    with pytest.raises(ConfigError, match=fragment):
+        Masker(rules)

@@ -1,0 +1,125 @@
+"""TemplateMatcher: translation of Drain3 templates to regexes, priority, and no-match cases."""
+
+from __future__ import annotations
+
+import pytest
+
+from logwarden.events.masking import DEFAULT_MASKING
+from logwarden.events.templates import NO_MATCH, TemplateMatcher
+
+HDFS_TEMPLATES = [
+    "PacketResponder <NUM> for block <BLK> terminating",
+    "Receiving block <BLK> src: /<IP> dest: /<IP>",
+    "<IP> Served block <BLK> to /<IP>",
+    "Deleting block <BLK> file <*>",
+    "BLOCK* NameSystem.allocateBlock: <*> <BLK>",
+]
+
+
+@pytest.fixture(scope="module")
+def matcher() -> TemplateMatcher:
+    return TemplateMatcher(HDFS_TEMPLATES, DEFAULT_MASKING)
+
+
+@pytest.mark.parametrize(
+    ("content", "index"),
+    [
+        ("PacketResponder 1 for block blk_38865049064139660 terminating", 0),
+        ("Receiving block blk_-1608999687919862906 src: /10.250.19.102:54106 dest: /10.250.19.102:50010", 1),
+        ("10.250.14.224:50010 Served block blk_-3544583377289625738 to /10.251.74.79", 2),
+        (
+            "Deleting block blk_1781953582842324563 file /mnt/hadoop/dfs/blk_1781953582842324563",
+            3,
+        ),
+        ("BLOCK* NameSystem.allocateBlock: /user/root/rand/_temporary/part-00001. blk_-3567", 4),
+    ],
+)
+def test_matcher_unmasked_content_matches_its_template(
+    matcher: TemplateMatcher, content: str, index: int
+) -> None:
+    """Raw content fits the template whose <NAME> tokens its masking rules would have produced."""
+    assert matcher.match_one(content) == index
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "PacketResponder x for block blk_1 terminating",
+        "PacketResponder 1 for block blk_1",
+        "PacketResponder 1 for block blk_1 terminating now",
+        "Deleting block blk_1 file /a b",
+        "Receiving block blk_1 src: /10.0.0.1 dest: 10.0.0.2",
+        "something else entirely",
+        "",
+    ],
+)
+def test_matcher_content_of_another_shape_returns_no_match(matcher: TemplateMatcher, content: str) -> None:
+    """A wrong token, a missing or extra token, or an unknown message gives -1."""
+    assert matcher.match_one(content) == NO_MATCH
+
+
+def test_matcher_whitespace_is_split_like_drain3(matcher: TemplateMatcher) -> None:
+    """Leading, trailing and repeated spaces or tabs separate tokens as str.split() does."""
+    assert matcher.match_one("  PacketResponder\t1  for block blk_7 terminating \n") == 0
+
+
+def test_matcher_wildcard_matches_exactly_one_token() -> None:
+    """<*> stands for one whitespace-free token, never several or none."""
+    matcher = TemplateMatcher(["user <*> logged in"])
+    assert matcher.match_one("user a=b:c logged in") == 0
+    assert matcher.match_one("user a b logged in") == NO_MATCH
+    assert matcher.match_one("user logged in") == NO_MATCH
+
+
+def test_matcher_several_fitting_templates_prefers_fewest_wildcards() -> None:
+    """The most specific template wins, whatever order the templates were given in."""
+    matcher = TemplateMatcher(["disk <*> <*>", "disk <*> full", "disk <NUM> full", "disk sda full"])
+    assert matcher.match_one("disk sda full") == 3
+    assert matcher.match_one("disk 7 full") == 2
+    assert matcher.match_one("disk sdb full") == 1
+    assert matcher.match_one("disk sdb empty") == 0
+
+
+def test_matcher_template_starting_with_variable_is_found_after_any_first_word() -> None:
+    """A template starting with <*> or a mask fits lines whose first word also starts other templates."""
+    matcher = TemplateMatcher(["login ok", "<*> failed", "<NUM> retries"])
+    assert matcher.match_one("login failed") == 1
+    assert matcher.match_one("login ok") == 0
+    assert matcher.match_one("3 retries") == 2
+    assert matcher.match_one("login retries") == NO_MATCH
+
+
+def test_matcher_unknown_mask_name_is_a_literal() -> None:
+    """<NAME> of no masking rule must appear literally."""
+    matcher = TemplateMatcher(["got <PATH> at <NUM>"])
+    assert matcher.match_one("got <PATH> at 5") == 0
+    assert matcher.match_one("got /tmp at 5") == NO_MATCH
+
+
+def test_matcher_regex_characters_in_templates_are_literal() -> None:
+    """Template text such as '*', '$', '(' or '.' is matched literally, not as regex syntax."""
+    matcher = TemplateMatcher(["BLOCK* ask (x) a.b $1 <NUM>"])
+    assert matcher.match_one("BLOCK* ask (x) a.b $1 5") == 0
+    assert matcher.match_one("BLOCKKK ask (x) aXb $1 5") == NO_MATCH
+
+
+def test_matcher_masking_rule_with_groups_keeps_template_indices() -> None:
+    """Groups inside a masking rule do not shift which template index is reported."""
+    masking = [("KV", r"(\w+)=(\w+)"), ("NUM", r"\d+")]
+    matcher = TemplateMatcher(["set <KV> <KV>", "set <NUM>", "get <KV>"], masking)
+    assert matcher.match_one("set a=1 b=2") == 0
+    assert matcher.match_one("set 4") == 1
+    assert matcher.match_one("get k=v") == 2
+
+
+def test_matcher_without_templates_matches_nothing() -> None:
+    """An empty template list gives -1 for every line."""
+    assert TemplateMatcher([]).match_one("anything") == NO_MATCH
+
+
+def test_matcher_matching_does_not_learn(matcher: TemplateMatcher) -> None:
+    """Matching an unknown line changes neither the templates nor later answers."""
+    before = matcher.templates
+    assert matcher.match_one("new kind of line 42") == NO_MATCH
+    assert matcher.match_one("new kind of line 42") == NO_MATCH
+    assert matcher.templates == before

@@ -1,0 +1,160 @@
+"""Template mining on loghub samples: template count, agreement with the daemon's matcher, counters."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+from logwarden.train.mining import MinedLogs, mine_log_lines, mine_templates
+
+from logwarden.events.header import HeaderStripper
+from logwarden.events.masking import Masker
+from logwarden.events.raw import RawLineParser, parser_settings
+from logwarden.events.templates import NO_MATCH, WILDCARD, TemplateMatcher
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+HDFS_ENTITY = r"blk_-?\d+"
+
+
+def loghub_path(name: str) -> Path:
+    """Path of a loghub sample file; fails the test with a clear message when the data is absent."""
+    data = Path(os.environ.get("LOGWARDEN_DATA", PROJECT_ROOT.parent / "shared" / "data"))
+    path = data / "loghub" / name
+    if not path.is_file():
+        pytest.fail(
+            f"{path} not found: set LOGWARDEN_DATA to the shared data folder (default ../shared/data)"
+        )
+    return path
+
+
+def loghub_lines(name: str) -> list[str]:
+    return loghub_path(f"{name}_2k.log").read_text(encoding="utf-8").splitlines()
+
+
+@pytest.fixture(scope="module")
+def hdfs_mined() -> MinedLogs:
+    return mine_log_lines(loghub_lines("HDFS"), parser_settings(HDFS_ENTITY))
+
+
+def fits(template: str, masked_tokens: list[str]) -> bool:
+    """Drain3's own notion of fit: same token count, each token equal or a wildcard."""
+    tokens = template.split()
+    return len(tokens) == len(masked_tokens) and all(
+        t in (WILDCARD, m) for t, m in zip(tokens, masked_tokens, strict=False)
+    )
+
+
+def test_mine_hdfs_finds_small_template_set_close_to_loghub(hdfs_mined: MinedLogs) -> None:
+    """HDFS_2k gives about loghub's 14 templates, and none mixes two loghub events."""
+    with loghub_path("HDFS_2k.log_templates.csv").open(encoding="utf-8") as handle:
+        loghub_count = sum(1 for _ in csv.DictReader(handle))
+    assert loghub_count == 14
+    assert loghub_count <= len(hdfs_mined.templates) <= loghub_count + 4
+    with loghub_path("HDFS_2k.log_structured.csv").open(encoding="utf-8") as handle:
+        event_ids = [row["EventId"] for row in csv.DictReader(handle)]
+    parser = RawLineParser(parser_settings(HDFS_ENTITY), hdfs_mined.templates)
+    events_of_template: dict[int, set[str]] = defaultdict(set)
+    for line, event_id in zip(loghub_lines("HDFS"), event_ids, strict=True):
+        events_of_template[parser.parse_one(line).template_index].add(event_id)
+    assert NO_MATCH not in events_of_template
+    assert all(len(events) == 1 for events in events_of_template.values())
+
+
+def test_mine_hdfs_every_line_has_a_block_entity_and_a_template(hdfs_mined: MinedLogs) -> None:
+    """All 2,000 HDFS lines name a block and land in that block's session."""
+    assert hdfs_mined.lines_total == 2000
+    assert hdfs_mined.lines_without_entity == 0
+    assert hdfs_mined.unmatched_lines == 0
+    assert sum(len(s) for s in hdfs_mined.sessions.values()) == 2000
+    assert all(re.fullmatch(HDFS_ENTITY, entity) for entity in hdfs_mined.sessions)
+    assert sum(hdfs_mined.template_counts) == 2000
+
+
+def test_mine_keys_are_unique_and_follow_template_order(hdfs_mined: MinedLogs) -> None:
+    """Template i has key T<i>, the vocabulary entry raw-log models use."""
+    assert hdfs_mined.keys == [f"T{i}" for i in range(len(hdfs_mined.templates))]
+    assert len(set(hdfs_mined.templates)) == len(hdfs_mined.templates)
+
+
+def test_mine_same_input_gives_identical_result(hdfs_mined: MinedLogs) -> None:
+    """Mining is deterministic: the same lines give the same templates, keys and sessions."""
+    assert mine_log_lines(loghub_lines("HDFS"), parser_settings(HDFS_ENTITY)) == hdfs_mined
+
+
+def test_mine_sessions_equal_what_the_daemon_parser_gives(hdfs_mined: MinedLogs) -> None:
+    """Re-parsing the training lines with RawLineParser rebuilds exactly the mined sessions."""
+    parser = RawLineParser(parser_settings(HDFS_ENTITY), hdfs_mined.templates)
+    sessions: dict[str, list[int]] = {}
+    for line in loghub_lines("HDFS"):
+        parsed = parser.parse_one(line)
+        assert parsed.entity is not None
+        sessions.setdefault(parsed.entity, []).append(parsed.template_index)
+    assert sessions == hdfs_mined.sessions
+
+
+@pytest.mark.parametrize("name", ["HDFS", "OpenSSH", "Linux", "BGL"])
+def test_matcher_agrees_with_drain3_on_every_training_line(name: str) -> None:
+    """Each line's matched template is Drain3's final one, or an equally fitting, no less specific one."""
+    header, masker = HeaderStripper(), Masker()
+    contents = [header.content_of(line) for line in loghub_lines(name)]
+    masked = [masker.mask(content) for content in contents]
+    drain = mine_templates(masked)
+    matcher = TemplateMatcher(drain.templates)
+    for content, masked_content, assigned in zip(contents, masked, drain.assigned, strict=True):
+        matched = matcher.match_one(content)
+        tokens = masked_content.split()
+        assert matched != NO_MATCH, content
+        assert fits(drain.templates[matched], tokens), content
+        if matched != assigned:
+            assert fits(drain.templates[assigned], tokens), content
+            assert drain.templates[matched].count(WILDCARD) <= drain.templates[assigned].count(WILDCARD)
+
+
+def test_mined_templates_reject_unknown_line(hdfs_mined: MinedLogs) -> None:
+    """A line of a kind never seen in training gets -1 from the parser built on mined templates."""
+    parser = RawLineParser(parser_settings(HDFS_ENTITY), hdfs_mined.templates)
+    parsed = parser.parse_one("081109 203615 148 WARN dfs.DataNode: Disk failure on blk_42 volume /data/3")
+    assert parsed.entity == "blk_42"
+    assert parsed.template_index == NO_MATCH
+
+
+def test_mine_lines_without_entity_are_counted_not_mined() -> None:
+    """Lines naming no entity are counted and stay out of sessions and templates."""
+    lines = [
+        "2026-11-21T10:00:00Z h svc: job 1 started",
+        "2026-11-21T10:00:01Z h svc: cache warmed",
+        "2026-11-21T10:00:02Z h svc: job 2 started",
+        "2026-11-21T10:00:03Z h svc: job 1 done in 3 s",
+    ]
+    mined = mine_log_lines(lines, parser_settings(r"job (\d+)"))
+    assert mined.lines_total == 4
+    assert mined.lines_without_entity == 1
+    assert mined.templates == ["job <NUM> started", "job <NUM> done in <NUM> s"]
+    assert mined.sessions == {"1": [0, 1], "2": [0]}
+
+
+def test_mine_lines_no_template_fits_are_counted_as_unmatched() -> None:
+    """A masking rule spanning a space can make a line fit no wildcard template; it is counted."""
+    settings = parser_settings(r"id=(\d+)", masking=[("USER", r"user \w+")])
+    lines = ["id=1 login user bob ok", "id=2 login guest ok", "id=3 login user eve ok"]
+    mined = mine_log_lines(lines, settings)
+    assert mined.templates == ["<*> login <*> ok"]
+    assert mined.unmatched_lines == 2
+    assert mined.sessions == {"2": [0]}
+    assert mined.lines_total == 3
+
+
+def test_mine_uses_no_drain3_ini_and_logs_no_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Drain3 is configured in code: no ini lookup, so no 'config file not found' warning."""
+    monkeypatch.chdir(tmp_path)
+    with caplog.at_level(logging.INFO, logger="drain3"):
+        mine_log_lines(["blk_1 a b", "blk_2 a c"], parser_settings(HDFS_ENTITY))
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not any("drain3.ini" in r.getMessage() for r in caplog.records)

@@ -1,0 +1,106 @@
+"""Write a model directory: ``model.onnx`` (legacy TorchScript exporter) and ``model.json``.
+
+The legacy exporter is used because it needs nothing beyond torch and gives one plain
+graph (Gather → LSTM → Gemm → LogSoftmax) with dynamic T and B; files are written beside
+their final names and renamed, so a reader never sees a graph without its metadata.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from logwarden.model.bundle import sha256_hex
+from logwarden.model.contract import (
+    FORMAT_VERSION,
+    INPUT_C,
+    INPUT_EVENT_IDS,
+    INPUT_H,
+    METADATA_FILE,
+    ONNX_FILE,
+    OUTPUT_C,
+    OUTPUT_H,
+    OUTPUT_LOG_PROBS,
+    START_ID,
+    InputKind,
+    ModelMetadata,
+    ParserSettings,
+)
+
+from .network import NextEventLSTM
+
+ONNX_OPSET = 17
+
+
+def onnx_bytes(network: NextEventLSTM) -> bytes:
+    """Serialise ``network`` to ONNX with dynamic sequence length and batch size."""
+    network.eval()
+    example_ids = torch.full((3, 2), START_ID, dtype=torch.int64)
+    h0, c0 = network.zero_state(2)
+    buffer = io.BytesIO()
+    time_batch = {0: "T", 1: "B"}
+    state_batch = {1: "B"}
+    torch.onnx.export(
+        network,
+        (example_ids, h0, c0),
+        buffer,
+        dynamo=False,
+        opset_version=ONNX_OPSET,
+        input_names=[INPUT_EVENT_IDS, INPUT_H, INPUT_C],
+        output_names=[OUTPUT_LOG_PROBS, OUTPUT_H, OUTPUT_C],
+        dynamic_axes={
+            INPUT_EVENT_IDS: time_batch,
+            INPUT_H: state_batch,
+            INPUT_C: state_batch,
+            OUTPUT_LOG_PROBS: time_batch,
+            OUTPUT_H: state_batch,
+            OUTPUT_C: state_batch,
+        },
+    )
+    return buffer.getvalue()
+
+
+def export_model(
+    network: NextEventLSTM,
+    out_dir: str | Path,
+    *,
+    input_kind: InputKind,
+    vocabulary: Sequence[str],
+    templates: Sequence[str],
+    threshold: float,
+    threshold_method: str,
+    training: dict[str, Any],
+    parser: ParserSettings | None = None,
+) -> ModelMetadata:
+    """Write ``model.onnx`` and ``model.json`` into ``out_dir`` (created if needed); return the metadata."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    graph = onnx_bytes(network)
+    metadata = ModelMetadata(
+        format_version=FORMAT_VERSION,
+        input_kind=input_kind,
+        vocabulary=tuple(vocabulary),
+        templates=tuple(templates),
+        embedding_dim=network.embedding_dim,
+        hidden_size=network.hidden_size,
+        num_layers=network.num_layers,
+        threshold=float(threshold),
+        threshold_method=threshold_method,
+        onnx_sha256=sha256_hex(graph),
+        parser=parser,
+        training=dict(training),
+    )
+    _write_atomically(out_dir / ONNX_FILE, graph)
+    _write_atomically(out_dir / METADATA_FILE, (metadata.to_json() + "\n").encode("utf-8"))
+    return metadata
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    partial = path.with_name(path.name + ".partial")
+    partial.write_bytes(data)
+    os.replace(partial, path)

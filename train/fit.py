@@ -1,0 +1,116 @@
+"""Fit the next-event LSTM on normal sessions; deterministic for a given seed and thread count."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import structlog
+import torch
+from torch import nn
+
+from logwarden.errors import TrainingError
+
+
+from .dataset import bptt_chunks, make_batches, validate_sessions
+from .network import NextEventLSTM
+
+logger = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainingOptions:
+    """Everything that shapes a trained model; two runs with equal options give identical models.
+
+    ``holdout_fraction`` of the sessions is set aside (seeded) to pick the threshold and is
+    never trained on; ``threshold_quantile`` and ``threshold_margin`` shape that choice (see
+    ``calibrate.threshold_from_normal``).
+    """
+
+    epochs: int = 30
+    seed: int = 0
+    embedding_dim: int = 32
+    hidden_size: int = 64
+    num_layers: int = 2
+    batch_size: int = 64
+    learning_rate: float = 5e-3
+    final_learning_rate: float = 5e-4
+    gradient_clip: float = 1.0
+    bptt_length: int = 128
+    holdout_fraction: float = 0.1
+    threshold_quantile: float = 1.0
+    threshold_margin: float = 1.0
+    threads: int = 2
+
+    def validate(self) -> None:
+        """Raise TrainingError naming the first invalid option."""
+        positive = ("epochs", "embedding_dim", "hidden_size", "num_layers", "batch_size", "bptt_length", "threads")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise TrainingError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not (self.learning_rate > 0 and self.final_learning_rate > 0):
+            raise TrainingError("learning_rate and final_learning_rate must be positive")
+        if not 0.0 < self.threshold_quantile <= 1.0:
+            raise TrainingError(f"threshold_quantile must be in (0, 1], got {self.threshold_quantile}")
+        if self.threshold_margin < 0:
+            raise TrainingError(f"threshold_margin must be non-negative, got {self.threshold_margin}")
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """The trained network and how training went."""
+
+    network: NextEventLSTM
+    epoch_losses: tuple[float, ...]
+    seconds: float
+
+    @property
+    def final_loss(self) -> float:
+        """Mean next-event negative log-likelihood (nats) over the last epoch."""
+        return self.epoch_losses[-1]
+
+
+def fit(sessions: Sequence[np.ndarray], vocab_size: int, options: TrainingOptions) -> FitResult:
+    """Train on ``sessions`` (int64 ids ≥ FIRST_EVENT_ID, below ``vocab_size``) and return the network.
+
+    Adam with a learning rate decaying geometrically from ``learning_rate`` to
+    ``final_learning_rate``: a high rate finds the sequence structure quickly, the low
+    tail sharpens rare-but-normal transitions so their surprise stays below the threshold.
+    """
+    options.validate()
+    validate_sessions(sessions, vocab_size)
+    torch.manual_seed(options.seed)
+    torch.set_num_threads(options.threads)
+    rng = np.random.default_rng(options.seed)
+    network = NextEventLSTM(vocab_size, options.embedding_dim, options.hidden_size, options.num_layers)
+    optimiser = torch.optim.Adam(network.parameters(), lr=options.learning_rate)
+    decay = (options.final_learning_rate / options.learning_rate) ** (1.0 / max(options.epochs - 1, 1))
+    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimiser, gamma=decay)
+    loss_function = nn.NLLLoss(reduction="sum")
+    started = time.perf_counter()
+    losses: list[float] = []
+    network.train()
+    for epoch in range(options.epochs):
+        total_loss, total_targets = 0.0, 0
+        for batch in make_batches(sessions, options.batch_size, rng):
+            h, c = network.zero_state(batch.tokens.shape[1])
+            for chunk in bptt_chunks(batch, options.bptt_length):
+                log_probs, h, c = network(chunk.tokens, h, c)
+                count = chunk.target_count
+                if count:
+                    loss = loss_function(log_probs[chunk.loss_mask], chunk.tokens[chunk.loss_mask])
+                    optimiser.zero_grad()
+                    (loss / count).backward()
+                    nn.utils.clip_grad_norm_(network.parameters(), options.gradient_clip)
+                    optimiser.step()
+                    total_loss += float(loss.detach())
+                    total_targets += count
+                h, c = h.detach(), c.detach()
+        scheduler.step()
+        losses.append(total_loss / max(total_targets, 1))
+        logger.info("training_epoch", epoch=epoch + 1, epochs=options.epochs, loss=round(losses[-1], 6))
+    network.eval()
+    seconds = time.perf_counter() - started
+    return FitResult(network=network, epoch_losses=tuple(losses), seconds=seconds)

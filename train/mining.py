@@ -1,0 +1,153 @@
+"""Mine templates from raw log lines with Drain3 and group the lines into per-entity sessions.
+
+Drain3 only proposes the templates.  Every line is then assigned by ``TemplateMatcher``, the
+function the daemon runs, so an event's id at training time is the id it gets when scored.
+Drain3 runs in memory with its configuration built in code: no ini file, no persistence
+handler, no pickled snapshot.  Masking is ours, applied before Drain3 sees a line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from drain3 import TemplateMiner
+from drain3.template_miner_config import TemplateMinerConfig
+
+from logwarden.events.entity import RegexEntityExtractor
+from logwarden.events.header import HeaderStripper
+from logwarden.events.masking import Masker
+from logwarden.events.templates import NO_MATCH, TemplateMatcher
+from logwarden.model.contract import ParserSettings
+
+
+@dataclass
+class MinedLogs:
+    """Templates and the sessions they form.
+
+    ``keys[i]`` is the event key of ``templates[i]``; ``sessions`` maps each entity, in order
+    of first appearance, to its template indices in line order; ``template_counts[i]`` is how
+    many lines template i got.  Lines without an entity and lines no template fits are
+    counted, not silently dropped.
+    """
+
+    templates: list[str]
+    keys: list[str]
+    sessions: dict[str, list[int]]
+    lines_total: int
+    lines_without_entity: int
+    unmatched_lines: int
+    template_counts: list[int] = field(default_factory=list)
+
+
+@dataclass
+class DrainMining:
+    """Drain3's own result: distinct templates and, per mined content, the index of its final template."""
+
+    templates: list[str]
+    assigned: list[int]
+
+
+def template_key(index: int) -> str:
+    """Event key of template ``index`` (vocabulary entry of raw-log models)."""
+    return f"T{index}"
+
+
+def drain_config(*, sim_th: float, depth: int) -> TemplateMinerConfig:
+    """Drain3 configuration built in code, so no drain3.ini is looked for (and none warned about)."""
+    config = TemplateMinerConfig()
+    config.drain_sim_th = sim_th
+    config.drain_depth = depth
+    config.drain_extra_delimiters = []
+    config.masking_instructions = []
+    config.profiling_enabled = False
+    return config
+
+
+def mine_templates(masked_contents: Iterable[str], *, sim_th: float = 0.4, depth: int = 4) -> DrainMining:
+    """Run Drain3 over already-masked contents, in order; deterministic for the same input.
+
+    Templates are listed by first appearance (Drain3 cluster id); clusters that ended with the
+    same template text are merged.
+    """
+    miner = TemplateMiner(persistence_handler=None, config=drain_config(sim_th=sim_th, depth=depth))
+    cluster_ids = [miner.add_log_message(content)["cluster_id"] for content in masked_contents]
+    templates: list[str] = []
+    index_of_template: dict[str, int] = {}
+    index_of_cluster: dict[int, int] = {}
+    for cluster in sorted(miner.drain.clusters, key=lambda c: c.cluster_id):
+        template = cluster.get_template()
+        index = index_of_template.setdefault(template, len(templates))
+        if index == len(templates):
+            templates.append(template)
+        index_of_cluster[cluster.cluster_id] = index
+    return DrainMining(templates=templates, assigned=[index_of_cluster[c] for c in cluster_ids])
+
+
+def mine_log_lines(
+    lines: Iterable[str], settings: ParserSettings, *, sim_th: float = 0.4, depth: int = 4
+) -> MinedLogs:
+    """Mine templates from the lines that name an entity, then assign every such line by matching.
+
+    Lines without an entity are left out of mining too: a template seen only outside sessions
+    would be an event the model never learns.
+    """
+    header = HeaderStripper(settings.header_regex)
+    entity_extractor = RegexEntityExtractor(settings.entity_regex)
+    masker = Masker(settings.masking)
+
+    lines_total = 0
+    lines_without_entity = 0
+    entities: list[str] = []
+    contents: list[str] = []
+    for raw_line in lines:
+        lines_total += 1
+        line = raw_line.rstrip("\r\n")
+        entity = entity_extractor.entity_of(line)
+        if entity is None:
+            lines_without_entity += 1
+            continue
+        entities.append(entity)
+        contents.append(header.content_of(line))
+
+    templates = mine_templates((masker.mask(c) for c in contents), sim_th=sim_th, depth=depth).templates
+    return assign_sessions(
+        templates,
+        entities,
+        contents,
+        settings.masking,
+        lines_total=lines_total,
+        lines_without_entity=lines_without_entity,
+    )
+
+
+def assign_sessions(
+    templates: Sequence[str],
+    entities: Sequence[str],
+    contents: Sequence[str],
+    masking: Sequence[tuple[str, str]],
+    *,
+    lines_total: int,
+    lines_without_entity: int,
+) -> MinedLogs:
+    """Group contents into sessions by entity, each assigned with the daemon's TemplateMatcher."""
+    matcher = TemplateMatcher(templates, masking)
+    sessions: dict[str, list[int]] = {}
+    counts = [0] * len(templates)
+    unmatched = 0
+    for entity, content in zip(entities, contents, strict=True):
+        index = matcher.match_one(content)
+        if index == NO_MATCH:
+            unmatched += 1
+            continue
+        counts[index] += 1
+        sessions.setdefault(entity, []).append(index)
+    return MinedLogs(
+        templates=list(templates),
+        keys=[template_key(i) for i in range(len(templates))],
+        sessions=sessions,
+        lines_total=lines_total,
+        lines_without_entity=lines_without_entity,
+        unmatched_lines=unmatched,
+        template_counts=counts,
+    )

@@ -1,0 +1,176 @@
+"""From training data to a model directory: vocabulary → holdout split → fit → calibrate → export.
+
+The vocabulary, the network and the default threshold all come from the training data
+alone; a labelled set, when given, only replaces the threshold rule.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from logwarden.errors import InputFormatError, TrainingError
+from logwarden.events.sequences import LabelledSession
+from logwarden.events.vocabulary import Vocabulary
+from logwarden.model.contract import FIRST_EVENT_ID, InputKind, ModelMetadata, ParserSettings
+
+from .calibrate import LabelledSessions, calibrate
+from .dataset import split_holdout
+from .export import export_model
+from .fit import TrainingOptions, fit
+from .mining import mine_log_lines
+from .network import TorchStepModel
+
+logger = structlog.get_logger(__name__)
+
+
+def train_on_sequences(
+    sessions_keys: Sequence[Sequence[str]],
+    options: TrainingOptions,
+    out_dir: str | Path,
+    labelled: Sequence[LabelledSession] | None = None,
+    templates: Mapping[str, str] | None = None,
+    *,
+    data_file: str | Path | None = None,
+) -> ModelMetadata:
+    """Train on pre-parsed sessions of event keys; ``templates`` maps a key to its text (default: the key).
+
+    ``data_file``, when given, is recorded in the metadata by name and sha256.
+    """
+    vocabulary = Vocabulary.from_sessions(sessions_keys)
+    texts = [templates.get(key, key) if templates else key for key in vocabulary.keys]
+    return _train(
+        sessions_keys, vocabulary, texts, options, out_dir, labelled, "sequences", None, _describe_file(data_file), {}
+    )
+
+
+def train_on_logs(
+    lines: Sequence[str],
+    settings: ParserSettings,
+    options: TrainingOptions,
+    out_dir: str | Path,
+    labelled: Sequence[LabelledSession] | None = None,
+    *,
+    data_file: str | Path | None = None,
+) -> ModelMetadata:
+    """Mine templates from raw lines, group them per entity, and train on those sessions."""
+    mined = mine_log_lines(lines, settings)
+    sessions_keys = [[mined.keys[i] for i in indices] for indices in mined.sessions.values()]
+    text_of = dict(zip(mined.keys, mined.templates))
+    vocabulary = Vocabulary([key for key in mined.keys if any(key in s for s in sessions_keys)])
+    mining = {
+        "lines": mined.lines_total,
+        "lines_without_entity": mined.lines_without_entity,
+        "unmatched_lines": mined.unmatched_lines,
+        "templates_mined": len(mined.templates),
+    }
+    return _train(
+        sessions_keys,
+        vocabulary,
+        [text_of[key] for key in vocabulary.keys],
+        options,
+        out_dir,
+        labelled,
+        "logs",
+        settings,
+        _describe_file(data_file),
+        {"mining": mining},
+    )
+
+
+def _train(
+    sessions_keys: Sequence[Sequence[str]],
+    vocabulary: Vocabulary,
+    templates: list[str],
+    options: TrainingOptions,
+    out_dir: str | Path,
+    labelled: Sequence[LabelledSession] | None,
+    input_kind: InputKind,
+    parser: ParserSettings | None,
+    data: dict[str, str],
+    extra: dict[str, Any],
+) -> ModelMetadata:
+    options.validate()
+    if len(vocabulary) < 2:
+        raise TrainingError(f"training data holds {len(vocabulary)} distinct event(s); at least 2 are needed")
+    sessions = [vocabulary.encode(keys) for keys in sessions_keys if len(keys)]
+    if not sessions:
+        raise TrainingError("no non-empty training sessions")
+    fit_sessions, holdout = split_holdout(sessions, options.holdout_fraction, options.seed)
+    vocab_size = vocabulary_size(vocabulary)
+    logger.info(
+        "training_started",
+        sessions=len(sessions),
+        fit_sessions=len(fit_sessions),
+        holdout_sessions=len(holdout),
+        vocabulary=len(vocabulary),
+        options=dataclasses.asdict(options),
+    )
+    result = fit(fit_sessions, vocab_size, options)
+    labelled_ids = None
+    if labelled is not None:
+        labelled_ids = LabelledSessions([vocabulary.encode(s.keys) for s in labelled], [s.anomalous for s in labelled])
+    calibration = calibrate(
+        TorchStepModel(result.network),
+        holdout,
+        quantile=options.threshold_quantile,
+        margin=options.threshold_margin,
+        labelled=labelled_ids,
+    )
+    training: dict[str, Any] = {
+        "sessions": len(sessions),
+        "events": int(sum(len(s) for s in sessions)),
+        "fit_sessions": len(fit_sessions),
+        "holdout_sessions": len(holdout),
+        "epochs": options.epochs,
+        "seed": options.seed,
+        "final_loss": result.final_loss,
+        "epoch_losses": list(result.epoch_losses),
+        "seconds": round(result.seconds, 3),
+        "options": dataclasses.asdict(options),
+        "calibration": calibration.summary,
+        **data,
+        **extra,
+    }
+    metadata = export_model(
+        result.network,
+        out_dir,
+        input_kind=input_kind,
+        vocabulary=vocabulary.keys,
+        templates=templates,
+        threshold=calibration.threshold,
+        threshold_method=calibration.method,
+        training=training,
+        parser=parser,
+    )
+    logger.info(
+        "model_written",
+        out_dir=str(out_dir),
+        model_version=metadata.model_version,
+        threshold=round(calibration.threshold, 4),
+        threshold_method=calibration.method,
+        final_loss=round(result.final_loss, 6),
+        seconds=round(result.seconds, 2),
+    )
+    return metadata
+
+
+def vocabulary_size(vocabulary: Vocabulary) -> int:
+    """Output classes of a network for ``vocabulary``: reserved tokens plus its events."""
+    return FIRST_EVENT_ID + len(vocabulary)
+
+
+def _describe_file(path: str | Path | None) -> dict[str, str]:
+    if path is None:
+        return {}
+    path = Path(path)
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise InputFormatError(f"{path}: cannot read training data file: {exc}") from exc
+    return {"data_file": path.name, "data_sha256": digest}
