@@ -34,9 +34,13 @@ def alert_id(topic: str, partition: int, offset: int) -> str:
     return str(uuid.uuid5(_ALERT_NAMESPACE, f"{topic}/{partition}/{offset}"))
 
 
-def session_end_alert_id(entity: str, last_offset: int) -> str:
-    """Stable id of the end-of-session alert of ``entity``, from the offset of its last event."""
-    return str(uuid.uuid5(_ALERT_NAMESPACE, f"{entity}/{last_offset}:end"))
+def session_end_alert_id(entity: str, events_applied: int) -> str:
+    """Stable id of the end-of-session alert of ``entity``, from how many events its session had.
+
+    State is applied exactly once, so a replay ends the same session after the same count
+    and reproduces the id, while a later session of the same entity gets another one.
+    """
+    return str(uuid.uuid5(_ALERT_NAMESPACE, f"{entity}/{events_applied}:end"))
 
 
 def alert_kind(event_id: int) -> AlertKind:

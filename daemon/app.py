@@ -25,8 +25,6 @@ from logwarden.model.runtime import OnnxStepModel
 
 log = structlog.get_logger("logwarden.daemon")
 
-STATE_FORMAT_VERSION = 1
-
 
 def loop_settings(config: DaemonConfig) -> LoopSettings:
     """The main loop's knobs from the validated config."""
@@ -59,7 +57,6 @@ def build_service(config: DaemonConfig) -> DaemonService:
     store = SqliteStateStore(config.state.dir)
     store.open(
         StoreHeader(
-            format_version=STATE_FORMAT_VERSION,
             model_sha256=metadata.onnx_sha256,
             num_layers=metadata.num_layers,
             hidden_size=metadata.hidden_size,

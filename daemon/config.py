@@ -11,7 +11,6 @@ import dataclasses
 import difflib
 import math
 import re
-import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,7 +137,7 @@ class StateConfig:
     dir: Path
     ttl_seconds: float = 3600.0
     max_entities: int = 1_000_000
-    checkpoint_every_events: int = 50_000
+    checkpoint_every_events: int = 500_000
     checkpoint_interval_seconds: float = 5.0
 
 
@@ -418,11 +417,8 @@ def _kafka_options(role: Literal["common", "consumer", "producer"]) -> Check:
 
 
 def _kafka_option_names(role: Literal["common", "consumer", "producer"]) -> frozenset[str]:
-    # Imported here: reading a config needs kafka-python for its option names only.  kafka-python
-    # 3.0 loads its protocol schemas with importlib.resources.read_text, deprecated since 3.11.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        from kafka import KafkaConsumer, KafkaProducer
+    # Imported here: reading a config needs kafka-python for its option names only.
+    from kafka import KafkaConsumer, KafkaProducer
 
     consumer, producer = frozenset(KafkaConsumer.DEFAULT_CONFIG), frozenset(KafkaProducer.DEFAULT_CONFIG)
     return {"common": consumer & producer, "consumer": consumer, "producer": producer}[role]

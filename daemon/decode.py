@@ -12,10 +12,9 @@ import json
 import math
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, get_args
 
 from logwarden.daemon.config import InputConfig
-
 from logwarden.errors import ConfigError, DecodeError
 from logwarden.events.entity import RegexEntityExtractor
 from logwarden.events.header import HeaderStripper
@@ -36,7 +35,7 @@ DecodeReason = Literal[
     "missing_event",
     "invalid_timestamp",
 ]
-DECODE_REASONS: tuple[DecodeReason, ...] = DecodeReason.__args__  # type: ignore[attr-defined]
+DECODE_REASONS: tuple[DecodeReason, ...] = get_args(DecodeReason)
 
 # Numeric timestamps below this are epoch seconds, above it epoch milliseconds (1e11 s is the
 # year 5138, 1e11 ms is 1973), so both common encodings are read without a setting.

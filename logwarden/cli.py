@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -90,6 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     args = build_parser().parse_args(argv)
+    if args.command != "run":
+        from logwarden.logs import configure_logging
+
+        configure_logging("info", sys.stderr)
     handlers = {"train": _handle_train, "score": _handle_score, "eval": _handle_eval, "run": _handle_run}
     try:
         return handlers[args.command](args)
@@ -99,6 +104,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
+        # The reader (``| head``) has gone; point stdout at devnull so the interpreter's final
+        # flush does not raise again and print a traceback.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
         return EXIT_OK
 
 
@@ -129,11 +138,14 @@ def _handle_score(args: argparse.Namespace) -> int:
         return EXIT_OK
     summary = LogScoringSummary()
     try:
-        with args.logs.open(encoding="utf-8", errors="replace") as handle:
-            for record in score_log_lines(model, handle, summary, args.threshold, args.entity_regex):
-                out.write(json.dumps(record) + "\n")
+        handle = args.logs.open(encoding="utf-8", errors="replace")
     except FileNotFoundError as exc:
         raise InputFormatError(f"{args.logs}: log file not found") from exc
+    except OSError as exc:
+        raise InputFormatError(f"{args.logs}: cannot open log file: {exc}") from exc
+    with handle:
+        for record in score_log_lines(model, handle, summary, args.threshold, args.entity_regex):
+            out.write(json.dumps(record) + "\n")
     report = {
         "lines": summary.lines,
         "lines_without_entity": summary.lines_without_entity,

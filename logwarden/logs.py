@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TextIO
 
 import structlog
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
-def configure_logging(level: str = "info") -> None:
-    """Render every log record as one JSON object per line with an ISO timestamp."""
+def configure_logging(level: str = "info", stream: TextIO | None = None) -> None:
+    """Render every log record as one JSON object per line with an ISO timestamp.
+
+    The daemon logs to stdout (journald); the offline commands pass stderr so that their
+    stdout stays pure JSON results.
+    """
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -21,6 +26,6 @@ def configure_logging(level: str = "info") -> None:
             structlog.processors.JSONRenderer(),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS.get(level, logging.INFO)),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stdout),
+        logger_factory=structlog.PrintLoggerFactory(file=stream or sys.stdout),
         cache_logger_on_first_use=False,
     )

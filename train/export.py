@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,14 @@ def onnx_bytes(network: NextEventLSTM) -> bytes:
     example_ids = torch.full((3, 2), START_ID, dtype=torch.int64)
     h0, c0 = network.zero_state(2)
     buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        # The legacy exporter is chosen on purpose (see module docstring); its deprecation notice is noise.
+        warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export", category=DeprecationWarning)
+        _export(network, example_ids, h0, c0, buffer)
+    return buffer.getvalue()
+
+
+def _export(network: NextEventLSTM, example_ids: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor, buffer: io.BytesIO) -> None:
     time_batch = {0: "T", 1: "B"}
     state_batch = {1: "B"}
     torch.onnx.export(
@@ -62,7 +71,6 @@ def onnx_bytes(network: NextEventLSTM) -> bytes:
             OUTPUT_C: state_batch,
         },
     )
-    return buffer.getvalue()
 
 
 def export_model(

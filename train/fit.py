@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +20,9 @@ from .network import NextEventLSTM
 
 logger = structlog.get_logger(__name__)
 
+# Alert only on sessions at least ten times less likely than the least likely held-out normal one.
+DEFAULT_THRESHOLD_MARGIN = math.log(10)
+
 
 @dataclass(frozen=True)
 class TrainingOptions:
@@ -29,7 +33,7 @@ class TrainingOptions:
     ``calibrate.threshold_from_normal``).
     """
 
-    epochs: int = 30
+    epochs: int = 60
     seed: int = 0
     embedding_dim: int = 32
     hidden_size: int = 64
@@ -41,7 +45,7 @@ class TrainingOptions:
     bptt_length: int = 128
     holdout_fraction: float = 0.1
     threshold_quantile: float = 1.0
-    threshold_margin: float = 1.0
+    threshold_margin: float = DEFAULT_THRESHOLD_MARGIN
     threads: int = 2
 
     def validate(self) -> None:

@@ -55,7 +55,26 @@ class OnnxStepModel:
         expected = {INPUT_EVENT_IDS, INPUT_H, INPUT_C}
         if names != expected:
             raise ModelLoadError(f"{bundle.directory}: graph inputs {sorted(names)} differ from {sorted(expected)}")
-        return cls(session, bundle.metadata)
+        try:
+            model = cls(session, bundle.metadata)
+            probe = model.run(np.full((1, 1), START_ID, np.int64), *model.zero_state(1))
+        except Exception as exc:  # a state shape the graph rejects surfaces as an onnxruntime error
+            raise ModelLoadError(
+                f"{bundle.directory}: the graph does not run with the layers and hidden size in the metadata: {exc}"
+            ) from exc
+        metadata = bundle.metadata
+        expected_shapes = {
+            OUTPUT_LOG_PROBS: (1, 1, metadata.vocab_size),
+            OUTPUT_H: (metadata.num_layers, 1, metadata.hidden_size),
+            OUTPUT_C: (metadata.num_layers, 1, metadata.hidden_size),
+        }
+        for name, actual in ((OUTPUT_LOG_PROBS, probe.log_probs), (OUTPUT_H, probe.h), (OUTPUT_C, probe.c)):
+            if actual.shape != expected_shapes[name]:
+                raise ModelLoadError(
+                    f"{bundle.directory}: graph output {name} has shape {actual.shape}, the metadata implies "
+                    f"{expected_shapes[name]}; model.json and model.onnx describe different models"
+                )
+        return model
 
     def run(self, event_ids: np.ndarray, h: np.ndarray, c: np.ndarray) -> StepOutput:
         """Feed ``event_ids`` [T, B] from state (h, c); inputs are not modified."""

@@ -53,39 +53,64 @@ def score_sessions(
     *,
     batch_size: int = 256,
     score_end: bool = True,
+    window: int = 512,
 ) -> list[SessionScore]:
     """Score every session (int64 event-id arrays), in input order.
 
     Sessions are batched by similar length to keep padding small; padding positions are
-    fed END and never read.
+    fed END and never read.  Each batch runs ``window`` steps at a time with the state
+    carried over, so memory stays bounded by ``window x batch_size x V`` however long a
+    session is (an entity in raw logs can log for days).
     """
-    results: list[SessionScore | None] = [None] * len(sessions)
-    order = sorted(range(len(sessions)), key=lambda i: len(sessions[i]))
+    if batch_size < 1 or window < 1:
+        raise ValueError(f"batch_size and window must be at least 1, got {batch_size} and {window}")
+    arrays = [np.asarray(session, dtype=np.int64) for session in sessions]
+    results: list[SessionScore | None] = [None] * len(arrays)
+    order = sorted(range(len(arrays)), key=lambda i: len(arrays[i]))
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
-        lengths = np.array([len(sessions[i]) + (1 if score_end else 0) for i in chunk])
+        lengths = np.array([len(arrays[i]) + (1 if score_end else 0) for i in chunk])
         width = max(int(lengths.max()), 1)
         ids = np.full((width, len(chunk)), END_ID, np.int64)
         for column, index in enumerate(chunk):
-            ids[: len(sessions[index]), column] = sessions[index]
-        h, c = model.initial_state(len(chunk))
-        surprise = surprise_of(model.run(ids, h, c).log_probs, ids)
-        valid = np.arange(width)[:, None] < lengths[None, :]
-        surprise = np.where(valid, surprise, -np.inf)
+            ids[: len(arrays[index]), column] = arrays[index]
+        best, worst = _max_surprise(model, ids, lengths, window)
         for column, index in enumerate(chunk):
-            n = int(lengths[column])
-            if n == 0:
+            if lengths[column] == 0:
                 results[index] = SessionScore(0.0, False, 0, 0, 0)
                 continue
-            column_scores = surprise[:n, column]
-            worst = int(np.argmax(column_scores))
-            unknown = int(np.count_nonzero(sessions[index] == UNKNOWN_ID))
-            score = float(column_scores[worst])
+            unknown = int(np.count_nonzero(arrays[index] == UNKNOWN_ID))
+            score = float(best[column])
             results[index] = SessionScore(
                 score=score,
                 anomalous=bool(score > threshold or unknown > 0),
-                worst_index=worst,
+                worst_index=int(worst[column]),
                 unknown_events=unknown,
-                length=len(sessions[index]),
+                length=len(arrays[index]),
             )
     return [r for r in results if r is not None]
+
+
+def _max_surprise(
+    model: StepModel, ids: np.ndarray, lengths: np.ndarray, window: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per column of ``ids`` [T, B]: the largest surprise among its first ``lengths`` steps and where it is.
+
+    Ties keep the earliest position, as ``np.argmax`` over the whole column would.
+    """
+    batch = ids.shape[1]
+    best = np.full(batch, -np.inf)
+    worst = np.zeros(batch, np.int64)
+    h, c = model.initial_state(batch)
+    for offset in range(0, ids.shape[0], window):
+        window_ids = ids[offset : offset + window]
+        out = model.run(window_ids, h, c)
+        h, c = out.h, out.c
+        positions = offset + np.arange(window_ids.shape[0])
+        surprise = np.where(positions[:, None] < lengths[None, :], surprise_of(out.log_probs, window_ids), -np.inf)
+        window_worst = np.argmax(surprise, axis=0)
+        window_best = surprise[window_worst, np.arange(batch)]
+        improved = window_best > best
+        best = np.where(improved, window_best, best)
+        worst = np.where(improved, offset + window_worst, worst)
+    return best, worst

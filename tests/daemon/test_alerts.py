@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 from logwarden.daemon.alerts import (
     alert_id,
     build_alert,
@@ -17,7 +18,6 @@ from logwarden.daemon.alerts import (
     iso_utc,
     session_end_alert_id,
 )
-
 from logwarden.model.contract import END_ID, FIRST_EVENT_ID, UNKNOWN_ID, ModelMetadata
 
 METADATA = ModelMetadata(

@@ -6,9 +6,9 @@ import json
 from typing import Any
 
 import pytest
+
 from logwarden.daemon.config import EntityConfig, InputConfig, JsonInputConfig
 from logwarden.daemon.decode import DECODE_REASONS, DecodedEvent, MessageDecoder
-
 from logwarden.errors import ConfigError, DecodeError
 from logwarden.events.raw import parser_settings
 from logwarden.model.contract import FIRST_EVENT_ID, UNKNOWN_ID, ModelMetadata

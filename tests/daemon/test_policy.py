@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from logwarden.daemon.policy import AlertPolicy
 
+from logwarden.daemon.policy import AlertPolicy
 from logwarden.model.contract import END_ID, FIRST_EVENT_ID, UNKNOWN_ID, ModelMetadata
 
 

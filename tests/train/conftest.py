@@ -33,6 +33,18 @@ def hdfs_train_path() -> Path:
 
 
 @pytest.fixture(scope="session")
+def small_options() -> TrainingOptions:
+    """Options of the small test models."""
+    return SMALL_OPTIONS
+
+
+@pytest.fixture(scope="session")
+def hdfs_train_file() -> Path:
+    """Path of the HDFS training file (the test fails if it is missing)."""
+    return hdfs_train_path()
+
+
+@pytest.fixture(scope="session")
 def hdfs_keys() -> list[list[str]]:
     """The first sessions of DeepLog's HDFS training set, as event keys."""
     return [s for s in read_sequences(hdfs_train_path()) if s][:SMALL_SESSION_COUNT]

@@ -12,19 +12,17 @@ from logwarden.model.bundle import load_bundle
 from logwarden.model.contract import END_ID, FIRST_EVENT_ID, START_ID
 from logwarden.model.runtime import OnnxStepModel
 from logwarden.train.export import export_model
-from logwarden.train.fit import FitResult, fit
+from logwarden.train.fit import FitResult, TrainingOptions, fit
 from logwarden.train.network import NextEventLSTM
-
-from .conftest import SMALL_OPTIONS
 
 TOLERANCE = 1e-4
 
 
 @pytest.fixture(scope="module")
-def fitted(hdfs_sessions: list[np.ndarray]) -> FitResult:
+def fitted(hdfs_sessions: list[np.ndarray], small_options: TrainingOptions) -> FitResult:
     """The small network trained on real HDFS sessions."""
     vocab_size = int(max(s.max() for s in hdfs_sessions)) + 1
-    return fit(hdfs_sessions, vocab_size, SMALL_OPTIONS)
+    return fit(hdfs_sessions, vocab_size, small_options)
 
 
 @pytest.fixture(scope="module")

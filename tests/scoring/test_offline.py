@@ -1,0 +1,72 @@
+"""Offline file scoring: records per input line, unknown keys, and refusal of the wrong input kind."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from logwarden.errors import InputFormatError
+from logwarden.model.bundle import ModelBundle
+from logwarden.model.contract import ParserSettings
+from logwarden.model.runtime import OnnxStepModel
+from logwarden.scoring.offline import LogScoringSummary, encode_sessions, score_log_lines, score_sequence_lines
+
+
+def test_encode_sessions_unseen_key_becomes_unknown(trained_model: OnnxStepModel) -> None:
+    """Keys outside the training vocabulary map to UNKNOWN (2), known keys to their ids."""
+    first_key = trained_model.metadata.vocabulary[0]
+    [ids] = encode_sessions(trained_model.metadata, [[first_key, "no-such-key"]])
+    assert ids.tolist() == [3, 2]
+
+
+def test_score_sequence_lines_records_follow_input_lines(
+    trained_model: OnnxStepModel, normal_test_keys: list[list[str]]
+) -> None:
+    """One record per session, line numbers from 0, an unknown key flagged and named as worst."""
+    sessions = [normal_test_keys[0], [*normal_test_keys[1][:3], "999"], normal_test_keys[2]]
+    records = list(score_sequence_lines(trained_model, sessions, threshold=float("inf")))
+    assert [r["line"] for r in records] == [0, 1, 2]
+    assert [r["length"] for r in records] == [len(s) for s in sessions]
+    assert [r["anomalous"] for r in records] == [False, True, False]
+    assert records[1]["unknown_events"] == 1
+
+
+def test_score_sequence_lines_threshold_override_flags_everything(
+    trained_model: OnnxStepModel, normal_test_keys: list[list[str]]
+) -> None:
+    """A threshold below every score flags every session."""
+    records = list(score_sequence_lines(trained_model, normal_test_keys[:5], threshold=-1.0))
+    assert all(r["anomalous"] for r in records)
+
+
+def _with_metadata(bundle: ModelBundle, **changes: object) -> OnnxStepModel:
+    return OnnxStepModel.load(dataclasses.replace(bundle, metadata=dataclasses.replace(bundle.metadata, **changes)))
+
+
+def test_score_sequence_lines_logs_model_raises_input_format_error(trained_bundle: ModelBundle) -> None:
+    """A model trained on raw logs is not silently applied to key sequences."""
+    model = _with_metadata(trained_bundle, input_kind="logs")
+    with pytest.raises(InputFormatError, match="--logs"):
+        list(score_sequence_lines(model, [["1"]]))
+
+
+def test_score_log_lines_sequence_model_raises_input_format_error(trained_model: OnnxStepModel) -> None:
+    """A model without stored parser settings cannot parse raw lines."""
+    with pytest.raises(InputFormatError, match="--sequences"):
+        list(score_log_lines(trained_model, ["a line"], LogScoringSummary()))
+
+
+def test_score_log_lines_lines_without_entity_are_counted(trained_bundle: ModelBundle) -> None:
+    """Lines naming no entity are reported in the summary, never silently dropped."""
+    settings = ParserSettings(header_regex=r"(?P<content>.*)", entity_regex=r"job_\d+", masking=())
+    templates = tuple(f"step {key} <*>" for key in trained_bundle.metadata.vocabulary)
+    model = _with_metadata(trained_bundle, input_kind="logs", parser=settings, templates=templates)
+    summary = LogScoringSummary()
+    records = list(
+        score_log_lines(model, ["step 1 job_7\n", "no entity here\n", "\n", "step 2 job_7\n", "weird job_8\n"], summary)
+    )
+    assert [r["entity"] for r in records] == ["job_7", "job_8"]
+    assert (summary.lines, summary.lines_without_entity, summary.unknown_template_lines) == (4, 1, 1)
+    assert summary.new_templates == {"weird job_8": 1}
+    assert records[1]["anomalous"]

@@ -1,0 +1,64 @@
+"""Training sequences, batches and truncated-BPTT chunks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from logwarden.errors import TrainingError
+from logwarden.model.contract import END_ID, START_ID, UNKNOWN_ID
+from logwarden.train.dataset import bptt_chunks, make_batches, split_holdout, training_sequence, validate_sessions
+
+
+def sessions_of(*lengths: int) -> list[np.ndarray]:
+    return [np.arange(3, 3 + n, dtype=np.int64) for n in lengths]
+
+
+def test_training_sequence_session_wrapped_in_start_and_end() -> None:
+    """A session e1..en is trained as START, e1..en, END."""
+    assert training_sequence(np.array([5, 4], np.int64)).tolist() == [START_ID, 5, 4, END_ID]
+
+
+def test_make_batches_mask_covers_events_and_end_not_start_or_padding() -> None:
+    """Every event and END is a target exactly once; START and padding never are."""
+    sessions = sessions_of(1, 4, 2, 7, 3)
+    batches = make_batches(sessions, batch_size=2, rng=np.random.default_rng(0))
+    assert sum(b.target_count for b in batches) == sum(len(s) + 1 for s in sessions)
+    for batch in batches:
+        assert not batch.loss_mask[0].any()
+        assert (batch.tokens[batch.loss_mask] != START_ID).all()
+        assert (batch.tokens[batch.loss_mask] == END_ID).sum() == batch.tokens.shape[1]
+
+
+def test_make_batches_similar_lengths_grouped() -> None:
+    """Sessions are batched by sorted length, so short and long ones do not share a batch."""
+    sessions = sessions_of(1, 30, 2, 31)
+    widths = sorted(b.tokens.shape[0] for b in make_batches(sessions, 2, np.random.default_rng(0)))
+    assert widths == [4, 33]
+
+
+def test_bptt_chunks_cover_batch_in_order() -> None:
+    """Chunks of at most bptt_length steps concatenate back to the whole batch."""
+    batch = make_batches(sessions_of(9, 5), 2, np.random.default_rng(0))[0]
+    chunks = list(bptt_chunks(batch, 4))
+    assert all(c.tokens.shape[0] <= 4 for c in chunks)
+    assert torch.equal(torch.cat([c.tokens for c in chunks]), batch.tokens)
+    assert sum(c.target_count for c in chunks) == batch.target_count
+
+
+def test_validate_sessions_unknown_id_raises_training_error() -> None:
+    """UNKNOWN (or any reserved id) in training data is refused."""
+    with pytest.raises(TrainingError, match="known events only"):
+        validate_sessions([np.array([3, UNKNOWN_ID], np.int64)], vocab_size=5)
+
+
+def test_split_holdout_same_seed_same_disjoint_split() -> None:
+    """The split is reproducible for a seed and keeps every session exactly once."""
+    sessions = sessions_of(*range(1, 21))
+    training, holdout = split_holdout(sessions, 0.25, seed=3)
+    again_training, again_holdout = split_holdout(sessions, 0.25, seed=3)
+    assert len(holdout) == 5 and len(training) == 15
+    assert [len(s) for s in holdout] == [len(s) for s in again_holdout]
+    assert sorted(len(s) for s in training + holdout) == list(range(1, 21))
+    assert [len(s) for s in training] == [len(s) for s in again_training]

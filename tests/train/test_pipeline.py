@@ -1,0 +1,109 @@
+"""End-to-end training: a loadable, checksummed, reproducible model directory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from logwarden.errors import ModelLoadError, TrainingError
+from logwarden.events.raw import parser_settings
+from logwarden.events.vocabulary import Vocabulary
+from logwarden.model.bundle import load_bundle, sha256_hex
+from logwarden.model.contract import ModelMetadata
+from logwarden.model.runtime import OnnxStepModel
+from logwarden.scoring.session import score_sessions
+from logwarden.train.pipeline import train_on_logs, train_on_sequences
+
+from logwarden.train.fit import TrainingOptions
+
+def test_pipeline_small_run_model_loads_with_matching_sha(trained_model: tuple[Path, ModelMetadata]) -> None:
+    """The written directory loads through the daemon's loader and its sha256 is the graph's."""
+    out_dir, metadata = trained_model
+    bundle = load_bundle(out_dir)
+    assert bundle.metadata == metadata
+    assert metadata.onnx_sha256 == sha256_hex((out_dir / "model.onnx").read_bytes())
+    assert OnnxStepModel.load(bundle).metadata.vocab_size == metadata.vocab_size
+
+
+def test_pipeline_small_run_records_training_facts(
+    trained_model: tuple[Path, ModelMetadata],
+    hdfs_keys: list[list[str]],
+    small_options: TrainingOptions,
+    hdfs_train_file: Path,
+) -> None:
+    """model.json records the data file, session and event counts, seed, epochs, loss and holdout size."""
+    _, metadata = trained_model
+    training = metadata.training
+    assert training["sessions"] == len(hdfs_keys)
+    assert training["events"] == sum(len(s) for s in hdfs_keys)
+    assert training["holdout_sessions"] == round(len(hdfs_keys) * small_options.holdout_fraction)
+    assert (training["epochs"], training["seed"]) == (small_options.epochs, small_options.seed)
+    assert training["data_file"] == "hdfs_train"
+    assert training["data_sha256"] == sha256_hex(hdfs_train_file.read_bytes())
+    assert np.isfinite(training["final_loss"]) and training["final_loss"] < training["epoch_losses"][0]
+    assert metadata.input_kind == "sequences" and metadata.templates == metadata.vocabulary
+
+
+def test_pipeline_default_threshold_flags_few_training_sessions(
+    trained_model: tuple[Path, ModelMetadata], hdfs_keys: list[list[str]]
+) -> None:
+    """The default threshold is the held-out maximum plus the margin and flags at most 1% of normal sessions."""
+    out_dir, metadata = trained_model
+    model = OnnxStepModel.load(load_bundle(out_dir))
+    assert metadata.threshold == pytest.approx(metadata.training["calibration"]["holdout_max_score"] + 1.0)
+    vocabulary = Vocabulary(metadata.vocabulary)
+    results = score_sessions(model, [vocabulary.encode(s) for s in hdfs_keys], metadata.threshold)
+    assert sum(r.anomalous for r in results) <= len(results) * 0.01
+
+
+def test_pipeline_same_seed_identical_model(
+    trained_model: tuple[Path, ModelMetadata],
+    hdfs_keys: list[list[str]],
+    small_options: TrainingOptions,
+    hdfs_train_file: Path,
+    tmp_path: Path,
+) -> None:
+    """Retraining with the same seed and data reproduces the ONNX sha and the threshold exactly."""
+    _, first = trained_model
+    second = train_on_sequences(hdfs_keys, small_options, tmp_path, data_file=hdfs_train_file)
+    assert second.onnx_sha256 == first.onnx_sha256
+    assert second.threshold == first.threshold
+
+
+def test_pipeline_tampered_onnx_load_fails(trained_model: tuple[Path, ModelMetadata], tmp_path: Path) -> None:
+    """Changing one byte of model.onnx makes loading fail with ModelLoadError."""
+    out_dir, _ = trained_model
+    for name in ("model.onnx", "model.json"):
+        (tmp_path / name).write_bytes((out_dir / name).read_bytes())
+    graph = bytearray((tmp_path / "model.onnx").read_bytes())
+    graph[len(graph) // 2] ^= 0xFF
+    (tmp_path / "model.onnx").write_bytes(bytes(graph))
+    with pytest.raises(ModelLoadError, match="sha256"):
+        load_bundle(tmp_path)
+
+
+def test_pipeline_single_event_vocabulary_raises_training_error(small_options: TrainingOptions, tmp_path: Path) -> None:
+    """Training data with one distinct event cannot make a next-event model."""
+    with pytest.raises(TrainingError, match="distinct event"):
+        train_on_sequences([["a", "a"], ["a"]], small_options, tmp_path)
+
+
+def test_pipeline_raw_logs_model_records_parser_and_templates(small_options: TrainingOptions, tmp_path: Path) -> None:
+    """Training on raw lines stores the parser settings, T<i> keys and mined template texts."""
+    lines = []
+    for block in range(60):
+        lines += [
+            f"081109 2035{block:02d} 143 INFO dfs.DataNode: Receiving block blk_{block} src: /10.0.0.{block}",
+            f"081109 2035{block:02d} 145 INFO dfs.DataNode: Received block blk_{block} of size {block * 7}",
+            f"081109 2035{block:02d} 147 INFO dfs.FSNamesystem: Deleting block blk_{block} file /tmp/x{block}",
+        ]
+    settings = parser_settings(r"blk_-?\d+")
+    metadata = train_on_logs(lines, settings, small_options, tmp_path)
+    assert metadata.input_kind == "logs" and metadata.parser == settings
+    assert all(key.startswith("T") for key in metadata.vocabulary)
+    assert any("Receiving block" in text for text in metadata.templates)
+    assert json.loads((tmp_path / "model.json").read_text())["training"]["mining"]["lines"] == len(lines)
+    assert load_bundle(tmp_path).metadata == metadata

@@ -1,0 +1,143 @@
+"""``logwarden train``: turn the parsed command line into TrainingOptions and one pipeline call.
+
+Only the CLI imports this module, so torch is loaded for training and never for scoring.
+Option combinations argparse cannot express (``--entity-regex`` required with ``--logs``,
+``--templates`` only with ``--sequences``) are checked here and raise ConfigError.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from logwarden.errors import ConfigError, InputFormatError
+from logwarden.events.header import DEFAULT_HEADER_REGEX
+from logwarden.events.raw import parser_settings
+from logwarden.events.sequences import LabelledSession, read_labelled_csv, read_sequences
+from logwarden.logs import configure_logging
+from logwarden.model.contract import ModelMetadata
+
+from .fit import TrainingOptions
+from .pipeline import train_on_logs, train_on_sequences
+
+_EVENT_ID = re.compile(r"E(\d+)")
+
+
+def training_options(args: argparse.Namespace) -> TrainingOptions:
+    """TrainingOptions with the trainer's defaults, overridden by the options given on the command line."""
+    overrides: dict[str, Any] = {"seed": args.seed}
+    for option, field_name in (("epochs", "epochs"), ("hidden_size", "hidden_size"), ("layers", "num_layers")):
+        value = getattr(args, option, None)
+        if value is not None:
+            overrides[field_name] = value
+    return dataclasses.replace(TrainingOptions(), **overrides)
+
+
+def read_templates_csv(path: str | Path) -> dict[str, str]:
+    """Event key -> template text from an ``EventId,EventTemplate`` CSV; EventId ``E<n>`` is key ``<n>``.
+
+    Sequence files name events by number while loghub's template files say ``E5``, so the
+    prefix is dropped; any other EventId is used as the key unchanged.
+    """
+    path = Path(path)
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            reader = csv.DictReader(handle)
+            fields = reader.fieldnames or []
+            if "EventId" not in fields or "EventTemplate" not in fields:
+                raise InputFormatError(f"{path}: header must have 'EventId' and 'EventTemplate' columns, got {fields}")
+            templates: dict[str, str] = {}
+            for row in reader:
+                event_id = (row["EventId"] or "").strip()
+                if not event_id:
+                    raise InputFormatError(f"{path}:{reader.line_num}: empty EventId")
+                match = _EVENT_ID.fullmatch(event_id)
+                templates[match.group(1) if match else event_id] = row["EventTemplate"] or ""
+            return templates
+    except FileNotFoundError as exc:
+        raise InputFormatError(f"{path}: templates CSV not found") from exc
+    except UnicodeDecodeError as exc:
+        raise InputFormatError(f"{path}: not UTF-8 text at byte {exc.start}") from exc
+
+
+def read_log_lines(path: str | Path) -> list[str]:
+    """All lines of a raw log file; undecodable bytes are replaced, as the scorer does."""
+    path = Path(path)
+    try:
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            return handle.readlines()
+    except FileNotFoundError as exc:
+        raise InputFormatError(f"{path}: log file not found") from exc
+    except IsADirectoryError as exc:
+        raise InputFormatError(f"{path}: is a directory, not a log file") from exc
+
+
+def check_option_combination(args: argparse.Namespace) -> None:
+    """ConfigError naming the option when a combination makes no sense for the chosen input."""
+    if args.logs is not None:
+        if not args.entity_regex:
+            raise ConfigError(
+                "--entity-regex is required with --logs: it names the entity each line belongs to "
+                r"(e.g. 'blk_-?\d+' for HDFS, 'job_\d+' for the synthetic scheduler logs)"
+            )
+        if args.templates is not None:
+            raise ConfigError("--templates applies to --sequences only; with --logs templates are mined")
+    else:
+        for option, value in (("--entity-regex", args.entity_regex), ("--header-regex", args.header_regex)):
+            if value is not None:
+                raise ConfigError(f"{option} applies to --logs only, not to --sequences")
+
+
+def run_training(args: argparse.Namespace) -> dict[str, Any]:
+    """Train as the command line says, write the model directory, return a JSON-able summary.
+
+    Training logs go to stderr as JSON lines so stdout carries only the summary.
+    """
+    check_option_combination(args)
+    options = training_options(args)
+    labelled: list[LabelledSession] | None = None
+    if args.labelled is not None:
+        labelled = read_labelled_csv(args.labelled)
+    _configure_training_logs()
+    started = time.perf_counter()
+    metadata: ModelMetadata
+    if args.logs is not None:
+        settings = parser_settings(args.entity_regex, header_regex=args.header_regex or DEFAULT_HEADER_REGEX)
+        lines = read_log_lines(args.logs)
+        metadata = train_on_logs(lines, settings, options, args.out, labelled, data_file=args.logs)
+    else:
+        sessions = read_sequences(args.sequences)
+        templates = read_templates_csv(args.templates) if args.templates is not None else None
+        metadata = train_on_sequences(sessions, options, args.out, labelled, templates, data_file=args.sequences)
+    return training_summary(metadata, Path(args.out), time.perf_counter() - started)
+
+
+def training_summary(metadata: ModelMetadata, out_dir: Path, seconds: float) -> dict[str, Any]:
+    """What ``logwarden train`` prints: where the model went and the figures that describe it."""
+    training = metadata.training
+    return {
+        "out": str(out_dir),
+        "model_version": metadata.model_version,
+        "input_kind": metadata.input_kind,
+        "vocabulary_size": len(metadata.vocabulary),
+        "threshold": metadata.threshold,
+        "threshold_method": metadata.threshold_method,
+        "sessions": training.get("sessions"),
+        "epochs": training.get("epochs"),
+        "final_loss": training.get("final_loss"),
+        "fit_seconds": training.get("seconds"),
+        "seconds": round(seconds, 3),
+    }
+
+
+def _configure_training_logs() -> None:
+    configure_logging("info")
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=sys.stderr))
