@@ -39,10 +39,16 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 def parse_args() -> argparse.Namespace:
     defaults = TrainingOptions()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path(os.environ.get("LOGWARDEN_DATA", PROJECT_ROOT.parent / "shared" / "data")))
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=Path(os.environ.get("LOGWARDEN_DATA", PROJECT_ROOT.parent / "shared" / "data")),
+    )
     parser.add_argument("--out", type=Path, default=None, help="model directory (default: a temporary one)")
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
     parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads for training")
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--verbose", action="store_true", help="show per-epoch training logs")
     return parser.parse_args()
 
@@ -71,7 +77,13 @@ def main() -> None:
     train_path = data / "hdfs_train"
     training_keys = [s for s in read_sequences(train_path) if s]
     templates = read_templates(data / "HDFS_templates.csv")
-    options = dataclasses.replace(TrainingOptions(), epochs=args.epochs, seed=args.seed, threads=2)
+    options = dataclasses.replace(
+        TrainingOptions(),
+        epochs=args.epochs,
+        seed=args.seed,
+        threads=args.threads,
+        batch_size=args.batch_size,
+    )
     out_dir = args.out or Path(tempfile.mkdtemp(prefix="logwarden-hdfs-"))
 
     started = time.perf_counter()
@@ -103,7 +115,9 @@ def main() -> None:
     started = time.perf_counter()
     results = score_sessions(model, sessions, metadata.threshold)
     seconds = time.perf_counter() - started
-    print(f"dev_labelled     {len(sessions)} sessions ({sum(labels)} anomalous), {events} events, none deduplicated")
+    print(
+        f"dev_labelled     {len(sessions)} sessions ({sum(labels)} anomalous), {events} events, none deduplicated"
+    )
     print(f"scoring          {seconds:.3f} s, {events / seconds:,.0f} events/s on one intra-op thread")
     print_metrics("at model threshold", confusion(labels, [r.anomalous for r in results]))
 

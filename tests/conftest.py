@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from kafka_broker import (
     FAST_CONSUMER_SETTINGS,
     BrokerStartError,
@@ -53,12 +52,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 def kafka_broker(request: pytest.FixtureRequest) -> Iterator[TansuBroker]:
     """The session's Tansu broker, started once on a free loopback port and stopped at the end."""
     log_dir = Path(tempfile.mkdtemp(prefix="logwarden-tansu-"))
-    log_path = log_dir / "broker.log"
-    request.config.stash[_BROKER_LOG_KEY] = log_path
     try:
         binary = resolve_broker_binary()
     except BrokerStartError as exc:
-        pytest.fail(f"Kafka test broker unavailable: {exc}", pytrace=False)
+        unavailable = str(exc)
+    else:
+        unavailable = ""
+    if unavailable:
+        pytest.fail(f"Kafka test broker unavailable: {unavailable}", pytrace=False)
+    log_path = log_dir / "broker.log"
+    log_path.touch()
+    request.config.stash[_BROKER_LOG_KEY] = log_path
     broker: TansuBroker | None = None
     errors: list[str] = []
     # A free port can be taken between choosing it and the broker binding it: try another.

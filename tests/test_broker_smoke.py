@@ -1,4 +1,4 @@
-"""The test broker behaves like Kafka where the suite relies on it: keyed produce, group consume, commit, resume."""
+"""The test broker behaves as the suite relies on: keyed produce, group consume, commit, resume."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from collections.abc import Callable
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-
 from kafka_broker import read_all
 
 RECORDS = 2000
@@ -42,11 +41,12 @@ def test_broker_group_consume_commit_then_new_member_resumes(
     consumer_group: str,
     fast_consumer_settings: dict[str, Any],
 ) -> None:
-    """A group reads all 2,000 keyed records over 3 partitions once; after a commit a new member re-reads none."""
+    """A group reads 2,000 keyed records on 3 partitions once; after a commit a new member re-reads none."""
     topic = topic_factory(partitions=PARTITIONS)
     _produce_keyed(kafka_bootstrap, topic, RECORDS)
 
-    first = KafkaConsumer(topic, bootstrap_servers=kafka_bootstrap, group_id=consumer_group, **fast_consumer_settings)
+    group_kwargs = dict(fast_consumer_settings, bootstrap_servers=kafka_bootstrap, group_id=consumer_group)
+    first = KafkaConsumer(topic, **group_kwargs)
     try:
         records = _consume_until(first, RECORDS, DEADLINE_S)
         first.commit()
@@ -66,7 +66,7 @@ def test_broker_group_consume_commit_then_new_member_resumes(
         partitions_of_key.setdefault(r.key, set()).add(r.partition)
     assert all(len(parts) == 1 for parts in partitions_of_key.values())
 
-    second = KafkaConsumer(topic, bootstrap_servers=kafka_bootstrap, group_id=consumer_group, **fast_consumer_settings)
+    second = KafkaConsumer(topic, **group_kwargs)
     try:
         deadline = time.monotonic() + DEADLINE_S
         while len(second.assignment()) < PARTITIONS and time.monotonic() < deadline:

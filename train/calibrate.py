@@ -57,11 +57,15 @@ def session_scores(model: StepModel, sessions: Sequence[np.ndarray]) -> tuple[np
 def threshold_from_normal(scores: np.ndarray, quantile: float = 1.0, margin: float = 1.0) -> float:
     """``quantile`` of normal session scores plus ``margin`` nats (quantile 1.0 = maximum)."""
     if scores.size == 0:
-        raise TrainingError("no held-out normal sessions to calibrate on; raise holdout_fraction or give labels")
+        raise TrainingError(
+            "no held-out normal sessions to calibrate on; raise holdout_fraction or give labels"
+        )
     return float(np.quantile(scores, quantile)) + margin
 
 
-def threshold_max_f1(scores: np.ndarray, anomalous: np.ndarray, has_unknown: np.ndarray) -> tuple[float, DetectionMetrics]:
+def threshold_max_f1(
+    scores: np.ndarray, anomalous: np.ndarray, has_unknown: np.ndarray
+) -> tuple[float, DetectionMetrics]:
     """Threshold with the best F1 (ties: the highest, fewest alerts); sessions with UNKNOWN always alert.
 
     Candidates lie midway between consecutive distinct scores, plus one below all and one above all.
@@ -69,8 +73,13 @@ def threshold_max_f1(scores: np.ndarray, anomalous: np.ndarray, has_unknown: np.
     if scores.size == 0:
         raise TrainingError("labelled set is empty")
     distinct = np.unique(scores)
-    candidates = np.concatenate(([distinct[0] - 1.0], (distinct[:-1] + distinct[1:]) / 2, [distinct[-1] + 1.0]))
-    best_threshold, best_metrics = float(candidates[0]), _metrics(anomalous, (scores > candidates[0]) | has_unknown)
+    candidates = np.concatenate(
+        ([distinct[0] - 1.0], (distinct[:-1] + distinct[1:]) / 2, [distinct[-1] + 1.0])
+    )
+    best_threshold, best_metrics = (
+        float(candidates[0]),
+        _metrics(anomalous, (scores > candidates[0]) | has_unknown),
+    )
     for threshold in candidates:
         metrics = _metrics(anomalous, (scores > threshold) | has_unknown)
         if metrics.f1 >= best_metrics.f1:
@@ -101,7 +110,9 @@ def calibrate(
         summary.update(labelled_sessions=len(scores), labelled_metrics=metrics.as_dict())
         return Calibration(threshold, METHOD_LABELLED_F1, summary)
     if not holdout:
-        raise TrainingError("no held-out normal sessions to calibrate on; raise holdout_fraction or give labels")
+        raise TrainingError(
+            "no held-out normal sessions to calibrate on; raise holdout_fraction or give labels"
+        )
     threshold = threshold_from_normal(normal_scores, quantile, margin)
     summary.update(quantile=quantile, margin=margin)
     return Calibration(threshold, f"{METHOD_HOLDOUT}(q={quantile:g},margin={margin:g})", summary)

@@ -20,7 +20,7 @@ import structlog
 
 from logwarden.errors import ConfigError, InputFormatError
 from logwarden.events.header import DEFAULT_HEADER_REGEX
-from logwarden.events.raw import parser_settings
+from logwarden.events.raw import RawLineParser, parser_settings
 from logwarden.events.sequences import LabelledSession, read_labelled_csv, read_sequences
 from logwarden.logs import configure_logging
 from logwarden.model.contract import ModelMetadata
@@ -34,7 +34,11 @@ _EVENT_ID = re.compile(r"E(\d+)")
 def training_options(args: argparse.Namespace) -> TrainingOptions:
     """TrainingOptions with the trainer's defaults, overridden by the options given on the command line."""
     overrides: dict[str, Any] = {"seed": args.seed}
-    for option, field_name in (("epochs", "epochs"), ("hidden_size", "hidden_size"), ("layers", "num_layers")):
+    for option, field_name in (
+        ("epochs", "epochs"),
+        ("hidden_size", "hidden_size"),
+        ("layers", "num_layers"),
+    ):
         value = getattr(args, option, None)
         if value is not None:
             overrides[field_name] = value
@@ -53,7 +57,9 @@ def read_templates_csv(path: str | Path) -> dict[str, str]:
             reader = csv.DictReader(handle)
             fields = reader.fieldnames or []
             if "EventId" not in fields or "EventTemplate" not in fields:
-                raise InputFormatError(f"{path}: header must have 'EventId' and 'EventTemplate' columns, got {fields}")
+                raise InputFormatError(
+                    f"{path}: header must have 'EventId' and 'EventTemplate' columns, got {fields}"
+                )
             templates: dict[str, str] = {}
             for row in reader:
                 event_id = (row["EventId"] or "").strip()
@@ -99,24 +105,30 @@ def check_option_combination(args: argparse.Namespace) -> None:
 def run_training(args: argparse.Namespace) -> dict[str, Any]:
     """Train as the command line says, write the model directory, return a JSON-able summary.
 
-    Training logs go to stderr as JSON lines so stdout carries only the summary.
+    Options and input files are checked before anything is logged or trained, so a typo
+    fails at once.  Training logs go to stderr as JSON lines so stdout carries only the summary.
     """
     check_option_combination(args)
     options = training_options(args)
+    options.validate()
     labelled: list[LabelledSession] | None = None
     if args.labelled is not None:
         labelled = read_labelled_csv(args.labelled)
-    _configure_training_logs()
     started = time.perf_counter()
     metadata: ModelMetadata
     if args.logs is not None:
         settings = parser_settings(args.entity_regex, header_regex=args.header_regex or DEFAULT_HEADER_REGEX)
+        RawLineParser(settings, ())  # validates both regexes: ConfigError names a bad one before training
         lines = read_log_lines(args.logs)
+        _configure_training_logs()
         metadata = train_on_logs(lines, settings, options, args.out, labelled, data_file=args.logs)
     else:
         sessions = read_sequences(args.sequences)
         templates = read_templates_csv(args.templates) if args.templates is not None else None
-        metadata = train_on_sequences(sessions, options, args.out, labelled, templates, data_file=args.sequences)
+        _configure_training_logs()
+        metadata = train_on_sequences(
+            sessions, options, args.out, labelled, templates, data_file=args.sequences
+        )
     return training_summary(metadata, Path(args.out), time.perf_counter() - started)
 
 

@@ -69,7 +69,9 @@ def split_holdout(
     return training, holdout
 
 
-def make_batches(sessions: Sequence[np.ndarray], batch_size: int, rng: np.random.Generator) -> list[SequenceBatch]:
+def make_batches(
+    sessions: Sequence[np.ndarray], batch_size: int, rng: np.random.Generator
+) -> list[SequenceBatch]:
     """Batches of sessions with similar length, in a random order drawn from ``rng``.
 
     Ties in length are broken randomly too, so batches differ from epoch to epoch.
@@ -88,7 +90,9 @@ def bptt_chunks(batch: SequenceBatch, bptt_length: int) -> Iterator[SequenceBatc
     if bptt_length < 1:
         raise TrainingError(f"bptt_length must be at least 1, got {bptt_length}")
     for start in range(0, batch.tokens.shape[0], bptt_length):
-        yield SequenceBatch(batch.tokens[start : start + bptt_length], batch.loss_mask[start : start + bptt_length])
+        yield SequenceBatch(
+            batch.tokens[start : start + bptt_length], batch.loss_mask[start : start + bptt_length]
+        )
 
 
 def _pad(sequences: list[np.ndarray]) -> SequenceBatch:

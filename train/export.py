@@ -7,8 +7,8 @@ their final names and renamed, so a reader never sees a graph without its metada
 
 from __future__ import annotations
 
-import io
 import os
+import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -43,21 +43,27 @@ def onnx_bytes(network: NextEventLSTM) -> bytes:
     network.eval()
     example_ids = torch.full((3, 2), START_ID, dtype=torch.int64)
     h0, c0 = network.zero_state(2)
-    buffer = io.BytesIO()
-    with warnings.catch_warnings():
+    with tempfile.TemporaryDirectory(prefix="logwarden-export-") as scratch, warnings.catch_warnings():
         # The legacy exporter is chosen on purpose (see module docstring); its deprecation notice is noise.
-        warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export", category=DeprecationWarning)
-        _export(network, example_ids, h0, c0, buffer)
-    return buffer.getvalue()
+        warnings.filterwarnings(
+            "ignore", message=".*legacy TorchScript-based ONNX export", category=DeprecationWarning
+        )
+        # Warns that LSTM state baked into a graph breaks other batch sizes; h0/c0 are graph inputs here.
+        warnings.filterwarnings("ignore", message=".*batch_size other than 1.*LSTM", category=UserWarning)
+        path = Path(scratch) / ONNX_FILE
+        _export(network, example_ids, h0, c0, path)
+        return path.read_bytes()
 
 
-def _export(network: NextEventLSTM, example_ids: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor, buffer: io.BytesIO) -> None:
+def _export(
+    network: NextEventLSTM, example_ids: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor, path: Path
+) -> None:
     time_batch = {0: "T", 1: "B"}
     state_batch = {1: "B"}
     torch.onnx.export(
         network,
         (example_ids, h0, c0),
-        buffer,
+        path,
         dynamo=False,
         opset_version=ONNX_OPSET,
         input_names=[INPUT_EVENT_IDS, INPUT_H, INPUT_C],

@@ -14,7 +14,6 @@ from torch import nn
 
 from logwarden.errors import TrainingError
 
-
 from .dataset import bptt_chunks, make_batches, validate_sessions
 from .network import NextEventLSTM
 
@@ -33,12 +32,12 @@ class TrainingOptions:
     ``calibrate.threshold_from_normal``).
     """
 
-    epochs: int = 60
+    epochs: int = 30
     seed: int = 0
     embedding_dim: int = 32
     hidden_size: int = 64
     num_layers: int = 2
-    batch_size: int = 64
+    batch_size: int = 32
     learning_rate: float = 5e-3
     final_learning_rate: float = 5e-4
     gradient_clip: float = 1.0
@@ -50,7 +49,15 @@ class TrainingOptions:
 
     def validate(self) -> None:
         """Raise TrainingError naming the first invalid option."""
-        positive = ("epochs", "embedding_dim", "hidden_size", "num_layers", "batch_size", "bptt_length", "threads")
+        positive = (
+            "epochs",
+            "embedding_dim",
+            "hidden_size",
+            "num_layers",
+            "batch_size",
+            "bptt_length",
+            "threads",
+        )
         for name in positive:
             if getattr(self, name) < 1:
                 raise TrainingError(f"{name} must be at least 1, got {getattr(self, name)}")

@@ -16,7 +16,9 @@ from logwarden.model.contract import START_ID
 class NextEventLSTM(nn.Module):
     """Embedding → multi-layer LSTM → linear head → log-softmax over the next event id."""
 
-    def __init__(self, vocab_size: int, embedding_dim: int = 32, hidden_size: int = 64, num_layers: int = 2) -> None:
+    def __init__(
+        self, vocab_size: int, embedding_dim: int = 32, hidden_size: int = 64, num_layers: int = 2
+    ) -> None:
         super().__init__()
         self.vocab_size = vocab_size
         self.embedding_dim = embedding_dim

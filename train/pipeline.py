@@ -45,7 +45,16 @@ def train_on_sequences(
     vocabulary = Vocabulary.from_sessions(sessions_keys)
     texts = [templates.get(key, key) if templates else key for key in vocabulary.keys]
     return _train(
-        sessions_keys, vocabulary, texts, options, out_dir, labelled, "sequences", None, _describe_file(data_file), {}
+        sessions_keys,
+        vocabulary,
+        texts,
+        options,
+        out_dir,
+        labelled,
+        "sequences",
+        None,
+        _describe_file(data_file),
+        {},
     )
 
 
@@ -61,8 +70,9 @@ def train_on_logs(
     """Mine templates from raw lines, group them per entity, and train on those sessions."""
     mined = mine_log_lines(lines, settings)
     sessions_keys = [[mined.keys[i] for i in indices] for indices in mined.sessions.values()]
-    text_of = dict(zip(mined.keys, mined.templates))
-    vocabulary = Vocabulary([key for key in mined.keys if any(key in s for s in sessions_keys)])
+    text_of = dict(zip(mined.keys, mined.templates, strict=True))
+    used = {key for keys in sessions_keys for key in keys}
+    vocabulary = Vocabulary([key for key in mined.keys if key in used])
     mining = {
         "lines": mined.lines_total,
         "lines_without_entity": mined.lines_without_entity,
@@ -114,7 +124,9 @@ def _train(
     result = fit(fit_sessions, vocab_size, options)
     labelled_ids = None
     if labelled is not None:
-        labelled_ids = LabelledSessions([vocabulary.encode(s.keys) for s in labelled], [s.anomalous for s in labelled])
+        labelled_ids = LabelledSessions(
+            [vocabulary.encode(s.keys) for s in labelled], [s.anomalous for s in labelled]
+        )
     calibration = calibrate(
         TorchStepModel(result.network),
         holdout,

@@ -60,7 +60,8 @@ class OnnxStepModel:
             probe = model.run(np.full((1, 1), START_ID, np.int64), *model.zero_state(1))
         except Exception as exc:  # a state shape the graph rejects surfaces as an onnxruntime error
             raise ModelLoadError(
-                f"{bundle.directory}: the graph does not run with the layers and hidden size in the metadata: {exc}"
+                f"{bundle.directory}: the graph does not run with the layers and hidden size "
+                f"in the metadata: {exc}"
             ) from exc
         metadata = bundle.metadata
         expected_shapes = {

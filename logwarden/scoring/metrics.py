@@ -65,8 +65,8 @@ def confusion(labels: Sequence[bool], predictions: Sequence[bool]) -> DetectionM
     """Count outcomes; ``labels`` True means anomalous."""
     if len(labels) != len(predictions):
         raise ValueError(f"{len(labels)} labels but {len(predictions)} predictions")
-    tp = sum(1 for y, p in zip(labels, predictions) if y and p)
-    fp = sum(1 for y, p in zip(labels, predictions) if not y and p)
-    fn = sum(1 for y, p in zip(labels, predictions) if y and not p)
+    tp = sum(1 for y, p in zip(labels, predictions, strict=True) if y and p)
+    fp = sum(1 for y, p in zip(labels, predictions, strict=True) if not y and p)
+    fn = sum(1 for y, p in zip(labels, predictions, strict=True) if y and not p)
     tn = len(labels) - tp - fp - fn
     return DetectionMetrics(tp, fp, tn, fn)

@@ -60,7 +60,7 @@ def score_sequence_lines(
         raise InputFormatError("this model was trained on raw logs: score it with --logs, not --sequences")
     encoded = encode_sessions(model.metadata, sessions)
     verdicts = score_sessions(model, encoded, threshold_of(model, threshold))
-    for line, (ids, verdict) in enumerate(zip(encoded, verdicts)):
+    for line, (ids, verdict) in enumerate(zip(encoded, verdicts, strict=True)):
         yield {"line": line, **session_record(model.metadata, ids, verdict)}
 
 
@@ -109,5 +109,5 @@ def score_log_lines(
     entities = list(sessions)
     encoded = [np.asarray(sessions[e], np.int64) for e in entities]
     verdicts = score_sessions(model, encoded, threshold_of(model, threshold))
-    for entity, ids, verdict in zip(entities, encoded, verdicts):
+    for entity, ids, verdict in zip(entities, encoded, verdicts, strict=True):
         yield {"entity": entity, **session_record(model.metadata, ids, verdict)}

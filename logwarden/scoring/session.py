@@ -107,7 +107,8 @@ def _max_surprise(
         out = model.run(window_ids, h, c)
         h, c = out.h, out.c
         positions = offset + np.arange(window_ids.shape[0])
-        surprise = np.where(positions[:, None] < lengths[None, :], surprise_of(out.log_probs, window_ids), -np.inf)
+        valid = positions[:, None] < lengths[None, :]
+        surprise = np.where(valid, surprise_of(out.log_probs, window_ids), -np.inf)
         window_worst = np.argmax(surprise, axis=0)
         window_best = surprise[window_worst, np.arange(batch)]
         improved = window_best > best

@@ -67,7 +67,9 @@ def test_load_bundle_json_array_raises_expected_object(model_dir: Path) -> None:
 def test_load_bundle_other_format_version_raises_naming_both_versions(model_dir: Path) -> None:
     """A model of another format version is refused, quoting its version and the supported one."""
     _edit_metadata(model_dir, format_version=FORMAT_VERSION + 1)
-    with pytest.raises(ModelLoadError, match=rf"model\.json: format_version {FORMAT_VERSION + 1} .* reads {FORMAT_VERSION}"):
+    with pytest.raises(
+        ModelLoadError, match=rf"model\.json: format_version {FORMAT_VERSION + 1} .* reads {FORMAT_VERSION}"
+    ):
         load_bundle(model_dir)
 
 

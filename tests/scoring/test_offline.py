@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pytest
 
@@ -10,7 +11,12 @@ from logwarden.errors import InputFormatError
 from logwarden.model.bundle import ModelBundle
 from logwarden.model.contract import ParserSettings
 from logwarden.model.runtime import OnnxStepModel
-from logwarden.scoring.offline import LogScoringSummary, encode_sessions, score_log_lines, score_sequence_lines
+from logwarden.scoring.offline import (
+    LogScoringSummary,
+    encode_sessions,
+    score_log_lines,
+    score_sequence_lines,
+)
 
 
 def test_encode_sessions_unseen_key_becomes_unknown(trained_model: OnnxStepModel) -> None:
@@ -40,8 +46,10 @@ def test_score_sequence_lines_threshold_override_flags_everything(
     assert all(r["anomalous"] for r in records)
 
 
-def _with_metadata(bundle: ModelBundle, **changes: object) -> OnnxStepModel:
-    return OnnxStepModel.load(dataclasses.replace(bundle, metadata=dataclasses.replace(bundle.metadata, **changes)))
+def _with_metadata(bundle: ModelBundle, **changes: Any) -> OnnxStepModel:
+    return OnnxStepModel.load(
+        dataclasses.replace(bundle, metadata=dataclasses.replace(bundle.metadata, **changes))
+    )
 
 
 def test_score_sequence_lines_logs_model_raises_input_format_error(trained_bundle: ModelBundle) -> None:
@@ -64,7 +72,9 @@ def test_score_log_lines_lines_without_entity_are_counted(trained_bundle: ModelB
     model = _with_metadata(trained_bundle, input_kind="logs", parser=settings, templates=templates)
     summary = LogScoringSummary()
     records = list(
-        score_log_lines(model, ["step 1 job_7\n", "no entity here\n", "\n", "step 2 job_7\n", "weird job_8\n"], summary)
+        score_log_lines(
+            model, ["step 1 job_7\n", "no entity here\n", "\n", "step 2 job_7\n", "weird job_8\n"], summary
+        )
     )
     assert [r["entity"] for r in records] == ["job_7", "job_8"]
     assert (summary.lines, summary.lines_without_entity, summary.unknown_template_lines) == (4, 1, 1)

@@ -42,7 +42,9 @@ def _ids(*values: int) -> np.ndarray:
 def test_surprise_of_picks_negative_log_prob_of_each_event() -> None:
     """surprise_of reads -log P of the given id from each row."""
     log_probs = np.log(np.array([[[0.5, 0.25, 0.25]], [[0.1, 0.1, 0.8]]], np.float64))
-    np.testing.assert_allclose(surprise_of(log_probs, _ids(1, 2).reshape(2, 1)), [[np.log(4)], [-np.log(0.8)]])
+    np.testing.assert_allclose(
+        surprise_of(log_probs, _ids(1, 2).reshape(2, 1)), [[np.log(4)], [-np.log(0.8)]]
+    )
 
 
 def test_score_sessions_fixed_model_score_is_largest_event_surprise() -> None:
@@ -105,11 +107,14 @@ def test_score_sessions_mixed_lengths_keep_input_order(
     trained_model: OnnxStepModel, vocabulary: Vocabulary, normal_test_keys: list[list[str]]
 ) -> None:
     """Sessions sorted into length batches come back in input order, each as if scored alone."""
-    sessions = [vocabulary.encode(keys[:cut]) for keys, cut in zip(normal_test_keys, [3, 12, 1, 7, 20, 5, 2, 9])]
+    cuts = [3, 12, 1, 7, 20, 5, 2, 9]
+    sessions = [
+        vocabulary.encode(keys[:cut]) for keys, cut in zip(normal_test_keys[: len(cuts)], cuts, strict=True)
+    ]
     batched = score_sessions(trained_model, sessions, threshold=5.0, batch_size=3)
     alone = [score_sessions(trained_model, [s], threshold=5.0)[0] for s in sessions]
     assert [v.length for v in batched] == [len(s) for s in sessions]
-    for together, single in zip(batched, alone):
+    for together, single in zip(batched, alone, strict=True):
         assert together.score == pytest.approx(single.score, abs=1e-5)
         assert together.worst_index == single.worst_index
 

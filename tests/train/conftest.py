@@ -28,7 +28,9 @@ def hdfs_train_path() -> Path:
     data = Path(os.environ.get("LOGWARDEN_DATA", PROJECT_ROOT.parent / "shared" / "data"))
     path = data / "hdfs-deeplog" / "hdfs_train"
     if not path.is_file():
-        pytest.fail(f"{path} not found: set LOGWARDEN_DATA to the shared data folder (default ../shared/data)")
+        pytest.fail(
+            f"{path} not found: set LOGWARDEN_DATA to the shared data folder (default ../shared/data)"
+        )
     return path
 
 
@@ -51,7 +53,9 @@ def hdfs_keys() -> list[list[str]]:
 
 
 @pytest.fixture(scope="session")
-def trained_model(tmp_path_factory: pytest.TempPathFactory, hdfs_keys: list[list[str]]) -> tuple[Path, ModelMetadata]:
+def trained_model(
+    tmp_path_factory: pytest.TempPathFactory, hdfs_keys: list[list[str]]
+) -> tuple[Path, ModelMetadata]:
     """A small model trained on real HDFS sessions and exported: (directory, metadata)."""
     out_dir = tmp_path_factory.mktemp("model")
     metadata = train_on_sequences(hdfs_keys, SMALL_OPTIONS, out_dir, data_file=hdfs_train_path())

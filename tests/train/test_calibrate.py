@@ -24,8 +24,14 @@ NORMAL = np.array([3, 4, 5, 6, 7], np.int64)
 def synthetic_model() -> TorchStepModel:
     """A tiny network that has learned one fixed five-event session."""
     options = TrainingOptions(
-        epochs=20, seed=1, embedding_dim=8, hidden_size=16, num_layers=1, batch_size=8,
-        learning_rate=0.02, final_learning_rate=0.005,
+        epochs=20,
+        seed=1,
+        embedding_dim=8,
+        hidden_size=16,
+        num_layers=1,
+        batch_size=8,
+        learning_rate=0.02,
+        final_learning_rate=0.005,
     )
     return TorchStepModel(fit([NORMAL.copy() for _ in range(64)], 8, options).network)
 
@@ -33,7 +39,9 @@ def synthetic_model() -> TorchStepModel:
 def test_calibrate_holdout_obvious_anomalies_above_threshold(synthetic_model: TorchStepModel) -> None:
     """Threshold from normal sessions lies above them and below reordered, truncated and looping sessions."""
     calibration = calibrate(synthetic_model, [NORMAL.copy() for _ in range(10)], margin=1.0)
-    anomalies = [np.array(s, np.int64) for s in ([3, 5, 4, 6, 7], [3, 4], [3, 4, 5, 6, 7, 7, 7], [7, 6, 5, 4, 3])]
+    anomalies = [
+        np.array(s, np.int64) for s in ([3, 5, 4, 6, 7], [3, 4], [3, 4, 5, 6, 7, 7, 7], [7, 6, 5, 4, 3])
+    ]
     scores, _ = session_scores(synthetic_model, anomalies)
     normal_scores, _ = session_scores(synthetic_model, [NORMAL])
     assert normal_scores.max() < calibration.threshold < scores.min()

@@ -8,7 +8,13 @@ import torch
 
 from logwarden.errors import TrainingError
 from logwarden.model.contract import END_ID, START_ID, UNKNOWN_ID
-from logwarden.train.dataset import bptt_chunks, make_batches, split_holdout, training_sequence, validate_sessions
+from logwarden.train.dataset import (
+    bptt_chunks,
+    make_batches,
+    split_holdout,
+    training_sequence,
+    validate_sessions,
+)
 
 
 def sessions_of(*lengths: int) -> list[np.ndarray]:

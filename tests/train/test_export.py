@@ -44,7 +44,9 @@ def onnx_model(fitted: FitResult, tmp_path_factory: pytest.TempPathFactory) -> O
     return OnnxStepModel.load(load_bundle(out_dir))
 
 
-def torch_run(network: NextEventLSTM, ids: np.ndarray, h: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, ...]:
+def torch_run(
+    network: NextEventLSTM, ids: np.ndarray, h: np.ndarray, c: np.ndarray
+) -> tuple[np.ndarray, ...]:
     with torch.inference_mode():
         out = network(torch.from_numpy(ids), torch.from_numpy(h), torch.from_numpy(c))
     return tuple(t.numpy() for t in out)
@@ -100,12 +102,24 @@ def test_export_initial_state_is_state_after_start(fitted: FitResult, onnx_model
 def test_export_same_network_twice_identical_bytes(fitted: FitResult, tmp_path: Path) -> None:
     """Exporting one network twice writes byte-identical graphs, so the sha identifies the weights."""
     first = export_model(
-        fitted.network, tmp_path / "a", input_kind="sequences", vocabulary=["a"], templates=["a"],
-        threshold=1.0, threshold_method="fixed", training={},
+        fitted.network,
+        tmp_path / "a",
+        input_kind="sequences",
+        vocabulary=["a"],
+        templates=["a"],
+        threshold=1.0,
+        threshold_method="fixed",
+        training={},
     )
     second = export_model(
-        fitted.network, tmp_path / "b", input_kind="sequences", vocabulary=["a"], templates=["a"],
-        threshold=1.0, threshold_method="fixed", training={},
+        fitted.network,
+        tmp_path / "b",
+        input_kind="sequences",
+        vocabulary=["a"],
+        templates=["a"],
+        threshold=1.0,
+        threshold_method="fixed",
+        training={},
     )
     assert first.onnx_sha256 == second.onnx_sha256
     assert (tmp_path / "a" / "model.onnx").read_bytes() == (tmp_path / "b" / "model.onnx").read_bytes()

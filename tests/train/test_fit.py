@@ -11,7 +11,9 @@ import torch
 from logwarden.errors import TrainingError
 from logwarden.train.fit import TrainingOptions, fit
 
-TINY = TrainingOptions(epochs=4, seed=5, embedding_dim=4, hidden_size=8, num_layers=1, batch_size=8, bptt_length=3)
+TINY = TrainingOptions(
+    epochs=4, seed=5, embedding_dim=4, hidden_size=8, num_layers=1, batch_size=8, bptt_length=3
+)
 
 
 def cyclic_sessions() -> list[np.ndarray]:

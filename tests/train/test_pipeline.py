@@ -15,9 +15,9 @@ from logwarden.model.bundle import load_bundle, sha256_hex
 from logwarden.model.contract import ModelMetadata
 from logwarden.model.runtime import OnnxStepModel
 from logwarden.scoring.session import score_sessions
+from logwarden.train.fit import TrainingOptions
 from logwarden.train.pipeline import train_on_logs, train_on_sequences
 
-from logwarden.train.fit import TrainingOptions
 
 def test_pipeline_small_run_model_loads_with_matching_sha(trained_model: tuple[Path, ModelMetadata]) -> None:
     """The written directory loads through the daemon's loader and its sha256 is the graph's."""
@@ -85,13 +85,17 @@ def test_pipeline_tampered_onnx_load_fails(trained_model: tuple[Path, ModelMetad
         load_bundle(tmp_path)
 
 
-def test_pipeline_single_event_vocabulary_raises_training_error(small_options: TrainingOptions, tmp_path: Path) -> None:
+def test_pipeline_single_event_vocabulary_raises_training_error(
+    small_options: TrainingOptions, tmp_path: Path
+) -> None:
     """Training data with one distinct event cannot make a next-event model."""
     with pytest.raises(TrainingError, match="distinct event"):
         train_on_sequences([["a", "a"], ["a"]], small_options, tmp_path)
 
 
-def test_pipeline_raw_logs_model_records_parser_and_templates(small_options: TrainingOptions, tmp_path: Path) -> None:
+def test_pipeline_raw_logs_model_records_parser_and_templates(
+    small_options: TrainingOptions, tmp_path: Path
+) -> None:
     """Training on raw lines stores the parser settings, T<i> keys and mined template texts."""
     lines = []
     for block in range(60):

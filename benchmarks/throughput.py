@@ -1,0 +1,277 @@
+"""Daemon throughput, latency and memory, measured in one run on one local broker.
+
+Phases (all by default):
+  rate     the raw kafka-python consume rate of the input topic (the ceiling), then the daemon's
+           end-to-end rate from input to committed checkpoint, on the same messages
+           (~180-byte raw lines, 25k entities, alerts well under 1 % of events)
+  latency  p50/p99 event-to-alert latency with the input produced at half the measured daemon rate
+  memory   peak RSS of the daemon tracking 1,000,000 entities
+
+Usage: python benchmarks/throughput.py [--phases rate,latency,memory] [--model DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import yaml
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from logwarden.devbroker import LocalBroker
+from logwarden.synthetic import ENTITY_REGEX, generate_logs
+
+FAST_GROUP = {"session_timeout_ms": 2000, "heartbeat_interval_ms": 500, "max_poll_interval_ms": 30000}
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def train(out: Path) -> Path:
+    from logwarden.events.raw import parser_settings
+    from logwarden.logs import configure_logging
+    from logwarden.train.fit import TrainingOptions
+    from logwarden.train.pipeline import train_on_logs
+
+    configure_logging("warning", sys.stderr)
+    warnings.filterwarnings("ignore")
+    lines = generate_logs(seed=11, entities=1500, anomaly_fraction=0.0).lines
+    train_on_logs(lines, parser_settings(ENTITY_REGEX), TrainingOptions(epochs=12, seed=11), out)
+    return out
+
+
+def record_time_ms(line: str) -> int:
+    return int(datetime.fromisoformat(line.split(" ", 1)[0].replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def produce(bootstrap: str, topic: str, lines: list[str], keys: list[str], timestamps: bool = True) -> float:
+    producer = KafkaProducer(bootstrap_servers=[bootstrap], linger_ms=20, batch_size=512 * 1024, acks=1)
+    started = time.monotonic()
+    for line, key in zip(lines, keys):
+        producer.send(topic, key=key.encode(), value=line.encode(), timestamp_ms=record_time_ms(line) if timestamps else None)
+    producer.flush()
+    producer.close()
+    return len(lines) / (time.monotonic() - started)
+
+
+def raw_consume_rate(bootstrap: str, topic: str, partitions: int, expected: int) -> float:
+    """Records/s of a bare kafka-python consumer reading the topic from the beginning (values untouched)."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=[bootstrap], enable_auto_commit=False, fetch_max_bytes=64 * 1024 * 1024,
+        max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_wait_ms=100,
+    )
+    assigned = [TopicPartition(topic, p) for p in range(partitions)]
+    consumer.assign(assigned)
+    consumer.seek_to_beginning(*assigned)
+    count = 0
+    started = None
+    while count < expected:
+        polled = consumer.poll(timeout_ms=1000, max_records=2048)
+        if polled and started is None:
+            started = time.monotonic()
+        for batch in polled.values():
+            count += len(batch)
+    elapsed = time.monotonic() - (started or time.monotonic())
+    consumer.close()
+    return count / elapsed
+
+
+class Daemon:
+    """``logwarden run`` as a subprocess, its JSON log parsed on demand."""
+
+    def __init__(self, workdir: Path, config: dict) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.config_path = workdir / "config.yaml"
+        self.config_path.write_text(yaml.safe_dump(config))
+        self.log_path = workdir / "daemon.log"
+        log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "logwarden.cli", "run", "--config", str(self.config_path)],
+            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        log.close()
+
+    def events(self) -> list[dict]:
+        out = []
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                out.append({"raw": line})
+        return out
+
+    def wait(self, predicate, timeout_s: float, what: str) -> dict:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for event in self.events():
+                if predicate(event):
+                    return event
+            if self.process.poll() is not None:
+                raise SystemExit(f"daemon exited ({self.process.returncode}) before {what}; see {self.log_path}")
+            time.sleep(0.2)
+        raise SystemExit(f"timed out waiting for {what}; see {self.log_path}")
+
+    def peak_rss_mb(self) -> float:
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=60)
+
+
+def stamp(event: dict) -> float:
+    return datetime.fromisoformat(event["timestamp"].replace("Z", "+00:00")).timestamp()
+
+
+def daemon_config(bootstrap: str, group: str, topic: str, model: Path, state: Path, **state_extra) -> dict:
+    return {
+        "kafka": {
+            "bootstrap_servers": [bootstrap], "group_id": group, "input_topics": [topic],
+            "alerts_topic": f"{topic}.alerts", "dead_letter_topic": f"{topic}.dlq", "consumer": FAST_GROUP,
+        },
+        "input": {"format": "raw", "entity": {"regex": ENTITY_REGEX}},
+        "model": {"path": str(model)},
+        "state": {"dir": str(state), **state_extra},
+        "logging": {"level": "info"},
+    }
+
+
+def processed(event: dict, count: int) -> bool:
+    return event.get("event") == "checkpoint" and event.get("events", 0) + event.get("dead_letters", 0) >= count
+
+
+def phase_rate(broker: LocalBroker, model: Path, work: Path, entities: int) -> float:
+    stream = generate_logs(seed=5, entities=entities, anomaly_fraction=0.004, first_job_id=1_000_000)
+    n = len(stream.lines)
+    topic = "bench.rate"
+    broker.create_topics([topic], partitions=3)
+    broker.create_topics([f"{topic}.alerts", f"{topic}.dlq"], partitions=1)
+    produce_rate = produce(broker.bootstrap, topic, stream.lines, stream.entity_of_line)
+    say(f"input: {n} records, {np.mean([len(l) for l in stream.lines]):.0f} bytes avg, "
+        f"{len(set(stream.entity_of_line))} entities (produced at {produce_rate:,.0f}/s)")
+    raw = raw_consume_rate(broker.bootstrap, topic, 3, n)
+    say(f"raw kafka-python consume rate (ceiling): {raw:,.0f} records/s")
+    daemon = Daemon(work / "rate", daemon_config(broker.bootstrap, "bench-rate", topic, model, work / "rate" / "state",
+                                                 checkpoint_interval_seconds=5.0))
+    started = daemon.wait(lambda e: e.get("event") == "partitions_assigned" and e.get("partitions"), 60, "assignment")
+    done = daemon.wait(lambda e: processed(e, n), 300, f"checkpoint of {n} records")
+    rate = n / (stamp(done) - stamp(started))
+    daemon.stop()
+    alerts = done.get("alerts", 0)
+    say(f"daemon end-to-end (input -> committed checkpoint): {rate:,.0f} events/s = {rate / raw:.0%} of raw; "
+        f"alerts {alerts} ({alerts / n:.2%} of events), checkpoints {done.get('checkpoints')}")
+    return rate
+
+
+def phase_latency(broker: LocalBroker, model: Path, work: Path, rate: float, seconds: float) -> None:
+    topic = "bench.latency"
+    broker.create_topics([topic], partitions=3)
+    broker.create_topics([f"{topic}.alerts", f"{topic}.dlq"], partitions=1)
+    target = rate / 2
+    stream = generate_logs(seed=6, entities=int(target * seconds / 13) + 1000, anomaly_fraction=0.01, first_job_id=5_000_000)
+    daemon = Daemon(work / "latency", daemon_config(broker.bootstrap, "bench-latency", topic, model, work / "latency" / "state"))
+    daemon.wait(lambda e: e.get("event") == "partitions_assigned" and e.get("partitions"), 60, "assignment")
+    sent_at: dict[tuple[int, int], float] = {}
+    received: list[tuple[tuple[int, int], float]] = []
+    stop = threading.Event()
+
+    def read_alerts() -> None:
+        consumer = KafkaConsumer(bootstrap_servers=[broker.bootstrap], enable_auto_commit=False, fetch_max_wait_ms=5)
+        partition = TopicPartition(f"{topic}.alerts", 0)
+        consumer.assign([partition])
+        consumer.seek_to_beginning(partition)
+        while not stop.is_set():
+            for batch in consumer.poll(timeout_ms=50).values():
+                now = time.time()
+                for record in batch:
+                    source = json.loads(record.value)["source"]
+                    if source:
+                        received.append(((source["partition"], source["offset"]), now))
+        consumer.close()
+
+    reader = threading.Thread(target=read_alerts, daemon=True)
+    reader.start()
+    producer = KafkaProducer(bootstrap_servers=[broker.bootstrap], linger_ms=1, acks=1)
+
+    def remember(sent: float):
+        return lambda meta: sent_at.__setitem__((meta.partition, meta.offset), sent)
+
+    started = time.monotonic()
+    count = 0
+    for line, key in zip(stream.lines, stream.entity_of_line):
+        elapsed = time.monotonic() - started
+        if elapsed > seconds:
+            break
+        ahead = count / target - elapsed
+        if ahead > 0:
+            time.sleep(ahead)
+        producer.send(topic, key=key.encode(), value=line.encode()).add_callback(remember(time.time()))
+        count += 1
+    producer.flush()
+    achieved = count / (time.monotonic() - started)
+    time.sleep(3)
+    stop.set()
+    reader.join()
+    daemon.stop()
+    latencies = np.array([at - sent_at[source] for source, at in received if source in sent_at]) * 1000
+    say(f"latency at {achieved:,.0f} events/s offered (target {target:,.0f}): {len(latencies)} alerts, "
+        f"p50 {np.percentile(latencies, 50):.1f} ms, p99 {np.percentile(latencies, 99):.1f} ms, max {latencies.max():.1f} ms")
+
+
+def phase_memory(broker: LocalBroker, model: Path, work: Path, entities: int) -> None:
+    topic = "bench.memory"
+    broker.create_topics([topic], partitions=3)
+    broker.create_topics([f"{topic}.alerts", f"{topic}.dlq"], partitions=1)
+    sample = generate_logs(seed=7, entities=1, anomaly_fraction=0.0, first_job_id=1).lines[0]
+    prefix, rest = sample.split("job_1 ", 1)
+    lines = [f"{prefix}job_{n} {rest}" for n in range(10_000_000, 10_000_000 + entities)]
+    keys = [f"job_{n}" for n in range(10_000_000, 10_000_000 + entities)]
+    produce(broker.bootstrap, topic, lines, keys, timestamps=False)
+    daemon = Daemon(work / "memory", daemon_config(broker.bootstrap, "bench-memory", topic, model, work / "memory" / "state",
+                                                   max_entities=entities + 100_000, checkpoint_interval_seconds=10.0))
+    done = daemon.wait(lambda e: processed(e, entities), 900, f"checkpoint of {entities} entities")
+    rss = daemon.peak_rss_mb()
+    daemon.stop()
+    say(f"memory: {done.get('entities'):,} entities tracked, daemon peak RSS {rss:,.0f} MB")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--phases", default="rate,latency,memory")
+    parser.add_argument("--model", type=Path, help="model directory (default: train one on synthetic logs)")
+    parser.add_argument("--entities", type=int, default=25_000, help="entities in the rate phase")
+    parser.add_argument("--latency-seconds", type=float, default=20.0)
+    parser.add_argument("--memory-entities", type=int, default=1_000_000)
+    parser.add_argument("--rate", type=float, help="skip the rate phase's measurement and use this rate for latency")
+    args = parser.parse_args()
+    phases = set(args.phases.split(","))
+    work = Path(tempfile.mkdtemp(prefix="logwarden-bench-"))
+    model = args.model or train(work / "model")
+    say(f"model: {model}  work dir: {work}  cores: {os.cpu_count()}")
+    with LocalBroker(work / "broker.log") as broker:
+        rate = args.rate or 0.0
+        if "rate" in phases:
+            rate = phase_rate(broker, model, work, args.entities)
+        if "latency" in phases:
+            phase_latency(broker, model, work, rate or 60_000.0, args.latency_seconds)
+        if "memory" in phases:
+            phase_memory(broker, model, work, args.memory_entities)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""End to end through a real broker: synthetic logs in, exactly the alerts the offline oracle predicts out."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+from kafka import KafkaProducer
+
+from daemon_harness import DaemonProcess, committed_offsets, daemon_config
+from kafka_broker import read_all
+from logwarden.daemon.policy import AlertPolicy
+from logwarden.model.bundle import load_bundle
+from logwarden.model.contract import UNKNOWN_ID
+from logwarden.model.runtime import OnnxStepModel
+from logwarden.scoring.offline import LogScoringSummary, group_log_lines
+from logwarden.scoring.session import surprise_of
+from logwarden.synthetic import ENTITY_REGEX, generate_logs
+from logwarden.synthetic.lifecycle import UNKNOWN_STEPS
+
+PARTITIONS = 3
+ENTITIES = 300
+REQUIRED_FIELDS = {
+    "alert_id", "kind", "entity", "score", "threshold", "template", "event", "expected",
+    "model", "source", "event_time", "detected_at",
+}
+# The daemon runs the graph one step at a time, the oracle over whole sequences: float32 rounding
+# differs in the last bits, so scores agree to this many nats and the threshold keeps clear of them.
+SCORE_TOLERANCE = 1e-4
+PROCESS_DEADLINE_S = 90.0
+
+
+def produce_tracked(bootstrap: str, topic: str, records: Sequence[tuple[bytes, bytes]]) -> list[tuple[int, int]]:
+    """Produce (key, value) pairs in order; the (partition, offset) each landed at."""
+    producer = KafkaProducer(bootstrap_servers=[bootstrap], acks="all", linger_ms=5)
+    try:
+        futures = [producer.send(topic, key=key, value=value) for key, value in records]
+        producer.flush(timeout=60)
+        metadata = [future.get(timeout=60) for future in futures]
+    finally:
+        producer.close()
+    return [(m.partition, m.offset) for m in metadata]
+
+
+def threshold_in_gap(scores: np.ndarray, quantile: float) -> float:
+    """A threshold near ``quantile`` of ``scores`` in a gap wider than the tolerance, so no score is a coin flip."""
+    finite = np.sort(scores[np.isfinite(scores)])
+    start = int(np.searchsorted(finite, np.quantile(finite, quantile)))
+    for low, high in zip(finite[start:-1], finite[start + 1 :], strict=True):
+        if high - low > 4 * SCORE_TOLERANCE:
+            return float((low + high) / 2)
+    raise AssertionError("no gap between scores above the quantile to put a threshold in")
+
+
+def oracle_scores(model: OnnxStepModel, lines: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per entity: its event ids in line order and the surprise of each, folding the model from a fresh state."""
+    sessions = group_log_lines(model, lines, LogScoringSummary(), ENTITY_REGEX)
+    scored: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for entity, id_list in sessions.items():
+        ids = np.asarray(id_list, np.int64)
+        out = model.run(ids[:, None], *model.initial_state(1))
+        scored[entity] = (ids, surprise_of(out.log_probs[:, 0, :], ids))
+    return scored
+
+
+def test_daemon_synthetic_stream_alerts_match_offline_oracle(
+    kafka_bootstrap: str,
+    topic_factory: Callable[..., str],
+    consumer_group: str,
+    synthetic_model: Path,
+    tmp_path: Path,
+) -> None:
+    """Every event the offline oracle flags, and no other, yields one complete alert keyed by its entity."""
+    log = generate_logs(seed=21, entities=ENTITIES, anomaly_fraction=0.1, first_job_id=70_000)
+    input_topic = topic_factory(partitions=PARTITIONS, prefix="in")
+    alerts_topic = topic_factory(partitions=PARTITIONS, prefix="alerts")
+    dead_topic = topic_factory(prefix="dead")
+    bundle = load_bundle(synthetic_model)
+    model = OnnxStepModel.load(bundle)
+    scored = oracle_scores(model, log.lines)
+    # Below the calibrated threshold, so that surprise (not only unknown templates) decides many alerts.
+    policy = AlertPolicy(threshold_in_gap(np.concatenate([s for ids, s in scored.values()]), quantile=0.97))
+    config = daemon_config(
+        bootstrap=kafka_bootstrap,
+        group=consumer_group,
+        input_topic=input_topic,
+        alerts_topic=alerts_topic,
+        dead_letter_topic=dead_topic,
+        model_dir=synthetic_model,
+        state_dir=tmp_path / "state",
+        processing={"batch_max_events": 256},
+    )
+    config["model"]["threshold"] = policy.threshold
+    daemon = DaemonProcess.start(tmp_path, config)
+    records = [(e.encode(), line.encode()) for e, line in zip(log.entity_of_line, log.lines, strict=True)]
+    coordinates = produce_tracked(kafka_bootstrap, input_topic, records)
+
+    coordinates_of: dict[str, list[tuple[int, int]]] = {}
+    for entity, where in zip(log.entity_of_line, coordinates, strict=True):
+        coordinates_of.setdefault(entity, []).append(where)
+    expected: dict[tuple[str, int, int], float] = {}
+    for entity, (ids, scores) in scored.items():
+        flags = policy.decide(scores, ids)
+        for (partition, offset), flag, score in zip(coordinates_of[entity], flags, scores, strict=True):
+            if flag:
+                expected[(input_topic, partition, offset)] = float(score)
+    unknown_sources = {
+        (input_topic, *where)
+        for step, where in zip(log.step_of_line, coordinates, strict=True)
+        if step in UNKNOWN_STEPS
+    }
+    assert unknown_sources, "the synthetic stream must contain unknown-template events"
+    assert len(expected) > 2 * len(unknown_sources), "most alerts must come from surprise, not unknown templates"
+
+    daemon.wait_processed(len(records), timeout_s=PROCESS_DEADLINE_S)
+    final = daemon.last_checkpoint()
+    assert final is not None
+    alerts_sent = final["alerts"]
+    alert_records = read_all(kafka_bootstrap, alerts_topic, expected_count=alerts_sent, timeout_s=30)
+    group_offsets = committed_offsets(kafka_bootstrap, consumer_group)
+    assert daemon.terminate() == 0
+
+    assert final["events"] == len(records) and final["dead_letters"] == 0
+    assert len(alert_records) == alerts_sent
+    alerts = [json.loads(r.value) for r in alert_records]
+    sources = [(a["source"]["topic"], a["source"]["partition"], a["source"]["offset"]) for a in alerts]
+    assert len(set(sources)) == len(sources), "one alert per anomalous event"
+    assert set(sources) == set(expected)
+    assert unknown_sources <= set(sources)
+
+    metadata = bundle.metadata
+    line_of = {where: index for index, where in enumerate(coordinates)}
+    for record, alert, source in zip(alert_records, alerts, sources, strict=True):
+        assert REQUIRED_FIELDS <= set(alert), alert
+        assert record.key == alert["entity"].encode()
+        line = line_of[source[1:]]
+        assert alert["entity"] == log.entity_of_line[line]
+        assert alert["event"] == log.lines[line]
+        assert alert["model"] == {"version": metadata.model_version, "sha256": metadata.onnx_sha256}
+        assert alert["threshold"] == round(policy.threshold, 6)
+        assert alert["kind"] == ("unknown_template" if source in unknown_sources else "event")
+        assert alert["score"] == pytest.approx(expected[source], abs=SCORE_TOLERANCE)
+        assert len(alert["expected"]) == 3
+        assert all({"event", "template", "probability"} <= set(e) for e in alert["expected"])
+        assert alert["event_time"].endswith("Z") and alert["detected_at"].endswith("Z")
+
+    produced_per_partition = Counter(partition for partition, _ in coordinates)
+    assert group_offsets == {(input_topic, p): n for p, n in produced_per_partition.items()}

@@ -1,0 +1,181 @@
+"""Run the real daemon (``logwarden run``) as a subprocess against the test broker.
+
+Tests drive it like an operator would: a YAML config, records produced into Kafka, JSON log
+lines read back, SIGTERM or SIGKILL.  Waiting is always on a condition with a deadline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kafka import KafkaAdminClient, KafkaProducer
+
+from kafka_broker import FAST_CONSUMER_SETTINGS
+from logwarden.synthetic import ENTITY_REGEX
+
+DAEMON_CONSUMER_SETTINGS = {
+    key: value
+    for key, value in FAST_CONSUMER_SETTINGS.items()
+    if key not in ("enable_auto_commit",)  # the daemon controls commits itself
+}
+
+
+def daemon_config(
+    *,
+    bootstrap: str,
+    group: str,
+    input_topic: str,
+    alerts_topic: str,
+    dead_letter_topic: str,
+    model_dir: Path,
+    state_dir: Path,
+    input_section: dict[str, Any] | None = None,
+    state: dict[str, Any] | None = None,
+    processing: dict[str, Any] | None = None,
+    kafka_extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A complete daemon config for one test, as a plain mapping."""
+    return {
+        "kafka": {
+            "bootstrap_servers": [bootstrap],
+            "group_id": group,
+            "input_topics": [input_topic],
+            "alerts_topic": alerts_topic,
+            "dead_letter_topic": dead_letter_topic,
+            "consumer": dict(DAEMON_CONSUMER_SETTINGS),
+            **(kafka_extra or {}),
+        },
+        "input": input_section or {"format": "raw", "entity": {"regex": ENTITY_REGEX}},
+        "model": {"path": str(model_dir)},
+        "state": {"dir": str(state_dir), "checkpoint_interval_seconds": 0.5, **(state or {})},
+        "processing": {**(processing or {})},
+        "shutdown": {"timeout_seconds": 8.0},
+        "logging": {"level": "info"},
+    }
+
+
+@dataclass
+class DaemonProcess:
+    """One ``logwarden run`` subprocess with its JSON log captured to a file."""
+
+    config_path: Path
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+    _log_offset: int = 0
+
+    @classmethod
+    def start(cls, workdir: Path, config: dict[str, Any], env: dict[str, str] | None = None, name: str = "daemon") -> DaemonProcess:
+        workdir.mkdir(parents=True, exist_ok=True)
+        config_path = workdir / f"{name}.yaml"
+        config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+        index = len(list(workdir.glob(f"{name}-*.log")))
+        daemon = cls(config_path, workdir / f"{name}-{index}.log", dict(env or {}))
+        log = daemon.log_path.open("wb")
+        daemon.process = subprocess.Popen(
+            [sys.executable, "-m", "logwarden.cli", "run", "--config", str(config_path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **daemon.env},
+        )
+        log.close()
+        return daemon
+
+    def events(self) -> list[dict[str, Any]]:
+        """Every JSON log line so far (non-JSON lines, e.g. a traceback, are returned as {"raw": ...})."""
+        out = []
+        for line in self.log_path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                out.append({"raw": line})
+        return out
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def wait_for(self, predicate: Callable[[list[dict[str, Any]]], bool], timeout_s: float, what: str) -> None:
+        """Wait until ``predicate(events)`` holds; fail with the log tail if the deadline passes or the daemon dies."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if predicate(self.events()):
+                return
+            if self.process is not None and self.process.poll() is not None:
+                if predicate(self.events()):
+                    return
+                raise AssertionError(f"daemon exited ({self.process.returncode}) before {what}:\n{self.log_text()[-4000:]}")
+            time.sleep(0.1)
+        raise AssertionError(f"timed out after {timeout_s}s waiting for {what}:\n{self.log_text()[-4000:]}")
+
+    def wait_assigned(self, timeout_s: float = 30.0) -> None:
+        self.wait_for(
+            lambda events: any(e.get("event") == "partitions_assigned" and e.get("partitions") for e in events),
+            timeout_s,
+            "partition assignment",
+        )
+
+    def last_checkpoint(self) -> dict[str, Any] | None:
+        checkpoints = [e for e in self.events() if e.get("event") == "checkpoint"]
+        return checkpoints[-1] if checkpoints else None
+
+    def wait_processed(self, count: int, timeout_s: float = 60.0) -> None:
+        """Wait until a checkpoint covers ``count`` events + dead letters in total (this process's counters)."""
+        self.wait_for(
+            lambda events: any(
+                e.get("event") == "checkpoint" and e.get("events", 0) + e.get("dead_letters", 0) >= count for e in events
+            ),
+            timeout_s,
+            f"a checkpoint covering {count} records",
+        )
+
+    def terminate(self, timeout_s: float = 15.0) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=timeout_s)
+
+    def kill(self) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.kill()
+        return self.process.wait(timeout=10)
+
+    def wait_exit(self, timeout_s: float) -> int:
+        assert self.process is not None
+        return self.process.wait(timeout=timeout_s)
+
+
+def produce_records(
+    bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, bytes | None]], timestamps_ms: Sequence[int] | None = None
+) -> int:
+    """Produce (key, value) pairs in order and wait until every one is acknowledged."""
+    producer = KafkaProducer(bootstrap_servers=[bootstrap], acks="all", linger_ms=5, max_request_size=4 * 1024 * 1024)
+    count = 0
+    try:
+        for index, (key, value) in enumerate(records):
+            stamp = timestamps_ms[index] if timestamps_ms is not None else None
+            producer.send(topic, key=key, value=value, timestamp_ms=stamp)
+            count += 1
+        producer.flush()
+    finally:
+        producer.close()
+    return count
+
+
+def committed_offsets(bootstrap: str, group: str) -> dict[tuple[str, int], int]:
+    """The consumer group's committed offsets, as lag tools see them."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        offsets = admin.list_group_offsets({group: None}).get(group, {})
+    finally:
+        admin.close()
+    return {(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items() if meta.offset >= 0}

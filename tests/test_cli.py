@@ -1,0 +1,407 @@
+"""The ``logwarden`` command end to end: train, score and eval on small synthetic data, and exit codes.
+
+Models are trained once per run through the real command in a subprocess; score and eval
+run in subprocesses too where the process boundary matters (stdout, exit status, imports).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from logwarden.cli import EXIT_CONFIG, EXIT_INPUT, EXIT_MODEL, EXIT_TRAINING, EXIT_USAGE, main
+from logwarden.events.sequences import read_sequences
+from logwarden.model.bundle import load_bundle
+from logwarden.model.contract import METADATA_FILE, ONNX_FILE
+from logwarden.synthetic import (
+    ENTITY_REGEX,
+    generate_logs,
+    generate_sequences,
+    write_labelled_csv,
+    write_lines,
+    write_sequences,
+)
+
+TINY_TRAINING = ("--epochs", "2", "--hidden-size", "16", "--layers", "1", "--seed", "5")
+
+
+@dataclass(frozen=True)
+class CliData:
+    """Input files written once per run."""
+
+    train_sequences: Path
+    test_sequences: Path
+    labelled: Path
+    templates: Path
+    train_logs: Path
+    test_logs: Path
+    test_log_entities: list[str]
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """A model directory written by ``logwarden train`` and the summary it printed."""
+
+    directory: Path
+    summary: dict[str, Any]
+
+
+def run_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m logwarden.cli`` with ``args`` and capture its output."""
+    return subprocess.run(
+        [sys.executable, "-m", "logwarden.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    """Parse one JSON object per non-empty line."""
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="session")
+def cli_data(tmp_path_factory: pytest.TempPathFactory) -> CliData:
+    """Seeded synthetic training and test files: key sequences, a labelled CSV, templates, raw logs."""
+    root = tmp_path_factory.mktemp("cli-data")
+    data = CliData(
+        train_sequences=root / "train.txt",
+        test_sequences=root / "test.txt",
+        labelled=root / "labelled.csv",
+        templates=root / "templates.csv",
+        train_logs=root / "train.log",
+        test_logs=root / "test.log",
+        test_log_entities=[],
+    )
+    write_sequences(
+        data.train_sequences, generate_sequences(seed=1, sessions=200, anomaly_fraction=0.0).sessions
+    )
+    test = generate_sequences(seed=2, sessions=60, anomaly_fraction=0.2)
+    write_sequences(data.test_sequences, test.sessions)
+    write_labelled_csv(data.labelled, test.sessions, test.labels)
+    write_lines(
+        data.templates, ["EventId,EventTemplate", *(f"E{n},step number {n} <*>" for n in range(1, 15))]
+    )
+    write_lines(data.train_logs, generate_logs(seed=1, entities=150, anomaly_fraction=0.0).lines)
+    test_logs = generate_logs(seed=2, entities=30, anomaly_fraction=0.2)
+    write_lines(data.test_logs, test_logs.lines)
+    data.test_log_entities.extend(dict.fromkeys(test_logs.entity_of_line))
+    return data
+
+
+def _train(out_dir: Path, *args: str | Path) -> TrainedModel:
+    result = run_cli("train", *args, "--out", out_dir, *TINY_TRAINING)
+    assert result.returncode == 0, result.stderr
+    return TrainedModel(out_dir, json.loads(result.stdout))
+
+
+@pytest.fixture(scope="session")
+def sequence_model(tmp_path_factory: pytest.TempPathFactory, cli_data: CliData) -> TrainedModel:
+    """``logwarden train --sequences`` with a templates CSV."""
+    out_dir = tmp_path_factory.mktemp("cli-models") / "sequences"
+    return _train(out_dir, "--sequences", cli_data.train_sequences, "--templates", cli_data.templates)
+
+
+@pytest.fixture(scope="session")
+def log_model(tmp_path_factory: pytest.TempPathFactory, cli_data: CliData) -> TrainedModel:
+    """``logwarden train --logs --entity-regex`` on raw synthetic scheduler lines."""
+    out_dir = tmp_path_factory.mktemp("cli-models") / "logs"
+    return _train(out_dir, "--logs", cli_data.train_logs, "--entity-regex", ENTITY_REGEX)
+
+
+def test_cli_train_sequences_prints_summary_of_written_model(sequence_model: TrainedModel) -> None:
+    """The printed summary describes the model directory that was written."""
+    metadata = load_bundle(sequence_model.directory).metadata
+    summary = sequence_model.summary
+    assert summary["out"] == str(sequence_model.directory)
+    assert summary["vocabulary_size"] == len(metadata.vocabulary) == 11
+    assert summary["threshold"] == pytest.approx(metadata.threshold)
+    assert summary["threshold_method"] == metadata.threshold_method
+    assert summary["sessions"] == 200
+    assert summary["epochs"] == 2
+    assert summary["seconds"] >= 0
+    assert (metadata.input_kind, metadata.hidden_size, metadata.num_layers) == ("sequences", 16, 1)
+
+
+def test_cli_train_templates_csv_maps_event_id_to_key(sequence_model: TrainedModel) -> None:
+    """With --templates, key N gets the text of EventId EN."""
+    metadata = load_bundle(sequence_model.directory).metadata
+    assert [metadata.template_of(3 + i) for i in range(3)] == [
+        f"step number {k} <*>" for k in ("1", "2", "3")
+    ]
+
+
+def test_cli_train_labelled_uses_max_f1_threshold(tmp_path: Path, cli_data: CliData) -> None:
+    """--labelled replaces the threshold rule with max-F1 on the labelled sessions."""
+    result = run_cli(
+        "train",
+        "--sequences",
+        cli_data.train_sequences,
+        "--labelled",
+        cli_data.labelled,
+        "--out",
+        tmp_path / "m",
+        "--epochs",
+        "1",
+        "--hidden-size",
+        "8",
+        "--layers",
+        "1",
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["threshold_method"] == "labelled-max-f1"
+
+
+def test_cli_score_sequences_one_record_per_input_line_in_order(
+    sequence_model: TrainedModel, cli_data: CliData, tmp_path: Path
+) -> None:
+    """score --sequences writes one object per input line, numbered from 0, an unknown key flagged."""
+    lines = cli_data.test_sequences.read_text(encoding="utf-8").splitlines()[:8]
+    lines[3] = lines[3] + " 99"
+    scored = tmp_path / "score.txt"
+    scored.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = run_cli("score", "--model", sequence_model.directory, "--sequences", scored)
+    assert result.returncode == 0, result.stderr
+    records = json_lines(result.stdout)
+    assert [r["line"] for r in records] == list(range(8))
+    assert [r["length"] for r in records] == [len(keys) for keys in read_sequences(scored)]
+    for record in records:
+        assert {"line", "anomalous", "score"} <= record.keys()
+        assert isinstance(record["anomalous"], bool)
+        assert isinstance(record["score"], float)
+    assert records[3]["anomalous"]
+    assert records[3]["unknown_events"] == 1
+
+
+def test_cli_score_threshold_override_changes_verdicts(
+    sequence_model: TrainedModel, cli_data: CliData
+) -> None:
+    """--threshold below every score flags every session."""
+    result = run_cli(
+        "score",
+        "--model",
+        sequence_model.directory,
+        "--sequences",
+        cli_data.test_sequences,
+        "--threshold",
+        "-1",
+    )
+    assert result.returncode == 0, result.stderr
+    records = json_lines(result.stdout)
+    assert len(records) == 60
+    assert all(r["anomalous"] for r in records)
+
+
+def test_cli_score_logs_one_record_per_entity_in_first_seen_order(
+    log_model: TrainedModel, cli_data: CliData
+) -> None:
+    """score --logs writes one object per entity, in order of its first line, and a summary on stderr."""
+    result = run_cli("score", "--model", log_model.directory, "--logs", cli_data.test_logs)
+    assert result.returncode == 0, result.stderr
+    records = json_lines(result.stdout)
+    assert [r["entity"] for r in records] == cli_data.test_log_entities
+    for record in records:
+        assert {"entity", "anomalous", "score"} <= record.keys()
+    summary = json.loads(result.stderr.strip().splitlines()[-1])["summary"]
+    assert summary["lines"] == len(cli_data.test_logs.read_text(encoding="utf-8").splitlines())
+    assert summary["lines_without_entity"] == 0
+
+
+def test_cli_train_logs_records_parser_settings(log_model: TrainedModel) -> None:
+    """A model trained with --logs stores its entity regex so score --logs needs no options."""
+    metadata = load_bundle(log_model.directory).metadata
+    assert metadata.input_kind == "logs"
+    assert metadata.parser is not None
+    assert metadata.parser.entity_regex == ENTITY_REGEX
+    assert log_model.summary["sessions"] == 150
+
+
+def test_cli_eval_prints_detection_metrics(sequence_model: TrainedModel, cli_data: CliData) -> None:
+    """eval prints TPR, FPR, precision, recall, F1 and the re-weighted F1 for the labelled sessions."""
+    result = run_cli(
+        "eval", "--model", sequence_model.directory, "--labelled", cli_data.labelled, "--ratio", "9:1"
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert {"tpr", "fpr", "precision", "recall", "f1", "f1_at_ratio"} <= report.keys()
+    assert report["sessions"] == 60
+    counts = ("true_positives", "false_positives", "true_negatives", "false_negatives")
+    assert sum(report[k] for k in counts) == 60
+    assert report["true_positives"] + report["false_negatives"] == 12
+    assert report["ratio"] == "9:1"
+    for rate in ("tpr", "fpr", "precision", "recall", "f1", "f1_at_ratio"):
+        assert 0.0 <= report[rate] <= 1.0
+
+
+_NO_TORCH_WRAPPER = """
+import json, sys
+from logwarden.cli import main
+code = main(sys.argv[1:])
+print(json.dumps({"code": code, "torch": "torch" in sys.modules}), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("source", ["sequences", "logs"])
+def test_cli_score_does_not_import_torch(
+    source: str, sequence_model: TrainedModel, log_model: TrainedModel, cli_data: CliData
+) -> None:
+    """Scoring runs on onnxruntime alone: torch is never imported."""
+    model, data = (
+        (sequence_model, cli_data.test_sequences)
+        if source == "sequences"
+        else (log_model, cli_data.test_logs)
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _NO_TORCH_WRAPPER,
+            "score",
+            "--model",
+            str(model.directory),
+            f"--{source}",
+            str(data),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stderr.strip().splitlines()[-1]) == {"code": 0, "torch": False}
+    assert json_lines(result.stdout)
+
+
+def test_cli_score_missing_model_dir_exits_4(
+    tmp_path: Path, cli_data: CliData, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A model directory without model files exits with the model-load code and names the file."""
+    code = main(["score", "--model", str(tmp_path), "--sequences", str(cli_data.test_sequences)])
+    assert code == EXIT_MODEL == 4
+    assert METADATA_FILE in capsys.readouterr().err
+
+
+def test_cli_score_tampered_model_exits_4(
+    tmp_path: Path, sequence_model: TrainedModel, cli_data: CliData, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A graph that fails its checksum exits 4, naming model.onnx."""
+    copy = tmp_path / "model"
+    copy.mkdir()
+    (copy / METADATA_FILE).write_bytes((sequence_model.directory / METADATA_FILE).read_bytes())
+    (copy / ONNX_FILE).write_bytes((sequence_model.directory / ONNX_FILE).read_bytes() + b"\0")
+    code = main(["eval", "--model", str(copy), "--labelled", str(cli_data.labelled)])
+    assert code == EXIT_MODEL
+    assert ONNX_FILE in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["score", "--sequences", "{missing}"],
+        ["score", "--logs", "{missing}"],
+        ["eval", "--labelled", "{missing}"],
+    ],
+)
+def test_cli_missing_input_file_exits_5(
+    command: list[str], tmp_path: Path, sequence_model: TrainedModel, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A missing input file exits with the input code and names the file."""
+    missing = str(tmp_path / "absent.txt")
+    args = [
+        command[0],
+        "--model",
+        str(sequence_model.directory),
+        *(a.format(missing=missing) for a in command[1:]),
+    ]
+    assert main(args) == EXIT_INPUT == 5
+    assert "absent.txt" in capsys.readouterr().err
+
+
+def test_cli_train_missing_input_file_exits_5(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """train on a file that does not exist fails before training, with the input code."""
+    code = main(["train", "--sequences", str(tmp_path / "absent.txt"), "--out", str(tmp_path / "m")])
+    assert code == EXIT_INPUT
+    assert "absent.txt" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
+
+
+def test_cli_train_logs_without_entity_regex_exits_3(
+    tmp_path: Path, cli_data: CliData, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--logs without --entity-regex is a configuration error naming the option."""
+    code = main(["train", "--logs", str(cli_data.train_logs), "--out", str(tmp_path / "m")])
+    assert code == EXIT_CONFIG
+    assert "--entity-regex is required with --logs" in capsys.readouterr().err
+
+
+def test_cli_train_templates_with_logs_exits_3(tmp_path: Path, cli_data: CliData) -> None:
+    """--templates makes no sense with mined templates and is refused."""
+    code = main(
+        [
+            "train",
+            "--logs",
+            str(cli_data.train_logs),
+            "--entity-regex",
+            ENTITY_REGEX,
+            "--templates",
+            str(cli_data.templates),
+            "--out",
+            str(tmp_path / "m"),
+        ]
+    )
+    assert code == EXIT_CONFIG
+
+
+def test_cli_train_zero_epochs_exits_7(
+    tmp_path: Path, cli_data: CliData, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An invalid training option is a training error naming the option."""
+    code = main(
+        ["train", "--sequences", str(cli_data.train_sequences), "--out", str(tmp_path / "m"), "--epochs", "0"]
+    )
+    assert code == EXIT_TRAINING
+    assert "epochs" in capsys.readouterr().err
+
+
+def test_cli_score_sequences_on_logs_model_exits_5(log_model: TrainedModel, cli_data: CliData) -> None:
+    """Scoring key sequences with a raw-log model is refused with the input code."""
+    assert (
+        main(["score", "--model", str(log_model.directory), "--sequences", str(cli_data.test_sequences)]) == 5
+    )
+
+
+def test_cli_eval_bad_ratio_exits_5(sequence_model: TrainedModel, cli_data: CliData) -> None:
+    """A malformed --ratio is reported, not a traceback."""
+    args = [
+        "eval",
+        "--model",
+        str(sequence_model.directory),
+        "--labelled",
+        str(cli_data.labelled),
+        "--ratio",
+        "9-1",
+    ]
+    assert main(args) == EXIT_INPUT
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["score", "--sequences", "x.txt"],
+        ["frobnicate"],
+        ["score", "--model", "m", "--sequences", "a", "--logs", "b"],
+    ],
+)
+def test_cli_usage_error_exits_2(args: list[str]) -> None:
+    """A missing required option, an unknown command or exclusive options exit 2 with usage on stderr."""
+    result = run_cli(*args)
+    assert result.returncode == EXIT_USAGE == 2
+    assert "usage: logwarden" in result.stderr
