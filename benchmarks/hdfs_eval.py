@@ -93,7 +93,8 @@ def main() -> None:
     print(f"model            {out_dir} ({metadata.model_version})")
     print(
         f"training         {training['sessions']} sessions, {training['events']} events, "
-        f"{len(metadata.vocabulary)} keys; fit on {training['fit_sessions']}, held out {training['holdout_sessions']}"
+        f"{len(metadata.vocabulary)} keys; fit on {training['fit_sessions']}, "
+        f"held out {training['holdout_sessions']}"
     )
     print(
         f"training time    {training['seconds']:.1f} s fit, {wall:.1f} s wall incl. calibration and export "
@@ -116,7 +117,8 @@ def main() -> None:
     results = score_sessions(model, sessions, metadata.threshold)
     seconds = time.perf_counter() - started
     print(
-        f"dev_labelled     {len(sessions)} sessions ({sum(labels)} anomalous), {events} events, none deduplicated"
+        f"dev_labelled     {len(sessions)} sessions ({sum(labels)} anomalous), {events} events, "
+        "none deduplicated"
     )
     print(f"scoring          {seconds:.3f} s, {events / seconds:,.0f} events/s on one intra-op thread")
     print_metrics("at model threshold", confusion(labels, [r.anomalous for r in results]))
@@ -132,7 +134,7 @@ def main() -> None:
     print("sensitivity (for information only; the model's threshold above is the honest figure):")
     for margin in (0.0, 1.0, math.log(10), 3.0):
         threshold = calibration["holdout_max_score"] + margin
-        predictions = [bool(s > threshold or u) for s, u in zip(scores, has_unknown)]
+        predictions = [bool(s > threshold or u) for s, u in zip(scores, has_unknown, strict=True)]
         print_metrics(f"  held-out max + {margin:.2f}", confusion(labels, predictions))
 
 

@@ -17,7 +17,7 @@ import pytest
 from kafka_broker import (
     FAST_CONSUMER_SETTINGS,
     BrokerStartError,
-    TansuBroker,
+    LocalBroker,
     make_topic_factory,
     resolve_broker_binary,
 )
@@ -49,7 +49,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 @pytest.fixture(scope="session")
-def kafka_broker(request: pytest.FixtureRequest) -> Iterator[TansuBroker]:
+def kafka_broker(request: pytest.FixtureRequest) -> Iterator[LocalBroker]:
     """The session's Tansu broker, started once on a free loopback port and stopped at the end."""
     log_dir = Path(tempfile.mkdtemp(prefix="logwarden-tansu-"))
     try:
@@ -63,11 +63,11 @@ def kafka_broker(request: pytest.FixtureRequest) -> Iterator[TansuBroker]:
     log_path = log_dir / "broker.log"
     log_path.touch()
     request.config.stash[_BROKER_LOG_KEY] = log_path
-    broker: TansuBroker | None = None
+    broker: LocalBroker | None = None
     errors: list[str] = []
     # A free port can be taken between choosing it and the broker binding it: try another.
     for _ in range(_START_ATTEMPTS):
-        candidate = TansuBroker(binary, log_path)
+        candidate = LocalBroker(log_path, binary=binary)
         try:
             candidate.start()
         except BrokerStartError as exc:
@@ -88,7 +88,7 @@ def kafka_broker(request: pytest.FixtureRequest) -> Iterator[TansuBroker]:
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap(kafka_broker: TansuBroker) -> str:
+def kafka_bootstrap(kafka_broker: LocalBroker) -> str:
     """``"127.0.0.1:PORT"`` of the session's broker."""
     return kafka_broker.bootstrap
 

@@ -86,7 +86,7 @@ def make_batches(
 
 
 def bptt_chunks(batch: SequenceBatch, bptt_length: int) -> Iterator[SequenceBatch]:
-    """Consecutive time slices of at most ``bptt_length`` steps (a slice may hold no target, e.g. START alone)."""
+    """Consecutive time slices of at most ``bptt_length`` steps; a slice may hold no target (START alone)."""
     if bptt_length < 1:
         raise TrainingError(f"bptt_length must be at least 1, got {bptt_length}")
     for start in range(0, batch.tokens.shape[0], bptt_length):

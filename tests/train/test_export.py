@@ -79,7 +79,7 @@ def test_export_whole_sessions_onnx_matches_torch(
 def test_export_single_steps_onnx_matches_torch_sequence(
     fitted: FitResult, onnx_model: OnnxStepModel, hdfs_sessions: list[np.ndarray]
 ) -> None:
-    """Feeding real sessions one event at a time through onnxruntime, carrying state, matches torch's one call."""
+    """Real sessions fed one event at a time through onnxruntime, carrying state, match torch's one call."""
     ids = session_batch(hdfs_sessions, 4)
     h, c = onnx_model.zero_state(ids.shape[1])
     expected_log_probs, expected_h, expected_c = torch_run(fitted.network, ids, h, c)

@@ -15,7 +15,7 @@ from logwarden.model.bundle import load_bundle, sha256_hex
 from logwarden.model.contract import ModelMetadata
 from logwarden.model.runtime import OnnxStepModel
 from logwarden.scoring.session import score_sessions
-from logwarden.train.fit import TrainingOptions
+from logwarden.train.fit import DEFAULT_THRESHOLD_MARGIN, TrainingOptions
 from logwarden.train.pipeline import train_on_logs, train_on_sequences
 
 
@@ -50,10 +50,11 @@ def test_pipeline_small_run_records_training_facts(
 def test_pipeline_default_threshold_flags_few_training_sessions(
     trained_model: tuple[Path, ModelMetadata], hdfs_keys: list[list[str]]
 ) -> None:
-    """The default threshold is the held-out maximum plus the margin and flags at most 1% of normal sessions."""
+    """The default threshold is the held-out maximum plus the margin; it flags at most 1% of normal ones."""
     out_dir, metadata = trained_model
     model = OnnxStepModel.load(load_bundle(out_dir))
-    assert metadata.threshold == pytest.approx(metadata.training["calibration"]["holdout_max_score"] + 1.0)
+    holdout_max = metadata.training["calibration"]["holdout_max_score"]
+    assert metadata.threshold == pytest.approx(holdout_max + DEFAULT_THRESHOLD_MARGIN)
     vocabulary = Vocabulary(metadata.vocabulary)
     results = score_sessions(model, [vocabulary.encode(s) for s in hdfs_keys], metadata.threshold)
     assert sum(r.anomalous for r in results) <= len(results) * 0.01
@@ -102,7 +103,7 @@ def test_pipeline_raw_logs_model_records_parser_and_templates(
         lines += [
             f"081109 2035{block:02d} 143 INFO dfs.DataNode: Receiving block blk_{block} src: /10.0.0.{block}",
             f"081109 2035{block:02d} 145 INFO dfs.DataNode: Received block blk_{block} of size {block * 7}",
-            f"081109 2035{block:02d} 147 INFO dfs.FSNamesystem: Deleting block blk_{block} file /tmp/x{block}",
+            f"081109 2035{block:02d} 147 INFO dfs.FSNamesystem: Deleting block blk_{block} file /x{block}",
         ]
     settings = parser_settings(r"blk_-?\d+")
     metadata = train_on_logs(lines, settings, small_options, tmp_path)

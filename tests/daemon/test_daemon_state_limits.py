@@ -1,0 +1,180 @@
+"""The state limits through a real broker: idle entities expire on stream time, and the table never outgrows its bound."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from daemon_harness import DaemonProcess, daemon_config, produce_records
+from kafka_broker import read_all
+from logwarden.daemon.alerts import session_end_alert_id
+from logwarden.daemon.sqlite_store import SqliteStateStore
+from logwarden.daemon.state_store import StoreHeader
+from logwarden.model.bundle import load_bundle
+from logwarden.model.contract import END_ID
+from logwarden.model.runtime import OnnxStepModel
+from logwarden.scoring.offline import LogScoringSummary, group_log_lines
+from logwarden.scoring.session import surprise_of
+from logwarden.synthetic import ENTITY_REGEX, generate_logs
+
+TTL_SECONDS = 600.0
+IDLE_JUMP_MS = 3_600_000
+SCORE_TOLERANCE = 1e-4
+PROCESS_DEADLINE_S = 60.0
+
+
+def line_time_ms(line: str) -> int:
+    """Epoch milliseconds of a synthetic line's ISO-8601 header."""
+    return int(datetime.fromisoformat(line.split(" ", 1)[0]).timestamp() * 1000)
+
+
+def end_scores(model: OnnxStepModel, lines: Sequence[str]) -> dict[str, tuple[int, float]]:
+    """Per entity: how many events it logged and the surprise of END after them (the offline oracle)."""
+    sessions = group_log_lines(model, lines, LogScoringSummary(), ENTITY_REGEX)
+    scores = {}
+    for entity, id_list in sessions.items():
+        ids = np.asarray([*id_list, END_ID], np.int64)
+        out = model.run(ids[:, None], *model.initial_state(1))
+        scores[entity] = (len(id_list), float(surprise_of(out.log_probs[:, 0, :], ids)[-1]))
+    return scores
+
+
+def separating_threshold(normal: Sequence[float], truncated: Sequence[float]) -> float:
+    """The middle of the widest gap between END scores that has a normal session below it and a truncated one above."""
+    ordered = sorted([*normal, *truncated])
+    low, high = min(normal), max(truncated)
+    gaps = [(b - a, (a + b) / 2) for a, b in zip(ordered, ordered[1:]) if low <= a and b <= high]
+    width, middle = max(gaps, default=(0.0, 0.0))
+    assert width > 4 * SCORE_TOLERANCE, "the oracle separates no truncated session from the normal ones"
+    return middle
+
+
+def stored_entities(state_dir: Path, model_dir: Path) -> dict[str, int]:
+    """entity -> events_applied as the stopped daemon left them in its SQLite store."""
+    metadata = load_bundle(model_dir).metadata
+    store = SqliteStateStore(state_dir)
+    store.open(StoreHeader(metadata.onnx_sha256, metadata.num_layers, metadata.hidden_size))
+    try:
+        rows, _ = store.load()
+        return {e: int(n) for chunk in rows for e, n in zip(chunk.entities, chunk.events_applied, strict=True)}
+    finally:
+        store.close()
+
+
+def test_daemon_idle_entities_past_ttl_expire_and_score_end(
+    kafka_bootstrap: str,
+    topic_factory: Callable[..., str],
+    consumer_group: str,
+    synthetic_model: Path,
+    tmp_path: Path,
+) -> None:
+    """When stream time passes the TTL, idle sessions end: END is scored as the oracle says and their rows go."""
+    log = generate_logs(seed=13, entities=40, anomaly_fraction=0.25, kinds=("truncated",), first_job_id=95_000)
+    late = generate_logs(seed=14, entities=1, anomaly_fraction=0.0, first_job_id=99_000)
+    model = OnnxStepModel.load(load_bundle(synthetic_model))
+    oracle = end_scores(model, log.lines)
+    threshold = separating_threshold(
+        [score for e, (_, score) in oracle.items() if e not in log.anomalies],
+        [score for e, (_, score) in oracle.items() if e in log.anomalies],
+    )
+    ending = {e for e, (_, score) in oracle.items() if score > threshold}
+    input_topic = topic_factory(partitions=2, prefix="in")
+    alerts_topic = topic_factory(prefix="alerts")
+    config = daemon_config(
+        bootstrap=kafka_bootstrap,
+        group=consumer_group,
+        input_topic=input_topic,
+        alerts_topic=alerts_topic,
+        dead_letter_topic=topic_factory(prefix="dead"),
+        model_dir=synthetic_model,
+        state_dir=tmp_path / "state",
+        state={"ttl_seconds": TTL_SECONDS},
+    )
+    config["model"]["threshold"] = threshold
+    daemon = DaemonProcess.start(tmp_path, config)
+    times = [line_time_ms(line) for line in log.lines]
+    produce_records(
+        kafka_bootstrap,
+        input_topic,
+        [(e.encode(), line.encode()) for e, line in zip(log.entity_of_line, log.lines, strict=True)],
+        times,
+    )
+    daemon.wait_processed(len(log.lines), timeout_s=PROCESS_DEADLINE_S)
+    assert not any(e.get("event") == "sessions_expired" for e in daemon.events())
+    # One record an hour of stream time later moves the clock past every other entity's TTL.
+    produce_records(
+        kafka_bootstrap,
+        input_topic,
+        [(late.entity_of_line[0].encode(), late.lines[0].encode())],
+        [max(times) + IDLE_JUMP_MS],
+    )
+    daemon.wait_for(
+        lambda events: sum(e.get("entities", 0) for e in events if e.get("event") == "sessions_expired") >= len(oracle),
+        PROCESS_DEADLINE_S,
+        "every early entity to expire",
+    )
+    daemon.wait_processed(len(log.lines) + 1, timeout_s=PROCESS_DEADLINE_S)
+    assert daemon.terminate() == 0
+    final = daemon.last_checkpoint()
+    assert final is not None and final["session_ends"] == len(oracle)
+    alerts = [json.loads(r.value) for r in read_all(kafka_bootstrap, alerts_topic, final["alerts"], timeout_s=30)]
+    assert len(alerts) == final["alerts"]
+
+    session_ends = {a["entity"]: a for a in alerts if a["kind"] == "session_end"}
+    assert set(session_ends) == ending
+    assert ending & set(log.anomalies), "a truncated lifecycle ends in an alert"
+    assert set(oracle) - ending - set(log.anomalies), "a complete normal lifecycle ends quietly"
+    for entity, alert in session_ends.items():
+        events, score = oracle[entity]
+        assert alert["source"] is None and alert["event"] == ""
+        assert alert["alert_id"] == session_end_alert_id(entity, events)
+        assert alert["score"] == pytest.approx(score, abs=SCORE_TOLERANCE)
+    assert stored_entities(tmp_path / "state", synthetic_model) == {late.entity_of_line[0]: 1}
+
+
+def test_daemon_more_entities_than_max_entities_evicts_and_stays_bounded(
+    kafka_bootstrap: str,
+    topic_factory: Callable[..., str],
+    consumer_group: str,
+    synthetic_model: Path,
+    tmp_path: Path,
+) -> None:
+    """With state.max_entities below the distinct entities, the least recent are evicted and logged, never exceeding it."""
+    max_entities = 50
+    log = generate_logs(seed=17, entities=200, anomaly_fraction=0.0, first_job_id=96_000)
+    distinct = len(set(log.entity_of_line))
+    input_topic = topic_factory(partitions=2, prefix="in")
+    config = daemon_config(
+        bootstrap=kafka_bootstrap,
+        group=consumer_group,
+        input_topic=input_topic,
+        alerts_topic=topic_factory(prefix="alerts"),
+        dead_letter_topic=topic_factory(prefix="dead"),
+        model_dir=synthetic_model,
+        state_dir=tmp_path / "state",
+        state={"max_entities": max_entities, "checkpoint_every_events": 200},
+        processing={"batch_max_events": 32},
+    )
+    daemon = DaemonProcess.start(tmp_path, config)
+    produce_records(
+        kafka_bootstrap,
+        input_topic,
+        [(e.encode(), line.encode()) for e, line in zip(log.entity_of_line, log.lines, strict=True)],
+    )
+    daemon.wait_processed(len(log.lines), timeout_s=PROCESS_DEADLINE_S)
+    assert daemon.terminate() == 0
+
+    events = daemon.events()
+    checkpoints = [e for e in events if e.get("event") == "checkpoint"]
+    evictions = [e for e in events if e.get("event") == "entities_evicted"]
+    assert checkpoints[-1]["events"] == len(log.lines)
+    assert len(checkpoints) > 2
+    assert max(c["entities"] for c in checkpoints) <= max_entities
+    assert evictions and all(e["max_entities"] == max_entities for e in evictions)
+    assert sum(e["evicted"] for e in evictions) >= distinct - max_entities
+    assert len(stored_entities(tmp_path / "state", synthetic_model)) <= max_entities
