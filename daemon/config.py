@@ -216,6 +216,7 @@ def parse_config(raw: object, source: str = "<config>") -> DaemonConfig:
     config = reader.build(raw, "", DaemonConfig)
     _check_kafka(reader, config.kafka)
     _check_input(reader, config.input)
+    _check_state(reader, config.state, config.processing)
     return dataclasses.replace(config, source=source)
 
 
@@ -459,6 +460,17 @@ def _check_input(reader: _Reader, config: InputConfig) -> None:
         raise reader.error("input.entity.field", "needs input.format: json (raw lines have no fields)")
     if config.format != "json" and config.json != JsonInputConfig():
         raise reader.error("input.json", "only applies with input.format: json")
+
+
+def _check_state(reader: _Reader, state: StateConfig, processing: ProcessingConfig) -> None:
+    # Every distinct entity of one batch needs a slot at once; a smaller table fails on the batch
+    # and, as the batch is replayed after a restart, again on every start.
+    if state.max_entities < processing.batch_max_events:
+        raise reader.error(
+            "state.max_entities",
+            f"{state.max_entities} is below processing.batch_max_events {processing.batch_max_events}: "
+            "one batch can hold that many distinct entities and all of them must fit",
+        )
 
 
 _CHECKS: dict[type, dict[str, Check | type]] = {

@@ -5,12 +5,13 @@ Default, from normal data only: the largest session score among held-out normal 
 quantile of a few hundred sessions, so the maximum is the only order statistic that bounds
 it (with n held-out sessions, a new normal session exceeds their maximum with probability
 about 1/(n+1)); the margin absorbs normal sessions that are a little rarer than any held
-out, since surprise grows only logarithmically with rarity.  When labelled sessions are
-given, the threshold maximising F1 on them is used instead.
+out, since surprise grows only logarithmically with rarity (default ln 10: ten times rarer).
+When labelled sessions are given, the threshold maximising F1 on them is used instead.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,9 @@ import numpy as np
 from logwarden.errors import TrainingError
 from logwarden.scoring.metrics import DetectionMetrics
 from logwarden.scoring.session import StepModel, score_sessions
+
+# Alert only on sessions at least ten times less likely than the least likely held-out normal one.
+DEFAULT_THRESHOLD_MARGIN = math.log(10)
 
 METHOD_HOLDOUT = "holdout-normal"
 METHOD_LABELLED_F1 = "labelled-max-f1"
@@ -54,7 +58,9 @@ def session_scores(model: StepModel, sessions: Sequence[np.ndarray]) -> tuple[np
     return scores, has_unknown
 
 
-def threshold_from_normal(scores: np.ndarray, quantile: float = 1.0, margin: float = 1.0) -> float:
+def threshold_from_normal(
+    scores: np.ndarray, quantile: float = 1.0, margin: float = DEFAULT_THRESHOLD_MARGIN
+) -> float:
     """``quantile`` of normal session scores plus ``margin`` nats (quantile 1.0 = maximum)."""
     if scores.size == 0:
         raise TrainingError(
@@ -92,7 +98,7 @@ def calibrate(
     holdout: Sequence[np.ndarray],
     *,
     quantile: float = 1.0,
-    margin: float = 1.0,
+    margin: float = DEFAULT_THRESHOLD_MARGIN,
     labelled: LabelledSessions | None = None,
 ) -> Calibration:
     """Pick the threshold: max F1 on ``labelled`` when given, else from the held-out normal sessions."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,13 +13,11 @@ from torch import nn
 
 from logwarden.errors import TrainingError
 
+from .calibrate import DEFAULT_THRESHOLD_MARGIN
 from .dataset import bptt_chunks, make_batches, validate_sessions
 from .network import NextEventLSTM
 
 logger = structlog.get_logger(__name__)
-
-# Alert only on sessions at least ten times less likely than the least likely held-out normal one.
-DEFAULT_THRESHOLD_MARGIN = math.log(10)
 
 
 @dataclass(frozen=True)

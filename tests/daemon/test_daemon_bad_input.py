@@ -1,4 +1,4 @@
-"""Unreadable records through a real broker: each one dead-lettered intact, and the state as if it never came."""
+"""Unreadable records through a real broker: each dead-lettered intact, the state as if it never came."""
 
 from __future__ import annotations
 
@@ -8,11 +8,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-from kafka import KafkaProducer
-
 from daemon_harness import DaemonProcess, daemon_config
+from kafka import KafkaProducer
 from kafka_broker import read_all
-from logwarden.daemon.alerts import DETAIL_HEADER, OFFSET_HEADER, PARTITION_HEADER, REASON_HEADER, TOPIC_HEADER
+
+from logwarden.daemon.alerts import (
+    DETAIL_HEADER,
+    OFFSET_HEADER,
+    PARTITION_HEADER,
+    REASON_HEADER,
+    TOPIC_HEADER,
+)
 from logwarden.daemon.sqlite_store import SqliteStateStore
 from logwarden.daemon.state_store import StoreHeader
 from logwarden.model.bundle import load_bundle
@@ -76,7 +82,7 @@ def test_daemon_bad_records_interleaved_dead_lettered_and_state_unchanged(
     synthetic_model: Path,
     tmp_path: Path,
 ) -> None:
-    """Every unreadable record lands intact in the dead-letter topic with its coordinates; valid ones fold as if alone."""
+    """Each unreadable record is dead-lettered intact with its coordinates; valid ones fold as if alone."""
     log = generate_logs(seed=5, entities=60, anomaly_fraction=0.1, first_job_id=80_000)
     valid: list[Record] = [
         (entity.encode(), json.dumps({"message": line, "job": entity}).encode())
@@ -111,7 +117,9 @@ def test_daemon_bad_records_interleaved_dead_lettered_and_state_unchanged(
     mixed_daemon.wait_processed(len(mixed), timeout_s=PROCESS_DEADLINE_S)
     valid_daemon.wait_processed(len(valid), timeout_s=PROCESS_DEADLINE_S)
     dead_letters = read_all(kafka_bootstrap, dead_topic, expected_count=len(bad), timeout_s=30)
-    assert mixed_daemon.process is not None and mixed_daemon.process.poll() is None, "the daemon keeps running"
+    assert mixed_daemon.process is not None and mixed_daemon.process.poll() is None, (
+        "the daemon keeps running"
+    )
     assert mixed_daemon.terminate() == 0
     assert valid_daemon.terminate() == 0
 
@@ -134,7 +142,7 @@ def test_daemon_bad_records_interleaved_dead_lettered_and_state_unchanged(
     final = mixed_daemon.last_checkpoint()
     assert final is not None
     assert (final["dead_letters"], final["events"]) == (len(bad), len(valid))
-    logged = Counter()
+    logged: Counter[str] = Counter()
     for event in mixed_daemon.events():
         if event.get("event") == "bad_input":
             logged.update(event["dead_letters"])

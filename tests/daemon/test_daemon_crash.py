@@ -42,6 +42,8 @@ CRASH_SETTINGS = {
     # Small batches and frequent checkpoints put many batches and checkpoints in a short stream.
     "processing": {"batch_max_events": 64},
 }
+# Below the model's calibrated threshold, so that a few hundred events alert and the alert check has teeth.
+ALERT_THRESHOLD = 3.0
 RANDOM_KILLS = 10
 EXTERNAL = "external"
 
@@ -90,6 +92,7 @@ def make_rig(
         state=CRASH_SETTINGS["state"],
         processing=CRASH_SETTINGS["processing"],
     )
+    config["model"]["threshold"] = ALERT_THRESHOLD
     return CrashRig(bootstrap, workdir, input_topic, config["kafka"]["alerts_topic"], config)
 
 

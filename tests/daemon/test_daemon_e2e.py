@@ -9,13 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from kafka import KafkaProducer
-
 from daemon_harness import DaemonProcess, committed_offsets, daemon_config
+from kafka import KafkaProducer
 from kafka_broker import read_all
+
 from logwarden.daemon.policy import AlertPolicy
 from logwarden.model.bundle import load_bundle
-from logwarden.model.contract import UNKNOWN_ID
 from logwarden.model.runtime import OnnxStepModel
 from logwarden.scoring.offline import LogScoringSummary, group_log_lines
 from logwarden.scoring.session import surprise_of
@@ -25,8 +24,18 @@ from logwarden.synthetic.lifecycle import UNKNOWN_STEPS
 PARTITIONS = 3
 ENTITIES = 300
 REQUIRED_FIELDS = {
-    "alert_id", "kind", "entity", "score", "threshold", "template", "event", "expected",
-    "model", "source", "event_time", "detected_at",
+    "alert_id",
+    "kind",
+    "entity",
+    "score",
+    "threshold",
+    "template",
+    "event",
+    "expected",
+    "model",
+    "source",
+    "event_time",
+    "detected_at",
 }
 # The daemon runs the graph one step at a time, the oracle over whole sequences: float32 rounding
 # differs in the last bits, so scores agree to this many nats and the threshold keeps clear of them.
@@ -34,7 +43,9 @@ SCORE_TOLERANCE = 1e-4
 PROCESS_DEADLINE_S = 90.0
 
 
-def produce_tracked(bootstrap: str, topic: str, records: Sequence[tuple[bytes, bytes]]) -> list[tuple[int, int]]:
+def produce_tracked(
+    bootstrap: str, topic: str, records: Sequence[tuple[bytes, bytes]]
+) -> list[tuple[int, int]]:
     """Produce (key, value) pairs in order; the (partition, offset) each landed at."""
     producer = KafkaProducer(bootstrap_servers=[bootstrap], acks="all", linger_ms=5)
     try:
@@ -47,7 +58,7 @@ def produce_tracked(bootstrap: str, topic: str, records: Sequence[tuple[bytes, b
 
 
 def threshold_in_gap(scores: np.ndarray, quantile: float) -> float:
-    """A threshold near ``quantile`` of ``scores`` in a gap wider than the tolerance, so no score is a coin flip."""
+    """A threshold near ``quantile`` of ``scores`` in a gap wider than the tolerance: no coin flips."""
     finite = np.sort(scores[np.isfinite(scores)])
     start = int(np.searchsorted(finite, np.quantile(finite, quantile)))
     for low, high in zip(finite[start:-1], finite[start + 1 :], strict=True):
@@ -57,7 +68,7 @@ def threshold_in_gap(scores: np.ndarray, quantile: float) -> float:
 
 
 def oracle_scores(model: OnnxStepModel, lines: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per entity: its event ids in line order and the surprise of each, folding the model from a fresh state."""
+    """Per entity: its event ids in line order and their surprise, folding the model from a fresh state."""
     sessions = group_log_lines(model, lines, LogScoringSummary(), ENTITY_REGEX)
     scored: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for entity, id_list in sessions.items():
@@ -114,7 +125,9 @@ def test_daemon_synthetic_stream_alerts_match_offline_oracle(
         if step in UNKNOWN_STEPS
     }
     assert unknown_sources, "the synthetic stream must contain unknown-template events"
-    assert len(expected) > 2 * len(unknown_sources), "most alerts must come from surprise, not unknown templates"
+    assert len(expected) > 2 * len(unknown_sources), (
+        "most alerts must come from surprise, not unknown templates"
+    )
 
     daemon.wait_processed(len(records), timeout_s=PROCESS_DEADLINE_S)
     final = daemon.last_checkpoint()
@@ -135,7 +148,7 @@ def test_daemon_synthetic_stream_alerts_match_offline_oracle(
     metadata = bundle.metadata
     line_of = {where: index for index, where in enumerate(coordinates)}
     for record, alert, source in zip(alert_records, alerts, sources, strict=True):
-        assert REQUIRED_FIELDS <= set(alert), alert
+        assert set(alert) >= REQUIRED_FIELDS, alert
         assert record.key == alert["entity"].encode()
         line = line_of[source[1:]]
         assert alert["entity"] == log.entity_of_line[line]

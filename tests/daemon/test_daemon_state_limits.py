@@ -1,4 +1,4 @@
-"""The state limits through a real broker: idle entities expire on stream time, and the table never outgrows its bound."""
+"""State limits through a real broker: idle entities expire on stream time, the table keeps its bound."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from daemon_harness import DaemonProcess, daemon_config, produce_records
 from kafka_broker import read_all
+
 from logwarden.daemon.alerts import session_end_alert_id
 from logwarden.daemon.sqlite_store import SqliteStateStore
 from logwarden.daemon.state_store import StoreHeader
@@ -45,10 +45,12 @@ def end_scores(model: OnnxStepModel, lines: Sequence[str]) -> dict[str, tuple[in
 
 
 def separating_threshold(normal: Sequence[float], truncated: Sequence[float]) -> float:
-    """The middle of the widest gap between END scores that has a normal session below it and a truncated one above."""
+    """Middle of the widest gap between END scores with a normal session below, a truncated one above."""
     ordered = sorted([*normal, *truncated])
     low, high = min(normal), max(truncated)
-    gaps = [(b - a, (a + b) / 2) for a, b in zip(ordered, ordered[1:]) if low <= a and b <= high]
+    gaps = [
+        (b - a, (a + b) / 2) for a, b in zip(ordered[:-1], ordered[1:], strict=True) if low <= a and b <= high
+    ]
     width, middle = max(gaps, default=(0.0, 0.0))
     assert width > 4 * SCORE_TOLERANCE, "the oracle separates no truncated session from the normal ones"
     return middle
@@ -61,7 +63,9 @@ def stored_entities(state_dir: Path, model_dir: Path) -> dict[str, int]:
     store.open(StoreHeader(metadata.onnx_sha256, metadata.num_layers, metadata.hidden_size))
     try:
         rows, _ = store.load()
-        return {e: int(n) for chunk in rows for e, n in zip(chunk.entities, chunk.events_applied, strict=True)}
+        return {
+            e: int(n) for chunk in rows for e, n in zip(chunk.entities, chunk.events_applied, strict=True)
+        }
     finally:
         store.close()
 
@@ -73,8 +77,10 @@ def test_daemon_idle_entities_past_ttl_expire_and_score_end(
     synthetic_model: Path,
     tmp_path: Path,
 ) -> None:
-    """When stream time passes the TTL, idle sessions end: END is scored as the oracle says and their rows go."""
-    log = generate_logs(seed=13, entities=40, anomaly_fraction=0.25, kinds=("truncated",), first_job_id=95_000)
+    """Past the TTL in stream time, idle sessions end: END scored as the oracle says, their rows deleted."""
+    log = generate_logs(
+        seed=13, entities=40, anomaly_fraction=0.25, kinds=("truncated",), first_job_id=95_000
+    )
     late = generate_logs(seed=14, entities=1, anomaly_fraction=0.0, first_job_id=99_000)
     model = OnnxStepModel.load(load_bundle(synthetic_model))
     oracle = end_scores(model, log.lines)
@@ -114,7 +120,9 @@ def test_daemon_idle_entities_past_ttl_expire_and_score_end(
         [max(times) + IDLE_JUMP_MS],
     )
     daemon.wait_for(
-        lambda events: sum(e.get("entities", 0) for e in events if e.get("event") == "sessions_expired") >= len(oracle),
+        lambda events: (
+            sum(e.get("entities", 0) for e in events if e.get("event") == "sessions_expired") >= len(oracle)
+        ),
         PROCESS_DEADLINE_S,
         "every early entity to expire",
     )
@@ -122,7 +130,9 @@ def test_daemon_idle_entities_past_ttl_expire_and_score_end(
     assert daemon.terminate() == 0
     final = daemon.last_checkpoint()
     assert final is not None and final["session_ends"] == len(oracle)
-    alerts = [json.loads(r.value) for r in read_all(kafka_bootstrap, alerts_topic, final["alerts"], timeout_s=30)]
+    alerts = [
+        json.loads(r.value) for r in read_all(kafka_bootstrap, alerts_topic, final["alerts"], timeout_s=30)
+    ]
     assert len(alerts) == final["alerts"]
 
     session_ends = {a["entity"]: a for a in alerts if a["kind"] == "session_end"}
@@ -144,7 +154,7 @@ def test_daemon_more_entities_than_max_entities_evicts_and_stays_bounded(
     synthetic_model: Path,
     tmp_path: Path,
 ) -> None:
-    """With state.max_entities below the distinct entities, the least recent are evicted and logged, never exceeding it."""
+    """Beyond state.max_entities the least recently seen are evicted and logged; the table stays bounded."""
     max_entities = 50
     log = generate_logs(seed=17, entities=200, anomaly_fraction=0.0, first_job_id=96_000)
     distinct = len(set(log.entity_of_line))

@@ -1,0 +1,234 @@
+"""The daemon as an operator runs it: SIGTERM under load and a restart, bad configs, ``run --check``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from daemon_harness import DaemonProcess, daemon_config
+from kafka import KafkaProducer
+from kafka_broker import read_all
+
+from logwarden.daemon.sqlite_store import SqliteStateStore
+from logwarden.daemon.state_store import StoreHeader
+from logwarden.model.bundle import load_bundle
+from logwarden.synthetic import generate_logs
+
+EXIT_CONFIG = 3
+EXIT_MODEL = 4
+STOP_DEADLINE_S = 10.0
+PROCESS_DEADLINE_S = 90.0
+CLI_DEADLINE_S = 60.0
+UNUSED_BOOTSTRAP = "127.0.0.1:9"
+SECRET = "hunter2-do-not-log"
+BUSY_EVENTS = 1500
+
+
+class ThrottledProducer(threading.Thread):
+    """Sends records in small flushed chunks; holds the last ones back until ``release`` is set.
+
+    The daemon therefore always has records arriving while the test stops it, and some after.
+    """
+
+    def __init__(
+        self, bootstrap: str, topic: str, records: Sequence[tuple[bytes, bytes]], held_back: int
+    ) -> None:
+        super().__init__(daemon=True)
+        self._servers = bootstrap
+        self._topic = topic
+        self._records = records
+        self._held_back = held_back
+        self.release = threading.Event()
+        self.sent = 0
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        producer = KafkaProducer(bootstrap_servers=[self._servers], acks="all", linger_ms=5)
+        try:
+            free = len(self._records) - self._held_back
+            for start in range(0, len(self._records), 50):
+                if start >= free and not self.release.wait(timeout=120):
+                    raise TimeoutError("never released")
+                for key, value in self._records[start : start + 50]:
+                    producer.send(self._topic, key=key, value=value)
+                producer.flush(timeout=60)
+                self.sent = min(start + 50, len(self._records))
+        except BaseException as exc:  # reported by the test thread
+            self.error = exc
+        finally:
+            producer.close()
+
+
+def final_counters(daemon: DaemonProcess) -> dict[str, Any]:
+    """The counters of the daemon's last checkpoint (its shutdown checkpoint once it has stopped)."""
+    checkpoint = daemon.last_checkpoint()
+    assert checkpoint is not None, daemon.log_text()[-4000:]
+    return checkpoint
+
+
+def stored_events_applied(state_dir: Path, model_dir: Path) -> dict[str, int]:
+    """entity -> events_applied as the stopped daemon left them in its SQLite store."""
+    metadata = load_bundle(model_dir).metadata
+    store = SqliteStateStore(state_dir)
+    store.open(StoreHeader(metadata.onnx_sha256, metadata.num_layers, metadata.hidden_size))
+    try:
+        rows, _ = store.load()
+        return {
+            e: int(n) for chunk in rows for e, n in zip(chunk.entities, chunk.events_applied, strict=True)
+        }
+    finally:
+        store.close()
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """``logwarden ARGS`` in a subprocess, as systemd would start it."""
+    return subprocess.run(
+        [sys.executable, "-m", "logwarden.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=CLI_DEADLINE_S,
+        check=False,
+    )
+
+
+def write_config(path: Path, config: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def offline_config(model_dir: Path, state_dir: Path) -> dict[str, Any]:
+    """A valid config pointing at a port nobody listens on: for checks that must not need a broker."""
+    return daemon_config(
+        bootstrap=UNUSED_BOOTSTRAP,
+        group="g-offline",
+        input_topic="logs",
+        alerts_topic="alerts",
+        dead_letter_topic="dead",
+        model_dir=model_dir,
+        state_dir=state_dir,
+    )
+
+
+def test_daemon_sigterm_under_load_exits_0_and_restart_resumes_without_replay(
+    kafka_bootstrap: str,
+    topic_factory: Callable[..., str],
+    consumer_group: str,
+    synthetic_model: Path,
+    tmp_path: Path,
+) -> None:
+    """SIGTERM mid-stream stops cleanly; a restart processes exactly the rest, state and alert ids go on."""
+    log = generate_logs(seed=9, entities=500, anomaly_fraction=0.05, first_job_id=90_000)
+    records = [(e.encode(), line.encode()) for e, line in zip(log.entity_of_line, log.lines, strict=True)]
+    input_topic = topic_factory(partitions=3, prefix="in")
+    alerts_topic = topic_factory(partitions=3, prefix="alerts")
+    config = daemon_config(
+        bootstrap=kafka_bootstrap,
+        group=consumer_group,
+        input_topic=input_topic,
+        alerts_topic=alerts_topic,
+        dead_letter_topic=topic_factory(prefix="dead"),
+        model_dir=synthetic_model,
+        state_dir=tmp_path / "state",
+        processing={"batch_max_events": 128},
+    )
+    config["model"]["threshold"] = 3.0  # many alerts, so that a replay would show as repeated ids
+    first = DaemonProcess.start(tmp_path, config)
+    first.wait_assigned()
+    producer = ThrottledProducer(kafka_bootstrap, input_topic, records, held_back=len(records) // 4)
+    producer.start()
+    try:
+        first.wait_for(
+            lambda events: any(e.get("event") == "checkpoint" and e["events"] >= BUSY_EVENTS for e in events),
+            PROCESS_DEADLINE_S,
+            f"a checkpoint covering {BUSY_EVENTS} events",
+        )
+        assert producer.is_alive() and producer.sent < len(records)
+        assert first.terminate(timeout_s=STOP_DEADLINE_S) == 0
+    finally:
+        producer.release.set()
+        first.kill()
+    producer.join(timeout=PROCESS_DEADLINE_S)
+    assert producer.error is None and producer.sent == len(records)
+    assert any(e.get("event") == "shutdown" for e in first.events())
+    stopped = final_counters(first)
+    assert stopped["reason"] == "shutdown" and 0 < stopped["events"] < len(records)
+
+    second = DaemonProcess.start(tmp_path, config)
+    try:
+        second.wait_processed(len(records) - stopped["events"], timeout_s=PROCESS_DEADLINE_S)
+        assert second.terminate(timeout_s=STOP_DEADLINE_S) == 0
+    finally:
+        second.kill()
+    resumed = final_counters(second)
+    assert stopped["events"] + resumed["events"] == len(records)
+    assert stopped["dead_letters"] == resumed["dead_letters"] == 0
+    started = next(e for e in second.events() if e.get("event") == "started")
+    assert started["entities_restored"] > 0
+
+    total_alerts = stopped["alerts"] + resumed["alerts"]
+    alerts = read_all(kafka_bootstrap, alerts_topic, expected_count=total_alerts, timeout_s=30)
+    ids = [json.loads(r.value)["alert_id"] for r in alerts]
+    assert len(ids) == total_alerts > 0
+    assert len(set(ids)) == len(ids), "no alert was produced twice"
+    assert stored_events_applied(tmp_path / "state", synthetic_model) == Counter(log.entity_of_line)
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "named"),
+    [
+        ("state", "ttl_seconds", -5, "state.ttl_seconds"),
+        ("kafka", "grup_id", "typo", "kafka.grup_id"),
+        ("state", "max_entities", 10, "state.max_entities"),
+        ("kafka", "consumer", {"enable_auto_commit": True}, "kafka.consumer.enable_auto_commit"),
+    ],
+)
+def test_daemon_run_invalid_config_exits_3_naming_key(
+    synthetic_model: Path, tmp_path: Path, section: str, key: str, value: object, named: str
+) -> None:
+    """``logwarden run`` with an invalid key exits 3 (no restart loop) and names the key on stderr."""
+    config = offline_config(synthetic_model, tmp_path / "state")
+    config[section][key] = value
+    result = run_cli("run", "--config", str(write_config(tmp_path / "bad.yaml", config)))
+    assert result.returncode == EXIT_CONFIG, result.stderr
+    assert named in result.stderr
+
+
+def test_daemon_run_missing_required_key_exits_3_naming_key(synthetic_model: Path, tmp_path: Path) -> None:
+    """A config without model.path exits 3 and says model.path is required."""
+    config = offline_config(synthetic_model, tmp_path / "state")
+    del config["model"]["path"]
+    result = run_cli("run", "--config", str(write_config(tmp_path / "bad.yaml", config)))
+    assert result.returncode == EXIT_CONFIG, result.stderr
+    assert "model.path" in result.stderr and "missing" in result.stderr
+
+
+def test_daemon_run_missing_model_dir_exits_4(tmp_path: Path) -> None:
+    """A model directory that does not exist exits 4 and names it, before any Kafka connection."""
+    missing = tmp_path / "no-such-model"
+    config = offline_config(missing, tmp_path / "state")
+    result = run_cli("run", "--config", str(write_config(tmp_path / "daemon.yaml", config)))
+    assert result.returncode == EXIT_MODEL, result.stderr
+    assert str(missing) in result.stderr
+
+
+def test_daemon_run_check_prints_config_with_secrets_masked(synthetic_model: Path, tmp_path: Path) -> None:
+    """``run --check`` validates config and model, prints the effective config and never the SASL password."""
+    config = offline_config(synthetic_model, tmp_path / "state")
+    config["kafka"]["common"] = {"sasl_plain_username": "logwarden", "sasl_plain_password": SECRET}
+    result = run_cli("run", "--config", str(write_config(tmp_path / "daemon.yaml", config)), "--check")
+    assert result.returncode == 0, result.stderr
+    assert SECRET not in result.stdout + result.stderr
+    printed = json.loads(result.stdout)
+    common = printed["config"]["kafka"]["common"]
+    assert common == {"sasl_plain_username": "logwarden", "sasl_plain_password": "***"}
+    assert printed["config"]["model"]["path"] == str(synthetic_model)
+    assert printed["model"] == load_bundle(synthetic_model).metadata.model_version
+    assert not (tmp_path / "state").exists(), "a check touches no state"
