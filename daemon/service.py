@@ -122,13 +122,19 @@ class DaemonService:
         self.should_exit = True
 
     def run(self) -> int:
-        """Start, loop until asked to stop, shut down cleanly; returns the exit code."""
+        """Start, loop until asked to stop, shut down cleanly; returns the exit code.
+
+        When the loop raises, the batch in hand may be half applied or its alerts half sent, so
+        shutdown must not checkpoint it: the next start replays it from the last checkpoint.
+        """
         self.startup()
+        stopped_cleanly = False
         try:
             while not self.should_exit:
                 self.run_once()
+            stopped_cleanly = True
         finally:
-            self.shutdown()
+            self.shutdown(checkpoint=stopped_cleanly)
         return 0
 
     def startup(self) -> None:
@@ -163,12 +169,13 @@ class DaemonService:
             self.checkpoint("periodic")
         self._notifier.watchdog()
 
-    def shutdown(self) -> None:
-        """Checkpoint what was processed, then close; bounded by the shutdown timeout."""
+    def shutdown(self, *, checkpoint: bool = True) -> None:
+        """Checkpoint what was processed (unless told not to), then close; bounded by the shutdown timeout."""
         self._notifier.stopping()
         started = time.monotonic()
         try:
-            self.checkpoint("shutdown")
+            if checkpoint:
+                self.checkpoint("shutdown")
         finally:
             self._consumer.close(autocommit=False)
             remaining = max(0.5, self._settings.shutdown_timeout_seconds - (time.monotonic() - started))

@@ -69,17 +69,42 @@ def split_holdout(
     return training, holdout
 
 
+def swap_adjacent(session: np.ndarray, probability: float, rng: np.random.Generator) -> np.ndarray:
+    """A copy of ``session`` where each adjacent pair is swapped with ``probability`` (left to right).
+
+    Events of one entity logged by concurrent workers (HDFS's three datanodes) reach the log in
+    an order that varies from run to run; swapping neighbours teaches the network that such
+    reorderings are normal instead of leaving them to sit at the threshold.
+    """
+    if probability <= 0.0 or session.size < 2:
+        return session
+    out = session.copy()
+    swaps = rng.random(out.size - 1) < probability
+    for i in np.flatnonzero(swaps):
+        out[i], out[i + 1] = out[i + 1], out[i]
+    return out
+
+
 def make_batches(
-    sessions: Sequence[np.ndarray], batch_size: int, rng: np.random.Generator
+    sessions: Sequence[np.ndarray],
+    batch_size: int,
+    rng: np.random.Generator,
+    swap_probability: float = 0.0,
 ) -> list[SequenceBatch]:
     """Batches of sessions with similar length, in a random order drawn from ``rng``.
 
-    Ties in length are broken randomly too, so batches differ from epoch to epoch.
+    Ties in length are broken randomly too, so batches differ from epoch to epoch; with
+    ``swap_probability`` > 0 each session is also reordered locally (``swap_adjacent``).
     """
     shuffled = rng.permutation(len(sessions))
     order = sorted(shuffled.tolist(), key=lambda i: len(sessions[i]))
     batches = [
-        _pad([training_sequence(sessions[i]) for i in order[start : start + batch_size]])
+        _pad(
+            [
+                training_sequence(swap_adjacent(sessions[i], swap_probability, rng))
+                for i in order[start : start + batch_size]
+            ]
+        )
         for start in range(0, len(order), batch_size)
     ]
     return [batches[i] for i in rng.permutation(len(batches))]

@@ -26,7 +26,10 @@ class TrainingOptions:
 
     ``holdout_fraction`` of the sessions is set aside (seeded) to pick the threshold and is
     never trained on; ``threshold_quantile`` and ``threshold_margin`` shape that choice (see
-    ``calibrate.threshold_from_normal``).
+    ``calibrate.threshold_from_normal``).  ``swap_probability`` > 0 swaps neighbouring events
+    while training (``dataset.swap_adjacent``) so concurrent-worker reorderings look normal; it
+    is off by default because it also teaches the network that swapped steps are normal, which
+    hides genuine out-of-order and missing-step anomalies.
     """
 
     epochs: int = 30
@@ -40,6 +43,7 @@ class TrainingOptions:
     gradient_clip: float = 1.0
     bptt_length: int = 128
     holdout_fraction: float = 0.1
+    swap_probability: float = 0.0
     threshold_quantile: float = 1.0
     threshold_margin: float = DEFAULT_THRESHOLD_MARGIN
     threads: int = 2
@@ -60,6 +64,8 @@ class TrainingOptions:
                 raise TrainingError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not (self.learning_rate > 0 and self.final_learning_rate > 0):
             raise TrainingError("learning_rate and final_learning_rate must be positive")
+        if not 0.0 <= self.swap_probability < 1.0:
+            raise TrainingError(f"swap_probability must be in [0, 1), got {self.swap_probability}")
         if not 0.0 < self.threshold_quantile <= 1.0:
             raise TrainingError(f"threshold_quantile must be in (0, 1], got {self.threshold_quantile}")
         if self.threshold_margin < 0:
@@ -102,7 +108,7 @@ def fit(sessions: Sequence[np.ndarray], vocab_size: int, options: TrainingOption
     network.train()
     for epoch in range(options.epochs):
         total_loss, total_targets = 0.0, 0
-        for batch in make_batches(sessions, options.batch_size, rng):
+        for batch in make_batches(sessions, options.batch_size, rng, options.swap_probability):
             h, c = network.zero_state(batch.tokens.shape[1])
             for chunk in bptt_chunks(batch, options.bptt_length):
                 log_probs, h, c = network(chunk.tokens, h, c)

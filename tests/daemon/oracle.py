@@ -58,7 +58,7 @@ class OracleResult:
 
 
 def fold_records(records: Iterable[Any], config: DaemonConfig) -> OracleResult:
-    """Fold the model of ``config`` over ``records`` (ConsumerRecords) per entity, in partition-offset order."""
+    """Fold the model of ``config`` over ``records`` per entity, in partition-offset order."""
     bundle = load_bundle(config.model.path)
     metadata = bundle.metadata
     model = OnnxStepModel.load(bundle)
@@ -77,7 +77,9 @@ def fold_records(records: Iterable[Any], config: DaemonConfig) -> OracleResult:
         except DecodeError:
             dead_letters += 1
             continue
-        events_of[event.entity].append((event.event_id, alert_id(record.topic, record.partition, record.offset)))
+        events_of[event.entity].append(
+            (event.event_id, alert_id(record.topic, record.partition, record.offset))
+        )
 
     entities: dict[str, EntityState] = {}
     expected: set[str] = set()
@@ -85,7 +87,7 @@ def fold_records(records: Iterable[Any], config: DaemonConfig) -> OracleResult:
     for entity, events in events_of.items():
         ids = np.array([event_id for event_id, _ in events], np.int64)
         h, c = model.initial_state(1)
-        # One step per call, as the daemon applies them; a [T, 1] call would differ in the last bits.
+        # One event per call, the way the daemon applies them.
         scores = np.empty(len(ids), np.float32)
         for step, event_id in enumerate(ids):
             out = model.run(ids[step : step + 1, None], h, c)
@@ -115,7 +117,9 @@ def load_checkpoint(state_dir: Path, config: DaemonConfig) -> tuple[dict[str, En
     try:
         rows, offsets = store.load()
         states = {
-            entity: EntityState(h=chunk.h[i].copy(), c=chunk.c[i].copy(), events_applied=int(chunk.events_applied[i]))
+            entity: EntityState(
+                h=chunk.h[i].copy(), c=chunk.c[i].copy(), events_applied=int(chunk.events_applied[i])
+            )
             for chunk in rows
             for i, entity in enumerate(chunk.entities)
         }

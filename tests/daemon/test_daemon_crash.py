@@ -15,22 +15,33 @@ import signal
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from kafka import KafkaConsumer, TopicPartition
-
 from daemon_harness import DaemonProcess, committed_offsets, daemon_config, produce_records
+from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import KafkaTimeoutError
 from kafka_broker import read_all
-from logwarden.daemon.checkpoint import CHECKPOINT_STEPS
-from logwarden.daemon.config import DaemonConfig, load_config
-from logwarden.daemon.faults import CRASH_ENV
-from logwarden.synthetic import generate_logs
 from oracle import OracleResult, fold_records, load_checkpoint, state_differences
+
+from logwarden.daemon.checkpoint import CHECKPOINT_STEPS, Checkpointer
+from logwarden.daemon.config import DaemonConfig, EntityConfig, InputConfig, load_config
+from logwarden.daemon.decode import MessageDecoder
+from logwarden.daemon.faults import CRASH_ENV, CrashPoints
+from logwarden.daemon.policy import AlertPolicy
+from logwarden.daemon.processor import BatchProcessor
+from logwarden.daemon.service import DaemonService, LoopSettings
+from logwarden.daemon.state_store import MemoryStateStore, StoreHeader
+from logwarden.daemon.state_table import EntityStateTable
+from logwarden.daemon.systemd import SystemdNotifier
+from logwarden.model.bundle import load_bundle
+from logwarden.model.runtime import OnnxStepModel
+from logwarden.synthetic import ENTITY_REGEX, generate_logs
 
 pytestmark = pytest.mark.slow
 
@@ -58,6 +69,7 @@ class CrashRig:
     alerts_topic: str
     config: dict[str, Any]
     group: str = field(init=False)
+    daemons: list[DaemonProcess] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.group = self.config["kafka"]["group_id"]
@@ -68,13 +80,37 @@ class CrashRig:
 
     def start(self, crash_at: str | None = None) -> DaemonProcess:
         env = {CRASH_ENV: crash_at} if crash_at else {}
-        return DaemonProcess.start(self.workdir, self.config, env=env)
+        daemon = DaemonProcess.start(self.workdir, self.config, env=env)
+        self.daemons.append(daemon)
+        return daemon
+
+    def kill_survivors(self) -> None:
+        """SIGKILL any daemon of this rig still running (a failed test must not leave one behind)."""
+        for daemon in self.daemons:
+            daemon.kill()
 
     def loaded_config(self) -> DaemonConfig:
-        """The validated config the daemon runs with (the oracle builds the same decoder and policy from it)."""
+        """The validated config the daemon runs with; the oracle builds its decoder and policy from it."""
         path = self.workdir / "oracle.yaml"
         path.write_text(yaml.safe_dump(self.config, sort_keys=False))
         return load_config(path)
+
+
+@pytest.fixture
+def rig_factory(
+    kafka_bootstrap: str, topic_factory: Callable[..., str], synthetic_model: Path
+) -> Iterator[Callable[[Path, str], CrashRig]]:
+    """``rig_factory(workdir, input_topic)``; every daemon the rigs started is gone after the test."""
+    rigs: list[CrashRig] = []
+
+    def factory(workdir: Path, input_topic: str) -> CrashRig:
+        rig = make_rig(kafka_bootstrap, topic_factory, workdir, input_topic, synthetic_model)
+        rigs.append(rig)
+        return rig
+
+    yield factory
+    for rig in rigs:
+        rig.kill_survivors()
 
 
 def make_rig(
@@ -99,37 +135,43 @@ def make_rig(
 def keyed_lines(seed: int, entities: int) -> list[tuple[bytes, bytes]]:
     """A synthetic scheduler stream with anomalies, keyed by entity so each entity stays in one partition."""
     logs = generate_logs(seed=seed, entities=entities, anomaly_fraction=0.1, first_job_id=50_000)
-    return [(entity.encode(), line.encode()) for entity, line in zip(logs.entity_of_line, logs.lines, strict=True)]
+    return [
+        (entity.encode(), line.encode()) for entity, line in zip(logs.entity_of_line, logs.lines, strict=True)
+    ]
 
 
-def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+def wait_until(condition: Callable[[], bool], timeout_s: float, what: str, interval_s: float = 0.2) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if condition():
             return
-        time.sleep(0.2)
+        time.sleep(interval_s)
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
 
 
 def finish_cleanly(rig: CrashRig, oracle: OracleResult) -> None:
-    """Run the daemon without faults until the group has the checkpoint of every input record, then stop it."""
+    """Run the daemon without faults until the group holds a checkpoint of every record, then stop it."""
     daemon = rig.start()
-    try:
-        daemon.wait_for(lambda events: any(e.get("event") == "started" for e in events), 60, "start")
-        wait_until(
-            lambda: committed_offsets(rig.bootstrap, rig.group) == oracle.next_offsets
-            or daemon.process.poll() is not None,  # type: ignore[union-attr]
-            90,
-            f"a checkpoint at {oracle.next_offsets}",
-        )
-    finally:
-        code = daemon.terminate() if daemon.process.poll() is None else daemon.process.returncode  # type: ignore[union-attr]
+    process = daemon.process
+    assert process is not None
+    wait_until(
+        lambda: (
+            process.poll() is not None or committed_offsets(rig.bootstrap, rig.group) == oracle.next_offsets
+        ),
+        90,
+        f"a checkpoint at {oracle.next_offsets}",
+    )
+    code = daemon.terminate() if process.poll() is None else process.returncode
     assert code == 0, f"clean run exited {code}:\n{daemon.log_text()[-4000:]}"
 
 
-def read_alert_ids(bootstrap: str, topic: str, wanted: frozenset[str], timeout_s: float = 30.0) -> Counter[str]:
+def read_alert_ids(
+    bootstrap: str, topic: str, wanted: frozenset[str], timeout_s: float = 30.0
+) -> Counter[str]:
     """alert_id counts on ``topic``: reads until every wanted id is seen and the topic is quiet for 1 s."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None, fetch_max_wait_ms=100)
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None, fetch_max_wait_ms=100
+    )
     seen: Counter[str] = Counter()
     try:
         tp = TopicPartition(topic, 0)
@@ -193,35 +235,32 @@ def crash_plan(rng: random.Random, runs: int) -> list[str]:
     return plan
 
 
-def run_until_killed(rig: CrashRig, spec: str, rng: random.Random, produced: dict[tuple[str, int], int] | None) -> str:
-    """Start a daemon meant to die per ``spec``; returns where it died ("idle" if it drained first)."""
+def run_until_killed(
+    rig: CrashRig, spec: str, rng: random.Random, produced: dict[tuple[str, int], int]
+) -> str:
+    """Start a daemon meant to die per ``spec``; returns where it died and how many checkpoints it made."""
     daemon = rig.start(None if spec == EXTERNAL else spec)
+    process = daemon.process
+    assert process is not None
     outcome = spec
-    try:
-        if spec == EXTERNAL:
-            daemon.wait_for(
-                lambda events: any(e.get("event") == "partitions_assigned" and e.get("partitions") for e in events),
-                60,
-                "partition assignment",
-            )
-            time.sleep(rng.uniform(0.05, 0.8))
+    if spec == EXTERNAL:
+        daemon.wait_assigned(60)
+        time.sleep(rng.uniform(0.05, 0.8))
+        daemon.kill()
+    else:
+        wait_until(
+            lambda: process.poll() is not None or committed_offsets(rig.bootstrap, rig.group) == produced,
+            60,
+            f"the kill at {spec}",
+            interval_s=0.5,
+        )
+        if process.poll() is None:
+            outcome = f"idle (before {spec})"
             daemon.kill()
-        else:
-            deadline = time.monotonic() + 60
-            next_check = time.monotonic() + 3
-            while daemon.process.poll() is None and time.monotonic() < deadline:  # type: ignore[union-attr]
-                time.sleep(0.1)
-                if time.monotonic() >= next_check:
-                    next_check = time.monotonic() + 1
-                    if produced is not None and committed_offsets(rig.bootstrap, rig.group) == produced:
-                        outcome = f"idle (before {spec})"
-                        daemon.kill()
-    finally:
-        if daemon.process.poll() is None:  # type: ignore[union-attr]
-            daemon.kill()
-    code = daemon.process.returncode  # type: ignore[union-attr]
-    assert code == KILLED, f"run with {spec} exited {code}, not by SIGKILL:\n{daemon.log_text()[-4000:]}"
-    return outcome
+    assert process.returncode == KILLED, (
+        f"run with {spec} exited {process.returncode}:\n{daemon.log_text()[-4000:]}"
+    )
+    return f"{outcome} ({len(checkpoints_logged(daemon))} checkpoints)"
 
 
 def partition_counts(bootstrap: str, topic: str, count: int) -> dict[tuple[str, int], int]:
@@ -235,12 +274,15 @@ def partition_counts(bootstrap: str, topic: str, count: int) -> dict[tuple[str, 
 
 
 def test_daemon_random_kills_state_equals_oracle(
-    kafka_bootstrap: str, topic_factory: Callable[..., str], synthetic_model: Path, tmp_path: Path
+    kafka_bootstrap: str,
+    topic_factory: Callable[..., str],
+    rig_factory: Callable[[Path, str], CrashRig],
+    tmp_path: Path,
 ) -> None:
     """After 10 random SIGKILLs (points and external) and a clean run, state and alerts equal the oracle."""
     rng = random.Random(20261121)
     lines = keyed_lines(seed=11, entities=300)
-    rig = make_rig(kafka_bootstrap, topic_factory, tmp_path, topic_factory(partitions=PARTITIONS, prefix="in"), synthetic_model)
+    rig = rig_factory(tmp_path, topic_factory(partitions=PARTITIONS, prefix="in"))
     # A third up front, the rest in slices before each run, so every run starts with a backlog.
     first = len(lines) // 3
     cuts = [0, first, *(first + (len(lines) - first) * (i + 1) // RANDOM_KILLS for i in range(RANDOM_KILLS))]
@@ -248,14 +290,21 @@ def test_daemon_random_kills_state_equals_oracle(
     outcomes: list[str] = []
     for run, spec in enumerate(crash_plan(rng, RANDOM_KILLS)):
         produced += produce_records(kafka_bootstrap, rig.input_topic, lines[cuts[run] : cuts[run + 1]])
-        outcomes.append(run_until_killed(rig, spec, rng, partition_counts(kafka_bootstrap, rig.input_topic, produced)))
+        outcomes.append(
+            run_until_killed(rig, spec, rng, partition_counts(kafka_bootstrap, rig.input_topic, produced))
+        )
     produced += produce_records(kafka_bootstrap, rig.input_topic, lines[cuts[RANDOM_KILLS] :])
     assert produced == len(lines)
 
     oracle = read_oracle(rig, produced)
     finish_cleanly(rig, oracle)
-    print(f"\nrandom kills: {outcomes}; records={produced} entities={len(oracle.entities)} alerts={len(oracle.alert_ids)}")
-    assert not any(outcome.startswith("idle") for outcome in outcomes), f"some kills found the input drained: {outcomes}"
+    print(
+        f"\nrandom kills: {outcomes}; records={produced} entities={len(oracle.entities)}"
+        f" alerts={len(oracle.alert_ids)}"
+    )
+    assert not any(outcome.startswith("idle") for outcome in outcomes), (
+        f"some kills found the input drained: {outcomes}"
+    )
     assert_matches_oracle(rig, oracle)
 
 
@@ -273,12 +322,17 @@ class SharedInput:
 
 @pytest.fixture(scope="module")
 def step_input(
-    kafka_bootstrap: str, topic_factory: Callable[..., str], synthetic_model: Path, tmp_path_factory: pytest.TempPathFactory
+    kafka_bootstrap: str,
+    topic_factory: Callable[..., str],
+    synthetic_model: Path,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> SharedInput:
     """~1,800 records of 150 entities over three partitions, read back and folded by the oracle."""
     topic = topic_factory(partitions=PARTITIONS, prefix="in")
     produced = produce_records(kafka_bootstrap, topic, keyed_lines(seed=12, entities=150))
-    probe = make_rig(kafka_bootstrap, topic_factory, tmp_path_factory.mktemp("oracle"), topic, synthetic_model)
+    probe = make_rig(
+        kafka_bootstrap, topic_factory, tmp_path_factory.mktemp("oracle"), topic, synthetic_model
+    )
     return SharedInput(topic, produced, read_oracle(probe, produced))
 
 
@@ -292,12 +346,11 @@ def test_daemon_kill_at_checkpoint_step_state_equals_oracle(
     step: str,
     step_input: SharedInput,
     kafka_bootstrap: str,
-    topic_factory: Callable[..., str],
-    synthetic_model: Path,
+    rig_factory: Callable[[Path, str], CrashRig],
     tmp_path: Path,
 ) -> None:
-    """A SIGKILL at this step of the 2nd checkpoint leaves the 1st or 2nd whole; a clean run then equals the oracle."""
-    rig = make_rig(kafka_bootstrap, topic_factory, tmp_path, step_input.topic, synthetic_model)
+    """A SIGKILL at this step of checkpoint 2 keeps a whole checkpoint; a clean run then equals the oracle."""
+    rig = rig_factory(tmp_path, step_input.topic)
     daemon = rig.start(f"{step}:2")
     code = daemon.wait_exit(90)
     assert code == KILLED, f"expected SIGKILL at {step}:2, exit {code}:\n{daemon.log_text()[-4000:]}"
@@ -316,6 +369,104 @@ def test_daemon_kill_at_checkpoint_step_state_equals_oracle(
 
     finish_cleanly(rig, step_input.oracle)
     assert_matches_oracle(rig, step_input.oracle)
+
+
+# -- a failure (not a kill) in the middle of a batch ------------------------------------------
+
+
+class _OneBatchConsumer:
+    """Returns the same batch on every poll; enough of KafkaConsumer for DaemonService.run."""
+
+    def __init__(self, batch: dict[TopicPartition, list[Any]]) -> None:
+        self._batch = batch
+
+    def subscribe(self, topics: list[str], listener: Any = None) -> None:
+        pass
+
+    def poll(self, timeout_ms: int = 0, max_records: int | None = None) -> dict[TopicPartition, list[Any]]:
+        return self._batch
+
+    def close(self, autocommit: bool = True) -> None:
+        pass
+
+
+class _FailingSink:
+    """An OutputSink whose send fails synchronously, as kafka-python's does when topic metadata times out."""
+
+    alerts_topic = "alerts"
+    dead_letter_topic = "dead-letters"
+    scores_topic = None
+
+    def send_alert(self, entity: str, payload: bytes) -> None:
+        raise KafkaTimeoutError("Failed to update metadata after 60.0 secs.")
+
+    def flush(self, timeout_seconds: float | None = None) -> None:
+        pass
+
+    def close(self, timeout_seconds: float) -> None:
+        pass
+
+
+def test_service_send_fails_mid_batch_batch_not_checkpointed(synthetic_model: Path) -> None:
+    """A batch whose alerts could not be sent is not checkpointed on the way out, so a restart replays it."""
+    bundle = load_bundle(synthetic_model)
+    model, metadata = OnnxStepModel.load(bundle), bundle.metadata
+    table = EntityStateTable(
+        metadata.num_layers, metadata.hidden_size, 1000, model.initial_h, model.initial_c
+    )
+    store = MemoryStateStore()
+    store.open(StoreHeader(metadata.onnx_sha256, metadata.num_layers, metadata.hidden_size))
+    store.save_checkpoint(table.take_changes(), {("in", 0): 0})
+    lines = generate_logs(seed=5, entities=20).lines[:64]
+    batch = {
+        TopicPartition("in", 0): [
+            ConsumerRecord(
+                topic="in",
+                partition=0,
+                leader_epoch=-1,
+                offset=offset,
+                timestamp=1_000 + offset,
+                timestamp_type=0,
+                key=None,
+                value=line.encode(),
+                headers=[],
+                checksum=None,
+                serialized_key_size=-1,
+                serialized_value_size=len(line),
+                serialized_header_size=-1,
+            )
+            for offset, line in enumerate(lines)
+        ]
+    }
+    threshold = -1.0  # every event alerts, so the first send fails after the batch was applied
+    service = DaemonService(
+        settings=LoopSettings(("in",), 100, 64, 1_000_000, 1e9, 1e9, 3, 5.0),
+        consumer=_OneBatchConsumer(batch),  # type: ignore[arg-type]
+        sink=_FailingSink(),  # type: ignore[arg-type]
+        decoder=MessageDecoder.build(
+            InputConfig(format="raw", entity=EntityConfig(regex=ENTITY_REGEX)), metadata
+        ),
+        processor=BatchProcessor(model, table),
+        policy=AlertPolicy(threshold),
+        table=table,
+        checkpointer=Checkpointer(
+            flush_producer=lambda: None,
+            store=store,
+            table=table,
+            commit_group=lambda offsets: None,
+            crash_points=CrashPoints(None),
+        ),
+        stored_offsets={("in", 0): 0},
+        metadata=metadata,
+        threshold=threshold,
+        crash_points=CrashPoints(None),
+        notifier=SystemdNotifier(),
+    )
+    with pytest.raises(KafkaTimeoutError):
+        service.run()
+    rows, offsets = store.load()
+    assert offsets == {("in", 0): 0}
+    assert sum(len(chunk) for chunk in rows) == 0
 
 
 def test_crash_plan_seeded_covers_every_kind() -> None:

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -30,12 +31,15 @@ CLI_DEADLINE_S = 60.0
 UNUSED_BOOTSTRAP = "127.0.0.1:9"
 SECRET = "hunter2-do-not-log"
 BUSY_EVENTS = 1500
+CHUNK = 50
+PACE_S = 0.02  # about 2,000 records/s: a stream still flowing when SIGTERM comes, not one burst
 
 
 class ThrottledProducer(threading.Thread):
-    """Sends records in small flushed chunks; holds the last ones back until ``release`` is set.
+    """Sends records in small flushed chunks at a steady pace, the last ones only once ``release`` is set.
 
-    The daemon therefore always has records arriving while the test stops it, and some after.
+    The pace keeps records arriving while the daemon works and the test stops it; the held-back
+    ones guarantee that some arrive only after the stop.
     """
 
     def __init__(
@@ -54,13 +58,14 @@ class ThrottledProducer(threading.Thread):
         producer = KafkaProducer(bootstrap_servers=[self._servers], acks="all", linger_ms=5)
         try:
             free = len(self._records) - self._held_back
-            for start in range(0, len(self._records), 50):
+            for start in range(0, len(self._records), CHUNK):
                 if start >= free and not self.release.wait(timeout=120):
                     raise TimeoutError("never released")
-                for key, value in self._records[start : start + 50]:
+                for key, value in self._records[start : start + CHUNK]:
                     producer.send(self._topic, key=key, value=value)
                 producer.flush(timeout=60)
-                self.sent = min(start + 50, len(self._records))
+                self.sent = min(start + CHUNK, len(self._records))
+                time.sleep(PACE_S)
         except BaseException as exc:  # reported by the test thread
             self.error = exc
         finally:

@@ -12,6 +12,7 @@ from logwarden.train.dataset import (
     bptt_chunks,
     make_batches,
     split_holdout,
+    swap_adjacent,
     training_sequence,
     validate_sessions,
 )
@@ -68,3 +69,28 @@ def test_split_holdout_same_seed_same_disjoint_split() -> None:
     assert [len(s) for s in holdout] == [len(s) for s in again_holdout]
     assert sorted(len(s) for s in training + holdout) == list(range(1, 21))
     assert [len(s) for s in training] == [len(s) for s in again_training]
+
+
+def test_swap_adjacent_zero_probability_returns_session_unchanged() -> None:
+    """Without augmentation the session is used as it is."""
+    session = np.arange(3, 13, dtype=np.int64)
+    assert swap_adjacent(session, 0.0, np.random.default_rng(0)).tolist() == session.tolist()
+
+
+def test_swap_adjacent_positive_probability_reorders_same_events() -> None:
+    """Augmentation reorders events but neither adds nor drops any, and leaves the input intact."""
+    session = np.arange(3, 203, dtype=np.int64)
+    swapped = swap_adjacent(session, 0.3, np.random.default_rng(0))
+    assert swapped.tolist() != session.tolist()
+    assert sorted(swapped.tolist()) == session.tolist()
+    assert session.tolist() == list(range(3, 203))
+
+
+def test_make_batches_with_swaps_same_targets() -> None:
+    """Augmented batches still target every event and END exactly once."""
+    sessions = sessions_of(1, 4, 2, 7, 3)
+    batches = make_batches(sessions, batch_size=2, rng=np.random.default_rng(0), swap_probability=0.5)
+    assert sum(b.target_count for b in batches) == sum(len(s) + 1 for s in sessions)
+    assert sorted(int(t) for b in batches for t in b.tokens[b.loss_mask]) == sorted(
+        [int(e) for s in sessions for e in s] + [END_ID] * len(sessions)
+    )

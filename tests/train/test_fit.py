@@ -38,3 +38,9 @@ def test_fit_invalid_option_raises_training_error() -> None:
     """A non-positive option is refused with its name."""
     with pytest.raises(TrainingError, match="hidden_size"):
         fit(cyclic_sessions(), 7, dataclasses.replace(TINY, hidden_size=0))
+
+
+def test_fit_swap_probability_out_of_range_raises_training_error() -> None:
+    """A swap probability of 1 (every pair swapped: a shifted, not a reordered, session) is refused."""
+    with pytest.raises(TrainingError, match="swap_probability"):
+        fit(cyclic_sessions(), 7, dataclasses.replace(TINY, swap_probability=1.0))
