@@ -71,7 +71,13 @@ def build_service(config: DaemonConfig) -> DaemonService:
         config.processing.batch_max_events,
     )
     producer = build_producer(config.kafka.bootstrap_servers, config.kafka.producer_options())
-    sink = OutputSink(producer, config.kafka.alerts_topic, config.kafka.dead_letter_topic, config.kafka.scores_topic)
+    sink = OutputSink(
+        producer,
+        config.kafka.alerts_topic,
+        config.kafka.dead_letter_topic,
+        config.kafka.scores_topic,
+        config.kafka.dead_letter_max_bytes,
+    )
     crash_points = CrashPoints.from_environment()
     checkpointer = Checkpointer(
         flush_producer=lambda: sink.flush(config.shutdown.timeout_seconds * 4),

@@ -69,6 +69,7 @@ class KafkaConfig:
     input_topics: tuple[str, ...]
     alerts_topic: str
     dead_letter_topic: str = "logwarden.dead-letter"
+    dead_letter_max_bytes: int = 900_000
     scores_topic: str | None = None
     common: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     consumer: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
@@ -489,6 +490,7 @@ _CHECKS: dict[type, dict[str, Check | type]] = {
         "input_topics": _topic_list,
         "alerts_topic": _topic,
         "dead_letter_topic": _topic,
+        "dead_letter_max_bytes": _integer(1024),
         "scores_topic": _topic,
         "common": _kafka_options("common"),
         "consumer": _kafka_options("consumer"),

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import MessageSizeTooLargeError, RecordListTooLargeError
 from kafka.structs import OffsetAndMetadata
 
 from logwarden.errors import DeliveryError
@@ -49,7 +50,9 @@ def build_producer(bootstrap_servers: Sequence[str], options: dict[str, Any]) ->
     return KafkaProducer(bootstrap_servers=list(bootstrap_servers), **settings)
 
 
-def commit_offsets(consumer: KafkaConsumer, next_offsets: dict[tuple[str, int], int], assigned: set[TopicPartition]) -> None:
+def commit_offsets(
+    consumer: KafkaConsumer, next_offsets: dict[tuple[str, int], int], assigned: set[TopicPartition]
+) -> None:
     """Commit explicit next offsets for the partitions this member still owns."""
     offsets = {
         TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
@@ -63,27 +66,76 @@ def commit_offsets(consumer: KafkaConsumer, next_offsets: dict[tuple[str, int], 
 class OutputSink:
     """Produces alerts, dead letters and scores; ``flush`` raises if any record was not delivered."""
 
-    def __init__(self, producer: KafkaProducer, alerts_topic: str, dead_letter_topic: str, scores_topic: str | None) -> None:
+    def __init__(
+        self,
+        producer: KafkaProducer,
+        alerts_topic: str,
+        dead_letter_topic: str,
+        scores_topic: str | None,
+        dead_letter_max_bytes: int = 900_000,
+    ) -> None:
         self._producer = producer
+        self._dead_letter_max_bytes = dead_letter_max_bytes
         self.alerts_topic = alerts_topic
         self.dead_letter_topic = dead_letter_topic
         self.scores_topic = scores_topic
         self._lock = threading.Lock()
         self._failures: list[str] = []
+        self._oversize_letters: list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]] = []
 
     def _on_error(self, exc: BaseException) -> None:
         # Runs on kafka-python's sender thread.
         with self._lock:
             self._failures.append(repr(exc))
 
-    def _send(self, topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]] | None = None) -> None:
+    def _send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> None:
         self._producer.send(topic, key=key, value=value, headers=headers).add_errback(self._on_error)
 
     def send_alert(self, entity: str, payload: bytes) -> None:
         self._send(self.alerts_topic, entity.encode("utf-8"), payload)
 
-    def send_dead_letter(self, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]) -> None:
-        self._send(self.dead_letter_topic, key, value, headers)
+    def send_dead_letter(
+        self, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
+    ) -> None:
+        """Forward the original record; if it is too large for the dead-letter topic, a cut copy.
+
+        The cut copy keeps the first ``dead_letter_max_bytes`` of the value and says the original
+        size in ``logwarden.original_bytes``; its ``source.*`` headers point at the full record.
+        Without it, a record the topic rejects would fail every checkpoint, and the daemon would
+        crash on it again after each restart.
+        """
+        letter = (key, value, headers)
+        try:
+            future = self._producer.send(self.dead_letter_topic, key=key, value=value, headers=headers)
+        except (MessageSizeTooLargeError, RecordListTooLargeError):
+            self._send_cut_dead_letter(letter)
+            return
+        future.add_errback(lambda exc: self._on_dead_letter_error(letter, exc))
+
+    def _on_dead_letter_error(
+        self, letter: tuple[bytes | None, bytes | None, list[tuple[str, bytes]]], exc: BaseException
+    ) -> None:
+        if isinstance(exc, (MessageSizeTooLargeError, RecordListTooLargeError)):
+            with self._lock:
+                self._oversize_letters.append(letter)
+        else:
+            self._on_error(exc)
+
+    def _send_cut_dead_letter(
+        self, letter: tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]
+    ) -> None:
+        key, value, headers = letter
+        size = len(value) if value is not None else 0
+        cut = value[: self._dead_letter_max_bytes] if value is not None else None
+        self._send(
+            self.dead_letter_topic, key, cut, [*headers, ("logwarden.original_bytes", str(size).encode())]
+        )
 
     def send_score(self, entity: str, payload: bytes) -> None:
         if self.scores_topic is not None:
@@ -91,14 +143,23 @@ class OutputSink:
 
     def flush(self, timeout_seconds: float | None = None) -> None:
         """Block until every record sent so far is acknowledged; DeliveryError if any failed."""
-        try:
-            self._producer.flush(timeout=timeout_seconds)
-        except Exception as exc:  # kafka-python raises KafkaTimeoutError when the broker is unreachable
-            raise DeliveryError(f"producer flush failed: {exc}") from exc
+        self._flush(timeout_seconds)
+        with self._lock:
+            oversize, self._oversize_letters = self._oversize_letters, []
+        if oversize:
+            for letter in oversize:
+                self._send_cut_dead_letter(letter)
+            self._flush(timeout_seconds)
         with self._lock:
             failures, self._failures = self._failures, []
         if failures:
             raise DeliveryError(f"{len(failures)} records were not delivered, first: {failures[0]}")
+
+    def _flush(self, timeout_seconds: float | None) -> None:
+        try:
+            self._producer.flush(timeout=timeout_seconds)
+        except Exception as exc:  # kafka-python raises KafkaTimeoutError when the broker is unreachable
+            raise DeliveryError(f"producer flush failed: {exc}") from exc
 
     def close(self, timeout_seconds: float) -> None:
         self._producer.close(timeout=timeout_seconds)

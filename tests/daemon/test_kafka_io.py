@@ -1,0 +1,86 @@
+"""OutputSink: delivery failures surface at flush, oversize dead letters are cut instead of blocking."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from kafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
+from kafka.producer.future import FutureProduceResult, FutureRecordMetadata
+
+from logwarden.daemon.kafka_io import OutputSink
+from logwarden.errors import DeliveryError
+
+
+class RecordingProducer:
+    """Stands in for KafkaProducer: keeps sends, rejects values above ``limit`` the way a broker does."""
+
+    def __init__(self, limit: int, sync_limit: int | None = None, fail_with: Exception | None = None) -> None:
+        self.limit = limit
+        self.sync_limit = sync_limit
+        self.fail_with = fail_with
+        self.sent: list[dict[str, Any]] = []
+        self._pending: list[tuple[FutureRecordMetadata, Exception | None]] = []
+
+    def send(self, topic: str, key: bytes | None = None, value: bytes | None = None, headers: Any = None) -> FutureRecordMetadata:
+        size = len(value or b"")
+        if self.sync_limit is not None and size > self.sync_limit:
+            raise MessageSizeTooLargeError(f"{size} bytes")
+        produce = FutureProduceResult(None)
+        future = FutureRecordMetadata(produce, 0, -1, None, 0, 0, -1)
+        error = self.fail_with or (MessageSizeTooLargeError(f"{size} bytes") if size > self.limit else None)
+        if error is None:
+            self.sent.append({"topic": topic, "key": key, "value": value, "headers": dict(headers or [])})
+        self._pending.append((future, error))
+        return future
+
+    def flush(self, timeout: float | None = None) -> None:
+        pending, self._pending = self._pending, []
+        for future, error in pending:
+            if error is None:
+                future.success(None)
+            else:
+                future.failure(error)
+
+
+def sink_with(producer: RecordingProducer) -> OutputSink:
+    return OutputSink(producer, "alerts", "dead", None, dead_letter_max_bytes=10)  # type: ignore[arg-type]
+
+
+def test_output_sink_dead_letter_within_limit_kept_whole() -> None:
+    """A dead letter the topic accepts is delivered byte for byte."""
+    producer = RecordingProducer(limit=100)
+    sink = sink_with(producer)
+    sink.send_dead_letter(b"k", b"x" * 50, [("logwarden.reason", b"invalid_json")])
+    sink.flush()
+    assert producer.sent == [{"topic": "dead", "key": b"k", "value": b"x" * 50, "headers": {"logwarden.reason": b"invalid_json"}}]
+
+
+def test_output_sink_dead_letter_rejected_by_broker_resent_cut_with_size() -> None:
+    """A dead letter the broker rejects as too large is resent cut, with its original size, and flush succeeds."""
+    producer = RecordingProducer(limit=100)
+    sink = sink_with(producer)
+    sink.send_dead_letter(b"k", b"y" * 500, [("logwarden.reason", b"oversize")])
+    sink.flush()
+    assert len(producer.sent) == 1
+    letter = producer.sent[0]
+    assert letter["value"] == b"y" * 10
+    assert letter["headers"] == {"logwarden.reason": b"oversize", "logwarden.original_bytes": b"500"}
+
+
+def test_output_sink_dead_letter_over_request_size_cut_at_once() -> None:
+    """A dead letter kafka-python refuses before sending is cut immediately rather than raising."""
+    producer = RecordingProducer(limit=100, sync_limit=200)
+    sink = sink_with(producer)
+    sink.send_dead_letter(None, b"z" * 300, [])
+    sink.flush()
+    assert producer.sent[0]["value"] == b"z" * 10 and producer.sent[0]["headers"]["logwarden.original_bytes"] == b"300"
+
+
+def test_output_sink_failed_alert_raises_delivery_error_at_flush() -> None:
+    """An alert the broker did not acknowledge makes flush raise, so the checkpoint cannot advance."""
+    producer = RecordingProducer(limit=100, fail_with=KafkaTimeoutError("broker down"))
+    sink = sink_with(producer)
+    sink.send_alert("job_1", b"{}")
+    with pytest.raises(DeliveryError, match="1 records were not delivered"):
+        sink.flush()
