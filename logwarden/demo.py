@@ -127,9 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("demo-out"), help="working directory (recreated)")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--train-entities", type=int, default=1500)
+    parser.add_argument("--train-entities", type=int, default=1000)
     parser.add_argument("--stream-entities", type=int, default=2000)
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=30)
     args = parser.parse_args(argv)
     started = time.monotonic()
     out: Path = args.out
