@@ -247,6 +247,8 @@ def run_until_killed(
         daemon.wait_assigned(60)
         time.sleep(rng.uniform(0.05, 0.8))
         daemon.kill()
+        if committed_offsets(rig.bootstrap, rig.group) == produced:
+            outcome = f"{EXTERNAL}, input drained"
     else:
         wait_until(
             lambda: process.poll() is not None or committed_offsets(rig.bootstrap, rig.group) == produced,
