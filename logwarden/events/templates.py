@@ -5,7 +5,7 @@ token that varies, ``<NAME>`` where a masking rule replaced something.  Each tem
 a regex over the *unmasked* content (a wildcard matches one whitespace-free token, ``<NAME>``
 matches what rule NAME matches, tokens are separated and surrounded by whitespace the way
 Drain3 splits them).  Templates are tried most-specific first (fewest wildcards, then fewest
-masks) in one alternation per combination of leading plain tokens.  One regex call per line is several times faster
+masks) in one alternation per first word.  One regex call per line is several times faster
 than masking and then walking Drain3's tree.
 """
 
@@ -20,10 +20,6 @@ WILDCARD = "<*>"
 NO_MATCH = -1
 
 _MASK_REFERENCE = re.compile(r"<(\w+)>")
-_KEY_TOKENS = 3
-"""Leading tokens looked at to narrow the candidate templates of a line."""
-_MAX_CANDIDATE_SETS = 4096
-"""Compiled candidate alternations kept; each is one combination of leading plain tokens."""
 
 
 class TemplateMatcher:
@@ -33,28 +29,29 @@ class TemplateMatcher:
         self.templates: tuple[str, ...] = tuple(templates)
         self._rules = {name: regex for name, regex in compile_rules(masking)}
         ordered = sorted(range(len(self.templates)), key=self._specificity_order)
-        self._rank = {index: position for position, index in enumerate(ordered)}
-        # A template is keyed by its first plain token among the leading few, e.g. (1, "queued")
-        # for "<*> queued in <*> ...", and tried only on lines that have that token there: each
-        # alternation stays short however many templates there are.
-        self._by_key: dict[tuple[int, str], list[int]] = {}
-        self._unkeyed: list[int] = []
+        # Templates that start with a plain word are only tried on lines starting with that
+        # word, which keeps each alternation short however many templates there are.
+        by_first_word: dict[str, list[int]] = {}
+        generic: list[int] = []
         for index in ordered:
-            key = self._key_of(self.templates[index].split())
-            if key is None:
-                self._unkeyed.append(index)
+            tokens = self.templates[index].split()
+            if tokens and tokens[0] != WILDCARD and not self._mask_names(tokens[0]):
+                by_first_word.setdefault(tokens[0], []).append(index)
             else:
-                self._by_key.setdefault(key, []).append(index)
-        self._candidates: dict[tuple[tuple[int, str], ...], tuple[re.Pattern[str] | None, list[int]]] = {}
+                generic.append(index)
+        order = {index: position for position, index in enumerate(ordered)}
+        self._generic = self._compile(generic)
+        self._by_first_word = {
+            word: self._compile(sorted(indices + generic, key=order.__getitem__))
+            for word, indices in by_first_word.items()
+        }
 
     def match_one(self, content: str) -> int:
         """Template index for ``content`` (most specific when several fit), else ``NO_MATCH``."""
-        by_key = self._by_key
-        keys = tuple(key for key in enumerate(content.split(None, _KEY_TOKENS)[:_KEY_TOKENS]) if key in by_key)
-        compiled = self._candidates.get(keys)
-        if compiled is None:
-            compiled = self._compile_candidates(keys)
-        pattern, template_of_group = compiled
+        words = content.split(None, 1)
+        pattern, template_of_group = (
+            self._by_first_word.get(words[0], self._generic) if words else self._generic
+        )
         if pattern is None:
             return NO_MATCH
         match = pattern.fullmatch(content)
@@ -62,20 +59,6 @@ class TemplateMatcher:
             return NO_MATCH
         # A template's outer group closes after any group nested in it, so it is lastindex.
         return template_of_group[match.lastindex or 0]
-
-    def _key_of(self, tokens: Sequence[str]) -> tuple[int, str] | None:
-        for position, token in enumerate(tokens[:_KEY_TOKENS]):
-            if token != WILDCARD and not self._mask_names(token):
-                return (position, token)
-        return None
-
-    def _compile_candidates(self, keys: tuple[tuple[int, str], ...]) -> tuple[re.Pattern[str] | None, list[int]]:
-        """The alternation of every template a line with these leading tokens may fit, most specific first."""
-        indices = sorted([i for key in keys for i in self._by_key[key]] + self._unkeyed, key=self._rank.__getitem__)
-        compiled = self._compile(indices)
-        if len(self._candidates) < _MAX_CANDIDATE_SETS:
-            self._candidates[keys] = compiled
-        return compiled
 
     def _compile(self, indices: Sequence[int]) -> tuple[re.Pattern[str] | None, list[int]]:
         """One alternation over ``indices`` (already in trial order) and its group -> template map."""
@@ -106,6 +89,8 @@ class TemplateMatcher:
         inner_groups = 0
         for token in template.split():
             if token == WILDCARD:
+                # Possessive (Python 3.11+): a token never gives characters back, which spares
+                # the backtracking of every failed alternative without changing what matches.
                 token_regexes.append(r"\S++")
                 continue
             parts: list[str] = []
