@@ -80,7 +80,7 @@ def build_service(config: DaemonConfig) -> DaemonService:
     )
     crash_points = CrashPoints.from_environment()
     checkpointer = Checkpointer(
-        flush_producer=lambda: sink.flush(config.shutdown.timeout_seconds * 4),
+        flush_producer=sink.flush,
         store=store,
         table=table,
         commit_group=lambda offsets: commit_offsets(consumer, offsets, consumer.assignment()),

@@ -51,7 +51,7 @@ class Checkpointer:
     def __init__(
         self,
         *,
-        flush_producer: Callable[[], None],
+        flush_producer: Callable[[float], None],
         store: StateStore,
         table: EntityStateTable,
         commit_group: Callable[[Offsets], None],
@@ -63,11 +63,15 @@ class Checkpointer:
         self._commit_group = commit_group
         self._crash = crash_points
 
-    def commit(self, next_offsets: Offsets) -> CheckpointResult:
-        """Make all work for offsets below ``next_offsets`` durable (see the module docstring)."""
+    def commit(self, next_offsets: Offsets, flush_timeout_seconds: float) -> CheckpointResult:
+        """Make all work for offsets below ``next_offsets`` durable (see the module docstring).
+
+        ``flush_timeout_seconds`` bounds step 1: generous while running (a slow broker is not
+        an error), the remaining shutdown budget when stopping.
+        """
         started = time.monotonic()
         self._crash.reach("before_flush")
-        self._flush_producer()
+        self._flush_producer(flush_timeout_seconds)
         self._crash.reach("after_flush")
         changes = self._table.take_changes()
         try:

@@ -35,6 +35,10 @@ from logwarden.model.contract import END_ID, ModelMetadata
 
 log = structlog.get_logger("logwarden.daemon")
 
+RUNNING_FLUSH_TIMEOUT_SECONDS = 30.0
+"""How long a periodic checkpoint waits for the broker to acknowledge outputs before the daemon
+gives up (exits non-zero, restarts, and replays from its last checkpoint)."""
+
 
 @dataclass(frozen=True)
 class LoopSettings:
@@ -170,16 +174,24 @@ class DaemonService:
         self._notifier.watchdog()
 
     def shutdown(self, *, checkpoint: bool = True) -> None:
-        """Checkpoint what was processed (unless told not to), then close; bounded by the shutdown timeout."""
+        """Checkpoint what was processed (unless told not to), then close; bounded by the shutdown timeout.
+
+        If the broker cannot acknowledge the last alerts in time, the checkpoint is not written
+        and the next start replays from the previous one: late, never lost.
+        """
         self._notifier.stopping()
         started = time.monotonic()
+        deadline = started + self._settings.shutdown_timeout_seconds
+
+        def remaining() -> float:
+            return max(0.5, deadline - time.monotonic())
+
         try:
             if checkpoint:
-                self.checkpoint("shutdown")
+                self.checkpoint("shutdown", flush_timeout_seconds=remaining())
         finally:
-            self._consumer.close(autocommit=False)
-            remaining = max(0.5, self._settings.shutdown_timeout_seconds - (time.monotonic() - started))
-            self._sink.close(remaining)
+            self._consumer.close(autocommit=False, timeout_ms=int(remaining() * 1000))
+            self._sink.close(remaining())
             self._on_close()
             log.info("shutdown", seconds=round(time.monotonic() - started, 3), **self.counters.as_dict())
 
@@ -296,12 +308,12 @@ class DaemonService:
         self.counters.alerts += len(flagged)
         log.info("sessions_expired", entities=len(entities), alerts=len(flagged), ttl_seconds=self._settings.ttl_seconds)
 
-    def checkpoint(self, reason: str) -> None:
+    def checkpoint(self, reason: str, flush_timeout_seconds: float = RUNNING_FLUSH_TIMEOUT_SECONDS) -> None:
         """Run the checkpoint order (checkpoint.py) for everything processed so far."""
         if not self._dirty_since_checkpoint and reason == "periodic":
             return
         evicted_before = self._evicted_logged
-        result = self._checkpointer.commit(self._next_offsets)
+        result = self._checkpointer.commit(self._next_offsets, flush_timeout_seconds)
         self._events_since_checkpoint = 0
         self._dirty_since_checkpoint = False
         self._last_checkpoint = time.monotonic()

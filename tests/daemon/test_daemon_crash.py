@@ -452,7 +452,7 @@ def test_service_send_fails_mid_batch_batch_not_checkpointed(synthetic_model: Pa
         policy=AlertPolicy(threshold),
         table=table,
         checkpointer=Checkpointer(
-            flush_producer=lambda: None,
+            flush_producer=lambda timeout: None,
             store=store,
             table=table,
             commit_group=lambda offsets: None,
