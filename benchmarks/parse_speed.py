@@ -15,11 +15,11 @@ from pathlib import Path
 
 from drain3 import TemplateMiner
 from drain3.masking import MaskingInstruction
-from logwarden.train.mining import drain_config, mine_log_lines
 
 from logwarden.events.header import HeaderStripper
 from logwarden.events.raw import RawLineParser, parser_settings
 from logwarden.events.templates import TemplateMatcher
+from logwarden.train.mining import drain_config, mine_log_lines
 
 ENTITY_REGEX = {
     "HDFS": r"blk_-?\d+",

@@ -60,8 +60,13 @@ def record_time_ms(line: str) -> int:
 def produce(bootstrap: str, topic: str, lines: list[str], keys: list[str], timestamps: bool = True) -> float:
     producer = KafkaProducer(bootstrap_servers=[bootstrap], linger_ms=20, batch_size=512 * 1024, acks=1)
     started = time.monotonic()
-    for line, key in zip(lines, keys):
-        producer.send(topic, key=key.encode(), value=line.encode(), timestamp_ms=record_time_ms(line) if timestamps else None)
+    for line, key in zip(lines, keys, strict=True):
+        producer.send(
+            topic,
+            key=key.encode(),
+            value=line.encode(),
+            timestamp_ms=record_time_ms(line) if timestamps else None,
+        )
     producer.flush()
     producer.close()
     return len(lines) / (time.monotonic() - started)
@@ -70,8 +75,11 @@ def produce(bootstrap: str, topic: str, lines: list[str], keys: list[str], times
 def raw_consume_rate(bootstrap: str, topic: str, partitions: int, expected: int) -> float:
     """Records/s of a bare kafka-python consumer reading the topic from the beginning (values untouched)."""
     consumer = KafkaConsumer(
-        bootstrap_servers=[bootstrap], enable_auto_commit=False, fetch_max_bytes=64 * 1024 * 1024,
-        max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_wait_ms=100,
+        bootstrap_servers=[bootstrap],
+        enable_auto_commit=False,
+        fetch_max_bytes=64 * 1024 * 1024,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+        fetch_max_wait_ms=100,
     )
     assigned = [TopicPartition(topic, p) for p in range(partitions)]
     consumer.assign(assigned)
@@ -100,7 +108,9 @@ class Daemon:
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "logwarden.cli", "run", "--config", str(self.config_path)],
-            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         log.close()
 
@@ -120,7 +130,9 @@ class Daemon:
                 if predicate(event):
                     return event
             if self.process.poll() is not None:
-                raise SystemExit(f"daemon exited ({self.process.returncode}) before {what}; see {self.log_path}")
+                raise SystemExit(
+                    f"daemon exited ({self.process.returncode}) before {what}; see {self.log_path}"
+                )
             time.sleep(0.2)
         raise SystemExit(f"timed out waiting for {what}; see {self.log_path}")
 
@@ -144,8 +156,12 @@ def stamp(event: dict) -> float:
 def daemon_config(bootstrap: str, group: str, topic: str, model: Path, state: Path, **state_extra) -> dict:
     return {
         "kafka": {
-            "bootstrap_servers": [bootstrap], "group_id": group, "input_topics": [topic],
-            "alerts_topic": f"{topic}.alerts", "dead_letter_topic": f"{topic}.dlq", "consumer": FAST_GROUP,
+            "bootstrap_servers": [bootstrap],
+            "group_id": group,
+            "input_topics": [topic],
+            "alerts_topic": f"{topic}.alerts",
+            "dead_letter_topic": f"{topic}.dlq",
+            "consumer": FAST_GROUP,
         },
         "input": {"format": "raw", "entity": {"regex": ENTITY_REGEX}},
         "model": {"path": str(model)},
@@ -155,7 +171,9 @@ def daemon_config(bootstrap: str, group: str, topic: str, model: Path, state: Pa
 
 
 def processed(event: dict, count: int) -> bool:
-    return event.get("event") == "checkpoint" and event.get("events", 0) + event.get("dead_letters", 0) >= count
+    return (
+        event.get("event") == "checkpoint" and event.get("events", 0) + event.get("dead_letters", 0) >= count
+    )
 
 
 def phase_rate(broker: LocalBroker, model: Path, work: Path, entities: int) -> float:
@@ -165,19 +183,34 @@ def phase_rate(broker: LocalBroker, model: Path, work: Path, entities: int) -> f
     broker.create_topics([topic], partitions=3)
     broker.create_topics([f"{topic}.alerts", f"{topic}.dlq"], partitions=1)
     produce_rate = produce(broker.bootstrap, topic, stream.lines, stream.entity_of_line)
-    say(f"input: {n} records, {np.mean([len(l) for l in stream.lines]):.0f} bytes avg, "
-        f"{len(set(stream.entity_of_line))} entities (produced at {produce_rate:,.0f}/s)")
+    say(
+        f"input: {n} records, {np.mean([len(line) for line in stream.lines]):.0f} bytes avg, "
+        f"{len(set(stream.entity_of_line))} entities (produced at {produce_rate:,.0f}/s)"
+    )
     raw = raw_consume_rate(broker.bootstrap, topic, 3, n)
     say(f"raw kafka-python consume rate (ceiling): {raw:,.0f} records/s")
-    daemon = Daemon(work / "rate", daemon_config(broker.bootstrap, "bench-rate", topic, model, work / "rate" / "state",
-                                                 checkpoint_interval_seconds=5.0))
-    started = daemon.wait(lambda e: e.get("event") == "partitions_assigned" and e.get("partitions"), 60, "assignment")
+    daemon = Daemon(
+        work / "rate",
+        daemon_config(
+            broker.bootstrap,
+            "bench-rate",
+            topic,
+            model,
+            work / "rate" / "state",
+            checkpoint_interval_seconds=5.0,
+        ),
+    )
+    started = daemon.wait(
+        lambda e: e.get("event") == "partitions_assigned" and e.get("partitions"), 60, "assignment"
+    )
     done = daemon.wait(lambda e: processed(e, n), 300, f"checkpoint of {n} records")
     rate = n / (stamp(done) - stamp(started))
     daemon.stop()
     alerts = done.get("alerts", 0)
-    say(f"daemon end-to-end (input -> committed checkpoint): {rate:,.0f} events/s = {rate / raw:.0%} of raw; "
-        f"alerts {alerts} ({alerts / n:.2%} of events), checkpoints {done.get('checkpoints')}")
+    say(
+        f"daemon end-to-end (input -> committed checkpoint): {rate:,.0f} events/s = {rate / raw:.0%} of raw; "
+        f"alerts {alerts} ({alerts / n:.2%} of events), checkpoints {done.get('checkpoints')}"
+    )
     return rate
 
 
@@ -186,8 +219,13 @@ def phase_latency(broker: LocalBroker, model: Path, work: Path, rate: float, sec
     broker.create_topics([topic], partitions=3)
     broker.create_topics([f"{topic}.alerts", f"{topic}.dlq"], partitions=1)
     target = rate / 2
-    stream = generate_logs(seed=6, entities=int(target * seconds / 13) + 1000, anomaly_fraction=0.01, first_job_id=5_000_000)
-    daemon = Daemon(work / "latency", daemon_config(broker.bootstrap, "bench-latency", topic, model, work / "latency" / "state"))
+    stream = generate_logs(
+        seed=6, entities=int(target * seconds / 13) + 1000, anomaly_fraction=0.01, first_job_id=5_000_000
+    )
+    daemon = Daemon(
+        work / "latency",
+        daemon_config(broker.bootstrap, "bench-latency", topic, model, work / "latency" / "state"),
+    )
     daemon.wait(lambda e: e.get("event") == "partitions_assigned" and e.get("partitions"), 60, "assignment")
     sent_at: dict[tuple[int, int], float] = {}
     received: list[tuple[tuple[int, int], float]] = []
@@ -195,7 +233,9 @@ def phase_latency(broker: LocalBroker, model: Path, work: Path, rate: float, sec
     stop = threading.Event()
 
     def read_alerts() -> None:
-        consumer = KafkaConsumer(bootstrap_servers=[broker.bootstrap], enable_auto_commit=False, fetch_max_wait_ms=5)
+        consumer = KafkaConsumer(
+            bootstrap_servers=[broker.bootstrap], enable_auto_commit=False, fetch_max_wait_ms=5
+        )
         partition = TopicPartition(f"{topic}.alerts", 0)
         consumer.assign([partition])
         consumer.seek_to_beginning(partition)
@@ -219,7 +259,7 @@ def phase_latency(broker: LocalBroker, model: Path, work: Path, rate: float, sec
 
     started = time.monotonic()
     count = 0
-    for line, key in zip(stream.lines, stream.entity_of_line):
+    for line, key in zip(stream.lines, stream.entity_of_line, strict=False):
         elapsed = time.monotonic() - started
         if elapsed > seconds:
             break
@@ -235,10 +275,13 @@ def phase_latency(broker: LocalBroker, model: Path, work: Path, rate: float, sec
     reader.join()
     daemon.stop()
     latencies = np.array([at - sent_at[source] for source, at in received if source in sent_at]) * 1000
-    say(f"latency at {achieved:,.0f} events/s offered (target {target:,.0f}): {len(latencies)} alerts, "
-        f"p50 {np.percentile(latencies, 50):.1f} ms, p99 {np.percentile(latencies, 99):.1f} ms, max {latencies.max():.1f} ms "
+    say(
+        f"latency at {achieved:,.0f} events/s offered (target {target:,.0f}): {len(latencies)} alerts, "
+        f"p50 {np.percentile(latencies, 50):.1f} ms, p99 {np.percentile(latencies, 99):.1f} ms, "
+        f"max {latencies.max():.1f} ms "
         f"(producer send -> alert received); record timestamp -> detected_at inside the daemon: "
-        f"p50 {np.percentile(in_daemon, 50) * 1000:.1f} ms, p99 {np.percentile(in_daemon, 99) * 1000:.1f} ms")
+        f"p50 {np.percentile(in_daemon, 50) * 1000:.1f} ms, p99 {np.percentile(in_daemon, 99) * 1000:.1f} ms"
+    )
 
 
 def phase_memory(broker: LocalBroker, model: Path, work: Path, entities: int) -> None:
@@ -250,8 +293,18 @@ def phase_memory(broker: LocalBroker, model: Path, work: Path, entities: int) ->
     lines = [f"{prefix}job_{n} {rest}" for n in range(10_000_000, 10_000_000 + entities)]
     keys = [f"job_{n}" for n in range(10_000_000, 10_000_000 + entities)]
     produce(broker.bootstrap, topic, lines, keys, timestamps=False)
-    daemon = Daemon(work / "memory", daemon_config(broker.bootstrap, "bench-memory", topic, model, work / "memory" / "state",
-                                                   max_entities=entities + 100_000, checkpoint_interval_seconds=10.0))
+    daemon = Daemon(
+        work / "memory",
+        daemon_config(
+            broker.bootstrap,
+            "bench-memory",
+            topic,
+            model,
+            work / "memory" / "state",
+            max_entities=entities + 100_000,
+            checkpoint_interval_seconds=10.0,
+        ),
+    )
     done = daemon.wait(lambda e: processed(e, entities), 900, f"checkpoint of {entities} entities")
     rss = daemon.peak_rss_mb()
     daemon.stop()
@@ -265,7 +318,9 @@ def main() -> int:
     parser.add_argument("--entities", type=int, default=25_000, help="entities in the rate phase")
     parser.add_argument("--latency-seconds", type=float, default=20.0)
     parser.add_argument("--memory-entities", type=int, default=1_000_000)
-    parser.add_argument("--rate", type=float, help="skip the rate phase's measurement and use this rate for latency")
+    parser.add_argument(
+        "--rate", type=float, help="skip the rate phase's measurement and use this rate for latency"
+    )
     args = parser.parse_args()
     phases = set(args.phases.split(","))
     work = Path(tempfile.mkdtemp(prefix="logwarden-bench-"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import numpy as np
@@ -120,7 +120,7 @@ def iso_utc(epoch_ms: int) -> str | None:
     if epoch_ms < 0:
         return None
     try:
-        moment = datetime.fromtimestamp(epoch_ms / 1000, tz=timezone.utc)
+        moment = datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
     except (OverflowError, OSError, ValueError):
         return None
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -111,7 +111,9 @@ def run_daemon(config_path: Path, *, check_only: bool = False) -> int:
     if check_only:
         bundle = load_bundle(config.model.path)
         MessageDecoder.build(config.input, bundle.metadata)
-        print(json.dumps({"config": config.as_loggable(), "model": bundle.metadata.model_version}, default=str))
+        print(
+            json.dumps({"config": config.as_loggable(), "model": bundle.metadata.model_version}, default=str)
+        )
         return 0
     log.info("config", **config.as_loggable())
     service = build_service(config)

@@ -75,7 +75,9 @@ class Checkpointer:
         self._crash.reach("after_flush")
         changes = self._table.take_changes()
         try:
-            self._store.save_checkpoint(changes, dict(next_offsets), midway=lambda: self._crash.reach("mid_snapshot"))
+            self._store.save_checkpoint(
+                changes, dict(next_offsets), midway=lambda: self._crash.reach("mid_snapshot")
+            )
         except BaseException:
             self._table.restore_changes(changes)
             raise

@@ -11,7 +11,7 @@ import dataclasses
 import json
 import math
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, NamedTuple, get_args
 
 from logwarden.daemon.config import InputConfig
@@ -41,7 +41,7 @@ DECODE_REASONS: tuple[DecodeReason, ...] = get_args(DecodeReason)
 # year 5138, 1e11 ms is 1973), so both common encodings are read without a setting.
 _SECONDS_LIMIT = 1e11
 _MAX_TIMESTAMP_MS = 253_402_300_800_000  # 10000-01-01T00:00:00Z
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
 _ABSENT: Any = object()
 
@@ -315,7 +315,7 @@ def _timestamp_ms(value: Any, field_name: str) -> int:
                 "invalid_timestamp", f"field {field_name!r}: {value[:64]!r} is not ISO-8601"
             ) from None
         if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
+            moment = moment.replace(tzinfo=UTC)
         millis = (moment - _EPOCH) // _ONE_MS
     else:
         raise DecodeError("invalid_timestamp", _field_problem(field_name, value))

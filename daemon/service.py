@@ -20,7 +20,13 @@ import numpy as np
 import structlog
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 
-from logwarden.daemon.alerts import alert_id, build_alert, dead_letter_headers, encode_alert, session_end_alert_id
+from logwarden.daemon.alerts import (
+    alert_id,
+    build_alert,
+    dead_letter_headers,
+    encode_alert,
+    session_end_alert_id,
+)
 from logwarden.daemon.checkpoint import Checkpointer, Offsets
 from logwarden.daemon.clock import StreamClock
 from logwarden.daemon.decode import MessageDecoder
@@ -116,7 +122,10 @@ class DaemonService:
 
     # -- lifecycle -------------------------------------------------------------------------
     def install_signal_handlers(self) -> None:
-        """SIGTERM/SIGINT: first asks for a graceful stop, second exits at once (state stays at its last checkpoint)."""
+        """SIGTERM/SIGINT: the first asks for a graceful stop, the second exits at once.
+
+        Exiting at once is safe: the state on disk stays at its last checkpoint.
+        """
         signal.signal(signal.SIGTERM, self.handle_exit_signal)
         signal.signal(signal.SIGINT, self.handle_exit_signal)
 
@@ -155,7 +164,9 @@ class DaemonService:
 
     def run_once(self) -> None:
         """One poll, the batch it returned, and the periodic work."""
-        polled = self._consumer.poll(timeout_ms=self._settings.poll_timeout_ms, max_records=self._settings.batch_max_events)
+        polled = self._consumer.poll(
+            timeout_ms=self._settings.poll_timeout_ms, max_records=self._settings.batch_max_events
+        )
         if polled:
             self.handle_records(polled)
         else:
@@ -231,11 +242,18 @@ class DaemonService:
         if newest_ms >= 0:
             self._clock.observe(newest_ms / 1000.0)
         if entities:
-            self.score_and_alert(entities, np.asarray(event_ids, np.int64), np.asarray(partitions, np.int32), records, events)
+            self.score_and_alert(
+                entities, np.asarray(event_ids, np.int64), np.asarray(partitions, np.int32), records, events
+            )
         self._crash.reach("batch")
 
     def score_and_alert(
-        self, entities: list[str], event_ids: np.ndarray, partitions: np.ndarray, records: list[Any], events: list[Any]
+        self,
+        entities: list[str],
+        event_ids: np.ndarray,
+        partitions: np.ndarray,
+        records: list[Any],
+        events: list[Any],
     ) -> None:
         scored = self._processor.process(entities, event_ids, partitions, self._clock.now)
         self.counters.events += len(entities)
@@ -261,17 +279,19 @@ class DaemonService:
             self._sink.send_alert(entities[index], encode_alert(alert))
         self.counters.alerts += len(flagged)
         if self._sink.scores_topic is not None:
-            for index, record in enumerate(records):
+            for position, record in enumerate(records):
                 payload = {
-                    "entity": entities[index],
-                    "score": round(float(scored.scores[index]), 6),
-                    "event": self._metadata.token_name(int(event_ids[index])),
+                    "entity": entities[position],
+                    "score": round(float(scored.scores[position]), 6),
+                    "event": self._metadata.token_name(int(event_ids[position])),
                     "source": {"topic": record.topic, "partition": record.partition, "offset": record.offset},
                 }
-                self._sink.send_score(entities[index], encode_alert(payload))
+                self._sink.send_score(entities[position], encode_alert(payload))
 
     def send_dead_letter(self, record: Any, error: DecodeError) -> None:
-        headers = dead_letter_headers(error.reason, error.detail, record.topic, record.partition, record.offset)
+        headers = dead_letter_headers(
+            error.reason, error.detail, record.topic, record.partition, record.offset
+        )
         self._sink.send_dead_letter(record.key, record.value, headers)
 
     def expire_idle_entities(self) -> None:
@@ -306,7 +326,12 @@ class DaemonService:
         self._dirty_since_checkpoint = True
         self.counters.session_ends += len(entities)
         self.counters.alerts += len(flagged)
-        log.info("sessions_expired", entities=len(entities), alerts=len(flagged), ttl_seconds=self._settings.ttl_seconds)
+        log.info(
+            "sessions_expired",
+            entities=len(entities),
+            alerts=len(flagged),
+            ttl_seconds=self._settings.ttl_seconds,
+        )
 
     def checkpoint(self, reason: str, flush_timeout_seconds: float = RUNNING_FLUSH_TIMEOUT_SECONDS) -> None:
         """Run the checkpoint order (checkpoint.py) for everything processed so far."""
@@ -320,7 +345,9 @@ class DaemonService:
         self.counters.checkpoints += 1
         evicted = self._table.evicted_total
         if evicted > evicted_before:
-            log.warning("entities_evicted", evicted=evicted - evicted_before, max_entities=self._table.capacity)
+            log.warning(
+                "entities_evicted", evicted=evicted - evicted_before, max_entities=self._table.capacity
+            )
             self._evicted_logged = evicted
         log.info(
             "checkpoint",
@@ -342,7 +369,11 @@ class DaemonService:
             if offset is not None:
                 self._consumer.seek(tp, offset)
                 resumed[f"{tp.topic}/{tp.partition}"] = offset
-        log.info("partitions_assigned", partitions=sorted(f"{tp.topic}/{tp.partition}" for tp in assigned), resumed=resumed)
+        log.info(
+            "partitions_assigned",
+            partitions=sorted(f"{tp.topic}/{tp.partition}" for tp in assigned),
+            resumed=resumed,
+        )
 
     def handle_revoked(self, revoked: list[TopicPartition]) -> None:
         """Checkpoint before partitions move, so their next owner starts where we stopped."""

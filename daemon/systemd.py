@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 
@@ -20,10 +21,9 @@ class SystemdNotifier:
     def notify(self, message: str) -> None:
         if self._socket is None:
             return
-        try:
+        # systemd may be gone (e.g. during shutdown): notifications are advisory.
+        with contextlib.suppress(OSError):
             self._socket.sendto(message.encode("utf-8"), self._address)
-        except OSError:
-            pass  # systemd gone (e.g. during shutdown): notifications are advisory
 
     def ready(self) -> None:
         self.notify("READY=1")

@@ -56,12 +56,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train a model and export it to ONNX")
     source = train.add_mutually_exclusive_group(required=True)
-    source.add_argument("--sequences", type=Path, help="pre-parsed sessions: one per line, space-separated event keys")
+    source.add_argument(
+        "--sequences", type=Path, help="pre-parsed sessions: one per line, space-separated event keys"
+    )
     source.add_argument("--logs", type=Path, help="raw log lines (templates are mined with Drain3)")
-    train.add_argument("--entity-regex", help=r"with --logs: regex naming each line's entity, e.g. 'blk_-?\d+'")
-    train.add_argument("--header-regex", help="with --logs: regex with a (?P<content>...) group; default handles common headers")
-    train.add_argument("--templates", type=Path, help="with --sequences: CSV EventId,EventTemplate (key N <-> EN)")
-    train.add_argument("--labelled", type=Path, help="labelled CSV (Sequence,label): threshold maximising F1 there")
+    train.add_argument(
+        "--entity-regex", help=r"with --logs: regex naming each line's entity, e.g. 'blk_-?\d+'"
+    )
+    train.add_argument(
+        "--header-regex",
+        help="with --logs: regex with a (?P<content>...) group; default handles common headers",
+    )
+    train.add_argument(
+        "--templates", type=Path, help="with --sequences: CSV EventId,EventTemplate (key N <-> EN)"
+    )
+    train.add_argument(
+        "--labelled", type=Path, help="labelled CSV (Sequence,label): threshold maximising F1 there"
+    )
     train.add_argument("--out", type=Path, required=True, help="model directory to write")
     train.add_argument("--epochs", type=int, help="training epochs (default: the trainer's)")
     train.add_argument("--seed", type=int, default=0, help="random seed; same seed, same data -> same model")
@@ -79,12 +90,20 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("eval", help="detection metrics on a labelled CSV (Sequence,label)")
     evaluate.add_argument("--model", type=Path, required=True)
     evaluate.add_argument("--labelled", type=Path, required=True)
-    evaluate.add_argument("--ratio", default="553366:16838", help="NORMAL:ANOMALOUS for the re-weighted F1 (default: DeepLog's HDFS test set)")
+    evaluate.add_argument(
+        "--ratio",
+        default="553366:16838",
+        help="NORMAL:ANOMALOUS for the re-weighted F1 (default: DeepLog's HDFS test set)",
+    )
     evaluate.add_argument("--threshold", type=float, help="override the calibrated threshold")
 
     run = commands.add_parser("run", help="run the Kafka daemon")
-    run.add_argument("--config", type=Path, required=True, help="YAML configuration (see config.example.yaml)")
-    run.add_argument("--check", action="store_true", help="validate config and model, print the effective config, exit")
+    run.add_argument(
+        "--config", type=Path, required=True, help="YAML configuration (see config.example.yaml)"
+    )
+    run.add_argument(
+        "--check", action="store_true", help="validate config and model, print the effective config, exit"
+    )
     return parser
 
 
@@ -150,7 +169,9 @@ def _handle_score(args: argparse.Namespace) -> int:
         "lines": summary.lines,
         "lines_without_entity": summary.lines_without_entity,
         "unknown_template_lines": summary.unknown_template_lines,
-        "new_templates": sorted(summary.new_templates, key=summary.new_templates.__getitem__, reverse=True)[:20],
+        "new_templates": sorted(summary.new_templates, key=summary.new_templates.__getitem__, reverse=True)[
+            :20
+        ],
     }
     print(json.dumps({"summary": report}), file=sys.stderr)
     return EXIT_OK

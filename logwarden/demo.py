@@ -46,8 +46,14 @@ def train_model(lines: list[str], out: Path, epochs: int, seed: int) -> dict[str
     configure_logging("warning", sys.stderr)
     # The exporter warns about LSTM batch sizes unless h0/c0 are graph inputs; ours are.
     warnings.filterwarnings("ignore", message="Exporting a model to ONNX with a batch_size")
-    metadata = train_on_logs(lines, parser_settings(ENTITY_REGEX), TrainingOptions(epochs=epochs, seed=seed), out)
-    return {"threshold": round(metadata.threshold, 3), "templates": len(metadata.templates), "method": metadata.threshold_method}
+    metadata = train_on_logs(
+        lines, parser_settings(ENTITY_REGEX), TrainingOptions(epochs=epochs, seed=seed), out
+    )
+    return {
+        "threshold": round(metadata.threshold, 3),
+        "templates": len(metadata.templates),
+        "method": metadata.threshold_method,
+    }
 
 
 def write_config(path: Path, bootstrap: str, model_dir: Path, state_dir: Path) -> None:
@@ -73,9 +79,11 @@ def produce(bootstrap: str, stream: SyntheticLog) -> int:
     from kafka import KafkaProducer
 
     producer = KafkaProducer(bootstrap_servers=[bootstrap], linger_ms=5, acks="all")
-    for line, entity in zip(stream.lines, stream.entity_of_line):
+    for line, entity in zip(stream.lines, stream.entity_of_line, strict=True):
         stamp = datetime.fromisoformat(line.split(" ", 1)[0].replace("Z", "+00:00"))
-        producer.send(INPUT_TOPIC, key=entity.encode(), value=line.encode(), timestamp_ms=int(stamp.timestamp() * 1000))
+        producer.send(
+            INPUT_TOPIC, key=entity.encode(), value=line.encode(), timestamp_ms=int(stamp.timestamp() * 1000)
+        )
     producer.flush()
     producer.close()
     return len(stream.lines)
@@ -95,7 +103,9 @@ def committed_total(bootstrap: str) -> int:
 def read_alerts(bootstrap: str) -> list[dict[str, object]]:
     from kafka import KafkaConsumer, TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=[bootstrap], enable_auto_commit=False, consumer_timeout_ms=3000)
+    consumer = KafkaConsumer(
+        bootstrap_servers=[bootstrap], enable_auto_commit=False, consumer_timeout_ms=3000
+    )
     partition = TopicPartition(ALERTS_TOPIC, 0)
     consumer.assign([partition])
     consumer.seek_to_beginning(partition)
@@ -141,8 +151,10 @@ def main(argv: list[str] | None = None) -> int:
     stream = generate_logs(args.seed + 1, args.stream_entities, anomaly_fraction=0.05, first_job_id=100_000)
     write_lines(out / "train.log", training.lines)
     write_lines(out / "stream.log", stream.lines)
-    say(f"generated {len(training.lines)} training lines and a stream of {len(stream.lines)} lines "
-        f"({len(stream.anomalies)} anomalous of {len(stream.entities)} jobs)")
+    say(
+        f"generated {len(training.lines)} training lines and a stream of {len(stream.lines)} lines "
+        f"({len(stream.anomalies)} anomalous of {len(stream.entities)} jobs)"
+    )
     summary = train_model(training.lines, out / "model", args.epochs, args.seed)
     say(f"trained and exported {out / 'model'}: {summary}")
 
@@ -154,17 +166,25 @@ def main(argv: list[str] | None = None) -> int:
         daemon_log = (out / "daemon.log").open("wb")
         daemon = subprocess.Popen(
             [sys.executable, "-m", "logwarden.cli", "run", "--config", str(config_path)],
-            stdout=daemon_log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            stdout=daemon_log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         try:
-            say(f"daemon started (pid {daemon.pid}, log {out / 'daemon.log'}); replaying the stream into Kafka")
+            say(
+                f"daemon started (pid {daemon.pid}, log {out / 'daemon.log'}); "
+                "replaying the stream into Kafka"
+            )
             produced = produce(broker.bootstrap, stream)
             deadline = time.monotonic() + 90
             while committed_total(broker.bootstrap) < produced and time.monotonic() < deadline:
                 if daemon.poll() is not None:
                     raise SystemExit(f"daemon exited with {daemon.returncode}; see {out / 'daemon.log'}")
                 time.sleep(0.5)
-            say(f"daemon committed all {produced} events; waiting {TTL_SECONDS:.0f}s of idle time so the last sessions end")
+            say(
+                f"daemon committed all {produced} events; "
+                f"waiting {TTL_SECONDS:.0f}s of idle time so the last sessions end"
+            )
             time.sleep(TTL_SECONDS + 4)
             daemon.send_signal(signal.SIGTERM)
             code = daemon.wait(timeout=15)

@@ -19,8 +19,11 @@ from typing import Any
 
 import yaml
 from kafka import KafkaAdminClient, KafkaProducer
-
 from kafka_broker import FAST_CONSUMER_SETTINGS
+
+from logwarden.daemon.sqlite_store import SqliteStateStore
+from logwarden.daemon.state_store import StoreHeader
+from logwarden.model.bundle import load_bundle
 from logwarden.synthetic import ENTITY_REGEX
 
 DAEMON_CONSUMER_SETTINGS = {
@@ -75,7 +78,9 @@ class DaemonProcess:
     _log_offset: int = 0
 
     @classmethod
-    def start(cls, workdir: Path, config: dict[str, Any], env: dict[str, str] | None = None, name: str = "daemon") -> DaemonProcess:
+    def start(
+        cls, workdir: Path, config: dict[str, Any], env: dict[str, str] | None = None, name: str = "daemon"
+    ) -> DaemonProcess:
         workdir.mkdir(parents=True, exist_ok=True)
         config_path = workdir / f"{name}.yaml"
         config_path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -104,8 +109,10 @@ class DaemonProcess:
     def log_text(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
-    def wait_for(self, predicate: Callable[[list[dict[str, Any]]], bool], timeout_s: float, what: str) -> None:
-        """Wait until ``predicate(events)`` holds; fail with the log tail if the deadline passes or the daemon dies."""
+    def wait_for(
+        self, predicate: Callable[[list[dict[str, Any]]], bool], timeout_s: float, what: str
+    ) -> None:
+        """Wait until ``predicate(events)`` holds; fail with the log tail on deadline or daemon death."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if predicate(self.events()):
@@ -113,13 +120,17 @@ class DaemonProcess:
             if self.process is not None and self.process.poll() is not None:
                 if predicate(self.events()):
                     return
-                raise AssertionError(f"daemon exited ({self.process.returncode}) before {what}:\n{self.log_text()[-4000:]}")
+                raise AssertionError(
+                    f"daemon exited ({self.process.returncode}) before {what}:\n{self.log_text()[-4000:]}"
+                )
             time.sleep(0.1)
         raise AssertionError(f"timed out after {timeout_s}s waiting for {what}:\n{self.log_text()[-4000:]}")
 
     def wait_assigned(self, timeout_s: float = 30.0) -> None:
         self.wait_for(
-            lambda events: any(e.get("event") == "partitions_assigned" and e.get("partitions") for e in events),
+            lambda events: any(
+                e.get("event") == "partitions_assigned" and e.get("partitions") for e in events
+            ),
             timeout_s,
             "partition assignment",
         )
@@ -129,10 +140,11 @@ class DaemonProcess:
         return checkpoints[-1] if checkpoints else None
 
     def wait_processed(self, count: int, timeout_s: float = 60.0) -> None:
-        """Wait until a checkpoint covers ``count`` events + dead letters in total (this process's counters)."""
+        """Wait until one checkpoint's counters cover ``count`` events plus dead letters."""
         self.wait_for(
             lambda events: any(
-                e.get("event") == "checkpoint" and e.get("events", 0) + e.get("dead_letters", 0) >= count for e in events
+                e.get("event") == "checkpoint" and e.get("events", 0) + e.get("dead_letters", 0) >= count
+                for e in events
             ),
             timeout_s,
             f"a checkpoint covering {count} records",
@@ -155,10 +167,15 @@ class DaemonProcess:
 
 
 def produce_records(
-    bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, bytes | None]], timestamps_ms: Sequence[int] | None = None
+    bootstrap: str,
+    topic: str,
+    records: Iterable[tuple[bytes | None, bytes | None]],
+    timestamps_ms: Sequence[int] | None = None,
 ) -> int:
     """Produce (key, value) pairs in order and wait until every one is acknowledged."""
-    producer = KafkaProducer(bootstrap_servers=[bootstrap], acks="all", linger_ms=5, max_request_size=4 * 1024 * 1024)
+    producer = KafkaProducer(
+        bootstrap_servers=[bootstrap], acks="all", linger_ms=5, max_request_size=4 * 1024 * 1024
+    )
     count = 0
     try:
         for index, (key, value) in enumerate(records):
@@ -179,3 +196,17 @@ def committed_offsets(bootstrap: str, group: str) -> dict[tuple[str, int], int]:
     finally:
         admin.close()
     return {(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
+
+
+def stored_events_applied(state_dir: Path, model_dir: Path) -> dict[str, int]:
+    """entity -> events_applied as a stopped daemon left them in its SQLite store."""
+    metadata = load_bundle(model_dir).metadata
+    store = SqliteStateStore(state_dir)
+    store.open(StoreHeader(metadata.onnx_sha256, metadata.num_layers, metadata.hidden_size))
+    try:
+        rows, _ = store.load()
+        return {
+            e: int(n) for chunk in rows for e, n in zip(chunk.entities, chunk.events_applied, strict=True)
+        }
+    finally:
+        store.close()

@@ -40,7 +40,9 @@ def read_labelled_csv(path: str | Path) -> list[LabelledSession]:
             reader = csv.DictReader(handle)
             fields = reader.fieldnames or []
             if "Sequence" not in fields or "label" not in fields:
-                raise InputFormatError(f"{path}: header must have 'Sequence' and 'label' columns, got {fields}")
+                raise InputFormatError(
+                    f"{path}: header must have 'Sequence' and 'label' columns, got {fields}"
+                )
             rows = []
             for row in reader:
                 label = (row["label"] or "").strip()

@@ -36,7 +36,9 @@ def load_bundle(directory: str | Path) -> ModelBundle:
     onnx_path = directory / ONNX_FILE
     for path in (metadata_path, onnx_path):
         if not path.is_file():
-            raise ModelLoadError(f"{path}: model file not found (a model directory holds {METADATA_FILE} and {ONNX_FILE})")
+            raise ModelLoadError(
+                f"{path}: model file not found (a model directory holds {METADATA_FILE} and {ONNX_FILE})"
+            )
     try:
         raw = json.loads(metadata_path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -46,7 +48,8 @@ def load_bundle(directory: str | Path) -> ModelBundle:
     version = raw.get("format_version")
     if version != FORMAT_VERSION:
         raise ModelLoadError(
-            f"{metadata_path}: format_version {version!r} is not supported (this logwarden reads {FORMAT_VERSION}); "
+            f"{metadata_path}: format_version {version!r} is not supported "
+            f"(this logwarden reads {FORMAT_VERSION}); "
             "retrain or export the model with this version"
         )
     try:
@@ -59,7 +62,8 @@ def load_bundle(directory: str | Path) -> ModelBundle:
     actual = sha256_hex(onnx_bytes)
     if actual != metadata.onnx_sha256:
         raise ModelLoadError(
-            f"{onnx_path}: sha256 {actual} does not match onnx_sha256 {metadata.onnx_sha256} in {METADATA_FILE}; "
+            f"{onnx_path}: sha256 {actual} does not match "
+            f"onnx_sha256 {metadata.onnx_sha256} in {METADATA_FILE}; "
             "the graph was modified or belongs to another model"
         )
     return ModelBundle(directory=directory, metadata=metadata, onnx_bytes=onnx_bytes)

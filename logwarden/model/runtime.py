@@ -54,7 +54,9 @@ class OnnxStepModel:
         names = {i.name for i in session.get_inputs()}
         expected = {INPUT_EVENT_IDS, INPUT_H, INPUT_C}
         if names != expected:
-            raise ModelLoadError(f"{bundle.directory}: graph inputs {sorted(names)} differ from {sorted(expected)}")
+            raise ModelLoadError(
+                f"{bundle.directory}: graph inputs {sorted(names)} differ from {sorted(expected)}"
+            )
         try:
             model = cls(session, bundle.metadata)
             probe = model.run(np.full((1, 1), START_ID, np.int64), *model.zero_state(1))

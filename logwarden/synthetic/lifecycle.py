@@ -14,25 +14,61 @@ from typing import Literal
 import numpy as np
 
 Step = Literal[
-    "submit", "queue", "schedule", "stage_in", "cache_hit", "start", "progress", "checkpoint",
-    "attempt_failed", "complete", "cleanup", "oom_kill", "segfault", "quota_exceeded",
+    "submit",
+    "queue",
+    "schedule",
+    "stage_in",
+    "cache_hit",
+    "start",
+    "progress",
+    "checkpoint",
+    "attempt_failed",
+    "complete",
+    "cleanup",
+    "oom_kill",
+    "segfault",
+    "quota_exceeded",
 ]
 AnomalyKind = Literal["unknown_template", "out_of_order", "repeated_event", "missing_step", "truncated"]
 
 ALL_KINDS: tuple[AnomalyKind, ...] = (
-    "unknown_template", "out_of_order", "repeated_event", "missing_step", "truncated",
+    "unknown_template",
+    "out_of_order",
+    "repeated_event",
+    "missing_step",
+    "truncated",
 )
 NORMAL_STEPS: tuple[Step, ...] = (
-    "submit", "queue", "schedule", "stage_in", "cache_hit", "start", "progress", "checkpoint",
-    "attempt_failed", "complete", "cleanup",
+    "submit",
+    "queue",
+    "schedule",
+    "stage_in",
+    "cache_hit",
+    "start",
+    "progress",
+    "checkpoint",
+    "attempt_failed",
+    "complete",
+    "cleanup",
 )
 UNKNOWN_STEPS: tuple[Step, ...] = ("oom_kill", "segfault", "quota_exceeded")
 """Steps that never occur in normal traffic: their templates are unknown to a trained model."""
 
 _CODE: dict[str, str] = {
-    "submit": "S", "queue": "Q", "schedule": "H", "stage_in": "I", "cache_hit": "C", "start": "B",
-    "progress": "P", "checkpoint": "K", "attempt_failed": "F", "complete": "D", "cleanup": "E",
-    "oom_kill": "x", "segfault": "y", "quota_exceeded": "z",
+    "submit": "S",
+    "queue": "Q",
+    "schedule": "H",
+    "stage_in": "I",
+    "cache_hit": "C",
+    "start": "B",
+    "progress": "P",
+    "checkpoint": "K",
+    "attempt_failed": "F",
+    "complete": "D",
+    "cleanup": "E",
+    "oom_kill": "x",
+    "segfault": "y",
+    "quota_exceeded": "z",
 }
 # submit, queue, then up to two failed attempts, the successful attempt, complete, cleanup;
 # each attempt is schedule, stage (copy or cache hit), start, then work (progress/checkpoint).
@@ -89,7 +125,10 @@ def inject_anomaly(kind: AnomalyKind, normal: Sequence[Step], rng: np.random.Gen
         steps.insert(at, UNKNOWN_STEPS[int(rng.integers(len(UNKNOWN_STEPS)))])
     elif kind == "out_of_order":
         pairs: tuple[tuple[Step, Step], ...] = (
-            ("submit", "queue"), ("queue", "schedule"), ("schedule", "start"), ("complete", "cleanup"),
+            ("submit", "queue"),
+            ("queue", "schedule"),
+            ("schedule", "start"),
+            ("complete", "cleanup"),
         )
         first, second = pairs[int(rng.integers(len(pairs)))]
         i, j = steps.index(first), steps.index(second)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -26,13 +26,24 @@ from logwarden.synthetic.lifecycle import (
 from logwarden.synthetic.messages import JobContext, render
 
 ENTITY_REGEX = r"job_\d+"
-DEFAULT_START = datetime(2026, 11, 21, 10, 0, 0, tzinfo=timezone.utc)
+DEFAULT_START = datetime(2026, 11, 21, 10, 0, 0, tzinfo=UTC)
 PROCESS = "scheduler"
 
 _MEAN_GAP_MS: dict[str, float] = {
-    "submit": 0.0, "queue": 40.0, "schedule": 2000.0, "stage_in": 400.0, "cache_hit": 60.0,
-    "start": 1500.0, "progress": 4000.0, "checkpoint": 3000.0, "attempt_failed": 2500.0,
-    "complete": 1200.0, "cleanup": 250.0, "oom_kill": 800.0, "segfault": 800.0, "quota_exceeded": 800.0,
+    "submit": 0.0,
+    "queue": 40.0,
+    "schedule": 2000.0,
+    "stage_in": 400.0,
+    "cache_hit": 60.0,
+    "start": 1500.0,
+    "progress": 4000.0,
+    "checkpoint": 3000.0,
+    "attempt_failed": 2500.0,
+    "complete": 1200.0,
+    "cleanup": 250.0,
+    "oom_kill": 800.0,
+    "segfault": 800.0,
+    "quota_exceeded": 800.0,
 }
 _BURST_GAP_MS = (2, 40)
 """Gap between the copies of a step repeated in a burst (``repeated_event``)."""
@@ -138,5 +149,5 @@ def write_lines(path: str | Path, lines: Iterable[str]) -> None:
 
 def _timestamp(start: datetime, offset_ms: int) -> str:
     """ISO 8601 UTC with milliseconds, e.g. ``2026-11-21T10:00:00.123Z``."""
-    moment = start.astimezone(timezone.utc) + timedelta(milliseconds=offset_ms)
+    moment = start.astimezone(UTC) + timedelta(milliseconds=offset_ms)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"

@@ -14,12 +14,10 @@ from typing import Any
 
 import pytest
 import yaml
-from daemon_harness import DaemonProcess, daemon_config
+from daemon_harness import DaemonProcess, daemon_config, stored_events_applied
 from kafka import KafkaProducer
 from kafka_broker import read_all
 
-from logwarden.daemon.sqlite_store import SqliteStateStore
-from logwarden.daemon.state_store import StoreHeader
 from logwarden.model.bundle import load_bundle
 from logwarden.synthetic import generate_logs
 
@@ -77,20 +75,6 @@ def final_counters(daemon: DaemonProcess) -> dict[str, Any]:
     checkpoint = daemon.last_checkpoint()
     assert checkpoint is not None, daemon.log_text()[-4000:]
     return checkpoint
-
-
-def stored_events_applied(state_dir: Path, model_dir: Path) -> dict[str, int]:
-    """entity -> events_applied as the stopped daemon left them in its SQLite store."""
-    metadata = load_bundle(model_dir).metadata
-    store = SqliteStateStore(state_dir)
-    store.open(StoreHeader(metadata.onnx_sha256, metadata.num_layers, metadata.hidden_size))
-    try:
-        rows, _ = store.load()
-        return {
-            e: int(n) for chunk in rows for e, n in zip(chunk.entities, chunk.events_applied, strict=True)
-        }
-    finally:
-        store.close()
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -9,12 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from daemon_harness import DaemonProcess, daemon_config, produce_records
+from daemon_harness import DaemonProcess, daemon_config, produce_records, stored_events_applied
 from kafka_broker import read_all
 
 from logwarden.daemon.alerts import session_end_alert_id
-from logwarden.daemon.sqlite_store import SqliteStateStore
-from logwarden.daemon.state_store import StoreHeader
 from logwarden.model.bundle import load_bundle
 from logwarden.model.contract import END_ID
 from logwarden.model.runtime import OnnxStepModel
@@ -54,20 +52,6 @@ def separating_threshold(normal: Sequence[float], truncated: Sequence[float]) ->
     width, middle = max(gaps, default=(0.0, 0.0))
     assert width > 4 * SCORE_TOLERANCE, "the oracle separates no truncated session from the normal ones"
     return middle
-
-
-def stored_entities(state_dir: Path, model_dir: Path) -> dict[str, int]:
-    """entity -> events_applied as the stopped daemon left them in its SQLite store."""
-    metadata = load_bundle(model_dir).metadata
-    store = SqliteStateStore(state_dir)
-    store.open(StoreHeader(metadata.onnx_sha256, metadata.num_layers, metadata.hidden_size))
-    try:
-        rows, _ = store.load()
-        return {
-            e: int(n) for chunk in rows for e, n in zip(chunk.entities, chunk.events_applied, strict=True)
-        }
-    finally:
-        store.close()
 
 
 def test_daemon_idle_entities_past_ttl_expire_and_score_end(
@@ -144,7 +128,7 @@ def test_daemon_idle_entities_past_ttl_expire_and_score_end(
         assert alert["source"] is None and alert["event"] == ""
         assert alert["alert_id"] == session_end_alert_id(entity, events)
         assert alert["score"] == pytest.approx(score, abs=SCORE_TOLERANCE)
-    assert stored_entities(tmp_path / "state", synthetic_model) == {late.entity_of_line[0]: 1}
+    assert stored_events_applied(tmp_path / "state", synthetic_model) == {late.entity_of_line[0]: 1}
 
 
 def test_daemon_more_entities_than_max_entities_evicts_and_stays_bounded(
@@ -187,4 +171,4 @@ def test_daemon_more_entities_than_max_entities_evicts_and_stays_bounded(
     assert max(c["entities"] for c in checkpoints) <= max_entities
     assert evictions and all(e["max_entities"] == max_entities for e in evictions)
     assert sum(e["evicted"] for e in evictions) >= distinct - max_entities
-    assert len(stored_entities(tmp_path / "state", synthetic_model)) <= max_entities
+    assert len(stored_events_applied(tmp_path / "state", synthetic_model)) <= max_entities

@@ -22,7 +22,9 @@ class RecordingProducer:
         self.sent: list[dict[str, Any]] = []
         self._pending: list[tuple[FutureRecordMetadata, Exception | None]] = []
 
-    def send(self, topic: str, key: bytes | None = None, value: bytes | None = None, headers: Any = None) -> FutureRecordMetadata:
+    def send(
+        self, topic: str, key: bytes | None = None, value: bytes | None = None, headers: Any = None
+    ) -> FutureRecordMetadata:
         size = len(value or b"")
         if self.sync_limit is not None and size > self.sync_limit:
             raise MessageSizeTooLargeError(f"{size} bytes")
@@ -53,11 +55,13 @@ def test_output_sink_dead_letter_within_limit_kept_whole() -> None:
     sink = sink_with(producer)
     sink.send_dead_letter(b"k", b"x" * 50, [("logwarden.reason", b"invalid_json")])
     sink.flush()
-    assert producer.sent == [{"topic": "dead", "key": b"k", "value": b"x" * 50, "headers": {"logwarden.reason": b"invalid_json"}}]
+    assert producer.sent == [
+        {"topic": "dead", "key": b"k", "value": b"x" * 50, "headers": {"logwarden.reason": b"invalid_json"}}
+    ]
 
 
 def test_output_sink_dead_letter_rejected_by_broker_resent_cut_with_size() -> None:
-    """A dead letter the broker rejects as too large is resent cut, with its original size, and flush succeeds."""
+    """A dead letter the broker rejects as too large is resent cut, with its original size."""
     producer = RecordingProducer(limit=100)
     sink = sink_with(producer)
     sink.send_dead_letter(b"k", b"y" * 500, [("logwarden.reason", b"oversize")])
@@ -74,7 +78,10 @@ def test_output_sink_dead_letter_over_request_size_cut_at_once() -> None:
     sink = sink_with(producer)
     sink.send_dead_letter(None, b"z" * 300, [])
     sink.flush()
-    assert producer.sent[0]["value"] == b"z" * 10 and producer.sent[0]["headers"]["logwarden.original_bytes"] == b"300"
+    assert (
+        producer.sent[0]["value"] == b"z" * 10
+        and producer.sent[0]["headers"]["logwarden.original_bytes"] == b"300"
+    )
 
 
 def test_output_sink_failed_alert_raises_delivery_error_at_flush() -> None:

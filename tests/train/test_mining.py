@@ -10,12 +10,12 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from logwarden.train.mining import MinedLogs, mine_log_lines, mine_templates
 
 from logwarden.events.header import HeaderStripper
 from logwarden.events.masking import Masker
 from logwarden.events.raw import RawLineParser, parser_settings
 from logwarden.events.templates import NO_MATCH, WILDCARD, TemplateMatcher
+from logwarden.train.mining import MinedLogs, mine_log_lines, mine_templates
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 HDFS_ENTITY = r"blk_-?\d+"
