@@ -23,7 +23,7 @@ the committed offset.  Step names are also the crash points the tests kill the d
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from logwarden.daemon.faults import CrashPoints
@@ -63,7 +63,9 @@ class Checkpointer:
         self._commit_group = commit_group
         self._crash = crash_points
 
-    def commit(self, next_offsets: Offsets, flush_timeout_seconds: float) -> CheckpointResult:
+    def commit(
+        self, next_offsets: Offsets, flush_timeout_seconds: float, released: Collection[tuple[str, int]] = ()
+    ) -> CheckpointResult:
         """Make all work for offsets below ``next_offsets`` durable (see the module docstring).
 
         ``flush_timeout_seconds`` bounds step 1: generous while running (a slow broker is not
@@ -76,7 +78,10 @@ class Checkpointer:
         changes = self._table.take_changes()
         try:
             self._store.save_checkpoint(
-                changes, dict(next_offsets), midway=lambda: self._crash.reach("mid_snapshot")
+                changes,
+                dict(next_offsets),
+                released=released,
+                midway=lambda: self._crash.reach("mid_snapshot"),
             )
         except BaseException:
             self._table.restore_changes(changes)

@@ -118,6 +118,7 @@ class DaemonService:
         self._last_checkpoint = time.monotonic()
         self._next_expiry_check = time.monotonic()
         self._evicted_logged = 0
+        self._released_partitions: set[tuple[str, int]] = set()
         self._model_info = {"version": metadata.model_version, "sha256": metadata.onnx_sha256}
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -338,7 +339,10 @@ class DaemonService:
         if not self._dirty_since_checkpoint and reason == "periodic":
             return
         evicted_before = self._evicted_logged
-        result = self._checkpointer.commit(self._next_offsets, flush_timeout_seconds)
+        result = self._checkpointer.commit(
+            self._next_offsets, flush_timeout_seconds, self._released_partitions
+        )
+        self._released_partitions = set()
         self._events_since_checkpoint = 0
         self._dirty_since_checkpoint = False
         self._last_checkpoint = time.monotonic()
@@ -362,7 +366,16 @@ class DaemonService:
 
     # -- rebalances ------------------------------------------------------------------------
     def handle_assigned(self, assigned: list[TopicPartition]) -> None:
-        """Resume each partition from the local checkpoint, which is authoritative over the group."""
+        """Resume each partition from the local checkpoint, which is authoritative over the group.
+
+        Partitions this instance processed before but no longer owns are released first.
+        """
+        owned = {(tp.topic, tp.partition) for tp in self._consumer.assignment()} | {
+            (tp.topic, tp.partition) for tp in assigned
+        }
+        released = sorted(key for key in self._next_offsets if key not in owned)
+        if released:
+            self.release_partitions(released, owned)
         resumed = {}
         for tp in assigned:
             offset = self._next_offsets.get((tp.topic, tp.partition))
@@ -373,6 +386,27 @@ class DaemonService:
             "partitions_assigned",
             partitions=sorted(f"{tp.topic}/{tp.partition}" for tp in assigned),
             resumed=resumed,
+        )
+
+    def release_partitions(self, released: list[tuple[str, int]], owned: set[tuple[str, int]]) -> None:
+        """Forget partitions another instance now owns: their entities' state and their saved offsets.
+
+        Their entities are dropped without scoring END (their sessions go on elsewhere), and the
+        next start on them resumes from the group's committed offsets, not a stale local one.
+        State is keyed by partition number, so an entity is kept while any input topic's partition
+        of that number is still owned here.
+        """
+        numbers = {partition for _, partition in released} - {partition for _, partition in owned}
+        entities = self._table.entities_in_partitions(numbers) if numbers else []
+        self._table.remove(entities, reason="released")
+        for key in released:
+            del self._next_offsets[key]
+        self._released_partitions.update(released)
+        self._dirty_since_checkpoint = True
+        log.info(
+            "partitions_released",
+            partitions=[f"{topic}/{partition}" for topic, partition in released],
+            entities_dropped=len(entities),
         )
 
     def handle_revoked(self, revoked: list[TopicPartition]) -> None:

@@ -8,7 +8,7 @@ float32 BLOBs whose shape comes from the header row, never pickled.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -136,6 +136,7 @@ class SqliteStateStore:
         changes: StateChanges,
         offsets: Mapping[TopicPartition, int],
         *,
+        released: Collection[TopicPartition] = (),
         midway: Callable[[], None] | None = None,
     ) -> None:
         """Deletes, upserts, ``midway()``, offsets: one ``BEGIN IMMEDIATE … COMMIT``, rolled back on error."""
@@ -149,6 +150,10 @@ class SqliteStateStore:
                 conn.executemany(_UPSERT_ENTITY, _entity_params(chunk, header.row_bytes))
             if midway is not None:
                 midway()
+            conn.executemany(
+                "DELETE FROM offsets WHERE topic = ? AND kafka_partition = ?",
+                ((topic, partition) for topic, partition in released),
+            )
             conn.executemany(
                 _UPSERT_OFFSET, ((topic, partition, o) for (topic, partition), o in checked_offsets.items())
             )

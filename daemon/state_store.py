@@ -11,7 +11,7 @@ This module holds the port's data types, the ``StateStore`` Protocol and ``Memor
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import NamedTuple, Protocol
 
@@ -171,10 +171,12 @@ class StateStore(Protocol):
         changes: StateChanges,
         offsets: Mapping[TopicPartition, int],
         *,
+        released: Collection[TopicPartition] = (),
         midway: Callable[[], None] | None = None,
     ) -> None:
         """Apply ``changes`` and record ``offsets`` (merged over saved ones) in one transaction.
 
+        ``released`` partitions lose their saved offsets (this instance no longer owns them).
         ``midway`` is called inside the transaction, after the state rows and before the offsets,
         so crash tests can kill the process at the worst moment.
         """
@@ -241,11 +243,13 @@ class MemoryStateStore:
         changes: StateChanges,
         offsets: Mapping[TopicPartition, int],
         *,
+        released: Collection[TopicPartition] = (),
         midway: Callable[[], None] | None = None,
     ) -> None:
         """Build the next checkpoint aside and swap it in only when every row was read."""
         header = self._require_open()
-        new_offsets = {**self._offsets, **check_offsets(offsets)}
+        kept = {key: offset for key, offset in self._offsets.items() if key not in set(released)}
+        new_offsets = {**kept, **check_offsets(offsets)}
         rows = dict(self._rows)
         for entity in changes.deletes:
             rows.pop(entity, None)

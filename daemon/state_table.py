@@ -19,7 +19,7 @@ import numpy as np
 from logwarden.daemon.state_store import EntityRows, StateChanges
 from logwarden.errors import StateStoreError
 
-RemovalReason = Literal["expired", "ended"]
+RemovalReason = Literal["expired", "ended", "released"]
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,7 @@ class EntityStateTable:
         self.evicted_total = 0
         self.expired_total = 0
         self.ended_total = 0
+        self.released_total = 0
 
     def __len__(self) -> int:
         return len(self._slot_of)
@@ -161,9 +162,18 @@ class EntityStateTable:
         removed = self._release(np.array([slot_of[e] for e in set(entities) if e in slot_of], np.int64))
         if reason == "expired":
             self.expired_total += removed
+        elif reason == "released":
+            self.released_total += removed
         else:
             self.ended_total += removed
         return removed
+
+    def entities_in_partitions(self, partitions: Iterable[int]) -> list[str]:
+        """Tracked entities whose last event came from one of ``partitions``."""
+        wanted = np.fromiter(partitions, np.int32)
+        slots = np.flatnonzero(self._occupied & np.isin(self.partition, wanted))
+        entity_at = self._entity_at
+        return [entity_at[s] for s in slots.tolist()]  # type: ignore[misc]
 
     def snapshot(self, entity: str) -> EntitySnapshot:
         """Copy of ``entity``'s state; KeyError if it is not tracked."""

@@ -330,3 +330,14 @@ def test_sqlite_store_process_killed_mid_save_keeps_previous_checkpoint(tmp_path
     assert offsets == {("t", 0): 10}
     assert sorted(rows.entities) == ["a", "b", "x"]
     assert rows.events_applied.tolist() == [1, 1, 1]
+
+
+def test_store_released_partition_offsets_forgotten(store: StateStore, reopen: Reopen) -> None:
+    """A released partition loses its saved offset in the same transaction; others keep theirs."""
+    store.save_checkpoint(changes_of(make_rows(["a"])), {("events", 0): 10, ("events", 1): 7})
+    store.save_checkpoint(changes_of(make_rows(["b"])), {("events", 0): 12}, released=[("events", 1)])
+    store.close()
+    again = reopen()
+    again.open(HEADER)
+    _, offsets = load_all(again)
+    assert offsets == {("events", 0): 12}

@@ -305,3 +305,12 @@ def test_state_table_initial_state_of_wrong_shape_raises() -> None:
     """The constructor refuses an initial state whose shape is not [L, H]."""
     with pytest.raises(ValueError, match="initial_h"):
         EntityStateTable(L, H, 4, np.zeros((L, H + 1), np.float32), INITIAL_C)
+
+
+def test_state_table_entities_in_partitions_lists_only_those_partitions() -> None:
+    """entities_in_partitions finds entities by the partition of their last event; release counts them."""
+    table = make_table()
+    table.slots_for(["a", "b", "c"], 1.0, np.array([0, 1, 2], np.int32))
+    assert sorted(table.entities_in_partitions([1, 2])) == ["b", "c"]
+    assert table.remove(table.entities_in_partitions([1]), reason="released") == 1
+    assert table.released_total == 1 and "b" not in table and "a" in table
