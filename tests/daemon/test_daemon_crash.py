@@ -388,7 +388,7 @@ class _OneBatchConsumer:
     def poll(self, timeout_ms: int = 0, max_records: int | None = None) -> dict[TopicPartition, list[Any]]:
         return self._batch
 
-    def close(self, autocommit: bool = True) -> None:
+    def close(self, autocommit: bool = True, timeout_ms: int | None = None) -> None:
         pass
 
 
