@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import re
 import signal
@@ -25,6 +26,7 @@ import time
 import warnings
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import yaml
@@ -214,6 +216,33 @@ def phase_rate(broker: LocalBroker, model: Path, work: Path, entities: int) -> f
     return rate
 
 
+def produce_paced(
+    bootstrap: str, topic: str, lines: list[str], keys: list[str], rate: float, seconds: float, results: Any
+) -> None:
+    """Send at ``rate`` records/s for ``seconds``; report the rate achieved and each record's send time."""
+    producer = KafkaProducer(bootstrap_servers=[bootstrap], linger_ms=1, acks=1)
+    sent_at: dict[tuple[int, int], float] = {}
+
+    def remember(sent: float) -> Any:
+        return lambda meta: sent_at.__setitem__((meta.partition, meta.offset), sent)
+
+    started = time.monotonic()
+    count = 0
+    for line, key in zip(lines, keys, strict=False):
+        elapsed = time.monotonic() - started
+        if elapsed > seconds:
+            break
+        ahead = count / rate - elapsed
+        if ahead > 0:
+            time.sleep(ahead)
+        producer.send(topic, key=key.encode(), value=line.encode()).add_callback(remember(time.time()))
+        count += 1
+    producer.flush()
+    achieved = count / (time.monotonic() - started)
+    producer.close()
+    results.put((achieved, sent_at))
+
+
 def phase_latency(broker: LocalBroker, model: Path, work: Path, rate: float, seconds: float) -> None:
     topic = "bench.latency"
     broker.create_topics([topic], partitions=3)
@@ -227,7 +256,6 @@ def phase_latency(broker: LocalBroker, model: Path, work: Path, rate: float, sec
         daemon_config(broker.bootstrap, "bench-latency", topic, model, work / "latency" / "state"),
     )
     daemon.wait(lambda e: e.get("event") == "partitions_assigned" and e.get("partitions"), 60, "assignment")
-    sent_at: dict[tuple[int, int], float] = {}
     received: list[tuple[tuple[int, int], float]] = []
     in_daemon: list[float] = []
     stop = threading.Event()
@@ -252,24 +280,16 @@ def phase_latency(broker: LocalBroker, model: Path, work: Path, rate: float, sec
 
     reader = threading.Thread(target=read_alerts, daemon=True)
     reader.start()
-    producer = KafkaProducer(bootstrap_servers=[broker.bootstrap], linger_ms=1, acks=1)
-
-    def remember(sent: float):
-        return lambda meta: sent_at.__setitem__((meta.partition, meta.offset), sent)
-
-    started = time.monotonic()
-    count = 0
-    for line, key in zip(stream.lines, stream.entity_of_line, strict=False):
-        elapsed = time.monotonic() - started
-        if elapsed > seconds:
-            break
-        ahead = count / target - elapsed
-        if ahead > 0:
-            time.sleep(ahead)
-        producer.send(topic, key=key.encode(), value=line.encode()).add_callback(remember(time.time()))
-        count += 1
-    producer.flush()
-    achieved = count / (time.monotonic() - started)
+    # The paced producer runs in its own process: in this one it would compete for the GIL with the
+    # alert reader and delay records, which would show up as daemon latency.
+    results: multiprocessing.Queue = multiprocessing.get_context("spawn").Queue()
+    producer = multiprocessing.get_context("spawn").Process(
+        target=produce_paced,
+        args=(broker.bootstrap, topic, stream.lines, stream.entity_of_line, target, seconds, results),
+    )
+    producer.start()
+    achieved, sent_at = results.get(timeout=seconds + 120)
+    producer.join()
     time.sleep(3)
     stop.set()
     reader.join()
