@@ -65,10 +65,7 @@ def build_service(config: DaemonConfig) -> DaemonService:
     rows, stored_offsets = store.load()
     table.load_rows(rows)
     consumer = build_consumer(
-        config.kafka.bootstrap_servers,
-        config.kafka.group_id,
-        config.kafka.consumer_options(),
-        config.processing.batch_max_events,
+        config.kafka.bootstrap_servers, config.kafka.group_id, config.kafka.consumer_options()
     )
     producer = build_producer(config.kafka.bootstrap_servers, config.kafka.producer_options())
     sink = OutputSink(

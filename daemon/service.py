@@ -11,7 +11,7 @@ import os
 import signal
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
@@ -164,15 +164,17 @@ class DaemonService:
         self._notifier.ready()
 
     def run_once(self) -> None:
-        """One poll, the batch it returned, and the periodic work."""
-        polled = self._consumer.poll(
-            timeout_ms=self._settings.poll_timeout_ms, max_records=self._settings.batch_max_events
-        )
-        if polled:
-            self.handle_records(polled)
-        else:
+        """One poll, its records in batches of at most ``batch_max_events``, and the periodic work."""
+        polled = self._consumer.poll(timeout_ms=self._settings.poll_timeout_ms)
+        if not polled:
             self._clock.idle()
-        self.on_tick()
+            self.on_tick()
+            return
+        # Ticking after every batch keeps the checkpoint cadence and the watchdog going through a
+        # large poll; no rebalance can happen in between, as callbacks run only inside poll().
+        for batch in split_polled(polled, self._settings.batch_max_events):
+            self.handle_records(batch)
+            self.on_tick()
 
     def on_tick(self) -> None:
         wall = time.monotonic()
@@ -414,6 +416,26 @@ class DaemonService:
         if revoked and self._dirty_since_checkpoint:
             self.checkpoint("rebalance")
         log.info("partitions_revoked", partitions=sorted(f"{tp.topic}/{tp.partition}" for tp in revoked))
+
+
+def split_polled(
+    polled: dict[TopicPartition, list[Any]], size: int
+) -> Iterator[dict[TopicPartition, list[Any]]]:
+    """Cut one poll's records into batches of at most ``size``, each partition's order kept."""
+    batch: dict[TopicPartition, list[Any]] = {}
+    count = 0
+    for tp, records in polled.items():
+        start = 0
+        while start < len(records):
+            take = min(size - count, len(records) - start)
+            batch[tp] = records[start : start + take]
+            start += take
+            count += take
+            if count == size:
+                yield batch
+                batch, count = {}, 0
+    if batch:
+        yield batch
 
 
 class _RebalanceListener(ConsumerRebalanceListener):

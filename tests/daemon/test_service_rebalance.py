@@ -14,7 +14,7 @@ from logwarden.daemon.decode import MessageDecoder
 from logwarden.daemon.faults import CrashPoints
 from logwarden.daemon.policy import AlertPolicy
 from logwarden.daemon.processor import BatchProcessor
-from logwarden.daemon.service import DaemonService, LoopSettings
+from logwarden.daemon.service import DaemonService, LoopSettings, split_polled
 from logwarden.daemon.state_store import MemoryStateStore, StoreHeader
 from logwarden.daemon.state_table import EntityStateTable
 from logwarden.daemon.systemd import SystemdNotifier
@@ -120,3 +120,14 @@ def test_service_same_partitions_reassigned_nothing_released(synthetic_model: Pa
 
     assert len(table) == 2 and table.released_total == 0
     assert consumer.seeks == {TopicPartition("in", 0): 5, TopicPartition("in", 1): 7}
+
+
+def test_split_polled_batches_bounded_and_partition_order_kept() -> None:
+    """A poll is cut into batches of at most the batch size; each partition keeps its order."""
+    a, b = TopicPartition("in", 0), TopicPartition("in", 1)
+    polled = {a: list(range(5)), b: list(range(100, 103))}
+    batches = list(split_polled(polled, 3))
+    assert all(sum(len(records) for records in batch.values()) <= 3 for batch in batches)
+    assert [r for batch in batches for r in batch.get(a, [])] == list(range(5))
+    assert [r for batch in batches for r in batch.get(b, [])] == [100, 101, 102]
+    assert len(batches) == 3
