@@ -335,7 +335,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--phases", default="rate,latency,memory")
     parser.add_argument("--model", type=Path, help="model directory (default: train one on synthetic logs)")
-    parser.add_argument("--entities", type=int, default=25_000, help="entities in the rate phase")
+    parser.add_argument("--entities", type=int, default=50_000, help="entities in the rate phase")
     parser.add_argument("--latency-seconds", type=float, default=20.0)
     parser.add_argument("--memory-entities", type=int, default=1_000_000)
     parser.add_argument(

@@ -146,7 +146,7 @@ class StateConfig:
 class ProcessingConfig:
     """Batching of the poll -> score loop."""
 
-    batch_max_events: int = 2048
+    batch_max_events: int = 8192
     poll_timeout_ms: int = 100
     onnx_threads: int = 1
 

@@ -41,6 +41,9 @@ from logwarden.model.contract import END_ID, ModelMetadata
 
 log = structlog.get_logger("logwarden.daemon")
 
+IDLE_CHECKPOINT_SECONDS = 1.0
+"""Least time between two checkpoints taken because the input ran dry."""
+
 RUNNING_FLUSH_TIMEOUT_SECONDS = 30.0
 """How long a periodic checkpoint waits for the broker to acknowledge outputs before the daemon
 gives up (exits non-zero, restarts, and replays from its last checkpoint)."""
@@ -168,7 +171,7 @@ class DaemonService:
         polled = self._consumer.poll(timeout_ms=self._settings.poll_timeout_ms)
         if not polled:
             self._clock.idle()
-            self.on_tick()
+            self.on_tick(input_idle=True)
             return
         # Ticking after every batch keeps the checkpoint cadence and the watchdog going through a
         # large poll; no rebalance can happen in between, as callbacks run only inside poll().
@@ -176,14 +179,24 @@ class DaemonService:
             self.handle_records(batch)
             self.on_tick()
 
-    def on_tick(self) -> None:
+    def on_tick(self, *, input_idle: bool = False) -> None:
+        """Periodic work: idle expiry, a due checkpoint, the watchdog ping.
+
+        A checkpoint is due every ``checkpoint_every_events`` events or ``checkpoint_interval_seconds``,
+        and also as soon as the input runs dry (at most once a second): the daemon has caught up,
+        so committing costs no throughput and lag tools see it at once.
+        """
         wall = time.monotonic()
         if wall >= self._next_expiry_check:
             self._next_expiry_check = wall + self._settings.expiry_check_seconds
             self.expire_idle_entities()
         due_by_count = self._events_since_checkpoint >= self._settings.checkpoint_every_events
-        due_by_time = wall - self._last_checkpoint >= self._settings.checkpoint_interval_seconds
-        if due_by_count or (due_by_time and self._dirty_since_checkpoint):
+        since_checkpoint = wall - self._last_checkpoint
+        due_by_time = since_checkpoint >= self._settings.checkpoint_interval_seconds
+        due_by_idle = input_idle and since_checkpoint >= min(
+            IDLE_CHECKPOINT_SECONDS, self._settings.checkpoint_interval_seconds
+        )
+        if due_by_count or ((due_by_time or due_by_idle) and self._dirty_since_checkpoint):
             self.checkpoint("periodic")
         self._notifier.watchdog()
 

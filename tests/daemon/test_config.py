@@ -90,7 +90,7 @@ def test_parse_config_minimal_fills_documented_defaults() -> None:
     assert config.model.threshold is None and config.model.top_k == 3
     assert config.state.ttl_seconds == 3600 and config.state.max_entities == 1_000_000
     assert config.state.checkpoint_every_events == 500_000 and config.state.checkpoint_interval_seconds == 5.0
-    assert config.processing == ProcessingConfig(batch_max_events=2048, poll_timeout_ms=100, onnx_threads=1)
+    assert config.processing == ProcessingConfig(batch_max_events=8192, poll_timeout_ms=100, onnx_threads=1)
     assert config.shutdown.timeout_seconds == 8 and config.logging.level == "info"
     assert config.source == "config.yaml"
 
