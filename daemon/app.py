@@ -75,6 +75,7 @@ def build_service(config: DaemonConfig) -> DaemonService:
         config.kafka.scores_topic,
         config.kafka.dead_letter_max_bytes,
     )
+    sink.warm_up()
     crash_points = CrashPoints.from_environment()
     checkpointer = Checkpointer(
         flush_producer=sink.flush,
@@ -82,6 +83,7 @@ def build_service(config: DaemonConfig) -> DaemonService:
         table=table,
         commit_group=lambda offsets: commit_offsets(consumer, offsets, consumer.assignment()),
         crash_points=crash_points,
+        background=True,
     )
     return DaemonService(
         settings=loop_settings(config),

@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from logwarden.daemon.faults import CrashPoints
-from logwarden.daemon.state_store import StateStore
+from logwarden.daemon.state_store import StateChanges, StateStore
 from logwarden.daemon.state_table import EntityStateTable
 
 Offsets = dict[tuple[str, int], int]
@@ -45,8 +46,26 @@ class CheckpointResult:
     seconds: float
 
 
+@dataclass
+class _Pending:
+    """A checkpoint whose snapshot is being written by the writer thread."""
+
+    future: Future[None]
+    next_offsets: Offsets
+    upserts: int
+    deletes: int
+    started: float
+
+
 class Checkpointer:
-    """Runs the three steps in order; any failure leaves the previous checkpoint in force."""
+    """Runs the three steps in order; any failure leaves the previous checkpoint in force.
+
+    Step 2 may run on a writer thread so the event loop keeps scoring while SQLite writes:
+    the changed rows are copied at ``start`` (the state exactly at ``next_offsets``) and step 3
+    follows on the loop's thread (kafka-python's consumer is not thread-safe) once the write is
+    durable, in ``poll_completed`` or ``wait``.  At most one checkpoint is in flight; one with
+    more than ``max_background_rows`` changed rows is written in place, so the copy stays small.
+    """
 
     def __init__(
         self,
@@ -56,42 +75,101 @@ class Checkpointer:
         table: EntityStateTable,
         commit_group: Callable[[Offsets], None],
         crash_points: CrashPoints,
+        background: bool = False,
+        max_background_rows: int = 200_000,
     ) -> None:
         self._flush_producer = flush_producer
         self._store = store
         self._table = table
         self._commit_group = commit_group
         self._crash = crash_points
+        self._max_background_rows = max_background_rows
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="logwarden-snapshot") if background else None
+        self._pending: _Pending | None = None
 
     def commit(
         self, next_offsets: Offsets, flush_timeout_seconds: float, released: Collection[tuple[str, int]] = ()
     ) -> CheckpointResult:
+        """Run all three steps now and return when the checkpoint is complete."""
+        completed = self.start(next_offsets, flush_timeout_seconds, released)
+        if completed is not None:
+            return completed
+        if self._pending is None:
+            raise RuntimeError("start() neither completed the checkpoint nor left it in flight")
+        return self._finish(self._pending)
+
+    def start(
+        self, next_offsets: Offsets, flush_timeout_seconds: float, released: Collection[tuple[str, int]] = ()
+    ) -> CheckpointResult | None:
         """Make all work for offsets below ``next_offsets`` durable (see the module docstring).
 
-        ``flush_timeout_seconds`` bounds step 1: generous while running (a slow broker is not
-        an error), the remaining shutdown budget when stopping.
+        Returns the result when the checkpoint completed here, or None when its snapshot is
+        being written in the background.  ``flush_timeout_seconds`` bounds step 1: generous
+        while running, the remaining shutdown budget when stopping.
         """
+        if self._pending is not None:
+            raise RuntimeError("a checkpoint is in flight: finish it (poll_completed or wait) first")
         started = time.monotonic()
+        offsets = dict(next_offsets)
         self._crash.reach("before_flush")
         self._flush_producer(flush_timeout_seconds)
         self._crash.reach("after_flush")
         changes = self._table.take_changes()
+        upserts, deletes = changes.upsert_count, len(changes.deletes)
+        if self._writer is not None and upserts <= self._max_background_rows:
+            detached = changes.detached(self._table.num_layers, self._table.hidden_size)
+            future = self._writer.submit(self._snapshot, detached, offsets, tuple(released))
+            self._pending = _Pending(future, offsets, upserts, deletes, started)
+            return None
         try:
-            self._store.save_checkpoint(
-                changes,
-                dict(next_offsets),
-                released=released,
-                midway=lambda: self._crash.reach("mid_snapshot"),
-            )
+            self._snapshot(changes, offsets, tuple(released))
         except BaseException:
             self._table.restore_changes(changes)
             raise
+        return self._commit_group_step(offsets, upserts, deletes, started)
+
+    def poll_completed(self) -> CheckpointResult | None:
+        """Finish the background checkpoint if its snapshot is written; re-raise if it failed."""
+        if self._pending is None or not self._pending.future.done():
+            return None
+        return self._finish(self._pending)
+
+    def wait(self) -> CheckpointResult | None:
+        """Finish the background checkpoint, if any, blocking until its snapshot is written."""
+        return self._finish(self._pending) if self._pending is not None else None
+
+    @property
+    def in_flight(self) -> bool:
+        """Whether a snapshot is being written."""
+        return self._pending is not None
+
+    def close(self) -> None:
+        """Stop the writer thread (after ``wait``)."""
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+
+    def _snapshot(
+        self, changes: StateChanges, offsets: Offsets, released: tuple[tuple[str, int], ...]
+    ) -> None:
+        self._store.save_checkpoint(
+            changes, offsets, released=released, midway=lambda: self._crash.reach("mid_snapshot")
+        )
         self._crash.reach("after_snapshot")
-        self._commit_group(dict(next_offsets))
+
+    def _finish(self, pending: _Pending) -> CheckpointResult:
+        self._pending = None
+        # A failed snapshot propagates: the caller exits and the next start replays from the
+        # previous checkpoint (the rows it took are no longer marked dirty in the table).
+        pending.future.result()
+        return self._commit_group_step(
+            pending.next_offsets, pending.upserts, pending.deletes, pending.started
+        )
+
+    def _commit_group_step(
+        self, offsets: Offsets, upserts: int, deletes: int, started: float
+    ) -> CheckpointResult:
+        self._commit_group(offsets)
         self._crash.reach("after_commit")
         return CheckpointResult(
-            upserts=changes.upsert_count,
-            deletes=len(changes.deletes),
-            partitions=len(next_offsets),
-            seconds=time.monotonic() - started,
+            upserts=upserts, deletes=deletes, partitions=len(offsets), seconds=time.monotonic() - started
         )

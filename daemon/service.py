@@ -27,7 +27,7 @@ from logwarden.daemon.alerts import (
     encode_alert,
     session_end_alert_id,
 )
-from logwarden.daemon.checkpoint import Checkpointer, Offsets
+from logwarden.daemon.checkpoint import Checkpointer, CheckpointResult, Offsets
 from logwarden.daemon.clock import StreamClock
 from logwarden.daemon.decode import MessageDecoder
 from logwarden.daemon.faults import CrashPoints
@@ -121,6 +121,8 @@ class DaemonService:
         self._last_checkpoint = time.monotonic()
         self._next_expiry_check = time.monotonic()
         self._evicted_logged = 0
+        self._checkpoint_reason = "periodic"
+        self._checkpoint_counters = self.counters.as_dict()
         self._released_partitions: set[tuple[str, int]] = set()
         self._model_info = {"version": metadata.model_version, "sha256": metadata.onnx_sha256}
 
@@ -196,6 +198,8 @@ class DaemonService:
         due_by_idle = input_idle and since_checkpoint >= min(
             IDLE_CHECKPOINT_SECONDS, self._settings.checkpoint_interval_seconds
         )
+        if self._checkpointer.in_flight:
+            self.finish_checkpoint(wait=False)
         if due_by_count or ((due_by_time or due_by_idle) and self._dirty_since_checkpoint):
             self.checkpoint("periodic")
         self._notifier.watchdog()
@@ -215,10 +219,11 @@ class DaemonService:
 
         try:
             if checkpoint:
-                self.checkpoint("shutdown", flush_timeout_seconds=remaining())
+                self.checkpoint("shutdown", flush_timeout_seconds=remaining(), wait=True)
         finally:
             self._consumer.close(autocommit=False, timeout_ms=int(remaining() * 1000))
             self._sink.close(remaining())
+            self._checkpointer.close()
             self._on_close()
             log.info("shutdown", seconds=round(time.monotonic() - started, 3), **self.counters.as_dict())
 
@@ -349,34 +354,57 @@ class DaemonService:
             ttl_seconds=self._settings.ttl_seconds,
         )
 
-    def checkpoint(self, reason: str, flush_timeout_seconds: float = RUNNING_FLUSH_TIMEOUT_SECONDS) -> None:
-        """Run the checkpoint order (checkpoint.py) for everything processed so far."""
+    def checkpoint(
+        self, reason: str, flush_timeout_seconds: float = RUNNING_FLUSH_TIMEOUT_SECONDS, *, wait: bool = False
+    ) -> None:
+        """Run the checkpoint order (checkpoint.py) for everything processed so far.
+
+        A periodic checkpoint's snapshot may still be written in the background when this
+        returns (it is finished by ``on_tick``); ``wait`` finishes it here, as rebalances and
+        shutdown need.
+        """
+        if self._checkpointer.in_flight:
+            self.finish_checkpoint(wait=True)
         if not self._dirty_since_checkpoint and reason == "periodic":
             return
-        evicted_before = self._evicted_logged
-        result = self._checkpointer.commit(
+        result = self._checkpointer.start(
             self._next_offsets, flush_timeout_seconds, self._released_partitions
         )
         self._released_partitions = set()
         self._events_since_checkpoint = 0
         self._dirty_since_checkpoint = False
         self._last_checkpoint = time.monotonic()
+        self._checkpoint_reason = reason
+        self._checkpoint_counters = self.counters.as_dict()
+        if result is not None:
+            self.log_checkpoint(result)
+        elif wait:
+            self.finish_checkpoint(wait=True)
+
+    def finish_checkpoint(self, *, wait: bool) -> None:
+        """Complete a checkpoint whose snapshot was written in the background (step 3 and the log line)."""
+        result = self._checkpointer.wait() if wait else self._checkpointer.poll_completed()
+        if result is not None:
+            self.log_checkpoint(result)
+
+    def log_checkpoint(self, result: CheckpointResult) -> None:
         self.counters.checkpoints += 1
         evicted = self._table.evicted_total
-        if evicted > evicted_before:
+        if evicted > self._evicted_logged:
             log.warning(
-                "entities_evicted", evicted=evicted - evicted_before, max_entities=self._table.capacity
+                "entities_evicted", evicted=evicted - self._evicted_logged, max_entities=self._table.capacity
             )
             self._evicted_logged = evicted
         log.info(
             "checkpoint",
-            reason=reason,
+            reason=self._checkpoint_reason,
             upserts=result.upserts,
             deletes=result.deletes,
             partitions=result.partitions,
             seconds=round(result.seconds, 4),
             entities=len(self._table),
-            **self.counters.as_dict(),
+            # The totals this checkpoint covers, as they were when it was taken.
+            **{**self._checkpoint_counters, "checkpoints": self.counters.checkpoints},
         )
 
     # -- rebalances ------------------------------------------------------------------------
@@ -426,8 +454,10 @@ class DaemonService:
 
     def handle_revoked(self, revoked: list[TopicPartition]) -> None:
         """Checkpoint before partitions move, so their next owner starts where we stopped."""
+        if self._checkpointer.in_flight:
+            self.finish_checkpoint(wait=True)
         if revoked and self._dirty_since_checkpoint:
-            self.checkpoint("rebalance")
+            self.checkpoint("rebalance", wait=True)
         log.info("partitions_revoked", partitions=sorted(f"{tp.topic}/{tp.partition}" for tp in revoked))
 
 

@@ -80,7 +80,10 @@ class SqliteStateStore:
         conn = None
         try:
             # isolation_level=None: transactions are begun and ended explicitly in save_checkpoint.
-            conn = sqlite3.connect(self.path, isolation_level=None)
+            # check_same_thread=False: checkpoints are written by the daemon's snapshot thread,
+            # one at a time (the Checkpointer never overlaps them), while open/load/close run on
+            # the main thread.
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             # Rows are ~1 KB of BLOBs: 8 KiB pages halve checkpoint time against the 4 KiB default.
             # Only takes effect on a new file, before WAL is switched on.
             conn.execute("PRAGMA page_size=8192")
