@@ -76,7 +76,7 @@ class Checkpointer:
         commit_group: Callable[[Offsets], None],
         crash_points: CrashPoints,
         background: bool = False,
-        max_background_rows: int = 200_000,
+        max_background_rows: int = 50_000,
     ) -> None:
         self._flush_producer = flush_producer
         self._store = store
