@@ -11,7 +11,6 @@ anomalous) and offline scoring throughput with onnxruntime on one intra-op threa
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import logging
 import math
@@ -30,6 +29,7 @@ from logwarden.model.contract import UNKNOWN_ID
 from logwarden.model.runtime import OnnxStepModel
 from logwarden.scoring.metrics import DEEPLOG_TEST_RATIO, DetectionMetrics, confusion
 from logwarden.scoring.session import score_sessions
+from logwarden.train.cli_support import read_templates_csv
 from logwarden.train.fit import TrainingOptions
 from logwarden.train.pipeline import train_on_sequences
 
@@ -61,12 +61,6 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def read_templates(path: Path) -> dict[str, str]:
-    """``EventId,EventTemplate`` rows (E5 ↔ key "5")."""
-    with path.open(encoding="utf-8", newline="") as handle:
-        return {row["EventId"].lstrip("E"): row["EventTemplate"] for row in csv.DictReader(handle)}
-
-
 def print_metrics(label: str, metrics: DetectionMetrics) -> None:
     normal, anomalous = DEEPLOG_TEST_RATIO
     print(
@@ -84,7 +78,7 @@ def main() -> None:
     data = args.data / "hdfs-deeplog"
     train_path = data / "hdfs_train"
     training_keys = [s for s in read_sequences(train_path) if s]
-    templates = read_templates(data / "HDFS_templates.csv")
+    templates = read_templates_csv(data / "HDFS_templates.csv")
     options = dataclasses.replace(
         TrainingOptions(),
         epochs=args.epochs,
