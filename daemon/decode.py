@@ -239,12 +239,11 @@ def _template_classifier(
         entity_regex=config.entity.regex or parser_settings.entity_regex,
     )
     if config.entity.regex is not None:
-        parse_one = RawLineParser(settings, templates).parse_one
+        classify_one = RawLineParser(settings, templates).classify_one
 
         def classify_with_entity(line: str) -> tuple[str | None, int]:
-            parsed = parse_one(line)
-            index = parsed.template_index
-            return parsed.entity, (FIRST_EVENT_ID + index if index >= 0 else UNKNOWN_ID)
+            entity, index = classify_one(line)
+            return entity, (FIRST_EVENT_ID + index if index >= 0 else UNKNOWN_ID)
 
         return classify_with_entity
     content_of = HeaderStripper(settings.header_regex).content_of

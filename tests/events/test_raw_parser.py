@@ -74,3 +74,14 @@ def test_raw_parser_invalid_settings_raise_config_error(field: str, value: objec
     broken = dataclasses.replace(settings, **{field: value})
     with pytest.raises(ConfigError):
         RawLineParser(broken, TEMPLATES)
+
+
+def test_raw_parser_classify_one_agrees_with_parse_one(hdfs_lines: list[str]) -> None:
+    """The daemon's classify_one gives the same entity and template as parse_one on every HDFS line."""
+    from logwarden.train.mining import mine_log_lines
+
+    settings = parser_settings(r"blk_-?\d+")
+    parser = RawLineParser(settings, mine_log_lines(hdfs_lines, settings).templates)
+    for line in hdfs_lines + ["081109 203615 148 INFO dfs.DataNode: something never seen blk_1"]:
+        parsed = parser.parse_one(line)
+        assert parser.classify_one(line.rstrip("\r\n")) == (parsed.entity, parsed.template_index)
