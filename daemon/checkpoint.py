@@ -87,17 +87,6 @@ class Checkpointer:
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="logwarden-snapshot") if background else None
         self._pending: _Pending | None = None
 
-    def commit(
-        self, next_offsets: Offsets, flush_timeout_seconds: float, released: Collection[tuple[str, int]] = ()
-    ) -> CheckpointResult:
-        """Run all three steps now and return when the checkpoint is complete."""
-        completed = self.start(next_offsets, flush_timeout_seconds, released)
-        if completed is not None:
-            return completed
-        if self._pending is None:
-            raise RuntimeError("start() neither completed the checkpoint nor left it in flight")
-        return self._finish(self._pending)
-
     def start(
         self, next_offsets: Offsets, flush_timeout_seconds: float, released: Collection[tuple[str, int]] = ()
     ) -> CheckpointResult | None:

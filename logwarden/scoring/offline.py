@@ -5,6 +5,7 @@ This is what ``logwarden score`` and ``logwarden eval`` run; it never imports to
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,7 +76,7 @@ def group_log_lines(
         raise InputFormatError("this model was trained on pre-parsed sequences: score it with --sequences")
     settings = metadata.parser
     if entity_regex is not None:
-        settings = type(settings)(settings.header_regex, entity_regex, settings.masking)
+        settings = dataclasses.replace(settings, entity_regex=entity_regex)
     parser = RawLineParser(settings, metadata.templates)
     sessions: dict[str, list[int]] = {}
     for line in lines:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 
-Step = Literal[
+NormalStep = Literal[
     "submit",
     "queue",
     "schedule",
@@ -25,33 +25,14 @@ Step = Literal[
     "attempt_failed",
     "complete",
     "cleanup",
-    "oom_kill",
-    "segfault",
-    "quota_exceeded",
 ]
+UnknownStep = Literal["oom_kill", "segfault", "quota_exceeded"]
+Step = Literal[NormalStep, UnknownStep]
 AnomalyKind = Literal["unknown_template", "out_of_order", "repeated_event", "missing_step", "truncated"]
 
-ALL_KINDS: tuple[AnomalyKind, ...] = (
-    "unknown_template",
-    "out_of_order",
-    "repeated_event",
-    "missing_step",
-    "truncated",
-)
-NORMAL_STEPS: tuple[Step, ...] = (
-    "submit",
-    "queue",
-    "schedule",
-    "stage_in",
-    "cache_hit",
-    "start",
-    "progress",
-    "checkpoint",
-    "attempt_failed",
-    "complete",
-    "cleanup",
-)
-UNKNOWN_STEPS: tuple[Step, ...] = ("oom_kill", "segfault", "quota_exceeded")
+ALL_KINDS: tuple[AnomalyKind, ...] = get_args(AnomalyKind)
+NORMAL_STEPS: tuple[Step, ...] = get_args(NormalStep)
+UNKNOWN_STEPS: tuple[Step, ...] = get_args(UnknownStep)
 """Steps that never occur in normal traffic: their templates are unknown to a trained model."""
 
 _CODE: dict[str, str] = {

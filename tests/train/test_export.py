@@ -101,25 +101,18 @@ def test_export_initial_state_is_state_after_start(fitted: FitResult, onnx_model
 
 def test_export_same_network_twice_identical_bytes(fitted: FitResult, tmp_path: Path) -> None:
     """Exporting one network twice writes byte-identical graphs, so the sha identifies the weights."""
-    first = export_model(
-        fitted.network,
-        tmp_path / "a",
-        input_kind="sequences",
-        vocabulary=["a"],
-        templates=["a"],
-        threshold=1.0,
-        threshold_method="fixed",
-        training={},
-    )
-    second = export_model(
-        fitted.network,
-        tmp_path / "b",
-        input_kind="sequences",
-        vocabulary=["a"],
-        templates=["a"],
-        threshold=1.0,
-        threshold_method="fixed",
-        training={},
+    first, second = (
+        export_model(
+            fitted.network,
+            tmp_path / name,
+            input_kind="sequences",
+            vocabulary=["a"],
+            templates=["a"],
+            threshold=1.0,
+            threshold_method="fixed",
+            training={},
+        )
+        for name in ("a", "b")
     )
     assert first.onnx_sha256 == second.onnx_sha256
     assert (tmp_path / "a" / "model.onnx").read_bytes() == (tmp_path / "b" / "model.onnx").read_bytes()
