@@ -243,11 +243,100 @@ def produce_paced(
     results.put((achieved, sent_at))
 
 
+def paced_run(
+    bootstrap: str, topic: str, lines: list[str], keys: list[str], rate: float, seconds: float
+) -> tuple[float, dict[tuple[int, int], float]]:
+    """Run ``produce_paced`` in its own process; returns the rate achieved and each record's send time.
+
+    In this process the producer would compete for the GIL with the reader that measures, and its
+    delays would show up as latency of what is measured.
+    """
+    context = multiprocessing.get_context("spawn")
+    results: multiprocessing.Queue = context.Queue()
+    producer = context.Process(
+        target=produce_paced, args=(bootstrap, topic, lines, keys, rate, seconds, results)
+    )
+    producer.start()
+    achieved, sent_at = results.get(timeout=seconds + 120)
+    producer.join()
+    return achieved, sent_at
+
+
+class Reader(threading.Thread):
+    """A kafka-python consumer that stamps every record it receives with the wall clock."""
+
+    def __init__(self, bootstrap: str, topic: str, partitions: int) -> None:
+        super().__init__(daemon=True)
+        self.received: list[tuple[Any, float]] = []
+        self._servers = bootstrap
+        self._partitions = [TopicPartition(topic, p) for p in range(partitions)]
+        self._stop_reading = threading.Event()
+        self.ready = threading.Event()
+
+    def run(self) -> None:
+        consumer = KafkaConsumer(
+            bootstrap_servers=[self._servers], enable_auto_commit=False, fetch_max_wait_ms=5
+        )
+        consumer.assign(self._partitions)
+        consumer.seek_to_beginning(*self._partitions)
+        self.ready.set()
+        while not self._stop_reading.is_set():
+            for batch in consumer.poll(timeout_ms=50).values():
+                now = time.time()
+                self.received.extend((record, now) for record in batch)
+        consumer.close()
+
+    def stop(self) -> None:
+        self._stop_reading.set()
+        self.join()
+
+
+def percentiles(latencies_ms: np.ndarray) -> str:
+    return (
+        f"p50 {np.percentile(latencies_ms, 50):.1f} ms, p99 {np.percentile(latencies_ms, 99):.1f} ms, "
+        f"max {latencies_ms.max():.1f} ms"
+    )
+
+
+def phase_latency_floor(broker: LocalBroker, rate: float, seconds: float) -> None:
+    """The same paced producer read by a bare kafka-python consumer: the latency no daemon can beat here.
+
+    It is one hop (producer -> broker -> consumer) where the daemon's figure is two (input ->
+    daemon -> alert -> reader), on the same broker, producer and machine.
+    """
+    topic = "bench.floor"
+    broker.create_topics([topic], partitions=3)
+    stream = generate_logs(
+        seed=6, entities=int(rate * seconds / 13) + 1000, anomaly_fraction=0.01, first_job_id=5_000_000
+    )
+    reader = Reader(broker.bootstrap, topic, 3)
+    reader.start()
+    reader.ready.wait(30)
+    achieved, sent_at = paced_run(broker.bootstrap, topic, stream.lines, stream.entity_of_line, rate, seconds)
+    time.sleep(3)
+    reader.stop()
+    latencies = (
+        np.array(
+            [
+                at - sent_at[(r.partition, r.offset)]
+                for r, at in reader.received
+                if (r.partition, r.offset) in sent_at
+            ]
+        )
+        * 1000
+    )
+    say(
+        f"latency floor at {achieved:,.0f} events/s offered, no daemon (producer send -> bare consumer "
+        f"received, {len(latencies)} records): {percentiles(latencies)}"
+    )
+
+
 def phase_latency(broker: LocalBroker, model: Path, work: Path, rate: float, seconds: float) -> None:
     topic = "bench.latency"
     broker.create_topics([topic], partitions=3)
     broker.create_topics([f"{topic}.alerts", f"{topic}.dlq"], partitions=1)
     target = rate / 2
+    phase_latency_floor(broker, target, seconds)
     stream = generate_logs(
         seed=6, entities=int(target * seconds / 13) + 1000, anomaly_fraction=0.01, first_job_id=5_000_000
     )
@@ -256,51 +345,27 @@ def phase_latency(broker: LocalBroker, model: Path, work: Path, rate: float, sec
         daemon_config(broker.bootstrap, "bench-latency", topic, model, work / "latency" / "state"),
     )
     daemon.wait(lambda e: e.get("event") == "partitions_assigned" and e.get("partitions"), 60, "assignment")
-    received: list[tuple[tuple[int, int], float]] = []
-    in_daemon: list[float] = []
-    stop = threading.Event()
-
-    def read_alerts() -> None:
-        consumer = KafkaConsumer(
-            bootstrap_servers=[broker.bootstrap], enable_auto_commit=False, fetch_max_wait_ms=5
-        )
-        partition = TopicPartition(f"{topic}.alerts", 0)
-        consumer.assign([partition])
-        consumer.seek_to_beginning(partition)
-        while not stop.is_set():
-            for batch in consumer.poll(timeout_ms=50).values():
-                now = time.time()
-                for record in batch:
-                    alert = json.loads(record.value)
-                    source = alert["source"]
-                    if source:
-                        received.append(((source["partition"], source["offset"]), now))
-                        in_daemon.append(iso_seconds(alert["detected_at"]) - iso_seconds(alert["event_time"]))
-        consumer.close()
-
-    reader = threading.Thread(target=read_alerts, daemon=True)
+    reader = Reader(broker.bootstrap, f"{topic}.alerts", 1)
     reader.start()
-    # The paced producer runs in its own process: in this one it would compete for the GIL with the
-    # alert reader and delay records, which would show up as daemon latency.
-    results: multiprocessing.Queue = multiprocessing.get_context("spawn").Queue()
-    producer = multiprocessing.get_context("spawn").Process(
-        target=produce_paced,
-        args=(broker.bootstrap, topic, stream.lines, stream.entity_of_line, target, seconds, results),
+    reader.ready.wait(30)
+    achieved, sent_at = paced_run(
+        broker.bootstrap, topic, stream.lines, stream.entity_of_line, target, seconds
     )
-    producer.start()
-    achieved, sent_at = results.get(timeout=seconds + 120)
-    producer.join()
     time.sleep(3)
-    stop.set()
-    reader.join()
+    reader.stop()
     daemon.stop()
-    latencies = np.array([at - sent_at[source] for source, at in received if source in sent_at]) * 1000
+    latencies: list[float] = []
+    in_daemon: list[float] = []
+    for record, at in reader.received:
+        alert = json.loads(record.value)
+        source = alert["source"]
+        if source and (source["partition"], source["offset"]) in sent_at:
+            latencies.append(at - sent_at[(source["partition"], source["offset"])])
+            in_daemon.append(iso_seconds(alert["detected_at"]) - iso_seconds(alert["event_time"]))
     say(
-        f"latency at {achieved:,.0f} events/s offered (target {target:,.0f}): {len(latencies)} alerts, "
-        f"p50 {np.percentile(latencies, 50):.1f} ms, p99 {np.percentile(latencies, 99):.1f} ms, "
-        f"max {latencies.max():.1f} ms "
-        f"(producer send -> alert received); record timestamp -> detected_at inside the daemon: "
-        f"p50 {np.percentile(in_daemon, 50) * 1000:.1f} ms, p99 {np.percentile(in_daemon, 99) * 1000:.1f} ms"
+        f"latency at {achieved:,.0f} events/s offered (target {target:,.0f}), {len(latencies)} alerts: "
+        f"producer send -> alert received {percentiles(np.array(latencies) * 1000)}; "
+        f"record timestamp -> detected_at inside the daemon {percentiles(np.array(in_daemon) * 1000)}"
     )
 
 

@@ -11,6 +11,7 @@ from logwarden.daemon.checkpoint import Checkpointer
 from logwarden.daemon.config import DaemonConfig, load_config
 from logwarden.daemon.decode import MessageDecoder
 from logwarden.daemon.faults import CrashPoints
+from logwarden.daemon.gc_tuning import tune_for_event_loop
 from logwarden.daemon.kafka_io import OutputSink, build_consumer, build_producer, commit_offsets
 from logwarden.daemon.policy import AlertPolicy
 from logwarden.daemon.processor import BatchProcessor
@@ -117,4 +118,5 @@ def run_daemon(config_path: Path, *, check_only: bool = False) -> int:
     log.info("config", **config.as_loggable())
     service = build_service(config)
     service.install_signal_handlers()
+    tune_for_event_loop()
     return service.run()
