@@ -26,19 +26,25 @@ class ScoredBatch:
     log_probs: np.ndarray  # float32 [N, V]: the distribution each event was scored against
 
 
-def wave_indices(entities: Sequence[str]) -> list[np.ndarray]:
-    """Split event positions into waves so that no entity appears twice in a wave, order kept."""
-    occurrence = np.empty(len(entities), np.int32)
-    seen: dict[str, int] = {}
-    get = seen.get
-    for position, entity in enumerate(entities):
-        count = get(entity, 0)
-        occurrence[position] = count
-        seen[entity] = count + 1
-    if len(entities) == 0 or int(occurrence.max()) == 0:
-        return [np.arange(len(entities))]
+def wave_indices(slots: np.ndarray) -> list[np.ndarray]:
+    """Split event positions into waves so that no slot appears twice in a wave, order kept.
+
+    Wave k holds the k-th event of every slot that has one; computed with numpy (a stable sort
+    by slot numbers each event within its slot) rather than a Python loop over the events.
+    """
+    count = len(slots)
+    if count == 0:
+        return [np.arange(0)]
+    by_slot = np.argsort(slots, kind="stable")
+    sorted_slots = slots[by_slot]
+    starts = np.flatnonzero(np.r_[True, sorted_slots[1:] != sorted_slots[:-1]])
+    if len(starts) == count:
+        return [np.arange(count)]
+    run_lengths = np.diff(np.r_[starts, count])
+    occurrence = np.empty(count, np.int64)
+    occurrence[by_slot] = np.arange(count) - np.repeat(starts, run_lengths)
     order = np.argsort(occurrence, kind="stable")
-    boundaries = np.searchsorted(occurrence[order], np.arange(1, int(occurrence.max()) + 1))
+    boundaries = np.searchsorted(occurrence[order], np.arange(1, int(run_lengths.max())))
     return np.split(order, boundaries)
 
 
@@ -52,15 +58,19 @@ class BatchProcessor:
     def process(
         self, entities: Sequence[str], event_ids: np.ndarray, partitions: np.ndarray, now: float
     ) -> ScoredBatch:
-        """Score and apply ``event_ids`` (int64 [N]) for ``entities`` at stream time ``now``."""
+        """Score and apply ``event_ids`` (int64 [N]) for ``entities`` at stream time ``now``.
+
+        Slots are looked up (and new entities given one) once for the whole batch, so no
+        entity of the batch can be evicted to make room for another.
+        """
         count = len(entities)
         scores = np.empty(count, np.float32)
         log_probs: np.ndarray | None = None
-        for wave in wave_indices(entities):
+        all_slots = self._table.slots_for(entities, now, partitions)
+        for wave in wave_indices(all_slots):
             if len(wave) == 0:
                 continue
-            wave_entities = [entities[i] for i in wave] if len(wave) != count else list(entities)
-            slots = self._table.slots_for(wave_entities, now, partitions[wave])
+            slots = all_slots[wave]
             ids = event_ids[wave]
             out = self._model.run(ids[None, :], self._table.h[:, slots, :], self._table.c[:, slots, :])
             step_log_probs = out.log_probs[0]

@@ -11,8 +11,9 @@ import os
 import signal
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from types import FrameType
 from typing import Any
 
@@ -29,7 +30,7 @@ from logwarden.daemon.alerts import (
 )
 from logwarden.daemon.checkpoint import Checkpointer, CheckpointResult, Offsets
 from logwarden.daemon.clock import StreamClock
-from logwarden.daemon.decode import MessageDecoder
+from logwarden.daemon.decode import DecodedEvent, MessageDecoder
 from logwarden.daemon.faults import CrashPoints
 from logwarden.daemon.kafka_io import OutputSink
 from logwarden.daemon.policy import AlertPolicy
@@ -231,26 +232,22 @@ class DaemonService:
     def handle_records(self, polled: dict[TopicPartition, list[Any]]) -> None:
         """Decode, score and apply one polled batch; bad records go to the dead-letter topic."""
         decode = self._decoder.decode_one
-        entities: list[str] = []
-        event_ids: list[int] = []
-        partitions: list[int] = []
         records: list[Any] = []
-        events: list[Any] = []
+        events: list[DecodedEvent] = []
+        partitions: list[int] = []
         bad: Counter[str] = Counter()
         newest_ms = -1
         for tp, batch in polled.items():
+            decoded_before = len(events)
             for record in batch:
                 try:
-                    event = decode(record.value, record.key, record.timestamp)
+                    events.append(decode(record.value, record.key, record.timestamp))
                 except DecodeError as exc:
                     self.send_dead_letter(record, exc)
                     bad[exc.reason] += 1
                     continue
-                entities.append(event.entity)
-                event_ids.append(event.event_id)
-                partitions.append(tp.partition)
                 records.append(record)
-                events.append(event)
+            partitions.extend(repeat(tp.partition, len(events) - decoded_before))
             if batch:
                 self._next_offsets[(tp.topic, tp.partition)] = batch[-1].offset + 1
                 newest_ms = max(newest_ms, batch[-1].timestamp)
@@ -262,7 +259,8 @@ class DaemonService:
             log.warning("bad_input", dead_letters=dict(bad), dead_letter_topic=self._sink.dead_letter_topic)
         if newest_ms >= 0:
             self._clock.observe(newest_ms / 1000.0)
-        if entities:
+        if events:
+            entities, event_ids, _, _ = zip(*events, strict=True)
             self.score_and_alert(
                 entities, np.asarray(event_ids, np.int64), np.asarray(partitions, np.int32), records, events
             )
@@ -270,17 +268,17 @@ class DaemonService:
 
     def score_and_alert(
         self,
-        entities: list[str],
+        entities: Sequence[str],
         event_ids: np.ndarray,
         partitions: np.ndarray,
         records: list[Any],
-        events: list[Any],
+        events: list[DecodedEvent],
     ) -> None:
         scored = self._processor.process(entities, event_ids, partitions, self._clock.now)
         self.counters.events += len(entities)
         flagged = np.flatnonzero(self._policy.decide(scored.scores, event_ids))
         detected_ms = int(time.time() * 1000)
-        for index in flagged:
+        for index in flagged.tolist():
             record = records[index]
             event_id = int(event_ids[index])
             alert = build_alert(
