@@ -5,18 +5,14 @@ token that varies, ``<NAME>`` where a masking rule replaced something.  Each tem
 a regex over the *unmasked* content (a wildcard matches one whitespace-free token, ``<NAME>``
 matches what rule NAME matches, tokens are separated and surrounded by whitespace the way
 Drain3 splits them).  Templates are tried most-specific first (fewest wildcards, then fewest
-masks) in one alternation per *anchor*: a template's first plain word and its position, when
-only ``<*>`` tokens come before it (``<*> submitted by user <*>`` is anchored on "submitted"
-at position 1).  A line is tried only against the templates anchored on its own words there,
-plus the few with no anchor.  One regex call per line is several times faster than masking and
-then walking Drain3's tree.
+masks) in one alternation per first word.  One regex call per line is several times faster
+than masking and then walking Drain3's tree.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from functools import lru_cache
 
 from logwarden.events.masking import DEFAULT_MASKING, MaskingRules, compile_rules
 
@@ -33,37 +29,29 @@ class TemplateMatcher:
         self.templates: tuple[str, ...] = tuple(templates)
         self._rules = {name: regex for name, regex in compile_rules(masking)}
         ordered = sorted(range(len(self.templates)), key=self._specificity_order)
-        self._order = {index: position for position, index in enumerate(ordered)}
-        # Each anchored template is only tried on lines carrying its anchor word, which keeps
-        # each alternation short however many templates there are.
-        self._anchored: dict[tuple[int, str], list[int]] = {}
-        self._unanchored: list[int] = []
+        # Templates that start with a plain word are only tried on lines starting with that
+        # word, which keeps each alternation short however many templates there are.
+        by_first_word: dict[str, list[int]] = {}
+        generic: list[int] = []
         for index in ordered:
-            anchor = self._anchor_of(self.templates[index])
-            if anchor is None:
-                self._unanchored.append(index)
+            tokens = self.templates[index].split()
+            if tokens and tokens[0] != WILDCARD and not self._mask_names(tokens[0]):
+                by_first_word.setdefault(tokens[0], []).append(index)
             else:
-                self._anchored.setdefault(anchor, []).append(index)
-        self._positions = tuple(sorted({position for position, _ in self._anchored}))
-        self._split_limit = self._positions[-1] + 1 if self._positions else 0
-        self._generic = self._compile(self._unanchored)
-        self._single = {anchor: self._compile_anchors((anchor,)) for anchor in self._anchored}
-        self._combined = lru_cache(maxsize=1024)(self._compile_anchors)
+                generic.append(index)
+        order = {index: position for position, index in enumerate(ordered)}
+        self._generic = self._compile(generic)
+        self._by_first_word = {
+            word: self._compile(sorted(indices + generic, key=order.__getitem__))
+            for word, indices in by_first_word.items()
+        }
 
     def match_one(self, content: str) -> int:
         """Template index for ``content`` (most specific when several fit), else ``NO_MATCH``."""
-        words = content.split(None, self._split_limit)
-        hits = [
-            (position, words[position])
-            for position in self._positions
-            if position < len(words) and (position, words[position]) in self._anchored
-        ]
-        if not hits:
-            pattern, template_of_group = self._generic
-        elif len(hits) == 1:
-            pattern, template_of_group = self._single[hits[0]]
-        else:
-            pattern, template_of_group = self._combined(tuple(hits))
+        words = content.split(None, 1)
+        pattern, template_of_group = (
+            self._by_first_word.get(words[0], self._generic) if words else self._generic
+        )
         if pattern is None:
             return NO_MATCH
         match = pattern.fullmatch(content)
@@ -71,28 +59,6 @@ class TemplateMatcher:
             return NO_MATCH
         # A template's outer group closes after any group nested in it, so it is lastindex.
         return template_of_group[match.lastindex or 0]
-
-    def _anchor_of(self, template: str) -> tuple[int, str] | None:
-        """(position, word) of the first plain word of ``template`` if only ``<*>`` precede it.
-
-        A mask could match text with spaces in it (a masking rule is any regex), which would
-        shift the positions of the words after it, so a mask before the first plain word
-        leaves the template unanchored.
-        """
-        for position, token in enumerate(template.split()):
-            if token == WILDCARD:
-                continue
-            if self._mask_names(token):
-                return None
-            return position, token
-        return None
-
-    def _compile_anchors(
-        self, anchors: tuple[tuple[int, str], ...]
-    ) -> tuple[re.Pattern[str] | None, list[int]]:
-        """The alternation a line carrying ``anchors`` is tried against, in specificity order."""
-        indices = [index for anchor in anchors for index in self._anchored[anchor]] + self._unanchored
-        return self._compile(sorted(indices, key=self._order.__getitem__))
 
     def _compile(self, indices: Sequence[int]) -> tuple[re.Pattern[str] | None, list[int]]:
         """One alternation over ``indices`` (already in trial order) and its group -> template map."""

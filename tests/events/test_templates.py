@@ -89,8 +89,8 @@ def test_matcher_template_starting_with_variable_is_found_after_any_first_word()
     assert matcher.match_one("login retries") == NO_MATCH
 
 
-def test_matcher_template_anchored_after_leading_wildcards_matches_only_its_word() -> None:
-    """'<*> submitted <*>' is tried on lines whose second word is 'submitted', whatever the first."""
+def test_matcher_templates_starting_with_wildcards_are_told_apart_by_later_words() -> None:
+    """'<*> submitted by <*>' fits lines whose second word is 'submitted', whatever the first."""
     matcher = TemplateMatcher(["<*> submitted by <*>", "<*> queued in <*>", "job <*> done"])
     assert matcher.match_one("job_7 submitted by carol") == 0
     assert matcher.match_one("job_8 queued in gpu") == 1
@@ -99,8 +99,8 @@ def test_matcher_template_anchored_after_leading_wildcards_matches_only_its_word
     assert matcher.match_one("submitted") == NO_MATCH
 
 
-def test_matcher_line_carrying_two_anchors_gets_the_most_specific_template() -> None:
-    """Templates anchored at different positions both fitting a line: fewest wildcards still wins."""
+def test_matcher_line_fitting_templates_that_differ_in_first_word_gets_the_most_specific() -> None:
+    """A generic template and a first-word template both fitting a line: fewest wildcards still wins."""
     matcher = TemplateMatcher(["<*> failed <*>", "login <*> <*>", "login failed <NUM>"])
     assert matcher.match_one("login failed 3") == 2
     assert matcher.match_one("login failed twice") == 0  # a tie on wildcards goes to the earlier template
@@ -108,8 +108,8 @@ def test_matcher_line_carrying_two_anchors_gets_the_most_specific_template() -> 
     assert matcher.match_one("sudo failed twice") == 0
 
 
-def test_matcher_mask_spanning_spaces_before_first_word_still_matches() -> None:
-    """A mask whose rule matches spaces shifts word positions, so such templates are never anchored."""
+def test_matcher_mask_spanning_spaces_matches_as_one_token() -> None:
+    """A masking rule may match text with spaces in it; the template still fits, word positions shift."""
     masking = [("DATE", r"[A-Z][a-z]{2} \d{1,2}")]
     matcher = TemplateMatcher(["<DATE> backup started", "<*> backup started"], masking)
     assert matcher.match_one("Nov 21 backup started") == 0
