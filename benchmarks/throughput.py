@@ -3,7 +3,7 @@
 Phases (all by default):
   rate     the raw kafka-python consume rate of the input topic (the ceiling), then the daemon's
            end-to-end rate from input to committed checkpoint, on the same messages
-           (~180-byte raw lines, 25k entities, alerts well under 1 % of events)
+           (~180-byte raw lines, 50k entities, alerts well under 1 % of events)
   latency  p50/p99 event-to-alert latency with the input produced at half the measured daemon rate,
            after the same input read by a bare consumer (the floor no daemon can beat on this broker;
            the test broker's fetches slow down as a topic fills, so a longer run reads higher)
