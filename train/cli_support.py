@@ -8,7 +8,6 @@ Option combinations argparse cannot express (``--entity-regex`` required with ``
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import re
 import sys
@@ -19,6 +18,7 @@ from typing import Any
 import structlog
 
 from logwarden.errors import ConfigError, InputFormatError
+from logwarden.events.csv_input import read_csv_rows
 from logwarden.events.header import DEFAULT_HEADER_REGEX
 from logwarden.events.raw import RawLineParser, parser_settings
 from logwarden.events.sequences import LabelledSession, read_labelled_csv, read_sequences
@@ -52,26 +52,14 @@ def read_templates_csv(path: str | Path) -> dict[str, str]:
     prefix is dropped; any other EventId is used as the key unchanged.
     """
     path = Path(path)
-    try:
-        with path.open(encoding="utf-8", newline="") as handle:
-            reader = csv.DictReader(handle)
-            fields = reader.fieldnames or []
-            if "EventId" not in fields or "EventTemplate" not in fields:
-                raise InputFormatError(
-                    f"{path}: header must have 'EventId' and 'EventTemplate' columns, got {fields}"
-                )
-            templates: dict[str, str] = {}
-            for row in reader:
-                event_id = (row["EventId"] or "").strip()
-                if not event_id:
-                    raise InputFormatError(f"{path}:{reader.line_num}: empty EventId")
-                match = _EVENT_ID.fullmatch(event_id)
-                templates[match.group(1) if match else event_id] = row["EventTemplate"] or ""
-            return templates
-    except FileNotFoundError as exc:
-        raise InputFormatError(f"{path}: templates CSV not found") from exc
-    except UnicodeDecodeError as exc:
-        raise InputFormatError(f"{path}: not UTF-8 text at byte {exc.start}") from exc
+    templates: dict[str, str] = {}
+    for line_number, row in read_csv_rows(path, ("EventId", "EventTemplate"), "templates CSV"):
+        event_id = (row["EventId"] or "").strip()
+        if not event_id:
+            raise InputFormatError(f"{path}:{line_number}: empty EventId")
+        match = _EVENT_ID.fullmatch(event_id)
+        templates[match.group(1) if match else event_id] = row["EventTemplate"] or ""
+    return templates
 
 
 def read_log_lines(path: str | Path) -> list[str]:

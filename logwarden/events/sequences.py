@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 
 from logwarden.errors import InputFormatError
+from logwarden.events.csv_input import read_csv_rows
 
 
 def read_sequences(path: str | Path) -> list[list[str]]:
@@ -35,22 +35,10 @@ class LabelledSession:
 def read_labelled_csv(path: str | Path) -> list[LabelledSession]:
     """Read ``Sequence,label`` rows (label 0 normal, 1 anomalous), as in dev_labelled.csv."""
     path = Path(path)
-    try:
-        with path.open(encoding="utf-8", newline="") as handle:
-            reader = csv.DictReader(handle)
-            fields = reader.fieldnames or []
-            if "Sequence" not in fields or "label" not in fields:
-                raise InputFormatError(
-                    f"{path}: header must have 'Sequence' and 'label' columns, got {fields}"
-                )
-            rows = []
-            for row in reader:
-                label = (row["label"] or "").strip()
-                if label not in ("0", "1"):
-                    raise InputFormatError(f"{path}:{reader.line_num}: label must be 0 or 1, got {label!r}")
-                rows.append(LabelledSession((row["Sequence"] or "").split(), label == "1"))
-            return rows
-    except FileNotFoundError as exc:
-        raise InputFormatError(f"{path}: labelled CSV not found") from exc
-    except UnicodeDecodeError as exc:
-        raise InputFormatError(f"{path}: not UTF-8 text at byte {exc.start}") from exc
+    sessions = []
+    for line_number, row in read_csv_rows(path, ("Sequence", "label"), "labelled CSV"):
+        label = (row["label"] or "").strip()
+        if label not in ("0", "1"):
+            raise InputFormatError(f"{path}:{line_number}: label must be 0 or 1, got {label!r}")
+        sessions.append(LabelledSession((row["Sequence"] or "").split(), label == "1"))
+    return sessions
