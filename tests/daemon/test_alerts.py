@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from alert_contract import ALERT_FIELDS
 
 from logwarden.daemon.alerts import (
     alert_id,
@@ -35,20 +36,6 @@ METADATA = ModelMetadata(
 # log P over [<START>, <END>, <UNKNOWN>, T0, T1, T2]
 PROBS = np.array([0.0, 0.15, 0.0, 0.2, 0.6, 0.05])
 LOG_PROBS = np.log(np.clip(PROBS, 1e-12, None)).astype(np.float32)
-ALERT_FIELDS = {
-    "alert_id",
-    "kind",
-    "entity",
-    "score",
-    "threshold",
-    "template",
-    "event",
-    "expected",
-    "model",
-    "source",
-    "event_time",
-    "detected_at",
-}
 
 
 def alert(**changes: Any) -> dict[str, Any]:

@@ -23,25 +23,19 @@ from typing import Any
 import pytest
 import yaml
 from daemon_harness import DaemonProcess, committed_offsets, daemon_config, produce_records
+from in_process_service import build_in_process_service
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaTimeoutError
 from kafka_broker import read_all
 from oracle import OracleResult, fold_records, load_checkpoint, state_differences
 
-from logwarden.daemon.checkpoint import CHECKPOINT_STEPS, Checkpointer
-from logwarden.daemon.config import DaemonConfig, EntityConfig, InputConfig, load_config
-from logwarden.daemon.decode import MessageDecoder
-from logwarden.daemon.faults import CRASH_ENV, CrashPoints
-from logwarden.daemon.policy import AlertPolicy
-from logwarden.daemon.processor import BatchProcessor
-from logwarden.daemon.service import DaemonService, LoopSettings
+from logwarden.daemon.checkpoint import CHECKPOINT_STEPS
+from logwarden.daemon.config import DaemonConfig, load_config
+from logwarden.daemon.faults import CRASH_ENV
 from logwarden.daemon.state_store import MemoryStateStore, StoreHeader
-from logwarden.daemon.state_table import EntityStateTable
-from logwarden.daemon.systemd import SystemdNotifier
 from logwarden.model.bundle import load_bundle
-from logwarden.model.runtime import OnnxStepModel
-from logwarden.synthetic import ENTITY_REGEX, generate_logs
+from logwarden.synthetic import generate_logs
 
 pytestmark = pytest.mark.slow
 
@@ -411,14 +405,9 @@ class _FailingSink:
 
 def test_service_send_fails_mid_batch_batch_not_checkpointed(synthetic_model: Path) -> None:
     """A batch whose alerts could not be sent is not checkpointed on the way out, so a restart replays it."""
-    bundle = load_bundle(synthetic_model)
-    model, metadata = OnnxStepModel.load(bundle), bundle.metadata
-    table = EntityStateTable(
-        metadata.num_layers, metadata.hidden_size, 1000, model.initial_h, model.initial_c
-    )
+    metadata = load_bundle(synthetic_model).metadata
     store = MemoryStateStore()
     store.open(StoreHeader(metadata.onnx_sha256, metadata.num_layers, metadata.hidden_size))
-    store.save_checkpoint(table.take_changes(), {("in", 0): 0})
     lines = generate_logs(seed=5, entities=20).lines[:64]
     batch = {
         TopicPartition("in", 0): [
@@ -441,29 +430,15 @@ def test_service_send_fails_mid_batch_batch_not_checkpointed(synthetic_model: Pa
         ]
     }
     threshold = -1.0  # every event alerts, so the first send fails after the batch was applied
-    service = DaemonService(
-        settings=LoopSettings(("in",), 100, 64, 1_000_000, 1e9, 1e9, 3, 5.0),
-        consumer=_OneBatchConsumer(batch),  # type: ignore[arg-type]
-        sink=_FailingSink(),  # type: ignore[arg-type]
-        decoder=MessageDecoder.build(
-            InputConfig(format="raw", entity=EntityConfig(regex=ENTITY_REGEX)), metadata
-        ),
-        processor=BatchProcessor(model, table),
-        policy=AlertPolicy(threshold),
-        table=table,
-        checkpointer=Checkpointer(
-            flush_producer=lambda timeout: None,
-            store=store,
-            table=table,
-            commit_group=lambda offsets: None,
-            crash_points=CrashPoints(None),
-        ),
-        stored_offsets={("in", 0): 0},
-        metadata=metadata,
+    service, table = build_in_process_service(
+        synthetic_model,
+        consumer=_OneBatchConsumer(batch),
+        sink=_FailingSink(),
+        store=store,
+        offsets={("in", 0): 0},
         threshold=threshold,
-        crash_points=CrashPoints(None),
-        notifier=SystemdNotifier(),
     )
+    store.save_checkpoint(table.take_changes(), {("in", 0): 0})
     with pytest.raises(KafkaTimeoutError):
         service.run()
     rows, offsets = store.load()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from alert_contract import ALERT_FIELDS
 from daemon_harness import DaemonProcess, committed_offsets, daemon_config
 from kafka import KafkaProducer
 from kafka_broker import read_all
@@ -23,20 +24,6 @@ from logwarden.synthetic.lifecycle import UNKNOWN_STEPS
 
 PARTITIONS = 3
 ENTITIES = 300
-REQUIRED_FIELDS = {
-    "alert_id",
-    "kind",
-    "entity",
-    "score",
-    "threshold",
-    "template",
-    "event",
-    "expected",
-    "model",
-    "source",
-    "event_time",
-    "detected_at",
-}
 # The daemon runs the graph one step at a time, the oracle over whole sequences: float32 rounding
 # differs in the last bits, so scores agree to this many nats and the threshold keeps clear of them.
 SCORE_TOLERANCE = 1e-4
@@ -148,7 +135,7 @@ def test_daemon_synthetic_stream_alerts_match_offline_oracle(
     metadata = bundle.metadata
     line_of = {where: index for index, where in enumerate(coordinates)}
     for record, alert, source in zip(alert_records, alerts, sources, strict=True):
-        assert set(alert) >= REQUIRED_FIELDS, alert
+        assert set(alert) >= ALERT_FIELDS, alert
         assert record.key == alert["entity"].encode()
         line = line_of[source[1:]]
         assert alert["entity"] == log.entity_of_line[line]

@@ -3,24 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+from in_process_service import build_in_process_service
 from kafka import TopicPartition
 
-from logwarden.daemon.checkpoint import Checkpointer
-from logwarden.daemon.config import EntityConfig, InputConfig
-from logwarden.daemon.decode import MessageDecoder
-from logwarden.daemon.faults import CrashPoints
-from logwarden.daemon.policy import AlertPolicy
-from logwarden.daemon.processor import BatchProcessor
-from logwarden.daemon.service import DaemonService, LoopSettings, split_polled
+from logwarden.daemon.service import split_polled
 from logwarden.daemon.state_store import MemoryStateStore, StoreHeader
-from logwarden.daemon.state_table import EntityStateTable
-from logwarden.daemon.systemd import SystemdNotifier
 from logwarden.model.bundle import load_bundle
-from logwarden.model.runtime import OnnxStepModel
-from logwarden.synthetic import ENTITY_REGEX
 
 
 class AssignedConsumer:
@@ -48,38 +38,6 @@ class QuietSink:
         pass
 
 
-def build_service(
-    model_dir: Path, consumer: Any, store: MemoryStateStore, offsets: dict[tuple[str, int], int]
-):  # noqa: ANN201
-    bundle = load_bundle(model_dir)
-    model, metadata = OnnxStepModel.load(bundle), bundle.metadata
-    table = EntityStateTable(metadata.num_layers, metadata.hidden_size, 100, model.initial_h, model.initial_c)
-    service = DaemonService(
-        settings=LoopSettings(("in",), 100, 64, 1_000_000, 1e9, 1e9, 3, 5.0),
-        consumer=consumer,
-        sink=QuietSink(),  # type: ignore[arg-type]
-        decoder=MessageDecoder.build(
-            InputConfig(format="raw", entity=EntityConfig(regex=ENTITY_REGEX)), metadata
-        ),
-        processor=BatchProcessor(model, table),
-        policy=AlertPolicy(metadata.threshold),
-        table=table,
-        checkpointer=Checkpointer(
-            flush_producer=lambda timeout: None,
-            store=store,
-            table=table,
-            commit_group=lambda offsets: None,
-            crash_points=CrashPoints(None),
-        ),
-        stored_offsets=offsets,
-        metadata=metadata,
-        threshold=metadata.threshold,
-        crash_points=CrashPoints(None),
-        notifier=SystemdNotifier(address=""),
-    )
-    return service, table
-
-
 def test_service_partition_moved_away_entities_and_offset_released(synthetic_model: Path) -> None:
     """After a rebalance, entities of a partition now owned elsewhere and its saved offset are forgotten."""
     bundle = load_bundle(synthetic_model)
@@ -89,7 +47,13 @@ def test_service_partition_moved_away_entities_and_offset_released(synthetic_mod
     )
     kept = TopicPartition("in", 0)
     consumer = AssignedConsumer({kept})
-    service, table = build_service(synthetic_model, consumer, store, {("in", 0): 5, ("in", 1): 7})
+    service, table = build_in_process_service(
+        synthetic_model,
+        consumer=consumer,
+        sink=QuietSink(),
+        store=store,
+        offsets={("in", 0): 5, ("in", 1): 7},
+    )
     slots = table.slots_for(["job_1", "job_2", "job_3"], 1.0, np.array([0, 1, 1], np.int32))
     table.write(slots, table.h[:, slots, :], table.c[:, slots, :], 1.0)
 
@@ -113,7 +77,13 @@ def test_service_same_partitions_reassigned_nothing_released(synthetic_model: Pa
     )
     owned = {TopicPartition("in", 0), TopicPartition("in", 1)}
     consumer = AssignedConsumer(owned)
-    service, table = build_service(synthetic_model, consumer, store, {("in", 0): 5, ("in", 1): 7})
+    service, table = build_in_process_service(
+        synthetic_model,
+        consumer=consumer,
+        sink=QuietSink(),
+        store=store,
+        offsets={("in", 0): 5, ("in", 1): 7},
+    )
     table.slots_for(["job_1", "job_2"], 1.0, np.array([0, 1], np.int32))
 
     service.handle_assigned(sorted(owned))

@@ -1,0 +1,74 @@
+"""A DaemonService built in the test process around fakes, for what a subprocess cannot show.
+
+The real composition root (daemon/app.py) wires Kafka, SQLite and systemd; these tests hand in a
+scripted consumer, a sink double and a MemoryStateStore so one batch or one rebalance can be
+driven step by step.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from logwarden.daemon.checkpoint import Checkpointer
+from logwarden.daemon.config import EntityConfig, InputConfig
+from logwarden.daemon.decode import MessageDecoder
+from logwarden.daemon.faults import CrashPoints
+from logwarden.daemon.policy import AlertPolicy
+from logwarden.daemon.processor import BatchProcessor
+from logwarden.daemon.service import DaemonService, LoopSettings
+from logwarden.daemon.state_store import MemoryStateStore
+from logwarden.daemon.state_table import EntityStateTable
+from logwarden.daemon.systemd import SystemdNotifier
+from logwarden.model.bundle import load_bundle
+from logwarden.model.runtime import OnnxStepModel
+from logwarden.synthetic import ENTITY_REGEX
+
+SETTINGS = LoopSettings(("in",), 100, 64, 1_000_000, 1e9, 1e9, 3, 5.0)
+"""Topic "in", batches of 64, no checkpoint by count or time, no expiry: the test decides."""
+
+
+def build_in_process_service(
+    model_dir: Path,
+    *,
+    consumer: Any,
+    sink: Any,
+    store: MemoryStateStore,
+    offsets: dict[tuple[str, int], int],
+    threshold: float | None = None,
+    capacity: int = 100,
+) -> tuple[DaemonService, EntityStateTable]:
+    """The service over raw lines with entity regex ``job_<n>``, and its state table.
+
+    ``threshold`` defaults to the model's own.
+    """
+    bundle = load_bundle(model_dir)
+    model, metadata = OnnxStepModel.load(bundle), bundle.metadata
+    table = EntityStateTable(
+        metadata.num_layers, metadata.hidden_size, capacity, model.initial_h, model.initial_c
+    )
+    threshold = metadata.threshold if threshold is None else threshold
+    service = DaemonService(
+        settings=SETTINGS,
+        consumer=consumer,
+        sink=sink,
+        decoder=MessageDecoder.build(
+            InputConfig(format="raw", entity=EntityConfig(regex=ENTITY_REGEX)), metadata
+        ),
+        processor=BatchProcessor(model, table),
+        policy=AlertPolicy(threshold),
+        table=table,
+        checkpointer=Checkpointer(
+            flush_producer=lambda timeout: None,
+            store=store,
+            table=table,
+            commit_group=lambda offsets: None,
+            crash_points=CrashPoints(None),
+        ),
+        stored_offsets=offsets,
+        metadata=metadata,
+        threshold=threshold,
+        crash_points=CrashPoints(None),
+        notifier=SystemdNotifier(address=""),
+    )
+    return service, table
