@@ -17,7 +17,7 @@ from logwarden.daemon.faults import CrashPoints
 from logwarden.daemon.policy import AlertPolicy
 from logwarden.daemon.processor import BatchProcessor
 from logwarden.daemon.service import DaemonService, LoopSettings
-from logwarden.daemon.state_store import MemoryStateStore
+from logwarden.daemon.state_store import MemoryStateStore, StoreHeader
 from logwarden.daemon.state_table import EntityStateTable
 from logwarden.daemon.systemd import SystemdNotifier
 from logwarden.model.bundle import load_bundle
@@ -33,17 +33,18 @@ def build_in_process_service(
     *,
     consumer: Any,
     sink: Any,
-    store: MemoryStateStore,
     offsets: dict[tuple[str, int], int],
     threshold: float | None = None,
     capacity: int = 100,
-) -> tuple[DaemonService, EntityStateTable]:
-    """The service over raw lines with entity regex ``job_<n>``, and its state table.
+) -> tuple[DaemonService, EntityStateTable, MemoryStateStore]:
+    """The service over raw lines with entity regex ``job_<n>``, its state table and its store.
 
-    ``threshold`` defaults to the model's own.
+    ``threshold`` defaults to the model's own; the store is open and holds no checkpoint yet.
     """
     bundle = load_bundle(model_dir)
     model, metadata = OnnxStepModel.load(bundle), bundle.metadata
+    store = MemoryStateStore()
+    store.open(StoreHeader(metadata.onnx_sha256, metadata.num_layers, metadata.hidden_size))
     table = EntityStateTable(
         metadata.num_layers, metadata.hidden_size, capacity, model.initial_h, model.initial_c
     )
@@ -71,4 +72,4 @@ def build_in_process_service(
         crash_points=CrashPoints(None),
         notifier=SystemdNotifier(address=""),
     )
-    return service, table
+    return service, table, store

@@ -33,8 +33,6 @@ from oracle import OracleResult, fold_records, load_checkpoint, state_difference
 from logwarden.daemon.checkpoint import CHECKPOINT_STEPS
 from logwarden.daemon.config import DaemonConfig, load_config
 from logwarden.daemon.faults import CRASH_ENV
-from logwarden.daemon.state_store import MemoryStateStore, StoreHeader
-from logwarden.model.bundle import load_bundle
 from logwarden.synthetic import generate_logs
 
 pytestmark = pytest.mark.slow
@@ -405,9 +403,6 @@ class _FailingSink:
 
 def test_service_send_fails_mid_batch_batch_not_checkpointed(synthetic_model: Path) -> None:
     """A batch whose alerts could not be sent is not checkpointed on the way out, so a restart replays it."""
-    metadata = load_bundle(synthetic_model).metadata
-    store = MemoryStateStore()
-    store.open(StoreHeader(metadata.onnx_sha256, metadata.num_layers, metadata.hidden_size))
     lines = generate_logs(seed=5, entities=20).lines[:64]
     batch = {
         TopicPartition("in", 0): [
@@ -430,11 +425,10 @@ def test_service_send_fails_mid_batch_batch_not_checkpointed(synthetic_model: Pa
         ]
     }
     threshold = -1.0  # every event alerts, so the first send fails after the batch was applied
-    service, table = build_in_process_service(
+    service, table, store = build_in_process_service(
         synthetic_model,
         consumer=_OneBatchConsumer(batch),
         sink=_FailingSink(),
-        store=store,
         offsets={("in", 0): 0},
         threshold=threshold,
     )

@@ -9,8 +9,6 @@ from in_process_service import build_in_process_service
 from kafka import TopicPartition
 
 from logwarden.daemon.service import split_polled
-from logwarden.daemon.state_store import MemoryStateStore, StoreHeader
-from logwarden.model.bundle import load_bundle
 
 
 class AssignedConsumer:
@@ -40,19 +38,10 @@ class QuietSink:
 
 def test_service_partition_moved_away_entities_and_offset_released(synthetic_model: Path) -> None:
     """After a rebalance, entities of a partition now owned elsewhere and its saved offset are forgotten."""
-    bundle = load_bundle(synthetic_model)
-    store = MemoryStateStore()
-    store.open(
-        StoreHeader(bundle.metadata.onnx_sha256, bundle.metadata.num_layers, bundle.metadata.hidden_size)
-    )
     kept = TopicPartition("in", 0)
     consumer = AssignedConsumer({kept})
-    service, table = build_in_process_service(
-        synthetic_model,
-        consumer=consumer,
-        sink=QuietSink(),
-        store=store,
-        offsets={("in", 0): 5, ("in", 1): 7},
+    service, table, store = build_in_process_service(
+        synthetic_model, consumer=consumer, sink=QuietSink(), offsets={("in", 0): 5, ("in", 1): 7}
     )
     slots = table.slots_for(["job_1", "job_2", "job_3"], 1.0, np.array([0, 1, 1], np.int32))
     table.write(slots, table.h[:, slots, :], table.c[:, slots, :], 1.0)
@@ -70,19 +59,10 @@ def test_service_partition_moved_away_entities_and_offset_released(synthetic_mod
 
 def test_service_same_partitions_reassigned_nothing_released(synthetic_model: Path) -> None:
     """A rebalance that hands back the same partitions keeps every entity and seeks to the local offsets."""
-    bundle = load_bundle(synthetic_model)
-    store = MemoryStateStore()
-    store.open(
-        StoreHeader(bundle.metadata.onnx_sha256, bundle.metadata.num_layers, bundle.metadata.hidden_size)
-    )
     owned = {TopicPartition("in", 0), TopicPartition("in", 1)}
     consumer = AssignedConsumer(owned)
-    service, table = build_in_process_service(
-        synthetic_model,
-        consumer=consumer,
-        sink=QuietSink(),
-        store=store,
-        offsets={("in", 0): 5, ("in", 1): 7},
+    service, table, store = build_in_process_service(
+        synthetic_model, consumer=consumer, sink=QuietSink(), offsets={("in", 0): 5, ("in", 1): 7}
     )
     table.slots_for(["job_1", "job_2"], 1.0, np.array([0, 1], np.int32))
 
