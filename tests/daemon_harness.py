@@ -24,7 +24,7 @@ from kafka_broker import FAST_CONSUMER_SETTINGS
 from logwarden.daemon.sqlite_store import SqliteStateStore
 from logwarden.daemon.state_store import StoreHeader
 from logwarden.model.bundle import load_bundle
-from logwarden.synthetic import ENTITY_REGEX
+from logwarden.synthetic import ENTITY_REGEX, SyntheticLog
 
 DAEMON_CONSUMER_SETTINGS = {
     key: value
@@ -164,6 +164,13 @@ class DaemonProcess:
     def wait_exit(self, timeout_s: float) -> int:
         assert self.process is not None
         return self.process.wait(timeout=timeout_s)
+
+
+def keyed_records(log: SyntheticLog) -> list[tuple[bytes, bytes]]:
+    """The log's lines as (entity key, line) records, in order: how a shipper keyed by entity sends them."""
+    return [
+        (entity.encode(), line.encode()) for entity, line in zip(log.entity_of_line, log.lines, strict=True)
+    ]
 
 
 def produce_records(

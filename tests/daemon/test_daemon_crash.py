@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 import yaml
-from daemon_harness import DaemonProcess, committed_offsets, daemon_config, produce_records
+from daemon_harness import DaemonProcess, committed_offsets, daemon_config, keyed_records, produce_records
 from in_process_service import build_in_process_service
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
@@ -126,10 +126,9 @@ def make_rig(
 
 def keyed_lines(seed: int, entities: int) -> list[tuple[bytes, bytes]]:
     """A synthetic scheduler stream with anomalies, keyed by entity so each entity stays in one partition."""
-    logs = generate_logs(seed=seed, entities=entities, anomaly_fraction=0.1, first_job_id=50_000)
-    return [
-        (entity.encode(), line.encode()) for entity, line in zip(logs.entity_of_line, logs.lines, strict=True)
-    ]
+    return keyed_records(
+        generate_logs(seed=seed, entities=entities, anomaly_fraction=0.1, first_job_id=50_000)
+    )
 
 
 def wait_until(condition: Callable[[], bool], timeout_s: float, what: str, interval_s: float = 0.2) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from alert_contract import ALERT_FIELDS
-from daemon_harness import DaemonProcess, committed_offsets, daemon_config
+from daemon_harness import DaemonProcess, committed_offsets, daemon_config, keyed_records
 from kafka import KafkaProducer
 from kafka_broker import read_all
 
@@ -94,7 +94,7 @@ def test_daemon_synthetic_stream_alerts_match_offline_oracle(
     )
     config["model"]["threshold"] = policy.threshold
     daemon = DaemonProcess.start(tmp_path, config)
-    records = [(e.encode(), line.encode()) for e, line in zip(log.entity_of_line, log.lines, strict=True)]
+    records = keyed_records(log)
     coordinates = produce_tracked(kafka_bootstrap, input_topic, records)
 
     coordinates_of: dict[str, list[tuple[int, int]]] = {}

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
-from daemon_harness import DaemonProcess, daemon_config, stored_events_applied
+from daemon_harness import DaemonProcess, daemon_config, keyed_records, stored_events_applied
 from kafka import KafkaProducer
 from kafka_broker import read_all
 
@@ -115,7 +115,7 @@ def test_daemon_sigterm_under_load_exits_0_and_restart_resumes_without_replay(
 ) -> None:
     """SIGTERM mid-stream stops cleanly; a restart processes exactly the rest, state and alert ids go on."""
     log = generate_logs(seed=9, entities=500, anomaly_fraction=0.05, first_job_id=90_000)
-    records = [(e.encode(), line.encode()) for e, line in zip(log.entity_of_line, log.lines, strict=True)]
+    records = keyed_records(log)
     input_topic = topic_factory(partitions=3, prefix="in")
     alerts_topic = topic_factory(partitions=3, prefix="alerts")
     config = daemon_config(

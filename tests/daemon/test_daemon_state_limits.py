@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from daemon_harness import DaemonProcess, daemon_config, produce_records, stored_events_applied
+from daemon_harness import DaemonProcess, daemon_config, keyed_records, produce_records, stored_events_applied
 from kafka_broker import read_all
 
 from logwarden.daemon.alerts import session_end_alert_id
@@ -91,7 +91,7 @@ def test_daemon_idle_entities_past_ttl_expire_and_score_end(
     produce_records(
         kafka_bootstrap,
         input_topic,
-        [(e.encode(), line.encode()) for e, line in zip(log.entity_of_line, log.lines, strict=True)],
+        keyed_records(log),
         times,
     )
     daemon.wait_processed(len(log.lines), timeout_s=PROCESS_DEADLINE_S)
@@ -158,7 +158,7 @@ def test_daemon_more_entities_than_max_entities_evicts_and_stays_bounded(
     produce_records(
         kafka_bootstrap,
         input_topic,
-        [(e.encode(), line.encode()) for e, line in zip(log.entity_of_line, log.lines, strict=True)],
+        keyed_records(log),
     )
     daemon.wait_processed(len(log.lines), timeout_s=PROCESS_DEADLINE_S)
     assert daemon.terminate() == 0
