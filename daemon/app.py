@@ -20,7 +20,7 @@ from logwarden.daemon.sqlite_store import SqliteStateStore
 from logwarden.daemon.state_store import StoreHeader
 from logwarden.daemon.state_table import EntityStateTable
 from logwarden.daemon.systemd import SystemdNotifier
-from logwarden.logs import configure_logging
+from logwarden.logs import configure_logging, forward_library_logs
 from logwarden.model.bundle import load_bundle
 from logwarden.model.runtime import OnnxStepModel
 
@@ -65,10 +65,15 @@ def build_service(config: DaemonConfig) -> DaemonService:
     )
     rows, stored_offsets = store.load()
     table.load_rows(rows)
+    log.info("kafka_connecting", bootstrap_servers=list(config.kafka.bootstrap_servers))
     consumer = build_consumer(
         config.kafka.bootstrap_servers, config.kafka.group_id, config.kafka.consumer_options()
     )
-    producer = build_producer(config.kafka.bootstrap_servers, config.kafka.producer_options())
+    try:
+        producer = build_producer(config.kafka.bootstrap_servers, config.kafka.producer_options())
+    except BaseException:
+        consumer.close(autocommit=False)
+        raise
     sink = OutputSink(
         producer,
         config.kafka.alerts_topic,
@@ -116,6 +121,7 @@ def run_daemon(config_path: Path, *, check_only: bool = False) -> int:
         )
         return 0
     log.info("config", **config.as_loggable())
+    forward_library_logs("kafka", config.logging.kafka_level)
     service = build_service(config)
     service.install_signal_handlers()
     tune_for_event_loop()

@@ -160,9 +160,14 @@ class ShutdownConfig:
 
 @dataclass(frozen=True)
 class LoggingConfig:
-    """Log level of the JSON lines written to stdout."""
+    """Log levels of the JSON lines written to stdout: the daemon's own, and kafka-python's.
+
+    kafka-python's messages (connection refused, coordinator lost, ...) are the only sign of a
+    broker outage, so warnings and errors are forwarded by default; repeats are collapsed.
+    """
 
     level: LogLevel = "info"
+    kafka_level: LogLevel = "warning"
 
 
 @dataclass(frozen=True)
@@ -519,7 +524,7 @@ _CHECKS: dict[type, dict[str, Check | type]] = {
         "onnx_threads": _integer(1),
     },
     ShutdownConfig: {"timeout_seconds": _number(positive=True)},
-    LoggingConfig: {"level": _choice(LOG_LEVELS)},
+    LoggingConfig: {"level": _choice(LOG_LEVELS), "kafka_level": _choice(LOG_LEVELS)},
 }
 
 

@@ -4,14 +4,21 @@ that counts delivery failures instead of losing them."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.errors import MessageSizeTooLargeError, RecordListTooLargeError
+from kafka.errors import (
+    KafkaConfigurationError,
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+)
 from kafka.structs import OffsetAndMetadata
 
-from logwarden.errors import DeliveryError
+from logwarden.errors import BrokerUnavailableError, ConfigError, DeliveryError
 
 # Defaults the daemon needs for throughput and safety; the config's kafka.consumer / kafka.producer
 # maps override them (except the keys the daemon controls, which config validation rejects).
@@ -36,21 +43,51 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
 }
 
 
+# kafka-python's own default for how long a client waits for its first broker at construction.
+_BOOTSTRAP_TIMEOUT_MS = 30_000
+
+
 def build_consumer(bootstrap_servers: Sequence[str], group_id: str, options: dict[str, Any]) -> KafkaConsumer:
     """A group member with manual commits: offsets are committed by the checkpoint only."""
     settings = {**CONSUMER_DEFAULTS, **options}
-    return KafkaConsumer(
-        bootstrap_servers=list(bootstrap_servers),
-        group_id=group_id,
-        enable_auto_commit=False,
-        **settings,
-    )
+    with _client_start("consumer", bootstrap_servers, settings):
+        return KafkaConsumer(
+            bootstrap_servers=list(bootstrap_servers),
+            group_id=group_id,
+            enable_auto_commit=False,
+            **settings,
+        )
 
 
 def build_producer(bootstrap_servers: Sequence[str], options: dict[str, Any]) -> KafkaProducer:
     """The one producer for alerts, dead letters and scores."""
     settings = {**PRODUCER_DEFAULTS, **options}
-    return KafkaProducer(bootstrap_servers=list(bootstrap_servers), **settings)
+    with _client_start("producer", bootstrap_servers, settings):
+        return KafkaProducer(bootstrap_servers=list(bootstrap_servers), **settings)
+
+
+@contextmanager
+def _client_start(role: str, bootstrap_servers: Sequence[str], settings: dict[str, Any]) -> Iterator[None]:
+    """Turn kafka-python's start-up failures into errors that say what to check.
+
+    kafka-python connects in the client's constructor and, when no broker answers, raises a
+    bare "Unable to bootstrap" timeout; the reason (refused, TLS, SASL) is in its log, which
+    the daemon forwards just before this error.
+    """
+    try:
+        yield
+    except (KafkaConfigurationError, ValueError, TypeError) as exc:
+        # Raised once connected, for values the config check cannot know (e.g. a codec that this
+        # kafka-python build lacks): a config error, so systemd does not restart in a loop.
+        raise ConfigError(f"kafka.{role}: kafka-python rejects the settings: {exc}") from None
+    except (KafkaTimeoutError, KafkaConnectionError) as exc:
+        waited_s = settings.get("bootstrap_timeout_ms", _BOOTSTRAP_TIMEOUT_MS) / 1000
+        raise BrokerUnavailableError(
+            f"kafka.bootstrap_servers {list(bootstrap_servers)}: no broker answered the {role} within "
+            f"{waited_s:g} s ({type(exc).__name__}); check the addresses, that the brokers advertise "
+            "listeners this host can reach, and the security settings (security_protocol, ssl_*, sasl_*) "
+            "under kafka.common"
+        ) from None
 
 
 def commit_offsets(

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from logwarden.errors import (
+    BrokerUnavailableError,
     ConfigError,
     InputFormatError,
     LogwardenError,
@@ -31,6 +32,7 @@ EXIT_MODEL = 4
 EXIT_INPUT = 5
 EXIT_STATE = 6
 EXIT_TRAINING = 7
+EXIT_BROKER = 8
 
 _EXIT_CODES: tuple[tuple[type[LogwardenError], int], ...] = (
     (ConfigError, EXIT_CONFIG),
@@ -38,6 +40,7 @@ _EXIT_CODES: tuple[tuple[type[LogwardenError], int], ...] = (
     (InputFormatError, EXIT_INPUT),
     (StateStoreError, EXIT_STATE),
     (TrainingError, EXIT_TRAINING),
+    (BrokerUnavailableError, EXIT_BROKER),
 )
 
 

@@ -36,5 +36,9 @@ class StateStoreError(LogwardenError):
     """The daemon's local state store is unreadable or belongs to another model."""
 
 
+class BrokerUnavailableError(LogwardenError):
+    """No Kafka broker answered at start (address, listener, TLS or SASL); a restart may succeed."""
+
+
 class DeliveryError(LogwardenError):
     """The broker did not acknowledge records the daemon produced; the checkpoint must not advance."""

@@ -1,14 +1,24 @@
-"""structlog set-up: JSON lines on stdout, one per notable event; journald does the rest."""
+"""structlog set-up: JSON lines on stdout, one per notable event; journald does the rest.
+
+Libraries that log through the standard ``logging`` module (kafka-python) are forwarded into
+the same JSON stream, so a broker outage shows up in the daemon's own log instead of vanishing
+into the library's ``NullHandler``; repeats of one message are collapsed into a count.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
+import time
 from typing import TextIO
 
 import structlog
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+
+# While a broker is down kafka-python repeats the same few messages more than once a second.
+REPEAT_WINDOW_S = 60.0
+_MAX_TRACKED_MESSAGES = 1000
 
 
 def configure_logging(level: str = "info", stream: TextIO | None = None) -> None:
@@ -29,3 +39,96 @@ def configure_logging(level: str = "info", stream: TextIO | None = None) -> None
         logger_factory=structlog.PrintLoggerFactory(file=stream or sys.stdout),
         cache_logger_on_first_use=False,
     )
+
+
+class RepeatSuppressor:
+    """Decides which occurrences of a repeating message to show: the first, then one per window.
+
+    Pure (the clock is passed in).  ``admit`` returns None to drop an occurrence, or how many
+    occurrences were dropped since the last one shown, so nothing is hidden without a count.
+    """
+
+    def __init__(self, window_s: float = REPEAT_WINDOW_S, max_tracked: int = _MAX_TRACKED_MESSAGES) -> None:
+        self._window_s = window_s
+        self._max_tracked = max_tracked
+        self._shown_at: dict[object, float] = {}
+        self._dropped: dict[object, int] = {}
+
+    def admit(self, key: object, now: float) -> int | None:
+        shown_at = self._shown_at.get(key)
+        if shown_at is not None and now - shown_at < self._window_s:
+            self._dropped[key] = self._dropped.get(key, 0) + 1
+            return None
+        if shown_at is None and len(self._shown_at) >= self._max_tracked:
+            self._forget_expired(now)
+        self._shown_at[key] = now
+        return self._dropped.pop(key, 0)
+
+    def _forget_expired(self, now: float) -> None:
+        # Keys whose window is over: their next occurrence is shown anyway, only the count of
+        # drops in between is lost, which is better than unbounded memory.
+        for key, shown_at in list(self._shown_at.items()):
+            if now - shown_at >= self._window_s:
+                del self._shown_at[key]
+                self._dropped.pop(key, None)
+        if len(self._shown_at) >= self._max_tracked:
+            self._shown_at.clear()
+            self._dropped.clear()
+
+
+class StructlogForwarder(logging.Handler):
+    """A ``logging`` handler that re-emits library records as structlog JSON events.
+
+    Each becomes ``{"event": EVENT, "logger": ..., "message": ..., "level": ...}`` plus
+    ``repeated`` (occurrences of the same message collapsed since it was last shown).
+    """
+
+    EVENT = "library_log"
+
+    def __init__(self, level: int = logging.WARNING) -> None:
+        super().__init__(level)
+        self._suppressor = RepeatSuppressor()
+        self._log = structlog.get_logger("logwarden.library")
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # logging.Handler.handle holds self.lock around emit, so kafka-python's network thread
+        # and the main thread never race on the suppressor.
+        try:
+            repeated = self._suppressor.admit(
+                (record.name, record.levelno, str(record.msg)), time.monotonic()
+            )
+            if repeated is None:
+                return
+            fields: dict[str, object] = {"logger": record.name, "message": record.getMessage()}
+            if repeated:
+                fields["repeated"] = repeated
+            if record.exc_info and record.exc_info[1] is not None:
+                fields["error"] = repr(record.exc_info[1])
+            getattr(self._log, _structlog_method(record.levelno))(self.EVENT, **fields)
+        except Exception:  # a log line must never take the daemon down
+            self.handleError(record)
+
+
+def _structlog_method(levelno: int) -> str:
+    """structlog's method for a stdlib level (CRITICAL is logged as error)."""
+    for threshold, name in ((logging.ERROR, "error"), (logging.WARNING, "warning"), (logging.INFO, "info")):
+        if levelno >= threshold:
+            return name
+    return "debug"
+
+
+def forward_library_logs(logger_name: str, level: str = "warning") -> StructlogForwarder:
+    """Send ``logger_name``'s records at ``level`` and above into the JSON log; returns the handler.
+
+    Installed once per process (a second call replaces the first handler), not propagated to
+    the root logger, so nothing is printed twice.
+    """
+    library_logger = logging.getLogger(logger_name)
+    for handler in list(library_logger.handlers):
+        if isinstance(handler, StructlogForwarder):
+            library_logger.removeHandler(handler)
+    handler = StructlogForwarder(_LEVELS.get(level, logging.WARNING))
+    library_logger.addHandler(handler)
+    library_logger.setLevel(handler.level)
+    library_logger.propagate = False
+    return handler

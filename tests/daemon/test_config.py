@@ -92,6 +92,7 @@ def test_parse_config_minimal_fills_documented_defaults() -> None:
     assert config.state.checkpoint_every_events == 500_000 and config.state.checkpoint_interval_seconds == 5.0
     assert config.processing == ProcessingConfig(batch_max_events=8192, poll_timeout_ms=100, onnx_threads=1)
     assert config.shutdown.timeout_seconds == 8 and config.logging.level == "info"
+    assert config.logging.kafka_level == "warning"
     assert config.source == "config.yaml"
 
 
@@ -170,6 +171,7 @@ def test_example_config_every_key_has_comment() -> None:
         ("processing.onnx_threads", 0, "processing.onnx_threads"),
         ("shutdown.timeout_seconds", float("inf"), "shutdown.timeout_seconds"),
         ("logging.level", "verbose", "logging.level"),
+        ("logging.kafka_level", "off", "logging.kafka_level"),
         ("processing", [1, 2], "processing"),
     ],
 )

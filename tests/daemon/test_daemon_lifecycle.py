@@ -23,6 +23,7 @@ from logwarden.synthetic import generate_logs
 
 EXIT_CONFIG = 3
 EXIT_MODEL = 4
+EXIT_BROKER = 8
 STOP_DEADLINE_S = 10.0
 PROCESS_DEADLINE_S = 90.0
 CLI_DEADLINE_S = 60.0
@@ -206,6 +207,36 @@ def test_daemon_run_missing_model_dir_exits_4(tmp_path: Path) -> None:
     result = run_cli("run", "--config", str(write_config(tmp_path / "daemon.yaml", config)))
     assert result.returncode == EXIT_MODEL, result.stderr
     assert str(missing) in result.stderr
+
+
+def test_daemon_run_without_reachable_broker_exits_8_naming_servers_and_cause(
+    synthetic_model: Path, tmp_path: Path
+) -> None:
+    """No broker at start: exit 8 (restartable) naming kafka.bootstrap_servers, the refusal in the log."""
+    config = offline_config(synthetic_model, tmp_path / "state")
+    config["kafka"]["common"] = {"bootstrap_timeout_ms": 1500}
+    result = run_cli("run", "--config", str(write_config(tmp_path / "daemon.yaml", config)))
+    assert result.returncode == EXIT_BROKER, result.stderr
+    assert f"kafka.bootstrap_servers ['{UNUSED_BOOTSTRAP}']" in result.stderr
+    assert "Traceback" not in result.stderr
+    library_lines = [
+        line for line in map(json.loads, result.stdout.splitlines()) if line["event"] == "library_log"
+    ]
+    assert any("ECONNREFUSED" in line["message"] for line in library_lines), result.stdout
+    assert len(library_lines) < 20, "repeated connection failures are collapsed"
+
+
+def test_daemon_run_setting_kafka_python_rejects_exits_3_naming_section(
+    kafka_bootstrap: str, synthetic_model: Path, tmp_path: Path
+) -> None:
+    """A passthrough value kafka-python refuses once connected is a config error (exit 3), not a crash."""
+    config = offline_config(synthetic_model, tmp_path / "state")
+    config["kafka"]["bootstrap_servers"] = [kafka_bootstrap]
+    config["kafka"]["consumer"] = {"isolation_level": "bogus"}
+    result = run_cli("run", "--config", str(write_config(tmp_path / "daemon.yaml", config)))
+    assert result.returncode == EXIT_CONFIG, result.stderr
+    assert "kafka.consumer" in result.stderr and "isolation_level" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_daemon_run_check_prints_config_with_secrets_masked(synthetic_model: Path, tmp_path: Path) -> None:
