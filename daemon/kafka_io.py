@@ -4,9 +4,8 @@ that counts delivery failures instead of losing them."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import (
@@ -43,51 +42,85 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
 }
 
 
-# kafka-python's own default for how long a client waits for its first broker at construction.
+# kafka-python's own defaults for how long a client waits for its first broker at construction,
+# and for one request (the bootstrap's metadata request may start just before that deadline).
 _BOOTSTRAP_TIMEOUT_MS = 30_000
+_REQUEST_TIMEOUT_MS = 30_000
+
+T = TypeVar("T")
 
 
 def build_consumer(bootstrap_servers: Sequence[str], group_id: str, options: dict[str, Any]) -> KafkaConsumer:
     """A group member with manual commits: offsets are committed by the checkpoint only."""
     settings = {**CONSUMER_DEFAULTS, **options}
-    with _client_start("consumer", bootstrap_servers, settings):
-        return KafkaConsumer(
-            bootstrap_servers=list(bootstrap_servers),
-            group_id=group_id,
-            enable_auto_commit=False,
-            **settings,
-        )
+    return _start_client(
+        "consumer",
+        bootstrap_servers,
+        settings,
+        lambda: KafkaConsumer(
+            bootstrap_servers=list(bootstrap_servers), group_id=group_id, enable_auto_commit=False, **settings
+        ),
+    )
 
 
 def build_producer(bootstrap_servers: Sequence[str], options: dict[str, Any]) -> KafkaProducer:
     """The one producer for alerts, dead letters and scores."""
     settings = {**PRODUCER_DEFAULTS, **options}
-    with _client_start("producer", bootstrap_servers, settings):
-        return KafkaProducer(bootstrap_servers=list(bootstrap_servers), **settings)
+    return _start_client(
+        "producer",
+        bootstrap_servers,
+        settings,
+        lambda: KafkaProducer(bootstrap_servers=list(bootstrap_servers), **settings),
+    )
 
 
-@contextmanager
-def _client_start(role: str, bootstrap_servers: Sequence[str], settings: dict[str, Any]) -> Iterator[None]:
-    """Turn kafka-python's start-up failures into errors that say what to check.
+def _start_client(
+    role: str, bootstrap_servers: Sequence[str], settings: dict[str, Any], construct: Callable[[], T]
+) -> T:
+    """Run a kafka-python constructor (it connects) and turn its failures into errors that say what to check.
 
-    kafka-python connects in the client's constructor and, when no broker answers, raises a
-    bare "Unable to bootstrap" timeout; the reason (refused, TLS, SASL) is in its log, which
-    the daemon forwards just before this error.
+    When no broker answers, kafka-python raises a bare "Unable to bootstrap" timeout; the reason
+    (refused, TLS, SASL) is in its log, which the daemon forwards just before this error.  The
+    constructor runs in a helper thread with a deadline because kafka-python 3.0 does not bound
+    the TLS handshake: a TLS client facing an endpoint that accepts the connection and never
+    answers would otherwise wait forever, silently, instead of failing with exit status 8.
     """
-    try:
-        yield
-    except (KafkaConfigurationError, ValueError, TypeError) as exc:
+    bootstrap_s = settings.get("bootstrap_timeout_ms", _BOOTSTRAP_TIMEOUT_MS) / 1000
+    deadline_s = bootstrap_s + settings.get("request_timeout_ms", _REQUEST_TIMEOUT_MS) / 1000
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["client"] = construct()
+        except BaseException as exc:  # handed to the waiting thread below
+            outcome["error"] = exc
+
+    starter = threading.Thread(target=run, name=f"logwarden-start-{role}", daemon=True)
+    starter.start()
+    starter.join(deadline_s)
+    where = f"kafka.bootstrap_servers {list(bootstrap_servers)}"
+    checks = (
+        "check the addresses, that the brokers advertise listeners this host can reach, and the "
+        "security settings (security_protocol, ssl_*, sasl_*) under kafka.common"
+    )
+    if starter.is_alive():
+        raise BrokerUnavailableError(
+            f"{where}: the {role} was still connecting after {deadline_s:g} s (bootstrap_timeout_ms + "
+            f"request_timeout_ms), as when TLS meets an endpoint that never answers; {checks}"
+        )
+    error = outcome.get("error")
+    if error is None:
+        return outcome["client"]  # type: ignore[no-any-return]
+    if isinstance(error, (KafkaConfigurationError, ValueError, TypeError)):
         # Raised once connected, for values the config check cannot know (e.g. a codec that this
         # kafka-python build lacks): a config error, so systemd does not restart in a loop.
-        raise ConfigError(f"kafka.{role}: kafka-python rejects the settings: {exc}") from None
-    except (KafkaTimeoutError, KafkaConnectionError) as exc:
-        waited_s = settings.get("bootstrap_timeout_ms", _BOOTSTRAP_TIMEOUT_MS) / 1000
+        raise ConfigError(f"kafka.{role}: kafka-python rejects the settings: {error}") from None
+    if isinstance(error, (KafkaTimeoutError, KafkaConnectionError)):
         raise BrokerUnavailableError(
-            f"kafka.bootstrap_servers {list(bootstrap_servers)}: no broker answered the {role} within "
-            f"{waited_s:g} s ({type(exc).__name__}); check the addresses, that the brokers advertise "
-            "listeners this host can reach, and the security settings (security_protocol, ssl_*, sasl_*) "
-            "under kafka.common"
+            f"{where}: no broker answered the {role} within {bootstrap_s:g} s "
+            f"({type(error).__name__}); {checks}"
         ) from None
+    raise error
 
 
 def commit_offsets(

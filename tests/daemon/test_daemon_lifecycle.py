@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import threading
@@ -224,6 +225,25 @@ def test_daemon_run_without_reachable_broker_exits_8_naming_servers_and_cause(
     ]
     assert any("ECONNREFUSED" in line["message"] for line in library_lines), result.stdout
     assert len(library_lines) < 20, "repeated connection failures are collapsed"
+
+
+def test_daemon_run_tls_to_silent_endpoint_exits_8_instead_of_hanging(
+    synthetic_model: Path, tmp_path: Path
+) -> None:
+    """An endpoint that accepts TCP and never answers stalls the TLS handshake; the start deadline ends it."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # the kernel accepts; nobody ever reads
+        config = offline_config(synthetic_model, tmp_path / "state")
+        config["kafka"]["bootstrap_servers"] = [f"127.0.0.1:{silent.getsockname()[1]}"]
+        config["kafka"]["common"] = {
+            "security_protocol": "SSL",
+            "bootstrap_timeout_ms": 1000,
+            "request_timeout_ms": 1500,
+        }
+        started = time.monotonic()
+        result = run_cli("run", "--config", str(write_config(tmp_path / "daemon.yaml", config)))
+    assert result.returncode == EXIT_BROKER, result.stderr
+    assert "still connecting after 2.5 s" in result.stderr
+    assert time.monotonic() - started < CLI_DEADLINE_S / 2
 
 
 def test_daemon_run_setting_kafka_python_rejects_exits_3_naming_section(
