@@ -9,11 +9,14 @@ from typing import Any, TypeVar
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import (
+    AuthorizationError,
     KafkaConfigurationError,
     KafkaConnectionError,
     KafkaTimeoutError,
     MessageSizeTooLargeError,
     RecordListTooLargeError,
+    SaslAuthenticationFailedError,
+    UnsupportedSaslMechanismError,
 )
 from kafka.structs import OffsetAndMetadata
 
@@ -53,7 +56,7 @@ T = TypeVar("T")
 def build_consumer(bootstrap_servers: Sequence[str], group_id: str, options: dict[str, Any]) -> KafkaConsumer:
     """A group member with manual commits: offsets are committed by the checkpoint only."""
     settings = {**CONSUMER_DEFAULTS, **options}
-    return _start_client(
+    return start_client(
         "consumer",
         bootstrap_servers,
         settings,
@@ -66,7 +69,7 @@ def build_consumer(bootstrap_servers: Sequence[str], group_id: str, options: dic
 def build_producer(bootstrap_servers: Sequence[str], options: dict[str, Any]) -> KafkaProducer:
     """The one producer for alerts, dead letters and scores."""
     settings = {**PRODUCER_DEFAULTS, **options}
-    return _start_client(
+    return start_client(
         "producer",
         bootstrap_servers,
         settings,
@@ -74,7 +77,7 @@ def build_producer(bootstrap_servers: Sequence[str], options: dict[str, Any]) ->
     )
 
 
-def _start_client(
+def start_client(
     role: str, bootstrap_servers: Sequence[str], settings: dict[str, Any], construct: Callable[[], T]
 ) -> T:
     """Run a kafka-python constructor (it connects) and turn its failures into errors that say what to check.
@@ -115,6 +118,12 @@ def _start_client(
         # Raised once connected, for values the config check cannot know (e.g. a codec that this
         # kafka-python build lacks): a config error, so systemd does not restart in a loop.
         raise ConfigError(f"kafka.{role}: kafka-python rejects the settings: {error}") from None
+    if isinstance(error, (SaslAuthenticationFailedError, UnsupportedSaslMechanismError, AuthorizationError)):
+        # Restarting with the same credentials cannot succeed and may lock the account: exit 3.
+        raise ConfigError(
+            f"kafka.common: the brokers refused this client ({type(error).__name__}: {error}); check "
+            "security_protocol, sasl_mechanism and the credentials, and the ACLs of this principal"
+        ) from None
     if isinstance(error, (KafkaTimeoutError, KafkaConnectionError)):
         raise BrokerUnavailableError(
             f"{where}: no broker answered the {role} within {bootstrap_s:g} s "

@@ -1,15 +1,73 @@
-"""OutputSink: delivery failures surface at flush, oversize dead letters are cut instead of blocking."""
+"""kafka-python adapters: start-up failures become errors that say what to check; OutputSink: delivery
+failures surface at flush, oversize dead letters are cut instead of blocking."""
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import pytest
-from kafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
+from kafka.errors import (
+    KafkaConfigurationError,
+    KafkaTimeoutError,
+    MessageSizeTooLargeError,
+    SaslAuthenticationFailedError,
+)
 from kafka.producer.future import FutureProduceResult, FutureRecordMetadata
 
-from logwarden.daemon.kafka_io import OutputSink
-from logwarden.errors import DeliveryError
+from logwarden.daemon.kafka_io import OutputSink, start_client
+from logwarden.errors import BrokerUnavailableError, ConfigError, DeliveryError
+
+SERVERS = ["kafka1:9092"]
+QUICK = {"bootstrap_timeout_ms": 100, "request_timeout_ms": 200}
+
+
+def raising(error: BaseException) -> Any:
+    def construct() -> Any:
+        raise error
+
+    return construct
+
+
+def test_start_client_returns_what_the_constructor_built() -> None:
+    client = object()
+    assert start_client("consumer", SERVERS, QUICK, lambda: client) is client
+
+
+def test_start_client_bootstrap_timeout_is_broker_unavailable_naming_servers() -> None:
+    with pytest.raises(
+        BrokerUnavailableError, match=r"kafka.bootstrap_servers \['kafka1:9092'\].*within 0.1 s"
+    ):
+        start_client("consumer", SERVERS, QUICK, raising(KafkaTimeoutError("Unable to bootstrap")))
+
+
+def test_start_client_constructor_still_running_at_deadline_is_broker_unavailable() -> None:
+    never = threading.Event()
+    started = time.monotonic()
+    with pytest.raises(BrokerUnavailableError, match=r"still connecting after 0.3 s"):
+        start_client("producer", SERVERS, QUICK, never.wait)
+    assert time.monotonic() - started < 5
+    never.set()
+
+
+@pytest.mark.parametrize(
+    "error",
+    [KafkaConfigurationError("Unrecognized isolation_level"), ValueError("Not supported codec: nope")],
+)
+def test_start_client_setting_kafka_python_rejects_is_config_error_naming_role(error: Exception) -> None:
+    with pytest.raises(ConfigError, match=r"^kafka.producer: kafka-python rejects the settings"):
+        start_client("producer", SERVERS, QUICK, raising(error))
+
+
+def test_start_client_refused_credentials_are_config_error_not_retried() -> None:
+    with pytest.raises(ConfigError, match=r"kafka.common: the brokers refused this client"):
+        start_client("consumer", SERVERS, QUICK, raising(SaslAuthenticationFailedError("bad password")))
+
+
+def test_start_client_other_errors_pass_through_unchanged() -> None:
+    with pytest.raises(OSError, match="disk on fire"):
+        start_client("consumer", SERVERS, QUICK, raising(OSError("disk on fire")))
 
 
 class RecordingProducer:
