@@ -122,6 +122,9 @@ class DaemonService:
         self._last_checkpoint = time.monotonic()
         self._next_expiry_check = time.monotonic()
         self._evicted_logged = 0
+        # Dead letters by reason since the last bad_input line: logged with each save, not per
+        # batch, so a flood of bad input costs one line per checkpoint interval.
+        self._bad_unlogged: Counter[str] = Counter()
         self._checkpoint_reason = "periodic"
         self._checkpoint_counters = self.counters.as_dict()
         self._released_partitions: set[tuple[str, int]] = set()
@@ -256,7 +259,7 @@ class DaemonService:
         self._dirty_since_checkpoint = True
         if bad:
             self.counters.dead_letters += sum(bad.values())
-            log.warning("bad_input", dead_letters=dict(bad), dead_letter_topic=self._sink.dead_letter_topic)
+            self._bad_unlogged.update(bad)
         if newest_ms >= 0:
             self._clock.observe(newest_ms / 1000.0)
         if events:
@@ -393,6 +396,13 @@ class DaemonService:
                 "entities_evicted", evicted=evicted - self._evicted_logged, max_entities=self._table.capacity
             )
             self._evicted_logged = evicted
+        if self._bad_unlogged:
+            log.warning(
+                "bad_input",
+                dead_letters=dict(self._bad_unlogged),
+                dead_letter_topic=self._sink.dead_letter_topic,
+            )
+            self._bad_unlogged.clear()
         log.info(
             "checkpoint",
             reason=self._checkpoint_reason,

@@ -1,4 +1,5 @@
-"""DaemonService at a rebalance: partitions this instance lost are released, kept ones resume locally."""
+"""DaemonService in process: at a rebalance partitions this instance lost are released and kept ones
+resume locally; bad input is logged once per save, not once per batch."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from pathlib import Path
 import numpy as np
 from in_process_service import build_in_process_service
 from kafka import TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+from structlog.testing import capture_logs
 
 from logwarden.daemon.service import split_polled
 
@@ -81,3 +84,40 @@ def test_split_polled_batches_bounded_and_partition_order_kept() -> None:
     assert [r for batch in batches for r in batch.get(a, [])] == list(range(5))
     assert [r for batch in batches for r in batch.get(b, [])] == [100, 101, 102]
     assert len(batches) == 3
+
+
+class DeadLetterSink(QuietSink):
+    """An OutputSink that keeps the dead letters it is given."""
+
+    def __init__(self) -> None:
+        self.dead_letters: list[tuple[bytes | None, bytes | None]] = []
+
+    def send_dead_letter(self, key: bytes | None, value: bytes | None, headers: object) -> None:
+        self.dead_letters.append((key, value))
+
+
+def bad_record(offset: int, value: bytes) -> ConsumerRecord:
+    return ConsumerRecord(
+        "in", 0, -1, offset, 1_700_000_000_000, 0, None, value, [], None, -1, len(value), -1
+    )
+
+
+def test_service_flood_of_bad_input_logs_one_bad_input_line_per_save(synthetic_model: Path) -> None:
+    """Dead letters are counted per batch but logged once per checkpoint, with the totals by reason."""
+    partition = TopicPartition("in", 0)
+    sink = DeadLetterSink()
+    service, _, _ = build_in_process_service(
+        synthetic_model, consumer=AssignedConsumer({partition}), sink=sink, offsets={}
+    )
+    with capture_logs() as logged:
+        for batch in range(20):
+            offset = batch * 2
+            service.handle_records(
+                {partition: [bad_record(offset, b"no entity here"), bad_record(offset + 1, b"\xff\xfe")]}
+            )
+        bad_lines_before_save = [line for line in logged if line["event"] == "bad_input"]
+        service.checkpoint("periodic", wait=True)
+    assert len(sink.dead_letters) == 40
+    assert bad_lines_before_save == []
+    [bad_line] = [line for line in logged if line["event"] == "bad_input"]
+    assert bad_line["dead_letters"] == {"missing_entity": 20, "invalid_utf8": 20}
