@@ -6,10 +6,13 @@ Phases (all by default):
            (~180-byte raw lines, 50k entities, alerts well under 1 % of events)
   latency  p50/p99 event-to-alert latency with the input produced at half the measured daemon rate,
            after the same input read by a bare consumer (the floor no daemon can beat on this broker;
-           the test broker's fetches slow down as a topic fills, so a longer run reads higher)
+           the test broker's fetches slow down as a topic fills, so a longer run reads higher).
+           The load comes from ``lean_producer.py`` (0.1 of a core at 30,000 records/s), or with
+           ``--generator kafka-python`` from KafkaProducer (0.8 of a core); CPU shares are printed.
   memory   peak RSS of the daemon tracking 1,000,000 entities
 
 Usage: python benchmarks/throughput.py [--phases rate,latency,memory] [--model DIR]
+       [--generator lean|kafka-python]
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ import tempfile
 import threading
 import time
 import warnings
+from array import array
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -33,6 +39,7 @@ from typing import Any
 import numpy as np
 import yaml
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from lean_producer import LeanProducer, build_batch, partition_for
 
 from logwarden.devbroker import LocalBroker
 from logwarden.synthetic import ENTITY_REGEX, generate_logs
@@ -218,61 +225,170 @@ def phase_rate(broker: LocalBroker, model: Path, work: Path, entities: int) -> f
     return rate
 
 
-def produce_paced(
-    bootstrap: str, topic: str, lines: list[str], keys: list[str], rate: float, seconds: float, results: Any
-) -> None:
-    """Send at ``rate`` records/s for ``seconds``, in 1 ms ticks; report the rate achieved.
+def pace(
+    total: int, rate: float, seconds: float, tick_s: float, send: Callable[[int, int], None]
+) -> tuple[float, float]:
+    """Call ``send(first, end)`` every ``tick_s`` with the records due since the last tick.
 
-    Each record's timestamp is its send time (kafka-python stamps it in ``send``) and latency is
-    measured from it, so the producer needs no per-record callback.  Sending what is due every
-    millisecond keeps the pace even: sleeping before every record would oversleep by more than
-    the gap between two records and then catch up in bursts.
+    Sending what is due each tick keeps the pace even: sleeping before every record would
+    oversleep by more than the gap between two records and then catch up in bursts.  Returns the
+    rate achieved and the CPU this process used meanwhile, in cores.
     """
-    producer = KafkaProducer(bootstrap_servers=[bootstrap], linger_ms=1, acks=1)
-    producer.partitions_for(topic)  # the metadata fetch, before the clock starts
-    total = min(len(lines), len(keys))
     started = time.monotonic()
+    cpu_started = time.process_time()
     count = 0
     while count < total:
         elapsed = time.monotonic() - started
         if elapsed > seconds:
             break
         due = min(total, int(elapsed * rate) + 1)
-        while count < due:
-            producer.send(topic, key=keys[count].encode(), value=lines[count].encode())
-            count += 1
-        time.sleep(0.001)
+        if due > count:
+            send(count, due)
+            count = due
+        time.sleep(tick_s)
+    wall = time.monotonic() - started
+    return count / wall, (time.process_time() - cpu_started) / wall
+
+
+@dataclass(frozen=True)
+class PacedLoad:
+    """What a paced load generator sends: ``lines`` keyed by ``keys``, at ``rate`` for ``seconds``."""
+
+    bootstrap: str
+    topic: str
+    partitions: int
+    lines: list[str]
+    keys: list[str]
+    rate: float
+    seconds: float
+
+
+def produce_paced(load: PacedLoad, results: Any) -> None:
+    """Send at ``rate`` records/s for ``seconds`` with KafkaProducer, in 1 ms ticks.
+
+    Each record's timestamp is its send time (kafka-python stamps it in ``send``) and latency is
+    measured from it, so the producer needs no per-record callback.
+    """
+    producer = KafkaProducer(bootstrap_servers=[load.bootstrap], linger_ms=1, acks=1)
+    producer.partitions_for(load.topic)  # the metadata fetch, before the clock starts
+
+    def send(first: int, end: int) -> None:
+        for index in range(first, end):
+            producer.send(load.topic, key=load.keys[index].encode(), value=load.lines[index].encode())
+
+    achieved, cpu = pace(min(len(load.lines), len(load.keys)), load.rate, load.seconds, 0.001, send)
     producer.flush()
-    achieved = count / (time.monotonic() - started)
     producer.close()
-    results.put(achieved)
+    results.put((achieved, cpu))
 
 
-def paced_run(
-    bootstrap: str, topic: str, lines: list[str], keys: list[str], rate: float, seconds: float
-) -> float:
-    """Run ``produce_paced`` in its own process; returns the rate achieved.
+LEAN_TICK_S = 0.005
+"""How long the lean generator gathers records into one request: the ``linger.ms`` default of
+Apache Kafka's Java producer since 4.0.  The test broker's cost grows with the number of batches
+it holds, not only with records: 2 ms ticks (2.5 times the batches) made its fetches stall for
+seconds within 20 s at 30,000 records/s, where 5 ms ticks kept the bare consumer's p99 at 34-71 ms."""
+
+
+def produce_paced_lean(load: PacedLoad, results: Any) -> None:
+    """``produce_paced`` with ``LeanProducer``: one Produce request per ``LEAN_TICK_S`` tick.
+
+    Each tick's records are grouped by partition (murmur2 of the key, as KafkaProducer does) into
+    one batch per partition.  Every record is stamped with the time it was due, not the time its
+    batch left, so the wait for the next tick counts as latency, as a producer's linger does.
+    """
+    total = min(len(load.lines), len(load.keys))
+    encoded_keys = [key.encode() for key in load.keys[:total]]
+    values = [line.encode() for line in load.lines[:total]]
+    partition_of = [partition_for(key, load.partitions) for key in encoded_keys]
+    producer = LeanProducer(load.bootstrap, load.topic, load.partitions)
+    wall_started = time.time()
+
+    def send(first: int, end: int) -> None:
+        by_partition: dict[int, list[int]] = {}
+        for index in range(first, end):
+            by_partition.setdefault(partition_of[index], []).append(index)
+        producer.send(
+            {
+                partition: build_batch(
+                    [encoded_keys[i] for i in indices],
+                    [values[i] for i in indices],
+                    [int((wall_started + i / load.rate) * 1000) for i in indices],
+                )
+                for partition, indices in by_partition.items()
+            }
+        )
+
+    achieved, cpu = pace(total, load.rate, load.seconds, LEAN_TICK_S, send)
+    producer.flush()
+    producer.close()
+    results.put((achieved, cpu))
+
+
+GENERATORS = ("lean", "kafka-python")
+
+
+def paced_run(load: PacedLoad, generator: str = "lean") -> tuple[float, float]:
+    """Run the paced load generator in its own process; returns the rate achieved and its CPU (cores).
 
     In this process the producer would compete for the GIL with the reader that measures, and its
-    delays would show up as latency of what is measured.
+    delays would show up as latency of what is measured.  ``generator`` is ``lean``
+    (``LeanProducer``, about 4 µs of CPU a record) or ``kafka-python`` (``KafkaProducer``, about
+    28 µs: at 30,000 records/s it takes 0.8 of the two cores the daemon is measured on).
     """
     context = multiprocessing.get_context("spawn")
     results: multiprocessing.Queue = context.Queue()
-    producer = context.Process(
-        target=produce_paced, args=(bootstrap, topic, lines, keys, rate, seconds, results)
-    )
+    target = produce_paced_lean if generator == "lean" else produce_paced
+    producer = context.Process(target=target, args=(load, results))
     producer.start()
-    achieved = results.get(timeout=seconds + 120)
+    achieved, cpu = results.get(timeout=load.seconds + 120)
     producer.join()
-    return achieved
+    return achieved, cpu
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time of a process so far, from /proc (0 when unknown)."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuShares:
+    """CPU used by each process of a measurement while it runs, in cores (1.0 = one core busy).
+
+    The broker, the load generator and the daemon share this machine's cores; the shares show how
+    much of them the measured side had.
+    """
+
+    def __init__(self, **pids: int | None) -> None:
+        self._pids = pids
+        self._started_wall = time.monotonic()
+        self._started = {name: cpu_seconds(pid) for name, pid in pids.items()}
+
+    def shares(self) -> dict[str, float]:
+        wall = time.monotonic() - self._started_wall
+        return {name: (cpu_seconds(pid) - self._started[name]) / wall for name, pid in self._pids.items()}
+
+
+def describe_cpu(shares: dict[str, float]) -> str:
+    return ", ".join(f"{name} {share:.2f}" for name, share in shares.items())
 
 
 class Reader(threading.Thread):
-    """A kafka-python consumer that stamps every record it receives with the wall clock."""
+    """A kafka-python consumer that notes, for every record it receives, its timestamp and the wall clock.
 
-    def __init__(self, bootstrap: str, topic: str, partitions: int) -> None:
+    It keeps only numbers (and, when asked, the values as bytes), never the records: objects that
+    the garbage collector has to trace would make its full collections, which grow with what is
+    held, stall this thread for hundreds of milliseconds, and those stalls would be measured as
+    broker latency (600,000 held records took the floor's p99 from about 110 ms to about 370 ms).
+    """
+
+    def __init__(self, bootstrap: str, topic: str, partitions: int, keep_values: bool = False) -> None:
         super().__init__(daemon=True)
-        self.received: list[tuple[Any, float]] = []
+        self.sent_at = array("d")  # record timestamps (the producer's send time), in seconds
+        self.received_at = array("d")  # wall clock when the record was handed to us, in seconds
+        self.values: list[bytes] = []
+        self._keep_values = keep_values
         self._servers = bootstrap
         self._partitions = [TopicPartition(topic, p) for p in range(partitions)]
         self._stop_reading = threading.Event()
@@ -290,12 +406,18 @@ class Reader(threading.Thread):
         while not self._stop_reading.is_set():
             for batch in consumer.poll(timeout_ms=50).values():
                 now = time.time()
-                self.received.extend((record, now) for record in batch)
+                self.sent_at.extend(record.timestamp / 1000 for record in batch)
+                self.received_at.extend(now for _ in batch)
+                if self._keep_values:
+                    self.values.extend(record.value for record in batch)
         consumer.close()
 
     def stop(self) -> None:
         self._stop_reading.set()
         self.join()
+
+    def latencies_ms(self) -> np.ndarray:
+        return (np.frombuffer(self.received_at) - np.frombuffer(self.sent_at)) * 1000
 
 
 def percentiles(latencies_ms: np.ndarray) -> str:
@@ -305,7 +427,18 @@ def percentiles(latencies_ms: np.ndarray) -> str:
     )
 
 
-def phase_latency_floor(broker: LocalBroker, rate: float, seconds: float) -> None:
+def p99_by_window(sent_at: np.ndarray, latencies_ms: np.ndarray, window_s: float = 5.0) -> str:
+    """p99 per ``window_s`` of sending time: shows whether latency grows as the topic fills."""
+    offset = sent_at - sent_at.min()
+    windows = []
+    for start in np.arange(0.0, offset.max() + 1e-9, window_s):
+        in_window = latencies_ms[(offset >= start) & (offset < start + window_s)]
+        if len(in_window):
+            windows.append(f"{np.percentile(in_window, 99):.0f}")
+    return f"p99 by {window_s:.0f} s of sending: {' / '.join(windows)} ms"
+
+
+def phase_latency_floor(broker: LocalBroker, rate: float, seconds: float, generator: str) -> None:
     """The same paced producer read by a bare kafka-python consumer: the latency no daemon can beat here.
 
     It is one hop (producer -> broker -> consumer) where the daemon's figure is two (input ->
@@ -319,22 +452,29 @@ def phase_latency_floor(broker: LocalBroker, rate: float, seconds: float) -> Non
     reader = Reader(broker.bootstrap, topic, 3)
     reader.start()
     reader.ready.wait(30)
-    achieved = paced_run(broker.bootstrap, topic, stream.lines, stream.entity_of_line, rate, seconds)
+    cpu = CpuShares(broker=broker.pid)
+    load = PacedLoad(broker.bootstrap, topic, 3, stream.lines, stream.entity_of_line, rate, seconds)
+    achieved, generator_cpu = paced_run(load, generator)
+    shares = {**cpu.shares(), "load generator": generator_cpu}
     time.sleep(3)
     reader.stop()
-    latencies = np.array([at - record.timestamp / 1000 for record, at in reader.received]) * 1000
+    latencies = reader.latencies_ms()
     say(
         f"latency floor at {achieved:,.0f} events/s offered, no daemon (producer send -> bare consumer "
-        f"received, {len(latencies)} records): {percentiles(latencies)}"
+        f"received, {len(latencies)} records): {percentiles(latencies)}; "
+        f"{p99_by_window(np.frombuffer(reader.sent_at), latencies)}; "
+        f"CPU in cores: {describe_cpu(shares)}"
     )
 
 
-def phase_latency(broker: LocalBroker, model: Path, work: Path, rate: float, seconds: float) -> None:
+def phase_latency(
+    broker: LocalBroker, model: Path, work: Path, rate: float, seconds: float, generator: str
+) -> None:
     topic = "bench.latency"
     broker.create_topics([topic], partitions=3)
     broker.create_topics([f"{topic}.alerts", f"{topic}.dlq"], partitions=1)
     target = rate / 2
-    phase_latency_floor(broker, target, seconds)
+    phase_latency_floor(broker, target, seconds, generator)
     stream = generate_logs(
         seed=6, entities=int(target * seconds / 13) + 1000, anomaly_fraction=0.01, first_job_id=5_000_000
     )
@@ -343,25 +483,33 @@ def phase_latency(broker: LocalBroker, model: Path, work: Path, rate: float, sec
         daemon_config(broker.bootstrap, "bench-latency", topic, model, work / "latency" / "state"),
     )
     daemon.wait(lambda e: e.get("event") == "partitions_assigned" and e.get("partitions"), 60, "assignment")
-    reader = Reader(broker.bootstrap, f"{topic}.alerts", 1)
+    reader = Reader(broker.bootstrap, f"{topic}.alerts", 1, keep_values=True)
     reader.start()
     reader.ready.wait(30)
-    achieved = paced_run(broker.bootstrap, topic, stream.lines, stream.entity_of_line, target, seconds)
+    cpu = CpuShares(broker=broker.pid, daemon=daemon.process.pid)
+    load = PacedLoad(broker.bootstrap, topic, 3, stream.lines, stream.entity_of_line, target, seconds)
+    achieved, generator_cpu = paced_run(load, generator)
+    shares = {**cpu.shares(), "load generator": generator_cpu}
     time.sleep(3)
     reader.stop()
     daemon.stop()
     latencies: list[float] = []
     in_daemon: list[float] = []
-    for record, at in reader.received:
-        alert = json.loads(record.value)
+    sent_at: list[float] = []
+    for value, at in zip(reader.values, reader.received_at, strict=True):
+        alert = json.loads(value)
         if alert["source"]:  # end-of-session alerts come from the TTL, not from an input record
             sent = iso_seconds(alert["event_time"])  # the input record's timestamp: its send time
+            sent_at.append(sent)
             latencies.append(at - sent)
             in_daemon.append(iso_seconds(alert["detected_at"]) - sent)
+    latencies_ms = np.array(latencies) * 1000
     say(
         f"latency at {achieved:,.0f} events/s offered (target {target:,.0f}), {len(latencies)} alerts: "
-        f"producer send -> alert received {percentiles(np.array(latencies) * 1000)}; "
-        f"record timestamp -> detected_at inside the daemon {percentiles(np.array(in_daemon) * 1000)}"
+        f"producer send -> alert received {percentiles(latencies_ms)}; "
+        f"{p99_by_window(np.array(sent_at), latencies_ms)}; "
+        f"record timestamp -> detected_at inside the daemon {percentiles(np.array(in_daemon) * 1000)}; "
+        f"CPU in cores: {describe_cpu(shares)}"
     )
 
 
@@ -400,6 +548,12 @@ def main() -> int:
     parser.add_argument("--latency-seconds", type=float, default=20.0, help="how long input is produced")
     parser.add_argument("--memory-entities", type=int, default=1_000_000)
     parser.add_argument(
+        "--generator",
+        choices=GENERATORS,
+        default="lean",
+        help="latency phase's load generator (default lean: a fraction of KafkaProducer's CPU)",
+    )
+    parser.add_argument(
         "--rate", type=float, help="skip the rate phase's measurement and use this rate for latency"
     )
     args = parser.parse_args()
@@ -412,7 +566,7 @@ def main() -> int:
         if "rate" in phases:
             rate = phase_rate(broker, model, work, args.entities)
         if "latency" in phases:
-            phase_latency(broker, model, work, rate or 60_000.0, args.latency_seconds)
+            phase_latency(broker, model, work, rate or 60_000.0, args.latency_seconds, args.generator)
         if "memory" in phases:
             phase_memory(broker, model, work, args.memory_entities)
     return 0

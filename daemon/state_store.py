@@ -103,12 +103,20 @@ class EntityRows:
         shape = (0, num_layers, hidden_size)
         return cls(
             entities=[entity for part in parts for entity in part.entities],
-            partition=np.concatenate([np.zeros(0, np.int32)] + [p.partition for p in parts]).astype(np.int32),
-            h=np.concatenate([np.zeros(shape, np.float32)] + [p.h for p in parts]).astype(np.float32),
-            c=np.concatenate([np.zeros(shape, np.float32)] + [p.c for p in parts]).astype(np.float32),
-            last_seen=np.concatenate([np.zeros(0)] + [p.last_seen for p in parts]).astype(np.float64),
+            partition=np.concatenate([np.zeros(0, np.int32)] + [p.partition for p in parts]).astype(
+                np.int32, copy=False
+            ),
+            h=np.concatenate([np.zeros(shape, np.float32)] + [p.h for p in parts]).astype(
+                np.float32, copy=False
+            ),
+            c=np.concatenate([np.zeros(shape, np.float32)] + [p.c for p in parts]).astype(
+                np.float32, copy=False
+            ),
+            last_seen=np.concatenate([np.zeros(0)] + [p.last_seen for p in parts]).astype(
+                np.float64, copy=False
+            ),
             events_applied=np.concatenate([np.zeros(0, np.int64)] + [p.events_applied for p in parts]).astype(
-                np.int64
+                np.int64, copy=False
             ),
         )
 
@@ -141,7 +149,10 @@ class StateChanges:
 
     def detached(self, num_layers: int, hidden_size: int) -> StateChanges:
         """A copy that no longer reads from the state table (e.g. to save from another thread)."""
-        rows = EntityRows.concat(list(self.upserts.chunks(DEFAULT_CHUNK_ROWS)), num_layers, hidden_size)
+        # One chunk of every row: a single copy out of the table, where chunks plus ``concat`` made
+        # three.  It runs on the event loop's thread, which stalls for as long as it takes.
+        parts = list(self.upserts.chunks(max(1, len(self.upserts))))
+        rows = parts[0] if len(parts) == 1 else EntityRows.concat(parts, num_layers, hidden_size)
         return StateChanges(upserts=rows, deletes=tuple(self.deletes))
 
 

@@ -323,8 +323,9 @@ class _TableRows:
             yield EntityRows(
                 entities=self.entities[start : start + rows],
                 partition=table.partition[idx],
-                h=np.ascontiguousarray(np.take(table.h, idx, axis=1).transpose(1, 0, 2)),
-                c=np.ascontiguousarray(np.take(table.c, idx, axis=1).transpose(1, 0, 2)),
+                # One gather through a transposed view: C-contiguous [N, L, H] in a single copy.
+                h=table.h.transpose(1, 0, 2)[idx],
+                c=table.c.transpose(1, 0, 2)[idx],
                 last_seen=table.last_seen[idx],
                 events_applied=table.events_applied[idx],
             )

@@ -77,6 +77,11 @@ class LocalBroker:
         """``host:port`` for kafka-python's ``bootstrap_servers``."""
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def pid(self) -> int | None:
+        """The broker's process id while it runs (benchmarks read its CPU time from /proc)."""
+        return self._process.pid if self._process is not None else None
+
     def start(self, ready_timeout_s: float = READY_TIMEOUT_S) -> LocalBroker:
         """Start the process and return once it answers a metadata request."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
