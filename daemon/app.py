@@ -12,7 +12,13 @@ from logwarden.daemon.config import DaemonConfig, load_config
 from logwarden.daemon.decode import MessageDecoder
 from logwarden.daemon.faults import CrashPoints
 from logwarden.daemon.gc_tuning import tune_for_event_loop
-from logwarden.daemon.kafka_io import OutputSink, build_consumer, build_producer, commit_offsets
+from logwarden.daemon.kafka_io import (
+    KAFKA_MESSAGES_ALWAYS_SHOWN,
+    OutputSink,
+    build_consumer,
+    build_producer,
+    commit_offsets,
+)
 from logwarden.daemon.policy import AlertPolicy
 from logwarden.daemon.processor import BatchProcessor
 from logwarden.daemon.service import DaemonService, LoopSettings
@@ -38,6 +44,7 @@ def loop_settings(config: DaemonConfig) -> LoopSettings:
         ttl_seconds=config.state.ttl_seconds,
         top_k=config.model.top_k,
         shutdown_timeout_seconds=config.shutdown.timeout_seconds,
+        group_id=config.kafka.group_id,
     )
 
 
@@ -121,7 +128,7 @@ def run_daemon(config_path: Path, *, check_only: bool = False) -> int:
         )
         return 0
     log.info("config", **config.as_loggable())
-    forward_library_logs("kafka", config.logging.kafka_level)
+    forward_library_logs("kafka", config.logging.kafka_level, KAFKA_MESSAGES_ALWAYS_SHOWN)
     service = build_service(config)
     service.install_signal_handlers()
     tune_for_event_loop()

@@ -4,7 +4,8 @@ that counts delivery failures instead of losing them."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -14,6 +15,8 @@ from kafka.errors import (
     KafkaConnectionError,
     KafkaTimeoutError,
     MessageSizeTooLargeError,
+    NoOffsetForPartitionError,
+    OffsetOutOfRangeError,
     RecordListTooLargeError,
     SaslAuthenticationFailedError,
     UnsupportedSaslMechanismError,
@@ -42,6 +45,15 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
     "linger_ms": 5,
     "batch_size": 256 * 1024,
     "max_request_size": 4 * 1024 * 1024,
+}
+
+
+# kafka-python logs these at INFO, below the default ``logging.kafka_level``, yet each one means the
+# daemon's next input offset no longer exists on the broker and the consumer jumped as
+# ``auto_offset_reset`` says: retention deleted records before the daemon read them (they are
+# never scored), or the topic was deleted and created again.  The daemon logs them as warnings.
+KAFKA_MESSAGES_ALWAYS_SHOWN: dict[str, tuple[str, ...]] = {
+    "kafka.consumer.fetcher": ("Fetch offset %s is out of range for topic-partition %s",),
 }
 
 
@@ -130,6 +142,42 @@ def start_client(
             f"({type(error).__name__}); {checks}"
         ) from None
     raise error
+
+
+@contextmanager
+def input_position_required(group_id: str) -> Iterator[None]:
+    """Turn kafka-python's "no valid position" errors into a ConfigError naming the setting.
+
+    kafka-python raises them from ``poll`` only when ``auto_offset_reset`` is ``none``: the operator
+    asked the consumer to stop rather than guess where to read.  Restarting cannot help until the
+    group's offsets are set or the setting changed, so it is a config error (exit 3, which the unit
+    does not restart), not a crash with a traceback.
+    """
+    advice = "set the group's offsets (kafka-consumer-groups.sh --reset-offsets) or choose earliest or latest"
+    try:
+        yield
+    except NoOffsetForPartitionError as exc:
+        raise ConfigError(
+            f"kafka.consumer.auto_offset_reset: none, and no offset is saved for "
+            f"{_partition_list(exc.args[0] if exc.args else ())} in the state store or by group "
+            f"{group_id!r}: {advice}"
+        ) from None
+    except OffsetOutOfRangeError as exc:
+        raise ConfigError(
+            f"kafka.consumer.auto_offset_reset: none, and the next offset to read no longer exists for "
+            f"{_partition_list(exc.args[0] if exc.args else ())} (retention deleted those records, or "
+            f"the topic was recreated): {advice}"
+        ) from None
+
+
+def _partition_list(partitions: Iterable[Any]) -> str:
+    """``logs/0 at 5000, logs/1`` from kafka-python's set of partitions or {partition: offset} map."""
+    offsets = partitions if isinstance(partitions, dict) else dict.fromkeys(partitions)
+    names = [
+        f"{tp.topic}/{tp.partition}" + (f" at {offset}" if offset is not None else "")
+        for tp, offset in sorted(offsets.items(), key=lambda item: (item[0].topic, item[0].partition))
+    ]
+    return ", ".join(names) or "some partitions"
 
 
 def commit_offsets(

@@ -32,7 +32,7 @@ from logwarden.daemon.checkpoint import Checkpointer, CheckpointResult, Offsets
 from logwarden.daemon.clock import StreamClock
 from logwarden.daemon.decode import DecodedEvent, MessageDecoder
 from logwarden.daemon.faults import CrashPoints
-from logwarden.daemon.kafka_io import OutputSink
+from logwarden.daemon.kafka_io import OutputSink, input_position_required
 from logwarden.daemon.policy import AlertPolicy
 from logwarden.daemon.processor import BatchProcessor
 from logwarden.daemon.state_table import EntityStateTable
@@ -63,6 +63,7 @@ class LoopSettings:
     top_k: int
     shutdown_timeout_seconds: float
     expiry_check_seconds: float = 1.0
+    group_id: str = ""
 
 
 @dataclass
@@ -174,7 +175,8 @@ class DaemonService:
 
     def run_once(self) -> None:
         """One poll, its records in batches of at most ``batch_max_events``, and the periodic work."""
-        polled = self._consumer.poll(timeout_ms=self._settings.poll_timeout_ms)
+        with input_position_required(self._settings.group_id):
+            polled = self._consumer.poll(timeout_ms=self._settings.poll_timeout_ms)
         if not polled:
             self._clock.idle()
             self.on_tick(input_idle=True)

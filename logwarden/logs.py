@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Collection, Mapping
 from typing import TextIO
 
 import structlog
@@ -80,13 +81,17 @@ class StructlogForwarder(logging.Handler):
     """A ``logging`` handler that re-emits library records as structlog JSON events.
 
     Each becomes ``{"event": EVENT, "logger": ..., "message": ..., "level": ...}`` plus
-    ``repeated`` (occurrences of the same message collapsed since it was last shown).
+    ``repeated`` (occurrences of the same message collapsed since it was last shown).  Records
+    below ``level`` are dropped, except those whose message format is in ``always_warn``: they
+    are written at warning level at least.
     """
 
     EVENT = "library_log"
 
-    def __init__(self, level: int = logging.WARNING) -> None:
-        super().__init__(level)
+    def __init__(self, level: int = logging.WARNING, always_warn: Collection[str] = ()) -> None:
+        super().__init__(min(level, logging.INFO) if always_warn else level)
+        self.threshold = level
+        self._always_warn = frozenset(always_warn)
         self._suppressor = RepeatSuppressor()
         self._log = structlog.get_logger("logwarden.library")
 
@@ -94,6 +99,11 @@ class StructlogForwarder(logging.Handler):
         # logging.Handler.handle holds self.lock around emit, so kafka-python's network thread
         # and the main thread never race on the suppressor.
         try:
+            levelno = record.levelno
+            if isinstance(record.msg, str) and record.msg in self._always_warn:
+                levelno = max(levelno, logging.WARNING)
+            elif levelno < self.threshold:
+                return
             repeated = self._suppressor.admit(
                 (record.name, record.levelno, str(record.msg)), time.monotonic()
             )
@@ -104,7 +114,7 @@ class StructlogForwarder(logging.Handler):
                 fields["repeated"] = repeated
             if record.exc_info and record.exc_info[1] is not None:
                 fields["error"] = repr(record.exc_info[1])
-            getattr(self._log, _structlog_method(record.levelno))(self.EVENT, **fields)
+            getattr(self._log, _structlog_method(levelno))(self.EVENT, **fields)
         except Exception:  # a log line must never take the daemon down
             self.handleError(record)
 
@@ -117,18 +127,29 @@ def _structlog_method(levelno: int) -> str:
     return "debug"
 
 
-def forward_library_logs(logger_name: str, level: str = "warning") -> StructlogForwarder:
+def forward_library_logs(
+    logger_name: str, level: str = "warning", always_warn: Mapping[str, Collection[str]] | None = None
+) -> StructlogForwarder:
     """Send ``logger_name``'s records at ``level`` and above into the JSON log; returns the handler.
 
-    Installed once per process (a second call replaces the first handler), not propagated to
-    the root logger, so nothing is printed twice.
+    ``always_warn`` maps loggers under ``logger_name`` to message formats (the ``msg`` before
+    ``%`` arguments) that are written as warnings whatever ``level`` says: a library may log at
+    INFO what an operator must see.  Installed once per process (a second call replaces the
+    first handler), not propagated to the root logger, so nothing is printed twice.
     """
+    always_warn = always_warn or {}
     library_logger = logging.getLogger(logger_name)
     for handler in list(library_logger.handlers):
         if isinstance(handler, StructlogForwarder):
             library_logger.removeHandler(handler)
-    handler = StructlogForwarder(_LEVELS.get(level, logging.WARNING))
+    threshold = _LEVELS.get(level, logging.WARNING)
+    handler = StructlogForwarder(
+        threshold, [message for messages in always_warn.values() for message in messages]
+    )
     library_logger.addHandler(handler)
-    library_logger.setLevel(handler.level)
+    library_logger.setLevel(threshold)
     library_logger.propagate = False
+    for child in always_warn:
+        # Only these loggers create their INFO records; the rest of the library stays at ``level``.
+        logging.getLogger(child).setLevel(min(threshold, logging.INFO))
     return handler

@@ -103,3 +103,19 @@ def test_forwarding_twice_installs_one_handler_and_does_not_propagate(json_log: 
     library_logger.warning("below error now")
     library_logger.error("shown")
     assert [line["message"] for line in lines_of(json_log)] == ["shown"]
+
+
+def test_a_message_marked_always_warn_is_written_as_a_warning_below_the_level(json_log: io.StringIO) -> None:
+    """An INFO message an operator must see is a warning; other INFO messages stay hidden."""
+    child = f"{LIBRARY}.consumer.fetcher"
+    always = "Fetch offset %s is out of range for topic-partition %s"
+    try:
+        forward_library_logs(LIBRARY, "warning", {child: (always,)})
+        logging.getLogger(child).info(always, 5000, "logs-0")
+        logging.getLogger(child).info("Resetting offset for partition %s to offset %s.", "logs-0", 0)
+        logging.getLogger(LIBRARY).info(always, 1, "other logger, same text")
+        [line] = lines_of(json_log)
+    finally:
+        logging.getLogger(child).setLevel(logging.NOTSET)
+    assert line["level"] == "warning" and line["logger"] == child
+    assert line["message"] == "Fetch offset 5000 is out of range for topic-partition logs-0"

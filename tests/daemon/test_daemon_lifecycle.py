@@ -259,6 +259,29 @@ def test_daemon_run_setting_kafka_python_rejects_exits_3_naming_section(
     assert "Traceback" not in result.stderr
 
 
+def test_daemon_run_reset_none_without_saved_offsets_exits_3_naming_setting(
+    kafka_bootstrap: str, topic_factory: Callable[..., str], synthetic_model: Path, tmp_path: Path
+) -> None:
+    """``auto_offset_reset: none`` on a group with no offsets stops with what to do, not a traceback."""
+    config = offline_config(synthetic_model, tmp_path / "state")
+    config["kafka"].update(
+        bootstrap_servers=[kafka_bootstrap],
+        input_topics=[topic_factory(partitions=1)],
+        alerts_topic=topic_factory(partitions=1),
+        dead_letter_topic=topic_factory(partitions=1),
+    )
+    config["kafka"]["consumer"] = {
+        "auto_offset_reset": "none",
+        "max_poll_interval_ms": 5000,
+        "session_timeout_ms": 3000,
+        "heartbeat_interval_ms": 500,
+    }
+    result = run_cli("run", "--config", str(write_config(tmp_path / "daemon.yaml", config)))
+    assert result.returncode == EXIT_CONFIG, result.stderr
+    assert "kafka.consumer.auto_offset_reset: none" in result.stderr and "--reset-offsets" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_daemon_run_check_prints_config_with_secrets_masked(synthetic_model: Path, tmp_path: Path) -> None:
     """``run --check`` validates config and model, prints the effective config and never the SASL password."""
     config = offline_config(synthetic_model, tmp_path / "state")

@@ -12,11 +12,14 @@ from kafka.errors import (
     KafkaConfigurationError,
     KafkaTimeoutError,
     MessageSizeTooLargeError,
+    NoOffsetForPartitionError,
+    OffsetOutOfRangeError,
     SaslAuthenticationFailedError,
 )
 from kafka.producer.future import FutureProduceResult, FutureRecordMetadata
+from kafka.structs import TopicPartition
 
-from logwarden.daemon.kafka_io import OutputSink, start_client
+from logwarden.daemon.kafka_io import OutputSink, input_position_required, start_client
 from logwarden.errors import BrokerUnavailableError, ConfigError, DeliveryError
 
 SERVERS = ["kafka1:9092"]
@@ -149,3 +152,19 @@ def test_output_sink_failed_alert_raises_delivery_error_at_flush() -> None:
     sink.send_alert("job_1", b"{}")
     with pytest.raises(DeliveryError, match="1 records were not delivered"):
         sink.flush()
+
+
+def test_out_of_range_position_with_reset_none_is_config_error_naming_partition_and_offset() -> None:
+    """auto_offset_reset none, and retention deleted what comes next: a config error, not a crash."""
+    with pytest.raises(ConfigError) as caught, input_position_required("g1"):
+        raise OffsetOutOfRangeError({TopicPartition("logs", 1): 5000, TopicPartition("logs", 0): 7})
+    message = str(caught.value)
+    assert message.startswith("kafka.consumer.auto_offset_reset: none")
+    assert "logs/0 at 7, logs/1 at 5000" in message and "retention" in message
+
+
+def test_no_saved_position_with_reset_none_is_config_error_naming_group() -> None:
+    """No offset in the state store or the group, and reset none: the error says what to set."""
+    expected = r"no offset is saved for logs/0 .* group 'g1'.*--reset-offsets"
+    with pytest.raises(ConfigError, match=expected), input_position_required("g1"):
+        raise NoOffsetForPartitionError({TopicPartition("logs", 0)})
