@@ -150,7 +150,7 @@ class StateChanges:
     def detached(self, num_layers: int, hidden_size: int) -> StateChanges:
         """A copy that no longer reads from the state table (e.g. to save from another thread)."""
         # One chunk of every row: a single copy out of the table, where chunks plus ``concat`` made
-        # three.  It runs on the event loop's thread, which stalls for as long as it takes.
+        # four.  It runs on the event loop's thread, which stalls for as long as it takes.
         parts = list(self.upserts.chunks(max(1, len(self.upserts))))
         rows = parts[0] if len(parts) == 1 else EntityRows.concat(parts, num_layers, hidden_size)
         return StateChanges(upserts=rows, deletes=tuple(self.deletes))
