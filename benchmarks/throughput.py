@@ -290,7 +290,7 @@ LEAN_TICK_S = 0.005
 """How long the lean generator gathers records into one request: the ``linger.ms`` default of
 Apache Kafka's Java producer since 4.0.  The test broker's cost grows with the number of batches
 it holds, not only with records: 2 ms ticks (2.5 times the batches) made its fetches stall for
-seconds within 20 s at 30,000 records/s, where 5 ms ticks kept the bare consumer's p99 at 34-71 ms."""
+seconds within 20 s at 30,000 records/s, where 5 ms ticks kept the bare consumer's p99 at 30-73 ms."""
 
 
 def produce_paced_lean(load: PacedLoad, results: Any) -> None:
