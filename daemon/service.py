@@ -207,7 +207,8 @@ class DaemonService:
         if self._checkpointer.in_flight:
             self.finish_checkpoint(wait=False)
         if due_by_count or ((due_by_time or due_by_idle) and self._dirty_since_checkpoint):
-            self.checkpoint("periodic")
+            # Paced while input flows, so the snapshot thread leaves the cores to the loop.
+            self.checkpoint("periodic", paced=not input_idle)
         self._notifier.watchdog()
 
     def shutdown(self, *, checkpoint: bool = True) -> None:
@@ -358,20 +359,25 @@ class DaemonService:
         )
 
     def checkpoint(
-        self, reason: str, flush_timeout_seconds: float = RUNNING_FLUSH_TIMEOUT_SECONDS, *, wait: bool = False
+        self,
+        reason: str,
+        flush_timeout_seconds: float = RUNNING_FLUSH_TIMEOUT_SECONDS,
+        *,
+        wait: bool = False,
+        paced: bool = False,
     ) -> None:
         """Run the checkpoint order (checkpoint.py) for everything processed so far.
 
         A periodic checkpoint's snapshot may still be written in the background when this
         returns (it is finished by ``on_tick``); ``wait`` finishes it here, as rebalances and
-        shutdown need.
+        shutdown need.  ``paced`` is passed to ``Checkpointer.start``.
         """
         if self._checkpointer.in_flight:
             self.finish_checkpoint(wait=True)
         if not self._dirty_since_checkpoint and reason == "periodic":
             return
         result = self._checkpointer.start(
-            self._next_offsets, flush_timeout_seconds, self._released_partitions
+            self._next_offsets, flush_timeout_seconds, self._released_partitions, paced=paced
         )
         self._released_partitions = set()
         self._events_since_checkpoint = 0
