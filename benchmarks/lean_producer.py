@@ -49,6 +49,21 @@ def build_batch(keys: Sequence[bytes], values: Sequence[bytes], timestamps_ms: S
     return bytes(builder.build())
 
 
+def batches_by_partition(
+    partitions: Sequence[int], keys: Sequence[bytes], values: Sequence[bytes], timestamps_ms: Sequence[int]
+) -> dict[int, bytes]:
+    """One request's records (parallel sequences) as one record batch per partition, order kept."""
+    by_partition: dict[int, list[int]] = {}
+    for index, partition in enumerate(partitions):
+        by_partition.setdefault(partition, []).append(index)
+    return {
+        partition: build_batch(
+            [keys[i] for i in indices], [values[i] for i in indices], [timestamps_ms[i] for i in indices]
+        )
+        for partition, indices in by_partition.items()
+    }
+
+
 def _string(text: bytes) -> bytes:
     return struct.pack(">h", len(text)) + text
 

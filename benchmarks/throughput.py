@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 import yaml
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from lean_producer import LeanProducer, build_batch, partition_for
+from lean_producer import LeanProducer, batches_by_partition, partition_for
 
 from logwarden.devbroker import LocalBroker
 from logwarden.synthetic import ENTITY_REGEX, generate_logs
@@ -308,18 +308,9 @@ def produce_paced_lean(load: PacedLoad, results: Any) -> None:
     wall_started = time.time()
 
     def send(first: int, end: int) -> None:
-        by_partition: dict[int, list[int]] = {}
-        for index in range(first, end):
-            by_partition.setdefault(partition_of[index], []).append(index)
+        due_ms = [int((wall_started + i / load.rate) * 1000) for i in range(first, end)]
         producer.send(
-            {
-                partition: build_batch(
-                    [encoded_keys[i] for i in indices],
-                    [values[i] for i in indices],
-                    [int((wall_started + i / load.rate) * 1000) for i in indices],
-                )
-                for partition, indices in by_partition.items()
-            }
+            batches_by_partition(partition_of[first:end], encoded_keys[first:end], values[first:end], due_ms)
         )
 
     achieved, cpu = pace(total, load.rate, load.seconds, LEAN_TICK_S, send)

@@ -158,20 +158,19 @@ def input_position_required(group_id: str) -> Iterator[None]:
         yield
     except NoOffsetForPartitionError as exc:
         raise ConfigError(
-            f"kafka.consumer.auto_offset_reset: none, and no offset is saved for "
-            f"{_partition_list(exc.args[0] if exc.args else ())} in the state store or by group "
-            f"{group_id!r}: {advice}"
+            f"kafka.consumer.auto_offset_reset: none, and no offset is saved for {_partition_list(exc)} "
+            f"in the state store or by group {group_id!r}: {advice}"
         ) from None
     except OffsetOutOfRangeError as exc:
         raise ConfigError(
             f"kafka.consumer.auto_offset_reset: none, and the next offset to read no longer exists for "
-            f"{_partition_list(exc.args[0] if exc.args else ())} (retention deleted those records, or "
-            f"the topic was recreated): {advice}"
+            f"{_partition_list(exc)} (retention deleted those records, or the topic was recreated): {advice}"
         ) from None
 
 
-def _partition_list(partitions: Iterable[Any]) -> str:
-    """``logs/0 at 5000, logs/1`` from kafka-python's set of partitions or {partition: offset} map."""
+def _partition_list(error: Exception) -> str:
+    """``logs/0 at 5000, logs/1`` from the partitions (set, or {partition: offset}) kafka-python raised."""
+    partitions: Iterable[Any] = error.args[0] if error.args else ()
     offsets = partitions if isinstance(partitions, dict) else dict.fromkeys(partitions)
     names = [
         f"{tp.topic}/{tp.partition}" + (f" at {offset}" if offset is not None else "")

@@ -14,7 +14,13 @@ from kafka import KafkaProducer
 from kafka_broker import read_all
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from lean_producer import LeanProducer, build_batch, partition_for, produce_errors  # noqa: E402
+from lean_producer import (  # noqa: E402
+    LeanProducer,
+    batches_by_partition,
+    build_batch,
+    partition_for,
+    produce_errors,
+)
 
 PARTITIONS = 3
 
@@ -30,18 +36,9 @@ def test_lean_producer_records_arrive_with_their_keys_timestamps_and_kafka_produ
     producer = LeanProducer(kafka_bootstrap, topic, PARTITIONS)
     try:
         for start, end in ((0, 120), (120, 300)):
-            by_partition: dict[int, list[int]] = {}
-            for i in range(start, end):
-                by_partition.setdefault(partition_for(keys[i], PARTITIONS), []).append(i)
+            partitions = [partition_for(key, PARTITIONS) for key in keys[start:end]]
             producer.send(
-                {
-                    partition: build_batch(
-                        [keys[i] for i in indices],
-                        [values[i] for i in indices],
-                        [timestamps[i] for i in indices],
-                    )
-                    for partition, indices in by_partition.items()
-                }
+                batches_by_partition(partitions, keys[start:end], values[start:end], timestamps[start:end])
             )
         producer.flush(timeout_s=30)
     finally:
