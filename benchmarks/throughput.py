@@ -254,6 +254,13 @@ def pace(
     return count / wall, (time.process_time() - cpu_started) / wall
 
 
+LEAN_TICK_S = 0.005
+"""How long the lean generator gathers records into one request: the ``linger.ms`` default of
+Apache Kafka's Java producer since 4.0.  The test broker's cost grows with the number of batches
+it holds, not only with records: 2 ms ticks (2.5 times the batches) made its fetches stall for
+seconds within 20 s at 30,000 records/s, where 5 ms ticks kept the bare consumer's p99 at 30-73 ms."""
+
+
 @dataclass(frozen=True)
 class PacedLoad:
     """What a paced load generator sends: ``lines`` keyed by ``keys``, at ``rate`` for ``seconds``."""
@@ -265,6 +272,7 @@ class PacedLoad:
     keys: list[str]
     rate: float
     seconds: float
+    tick_s: float = LEAN_TICK_S  # the lean generator's gathering time (KafkaProducer's linger is 1 ms)
 
 
 def produce_paced(load: PacedLoad, results: Any) -> None:
@@ -286,15 +294,8 @@ def produce_paced(load: PacedLoad, results: Any) -> None:
     results.put((achieved, cpu))
 
 
-LEAN_TICK_S = 0.005
-"""How long the lean generator gathers records into one request: the ``linger.ms`` default of
-Apache Kafka's Java producer since 4.0.  The test broker's cost grows with the number of batches
-it holds, not only with records: 2 ms ticks (2.5 times the batches) made its fetches stall for
-seconds within 20 s at 30,000 records/s, where 5 ms ticks kept the bare consumer's p99 at 30-73 ms."""
-
-
 def produce_paced_lean(load: PacedLoad, results: Any) -> None:
-    """``produce_paced`` with ``LeanProducer``: one Produce request per ``LEAN_TICK_S`` tick.
+    """``produce_paced`` with ``LeanProducer``: one Produce request per ``load.tick_s`` tick.
 
     Each tick's records are grouped by partition (murmur2 of the key, as KafkaProducer does) into
     one batch per partition.  Every record is stamped with the time it was due, not the time its
@@ -313,7 +314,7 @@ def produce_paced_lean(load: PacedLoad, results: Any) -> None:
             batches_by_partition(partition_of[first:end], encoded_keys[first:end], values[first:end], due_ms)
         )
 
-    achieved, cpu = pace(total, load.rate, load.seconds, LEAN_TICK_S, send)
+    achieved, cpu = pace(total, load.rate, load.seconds, load.tick_s, send)
     producer.flush()
     producer.close()
     results.put((achieved, cpu))
@@ -433,7 +434,9 @@ def p99_by_window(sent_at: np.ndarray, latencies_ms: np.ndarray, window_s: float
     return f"p99 by {window_s:.0f} s of sending: {' / '.join(windows)} ms"
 
 
-def phase_latency_floor(broker: LocalBroker, rate: float, seconds: float, generator: str) -> None:
+def phase_latency_floor(
+    broker: LocalBroker, rate: float, seconds: float, generator: str, tick_s: float = LEAN_TICK_S
+) -> None:
     """The same paced producer read by a bare kafka-python consumer: the latency no daemon can beat here.
 
     It is one hop (producer -> broker -> consumer) where the daemon's figure is two (input ->
@@ -448,7 +451,7 @@ def phase_latency_floor(broker: LocalBroker, rate: float, seconds: float, genera
     reader.start()
     reader.ready.wait(30)
     cpu = CpuShares(broker=broker.pid)
-    load = PacedLoad(broker.bootstrap, topic, 3, stream.lines, stream.entity_of_line, rate, seconds)
+    load = PacedLoad(broker.bootstrap, topic, 3, stream.lines, stream.entity_of_line, rate, seconds, tick_s)
     achieved, generator_cpu = paced_run(load, generator)
     shares = {**cpu.shares(), "load generator": generator_cpu}
     time.sleep(3)
@@ -463,7 +466,13 @@ def phase_latency_floor(broker: LocalBroker, rate: float, seconds: float, genera
 
 
 def phase_latency(
-    broker: LocalBroker, model: Path, work: Path, target: float, seconds: float, generator: str
+    broker: LocalBroker,
+    model: Path,
+    work: Path,
+    target: float,
+    seconds: float,
+    generator: str,
+    tick_s: float = LEAN_TICK_S,
 ) -> None:
     """Event -> alert latency with input offered at ``target`` records/s (half the daemon's rate)."""
     topic = "bench.latency"
@@ -481,7 +490,7 @@ def phase_latency(
     reader.start()
     reader.ready.wait(30)
     cpu = CpuShares(broker=broker.pid, daemon=daemon.process.pid)
-    load = PacedLoad(broker.bootstrap, topic, 3, stream.lines, stream.entity_of_line, target, seconds)
+    load = PacedLoad(broker.bootstrap, topic, 3, stream.lines, stream.entity_of_line, target, seconds, tick_s)
     achieved, generator_cpu = paced_run(load, generator)
     shares = {**cpu.shares(), "load generator": generator_cpu}
     time.sleep(3)
@@ -489,6 +498,7 @@ def phase_latency(
     daemon.stop()
     latencies: list[float] = []
     in_daemon: list[float] = []
+    way_out: list[float] = []
     sent_at: list[float] = []
     for value, at in zip(reader.values, reader.received_at, strict=True):
         alert = json.loads(value)
@@ -497,12 +507,14 @@ def phase_latency(
             sent_at.append(sent)
             latencies.append(at - sent)
             in_daemon.append(iso_seconds(alert["detected_at"]) - sent)
+            way_out.append(at - iso_seconds(alert["detected_at"]))
     latencies_ms = np.array(latencies) * 1000
     say(
         f"latency at {achieved:,.0f} events/s offered (target {target:,.0f}), {len(latencies)} alerts: "
         f"producer send -> alert received {percentiles(latencies_ms)}; "
         f"{p99_by_window(np.array(sent_at), latencies_ms)}; "
         f"record timestamp -> detected_at inside the daemon {percentiles(np.array(in_daemon) * 1000)}; "
+        f"detected_at -> alert received (producer, broker, reader) {percentiles(np.array(way_out) * 1000)}; "
         f"CPU in cores: {describe_cpu(shares)}"
     )
 
@@ -550,6 +562,12 @@ def main() -> int:
     parser.add_argument(
         "--rate", type=float, help="skip the rate phase's measurement and use this rate for latency"
     )
+    parser.add_argument(
+        "--tick-ms",
+        type=float,
+        default=LEAN_TICK_S * 1000,
+        help="lean generator: one Produce request per this many ms (its linger; default %(default)g)",
+    )
     args = parser.parse_args()
     phases = set(args.phases.split(","))
     work = Path(tempfile.mkdtemp(prefix="logwarden-bench-"))
@@ -564,9 +582,11 @@ def main() -> int:
     if "latency" in phases:
         target = (rate or 60_000.0) / 2
         with LocalBroker(work / "broker-floor.log") as broker:
-            phase_latency_floor(broker, target, args.latency_seconds, args.generator)
+            phase_latency_floor(broker, target, args.latency_seconds, args.generator, args.tick_ms / 1000)
         with LocalBroker(work / "broker-latency.log") as broker:
-            phase_latency(broker, model, work, target, args.latency_seconds, args.generator)
+            phase_latency(
+                broker, model, work, target, args.latency_seconds, args.generator, args.tick_ms / 1000
+            )
     if "memory" in phases:
         with LocalBroker(work / "broker-memory.log") as broker:
             phase_memory(broker, model, work, args.memory_entities)

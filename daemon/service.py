@@ -32,7 +32,7 @@ from logwarden.daemon.checkpoint import Checkpointer, CheckpointResult, Offsets
 from logwarden.daemon.clock import StreamClock
 from logwarden.daemon.decode import DecodedEvent, MessageDecoder
 from logwarden.daemon.faults import CrashPoints
-from logwarden.daemon.kafka_io import OutputSink, input_position_required
+from logwarden.daemon.kafka_io import OutputSink, input_position_required, poll_in_slices
 from logwarden.daemon.policy import AlertPolicy
 from logwarden.daemon.processor import BatchProcessor
 from logwarden.daemon.state_table import EntityStateTable
@@ -176,7 +176,7 @@ class DaemonService:
     def run_once(self) -> None:
         """One poll, its records in batches of at most ``batch_max_events``, and the periodic work."""
         with input_position_required(self._settings.group_id):
-            polled = self._consumer.poll(timeout_ms=self._settings.poll_timeout_ms)
+            polled = poll_in_slices(self._consumer, self._settings.poll_timeout_ms)
         if not polled:
             self._clock.idle()
             self.on_tick(input_idle=True)

@@ -1,5 +1,5 @@
 """kafka-python adapters: start-up failures become errors that say what to check; OutputSink: delivery
-failures surface at flush, oversize dead letters are cut instead of blocking."""
+failures surface at flush, oversize dead letters are cut instead of blocking; polls are sliced."""
 
 from __future__ import annotations
 
@@ -19,7 +19,13 @@ from kafka.errors import (
 from kafka.producer.future import FutureProduceResult, FutureRecordMetadata
 from kafka.structs import TopicPartition
 
-from logwarden.daemon.kafka_io import OutputSink, input_position_required, start_client
+from logwarden.daemon.kafka_io import (
+    POLL_SLICE_MS,
+    OutputSink,
+    input_position_required,
+    poll_in_slices,
+    start_client,
+)
 from logwarden.errors import BrokerUnavailableError, ConfigError, DeliveryError
 
 SERVERS = ["kafka1:9092"]
@@ -168,3 +174,40 @@ def test_no_saved_position_with_reset_none_is_config_error_naming_group() -> Non
     expected = r"no offset is saved for logs/0 .* group 'g1'.*--reset-offsets"
     with pytest.raises(ConfigError, match=expected), input_position_required("g1"):
         raise NoOffsetForPartitionError({TopicPartition("logs", 0)})
+
+
+class SlowEmptyConsumer:
+    """Answers ``poll`` after sleeping its whole timeout, with records from the ``records_on``-th call on."""
+
+    def __init__(self, records_on: int | None = None) -> None:
+        self.timeouts: list[int] = []
+        self._records_on = records_on
+
+    def poll(self, timeout_ms: int) -> dict:
+        self.timeouts.append(timeout_ms)
+        if self._records_on is not None and len(self.timeouts) >= self._records_on:
+            return {TopicPartition("logs", 0): ["record"]}
+        time.sleep(timeout_ms / 1000)
+        return {}
+
+
+def test_poll_in_slices_never_lets_one_poll_wait_longer_than_a_slice() -> None:
+    consumer = SlowEmptyConsumer()
+    started = time.monotonic()
+    assert poll_in_slices(consumer, 100) == {}
+    waited = time.monotonic() - started
+    assert max(consumer.timeouts) <= POLL_SLICE_MS
+    assert len(consumer.timeouts) >= 100 // POLL_SLICE_MS
+    assert 0.09 <= waited < 1.0
+
+
+def test_poll_in_slices_returns_the_first_records_without_waiting_out_the_timeout() -> None:
+    consumer = SlowEmptyConsumer(records_on=2)
+    assert poll_in_slices(consumer, 10_000) == {TopicPartition("logs", 0): ["record"]}
+    assert consumer.timeouts == [POLL_SLICE_MS, POLL_SLICE_MS]
+
+
+def test_poll_in_slices_zero_timeout_polls_once_without_waiting() -> None:
+    consumer = SlowEmptyConsumer()
+    assert poll_in_slices(consumer, 0) == {}
+    assert consumer.timeouts == [0]
