@@ -68,8 +68,9 @@ has just buffered; ``poll`` then sleeps ``min(timeout, retry_backoff_ms)`` (100 
 those records in hand.  In benchmarks/throughput.py at 31,000 events/s this happened 8 times in
 26 runs; 6 of the 7 runs it hit had an event -> alert p99 above 100 ms (107-245 ms).  A new slice
 drains the buffer at once, so the stall is at most one slice (after the change, with 10 ms
-producer ticks: p99 60-91 ms in eight runs; the race was seen in two of them, 20 ms each).  The price is paid while the input is idle: a consumer
-polling an empty topic used 9.0 % of a core instead of 6.7 % (two alternating 10 s runs each)."""
+producer ticks: p99 60-91 ms in eight runs; the race was seen in two of them, 20 ms each).  The
+price is paid while the input is idle: a consumer polling an empty topic used 9.0 % of a core
+instead of 6.7 % (two alternating 10 s runs each)."""
 
 
 def poll_in_slices(consumer: KafkaConsumer, timeout_ms: int, slice_ms: int = POLL_SLICE_MS) -> dict:
