@@ -46,7 +46,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from lean_producer import LeanProducer, batches_by_partition, partition_for
 
 from logwarden.devbroker import LocalBroker
-from logwarden.synthetic import ENTITY_REGEX, generate_logs
+from logwarden.synthetic import ENTITY_REGEX, SyntheticLog, generate_logs
 
 FAST_GROUP = {"session_timeout_ms": 2000, "heartbeat_interval_ms": 500, "max_poll_interval_ms": 30000}
 
@@ -434,6 +434,34 @@ def p99_by_window(sent_at: np.ndarray, latencies_ms: np.ndarray, window_s: float
     return f"p99 by {window_s:.0f} s of sending: {' / '.join(windows)} ms"
 
 
+def latency_stream(rate: float, seconds: float) -> SyntheticLog:
+    """The input of both latency measurements: enough entities for ``rate`` x ``seconds`` lines."""
+    return generate_logs(
+        seed=6, entities=int(rate * seconds / 13) + 1000, anomaly_fraction=0.01, first_job_id=5_000_000
+    )
+
+
+def offer_load(
+    broker: LocalBroker,
+    topic: str,
+    stream: SyntheticLog,
+    rate: float,
+    seconds: float,
+    generator: str,
+    tick_s: float,
+    **measured: int | None,
+) -> tuple[float, dict[str, float]]:
+    """Send ``stream`` to the 3 partitions of ``topic`` at ``rate`` for ``seconds``.
+
+    Returns the rate achieved and the CPU shares (in cores) of the broker, the ``measured``
+    processes (name=pid) and the load generator over the sending time.
+    """
+    cpu = CpuShares(broker=broker.pid, **measured)
+    load = PacedLoad(broker.bootstrap, topic, 3, stream.lines, stream.entity_of_line, rate, seconds, tick_s)
+    achieved, generator_cpu = paced_run(load, generator)
+    return achieved, {**cpu.shares(), "load generator": generator_cpu}
+
+
 def phase_latency_floor(
     broker: LocalBroker, rate: float, seconds: float, generator: str, tick_s: float = LEAN_TICK_S
 ) -> None:
@@ -444,16 +472,11 @@ def phase_latency_floor(
     """
     topic = "bench.floor"
     broker.create_topics([topic], partitions=3)
-    stream = generate_logs(
-        seed=6, entities=int(rate * seconds / 13) + 1000, anomaly_fraction=0.01, first_job_id=5_000_000
-    )
+    stream = latency_stream(rate, seconds)
     reader = Reader(broker.bootstrap, topic, 3)
     reader.start()
     reader.ready.wait(30)
-    cpu = CpuShares(broker=broker.pid)
-    load = PacedLoad(broker.bootstrap, topic, 3, stream.lines, stream.entity_of_line, rate, seconds, tick_s)
-    achieved, generator_cpu = paced_run(load, generator)
-    shares = {**cpu.shares(), "load generator": generator_cpu}
+    achieved, shares = offer_load(broker, topic, stream, rate, seconds, generator, tick_s)
     time.sleep(3)
     reader.stop()
     latencies = reader.latencies_ms()
@@ -478,9 +501,7 @@ def phase_latency(
     topic = "bench.latency"
     broker.create_topics([topic], partitions=3)
     broker.create_topics([f"{topic}.alerts", f"{topic}.dlq"], partitions=1)
-    stream = generate_logs(
-        seed=6, entities=int(target * seconds / 13) + 1000, anomaly_fraction=0.01, first_job_id=5_000_000
-    )
+    stream = latency_stream(target, seconds)
     daemon = Daemon(
         work / "latency",
         daemon_config(broker.bootstrap, "bench-latency", topic, model, work / "latency" / "state"),
@@ -489,10 +510,9 @@ def phase_latency(
     reader = Reader(broker.bootstrap, f"{topic}.alerts", 1, keep_values=True)
     reader.start()
     reader.ready.wait(30)
-    cpu = CpuShares(broker=broker.pid, daemon=daemon.process.pid)
-    load = PacedLoad(broker.bootstrap, topic, 3, stream.lines, stream.entity_of_line, target, seconds, tick_s)
-    achieved, generator_cpu = paced_run(load, generator)
-    shares = {**cpu.shares(), "load generator": generator_cpu}
+    achieved, shares = offer_load(
+        broker, topic, stream, target, seconds, generator, tick_s, daemon=daemon.process.pid
+    )
     time.sleep(3)
     reader.stop()
     daemon.stop()
