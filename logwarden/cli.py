@@ -2,7 +2,9 @@
 
 Exit codes: 0 success, 1 unexpected error, 2 usage error, 3 invalid configuration (systemd's
 ``RestartPreventExitStatus=3`` stops a restart loop on it), 4 model cannot be loaded,
-5 unreadable input file, 6 state store unusable, 7 training failed.
+5 unreadable input file, 6 state store unusable, 7 training failed, 8 no Kafka broker answered.
+An unexpected error in ``logwarden run`` is logged as one JSON ``fatal`` line (traceback included)
+and exits 1; the offline commands let it print its traceback.
 """
 
 from __future__ import annotations
@@ -125,12 +127,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exit_code_for(exc)
     except KeyboardInterrupt:
         return 130
+    except Exception:
+        if args.command != "run":
+            raise
+        _log_fatal_daemon_error()
+        return EXIT_UNEXPECTED
     except BrokenPipeError:
         # The reader (``| head``) has gone; point stdout at devnull so the interpreter's final
         # flush does not raise again and print a traceback.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_OK
+
+
+def _log_fatal_daemon_error() -> None:
+    """Log the exception being handled as the daemon's last JSON line.
+
+    journald and ``jq`` read the daemon's stdout as JSON lines; a bare traceback on stderr would be
+    a dozen loose lines that filters on ``level`` miss.  systemd restarts the daemon (exit 1) and it
+    resumes from its last checkpoint, which the line says so an operator knows nothing was lost.
+    """
+    import structlog
+
+    structlog.get_logger("logwarden.daemon").exception(
+        "fatal", resumes_from="the last checkpoint; events after it are replayed on restart"
+    )
 
 
 def _handle_train(args: argparse.Namespace) -> int:

@@ -405,3 +405,36 @@ def test_cli_usage_error_exits_2(args: list[str]) -> None:
     result = run_cli(*args)
     assert result.returncode == EXIT_USAGE == 2
     assert "usage: logwarden" in result.stderr
+
+
+def test_cli_run_unexpected_error_is_one_json_fatal_line_and_exits_1(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """An error nobody anticipated (a broker refusing a topic at runtime, a bug) ends the daemon with
+    a JSON log line carrying the traceback, so journald/jq see it, and exit 1 so systemd restarts it."""
+    import logwarden.daemon.app
+    from logwarden.logs import configure_logging
+
+    def failing_daemon(config: Path, *, check_only: bool) -> int:
+        configure_logging("info")
+        raise RuntimeError("topic authorization failed for logwarden.alerts")
+
+    monkeypatch.setattr(logwarden.daemon.app, "run_daemon", failing_daemon)
+    assert main(["run", "--config", str(tmp_path / "config.yaml")]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    fatal = json.loads(lines[-1])
+    assert fatal["event"] == "fatal" and fatal["level"] == "error"
+    assert "RuntimeError: topic authorization failed for logwarden.alerts" in fatal["exception"]
+    assert "checkpoint" in fatal["resumes_from"]
+
+
+def test_cli_offline_command_unexpected_error_keeps_its_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the daemon turns an unexpected error into a log line; train/score/eval raise it as is."""
+    import logwarden.cli
+
+    def broken(args: object) -> int:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(logwarden.cli, "_handle_score", broken)
+    with pytest.raises(RuntimeError, match="bug"):
+        main(["score", "--model", "m", "--sequences", "s"])
