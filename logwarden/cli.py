@@ -127,17 +127,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exit_code_for(exc)
     except KeyboardInterrupt:
         return 130
-    except Exception:
-        if args.command != "run":
-            raise
-        _log_fatal_daemon_error()
-        return EXIT_UNEXPECTED
     except BrokenPipeError:
         # The reader (``| head``) has gone; point stdout at devnull so the interpreter's final
         # flush does not raise again and print a traceback.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_OK
+    except Exception:  # after BrokenPipeError, an Exception too
+        if args.command != "run":
+            raise
+        _log_fatal_daemon_error()
+        return EXIT_UNEXPECTED
 
 
 def _log_fatal_daemon_error() -> None:

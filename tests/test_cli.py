@@ -438,3 +438,25 @@ def test_cli_offline_command_unexpected_error_keeps_its_traceback(monkeypatch: p
     monkeypatch.setattr(logwarden.cli, "_handle_score", broken)
     with pytest.raises(RuntimeError, match="bug"):
         main(["score", "--model", "m", "--sequences", "s"])
+
+
+def test_cli_score_into_a_closed_pipe_exits_0_without_a_traceback(
+    sequence_model: TrainedModel, cli_data: CliData, tmp_path: Path
+) -> None:
+    """``logwarden score … | head -1``: the reader leaving early is a normal end, not an error."""
+    lines = cli_data.test_sequences.read_text(encoding="utf-8").splitlines()
+    many = tmp_path / "many.txt"
+    many.write_text("\n".join(lines * 400) + "\n", encoding="utf-8")  # far more than a pipe buffers
+    with subprocess.Popen(
+        [sys.executable, "-m", "logwarden.cli", "score", "--model", str(sequence_model.directory)]
+        + ["--sequences", str(many)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as process:
+        assert process.stdout is not None and process.stderr is not None
+        first = process.stdout.readline()
+        process.stdout.close()
+        stderr = process.stderr.read().decode()
+        assert process.wait(timeout=300) == 0, stderr
+    assert json.loads(first)["line"] == 0
+    assert "Traceback" not in stderr
