@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 
 from logwarden.cli import EXIT_CONFIG, EXIT_INPUT, EXIT_MODEL, EXIT_TRAINING, EXIT_USAGE, main
 from logwarden.events.sequences import read_sequences
@@ -420,7 +421,10 @@ def test_cli_run_unexpected_error_is_one_json_fatal_line_and_exits_1(
         raise RuntimeError("topic authorization failed for logwarden.alerts")
 
     monkeypatch.setattr(logwarden.daemon.app, "run_daemon", failing_daemon)
-    assert main(["run", "--config", str(tmp_path / "config.yaml")]) == 1
+    try:
+        assert main(["run", "--config", str(tmp_path / "config.yaml")]) == 1
+    finally:
+        structlog.reset_defaults()  # the JSON logger above writes to this test's captured stdout
     lines = capsys.readouterr().out.splitlines()
     fatal = json.loads(lines[-1])
     assert fatal["event"] == "fatal" and fatal["level"] == "error"
