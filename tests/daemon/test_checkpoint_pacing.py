@@ -6,20 +6,14 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from collections.abc import Callable, Collection, Mapping
+from typing import Any
 
 import numpy as np
 import pytest
 
 from logwarden.daemon.checkpoint import SNAPSHOT_THREAD_NICENESS, Checkpointer, PacedRows
 from logwarden.daemon.faults import CrashPoints
-from logwarden.daemon.state_store import (
-    EntityRows,
-    MemoryStateStore,
-    StateChanges,
-    StoreHeader,
-    TopicPartition,
-)
+from logwarden.daemon.state_store import EntityRows, MemoryStateStore, StoreHeader
 from logwarden.daemon.state_table import EntityStateTable
 from logwarden.daemon.thread_priority import MAX_NICE
 
@@ -83,31 +77,20 @@ def test_paced_rows_hand_out_every_row_in_order_in_chunks_of_at_most_the_limit()
     assert len(paced) == len(ENTITIES)
 
 
-class NiceRecordingStore(MemoryStateStore):
-    """Records the nice value of the thread that saves each checkpoint."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.saved_at_nice: list[int] = []
-
-    def save_checkpoint(
-        self,
-        changes: StateChanges,
-        offsets: Mapping[TopicPartition, int],
-        *,
-        released: Collection[TopicPartition] = (),
-        midway: Callable[[], None] | None = None,
-    ) -> None:
-        self.saved_at_nice.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
-        super().save_checkpoint(changes, offsets, released=released, midway=midway)
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
 def test_background_snapshot_runs_at_lower_priority_than_the_event_loop() -> None:
     """The snapshot has seconds to finish, the events waiting for the loop milliseconds."""
     loop_nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-    store = NiceRecordingStore()
+    store = MemoryStateStore()
     store.open(StoreHeader("sha", L, H))
+    saved_at_nice: list[int] = []
+    save = store.save_checkpoint
+
+    def save_recording_the_thread_nice_value(*args: Any, **kwargs: Any) -> None:
+        saved_at_nice.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        save(*args, **kwargs)
+
+    store.save_checkpoint = save_recording_the_thread_nice_value  # type: ignore[method-assign]
     checkpointer = Checkpointer(
         flush_producer=lambda timeout: None,
         store=store,
@@ -119,5 +102,5 @@ def test_background_snapshot_runs_at_lower_priority_than_the_event_loop() -> Non
     assert checkpointer.start({("in", 0): 1}, 5.0) is None
     checkpointer.wait()
     checkpointer.close()
-    assert store.saved_at_nice == [min(loop_nice + SNAPSHOT_THREAD_NICENESS, MAX_NICE)]
+    assert saved_at_nice == [min(loop_nice + SNAPSHOT_THREAD_NICENESS, MAX_NICE)]
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == loop_nice
