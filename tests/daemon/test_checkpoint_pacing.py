@@ -38,10 +38,14 @@ def saved_state(store: MemoryStateStore) -> dict[str, tuple[list[float], list[fl
     }
 
 
-def checkpoint_once(paced: bool) -> tuple[dict[str, tuple[list[float], list[float]]], list[dict]]:
+def checkpoint_once(
+    paced: bool, store: MemoryStateStore | None = None
+) -> tuple[dict[str, tuple[list[float], list[float]]], list[dict]]:
+    """One background checkpoint of a filled table into ``store`` (a fresh one by default)."""
     table = filled_table()
-    store = MemoryStateStore()
-    store.open(StoreHeader("sha", L, H))
+    if store is None:
+        store = MemoryStateStore()
+        store.open(StoreHeader("sha", L, H))
     commits: list[dict] = []
     checkpointer = Checkpointer(
         flush_producer=lambda timeout: None,
@@ -91,16 +95,6 @@ def test_background_snapshot_runs_at_lower_priority_than_the_event_loop() -> Non
         save(*args, **kwargs)
 
     store.save_checkpoint = save_recording_the_thread_nice_value  # type: ignore[method-assign]
-    checkpointer = Checkpointer(
-        flush_producer=lambda timeout: None,
-        store=store,
-        table=filled_table(),
-        commit_group=lambda offsets: None,
-        crash_points=CrashPoints(None),
-        background=True,
-    )
-    assert checkpointer.start({("in", 0): 1}, 5.0) is None
-    checkpointer.wait()
-    checkpointer.close()
+    checkpoint_once(paced=False, store=store)
     assert saved_at_nice == [min(loop_nice + SNAPSHOT_THREAD_NICENESS, MAX_NICE)]
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == loop_nice
