@@ -49,7 +49,7 @@ def round_trips_ms(bootstrap: str, producer: KafkaProducer, next_offset: int) ->
     timings = []
     for _ in range(PROBES):
         started = time.perf_counter()
-        producer.send(TOPIC, VALUE, partition=0).get(timeout=30)
+        producer.send(TOPIC, VALUE, partition=0).get(timeout=120)
         received = 0
         deadline = time.monotonic() + 120  # the broker's worst stalls seen here lasted about 40 s
         while not received:
@@ -113,7 +113,7 @@ def latency_by_fetch_wait(work: Path, records: int = 60) -> None:
             def send_paced() -> None:
                 for _ in range(records):
                     time.sleep(ARRIVAL_INTERVAL_S)
-                    producer.send(TOPIC, VALUE, partition=0).get(timeout=30)
+                    producer.send(TOPIC, VALUE, partition=0).get(timeout=120)
 
             sender = threading.Thread(target=send_paced)
             sender.start()
