@@ -526,8 +526,9 @@ def phase_latency(
             sent = iso_seconds(alert["event_time"])  # the input record's timestamp: its send time
             sent_at.append(sent)
             latencies.append(at - sent)
-            in_daemon.append(iso_seconds(alert["detected_at"]) - sent)
-            way_out.append(at - iso_seconds(alert["detected_at"]))
+            detected = iso_seconds(alert["detected_at"])
+            in_daemon.append(detected - sent)
+            way_out.append(at - detected)
     latencies_ms = np.array(latencies) * 1000
     say(
         f"latency at {achieved:,.0f} events/s offered (target {target:,.0f}), {len(latencies)} alerts: "
