@@ -1,9 +1,11 @@
 """Daemon throughput, latency and memory, measured in one run on local brokers (one per measurement).
 
 Phases (all by default):
-  rate     the raw kafka-python consume rate of the input topic (the ceiling), then the daemon's
-           end-to-end rate from input to committed checkpoint, on the same messages
-           (~180-byte raw lines, 50k entities, alerts well under 1 % of events)
+  rate     the raw kafka-python consume rate of the input topic (the ceiling), the same with the
+           compiled record decoder the daemon uses, then the daemon's end-to-end rate from input to
+           committed checkpoint, on the same messages (~180-byte raw lines, 50k entities, alerts well
+           under 1 % of events); and the daemon's rate with kafka-python's own decoder
+           (``--no-compare-decoders`` skips it)
   latency  p50/p99 event-to-alert latency with the input produced at half the measured daemon rate,
            after the same input read by a bare consumer (the floor no daemon can beat on this broker;
            the test broker's fetches slow down as a topic fills, so a longer run reads higher).
@@ -45,6 +47,7 @@ import yaml
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from lean_producer import LeanProducer, batches_by_partition, partition_for
 
+from logwarden.daemon import compiled_records
 from logwarden.devbroker import LocalBroker
 from logwarden.synthetic import ENTITY_REGEX, SyntheticLog, generate_logs
 
@@ -87,8 +90,13 @@ def produce(bootstrap: str, topic: str, lines: list[str], keys: list[str], times
     return len(lines) / (time.monotonic() - started)
 
 
-def raw_consume_rate(bootstrap: str, topic: str, partitions: int, expected: int) -> float:
-    """Records/s of a bare kafka-python consumer reading the topic from the beginning (values untouched)."""
+def raw_consume_rate(
+    bootstrap: str, topic: str, partitions: int, expected: int, compiled: bool = False
+) -> float:
+    """Records/s of a bare kafka-python consumer reading the topic from the beginning (values untouched).
+
+    ``compiled``: records read by the compiled decoder the daemon uses (daemon/compiled_records.py).
+    """
     consumer = KafkaConsumer(
         bootstrap_servers=[bootstrap],
         enable_auto_commit=False,
@@ -96,6 +104,10 @@ def raw_consume_rate(bootstrap: str, topic: str, partitions: int, expected: int)
         max_partition_fetch_bytes=8 * 1024 * 1024,
         fetch_max_wait_ms=100,
     )
+    if compiled:
+        reason = compiled_records.install(consumer)
+        if reason:
+            raise RuntimeError(f"compiled record decoder unavailable: {reason}")
     assigned = [TopicPartition(topic, p) for p in range(partitions)]
     consumer.assign(assigned)
     consumer.seek_to_beginning(*assigned)
@@ -168,7 +180,15 @@ def stamp(event: dict) -> float:
     return datetime.fromisoformat(event["timestamp"].replace("Z", "+00:00")).timestamp()
 
 
-def daemon_config(bootstrap: str, group: str, topic: str, model: Path, state: Path, **state_extra) -> dict:
+def daemon_config(
+    bootstrap: str,
+    group: str,
+    topic: str,
+    model: Path,
+    state: Path,
+    compiled_decoder: bool = True,
+    **state_extra,
+) -> dict:
     return {
         "kafka": {
             "bootstrap_servers": [bootstrap],
@@ -176,6 +196,7 @@ def daemon_config(bootstrap: str, group: str, topic: str, model: Path, state: Pa
             "input_topics": [topic],
             "alerts_topic": f"{topic}.alerts",
             "dead_letter_topic": f"{topic}.dlq",
+            "compiled_record_decoder": compiled_decoder,
             "consumer": FAST_GROUP,
         },
         "input": {"format": "raw", "entity": {"regex": ENTITY_REGEX}},
@@ -191,7 +212,36 @@ def processed(event: dict, count: int) -> bool:
     )
 
 
-def phase_rate(broker: LocalBroker, model: Path, work: Path, entities: int) -> float:
+def daemon_rate(
+    broker: LocalBroker, model: Path, work: Path, topic: str, n: int, compiled_decoder: bool
+) -> tuple[float, dict]:
+    """Events/s from partition assignment to the checkpoint covering all ``n`` input records."""
+    name = "rate-compiled" if compiled_decoder else "rate-kafka-python"
+    config = daemon_config(
+        broker.bootstrap,
+        f"bench-{name}",
+        topic,
+        model,
+        work / name / "state",
+        checkpoint_interval_seconds=5.0,
+    )
+    config["kafka"]["compiled_record_decoder"] = compiled_decoder
+    daemon = Daemon(work / name, config)
+    started = daemon.wait(
+        lambda e: e.get("event") == "partitions_assigned" and e.get("partitions"), 60, "assignment"
+    )
+    done = daemon.wait(lambda e: processed(e, n), 300, f"checkpoint of {n} records")
+    decoder = daemon.wait(lambda e: e.get("event") == "record_decoder", 1, "record_decoder log line")
+    daemon.stop()
+    wanted = "compiled" if compiled_decoder else "kafka-python"
+    if decoder.get("decoder") != wanted:
+        raise RuntimeError(
+            f"the daemon read with the {decoder.get('decoder')} decoder, not {wanted}: {decoder}"
+        )
+    return n / (stamp(done) - stamp(started)), done
+
+
+def phase_rate(broker: LocalBroker, model: Path, work: Path, entities: int, compare_decoders: bool) -> float:
     stream = generate_logs(seed=5, entities=entities, anomaly_fraction=0.004, first_job_id=1_000_000)
     n = len(stream.lines)
     topic = "bench.rate"
@@ -204,28 +254,21 @@ def phase_rate(broker: LocalBroker, model: Path, work: Path, entities: int) -> f
     )
     raw = raw_consume_rate(broker.bootstrap, topic, 3, n)
     say(f"raw kafka-python consume rate (ceiling): {raw:,.0f} records/s")
-    daemon = Daemon(
-        work / "rate",
-        daemon_config(
-            broker.bootstrap,
-            "bench-rate",
-            topic,
-            model,
-            work / "rate" / "state",
-            checkpoint_interval_seconds=5.0,
-        ),
-    )
-    started = daemon.wait(
-        lambda e: e.get("event") == "partitions_assigned" and e.get("partitions"), 60, "assignment"
-    )
-    done = daemon.wait(lambda e: processed(e, n), 300, f"checkpoint of {n} records")
-    rate = n / (stamp(done) - stamp(started))
-    daemon.stop()
+    raw_compiled = raw_consume_rate(broker.bootstrap, topic, 3, n, compiled=True)
+    say(f"raw consume rate, records read by the compiled decoder: {raw_compiled:,.0f} records/s")
+    rate, done = daemon_rate(broker, model, work, topic, n, compiled_decoder=True)
     alerts = done.get("alerts", 0)
     say(
-        f"daemon end-to-end (input -> committed checkpoint): {rate:,.0f} events/s = {rate / raw:.0%} of raw; "
+        f"daemon end-to-end (input -> committed checkpoint): {rate:,.0f} events/s = {rate / raw:.0%} of raw "
+        f"kafka-python, {rate / raw_compiled:.0%} of raw compiled; "
         f"alerts {alerts} ({alerts / n:.2%} of events), checkpoints {done.get('checkpoints')}"
     )
+    if compare_decoders:
+        slower, _ = daemon_rate(broker, model, work, topic, n, compiled_decoder=False)
+        say(
+            f"daemon with kafka-python's own record decoder: {slower:,.0f} events/s"
+            f" = {slower / raw:.0%} of raw; the compiled decoder makes it {rate / slower:.2f}x as fast"
+        )
     return rate
 
 
@@ -496,6 +539,7 @@ def phase_latency(
     seconds: float,
     generator: str,
     tick_s: float = LEAN_TICK_S,
+    compiled_decoder: bool = True,
 ) -> None:
     """Event -> alert latency with input offered at ``target`` records/s (half the daemon's rate)."""
     topic = "bench.latency"
@@ -504,7 +548,14 @@ def phase_latency(
     stream = latency_stream(target, seconds)
     daemon = Daemon(
         work / "latency",
-        daemon_config(broker.bootstrap, "bench-latency", topic, model, work / "latency" / "state"),
+        daemon_config(
+            broker.bootstrap,
+            "bench-latency",
+            topic,
+            model,
+            work / "latency" / "state",
+            compiled_decoder=compiled_decoder,
+        ),
     )
     daemon.wait(lambda e: e.get("event") == "partitions_assigned" and e.get("partitions"), 60, "assignment")
     reader = Reader(broker.bootstrap, f"{topic}.alerts", 1, keep_values=True)
@@ -531,7 +582,8 @@ def phase_latency(
             way_out.append(at - detected)
     latencies_ms = np.array(latencies) * 1000
     say(
-        f"latency at {achieved:,.0f} events/s offered (target {target:,.0f}), {len(latencies)} alerts: "
+        f"latency at {achieved:,.0f} events/s offered (target {target:,.0f}), "
+        f"{'compiled' if compiled_decoder else 'kafka-python'} record decoder, {len(latencies)} alerts: "
         f"producer send -> alert received {percentiles(latencies_ms)}; "
         f"{p99_by_window(np.array(sent_at), latencies_ms)}; "
         f"record timestamp -> detected_at inside the daemon {percentiles(np.array(in_daemon) * 1000)}; "
@@ -589,6 +641,18 @@ def main() -> int:
         default=LEAN_TICK_S * 1000,
         help="lean generator: one Produce request per this many ms (its linger; default %(default)g)",
     )
+    parser.add_argument(
+        "--compare-decoders",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="rate phase: also run the daemon with kafka-python's own record decoder (about 50 s)",
+    )
+    parser.add_argument(
+        "--latency-decoder",
+        choices=("compiled", "kafka-python"),
+        default="compiled",
+        help="record decoder of the daemon in the latency phase (kafka-python: for comparison)",
+    )
     args = parser.parse_args()
     phases = set(args.phases.split(","))
     work = Path(tempfile.mkdtemp(prefix="logwarden-bench-"))
@@ -599,14 +663,21 @@ def main() -> int:
     rate = args.rate or 0.0
     if "rate" in phases:
         with LocalBroker(work / "broker-rate.log") as broker:
-            rate = phase_rate(broker, model, work, args.entities)
+            rate = phase_rate(broker, model, work, args.entities, args.compare_decoders)
     if "latency" in phases:
         target = (rate or 60_000.0) / 2
         with LocalBroker(work / "broker-floor.log") as broker:
             phase_latency_floor(broker, target, args.latency_seconds, args.generator, args.tick_ms / 1000)
         with LocalBroker(work / "broker-latency.log") as broker:
             phase_latency(
-                broker, model, work, target, args.latency_seconds, args.generator, args.tick_ms / 1000
+                broker,
+                model,
+                work,
+                target,
+                args.latency_seconds,
+                args.generator,
+                args.tick_ms / 1000,
+                compiled_decoder=args.latency_decoder == "compiled",
             )
     if "memory" in phases:
         with LocalBroker(work / "broker-memory.log") as broker:

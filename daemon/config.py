@@ -71,6 +71,7 @@ class KafkaConfig:
     dead_letter_topic: str = "logwarden.dead-letter"
     dead_letter_max_bytes: int = 900_000
     scores_topic: str | None = None
+    compiled_record_decoder: bool = True
     common: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     consumer: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     producer: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
@@ -497,6 +498,7 @@ _CHECKS: dict[type, dict[str, Check | type]] = {
         "dead_letter_topic": _topic,
         "dead_letter_max_bytes": _integer(1024),
         "scores_topic": _topic,
+        "compiled_record_decoder": _boolean,
         "common": _kafka_options("common"),
         "consumer": _kafka_options("consumer"),
         "producer": _kafka_options("producer"),

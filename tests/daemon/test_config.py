@@ -147,6 +147,7 @@ def test_example_config_every_key_has_comment() -> None:
         ("kafka.alerts_topic", "logs", "kafka.alerts_topic"),
         ("kafka.dead_letter_topic", "logwarden.alerts", "kafka.dead_letter_topic"),
         ("kafka.scores_topic", "", "kafka.scores_topic"),
+        ("kafka.compiled_record_decoder", "yes", "kafka.compiled_record_decoder"),
         ("kafka.common", ["security_protocol"], "kafka.common"),
         ("kafka.consumer", "auto_offset_reset=earliest", "kafka.consumer"),
         ("kafka.producer", 5, "kafka.producer"),

@@ -1,0 +1,218 @@
+"""The compiled record decoder yields exactly what kafka-python's own fetcher yields, or stays out."""
+
+from __future__ import annotations
+
+import random
+import struct
+from collections import namedtuple
+from collections.abc import Callable
+from typing import Any
+
+import kafka
+import pytest
+from kafka import KafkaConsumer
+from kafka.consumer.fetcher import Fetcher, IsolationLevel
+from kafka.errors import CorruptRecordError
+from kafka.record.default_records import DefaultRecordBatch
+from kafka.record.memory_records import MemoryRecords
+from kafka.structs import TopicPartition
+
+from logwarden.daemon import compiled_records
+from logwarden.daemon.compiled_records import (
+    CONTROL_ABORT,
+    CONTROL_COMMIT,
+    RecordFields,
+    control_marker,
+    encode_batch,
+)
+
+AbortedTransaction = namedtuple("AbortedTransaction", ["producer_id", "first_offset"])
+"""What kafka-python's fetch response gives the fetcher for each aborted transaction."""
+
+
+@pytest.fixture(scope="module")
+def compiled_class() -> type:
+    batch_class, error_class, reason = compiled_records.compiled_batch_class()
+    assert batch_class is not None and error_class is not None, reason
+    return compiled_records.make_partition_records_class(batch_class, error_class)
+
+
+def decode(
+    partition_records_class: type, data: bytes, *, fetch_offset: int = 0, **options: Any
+) -> tuple[list[Any], int]:
+    records = partition_records_class(fetch_offset, TopicPartition("t", 2), MemoryRecords(data), **options)
+    return list(records.record_iterator or []), records.next_fetch_offset
+
+
+def random_records(rng: random.Random, count: int) -> list[RecordFields]:
+    def maybe_bytes(limit: int) -> bytes | None:
+        return None if rng.random() < 0.1 else rng.randbytes(rng.randrange(limit))
+
+    return [
+        (
+            rng.choice([-1, 0, 1_700_000_000_000 + rng.randrange(10**6)]),
+            maybe_bytes(40),
+            maybe_bytes(600),
+            [
+                (rng.choice(["a", "trace-id", "\u00e9t\u00e9"]), maybe_bytes(20))
+                for _ in range(rng.randrange(3))
+            ],
+        )
+        for _ in range(count)
+    ]
+
+
+def random_log(rng: random.Random) -> bytes:
+    """Batches as a fetch returns them: plain and gzip data batches, commit markers, a cut-off tail."""
+    batches, offset = [], 0
+    for _ in range(rng.randrange(1, 12)):
+        if batches and rng.random() < 0.15:
+            batch = encode_batch(
+                offset, [control_marker(CONTROL_COMMIT, 0)], producer_id=3, transactional=True, control=True
+            )
+            offset += 1
+        else:
+            count = rng.randrange(1, 60)
+            codec = rng.choice([DefaultRecordBatch.CODEC_NONE, DefaultRecordBatch.CODEC_GZIP])
+            batch = encode_batch(
+                offset, random_records(rng, count), codec=codec, log_append_time=rng.random() < 0.2
+            )
+            offset += count
+        batches.append(batch)
+    data = b"".join(batches)
+    # A fetch stops at its byte limit, usually inside a batch, which both must leave for the next fetch.
+    return data + batches[0][: rng.randrange(len(batches[0]))]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_fetches_decode_to_identical_consumer_records(compiled_class: type, seed: int) -> None:
+    rng = random.Random(seed)
+    data = random_log(rng)
+    expected = decode(Fetcher.PartitionRecords, data)
+    assert expected[0], "the sample must hold records"
+    assert decode(compiled_class, data) == expected
+
+
+def test_every_data_batch_is_read_by_the_compiled_decoder() -> None:
+    batch_class, error_class, _ = compiled_records.compiled_batch_class()
+    read: list[int] = []
+
+    def counting_batch(buffer: bytes) -> Any:
+        read.append(len(buffer))
+        return batch_class(buffer)  # type: ignore[misc]
+
+    spied = compiled_records.make_partition_records_class(counting_batch, error_class)  # type: ignore[arg-type]
+    rng = random.Random(4)
+    data = b"".join(
+        [
+            encode_batch(0, random_records(rng, 5)),
+            encode_batch(5, random_records(rng, 5), codec=DefaultRecordBatch.CODEC_GZIP),
+            encode_batch(
+                10, [control_marker(CONTROL_COMMIT, 0)], producer_id=1, transactional=True, control=True
+            ),
+        ]
+    )
+    records, _ = decode(spied, data)
+    assert len(records) == 10 and len(read) == 2
+
+
+def test_fetch_from_inside_a_batch_skips_the_records_before_it(compiled_class: type) -> None:
+    data = encode_batch(100, random_records(random.Random(1), 20))
+    records, next_offset = decode(compiled_class, data, fetch_offset=107)
+    assert [r.offset for r in records] == list(range(107, 120)) and next_offset == 120
+    assert (records, next_offset) == decode(Fetcher.PartitionRecords, data, fetch_offset=107)
+
+
+def test_read_committed_drops_aborted_transactions_like_kafka_python(compiled_class: type) -> None:
+    rng = random.Random(2)
+    data = b"".join(
+        [
+            encode_batch(0, random_records(rng, 3), producer_id=5, transactional=True),  # aborted below
+            encode_batch(3, random_records(rng, 2), producer_id=6, transactional=True),  # committed
+            encode_batch(5, random_records(rng, 2)),  # not transactional
+            encode_batch(
+                7, [control_marker(CONTROL_ABORT, 0)], producer_id=5, transactional=True, control=True
+            ),
+            encode_batch(
+                8, [control_marker(CONTROL_COMMIT, 0)], producer_id=6, transactional=True, control=True
+            ),
+        ]
+    )
+    options = {
+        "isolation_level": IsolationLevel.READ_COMMITTED,
+        "aborted_transactions": [AbortedTransaction(producer_id=5, first_offset=0)],
+    }
+    records, next_offset = decode(compiled_class, data, **options)
+    assert [r.offset for r in records] == [3, 4, 5, 6] and next_offset == 9
+    assert (records, next_offset) == decode(Fetcher.PartitionRecords, data, **options)
+
+
+def test_a_batch_failing_its_crc_raises_kafka_pythons_error(compiled_class: type) -> None:
+    data = bytearray(encode_batch(0, random_records(random.Random(3), 5)))
+    data[-1] ^= 0xFF
+    with pytest.raises(CorruptRecordError, match="failed crc check"):
+        decode(compiled_class, bytes(data))
+
+
+def test_a_malformed_record_raises_kafka_pythons_error_naming_the_partition(compiled_class: type) -> None:
+    data = bytearray(encode_batch(40, [(0, b"k", b"value", [])]))
+    struct.pack_into(">i", data, compiled_records.HEADER_SIZE - 4, 2)  # claims two records, holds one
+    with pytest.raises(CorruptRecordError, match="partition t-2 at offset 40 is malformed"):
+        decode(compiled_class, bytes(data), check_crcs=False)
+
+
+def test_sample_batches_pass_the_self_check(compiled_class: type) -> None:
+    assert compiled_records.self_check(compiled_class) == ""
+
+
+def test_a_decoder_that_differs_fails_the_self_check(compiled_class: type) -> None:
+    class OffByOne(compiled_class):  # type: ignore[misc, valid-type]
+        def _unpack_records(self, *args: Any) -> Any:
+            for record in super()._unpack_records(*args):
+                yield record._replace(offset=record.offset + 1)
+
+    assert "decode differently" in compiled_records.self_check(OffByOne)
+
+
+@pytest.mark.parametrize(
+    ("breakage", "reason"),
+    [
+        (lambda mp: mp.setattr(kafka, "__version__", "3.1.0"), "kafka-python 3.1.0 is not 3.0.x"),
+        (
+            lambda mp: mp.setattr(
+                compiled_records, "compiled_batch_class", lambda: (None, None, "no aiokafka")
+            ),
+            "no aiokafka",
+        ),
+        (
+            lambda mp: mp.setattr(
+                compiled_records, "self_check", lambda cls: "sample batches decode differently"
+            ),
+            "decode differently",
+        ),
+    ],
+)
+def test_install_keeps_kafka_pythons_decoder_and_says_why(
+    monkeypatch: pytest.MonkeyPatch,
+    kafka_bootstrap: str,
+    breakage: Callable[[pytest.MonkeyPatch], None],
+    reason: str,
+) -> None:
+    consumer = KafkaConsumer(bootstrap_servers=[kafka_bootstrap])
+    try:
+        breakage(monkeypatch)
+        assert reason in compiled_records.install(consumer)
+        assert consumer._fetcher.PartitionRecords is Fetcher.PartitionRecords
+    finally:
+        consumer.close()
+
+
+def test_install_replaces_only_the_given_consumers_decoder(kafka_bootstrap: str) -> None:
+    first, second = (KafkaConsumer(bootstrap_servers=[kafka_bootstrap]) for _ in range(2))
+    try:
+        assert compiled_records.install(first) == ""
+        assert first._fetcher.PartitionRecords is not Fetcher.PartitionRecords
+        assert second._fetcher.PartitionRecords is Fetcher.PartitionRecords
+    finally:
+        first.close()
+        second.close()
