@@ -165,7 +165,9 @@ def make_partition_records_class(compiled_batch: type, compiled_error: type[Exce
                     self.bytes_read += record.size_in_bytes
                 timestamp = record.timestamp
                 timestamp_type = record.timestamp_type
-                if timestamp is None:  # aiokafka reports a timestamp of -1 as None; kafka-python keeps -1
+                if compiled and timestamp is None:
+                    # aiokafka reports a v2 timestamp of -1 as None; kafka-python keeps -1.  (A
+                    # legacy v0 record's None stays None, as kafka-python reports it.)
                     timestamp, timestamp_type = -1, batch.timestamp_type
                 raw_key, raw_value, headers = record.key, record.value, record.headers
                 key = (

@@ -14,6 +14,7 @@ from kafka import KafkaConsumer
 from kafka.consumer.fetcher import Fetcher, IsolationLevel
 from kafka.errors import CorruptRecordError
 from kafka.record.default_records import DefaultRecordBatch
+from kafka.record.legacy_records import LegacyRecordBatchBuilder
 from kafka.record.memory_records import MemoryRecords
 from kafka.structs import TopicPartition
 
@@ -114,6 +115,19 @@ def test_every_data_batch_is_read_by_the_compiled_decoder() -> None:
     )
     records, _ = decode(spied, data)
     assert len(records) == 10 and len(read) == 2
+
+
+@pytest.mark.parametrize("magic", [0, 1])
+def test_legacy_batches_are_left_to_kafka_python(compiled_class: type, magic: int) -> None:
+    legacy = LegacyRecordBatchBuilder(magic=magic, compression_type=0, batch_size=1 << 20)
+    for offset in range(3):
+        legacy.append(
+            offset, timestamp=None if magic == 0 else 1_700_000_000_000, key=b"k", value=b"v%d" % offset
+        )
+    data = bytes(legacy.build()) + encode_batch(3, random_records(random.Random(5), 4))
+    records, next_offset = decode(compiled_class, data)
+    assert [r.offset for r in records] == list(range(7)) and next_offset == 7
+    assert (records, next_offset) == decode(Fetcher.PartitionRecords, data)
 
 
 def test_fetch_from_inside_a_batch_skips_the_records_before_it(compiled_class: type) -> None:
