@@ -223,9 +223,9 @@ def daemon_rate(
         topic,
         model,
         work / name / "state",
+        compiled_decoder=compiled_decoder,
         checkpoint_interval_seconds=5.0,
     )
-    config["kafka"]["compiled_record_decoder"] = compiled_decoder
     daemon = Daemon(work / name, config)
     started = daemon.wait(
         lambda e: e.get("event") == "partitions_assigned" and e.get("partitions"), 60, "assignment"

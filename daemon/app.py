@@ -91,8 +91,8 @@ def build_service(config: DaemonConfig) -> DaemonService:
     consumer = build_consumer(
         config.kafka.bootstrap_servers, config.kafka.group_id, config.kafka.consumer_options()
     )
-    use_compiled_record_decoder(consumer, config.kafka.compiled_record_decoder)
     try:
+        use_compiled_record_decoder(consumer, config.kafka.compiled_record_decoder)
         producer = build_producer(config.kafka.bootstrap_servers, config.kafka.producer_options())
     except BaseException:
         consumer.close(autocommit=False)
