@@ -21,7 +21,8 @@ import time
 from collections.abc import Sequence
 
 from kafka.partitioner.default import murmur2
-from kafka.record.default_records import DefaultRecordBatchBuilder
+
+from logwarden.daemon.compiled_records import encode_batch
 
 PRODUCE_API_KEY = 0
 PRODUCE_VERSION = 3  # the first version that carries v2 record batches; not a flexible version
@@ -35,18 +36,13 @@ def partition_for(key: bytes, partitions: int) -> int:
 
 def build_batch(keys: Sequence[bytes], values: Sequence[bytes], timestamps_ms: Sequence[int]) -> bytes:
     """One uncompressed v2 record batch; each record carries its own timestamp (CreateTime)."""
-    builder = DefaultRecordBatchBuilder(
-        magic=2,
-        compression_type=0,
-        is_transactional=False,
-        producer_id=-1,
-        producer_epoch=-1,
-        base_sequence=-1,
-        batch_size=1 << 30,
+    return encode_batch(
+        0,
+        [
+            (timestamp_ms, key, value, [])
+            for key, value, timestamp_ms in zip(keys, values, timestamps_ms, strict=True)
+        ],
     )
-    for offset, (key, value, timestamp_ms) in enumerate(zip(keys, values, timestamps_ms, strict=True)):
-        builder.append(offset, timestamp=timestamp_ms, key=key, value=value, headers=[])
-    return bytes(builder.build())
 
 
 def batches_by_partition(
