@@ -206,6 +206,22 @@ def daemon_config(
     }
 
 
+def set_dotted(config: dict, dotted: str, value: Any) -> None:
+    """Set ``config["a"]["b"]`` for ``dotted`` "a.b", creating maps on the way."""
+    *path, last = dotted.split(".")
+    for key in path:
+        config = config.setdefault(key, {})
+    config[last] = value
+
+
+def option_pair(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` from the command line; the value is read as YAML (numbers, booleans, lists)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
+    return key, yaml.safe_load(value)
+
+
 def processed(event: dict, count: int) -> bool:
     return (
         event.get("event") == "checkpoint" and event.get("events", 0) + event.get("dead_letters", 0) >= count
@@ -540,23 +556,27 @@ def phase_latency(
     generator: str,
     tick_s: float = LEAN_TICK_S,
     compiled_decoder: bool = True,
+    daemon_options: dict[str, Any] | None = None,
 ) -> None:
-    """Event -> alert latency with input offered at ``target`` records/s (half the daemon's rate)."""
+    """Event -> alert latency with input offered at ``target`` records/s (half the daemon's rate).
+
+    ``daemon_options`` (dotted config keys) change the daemon's config, for A/B runs of a setting.
+    """
     topic = "bench.latency"
     broker.create_topics([topic], partitions=3)
     broker.create_topics([f"{topic}.alerts", f"{topic}.dlq"], partitions=1)
     stream = latency_stream(target, seconds)
-    daemon = Daemon(
-        work / "latency",
-        daemon_config(
-            broker.bootstrap,
-            "bench-latency",
-            topic,
-            model,
-            work / "latency" / "state",
-            compiled_decoder=compiled_decoder,
-        ),
+    config = daemon_config(
+        broker.bootstrap,
+        "bench-latency",
+        topic,
+        model,
+        work / "latency" / "state",
+        compiled_decoder=compiled_decoder,
     )
+    for dotted, value in (daemon_options or {}).items():
+        set_dotted(config, dotted, value)
+    daemon = Daemon(work / "latency", config)
     daemon.wait(lambda e: e.get("event") == "partitions_assigned" and e.get("partitions"), 60, "assignment")
     reader = Reader(broker.bootstrap, f"{topic}.alerts", 1, keep_values=True)
     reader.start()
@@ -581,9 +601,11 @@ def phase_latency(
             in_daemon.append(detected - sent)
             way_out.append(at - detected)
     latencies_ms = np.array(latencies) * 1000
+    options = "".join(f"{key}={value}, " for key, value in (daemon_options or {}).items())
     say(
         f"latency at {achieved:,.0f} events/s offered (target {target:,.0f}), "
-        f"{'compiled' if compiled_decoder else 'kafka-python'} record decoder, {len(latencies)} alerts: "
+        f"{'compiled' if compiled_decoder else 'kafka-python'} record decoder, "
+        f"{options}{len(latencies)} alerts: "
         f"producer send -> alert received {percentiles(latencies_ms)}; "
         f"{p99_by_window(np.array(sent_at), latencies_ms)}; "
         f"record timestamp -> detected_at inside the daemon {percentiles(np.array(in_daemon) * 1000)}; "
@@ -653,6 +675,17 @@ def main() -> int:
         default="compiled",
         help="record decoder of the daemon in the latency phase (kafka-python: for comparison)",
     )
+    parser.add_argument(
+        "--daemon-option",
+        type=option_pair,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="latency phase: set a daemon config key (dotted, e.g. kafka.producer.linger_ms=0); repeatable",
+    )
+    parser.add_argument(
+        "--no-floor", action="store_true", help="latency phase: skip the bare consumer's floor (for A/B runs)"
+    )
     args = parser.parse_args()
     phases = set(args.phases.split(","))
     work = Path(tempfile.mkdtemp(prefix="logwarden-bench-"))
@@ -666,8 +699,9 @@ def main() -> int:
             rate = phase_rate(broker, model, work, args.entities, args.compare_decoders)
     if "latency" in phases:
         target = (rate or 60_000.0) / 2
-        with LocalBroker(work / "broker-floor.log") as broker:
-            phase_latency_floor(broker, target, args.latency_seconds, args.generator, args.tick_ms / 1000)
+        if not args.no_floor:
+            with LocalBroker(work / "broker-floor.log") as broker:
+                phase_latency_floor(broker, target, args.latency_seconds, args.generator, args.tick_ms / 1000)
         with LocalBroker(work / "broker-latency.log") as broker:
             phase_latency(
                 broker,
@@ -678,6 +712,7 @@ def main() -> int:
                 args.generator,
                 args.tick_ms / 1000,
                 compiled_decoder=args.latency_decoder == "compiled",
+                daemon_options=dict(args.daemon_option),
             )
     if "memory" in phases:
         with LocalBroker(work / "broker-memory.log") as broker:

@@ -29,7 +29,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from logwarden.daemon.faults import CrashPoints
-from logwarden.daemon.state_store import EntityRows, RowSource, StateChanges, StateStore
+from logwarden.daemon.state_store import EntityRows, RowBuffer, RowSource, StateChanges, StateStore
 from logwarden.daemon.state_table import EntityStateTable
 from logwarden.daemon.thread_priority import lower_current_thread_priority
 
@@ -147,6 +147,9 @@ class Checkpointer:
             else None
         )
         self._pending: _Pending | None = None
+        # Reused by every background checkpoint: one is in flight at a time, and its rows are
+        # written before the next one copies (see RowBuffer).
+        self._row_buffer = RowBuffer(max_background_rows)
 
     def start(
         self,
@@ -174,7 +177,7 @@ class Checkpointer:
         changes = self._table.take_changes()
         upserts, deletes = changes.upsert_count, len(changes.deletes)
         if self._writer is not None and upserts <= self._max_background_rows:
-            detached = changes.detached(self._table.num_layers, self._table.hidden_size)
+            detached = changes.detached(self._table.num_layers, self._table.hidden_size, self._row_buffer)
             if paced:
                 detached = StateChanges(
                     upserts=PacedRows(detached.upserts, PACED_CHUNK_ROWS, PACED_PAUSE_SECONDS),

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -121,6 +121,37 @@ class EntityRows:
         )
 
 
+class RowBuffer:
+    """Memory for one detached copy of changed rows, kept and reused from checkpoint to checkpoint.
+
+    A copy into fresh arrays pays a page fault for every 4 KiB it writes (arrays this large are
+    mapped anew by the allocator each time): 10.5 ms for 16,500 rows where the same gather into
+    memory already mapped takes 2.9 ms (one core, idle machine).  The copy runs on the event loop,
+    so the difference is time every queued event waits.  A copy made into the buffer is valid until
+    the next one; the Checkpointer makes the next only after the previous checkpoint finished.
+    The memory stays with the process, sized by the largest copy so far plus a quarter, and never
+    more than ``max_rows`` rows unless a copy asks for more (51 MB of h and c at 50,000 rows of
+    2x64, the Checkpointer's bound; a fresh copy of that size was as large, only shorter-lived).
+    """
+
+    def __init__(self, max_rows: int) -> None:
+        self._max_rows = max_rows
+        self._h = np.zeros(0, np.float32)
+        self._c = np.zeros(0, np.float32)
+
+    def arrays(self, rows: int, num_layers: int, hidden_size: int) -> tuple[np.ndarray, np.ndarray]:
+        """Two C-contiguous ``[L, rows, H]`` float32 arrays (h and c) in the buffer's memory."""
+        row_size = num_layers * hidden_size
+        size = rows * row_size
+        if size > self._h.size:
+            # A quarter more than asked for, so the next checkpoint, a little larger, still fits.
+            capacity = max(rows, min(rows + rows // 4, self._max_rows)) * row_size
+            self._h = np.zeros(capacity, np.float32)
+            self._c = np.zeros(capacity, np.float32)
+        shape = (num_layers, rows, hidden_size)
+        return self._h[:size].reshape(shape), self._c[:size].reshape(shape)
+
+
 class RowSource(Protocol):
     """Rows to upsert, read chunk by chunk so a checkpoint of a million entities is never copied whole."""
 
@@ -130,6 +161,13 @@ class RowSource(Protocol):
     def __len__(self) -> int: ...
 
     def chunks(self, rows: int) -> Iterator[EntityRows]: ...
+
+
+@runtime_checkable
+class CopyableRows(Protocol):
+    """A RowSource that can copy all its rows at once into a RowBuffer (the state table's rows can)."""
+
+    def copy_all(self, buffer: RowBuffer | None) -> EntityRows: ...
 
 
 @dataclass(frozen=True)
@@ -147,10 +185,15 @@ class StateChanges:
         """Number of rows to upsert."""
         return len(self.upserts)
 
-    def detached(self, num_layers: int, hidden_size: int) -> StateChanges:
-        """A copy that no longer reads from the state table (e.g. to save from another thread)."""
-        # One chunk of every row: a single copy out of the table, where chunks plus ``concat`` made
-        # four.  It runs on the event loop's thread, which stalls for as long as it takes.
+    def detached(self, num_layers: int, hidden_size: int, buffer: RowBuffer | None = None) -> StateChanges:
+        """A copy that no longer reads from the state table (e.g. to save from another thread).
+
+        With ``buffer``, rows that can be copied into it are (see RowBuffer: valid until its next use).
+        """
+        # One copy of every row, where chunks plus ``concat`` made four.  It runs on the event
+        # loop's thread, which stalls for as long as it takes.
+        if isinstance(self.upserts, CopyableRows):
+            return StateChanges(upserts=self.upserts.copy_all(buffer), deletes=tuple(self.deletes))
         parts = list(self.upserts.chunks(max(1, len(self.upserts))))
         rows = parts[0] if len(parts) == 1 else EntityRows.concat(parts, num_layers, hidden_size)
         return StateChanges(upserts=rows, deletes=tuple(self.deletes))

@@ -16,7 +16,7 @@ from typing import Literal
 
 import numpy as np
 
-from logwarden.daemon.state_store import EntityRows, StateChanges
+from logwarden.daemon.state_store import EntityRows, RowBuffer, StateChanges
 from logwarden.errors import StateStoreError
 
 RemovalReason = Literal["expired", "ended", "released"]
@@ -200,8 +200,10 @@ class EntityStateTable:
         self._dirty[slots] = False
         entity_at = self._entity_at
         entities: list[str] = [entity_at[s] for s in slots.tolist()]  # type: ignore[misc]
-        upserted = set(entities)
-        deletes = tuple(e for e in self._pending_deletes if e not in upserted)
+        deletes: tuple[str, ...] = ()
+        if self._pending_deletes:  # the set of upserted entities costs milliseconds; only when needed
+            upserted = set(entities)
+            deletes = tuple(e for e in self._pending_deletes if e not in upserted)
         self._pending_deletes.clear()
         return StateChanges(upserts=_TableRows(self, slots, entities), deletes=deletes)
 
@@ -314,18 +316,34 @@ class _TableRows:
         return len(self._slots)
 
     def chunks(self, rows: int) -> Iterator[EntityRows]:
-        """Copies of at most ``rows`` rows at a time, in storage layout [N, L, H]."""
-        table = self._table
+        """Copies of at most ``rows`` rows at a time, with the [N, L, H] shape of storage layout."""
         for start in range(0, len(self._slots), rows):
-            if table.generation != self._generation:
-                raise RuntimeError("the state table changed after take_changes(); save before going on")
-            idx = self._slots[start : start + rows]
-            yield EntityRows(
-                entities=self.entities[start : start + rows],
-                partition=table.partition[idx],
-                # One gather through a transposed view: C-contiguous [N, L, H] in a single copy.
-                h=table.h.transpose(1, 0, 2)[idx],
-                c=table.c.transpose(1, 0, 2)[idx],
-                last_seen=table.last_seen[idx],
-                events_applied=table.events_applied[idx],
-            )
+            yield self._copy(start, start + rows, None)
+
+    def copy_all(self, buffer: RowBuffer | None) -> EntityRows:
+        """Every row in one copy, into ``buffer``'s memory when given (valid until its next use)."""
+        return self._copy(0, len(self._slots), buffer)
+
+    def _copy(self, start: int, end: int, buffer: RowBuffer | None) -> EntityRows:
+        table = self._table
+        if table.generation != self._generation:
+            raise RuntimeError("the state table changed after take_changes(); save before going on")
+        idx = self._slots[start:end]
+        # np.take along the slot axis keeps the table's [L, N, H] order and copies whole rows of H
+        # floats: 5.9 ms for 16,500 rows where indexing a transposed view took 10.1 ms.  The rows
+        # are handed out as [N, L, H] views; a store makes each row's bytes contiguous itself.
+        if buffer is None:
+            h, c = np.take(table.h, idx, axis=1), np.take(table.c, idx, axis=1)
+        else:
+            h, c = buffer.arrays(len(idx), table.num_layers, table.hidden_size)
+            # mode="clip" writes straight into ``out``; "raise" would copy through a temporary.
+            np.take(table.h, idx, axis=1, out=h, mode="clip")
+            np.take(table.c, idx, axis=1, out=c, mode="clip")
+        return EntityRows(
+            entities=self.entities[start:end],
+            partition=table.partition[idx],
+            h=h.transpose(1, 0, 2),
+            c=c.transpose(1, 0, 2),
+            last_seen=table.last_seen[idx],
+            events_applied=table.events_applied[idx],
+        )

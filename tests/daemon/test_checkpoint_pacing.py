@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,7 +15,8 @@ import pytest
 
 from logwarden.daemon.checkpoint import SNAPSHOT_THREAD_NICENESS, Checkpointer, PacedRows
 from logwarden.daemon.faults import CrashPoints
-from logwarden.daemon.state_store import EntityRows, MemoryStateStore, StoreHeader
+from logwarden.daemon.sqlite_store import SqliteStateStore
+from logwarden.daemon.state_store import EntityRows, MemoryStateStore, StateStore, StoreHeader
 from logwarden.daemon.state_table import EntityStateTable
 from logwarden.daemon.thread_priority import MAX_NICE
 
@@ -29,7 +32,21 @@ def filled_table() -> EntityStateTable:
     return table
 
 
-def saved_state(store: MemoryStateStore) -> dict[str, tuple[list[float], list[float]]]:
+def background_checkpointer(
+    table: EntityStateTable, store: StateStore, commit_group: Callable[[dict], None] = lambda offsets: None
+) -> Checkpointer:
+    """A Checkpointer writing snapshots on its writer thread, with nothing to flush."""
+    return Checkpointer(
+        flush_producer=lambda timeout: None,
+        store=store,
+        table=table,
+        commit_group=commit_group,
+        crash_points=CrashPoints(None),
+        background=True,
+    )
+
+
+def saved_state(store: StateStore) -> dict[str, tuple[list[float], list[float]]]:
     rows, _ = store.load()
     everything = EntityRows.concat(list(rows), L, H)
     return {
@@ -47,14 +64,7 @@ def checkpoint_once(
         store = MemoryStateStore()
         store.open(StoreHeader("sha", L, H))
     commits: list[dict] = []
-    checkpointer = Checkpointer(
-        flush_producer=lambda timeout: None,
-        store=store,
-        table=table,
-        commit_group=commits.append,
-        crash_points=CrashPoints(None),
-        background=True,
-    )
+    checkpointer = background_checkpointer(table, store, commits.append)
     assert checkpointer.start({("in", 0): 2_500}, 5.0, paced=paced) is None  # written in the background
     result = checkpointer.wait()
     checkpointer.close()
@@ -68,6 +78,36 @@ def test_paced_background_checkpoint_saves_the_same_rows_and_commits_the_same_of
     plain_rows, plain_commits = checkpoint_once(paced=False)
     assert paced_rows == plain_rows and len(paced_rows) == len(ENTITIES)
     assert paced_commits == plain_commits == [{("in", 0): 2_500}]
+
+
+@pytest.mark.parametrize("store_kind", ["memory", "sqlite"])
+def test_consecutive_background_checkpoints_each_save_the_state_at_their_offsets(
+    store_kind: str, tmp_path: Path
+) -> None:
+    """The second checkpoint reuses the first one's copy buffer; each saves the state it was taken at."""
+    table = filled_table()
+    store: StateStore = MemoryStateStore() if store_kind == "memory" else SqliteStateStore(tmp_path)
+    store.open(StoreHeader("sha", L, H))
+    checkpointer = background_checkpointer(table, store)
+    first_h = table.h[:, table.slots_for(ENTITIES, 2.0, 0)].copy()
+    assert checkpointer.start({("in", 0): 2_500}, 5.0, paced=True) is None
+    # The loop moves on while the first snapshot is written: a third of the entities change.
+    changed = ENTITIES[::3]
+    slots = table.slots_for(changed, 3.0, 0)
+    table.write(
+        slots, np.full((L, len(changed), H), 7.0, np.float32), np.zeros((L, len(changed), H), np.float32), 3.0
+    )
+    assert checkpointer.wait() is not None
+    after_first = saved_state(store)
+    assert after_first["job_0"][0] == first_h[:, 0].ravel().tolist()
+    assert checkpointer.start({("in", 0): 3_000}, 5.0, paced=True) is None
+    assert checkpointer.wait() is not None
+    after_second = saved_state(store)
+    checkpointer.close()
+    assert after_second["job_0"][0] == [7.0] * (L * H)
+    assert after_second["job_1"] == after_first["job_1"]  # unchanged since the first checkpoint
+    assert store.load().offsets == {("in", 0): 3_000}
+    store.close()
 
 
 def test_paced_rows_hand_out_every_row_in_order_in_chunks_of_at_most_the_limit() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from logwarden.daemon.state_store import EntityRows, StateChanges
+from logwarden.daemon.state_store import EntityRows, RowBuffer, StateChanges
 from logwarden.daemon.state_table import EntityStateTable
 from logwarden.errors import StateStoreError
 
@@ -240,6 +240,45 @@ def test_state_table_detached_changes_survive_table_changes() -> None:
     table.write(slots, *states(1, 2.0), now=2.0)
     (rows,) = list(detached.upserts.chunks(10))
     np.testing.assert_array_equal(rows.h[0], h[:, 0, :])
+
+
+def test_state_table_copy_into_a_buffer_equals_the_chunked_copy_and_reuses_its_memory() -> None:
+    """A detached copy into a RowBuffer holds the same rows as chunks(); the next copy reuses the memory."""
+    table = make_table()
+    names = fill(table, 5)
+    table.write(table.slots_for(names, now=9.0, partitions=0), *states(5, 1.0), now=9.0)
+    buffer = RowBuffer(max_rows=16)
+    changes = table.take_changes()
+    expected = EntityRows.concat(list(changes.upserts.chunks(2)), L, H)
+    first = changes.detached(L, H, buffer).upserts
+    assert isinstance(first, EntityRows)
+    assert list(first.entities) == list(expected.entities)
+    for column in ("partition", "h", "c", "last_seen", "events_applied"):
+        np.testing.assert_array_equal(getattr(first, column), getattr(expected, column))
+    first_h = first.h.copy()
+    table.write(table.slots_for(names[:3], now=10.0, partitions=0), *states(3, 5.0), now=10.0)
+    second = table.take_changes().detached(L, H, buffer).upserts
+    assert isinstance(second, EntityRows)
+    assert np.shares_memory(first.h, second.h)  # the buffer's memory, not fresh arrays
+    np.testing.assert_array_equal(
+        second.h, table.h[:, table.slots_for(names[:3], now=10.0, partitions=0)].transpose(1, 0, 2)
+    )
+    assert not np.array_equal(second.h, first_h[:3])
+
+
+def test_row_buffer_grows_with_headroom_up_to_its_bound_and_beyond_only_when_asked() -> None:
+    """A copy a little larger than the last reuses the memory; the headroom stops at max_rows."""
+    buffer = RowBuffer(max_rows=10)
+    first_h, first_c = buffer.arrays(4, L, H)
+    assert first_h.shape == first_c.shape == (L, 4, H)
+    assert first_h.flags.c_contiguous and not np.shares_memory(first_h, first_c)
+    grown_h, _ = buffer.arrays(5, L, H)  # within the quarter of headroom: same memory
+    assert np.shares_memory(first_h, grown_h)
+    near_bound_h, _ = buffer.arrays(9, L, H)  # regrown to 10 rows (9 + 2, capped at max_rows)
+    assert not np.shares_memory(grown_h, near_bound_h)
+    assert np.shares_memory(near_bound_h, buffer.arrays(10, L, H)[0])
+    beyond_h, _ = buffer.arrays(50, L, H)  # more than max_rows still works: exactly what was asked
+    assert beyond_h.shape == (L, 50, H)
 
 
 def test_state_table_restored_changes_come_back_in_next_take() -> None:
