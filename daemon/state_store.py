@@ -57,8 +57,9 @@ def check_header(stored: StoreHeader, expected: StoreHeader, where: str) -> None
 class EntityRows:
     """A batch of entity states in storage layout: row ``i`` describes ``entities[i]``.
 
-    ``h`` and ``c`` are ``[N, L, H]`` float32 so each row's bytes are contiguous, which is the
-    layout a store writes as one BLOB per entity.
+    ``h`` and ``c`` are ``[N, L, H]`` float32: row ``i`` is the BLOB a store writes for entity
+    ``i``.  They may be transposed views of ``[L, N, H]`` copies (how the state table hands rows
+    out), so a store that needs each row's bytes contiguous makes them so (``np.ascontiguousarray``).
     """
 
     entities: Sequence[str]
