@@ -177,7 +177,7 @@ class Checkpointer:
         changes = self._table.take_changes()
         upserts, deletes = changes.upsert_count, len(changes.deletes)
         if self._writer is not None and upserts <= self._max_background_rows:
-            detached = changes.detached(self._table.num_layers, self._table.hidden_size, self._row_buffer)
+            detached = changes.detached(self._row_buffer)
             if paced:
                 detached = StateChanges(
                     upserts=PacedRows(detached.upserts, PACED_CHUNK_ROWS, PACED_PAUSE_SECONDS),

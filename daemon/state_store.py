@@ -166,7 +166,7 @@ class RowSource(Protocol):
 
 @runtime_checkable
 class CopyableRows(Protocol):
-    """A RowSource that can copy all its rows at once into a RowBuffer (the state table's rows can)."""
+    """A RowSource that reads a live state table and can copy all its rows at once (into a RowBuffer)."""
 
     def copy_all(self, buffer: RowBuffer | None) -> EntityRows: ...
 
@@ -186,18 +186,17 @@ class StateChanges:
         """Number of rows to upsert."""
         return len(self.upserts)
 
-    def detached(self, num_layers: int, hidden_size: int, buffer: RowBuffer | None = None) -> StateChanges:
+    def detached(self, buffer: RowBuffer | None = None) -> StateChanges:
         """A copy that no longer reads from the state table (e.g. to save from another thread).
 
-        With ``buffer``, rows that can be copied into it are (see RowBuffer: valid until its next use).
+        With ``buffer``, the rows go into its memory (valid until its next use, see RowBuffer).
+        The copy runs on the event loop's thread, which stalls for as long as it takes.
         """
-        # One copy of every row, where chunks plus ``concat`` made four.  It runs on the event
-        # loop's thread, which stalls for as long as it takes.
-        if isinstance(self.upserts, CopyableRows):
-            return StateChanges(upserts=self.upserts.copy_all(buffer), deletes=tuple(self.deletes))
-        parts = list(self.upserts.chunks(max(1, len(self.upserts))))
-        rows = parts[0] if len(parts) == 1 else EntityRows.concat(parts, num_layers, hidden_size)
-        return StateChanges(upserts=rows, deletes=tuple(self.deletes))
+        if not isinstance(self.upserts, CopyableRows):
+            raise TypeError(
+                f"{type(self.upserts).__name__} rows do not come from a state table: nothing to detach"
+            )
+        return StateChanges(upserts=self.upserts.copy_all(buffer), deletes=tuple(self.deletes))
 
 
 class LoadedCheckpoint(NamedTuple):

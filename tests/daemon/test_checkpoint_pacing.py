@@ -113,7 +113,7 @@ def test_consecutive_background_checkpoints_each_save_the_state_at_their_offsets
 def test_paced_rows_hand_out_every_row_in_order_in_chunks_of_at_most_the_limit() -> None:
     """A store asking for 4,096 rows at a time gets them 1,000 at a time, all of them, in order."""
     table = filled_table()
-    source = table.take_changes().detached(L, H).upserts
+    source = table.take_changes().detached().upserts
     paced = PacedRows(source, chunk_rows=1_000, pause_seconds=0.0)
     chunks = list(paced.chunks(4_096))
     assert [len(chunk.entities) for chunk in chunks] == [1_000, 1_000, 500]

@@ -236,7 +236,7 @@ def test_state_table_detached_changes_survive_table_changes() -> None:
     slots = table.slots_for(["a"], now=1.0, partitions=0)
     h, c = states(1, 1.0)
     table.write(slots, h, c, now=1.0)
-    detached = table.take_changes().detached(L, H)
+    detached = table.take_changes().detached()
     table.write(slots, *states(1, 2.0), now=2.0)
     (rows,) = list(detached.upserts.chunks(10))
     np.testing.assert_array_equal(rows.h[0], h[:, 0, :])
@@ -250,14 +250,14 @@ def test_state_table_copy_into_a_buffer_equals_the_chunked_copy_and_reuses_its_m
     buffer = RowBuffer(max_rows=16)
     changes = table.take_changes()
     expected = EntityRows.concat(list(changes.upserts.chunks(2)), L, H)
-    first = changes.detached(L, H, buffer).upserts
+    first = changes.detached(buffer).upserts
     assert isinstance(first, EntityRows)
     assert list(first.entities) == list(expected.entities)
     for column in ("partition", "h", "c", "last_seen", "events_applied"):
         np.testing.assert_array_equal(getattr(first, column), getattr(expected, column))
     first_h = first.h.copy()
     table.write(table.slots_for(names[:3], now=10.0, partitions=0), *states(3, 5.0), now=10.0)
-    second = table.take_changes().detached(L, H, buffer).upserts
+    second = table.take_changes().detached(buffer).upserts
     assert isinstance(second, EntityRows)
     assert np.shares_memory(first.h, second.h)  # the buffer's memory, not fresh arrays
     np.testing.assert_array_equal(
