@@ -28,6 +28,7 @@ from logwarden.daemon.alerts import (
     encode_alert,
     session_end_alert_id,
 )
+from logwarden.daemon.cadence import CheckpointCadence, CheckpointReason
 from logwarden.daemon.checkpoint import Checkpointer, CheckpointResult, Offsets
 from logwarden.daemon.clock import StreamClock
 from logwarden.daemon.decode import DecodedEvent, MessageDecoder
@@ -41,9 +42,6 @@ from logwarden.errors import DecodeError
 from logwarden.model.contract import END_ID, ModelMetadata
 
 log = structlog.get_logger("logwarden.daemon")
-
-IDLE_CHECKPOINT_SECONDS = 1.0
-"""Least time between two checkpoints taken because the input ran dry."""
 
 RUNNING_FLUSH_TIMEOUT_SECONDS = 30.0
 """How long a periodic checkpoint waits for the broker to acknowledge outputs before the daemon
@@ -118,15 +116,15 @@ class DaemonService:
         self._clock = StreamClock(float(table.last_seen_max()) if len(table) else 0.0)
         self.counters = Counters()
         self.should_exit = False
-        self._events_since_checkpoint = 0
-        self._dirty_since_checkpoint = False
-        self._last_checkpoint = time.monotonic()
+        self._cadence = CheckpointCadence(
+            settings.checkpoint_every_events, settings.checkpoint_interval_seconds, time.monotonic()
+        )
         self._next_expiry_check = time.monotonic()
         self._evicted_logged = 0
         # Dead letters by reason since the last bad_input line: logged with each save, not per
         # batch, so a flood of bad input costs one line per checkpoint interval.
         self._bad_unlogged: Counter[str] = Counter()
-        self._checkpoint_reason = "periodic"
+        self._checkpoint_reason: CheckpointReason = "periodic"
         self._checkpoint_counters = self.counters.as_dict()
         self._released_partitions: set[tuple[str, int]] = set()
         self._model_info = {"version": metadata.model_version, "sha256": metadata.onnx_sha256}
@@ -190,25 +188,18 @@ class DaemonService:
     def on_tick(self, *, input_idle: bool = False) -> None:
         """Periodic work: idle expiry, a due checkpoint, the watchdog ping.
 
-        A checkpoint is due every ``checkpoint_every_events`` events or ``checkpoint_interval_seconds``,
-        and also as soon as the input runs dry (at most once a second): the daemon has caught up,
-        so committing costs no throughput and lag tools see it at once.
+        When a checkpoint is due is decided by ``CheckpointCadence`` (daemon/cadence.py).
         """
         wall = time.monotonic()
         if wall >= self._next_expiry_check:
             self._next_expiry_check = wall + self._settings.expiry_check_seconds
             self.expire_idle_entities()
-        due_by_count = self._events_since_checkpoint >= self._settings.checkpoint_every_events
-        since_checkpoint = wall - self._last_checkpoint
-        due_by_time = since_checkpoint >= self._settings.checkpoint_interval_seconds
-        due_by_idle = input_idle and since_checkpoint >= min(
-            IDLE_CHECKPOINT_SECONDS, self._settings.checkpoint_interval_seconds
-        )
         if self._checkpointer.in_flight:
             self.finish_checkpoint(wait=False)
-        if due_by_count or ((due_by_time or due_by_idle) and self._dirty_since_checkpoint):
+        reason = self._cadence.due(wall, input_idle=input_idle, in_flight=self._checkpointer.in_flight)
+        if reason is not None:
             # Paced while input flows, so the snapshot thread leaves the cores to the loop.
-            self.checkpoint("periodic", paced=not input_idle)
+            self.checkpoint(reason, paced=not input_idle)
         self._notifier.watchdog()
 
     def shutdown(self, *, checkpoint: bool = True) -> None:
@@ -258,8 +249,7 @@ class DaemonService:
                 self._next_offsets[(tp.topic, tp.partition)] = batch[-1].offset + 1
                 newest_ms = max(newest_ms, batch[-1].timestamp)
         processed = sum(len(batch) for batch in polled.values())
-        self._events_since_checkpoint += processed
-        self._dirty_since_checkpoint = True
+        self._cadence.record(processed)
         if bad:
             self.counters.dead_letters += sum(bad.values())
             self._bad_unlogged.update(bad)
@@ -348,7 +338,7 @@ class DaemonService:
             )
             self._sink.send_alert(entity, encode_alert(alert))
         self._table.remove(entities)
-        self._dirty_since_checkpoint = True
+        self._cadence.mark_dirty()
         self.counters.session_ends += len(entities)
         self.counters.alerts += len(flagged)
         log.info(
@@ -360,7 +350,7 @@ class DaemonService:
 
     def checkpoint(
         self,
-        reason: str,
+        reason: CheckpointReason,
         flush_timeout_seconds: float = RUNNING_FLUSH_TIMEOUT_SECONDS,
         *,
         wait: bool = False,
@@ -374,15 +364,13 @@ class DaemonService:
         """
         if self._checkpointer.in_flight:
             self.finish_checkpoint(wait=True)
-        if not self._dirty_since_checkpoint and reason == "periodic":
+        if not self._cadence.dirty and reason in ("periodic", "caught_up"):
             return
         result = self._checkpointer.start(
             self._next_offsets, flush_timeout_seconds, self._released_partitions, paced=paced
         )
         self._released_partitions = set()
-        self._events_since_checkpoint = 0
-        self._dirty_since_checkpoint = False
-        self._last_checkpoint = time.monotonic()
+        self._cadence.taken(time.monotonic(), reason)
         self._checkpoint_reason = reason
         self._checkpoint_counters = self.counters.as_dict()
         if result is not None:
@@ -461,7 +449,7 @@ class DaemonService:
         for key in released:
             del self._next_offsets[key]
         self._released_partitions.update(released)
-        self._dirty_since_checkpoint = True
+        self._cadence.mark_dirty()
         log.info(
             "partitions_released",
             partitions=[f"{topic}/{partition}" for topic, partition in released],
@@ -472,7 +460,7 @@ class DaemonService:
         """Checkpoint before partitions move, so their next owner starts where we stopped."""
         if self._checkpointer.in_flight:
             self.finish_checkpoint(wait=True)
-        if revoked and self._dirty_since_checkpoint:
+        if revoked and self._cadence.dirty:
             self.checkpoint("rebalance", wait=True)
         log.info("partitions_revoked", partitions=sorted(f"{tp.topic}/{tp.partition}" for tp in revoked))
 
