@@ -6,7 +6,9 @@ a regex over the *unmasked* content (a wildcard matches one whitespace-free toke
 matches what rule NAME matches, tokens are separated and surrounded by whitespace the way
 Drain3 splits them).  Templates are tried most-specific first (fewest wildcards, then fewest
 masks) in one alternation per first word.  One regex call per line is several times faster
-than masking and then walking Drain3's tree.
+than masking and then walking Drain3's tree.  Leading wildcards that every template of an
+alternation shares are matched once, before it, so the engine reads a line's first words once
+rather than once per template.
 """
 
 from __future__ import annotations
@@ -20,6 +22,19 @@ WILDCARD = "<*>"
 NO_MATCH = -1
 
 _MASK_REFERENCE = re.compile(r"<(\w+)>")
+
+# Possessive (Python 3.11+): a token never gives characters back, which spares the backtracking
+# of every failed alternative without changing what matches.
+_WILDCARD_REGEX = r"\S++"
+
+
+def _leading_wildcards(tokens: Sequence[str]) -> int:
+    count = 0
+    for token in tokens:
+        if token != WILDCARD:
+            break
+        count += 1
+    return count
 
 
 class TemplateMatcher:
@@ -48,10 +63,13 @@ class TemplateMatcher:
 
     def match_one(self, content: str) -> int:
         """Template index for ``content`` (most specific when several fit), else ``NO_MATCH``."""
-        words = content.split(None, 1)
-        pattern, template_of_group = (
-            self._by_first_word.get(words[0], self._generic) if words else self._generic
-        )
+        if self._by_first_word:
+            words = content.split(None, 1)
+            pattern, template_of_group = (
+                self._by_first_word.get(words[0], self._generic) if words else self._generic
+            )
+        else:
+            pattern, template_of_group = self._generic
         if pattern is None:
             return NO_MATCH
         match = pattern.fullmatch(content)
@@ -64,15 +82,37 @@ class TemplateMatcher:
         """One alternation over ``indices`` (already in trial order) and its group -> template map."""
         if not indices:
             return None, [NO_MATCH]
+        token_lists = [self.templates[index].split() for index in indices]
+        shared = self._shared_wildcard_prefix(token_lists)
         alternatives: list[str] = []
         template_of_group = [NO_MATCH]
-        for index in indices:
-            body, inner_groups = self._template_regex(self.templates[index])
+        for index, tokens in zip(indices, token_lists, strict=True):
+            body, inner_groups = self._tokens_regex(tokens[shared:])
             alternatives.append(f"({body})")
             template_of_group.append(index)
             template_of_group.extend([NO_MATCH] * inner_groups)
-        pattern = re.compile(r"\s*(?:" + "|".join(alternatives) + r")\s*", re.DOTALL)
+        prefix = (_WILDCARD_REGEX + r"\s+") * shared
+        pattern = re.compile(r"\s*" + prefix + "(?:" + "|".join(alternatives) + r")\s*", re.DOTALL)
         return pattern, template_of_group
+
+    def _shared_wildcard_prefix(self, token_lists: Sequence[list[str]]) -> int:
+        """How many leading ``<*>`` tokens every template shares, each keeping at least one token.
+
+        Matching them once before the alternation finds the same template as matching them in
+        every alternative, because what follows each shared separator cannot itself start with
+        whitespace: a literal token or a wildcard.  A template whose next token starts with a
+        masking rule (which may match spaces) keeps its last shared wildcard instead.
+        """
+        if not token_lists or not all(token_lists):
+            return 0
+        shared = min(min(_leading_wildcards(tokens), len(tokens) - 1) for tokens in token_lists)
+        if shared and any(self._starts_with_mask(tokens[shared]) for tokens in token_lists):
+            shared -= 1
+        return shared
+
+    def _starts_with_mask(self, token: str) -> bool:
+        reference = _MASK_REFERENCE.match(token)
+        return reference is not None and reference.group(1) in self._rules
 
     def _specificity_order(self, index: int) -> tuple[int, int, int]:
         tokens = self.templates[index].split()
@@ -83,15 +123,13 @@ class TemplateMatcher:
     def _mask_names(self, token: str) -> list[str]:
         return [name for name in _MASK_REFERENCE.findall(token) if name in self._rules]
 
-    def _template_regex(self, template: str) -> tuple[str, int]:
-        """Regex of one template, and how many groups the embedded masking rules add."""
+    def _tokens_regex(self, tokens: Sequence[str]) -> tuple[str, int]:
+        """Regex of a template's tokens, and how many groups the embedded masking rules add."""
         token_regexes: list[str] = []
         inner_groups = 0
-        for token in template.split():
+        for token in tokens:
             if token == WILDCARD:
-                # Possessive (Python 3.11+): a token never gives characters back, which spares
-                # the backtracking of every failed alternative without changing what matches.
-                token_regexes.append(r"\S++")
+                token_regexes.append(_WILDCARD_REGEX)
                 continue
             parts: list[str] = []
             position = 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from logwarden.events.masking import DEFAULT_MASKING
@@ -150,3 +152,57 @@ def test_matcher_matching_does_not_learn(matcher: TemplateMatcher) -> None:
     assert matcher.match_one("new kind of line 42") == NO_MATCH
     assert matcher.match_one("new kind of line 42") == NO_MATCH
     assert matcher.templates == before
+
+
+def test_matcher_shared_wildcard_then_mask_starting_with_space_keeps_the_most_specific() -> None:
+    """A mask that may start with whitespace after a shared <*> still lets its template win over '<*> <*>'."""
+    matcher = TemplateMatcher(["<*> <*>", "<*> <SIGNED>"], [("SIGNED", r"\s\+\d+")])
+    assert matcher.match_one("job  +5") == 1
+    assert matcher.match_one("job +5") == 0
+
+
+def _template_by_template(templates: list[str], masking: list[tuple[str, str]], content: str) -> int:
+    """Reference: each template on its own, most specific first (fewest <*>, then fewest masks)."""
+    names = {name for name, _ in masking}
+
+    def specificity(index: int) -> tuple[int, int, int]:
+        tokens = templates[index].split()
+        masks = sum(token.count(f"<{name}>") for token in tokens for name in names)
+        return (tokens.count("<*>"), masks, index)
+
+    for index in sorted(range(len(templates)), key=specificity):
+        if TemplateMatcher([templates[index]], masking).match_one(content) == 0:
+            return index
+    return NO_MATCH
+
+
+def test_matcher_one_alternation_agrees_with_trying_each_template_alone() -> None:
+    """Shared leading wildcards, masks spanning or starting with spaces, odd whitespace: as one by one."""
+    rng = random.Random(11)
+    masking = [
+        ("DATE", r"[A-Z][a-z]{2} \d{1,2}"),
+        ("SIGNED", r"\s\+\d+"),  # starts with whitespace: tried at every split of the spaces before it
+        ("NUM", r"(?<![\w.-])\d+(?![\w.-])"),
+    ]
+    vocabulary = ["<*>", "<*>", "<*>", "<NUM>", "<DATE>", "<SIGNED>", "id<NUM>", "ok", "job", "done", "7"]
+    fillers = ["ok", "job", "7", "12", "Nov 3", "id4", "idx", "a b", "done", " +5"]
+    for _ in range(60):
+        templates = [
+            " ".join(rng.choice(vocabulary) for _ in range(rng.randint(1, 4)))
+            for _ in range(rng.randint(1, 6))
+        ]
+        matcher = TemplateMatcher(templates, masking)
+        for _ in range(40):
+            tokens = rng.choice(templates).split()
+            words = [
+                rng.choice(fillers) if token.startswith("<") or "<" in token else token for token in tokens
+            ]
+            if rng.random() < 0.3:
+                words.insert(rng.randrange(len(words) + 1), rng.choice(fillers))
+            # No leading whitespace: a header regex leaves none (a mask that starts with whitespace
+            # cannot match at the very start of a line's content).
+            content = (rng.choice([" ", "  ", "\t"]).join(words) + rng.choice(["", " ", "\n"])).lstrip()
+            assert matcher.match_one(content) == _template_by_template(templates, masking, content), (
+                templates,
+                content,
+            )
