@@ -60,7 +60,7 @@ class CheckpointCadence:
             return "periodic"
         if not input_idle or in_flight:
             return None
-        if not self.last_was_caught_up or since >= min(self.idle_seconds, self.interval_seconds):
+        if not self.last_was_caught_up or since >= self.idle_seconds:
             return "caught_up"
         return None
 

@@ -53,7 +53,7 @@ def test_cadence_trickling_input_caught_up_at_most_once_a_second() -> None:
 
 
 def test_cadence_short_interval_bounds_caught_up_wait() -> None:
-    """An interval shorter than ``IDLE_CHECKPOINT_SECONDS`` also bounds the wait between caught-up saves."""
+    """An interval shorter than ``IDLE_CHECKPOINT_SECONDS`` bounds the wait after a caught-up save too."""
     plan = cadence(interval_seconds=0.2)
     plan.record(1)
     plan.taken(100.0, "caught_up")
