@@ -34,7 +34,6 @@ import sys
 import tempfile
 import threading
 import time
-import warnings
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,6 +45,7 @@ import numpy as np
 import yaml
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from lean_producer import LeanProducer, batches_by_partition, partition_for
+from synthetic_model import train_synthetic_model
 
 from logwarden.daemon import compiled_records
 from logwarden.devbroker import LocalBroker
@@ -56,19 +56,6 @@ FAST_GROUP = {"session_timeout_ms": 2000, "heartbeat_interval_ms": 500, "max_pol
 
 def say(text: str) -> None:
     print(text, flush=True)
-
-
-def train(out: Path) -> Path:
-    from logwarden.events.raw import parser_settings
-    from logwarden.logs import configure_logging
-    from logwarden.train.fit import TrainingOptions
-    from logwarden.train.pipeline import train_on_logs
-
-    configure_logging("warning", sys.stderr)
-    warnings.filterwarnings("ignore")
-    lines = generate_logs(seed=11, entities=1500, anomaly_fraction=0.0).lines
-    train_on_logs(lines, parser_settings(ENTITY_REGEX), TrainingOptions(epochs=12, seed=11), out)
-    return out
 
 
 def record_time_ms(line: str) -> int:
@@ -689,7 +676,7 @@ def main() -> int:
     args = parser.parse_args()
     phases = set(args.phases.split(","))
     work = Path(tempfile.mkdtemp(prefix="logwarden-bench-"))
-    model = args.model or train(work / "model")
+    model = args.model or train_synthetic_model(work / "model")
     say(f"model: {model}  work dir: {work}  cores: {os.cpu_count()}")
     # Each measurement gets a fresh broker: the test broker's memory storage slows down as it holds
     # more records (Apache Kafka's fetches do not), so a phase would otherwise pay for the ones before.

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from logwarden.daemon.processor import BatchProcessor, wave_indices
+from logwarden.daemon.processor import MODEL_CALL_COLUMNS, BatchProcessor, column_chunks, wave_indices
 from logwarden.daemon.state_table import EntityStateTable
 from logwarden.model.bundle import load_bundle
 from logwarden.model.contract import FIRST_EVENT_ID
@@ -37,21 +37,37 @@ def test_waves_of_distinct_slots_are_one_wave_and_empty_batch_one_empty_wave() -
     assert [wave.tolist() for wave in wave_indices(np.array([], np.int64))] == [[]]
 
 
-def make_processor(model: OnnxStepModel) -> tuple[BatchProcessor, EntityStateTable]:
+def test_column_chunks_cover_positions_in_order_with_at_most_the_given_columns() -> None:
+    positions = np.arange(10, 0, -1)
+    pieces = column_chunks(positions, 4)
+    assert [piece.tolist() for piece in pieces] == [[10, 9, 8, 7], [6, 5, 4, 3], [2, 1]]
+    assert [piece.tolist() for piece in column_chunks(positions, 10)] == [positions.tolist()]
+    assert [piece.tolist() for piece in column_chunks(np.arange(0), 4)] == [[]]
+
+
+def make_processor(
+    model: OnnxStepModel, columns_per_call: int = MODEL_CALL_COLUMNS
+) -> tuple[BatchProcessor, EntityStateTable]:
     h0, c0 = model.initial_state(1)
     table = EntityStateTable(model.num_layers, model.hidden_size, 64, h0[:, 0, :], c0[:, 0, :])
-    return BatchProcessor(model, table), table
+    return BatchProcessor(model, table, columns_per_call=columns_per_call), table
 
 
-def test_batch_with_repeated_entities_equals_one_event_at_a_time(synthetic_model: Path) -> None:
-    """Scores and final states of an interleaved batch match folding each event alone, in order."""
+@pytest.mark.parametrize("columns_per_call", [MODEL_CALL_COLUMNS, 4])
+def test_batch_with_repeated_entities_equals_one_event_at_a_time(
+    synthetic_model: Path, columns_per_call: int
+) -> None:
+    """Scores and final states of an interleaved batch match folding each event alone, in order.
+
+    With 4 columns a call, the waves of this batch (up to 30 entities) are scored in several calls.
+    """
     model = OnnxStepModel.load(load_bundle(synthetic_model))
     rng = np.random.default_rng(7)
-    entities = [f"job_{n}" for n in rng.integers(0, 6, size=40)]
-    event_ids = rng.integers(FIRST_EVENT_ID, FIRST_EVENT_ID + 5, size=40).astype(np.int64)
-    partitions = np.zeros(40, np.int32)
+    entities = [f"job_{n}" for n in rng.integers(0, 30, size=80)]
+    event_ids = rng.integers(FIRST_EVENT_ID, FIRST_EVENT_ID + 5, size=80).astype(np.int64)
+    partitions = np.zeros(80, np.int32)
 
-    batched, batched_table = make_processor(model)
+    batched, batched_table = make_processor(model, columns_per_call)
     batch_scores = batched.process(entities, event_ids, partitions, now=1.0).scores
 
     single, single_table = make_processor(model)
@@ -67,3 +83,26 @@ def test_batch_with_repeated_entities_equals_one_event_at_a_time(synthetic_model
         assert batched_state.events_applied == single_state.events_applied == entities.count(entity)
         np.testing.assert_allclose(batched_state.h, single_state.h, atol=1e-5)
         np.testing.assert_allclose(batched_state.c, single_state.c, atol=1e-5)
+
+
+def test_session_end_scores_in_several_calls_equal_one_entity_at_a_time(synthetic_model: Path) -> None:
+    model = OnnxStepModel.load(load_bundle(synthetic_model))
+    rng = np.random.default_rng(3)
+    entities = [f"job_{n}" for n in range(11)]
+    event_ids = rng.integers(FIRST_EVENT_ID, FIRST_EVENT_ID + 5, size=11).astype(np.int64)
+    processor, table = make_processor(model, columns_per_call=4)
+    processor.process(entities, event_ids, np.zeros(11, np.int32), now=1.0)
+    slots = np.asarray([table.get(entity) for entity in reversed(entities)], np.int64)
+
+    together = processor.score_session_end(slots)
+    alone = [processor.score_session_end(slots[i : i + 1]) for i in range(len(slots))]
+
+    np.testing.assert_allclose(together.scores, [one.scores[0] for one in alone], atol=1e-6)
+    np.testing.assert_allclose(together.log_probs, np.vstack([one.log_probs for one in alone]), atol=1e-6)
+    assert together.log_probs.shape == (11, model.metadata.vocab_size)
+
+
+def test_processor_rejects_fewer_than_one_column_per_call(synthetic_model: Path) -> None:
+    model = OnnxStepModel.load(load_bundle(synthetic_model))
+    with pytest.raises(ValueError, match="columns_per_call"):
+        make_processor(model, columns_per_call=0)
