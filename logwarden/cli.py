@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -80,7 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--out", type=Path, required=True, help="model directory to write")
     train.add_argument("--epochs", type=int, help="training epochs (default: the trainer's)")
-    train.add_argument("--seed", type=int, default=0, help="random seed; same seed, same data -> same model")
+    train.add_argument(
+        "--seed", type=_seed, default=0, help="random seed in [0, 2**32); same seed, same data -> same model"
+    )
     train.add_argument("--hidden-size", type=int, help="LSTM hidden size (default 64)")
     train.add_argument("--layers", type=int, help="LSTM layers (default 2)")
 
@@ -90,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--sequences", type=Path, help="one session per line; one JSON object per line out")
     target.add_argument("--logs", type=Path, help="raw log lines; one JSON object per entity out")
     score.add_argument("--entity-regex", help="with --logs: override the model's entity regex")
-    score.add_argument("--threshold", type=float, help="override the calibrated threshold")
+    score.add_argument("--threshold", type=_finite_float, help="override the calibrated threshold")
 
     evaluate = commands.add_parser("eval", help="detection metrics on a labelled CSV (Sequence,label)")
     evaluate.add_argument("--model", type=Path, required=True)
@@ -100,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="553366:16838",
         help="NORMAL:ANOMALOUS for the re-weighted F1 (default: DeepLog's HDFS test set)",
     )
-    evaluate.add_argument("--threshold", type=float, help="override the calibrated threshold")
+    evaluate.add_argument("--threshold", type=_finite_float, help="override the calibrated threshold")
 
     run = commands.add_parser("run", help="run the Kafka daemon")
     run.add_argument(
@@ -110,6 +113,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--check", action="store_true", help="validate config and model, print the effective config, exit"
     )
     return parser
+
+
+def _finite_float(text: str) -> float:
+    """argparse type: a finite number (a NaN threshold would silence every alert)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    """argparse type: an integer seed in [0, 2**32), the range TrainingOptions.validate accepts.
+
+    Checked here too so a bad seed is a usage error at once, without importing torch.
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be in [0, 2**32), got {value}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -173,6 +201,8 @@ def _handle_score(args: argparse.Namespace) -> int:
     from logwarden.events.sequences import read_sequences
     from logwarden.scoring.offline import LogScoringSummary, score_log_lines, score_sequence_lines
 
+    if args.sequences is not None and args.entity_regex is not None:
+        raise ConfigError("--entity-regex applies to --logs only, not to --sequences")
     model = _load_model(args.model)
     out = sys.stdout
     if args.sequences is not None:

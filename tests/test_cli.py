@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,14 @@ class TrainedModel:
 
     directory: Path
     summary: dict[str, Any]
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """main() points structlog at the stderr of the test calling it, which pytest closes after the
+    test; restoring the defaults keeps later tests that log from writing to a closed file."""
+    yield
+    structlog.reset_defaults()
 
 
 def run_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
@@ -464,3 +473,121 @@ def test_cli_score_into_a_closed_pipe_exits_0_without_a_traceback(
         assert process.wait(timeout=300) == 0, stderr
     assert json.loads(first)["line"] == 0
     assert "Traceback" not in stderr
+
+
+@pytest.fixture
+def no_training(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make ``logwarden train`` fail the test if it gets as far as training."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("training started; the check should have failed before it")
+
+    monkeypatch.setattr("logwarden.train.cli_support.train_on_sequences", refuse)
+    monkeypatch.setattr("logwarden.train.cli_support.train_on_logs", refuse)
+
+
+@pytest.mark.usefixtures("no_training")
+@pytest.mark.parametrize(
+    ("command", "option"),
+    [
+        (["train", "--sequences", "{train}", "--out", "{tmp}/m", "--seed", "-1"], "--seed"),
+        (["train", "--sequences", "{train}", "--out", "{tmp}/m", "--seed", "4294967296"], "--seed"),
+        (["score", "--model", "{model}", "--sequences", "{test}", "--threshold", "nan"], "--threshold"),
+        (["score", "--model", "{model}", "--sequences", "{test}", "--threshold", "inf"], "--threshold"),
+        (["eval", "--model", "{model}", "--labelled", "{labelled}", "--threshold=-inf"], "--threshold"),
+        (["eval", "--model", "{model}", "--labelled", "{labelled}", "--threshold", "x"], "--threshold"),
+    ],
+)
+def test_cli_out_of_range_option_value_is_a_usage_error_naming_it(
+    command: list[str],
+    option: str,
+    tmp_path: Path,
+    cli_data: CliData,
+    sequence_model: TrainedModel,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A seed numpy cannot take, or a threshold that is not a finite number, exits 2 naming the option."""
+    names = {
+        "train": cli_data.train_sequences,
+        "test": cli_data.test_sequences,
+        "labelled": cli_data.labelled,
+        "model": sequence_model.directory,
+        "tmp": tmp_path,
+    }
+    with pytest.raises(SystemExit) as stopped:
+        main([argument.format(**names) for argument in command])
+    assert stopped.value.code == EXIT_USAGE
+    assert f"argument {option}:" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("no_training")
+@pytest.mark.parametrize("out", ["afile", "afile/model"])
+def test_cli_train_out_not_a_directory_exits_3_before_training(
+    out: str, tmp_path: Path, cli_data: CliData, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--out naming a file, or a path below one, is refused before any training, naming --out."""
+    (tmp_path / "afile").write_text("", encoding="utf-8")
+    code = main(["train", "--sequences", str(cli_data.train_sequences), "--out", str(tmp_path / out)])
+    assert code == EXIT_CONFIG
+    assert f"--out {tmp_path / out}:" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("no_training")
+def test_cli_train_labelled_with_logs_exits_3(tmp_path: Path, cli_data: CliData) -> None:
+    """--labelled cannot match a raw-log model's mined keys, so the combination is refused."""
+    args = ["train", "--logs", str(cli_data.train_logs), "--entity-regex", ENTITY_REGEX]
+    code = main([*args, "--labelled", str(cli_data.labelled), "--out", str(tmp_path / "m")])
+    assert code == EXIT_CONFIG
+
+
+@pytest.mark.usefixtures("no_training")
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [([], "holds no sessions"), (["1 2,1", "2 1,1"], "only anomalous"), (["1 2,0"], "only normal")],
+)
+def test_cli_train_labelled_without_both_labels_exits_7_before_training(
+    rows: list[str], message: str, tmp_path: Path, cli_data: CliData, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An empty or one-class labelled CSV cannot choose a threshold by F1; it fails naming the file."""
+    labelled = tmp_path / "one-class.csv"
+    write_lines(labelled, ["Sequence,label", *rows])
+    args = ["train", "--sequences", str(cli_data.train_sequences), "--labelled", str(labelled)]
+    assert main([*args, "--out", str(tmp_path / "m")]) == EXIT_TRAINING
+    err = capsys.readouterr().err
+    assert "one-class.csv" in err and message in err
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["score", "--sequences", "{dir}"], ["score", "--logs", "{dir}"], ["eval", "--labelled", "{dir}"]],
+)
+def test_cli_directory_as_input_file_exits_5(
+    command: list[str], tmp_path: Path, sequence_model: TrainedModel, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A directory given as an input file is an input error naming it, not a traceback."""
+    args = [command[0], "--model", str(sequence_model.directory), command[1], str(tmp_path)]
+    assert main(args) == EXIT_INPUT
+    assert str(tmp_path) in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("no_training")
+def test_cli_train_templates_directory_exits_5(tmp_path: Path, cli_data: CliData) -> None:
+    """A directory given as --templates is an input error before training."""
+    args = ["train", "--sequences", str(cli_data.train_sequences), "--templates", str(tmp_path)]
+    assert main([*args, "--out", str(tmp_path / "m")]) == EXIT_INPUT
+
+
+def test_cli_score_sequences_with_entity_regex_exits_3(
+    sequence_model: TrainedModel, cli_data: CliData, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--entity-regex only applies to --logs; with --sequences it is refused, not silently ignored."""
+    args = ["score", "--model", str(sequence_model.directory), "--sequences", str(cli_data.test_sequences)]
+    assert main([*args, "--entity-regex", r"job_\d+"]) == EXIT_CONFIG
+    assert "--entity-regex applies to --logs only" in capsys.readouterr().err
+
+
+def test_cli_train_logs_summary_counts_mined_lines(log_model: TrainedModel, cli_data: CliData) -> None:
+    """The printed summary of a raw-log model says how many lines were read and how many were dropped."""
+    mining = log_model.summary["mining"]
+    assert mining["lines"] == len(cli_data.train_logs.read_text(encoding="utf-8").splitlines())
+    assert (mining["lines_without_entity"], mining["unmatched_lines"]) == (0, 0)

@@ -28,6 +28,10 @@ DEFAULT_THRESHOLD_MARGIN = math.log(10)
 METHOD_HOLDOUT = "holdout-normal"
 METHOD_LABELLED_F1 = "labelled-max-f1"
 
+NO_HOLDOUT_MESSAGE = (
+    "no held-out normal sessions to calibrate on; train on more sessions or give a labelled set"
+)
+
 
 @dataclass(frozen=True)
 class LabelledSessions:
@@ -39,6 +43,24 @@ class LabelledSessions:
     def __post_init__(self) -> None:
         if len(self.sessions) != len(self.anomalous):
             raise TrainingError(f"{len(self.sessions)} labelled sessions but {len(self.anomalous)} labels")
+        validate_labels(self.anomalous)
+
+
+def validate_labels(anomalous: Sequence[bool], source: str = "the labelled set") -> None:
+    """TrainingError unless ``anomalous`` holds both labels: F1 cannot rank thresholds on one class.
+
+    With normal sessions only every threshold has F1 0, with anomalous ones only the lowest wins;
+    either way the "best" threshold says nothing.  ``source`` names the set in the message.
+    """
+    flagged = sum(bool(label) for label in anomalous)
+    if not anomalous:
+        raise TrainingError(f"{source} holds no sessions")
+    if flagged in (0, len(anomalous)):
+        kind = "normal (label 0)" if flagged == 0 else "anomalous (label 1)"
+        raise TrainingError(
+            f"{source} holds only {kind} sessions ({len(anomalous)}); "
+            "choosing a threshold by F1 needs both normal and anomalous ones"
+        )
 
 
 @dataclass(frozen=True)
@@ -63,9 +85,7 @@ def threshold_from_normal(
 ) -> float:
     """``quantile`` of normal session scores plus ``margin`` nats (quantile 1.0 = maximum)."""
     if scores.size == 0:
-        raise TrainingError(
-            "no held-out normal sessions to calibrate on; raise holdout_fraction or give labels"
-        )
+        raise TrainingError(NO_HOLDOUT_MESSAGE)
     return float(np.quantile(scores, quantile)) + margin
 
 
@@ -116,9 +136,7 @@ def calibrate(
         summary.update(labelled_sessions=len(scores), labelled_metrics=metrics.as_dict())
         return Calibration(threshold, METHOD_LABELLED_F1, summary)
     if not holdout:
-        raise TrainingError(
-            "no held-out normal sessions to calibrate on; raise holdout_fraction or give labels"
-        )
+        raise TrainingError(NO_HOLDOUT_MESSAGE)
     threshold = threshold_from_normal(normal_scores, quantile, margin)
     summary.update(quantile=quantile, margin=margin)
     return Calibration(threshold, f"{METHOD_HOLDOUT}(q={quantile:g},margin={margin:g})", summary)

@@ -2,7 +2,8 @@
 
 Only the CLI imports this module, so torch is loaded for training and never for scoring.
 Option combinations argparse cannot express (``--entity-regex`` required with ``--logs``,
-``--templates`` only with ``--sequences``) are checked here and raise ConfigError.
+``--templates`` and ``--labelled`` only with ``--sequences``) and an unusable ``--out`` are checked
+here and raise ConfigError, before any input is read.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from logwarden.events.sequences import LabelledSession, read_labelled_csv, read_
 from logwarden.logs import configure_logging
 from logwarden.model.contract import ModelMetadata
 
+from .calibrate import validate_labels
+from .export import out_dir_problem
 from .fit import TrainingOptions
 from .pipeline import train_on_logs, train_on_sequences
 
@@ -70,8 +73,8 @@ def read_log_lines(path: str | Path) -> list[str]:
             return handle.readlines()
     except FileNotFoundError as exc:
         raise InputFormatError(f"{path}: log file not found") from exc
-    except IsADirectoryError as exc:
-        raise InputFormatError(f"{path}: is a directory, not a log file") from exc
+    except OSError as exc:
+        raise InputFormatError(f"{path}: cannot read log file: {exc.strerror or exc}") from exc
 
 
 def check_option_combination(args: argparse.Namespace) -> None:
@@ -84,6 +87,11 @@ def check_option_combination(args: argparse.Namespace) -> None:
             )
         if args.templates is not None:
             raise ConfigError("--templates applies to --sequences only; with --logs templates are mined")
+        if args.labelled is not None:
+            raise ConfigError(
+                "--labelled applies to --sequences only: a model trained with --logs names its events "
+                "by mined templates (T0, T1, ...), which the event keys of a labelled CSV never match"
+            )
     else:
         for option, value in (("--entity-regex", args.entity_regex), ("--header-regex", args.header_regex)):
             if value is not None:
@@ -97,11 +105,15 @@ def run_training(args: argparse.Namespace) -> dict[str, Any]:
     fails at once.  Training logs go to stderr as JSON lines so stdout carries only the summary.
     """
     check_option_combination(args)
+    problem = out_dir_problem(args.out)
+    if problem is not None:
+        raise ConfigError(f"--out {args.out}: {problem}")
     options = training_options(args)
     options.validate()
     labelled: list[LabelledSession] | None = None
     if args.labelled is not None:
         labelled = read_labelled_csv(args.labelled)
+        validate_labels([session.anomalous for session in labelled], f"labelled CSV {args.labelled}")
     started = time.perf_counter()
     metadata: ModelMetadata
     if args.logs is not None:
@@ -121,9 +133,12 @@ def run_training(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def training_summary(metadata: ModelMetadata, out_dir: Path, seconds: float) -> dict[str, Any]:
-    """What ``logwarden train`` prints: where the model went and the figures that describe it."""
+    """What ``logwarden train`` prints: where the model went and the figures that describe it.
+
+    A raw-log model's summary also counts the lines read and those left out (no entity, no template).
+    """
     training = metadata.training
-    return {
+    summary: dict[str, Any] = {
         "out": str(out_dir),
         "model_version": metadata.model_version,
         "input_kind": metadata.input_kind,
@@ -136,6 +151,9 @@ def training_summary(metadata: ModelMetadata, out_dir: Path, seconds: float) -> 
         "fit_seconds": training.get("seconds"),
         "seconds": round(seconds, 3),
     }
+    if "mining" in training:
+        summary["mining"] = training["mining"]
+    return summary
 
 
 def _configure_training_logs() -> None:

@@ -8,6 +8,7 @@ into chunks of ``bptt_length`` steps that carry the (detached) LSTM state from o
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -60,13 +61,28 @@ def split_holdout(
     if not 0.0 <= fraction < 1.0:
         raise TrainingError(f"holdout_fraction must be in [0, 1), got {fraction}")
     order = np.random.default_rng(seed).permutation(len(sessions))
-    held = int(round(len(sessions) * fraction))
+    held = holdout_size(len(sessions), fraction)
     held_set = set(order[:held].tolist())
     training = [s for i, s in enumerate(sessions) if i not in held_set]
     holdout = [s for i, s in enumerate(sessions) if i in held_set]
     if not training:
         raise TrainingError("holdout_fraction leaves no training sessions")
     return training, holdout
+
+
+def holdout_size(session_count: int, fraction: float) -> int:
+    """How many of ``session_count`` sessions ``split_holdout`` holds out."""
+    return int(round(session_count * fraction))
+
+
+def sessions_needed_for_holdout(fraction: float) -> int:
+    """The fewest sessions of which ``fraction`` (in (0, 1)) holds out at least one."""
+    if not 0.0 < fraction < 1.0:
+        raise TrainingError(f"holdout_fraction must be in (0, 1) to hold any session out, got {fraction}")
+    count = max(1, math.floor(0.5 / fraction))  # never above the answer: round() needs count*fraction >= 0.5
+    while holdout_size(count, fraction) < 1:
+        count += 1
+    return count
 
 
 def swap_adjacent(session: np.ndarray, probability: float, rng: np.random.Generator) -> np.ndarray:

@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from logwarden.errors import TrainingError
 from logwarden.model.bundle import sha256_hex
 from logwarden.model.contract import (
     FORMAT_VERSION,
@@ -91,9 +92,11 @@ def export_model(
     training: dict[str, Any],
     parser: ParserSettings | None = None,
 ) -> ModelMetadata:
-    """Write ``model.onnx`` and ``model.json`` into ``out_dir`` (created if needed); return the metadata."""
+    """Write ``model.onnx`` and ``model.json`` into ``out_dir`` (created if needed); return the metadata.
+
+    A write that fails (no space, no permission, a file in the way) raises TrainingError naming the path.
+    """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     graph = onnx_bytes(network)
     metadata = ModelMetadata(
         format_version=FORMAT_VERSION,
@@ -109,9 +112,37 @@ def export_model(
         parser=parser,
         training=dict(training),
     )
-    _write_atomically(out_dir / ONNX_FILE, graph)
-    _write_atomically(out_dir / METADATA_FILE, (metadata.to_json() + "\n").encode("utf-8"))
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _write_atomically(out_dir / ONNX_FILE, graph)
+        _write_atomically(out_dir / METADATA_FILE, (metadata.to_json() + "\n").encode("utf-8"))
+    except OSError as exc:
+        culprit = exc.filename2 or exc.filename
+        where = f" ({culprit})" if culprit else ""
+        raise TrainingError(f"cannot write the model to {out_dir}{where}: {exc.strerror or exc}") from exc
     return metadata
+
+
+def out_dir_problem(out_dir: str | Path) -> str | None:
+    """Why ``out_dir`` cannot become a model directory, or None; checked before training so it fails fast.
+
+    The path must be a directory or not exist yet, the model files in it must not be directories,
+    and the nearest existing ancestor must be a directory this process may create entries in.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists():
+        if not out_dir.is_dir():
+            return "exists and is not a directory"
+        for name in (ONNX_FILE, METADATA_FILE):
+            if (out_dir / name).is_dir():
+                return f"{name} in it is a directory"
+        return None if os.access(out_dir, os.W_OK | os.X_OK) else "directory is not writable"
+    ancestor = out_dir.absolute().parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        return f"{ancestor} is not a directory"
+    return None if os.access(ancestor, os.W_OK | os.X_OK) else f"{ancestor} is not writable"
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

@@ -19,6 +19,10 @@ from .network import NextEventLSTM
 
 logger = structlog.get_logger(__name__)
 
+# numpy rejects negative seeds and torch.manual_seed those of 2**64 or more; 32 bits is a range every seeded
+# generator (numpy's legacy RandomState included) accepts, so a seed written down works anywhere.
+SEED_LIMIT = 2**32
+
 
 @dataclass(frozen=True)
 class TrainingOptions:
@@ -62,6 +66,8 @@ class TrainingOptions:
         for name in positive:
             if getattr(self, name) < 1:
                 raise TrainingError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not 0 <= self.seed < SEED_LIMIT:
+            raise TrainingError(f"seed must be in [0, 2**32), got {self.seed}")
         if not (self.learning_rate > 0 and self.final_learning_rate > 0):
             raise TrainingError("learning_rate and final_learning_rate must be positive")
         if not 0.0 <= self.swap_probability < 1.0:

@@ -20,8 +20,8 @@ from logwarden.events.vocabulary import Vocabulary
 from logwarden.model.contract import FIRST_EVENT_ID, InputKind, ModelMetadata, ParserSettings
 
 from .calibrate import LabelledSessions, calibrate
-from .dataset import split_holdout
-from .export import export_model
+from .dataset import sessions_needed_for_holdout, split_holdout
+from .export import export_model, out_dir_problem
 from .fit import TrainingOptions, fit
 from .mining import mine_log_lines
 from .network import TorchStepModel
@@ -68,17 +68,29 @@ def train_on_logs(
     data_file: str | Path | None = None,
 ) -> ModelMetadata:
     """Mine templates from raw lines, group them per entity, and train on those sessions."""
+    check_out_dir(out_dir)
     mined = mine_log_lines(lines, settings)
-    sessions_keys = [[mined.keys[i] for i in indices] for indices in mined.sessions.values()]
-    text_of = dict(zip(mined.keys, mined.templates, strict=True))
-    used = {key for keys in sessions_keys for key in keys}
-    vocabulary = Vocabulary([key for key in mined.keys if key in used])
     mining = {
         "lines": mined.lines_total,
         "lines_without_entity": mined.lines_without_entity,
         "unmatched_lines": mined.unmatched_lines,
         "templates_mined": len(mined.templates),
     }
+    # A warning when lines are left out: a too-narrow entity regex would otherwise silently train on
+    # a fraction of the log.
+    log = logger.warning if mined.lines_without_entity or mined.unmatched_lines else logger.info
+    log("logs_mined", **mining)
+    if not mined.lines_total:
+        raise TrainingError("no log lines to train on")
+    if mined.lines_without_entity == mined.lines_total:
+        raise TrainingError(
+            f"the entity regex '{settings.entity_regex}' matched none of the {mined.lines_total} lines, "
+            "so no line belongs to a session"
+        )
+    sessions_keys = [[mined.keys[i] for i in indices] for indices in mined.sessions.values()]
+    text_of = dict(zip(mined.keys, mined.templates, strict=True))
+    used = {key for keys in sessions_keys for key in keys}
+    vocabulary = Vocabulary([key for key in mined.keys if key in used])
     return _train(
         sessions_keys,
         vocabulary,
@@ -106,12 +118,25 @@ def _train(
     extra: dict[str, Any],
 ) -> ModelMetadata:
     options.validate()
+    check_out_dir(out_dir)
     if len(vocabulary) < 2:
         raise TrainingError(f"training data holds {len(vocabulary)} distinct event(s); at least 2 are needed")
     sessions = [vocabulary.encode(keys) for keys in sessions_keys if len(keys)]
     if not sessions:
         raise TrainingError("no non-empty training sessions")
+    labelled_ids = None
+    if labelled is not None:
+        labelled_ids = LabelledSessions(
+            [vocabulary.encode(s.keys) for s in labelled], [s.anomalous for s in labelled]
+        )
     fit_sessions, holdout = split_holdout(sessions, options.holdout_fraction, options.seed)
+    if not holdout and labelled_ids is None:
+        needed = sessions_needed_for_holdout(options.holdout_fraction)
+        raise TrainingError(
+            f"{len(sessions)} training sessions leave none held out to calibrate the threshold on "
+            f"(holdout_fraction {options.holdout_fraction:g}): at least {needed} are needed, "
+            "or a labelled set to choose it on"
+        )
     vocab_size = vocabulary_size(vocabulary)
     logger.info(
         "training_started",
@@ -122,11 +147,6 @@ def _train(
         options=dataclasses.asdict(options),
     )
     result = fit(fit_sessions, vocab_size, options)
-    labelled_ids = None
-    if labelled is not None:
-        labelled_ids = LabelledSessions(
-            [vocabulary.encode(s.keys) for s in labelled], [s.anomalous for s in labelled]
-        )
     calibration = calibrate(
         TorchStepModel(result.network),
         holdout,
@@ -170,6 +190,13 @@ def _train(
         seconds=round(result.seconds, 2),
     )
     return metadata
+
+
+def check_out_dir(out_dir: str | Path) -> None:
+    """TrainingError before any training when the model directory could not be written."""
+    problem = out_dir_problem(out_dir)
+    if problem is not None:
+        raise TrainingError(f"{out_dir}: {problem}")
 
 
 def vocabulary_size(vocabulary: Vocabulary) -> int:

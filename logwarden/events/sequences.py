@@ -6,22 +6,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from logwarden.errors import InputFormatError
-from logwarden.events.csv_input import read_csv_rows
+from logwarden.events.csv_input import describe_utf8_error, read_csv_rows
 
 
 def read_sequences(path: str | Path) -> list[list[str]]:
     """One session per line, whitespace-separated event keys; blank lines are empty sessions.
 
-    Line numbers are kept (an empty line yields ``[]``) so output can be matched to input.
+    Line numbers are kept (an empty line yields ``[]``) so output can be matched to input.  Only
+    ``\n`` ends a line: a stray ``\r`` inside one is whitespace, as is the ``\r`` of ``\r\n``.
     """
     path = Path(path)
     try:
-        with path.open(encoding="utf-8") as handle:
+        with path.open(encoding="utf-8", newline="\n") as handle:
             return [line.split() for line in handle]
     except FileNotFoundError as exc:
         raise InputFormatError(f"{path}: sequences file not found") from exc
     except UnicodeDecodeError as exc:
-        raise InputFormatError(f"{path}: not UTF-8 text at byte {exc.start}") from exc
+        raise InputFormatError(describe_utf8_error(path)) from exc
+    except OSError as exc:
+        raise InputFormatError(f"{path}: cannot read sequences file: {exc.strerror or exc}") from exc
 
 
 @dataclass(frozen=True)

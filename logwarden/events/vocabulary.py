@@ -39,5 +39,10 @@ class Vocabulary:
         return cls(sorted(seen, key=_natural_key))
 
 
-def _natural_key(key: str) -> tuple[int, int | str]:
-    return (0, int(key)) if key.isdigit() else (1, key)
+def _natural_key(key: str) -> tuple[int, int, str]:
+    """Sort key giving one total order: ASCII numbers by value, then by text ('5' and '05' differ).
+
+    ``str.isdigit`` alone accepts digits ``int`` rejects ('²'), and two keys equal as numbers must
+    still compare unequal, or their order follows set iteration, which varies with PYTHONHASHSEED.
+    """
+    return (0, int(key), key) if key.isascii() and key.isdigit() else (1, 0, key)

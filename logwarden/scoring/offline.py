@@ -58,7 +58,10 @@ def score_sequence_lines(
 ) -> Iterator[dict[str, Any]]:
     """One record per input session, in input order, ``line`` counting from 0."""
     if model.metadata.input_kind != "sequences":
-        raise InputFormatError("this model was trained on raw logs: score it with --logs, not --sequences")
+        raise InputFormatError(
+            "this model was trained on raw logs and scores raw log lines only (logwarden score --logs), "
+            "not sessions of event keys"
+        )
     encoded = encode_sessions(model.metadata, sessions)
     verdicts = score_sessions(model, encoded, threshold_of(model, threshold))
     for line, (ids, verdict) in enumerate(zip(encoded, verdicts, strict=True)):

@@ -53,9 +53,9 @@ def _with_metadata(bundle: ModelBundle, **changes: Any) -> OnnxStepModel:
 
 
 def test_score_sequence_lines_logs_model_raises_input_format_error(trained_bundle: ModelBundle) -> None:
-    """A model trained on raw logs is not silently applied to key sequences."""
+    """A model trained on raw logs is not silently applied to key sequences; the hint fits score and eval."""
     model = _with_metadata(trained_bundle, input_kind="logs")
-    with pytest.raises(InputFormatError, match="--logs"):
+    with pytest.raises(InputFormatError, match=r"raw log lines only \(logwarden score --logs\)"):
         list(score_sequence_lines(model, [["1"]]))
 
 

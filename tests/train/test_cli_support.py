@@ -1,16 +1,25 @@
-"""Reading a loghub-style templates CSV for ``logwarden train --templates``."""
+"""``logwarden train`` support: templates CSV, raw log files, option combinations and the summary."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from logwarden.errors import InputFormatError
-from logwarden.train.cli_support import read_templates_csv
+from logwarden.cli import build_parser
+from logwarden.errors import ConfigError, InputFormatError
+from logwarden.model.contract import FORMAT_VERSION, ModelMetadata
+from logwarden.train.cli_support import (
+    check_option_combination,
+    read_log_lines,
+    read_templates_csv,
+    training_summary,
+)
 
 
 def test_templates_csv_event_ids_lose_their_e_prefix(tmp_path: Path) -> None:
+    """EventId E5 becomes key 5, as sequence files write it; other ids are kept as they are."""
     path = tmp_path / "templates.csv"
     path.write_text(
         "EventId,EventTemplate\nE5,<*>Receiving block<*>\nauth-1,Accepted <*>\n", encoding="utf-8"
@@ -19,6 +28,7 @@ def test_templates_csv_event_ids_lose_their_e_prefix(tmp_path: Path) -> None:
 
 
 def test_templates_csv_empty_event_id_names_its_line(tmp_path: Path) -> None:
+    """A row without an EventId is refused with its file and line."""
     path = tmp_path / "templates.csv"
     path.write_text("EventId,EventTemplate\nE1,a\n ,b\n", encoding="utf-8")
     with pytest.raises(InputFormatError, match=r"templates\.csv:3: empty EventId"):
@@ -26,5 +36,44 @@ def test_templates_csv_empty_event_id_names_its_line(tmp_path: Path) -> None:
 
 
 def test_templates_csv_missing_file_says_which_kind(tmp_path: Path) -> None:
+    """The not-found message says which of the input files is missing."""
     with pytest.raises(InputFormatError, match="templates CSV not found"):
         read_templates_csv(tmp_path / "absent.csv")
+
+
+@pytest.mark.parametrize("where", ["directory", "below_a_file"])
+def test_read_log_lines_path_that_is_no_file_raises_input_format_error(tmp_path: Path, where: str) -> None:
+    """Any OS error opening the log file (a directory, a path below a file) names the file."""
+    (tmp_path / "plain").write_text("line\n", encoding="utf-8")
+    path = tmp_path if where == "directory" else tmp_path / "plain" / "app.log"
+    with pytest.raises(InputFormatError, match=rf"{re.escape(str(path))}: cannot read log file"):
+        read_log_lines(path)
+
+
+def test_check_option_combination_labelled_with_logs_raises_config_error() -> None:
+    """Labels name sessions by event keys, which a raw-log model (mined T<i> keys) never has."""
+    args = build_parser().parse_args(
+        ["train", "--logs", "a.log", "--entity-regex", r"job_\d+", "--labelled", "l.csv", "--out", "m"]
+    )
+    with pytest.raises(ConfigError, match="--labelled applies to --sequences only"):
+        check_option_combination(args)
+
+
+def test_training_summary_reports_lines_dropped_while_mining() -> None:
+    """A raw-log model's summary tells how many lines named no entity or fitted no template."""
+    mining = {"lines": 91, "lines_without_entity": 31, "unmatched_lines": 2, "templates_mined": 7}
+    metadata = ModelMetadata(
+        format_version=FORMAT_VERSION,
+        input_kind="logs",
+        vocabulary=("T0", "T1"),
+        templates=("a <*>", "b <*>"),
+        embedding_dim=2,
+        hidden_size=2,
+        num_layers=1,
+        threshold=1.0,
+        threshold_method="fixed",
+        onnx_sha256="0" * 64,
+        training={"sessions": 20, "mining": mining},
+    )
+    summary = training_summary(metadata, Path("m"), 1.0)
+    assert summary["mining"] == mining

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from logwarden.errors import TrainingError
 from logwarden.model.bundle import load_bundle
 from logwarden.model.contract import END_ID, FIRST_EVENT_ID, START_ID
 from logwarden.model.runtime import OnnxStepModel
@@ -116,3 +118,26 @@ def test_export_same_network_twice_identical_bytes(fitted: FitResult, tmp_path: 
     )
     assert first.onnx_sha256 == second.onnx_sha256
     assert (tmp_path / "a" / "model.onnx").read_bytes() == (tmp_path / "b" / "model.onnx").read_bytes()
+
+
+@pytest.mark.parametrize("blocker", ["out_dir_is_a_file", "graph_path_is_a_directory"])
+def test_export_unwritable_destination_raises_training_error(tmp_path: Path, blocker: str) -> None:
+    """A write that fails (here a file or directory in the way) is a TrainingError naming the path."""
+    network = NextEventLSTM(vocab_size=6, embedding_dim=2, hidden_size=3, num_layers=1)
+    out_dir = tmp_path / "model"
+    if blocker == "out_dir_is_a_file":
+        out_dir.write_text("", encoding="utf-8")
+    else:
+        (out_dir / "model.onnx").mkdir(parents=True)
+    keys = ["a", "b", "c"]
+    with pytest.raises(TrainingError, match=rf"cannot write the model to {re.escape(str(out_dir))}"):
+        export_model(
+            network,
+            out_dir,
+            input_kind="sequences",
+            vocabulary=keys,
+            templates=keys,
+            threshold=1.0,
+            threshold_method="fixed",
+            training={},
+        )

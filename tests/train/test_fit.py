@@ -44,3 +44,10 @@ def test_fit_swap_probability_out_of_range_raises_training_error() -> None:
     """A swap probability of 1 (every pair swapped: a shifted, not a reordered, session) is refused."""
     with pytest.raises(TrainingError, match="swap_probability"):
         fit(cyclic_sessions(), 7, dataclasses.replace(TINY, swap_probability=1.0))
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32])
+def test_options_seed_outside_unsigned_32_bits_raises_training_error(seed: int) -> None:
+    """numpy seeds take 0 <= seed < 2**32; anything else is refused by validate(), before training."""
+    with pytest.raises(TrainingError, match=rf"seed must be in \[0, 2\*\*32\), got {seed}"):
+        dataclasses.replace(TINY, seed=seed).validate()

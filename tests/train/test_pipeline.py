@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 from logwarden.errors import ModelLoadError, TrainingError
 from logwarden.events.raw import parser_settings
+from logwarden.events.sequences import LabelledSession
 from logwarden.events.vocabulary import Vocabulary
 from logwarden.model.bundle import load_bundle, sha256_hex
 from logwarden.model.contract import ModelMetadata
@@ -112,3 +114,69 @@ def test_pipeline_raw_logs_model_records_parser_and_templates(
     assert any("Receiving block" in text for text in metadata.templates)
     assert json.loads((tmp_path / "model.json").read_text())["training"]["mining"]["lines"] == len(lines)
     assert load_bundle(tmp_path).metadata == metadata
+
+
+@pytest.fixture
+def fit_must_not_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make any call to fit() fail the test: the check under test must come before training."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("fit() ran; the check should have failed before training")
+
+    monkeypatch.setattr("logwarden.train.pipeline.fit", refuse)
+
+
+FORTY_SESSIONS = [["1", "2", "3"], ["1", "3"], ["2", "1", "3", "3"], ["1", "2"]] * 10
+
+
+@pytest.mark.usefixtures("fit_must_not_run")
+@pytest.mark.parametrize("where", ["a_file", "below_a_file"])
+def test_pipeline_out_dir_not_a_directory_raises_before_fit(
+    small_options: TrainingOptions, tmp_path: Path, where: str
+) -> None:
+    """An output path that is a file, or lies below one, is refused before training, naming it."""
+    (tmp_path / "afile").write_text("", encoding="utf-8")
+    out_dir = tmp_path / "afile" if where == "a_file" else tmp_path / "afile" / "model"
+    with pytest.raises(TrainingError, match=r"afile.* not a directory"):
+        train_on_sequences(FORTY_SESSIONS, small_options, out_dir)
+
+
+@pytest.mark.usefixtures("fit_must_not_run")
+def test_pipeline_too_few_sessions_for_a_holdout_says_how_many_before_fit(
+    small_options: TrainingOptions, tmp_path: Path
+) -> None:
+    """Sessions too few to hold one out for calibration fail before training, with the count needed."""
+    options = dataclasses.replace(small_options, holdout_fraction=0.1)
+    with pytest.raises(TrainingError, match=r"5 training sessions .* at least 6 are needed"):
+        train_on_sequences(FORTY_SESSIONS[:5], options, tmp_path)
+
+
+@pytest.mark.usefixtures("fit_must_not_run")
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [([], "labelled set holds no sessions"), ([False, False], "only normal"), ([True], "only anomalous")],
+)
+def test_pipeline_labelled_set_without_both_labels_raises_before_fit(
+    small_options: TrainingOptions, tmp_path: Path, labels: list[bool], message: str
+) -> None:
+    """A threshold chosen by F1 needs normal and anomalous sessions; anything less fails before training."""
+    labelled = [LabelledSession(["1", "2"], anomalous) for anomalous in labels]
+    with pytest.raises(TrainingError, match=message):
+        train_on_sequences(FORTY_SESSIONS, small_options, tmp_path, labelled)
+
+
+@pytest.mark.usefixtures("fit_must_not_run")
+def test_pipeline_raw_logs_entity_regex_matching_no_line_says_so(
+    small_options: TrainingOptions, tmp_path: Path
+) -> None:
+    """When the entity regex finds no entity in any line the error says that, not '0 distinct events'."""
+    lines = ["2026-11-21T10:00:00Z h svc: job 1 started\n", "2026-11-21T10:00:01Z h svc: job 1 done\n"]
+    with pytest.raises(TrainingError, match=r"entity regex 'job_\\d\+' matched none of the 2 lines"):
+        train_on_logs(lines, parser_settings(r"job_\d+"), small_options, tmp_path)
+
+
+@pytest.mark.usefixtures("fit_must_not_run")
+def test_pipeline_raw_logs_without_lines_says_so(small_options: TrainingOptions, tmp_path: Path) -> None:
+    """An empty log file is reported as such before training."""
+    with pytest.raises(TrainingError, match="no log lines to train on"):
+        train_on_logs([], parser_settings(r"job_\d+"), small_options, tmp_path)
