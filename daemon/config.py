@@ -54,10 +54,14 @@ PYTHON_OBJECT_OPTIONS = frozenset(
         "ssl_context",
     }
 )
+# Passthrough options the daemon also reads itself: they bound its wait for a client to start.
+TIMEOUT_OPTIONS = frozenset({"bootstrap_timeout_ms", "request_timeout_ms"})
+MAX_TIMEOUT_MS = 2**31 - 1  # Kafka's own limit for millisecond settings (a Java int)
 SECRET_MARKERS = ("password", "secret", "token", "ssl_key", "credential")
 MASK = "***"
 
 _TOPIC_RE = re.compile(r"[A-Za-z0-9._-]{1,249}")
+_YAML_STR_TAG = "tag:yaml.org,2002:str"
 
 
 @dataclass(frozen=True)
@@ -212,6 +216,8 @@ def load_config(path: str | Path) -> DaemonConfig:
         raise ConfigError(f"{path}: invalid YAML{where}: {exc.problem or exc.context}") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
+    except RecursionError as exc:
+        raise ConfigError(f"{path}: invalid YAML: nested too deeply") from exc
     if raw is None:
         raise ConfigError(f"{path}: config file is empty")
     return parse_config(raw, source=str(path))
@@ -232,22 +238,49 @@ Check = Callable[["_Reader", str, Any], Any]
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that rejects a key written twice in one mapping instead of keeping the last."""
+    """SafeLoader that rejects a key written twice in one mapping instead of keeping the last.
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[str] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
-            if isinstance(key, str) and key in seen:
-                raise yaml.constructor.ConstructorError(
-                    "while constructing a mapping",
-                    node.start_mark,
-                    f"duplicate key {key!r}",
-                    key_node.start_mark,
-                )
-            if isinstance(key, str):
-                seen.add(key)
-        return super().construct_mapping(node, deep=deep)
+    Merge keys (``<<: *anchor``) are allowed, and a mapping's own keys override merged ones as
+    YAML specifies.  Keys are compared on the composed document, before any mapping is built:
+    SafeLoader flattens a merged mapping in place, so a merge source built after its first use
+    would otherwise show the keys it overrides as written twice.
+    """
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        _reject_duplicate_keys(node)
+        return super().construct_document(node)
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except ValueError as exc:  # a scalar Python refuses: a date of month 13, an int of 5000 digits
+            raise yaml.constructor.ConstructorError(None, None, str(exc), node.start_mark) from exc
+
+
+def _reject_duplicate_keys(root: yaml.Node) -> None:
+    """ConstructorError at the second occurrence of a string key in any mapping under ``root``."""
+    pending: list[yaml.Node] = [root]
+    visited: set[int] = set()
+    while pending:
+        node = pending.pop()
+        if id(node) in visited:  # an alias: the anchored node was checked where it was written
+            continue
+        visited.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            seen: set[str] = set()
+            for key_node, _ in node.value:
+                if isinstance(key_node, yaml.ScalarNode) and key_node.tag == _YAML_STR_TAG:
+                    if key_node.value in seen:
+                        raise yaml.constructor.ConstructorError(
+                            "while constructing a mapping",
+                            node.start_mark,
+                            f"duplicate key {key_node.value!r}",
+                            key_node.start_mark,
+                        )
+                    seen.add(key_node.value)
+            pending.extend(child for pair in reversed(node.value) for child in reversed(pair))
+        elif isinstance(node, yaml.SequenceNode):
+            pending.extend(reversed(node.value))
 
 
 class _Reader:
@@ -290,7 +323,10 @@ def _join(prefix: str, name: str) -> str:
 
 
 def _show(value: object) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an integer of more digits than Python prints
+        return "an integer too long to print"
     return text if len(text) <= 80 else text[:77] + "..."
 
 
@@ -339,7 +375,8 @@ def _servers(reader: _Reader, key: str, value: Any) -> tuple[str, ...]:
         raise reader.error(key, f"{expected}, got {_show(value)}")
     for i, item in enumerate(value):
         host, _, port = item.rpartition(":") if isinstance(item, str) else ("", "", "")
-        if not host.strip() or not port.isdigit() or not 0 < int(port) < 65536:
+        is_port = port.isascii() and port.isdigit() and len(port) <= 5 and 0 < int(port) < 65536
+        if not host.strip() or not is_port:
             raise reader.error(f"{key}[{i}]", f"{expected}, got {_show(item)}")
     return tuple(value)
 
@@ -355,14 +392,33 @@ def _integer(minimum: int) -> Check:
 
 def _number(*, positive: bool) -> Check:
     def check(reader: _Reader, key: str, value: Any) -> float:
-        is_number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        if not is_number or (positive and value <= 0):
+        number = _finite_float(value)
+        if number is None or (positive and number <= 0):
             raise reader.error(
                 key, f"expected a {'number > 0' if positive else 'finite number'}, got {_show(value)}"
             )
-        return float(value)
+        return number
 
     return check
+
+
+def _finite_float(value: Any) -> float | None:
+    """``value`` as a float when it is an int or float (not a bool) that is finite as a float, else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond the range of a float
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _timeout_ms(reader: _Reader, key: str, value: Any) -> None:
+    number = _finite_float(value)
+    if number is None or not 0 <= number <= MAX_TIMEOUT_MS:
+        raise reader.error(
+            key, f"expected a number of milliseconds from 0 to {MAX_TIMEOUT_MS}, got {_show(value)}"
+        )
 
 
 def _boolean(reader: _Reader, key: str, value: Any) -> bool:
@@ -384,8 +440,10 @@ def _regex(reader: _Reader, key: str, value: Any) -> str:
     pattern = _string(reader, key, value)
     try:
         re.compile(pattern)
-    except re.error as exc:
+    except (re.error, OverflowError) as exc:  # OverflowError: a repeat count such as {4294967296}
         raise reader.error(key, f"invalid regular expression {_show(pattern)}: {exc}") from exc
+    except RecursionError as exc:
+        raise reader.error(key, f"invalid regular expression {_show(pattern)}: nested too deeply") from exc
     return pattern
 
 
@@ -419,6 +477,8 @@ def _kafka_options(role: Literal["common", "consumer", "producer"]) -> Check:
                     else ""
                 )
                 raise reader.error(dotted, f"not a kafka-python {role} option{hint}{both}")
+            if name in TIMEOUT_OPTIONS:
+                _timeout_ms(reader, dotted, value[name])
         return MappingProxyType(dict(value))
 
     return check

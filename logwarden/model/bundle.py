@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 from logwarden.errors import ModelLoadError
 from logwarden.model.contract import FORMAT_VERSION, METADATA_FILE, ONNX_FILE, ModelMetadata
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -28,21 +32,19 @@ def sha256_hex(data: bytes) -> str:
 def load_bundle(directory: str | Path) -> ModelBundle:
     """Load ``model.json`` and ``model.onnx`` from ``directory`` and verify they belong together.
 
-    Raises ModelLoadError naming the file and the problem: missing file, invalid JSON,
-    missing key, unsupported format version, or a sha256 that does not match the graph.
+    Raises ModelLoadError naming the file and the problem: missing or unreadable file, invalid
+    JSON, missing key or invalid value, unsupported format version, or a sha256 that does not
+    match the graph.
     """
     directory = Path(directory)
     metadata_path = directory / METADATA_FILE
     onnx_path = directory / ONNX_FILE
     for path in (metadata_path, onnx_path):
-        if not path.is_file():
+        if not _read(path, Path.is_file):
             raise ModelLoadError(
                 f"{path}: model file not found (a model directory holds {METADATA_FILE} and {ONNX_FILE})"
             )
-    try:
-        raw = json.loads(metadata_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelLoadError(f"{metadata_path}: not valid JSON: {exc}") from exc
+    raw = _parse_json(metadata_path)
     if not isinstance(raw, dict):
         raise ModelLoadError(f"{metadata_path}: expected a JSON object at the top level")
     version = raw.get("format_version")
@@ -56,9 +58,9 @@ def load_bundle(directory: str | Path) -> ModelBundle:
         metadata = ModelMetadata.from_dict(raw)
     except KeyError as exc:
         raise ModelLoadError(f"{metadata_path}: missing key {exc.args[0]!r}") from exc
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise ModelLoadError(f"{metadata_path}: invalid value: {exc}") from exc
-    onnx_bytes = onnx_path.read_bytes()
+    onnx_bytes = _read(onnx_path, Path.read_bytes)
     actual = sha256_hex(onnx_bytes)
     if actual != metadata.onnx_sha256:
         raise ModelLoadError(
@@ -67,3 +69,23 @@ def load_bundle(directory: str | Path) -> ModelBundle:
             "the graph was modified or belongs to another model"
         )
     return ModelBundle(directory=directory, metadata=metadata, onnx_bytes=onnx_bytes)
+
+
+def _read(path: Path, read: Callable[[Path], T]) -> T:
+    """``read(path)``, with an OS error (permission denied, I/O error) as a ModelLoadError naming the file."""
+    try:
+        return read(path)
+    except OSError as exc:
+        raise ModelLoadError(f"{path}: cannot read the file: {exc.strerror or exc}") from exc
+
+
+def _parse_json(path: Path) -> Any:
+    """The JSON document in ``path``; ModelLoadError naming the file if Python cannot read it."""
+    try:
+        return json.loads(_read(path, lambda p: p.read_text(encoding="utf-8")))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"{path}: not valid JSON: {exc}") from exc
+    except ValueError as exc:  # an integer of more digits than int() converts
+        raise ModelLoadError(f"{path}: cannot read a value: {exc}") from exc
+    except RecursionError as exc:
+        raise ModelLoadError(f"{path}: JSON nested too deeply to read") from exc

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -100,33 +102,96 @@ class ModelMetadata:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> ModelMetadata:
-        """Build from parsed JSON; raises KeyError/TypeError/ValueError on a malformed document."""
+        """Build from parsed JSON: KeyError for a missing key, ValueError naming the key of a bad value."""
         parser_raw = raw.get("parser")
         parser = None
         if parser_raw is not None:
-            parser = ParserSettings(
-                header_regex=str(parser_raw["header_regex"]),
-                entity_regex=str(parser_raw["entity_regex"]),
-                masking=tuple((str(name), str(pattern)) for name, pattern in parser_raw["masking"]),
-            )
+            parser = _parser_settings(parser_raw)
         input_kind = raw["input_kind"]
         if input_kind not in ("sequences", "logs"):
-            raise ValueError(f"input_kind must be 'sequences' or 'logs', got {input_kind!r}")
-        vocabulary = tuple(str(v) for v in raw["vocabulary"])
-        templates = tuple(str(t) for t in raw["templates"])
+            raise ValueError(f"input_kind must be 'sequences' or 'logs', got {_show(input_kind)}")
+        vocabulary = _strings(raw, "vocabulary")
+        templates = _strings(raw, "templates")
         if len(vocabulary) != len(templates):
             raise ValueError("vocabulary and templates differ in length")
+        repeated = [key for key, count in Counter(vocabulary).items() if count > 1]
+        if repeated:
+            raise ValueError(
+                f"vocabulary lists {_show(repeated[0])} more than once; event keys must be unique"
+            )
+        training = raw.get("training", {})
+        if not isinstance(training, dict):
+            raise ValueError(f"training must be an object, got {_show(training)}")
         return cls(
-            format_version=int(raw["format_version"]),
+            format_version=_positive_int(raw, "format_version"),
             input_kind=input_kind,
             vocabulary=vocabulary,
             templates=templates,
-            embedding_dim=int(raw["embedding_dim"]),
-            hidden_size=int(raw["hidden_size"]),
-            num_layers=int(raw["num_layers"]),
-            threshold=float(raw["threshold"]),
+            embedding_dim=_positive_int(raw, "embedding_dim"),
+            hidden_size=_positive_int(raw, "hidden_size"),
+            num_layers=_positive_int(raw, "num_layers"),
+            threshold=_finite_number(raw, "threshold"),
             threshold_method=str(raw["threshold_method"]),
             onnx_sha256=str(raw["onnx_sha256"]),
             parser=parser,
-            training=dict(raw.get("training", {})),
+            training=dict(training),
         )
+
+
+def _parser_settings(raw: object) -> ParserSettings:
+    if not isinstance(raw, dict):
+        raise ValueError(f"parser must be an object, got {_show(raw)}")
+    masking = raw["masking"]
+    if not isinstance(masking, list) or not all(
+        isinstance(rule, list) and len(rule) == 2 and all(isinstance(part, str) for part in rule)
+        for rule in masking
+    ):
+        raise ValueError(f"parser.masking must be a list of [name, regex] string pairs, got {_show(masking)}")
+    return ParserSettings(
+        header_regex=_string(raw, "header_regex", "parser."),
+        entity_regex=_string(raw, "entity_regex", "parser."),
+        masking=tuple((name, pattern) for name, pattern in masking),
+    )
+
+
+def _string(raw: dict[str, Any], key: str, prefix: str = "") -> str:
+    value = raw[key]
+    if not isinstance(value, str):
+        raise ValueError(f"{prefix}{key} must be a string, got {_show(value)}")
+    return value
+
+
+def _strings(raw: dict[str, Any], key: str) -> tuple[str, ...]:
+    """A JSON list of strings; any other value is refused (``str()`` would split a string into characters)."""
+    values = raw[key]
+    if not isinstance(values, list):
+        raise ValueError(f"{key} must be a list of strings, got {_show(values)}")
+    for i, value in enumerate(values):
+        if not isinstance(value, str):
+            raise ValueError(f"{key}[{i}] must be a string, got {_show(value)}")
+    return tuple(values)
+
+
+def _positive_int(raw: dict[str, Any], key: str) -> int:
+    value = raw[key]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{key} must be an integer >= 1, got {_show(value)}")
+    return value
+
+
+def _finite_number(raw: dict[str, Any], key: str) -> float:
+    """A JSON number that is finite as a float: NaN, Infinity and 1e999 (read as infinity) are refused."""
+    value = raw[key]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond the range of a float
+            number = math.inf
+        if math.isfinite(number):
+            return number
+    raise ValueError(f"{key} must be a finite number, got {_show(value)}")
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

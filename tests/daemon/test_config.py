@@ -138,6 +138,8 @@ def test_example_config_every_key_has_comment() -> None:
         ("kafka.bootstrap_servers", [], "kafka.bootstrap_servers"),
         ("kafka.bootstrap_servers", ["localhost"], "kafka.bootstrap_servers[0]"),
         ("kafka.bootstrap_servers", ["a:1", "b:99999"], "kafka.bootstrap_servers[1]"),
+        ("kafka.bootstrap_servers", ["h:909\u00b2"], "kafka.bootstrap_servers[0]"),
+        ("kafka.bootstrap_servers", ["h:\u0669\u0660\u0669\u0662"], "kafka.bootstrap_servers[0]"),
         ("kafka.group_id", "", "kafka.group_id"),
         ("kafka.group_id", 7, "kafka.group_id"),
         ("kafka.input_topics", "logs", "kafka.input_topics"),
@@ -157,6 +159,8 @@ def test_example_config_every_key_has_comment() -> None:
         ("input.header_regex", "(", "input.header_regex"),
         ("input.header_regex", r"\d+ (.*)", "input.header_regex"),
         ("input.entity.regex", "blk_(", "input.entity.regex"),
+        ("input.entity.regex", "a{4294967296}", "input.entity.regex"),
+        ("input.header_regex", "a{4294967296}(?P<content>.*)", "input.header_regex"),
         ("model.path", "", "model.path"),
         ("model.threshold", "high", "model.threshold"),
         ("model.threshold", float("nan"), "model.threshold"),
@@ -179,6 +183,23 @@ def test_example_config_every_key_has_comment() -> None:
 def test_parse_config_invalid_value_error_names_file_and_key(dotted: str, value: Any, named: str) -> None:
     """An invalid value is rejected with a message starting with the file and the dotted key."""
     assert error_of(with_value(dotted, value)).startswith(f"config.yaml: {named}: ")
+
+
+@pytest.mark.parametrize(
+    ("dotted", "value"),
+    [
+        pytest.param("model.threshold", 10**400, id="threshold-400-digit-int"),
+        pytest.param("state.ttl_seconds", 10**400, id="ttl-400-digit-int"),
+        pytest.param("state.checkpoint_interval_seconds", -(10**400), id="interval-negative-400-digit-int"),
+        pytest.param("shutdown.timeout_seconds", 10**400, id="shutdown-400-digit-int"),
+        pytest.param("kafka.bootstrap_servers", ["h:" + "9" * 5000], id="port-5000-digits"),
+        pytest.param("input.entity.regex", "(" * 5000 + ")" * 5000, id="regex-nested-5000-deep"),
+        pytest.param("kafka.group_id", 10**5000, id="int-too-long-to-print"),
+    ],
+)
+def test_parse_config_value_beyond_python_limits_error_names_key(dotted: str, value: Any) -> None:
+    """A number too large for a float, or a string Python cannot convert or compile, is a ConfigError."""
+    assert error_of(with_value(dotted, value)).startswith(f"config.yaml: {dotted}")
 
 
 def test_parse_config_bootstrap_servers_number_message_is_readable() -> None:
@@ -278,6 +299,36 @@ def test_parse_config_non_string_option_name_rejected() -> None:
     assert error_of(with_value("kafka.producer", {1: "x"})).startswith("config.yaml: kafka.producer.1: ")
 
 
+@pytest.mark.parametrize(
+    ("section", "option", "value"),
+    [
+        ("common", "request_timeout_ms", "30000"),
+        ("consumer", "bootstrap_timeout_ms", None),
+        ("producer", "request_timeout_ms", -1),
+        ("common", "bootstrap_timeout_ms", True),
+        ("consumer", "request_timeout_ms", float("inf")),
+        ("producer", "bootstrap_timeout_ms", 2**31),
+        pytest.param("common", "request_timeout_ms", 10**400, id="common-request_timeout_ms-400-digit-int"),
+    ],
+)
+def test_parse_config_timeout_the_daemon_reads_not_milliseconds_rejected(
+    section: str, option: str, value: Any
+) -> None:
+    """bootstrap_timeout_ms and request_timeout_ms bound the daemon's own wait: they must be milliseconds."""
+    message = error_of(with_value(f"kafka.{section}", {option: value}))
+    assert message.startswith(f"config.yaml: kafka.{section}.{option}: expected a number of milliseconds")
+
+
+def test_parse_config_timeout_the_daemon_reads_accepts_milliseconds() -> None:
+    """Whole and fractional milliseconds within Kafka's range pass, zero included."""
+    raw = with_value("kafka.common", {"request_timeout_ms": 40_000, "bootstrap_timeout_ms": 0})
+    raw["kafka"]["consumer"] = {"bootstrap_timeout_ms": 2.5}
+    raw["kafka"]["producer"] = {"request_timeout_ms": 2**31 - 1}
+    kafka = parse_config(raw).kafka
+    assert kafka.consumer_options() == {"request_timeout_ms": 40_000, "bootstrap_timeout_ms": 2.5}
+    assert kafka.producer_options() == {"request_timeout_ms": 2**31 - 1, "bootstrap_timeout_ms": 0}
+
+
 def test_kafka_options_common_overlaid_by_role_specific() -> None:
     """consumer_options/producer_options merge kafka.common with the role's own map, role winning."""
     raw = with_value("kafka.common", {"security_protocol": "SSL", "client_id": "common"})
@@ -349,6 +400,89 @@ def test_load_config_duplicate_key_rejected_with_line(tmp_path: Path) -> None:
     path = tmp_path / "config.yaml"
     path.write_text("logging:\n  level: info\n  level: debug\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"invalid YAML at line 3.*duplicate key 'level'"):
+        load_config(path)
+
+
+def with_kafka_yaml(tmp_path: Path, kafka_lines: str) -> Path:
+    """A config file of the minimal config with ``kafka_lines`` added under ``kafka:`` (helper)."""
+    text = yaml.safe_dump(minimal(), sort_keys=False).replace("kafka:\n", "kafka:\n" + kafka_lines, 1)
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_load_config_merge_key_overlays_anchored_mapping(tmp_path: Path) -> None:
+    """A YAML merge key (<<: *anchor) brings in the anchored keys, and the mapping's own keys win."""
+    path = with_kafka_yaml(
+        tmp_path,
+        "  common: {}\n"
+        "  consumer: &tls {security_protocol: SSL, client_id: consumer}\n"
+        "  producer: {<<: *tls, acks: all, client_id: producer}\n",
+    )
+    kafka = load_config(path).kafka
+    assert kafka.consumer_options() == {"security_protocol": "SSL", "client_id": "consumer"}
+    assert kafka.producer_options() == {"security_protocol": "SSL", "acks": "all", "client_id": "producer"}
+
+
+def test_load_config_merge_source_with_own_merge_built_late_not_a_duplicate(tmp_path: Path) -> None:
+    """An anchored mapping that merges and overrides a key is not a duplicate when PyYAML builds it last.
+
+    PyYAML flattens a merge source in place when a shallower mapping uses it, before it builds the
+    source itself; here the source sits under kafka.consumer.client_id (passed through unchecked).
+    """
+    path = with_kafka_yaml(
+        tmp_path,
+        "  consumer:\n    client_id: &acks {<<: {acks: 1}, acks: all}\n  producer: {<<: *acks}\n",
+    )
+    kafka = load_config(path).kafka
+    assert kafka.producer_options() == {"acks": "all"}
+    assert kafka.consumer_options() == {"client_id": {"acks": "all"}}
+
+
+@pytest.mark.parametrize(
+    ("kafka_lines", "line"),
+    [
+        pytest.param(
+            "  consumer: &tls {security_protocol: SSL}\n  producer: {<<: *tls, acks: all, acks: 1}\n",
+            3,
+            id="beside-merge-key",
+        ),
+        pytest.param("  producer: {<<: {acks: all, acks: 1}}\n", 2, id="inside-merged-mapping"),
+        pytest.param(
+            "  producer: {<<: [{acks: 1}, {linger_ms: 1, linger_ms: 2}]}\n", 2, id="inside-merged-list"
+        ),
+    ],
+)
+def test_load_config_duplicate_key_beside_merge_key_rejected(
+    tmp_path: Path, kafka_lines: str, line: int
+) -> None:
+    """Merge keys do not hide a key written twice, in the mapping itself or in a merged mapping."""
+    path = with_kafka_yaml(tmp_path, kafka_lines)
+    with pytest.raises(
+        ConfigError, match=rf"invalid YAML at line {line}, .*duplicate key '(acks|linger_ms)'"
+    ):
+        load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        pytest.param(
+            "kafka:\n  group_id: " + "1" * 5000 + "\n",
+            " at line 2, column 13: .*digits",
+            id="integer-5000-digits",
+        ),
+        pytest.param("kafka:\n  group_id: 2024-13-45\n", " at line 2, column 13: month", id="date-month-13"),
+        pytest.param(
+            "kafka: " + "[" * 5000 + "]" * 5000 + "\n", ": nested too deeply", id="nested-5000-deep"
+        ),
+    ],
+)
+def test_load_config_yaml_python_cannot_build_rejected(tmp_path: Path, text: str, problem: str) -> None:
+    """A scalar Python refuses, or nesting too deep to build, is a ConfigError naming the file and line."""
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=rf"config\.yaml: invalid YAML{problem}"):
         load_config(path)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -97,4 +98,150 @@ def test_load_bundle_tampered_onnx_raises_sha_mismatch_naming_model_onnx(model_d
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
     with pytest.raises(ModelLoadError, match=r"model\.onnx: sha256 [0-9a-f]{64} does not match"):
+        load_bundle(model_dir)
+
+
+def _replace_in_metadata(model_dir: Path, old: str, new: str) -> None:
+    """Rewrite model.json text, for values json.dumps cannot write (NaN, 1e999, 5000 digits) (helper)."""
+    path = model_dir / METADATA_FILE
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "NaN",
+        "Infinity",
+        "-Infinity",
+        "1e999",
+        pytest.param("1" + "0" * 400, id="400-digit-integer"),
+        '"nan"',
+        '"5.0"',
+        "true",
+        "null",
+        "[5]",
+    ],
+)
+def test_load_bundle_threshold_not_finite_number_raises_naming_threshold(
+    model_dir: Path, written: str
+) -> None:
+    """A threshold that is not a finite JSON number is refused at load, not when the policy is built."""
+    _replace_in_metadata(model_dir, '"threshold": 5.0', f'"threshold": {written}')
+    with pytest.raises(
+        ModelLoadError, match=r"model\.json: invalid value: threshold must be a finite number"
+    ):
+        load_bundle(model_dir)
+
+
+@pytest.mark.parametrize("key", ["embedding_dim", "hidden_size", "num_layers"])
+@pytest.mark.parametrize("written", ["1e999", "NaN", "8.5", "0", "-2", "true", '"8"'])
+def test_load_bundle_size_not_positive_integer_raises_naming_key(
+    model_dir: Path, key: str, written: str
+) -> None:
+    """Network sizes must be JSON integers >= 1; infinity, fractions and strings are named, not crashed on."""
+    path = model_dir / METADATA_FILE
+    value = json.loads(path.read_text(encoding="utf-8"))[key]
+    _replace_in_metadata(model_dir, f'"{key}": {value}', f'"{key}": {written}')
+    with pytest.raises(ModelLoadError, match=rf"model\.json: invalid value: {key} must be an integer >= 1"):
+        load_bundle(model_dir)
+
+
+def test_load_bundle_integer_too_long_for_python_raises_naming_model_json(model_dir: Path) -> None:
+    """An integer of more digits than Python converts is a ModelLoadError, not a ValueError."""
+    _replace_in_metadata(model_dir, '"hidden_size": 8', '"hidden_size": ' + "8" * 5000)
+    with pytest.raises(ModelLoadError, match=r"model\.json: .*digits"):
+        load_bundle(model_dir)
+
+
+def test_load_bundle_deeply_nested_json_raises_naming_model_json(model_dir: Path) -> None:
+    """JSON nested deeper than Python's recursion limit is a ModelLoadError, not a RecursionError."""
+    (model_dir / METADATA_FILE).write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    with pytest.raises(ModelLoadError, match=r"model\.json: .*nested too deeply"):
+        load_bundle(model_dir)
+
+
+@pytest.mark.parametrize(("method", "name"), [("read_text", METADATA_FILE), ("read_bytes", ONNX_FILE)])
+def test_load_bundle_unreadable_file_raises_naming_the_file(
+    model_dir: Path, monkeypatch: pytest.MonkeyPatch, method: str, name: str
+) -> None:
+    """A model file the daemon may not read is a ModelLoadError naming it (faked: tests may run as root)."""
+
+    def deny(self: Path, *args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, method, deny)
+    with pytest.raises(
+        ModelLoadError, match=rf"{re.escape(name)}: cannot read the file: .*Permission denied"
+    ):
+        load_bundle(model_dir)
+
+
+def test_load_bundle_directory_not_searchable_raises_model_load_error(
+    model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A directory whose files cannot even be looked at is a ModelLoadError, not a PermissionError."""
+
+    def deny(self: Path) -> bool:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "is_file", deny)
+    with pytest.raises(ModelLoadError, match=r"model\.json: cannot read the file: .*Permission denied"):
+        load_bundle(model_dir)
+
+
+def test_load_bundle_duplicate_vocabulary_key_raises_naming_the_key(model_dir: Path) -> None:
+    """Two template ids with the same event key are refused at load, naming the key."""
+    _edit_metadata(model_dir, vocabulary=["1", "2", "3", "2"])
+    with pytest.raises(
+        ModelLoadError, match=r"model\.json: invalid value: vocabulary lists '2' more than once"
+    ):
+        load_bundle(model_dir)
+
+
+@pytest.mark.parametrize(
+    ("changes", "key"),
+    [
+        pytest.param({"vocabulary": "1234"}, "vocabulary", id="vocabulary-string"),
+        pytest.param({"templates": "abcd"}, "templates", id="templates-string"),
+        pytest.param({"vocabulary": {"1": 0, "2": 1, "3": 2, "4": 3}}, "vocabulary", id="vocabulary-object"),
+        pytest.param({"templates": None}, "templates", id="templates-null"),
+        pytest.param({"vocabulary": ["1", "2", 3, "4"]}, r"vocabulary\[2\]", id="vocabulary-item-number"),
+    ],
+)
+def test_load_bundle_vocabulary_or_templates_not_list_of_strings_raises_naming_key(
+    model_dir: Path, changes: dict[str, object], key: str
+) -> None:
+    """vocabulary and templates must be JSON lists of strings; a string is not split into characters."""
+    _edit_metadata(model_dir, **changes)
+    with pytest.raises(ModelLoadError, match=rf"model\.json: invalid value: {key} must be "):
+        load_bundle(model_dir)
+
+
+PARSER = {"header_regex": r"(?P<content>.*)", "entity_regex": r"blk_\d+", "masking": [["NUM", r"\d+"]]}
+
+
+def test_load_bundle_parser_settings_read_as_written(model_dir: Path) -> None:
+    """A model trained on raw logs keeps its header, entity and masking regexes as strings."""
+    _edit_metadata(model_dir, parser=PARSER)
+    parser = load_bundle(model_dir).metadata.parser
+    assert parser is not None
+    assert (parser.header_regex, parser.entity_regex) == (PARSER["header_regex"], PARSER["entity_regex"])
+    assert parser.masking == (("NUM", r"\d+"),)
+
+
+@pytest.mark.parametrize(
+    ("parser", "key"),
+    [
+        pytest.param("blk_\\d+", "parser", id="parser-string"),
+        pytest.param({**PARSER, "header_regex": 5}, "parser.header_regex", id="header-regex-number"),
+        pytest.param({**PARSER, "masking": "NUM"}, "parser.masking", id="masking-string"),
+        pytest.param({**PARSER, "masking": [["NUM", r"\d+", "x"]]}, "parser.masking", id="masking-triple"),
+    ],
+)
+def test_load_bundle_parser_malformed_raises_naming_key(model_dir: Path, parser: object, key: str) -> None:
+    """Malformed parser settings are named by key instead of being turned into strings or unpacked blindly."""
+    _edit_metadata(model_dir, parser=parser)
+    with pytest.raises(ModelLoadError, match=rf"model\.json: invalid value: {re.escape(key)} must be "):
         load_bundle(model_dir)
