@@ -22,6 +22,17 @@ AlertKind = Literal["event", "session_end", "unknown_template"]
 _ALERT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://logwarden.invalid/alert")
 _MAX_DETAIL_BYTES = 1024
 
+MAX_ALERT_EVENT_BYTES = 16 * 1024
+"""Most UTF-8 bytes of the event text an alert carries; a longer line is cut to its start.
+
+An input line may be as long as ``input.max_message_bytes`` (1 MiB by default), and the alert's
+JSON escapes every non-ASCII or control character to 6 bytes (``\\u00e9``), 12 for one outside the
+BMP: whole, such a line makes an alert several MB long, which Kafka's default 1 MB message limit
+refuses, and the daemon stops on the failed delivery, again after every restart.  Cut here, the
+event takes at most 96 KiB of the alert however it is escaped, leaving room for the rest, and
+still holds far more than an analyst reads of one log line.
+"""
+
 REASON_HEADER = "logwarden.reason"
 DETAIL_HEADER = "logwarden.detail"
 TOPIC_HEADER = "logwarden.source.topic"
@@ -34,13 +45,14 @@ def alert_id(topic: str, partition: int, offset: int) -> str:
     return str(uuid.uuid5(_ALERT_NAMESPACE, f"{topic}/{partition}/{offset}"))
 
 
-def session_end_alert_id(entity: str, events_applied: int) -> str:
-    """Stable id of the end-of-session alert of ``entity``, from how many events its session had.
+def session_end_alert_id(entity: str, events_applied: int, last_event_ms: int) -> str:
+    """Stable id of the end-of-session alert of ``entity``: its event count and last event's time.
 
-    State is applied exactly once, so a replay ends the same session after the same count
-    and reproduces the id, while a later session of the same entity gets another one.
+    State is applied exactly once and a session's last event keeps its timestamp, so a replay
+    ends the same session with the same count and time and reproduces the id; a later session
+    of the same entity ends at a later time, so it gets another id even with as many events.
     """
-    return str(uuid.uuid5(_ALERT_NAMESPACE, f"{entity}/{events_applied}:end"))
+    return str(uuid.uuid5(_ALERT_NAMESPACE, f"{entity}/{events_applied}/{last_event_ms}:end"))
 
 
 def alert_kind(event_id: int) -> AlertKind:
@@ -82,7 +94,7 @@ def build_alert(
     top_k: int,
     metadata: ModelMetadata,
     source: tuple[str, int, int] | None,
-    event_time_ms: int,
+    event_time_ms: int | None,
     detected_ms: int,
 ) -> dict[str, Any]:
     """The alert for one anomalous event, or for a session's end when ``event_id`` is END_ID.
@@ -90,16 +102,18 @@ def build_alert(
     ``alert_id`` comes from ``alert_id()`` or ``session_end_alert_id()``; ``log_probs`` is the
     model's distribution before the event (the row the score came from); ``source`` is the
     triggering record's (topic, partition, offset), None for a session end.  The detection
-    time is a parameter so that the function stays pure.
+    time is a parameter so that the function stays pure.  An event text longer than
+    MAX_ALERT_EVENT_BYTES is cut, and ``event_truncated`` and ``event_bytes`` (its full size) say so.
     """
-    return {
+    event, event_bytes = _capped(event_text)
+    alert: dict[str, Any] = {
         "alert_id": alert_id,
         "kind": alert_kind(event_id),
         "entity": entity,
         "score": _finite_or_none(score),
         "threshold": _finite_or_none(threshold),
         "template": metadata.template_of(event_id),
-        "event": event_text,
+        "event": event,
         "expected": expected_events(log_probs, metadata, top_k),
         "model": {"version": metadata.model_version, "sha256": metadata.onnx_sha256},
         "source": None
@@ -108,6 +122,10 @@ def build_alert(
         "event_time": iso_utc(event_time_ms),
         "detected_at": iso_utc(detected_ms),
     }
+    if event_bytes is not None:
+        alert["event_truncated"] = True
+        alert["event_bytes"] = event_bytes
+    return alert
 
 
 def encode_alert(alert: dict[str, Any]) -> bytes:
@@ -115,9 +133,12 @@ def encode_alert(alert: dict[str, Any]) -> bytes:
     return json.dumps(alert, separators=(",", ":"), allow_nan=False).encode("ascii")
 
 
-def iso_utc(epoch_ms: int) -> str | None:
-    """``2026-11-21T10:00:00.123Z`` for epoch milliseconds; None when Kafka gave no timestamp (-1)."""
-    if epoch_ms < 0:
+def iso_utc(epoch_ms: int | None) -> str | None:
+    """``2026-11-21T10:00:00.123Z`` for epoch milliseconds; None when Kafka gave no timestamp.
+
+    Kafka says "no timestamp" with -1, or with None for a legacy (magic 0) record.
+    """
+    if epoch_ms is None or epoch_ms < 0:
         return None
     try:
         moment = datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
@@ -142,6 +163,23 @@ def dead_letter_headers(
         (PARTITION_HEADER, str(partition).encode("ascii")),
         (OFFSET_HEADER, str(offset).encode("ascii")),
     ]
+
+
+def _capped(text: str | None) -> tuple[str | None, int | None]:
+    """``text`` cut to at most MAX_ALERT_EVENT_BYTES of whole characters, and its full size if cut.
+
+    Sizes count UTF-8 bytes; a lone surrogate (JSON input can hold one) counts its 3 bytes
+    instead of failing the encode.
+    """
+    if text is None or len(text) * 4 <= MAX_ALERT_EVENT_BYTES:
+        return text, None
+    encoded = text.encode("utf-8", "surrogatepass")
+    if len(encoded) <= MAX_ALERT_EVENT_BYTES:
+        return text, None
+    end = MAX_ALERT_EVENT_BYTES
+    while encoded[end] & 0xC0 == 0x80:  # a continuation byte: ``end`` is inside a character
+        end -= 1
+    return encoded[:end].decode("utf-8", "surrogatepass"), len(encoded)
 
 
 def _finite_or_none(value: float) -> float | None:

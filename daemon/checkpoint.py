@@ -12,7 +12,11 @@ A checkpoint makes everything the daemon did for input offsets below ``next_offs
    applied exactly once (a crash mid-transaction leaves the previous checkpoint whole).
 3. ``commit_group`` — commit the same offsets to the Kafka consumer group.  Only for progress
    tools (consumer lag) and for a partition first seen by an instance without local state;
-   a crash between 2 and 3 leaves the group behind, never ahead, of the local state.
+   a crash between 2 and 3 leaves the group behind, never ahead, of the local state, and a
+   commit the group refuses (it is rebalancing) is logged and retried by the next checkpoint.
+
+A failure in step 1 or 2 ends checkpointing for the process (``Checkpointer.failed``): it exits
+and the next start replays from the last saved checkpoint.
 
 Scale-out builds on this order the way Quix Streams does: a state changelog topic,
 co-partitioned with the input and each record carrying the input offset it reflects, is
@@ -22,6 +26,7 @@ the committed offset.  Step names are also the crash points the tests kill the d
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
@@ -70,6 +75,8 @@ class CheckpointResult:
     deletes: int
     partitions: int
     seconds: float
+    group_commit_error: str | None = None
+    """Why the consumer group refused step 3, if it did; the checkpoint stands regardless."""
 
 
 @dataclass
@@ -126,7 +133,7 @@ class Checkpointer:
         flush_producer: Callable[[float], None],
         store: StateStore,
         table: EntityStateTable,
-        commit_group: Callable[[Offsets], None],
+        commit_group: Callable[[Offsets], str | None],
         crash_points: CrashPoints,
         background: bool = False,
         max_background_rows: int = 50_000,
@@ -147,6 +154,7 @@ class Checkpointer:
             else None
         )
         self._pending: _Pending | None = None
+        self._failure: str | None = None
         # Reused by every background checkpoint: one is in flight at a time, and its rows are
         # written before the next one copies (see RowBuffer).
         self._row_buffer = RowBuffer(max_background_rows)
@@ -169,6 +177,21 @@ class Checkpointer:
         """
         if self._pending is not None:
             raise RuntimeError("a checkpoint is in flight: finish it (poll_completed or wait) first")
+        if self._failure is not None:
+            raise RuntimeError(
+                f"an earlier checkpoint failed ({self._failure}); only a restart, which replays from the "
+                "last saved checkpoint, can save this state"
+            )
+        with self._failing_stops_checkpoints():
+            return self._start(next_offsets, flush_timeout_seconds, released, paced)
+
+    def _start(
+        self,
+        next_offsets: Offsets,
+        flush_timeout_seconds: float,
+        released: Collection[tuple[str, int]],
+        paced: bool,
+    ) -> CheckpointResult | None:
         started = time.monotonic()
         offsets = dict(next_offsets)
         self._crash.reach("before_flush")
@@ -192,6 +215,27 @@ class Checkpointer:
             self._table.restore_changes(changes)
             raise
         return self._commit_group_step(offsets, upserts, deletes, started)
+
+    @contextlib.contextmanager
+    def _failing_stops_checkpoints(self) -> Iterator[None]:
+        """Any failure of steps 1-2 ends checkpointing for this process.
+
+        After a failed flush some alerts were never delivered; after a failed background
+        snapshot the rows it took are no longer marked dirty.  A later checkpoint would save
+        offsets past work that is not durable, so the only way on is to exit and replay from
+        the last saved checkpoint.  kafka-python calls the rebalance listener from
+        ``consumer.close()`` too, so this also guards the shutdown of a failed loop.
+        """
+        try:
+            yield
+        except BaseException as exc:
+            self._failure = f"{type(exc).__name__}: {exc}"
+            raise
+
+    @property
+    def failed(self) -> bool:
+        """Whether a checkpoint failed; no further one will be taken by this process."""
+        return self._failure is not None
 
     def poll_completed(self) -> CheckpointResult | None:
         """Finish the background checkpoint if its snapshot is written; re-raise if it failed."""
@@ -225,7 +269,8 @@ class Checkpointer:
         self._pending = None
         # A failed snapshot propagates: the caller exits and the next start replays from the
         # previous checkpoint (the rows it took are no longer marked dirty in the table).
-        pending.future.result()
+        with self._failing_stops_checkpoints():
+            pending.future.result()
         return self._commit_group_step(
             pending.next_offsets, pending.upserts, pending.deletes, pending.started
         )
@@ -233,8 +278,12 @@ class Checkpointer:
     def _commit_group_step(
         self, offsets: Offsets, upserts: int, deletes: int, started: float
     ) -> CheckpointResult:
-        self._commit_group(offsets)
+        refused = self._commit_group(offsets)
         self._crash.reach("after_commit")
         return CheckpointResult(
-            upserts=upserts, deletes=deletes, partitions=len(offsets), seconds=time.monotonic() - started
+            upserts=upserts,
+            deletes=deletes,
+            partitions=len(offsets),
+            seconds=time.monotonic() - started,
+            group_commit_error=refused,
         )

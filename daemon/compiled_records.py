@@ -137,8 +137,13 @@ def make_partition_records_class(compiled_batch: type, compiled_error: type[Exce
                     self.drain()
             except StopIteration as error:
                 raise RuntimeError("StopIteration raised unpacking messageset") from error
-            except compiled_error as error:
+            except (compiled_error, UnicodeDecodeError) as error:
                 # Raised only while reading a data batch's records, so ``batch`` is that batch.
+                # aiokafka lets a header key that is not UTF-8 escape as a bare UnicodeDecodeError,
+                # which kafka-python's decoder reports as CorruptRecordError, as it must be here.
+                # A deserializer's UnicodeDecodeError is reported so too: the daemon's config
+                # refuses deserializers, and keeping the two apart would need a generator around
+                # each batch's records, 27 ns a record.
                 raise CorruptRecordError(
                     f"Record batch for partition {tp.topic}-{tp.partition} at offset {batch.base_offset}"
                     f" is malformed: {error}"

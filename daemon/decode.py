@@ -46,6 +46,13 @@ _ONE_MS = timedelta(milliseconds=1)
 _ABSENT: Any = object()
 
 
+MAX_ENTITY_CHARS = 1024
+"""Longest entity accepted.  An entity is an identifier (host, user, session, block id); it becomes
+the key of every alert and score record and of its state row, so a megabyte-long one would make
+its alerts larger than Kafka accepts and stop the daemon at each restart.  Longer goes to the
+dead-letter topic (reason ``oversize``)."""
+
+
 class DecodedEvent(NamedTuple):
     """One event ready for scoring; a NamedTuple because one is built per consumed record."""
 
@@ -157,8 +164,14 @@ class MessageDecoder:
             vocabulary=vocabulary,
         )
 
-    def decode_one(self, value: bytes | None, key: bytes | None, timestamp_ms: int) -> DecodedEvent:
-        """The event in one record, or DecodeError(reason, detail) saying why there is none."""
+    def decode_one(self, value: bytes | None, key: bytes | None, timestamp_ms: int | None) -> DecodedEvent:
+        """The event in one record, or DecodeError(reason, detail) saying why there is none.
+
+        ``timestamp_ms`` is the record's Kafka timestamp: -1 when a v2 record has none, None for a
+        legacy (magic 0) record, which the event carries as -1 too.
+        """
+        if timestamp_ms is None:
+            timestamp_ms = -1
         if value is None:
             raise DecodeError("null_value", "record has no value (tombstone)")
         if len(value) > self.max_message_bytes:
@@ -179,6 +192,8 @@ class MessageDecoder:
             entity = _entity_of_key(key)
         if entity is None:
             raise DecodeError("missing_entity", self._entity_problem(None))
+        if len(entity) > MAX_ENTITY_CHARS:
+            raise _oversize_entity(entity)
         return DecodedEvent(entity, event_id, line, timestamp_ms)
 
     def _decode_json(self, text: str, key: bytes | None, timestamp_ms: int) -> DecodedEvent:
@@ -217,6 +232,10 @@ class MessageDecoder:
             entity = _entity_of_field(self._entity_field(document))
         if entity is None:
             raise DecodeError("missing_entity", self._entity_problem(document))
+        if len(entity) > MAX_ENTITY_CHARS:
+            raise _oversize_entity(entity)
+        if not entity.isascii():
+            _check_encodable(entity, self._entity_field_of(document))
         if self._timestamp_field is not None:
             timestamp_ms = _timestamp_ms(self._timestamp_field(document), self._timestamp_field_name)
         return DecodedEvent(entity, event_id, line, timestamp_ms)
@@ -227,6 +246,16 @@ class MessageDecoder:
         if self._entity_field is not None and document is not None:
             return _field_problem(self._entity_field_name, self._entity_field(document))
         return "the entity regex does not match"
+
+    def _entity_field_of(self, document: dict[str, Any]) -> str:
+        """The JSON field a decoded entity came from: its own field, or the one the regex searched."""
+        if self._entity_field is not None:
+            return self._entity_field_name
+        if self._event_field is not None:
+            message = self._message_field(document)
+            if not (type(message) is str and message):
+                return self._event_field_name
+        return self._message_field_name
 
 
 def _template_classifier(
@@ -300,6 +329,28 @@ def _entity_of_field(value: Any) -> str | None:
     if type(value) is int:
         return str(value)
     return None
+
+
+def _oversize_entity(entity: str) -> DecodeError:
+    return DecodeError("oversize", f"entity of {len(entity)} characters > {MAX_ENTITY_CHARS}")
+
+
+def _check_encodable(text: str, field_name: str) -> None:
+    """DecodeError unless ``text`` can be written as UTF-8.
+
+    JSON can spell a lone UTF-16 surrogate (``"\\ud800"``), which decodes to a Python string that
+    UTF-8 cannot encode.  An entity becomes a Kafka record key and a state-store key, both UTF-8:
+    left in, the record would crash every attempt to write its alert or save the state, after
+    each restart again.  Rejected here, it goes to the dead-letter topic like undecodable bytes.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise DecodeError(
+            "invalid_utf8",
+            f"field {field_name!r}: the entity holds a lone UTF-16 surrogate "
+            f"(\\u{ord(text[exc.start]):04x}) at character {exc.start}, which UTF-8 cannot encode",
+        ) from None
 
 
 def _timestamp_ms(value: Any, field_name: str) -> int:

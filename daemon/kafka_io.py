@@ -14,6 +14,7 @@ from kafka.errors import (
     AuthorizationError,
     KafkaConfigurationError,
     KafkaConnectionError,
+    KafkaError,
     KafkaTimeoutError,
     MessageSizeTooLargeError,
     NoOffsetForPartitionError,
@@ -210,15 +211,27 @@ def _partition_list(error: Exception) -> str:
 
 def commit_offsets(
     consumer: KafkaConsumer, next_offsets: dict[tuple[str, int], int], assigned: set[TopicPartition]
-) -> None:
-    """Commit explicit next offsets for the partitions this member still owns."""
+) -> str | None:
+    """Commit explicit next offsets for the partitions this member still owns; why not, if refused.
+
+    The group refuses a commit while it rebalances (``RebalanceInProgressError``) or once this
+    member's generation is over (``CommitFailedError``, e.g. partitions lost to a session
+    timeout).  The local checkpoint already stands and is what a restart resumes from, so a
+    refused commit is reported, not raised: raising would stop the daemon at every rebalance
+    that happens to meet a checkpoint.
+    """
     offsets = {
         TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
         for (topic, partition), offset in next_offsets.items()
         if TopicPartition(topic, partition) in assigned
     }
-    if offsets:
+    if not offsets:
+        return None
+    try:
         consumer.commit(offsets)
+    except KafkaError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
 
 
 class OutputSink:
@@ -286,6 +299,10 @@ class OutputSink:
         Without it, a record the topic rejects would fail every checkpoint, and the daemon would
         crash on it again after each restart.
         """
+        if key is None and value is None:
+            # Kafka accepts a record with neither (a tombstone without a key) but kafka-python's
+            # producer refuses to send one; an empty value with reason header null_value says it.
+            value = b""
         letter = (key, value, headers)
         try:
             future = self._producer.send(self.dead_letter_topic, key=key, value=value, headers=headers)
@@ -326,8 +343,9 @@ class OutputSink:
             for letter in oversize:
                 self._send_cut_dead_letter(letter)
             self._flush(timeout_seconds)
+        # Failures stay: once a record was lost, no later flush may report everything delivered.
         with self._lock:
-            failures, self._failures = self._failures, []
+            failures = list(self._failures)
         if failures:
             raise DeliveryError(f"{len(failures)} records were not delivered, first: {failures[0]}")
 

@@ -9,7 +9,7 @@ then that state is advanced.  This module decides nothing about alerts (see poli
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -19,11 +19,34 @@ from logwarden.scoring.session import StepModel, surprise_of
 
 
 @dataclass
+class EndedSessions:
+    """Sessions that ended because their entity's next event came more than the TTL after its last.
+
+    Each is scored like an idle-expired session (the END token against the state it reached) and
+    identified by the entity, its event count and the time of its last event, which a replay
+    finds again whatever the batches.
+    """
+
+    entities: list[str]
+    scores: np.ndarray  # float32 [E]
+    log_probs: np.ndarray  # float32 [E, V]
+    events_applied: np.ndarray  # int64 [E]: events of the ended session
+    last_seen: np.ndarray  # float64 [E]: time of its last event
+
+
+def no_ended_sessions() -> EndedSessions:
+    return EndedSessions(
+        [], np.empty(0, np.float32), np.empty((0, 0), np.float32), np.empty(0, np.int64), np.empty(0)
+    )
+
+
+@dataclass
 class ScoredBatch:
     """Per-event scores in input order, and the log-probability rows of the events a caller asked to keep."""
 
     scores: np.ndarray  # float32 [N]
     log_probs: np.ndarray  # float32 [N, V]: the distribution each event was scored against
+    ended: EndedSessions = field(default_factory=no_ended_sessions)
 
 
 def wave_indices(slots: np.ndarray) -> list[np.ndarray]:
@@ -75,23 +98,35 @@ class BatchProcessor:
         self._columns = columns_per_call
 
     def process(
-        self, entities: Sequence[str], event_ids: np.ndarray, partitions: np.ndarray, now: float
+        self,
+        entities: Sequence[str],
+        event_ids: np.ndarray,
+        partitions: np.ndarray,
+        now: float | np.ndarray,
+        ttl_seconds: float | None = None,
     ) -> ScoredBatch:
-        """Score and apply ``event_ids`` (int64 [N]) for ``entities`` at stream time ``now``.
+        """Score and apply ``event_ids`` (int64 [N]) for ``entities``; ``now`` is each event's time.
 
         Slots are looked up (and new entities given one) once for the whole batch, so no
-        entity of the batch can be evicted to make room for another.
+        entity of the batch can be evicted to make room for another.  With ``ttl_seconds``, an
+        event that comes more than the TTL after its entity's previous one first ends that
+        session (``ScoredBatch.ended``) and opens a new one, event by event, so where a
+        poll was cut and when the idle sweep ran do not change any entity's state.
         """
         count = len(entities)
         scores = np.empty(count, np.float32)
         log_probs: np.ndarray | None = None
-        all_slots = self._table.slots_for(entities, now, partitions)
+        times = np.broadcast_to(np.asarray(now, np.float64), (count,))
+        all_slots = self._table.slots_for(entities, times, partitions)
+        ended: list[tuple[np.ndarray, ScoredBatch, np.ndarray, np.ndarray]] = []
         for wave in wave_indices(all_slots):
             # A wave holds each slot once, so its pieces are independent of one another.
             for piece in column_chunks(wave, self._columns):
                 if len(piece) == 0:
                     continue
                 slots = all_slots[piece]
+                if ttl_seconds is not None:
+                    self._end_stale_sessions(piece, slots, times[piece], ttl_seconds, ended)
                 ids = event_ids[piece]
                 out = self._model.run(ids[None, :], self._table.h[:, slots, :], self._table.c[:, slots, :])
                 step_log_probs = out.log_probs[0]
@@ -99,10 +134,49 @@ class BatchProcessor:
                     log_probs = np.empty((count, step_log_probs.shape[1]), np.float32)
                 log_probs[piece] = step_log_probs
                 scores[piece] = surprise_of(step_log_probs, ids)
-                self._table.write(slots, out.h, out.c, now)
+                self._table.write(slots, out.h, out.c, times[piece])
         if log_probs is None:
             log_probs = np.empty((0, 0), np.float32)
-        return ScoredBatch(scores, log_probs)
+        return ScoredBatch(scores, log_probs, self._gather_ended(entities, ended))
+
+    def _end_stale_sessions(
+        self,
+        piece: np.ndarray,
+        slots: np.ndarray,
+        times: np.ndarray,
+        ttl_seconds: float,
+        ended: list[tuple[np.ndarray, ScoredBatch, np.ndarray, np.ndarray]],
+    ) -> None:
+        stale = np.flatnonzero(
+            (self._table.events_applied[slots] > 0) & (times - self._table.last_seen[slots] > ttl_seconds)
+        )
+        if stale.size == 0:
+            return
+        stale_slots = slots[stale]
+        end = self.score_session_end(stale_slots)
+        ended.append(
+            (
+                piece[stale],
+                end,
+                self._table.events_applied[stale_slots].copy(),
+                self._table.last_seen[stale_slots].copy(),
+            )
+        )
+        self._table.restart_sessions(stale_slots)
+
+    @staticmethod
+    def _gather_ended(
+        entities: Sequence[str], ended: list[tuple[np.ndarray, ScoredBatch, np.ndarray, np.ndarray]]
+    ) -> EndedSessions:
+        if not ended:
+            return no_ended_sessions()
+        return EndedSessions(
+            entities=[entities[i] for positions, _, _, _ in ended for i in positions.tolist()],
+            scores=np.concatenate([end.scores for _, end, _, _ in ended]),
+            log_probs=np.concatenate([end.log_probs for _, end, _, _ in ended]),
+            events_applied=np.concatenate([applied for _, _, applied, _ in ended]),
+            last_seen=np.concatenate([seen for _, _, _, seen in ended]),
+        )
 
     def score_session_end(self, slots: np.ndarray) -> ScoredBatch:
         """Score the END token for entities whose session is over; their state is not advanced."""

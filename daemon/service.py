@@ -11,7 +11,7 @@ import os
 import signal
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import repeat
 from types import FrameType
@@ -30,7 +30,7 @@ from logwarden.daemon.alerts import (
 )
 from logwarden.daemon.cadence import CheckpointCadence, CheckpointReason
 from logwarden.daemon.checkpoint import Checkpointer, CheckpointResult, Offsets
-from logwarden.daemon.clock import StreamClock
+from logwarden.daemon.clock import MAX_AHEAD_OF_WALL_SECONDS, StreamClock
 from logwarden.daemon.decode import DecodedEvent, MessageDecoder
 from logwarden.daemon.faults import CrashPoints
 from logwarden.daemon.kafka_io import OutputSink, input_position_required, poll_in_slices
@@ -113,14 +113,17 @@ class DaemonService:
         self._crash = crash_points
         self._notifier = notifier
         self._on_close = on_close
-        self._clock = StreamClock(float(table.last_seen_max()) if len(table) else 0.0)
+        self._clock = StreamClock(table.last_seen_max_by_partition())
         self.counters = Counters()
         self.should_exit = False
+        # Set when the loop raised: the batch in hand may be half applied, so nothing more is saved.
+        self._loop_failed = False
         self._cadence = CheckpointCadence(
             settings.checkpoint_every_events, settings.checkpoint_interval_seconds, time.monotonic()
         )
         self._next_expiry_check = time.monotonic()
         self._evicted_logged = 0
+        self._clamped_logged = 0
         # Dead letters by reason since the last bad_input line: logged with each save, not per
         # batch, so a flood of bad input costs one line per checkpoint interval.
         self._bad_unlogged: Counter[str] = Counter()
@@ -150,13 +153,14 @@ class DaemonService:
         shutdown must not checkpoint it: the next start replays it from the last checkpoint.
         """
         self.startup()
-        stopped_cleanly = False
         try:
             while not self.should_exit:
                 self.run_once()
-            stopped_cleanly = True
+        except BaseException:
+            self._loop_failed = True
+            raise
         finally:
-            self.shutdown(checkpoint=stopped_cleanly)
+            self.shutdown(checkpoint=not self._loop_failed)
         return 0
 
     def startup(self) -> None:
@@ -233,7 +237,6 @@ class DaemonService:
         events: list[DecodedEvent] = []
         partitions: list[int] = []
         bad: Counter[str] = Counter()
-        newest_ms = -1
         for tp, batch in polled.items():
             decoded_before = len(events)
             for record in batch:
@@ -247,18 +250,23 @@ class DaemonService:
             partitions.extend(repeat(tp.partition, len(events) - decoded_before))
             if batch:
                 self._next_offsets[(tp.topic, tp.partition)] = batch[-1].offset + 1
-                newest_ms = max(newest_ms, batch[-1].timestamp)
+                newest_ms = batch[-1].timestamp
+                if newest_ms is not None and newest_ms >= 0:  # legacy (magic 0) records carry none
+                    self._clock.observe(tp.partition, newest_ms / 1000.0)
         processed = sum(len(batch) for batch in polled.values())
         self._cadence.record(processed)
         if bad:
             self.counters.dead_letters += sum(bad.values())
             self._bad_unlogged.update(bad)
-        if newest_ms >= 0:
-            self._clock.observe(newest_ms / 1000.0)
         if events:
             entities, event_ids, _, _ = zip(*events, strict=True)
             self.score_and_alert(
-                entities, np.asarray(event_ids, np.int64), np.asarray(partitions, np.int32), records, events
+                entities,
+                np.asarray(event_ids, np.int64),
+                np.asarray(partitions, np.int32),
+                event_times(records, self._clock.now, self._clock.limit()),
+                records,
+                events,
             )
         self._crash.reach("batch")
 
@@ -267,10 +275,18 @@ class DaemonService:
         entities: Sequence[str],
         event_ids: np.ndarray,
         partitions: np.ndarray,
+        times: np.ndarray,
         records: list[Any],
         events: list[DecodedEvent],
     ) -> None:
-        scored = self._processor.process(entities, event_ids, partitions, self._clock.now)
+        scored = self._processor.process(entities, event_ids, partitions, times, self._settings.ttl_seconds)
+        if scored.ended.entities:
+            ended = scored.ended
+            alerts = self.send_session_end_alerts(
+                ended.entities, ended.scores, ended.log_probs, ended.events_applied, ended.last_seen
+            )
+            self.counters.session_ends += len(ended.entities)
+            self.counters.alerts += alerts
         self.counters.events += len(entities)
         flagged = np.flatnonzero(self._policy.decide(scored.scores, event_ids))
         detected_ms = int(time.time() * 1000)
@@ -304,49 +320,89 @@ class DaemonService:
                 self._sink.send_score(entities[position], encode_alert(payload))
 
     def send_dead_letter(self, record: Any, error: DecodeError) -> None:
-        headers = dead_letter_headers(
-            error.reason, error.detail, record.topic, record.partition, record.offset
-        )
+        """The original key, value and headers, followed by the ``logwarden.*`` headers saying why."""
+        headers = [
+            *forwarded_headers(record.headers),
+            *dead_letter_headers(error.reason, error.detail, record.topic, record.partition, record.offset),
+        ]
         self._sink.send_dead_letter(record.key, record.value, headers)
 
     def expire_idle_entities(self) -> None:
-        """End the sessions of entities idle longer than the TTL: score END, alert, forget them."""
-        expired = self._table.expire_idle(self._clock.now, self._settings.ttl_seconds)
+        """End the sessions of entities idle longer than the TTL: score END, alert, forget them.
+
+        Each entity is judged by its own partition's stream time (``StreamClock``).  An entity
+        this sweep has not reached yet is ended all the same when its next event comes late
+        (``BatchProcessor.process``), with the same score and the same alert id.
+        """
+        self._clock.follow(self.caught_up_partitions())
+        expired = self._table.expire_idle(self._clock.by_partition, self._settings.ttl_seconds)
         if not expired:
             return
         entities = [entity for entity, _ in expired]
         slots = np.asarray([slot for _, slot in expired], np.int64)
         scored = self._processor.score_session_end(slots)
-        end_ids = np.full(len(slots), END_ID, np.int64)
-        flagged = np.flatnonzero(self._policy.decide(scored.scores, end_ids))
-        detected_ms = int(time.time() * 1000)
-        for index in flagged:
-            entity = entities[index]
-            alert = build_alert(
-                alert_id=session_end_alert_id(entity, int(self._table.events_applied[slots[index]])),
-                entity=entity,
-                score=float(scored.scores[index]),
-                threshold=self._threshold,
-                event_id=END_ID,
-                event_text="",
-                log_probs=scored.log_probs[index],
-                metadata=self._metadata,
-                top_k=self._settings.top_k,
-                source=None,
-                event_time_ms=int(self._table.last_seen[slots[index]] * 1000),
-                detected_ms=detected_ms,
-            )
-            self._sink.send_alert(entity, encode_alert(alert))
+        alerts = self.send_session_end_alerts(
+            entities,
+            scored.scores,
+            scored.log_probs,
+            self._table.events_applied[slots],
+            self._table.last_seen[slots],
+        )
         self._table.remove(entities)
         self._cadence.mark_dirty()
         self.counters.session_ends += len(entities)
-        self.counters.alerts += len(flagged)
+        self.counters.alerts += alerts
         log.info(
             "sessions_expired",
             entities=len(entities),
-            alerts=len(flagged),
+            alerts=alerts,
             ttl_seconds=self._settings.ttl_seconds,
         )
+
+    def caught_up_partitions(self) -> set[int]:
+        """Partition numbers whose every assigned partition was processed up to its high watermark.
+
+        The high watermark is the one kafka-python last saw in a fetch response (no request
+        is made); a partition it has not fetched yet counts as not caught up.
+        """
+        numbers: dict[int, bool] = {}
+        for tp in self._consumer.assignment():
+            highwater = self._consumer.highwater(tp)
+            done = highwater is not None and self._next_offsets.get((tp.topic, tp.partition), 0) >= highwater
+            numbers[tp.partition] = numbers.get(tp.partition, True) and done
+        return {number for number, done in numbers.items() if done}
+
+    def send_session_end_alerts(
+        self,
+        entities: Sequence[str],
+        scores: np.ndarray,
+        log_probs: np.ndarray,
+        events_applied: np.ndarray,
+        last_seen: np.ndarray,
+    ) -> int:
+        """Alert on the ended sessions the policy flags; returns how many alerts were sent."""
+        end_ids = np.full(len(entities), END_ID, np.int64)
+        flagged = np.flatnonzero(self._policy.decide(scores, end_ids))
+        detected_ms = int(time.time() * 1000)
+        for index in flagged.tolist():
+            entity = entities[index]
+            last_event_ms = round(float(last_seen[index]) * 1000)
+            alert = build_alert(
+                alert_id=session_end_alert_id(entity, int(events_applied[index]), last_event_ms),
+                entity=entity,
+                score=float(scores[index]),
+                threshold=self._threshold,
+                event_id=END_ID,
+                event_text="",
+                log_probs=log_probs[index],
+                metadata=self._metadata,
+                top_k=self._settings.top_k,
+                source=None,
+                event_time_ms=last_event_ms,
+                detected_ms=detected_ms,
+            )
+            self._sink.send_alert(entity, encode_alert(alert))
+        return len(flagged)
 
     def checkpoint(
         self,
@@ -386,6 +442,20 @@ class DaemonService:
 
     def log_checkpoint(self, result: CheckpointResult) -> None:
         self.counters.checkpoints += 1
+        if result.group_commit_error is not None:
+            log.warning(
+                "group_commit_refused",
+                error=result.group_commit_error,
+                note="the local checkpoint stands; the next checkpoint commits again",
+            )
+        if self._clock.clamped > self._clamped_logged:
+            log.warning(
+                "future_timestamps",
+                batches=self._clock.clamped - self._clamped_logged,
+                max_ahead_seconds=MAX_AHEAD_OF_WALL_SECONDS,
+                note="record timestamps far ahead of this host's clock did not move stream time past it",
+            )
+            self._clamped_logged = self._clock.clamped
         evicted = self._table.evicted_total
         if evicted > self._evicted_logged:
             log.warning(
@@ -457,12 +527,41 @@ class DaemonService:
         )
 
     def handle_revoked(self, revoked: list[TopicPartition]) -> None:
-        """Checkpoint before partitions move, so their next owner starts where we stopped."""
+        """Checkpoint before partitions move, so their next owner starts where we stopped.
+
+        kafka-python also calls this from ``consumer.close()``.  When the loop or a checkpoint
+        failed, nothing more may be saved (see ``run`` and ``Checkpointer``): the partitions go
+        and the next owner replays them from the last checkpoint.
+        """
+        if self._loop_failed or self._checkpointer.failed:
+            log.warning(
+                "partitions_revoked",
+                partitions=sorted(f"{tp.topic}/{tp.partition}" for tp in revoked),
+                checkpoint="skipped after a failure; the next owner replays from the last checkpoint",
+            )
+            return
         if self._checkpointer.in_flight:
             self.finish_checkpoint(wait=True)
         if revoked and self._cadence.dirty:
             self.checkpoint("rebalance", wait=True)
         log.info("partitions_revoked", partitions=sorted(f"{tp.topic}/{tp.partition}" for tp in revoked))
+
+
+def event_times(records: Sequence[Any], fallback: float, limit: float) -> np.ndarray:
+    """Each record's timestamp in seconds (float64), ``fallback`` where it has none, at most ``limit``."""
+    try:
+        stamps = np.fromiter((record.timestamp for record in records), np.float64, len(records))
+    except TypeError:  # a legacy (magic 0) record carries None
+        stamps = np.array([-1 if r.timestamp is None else r.timestamp for r in records], np.float64)
+    seconds = stamps / 1000.0
+    seconds[stamps < 0] = fallback
+    return np.minimum(seconds, limit)
+
+
+def forwarded_headers(headers: Iterable[tuple[str, bytes | None]] | None) -> list[tuple[str, bytes]]:
+    """A record's headers as the producer takes them: a null header value (legal in Kafka, refused
+    by kafka-python's ``send``) becomes empty."""
+    return [(key, b"" if value is None else bytes(value)) for key, value in headers or ()]
 
 
 def split_polled(

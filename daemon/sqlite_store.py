@@ -7,6 +7,8 @@ float32 BLOBs whose shape comes from the header row, never pickled.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
@@ -27,6 +29,9 @@ from logwarden.daemon.state_store import (
 from logwarden.errors import StateStoreError
 
 DB_FILE = "state.sqlite3"
+LOCK_FILE = "lock"
+"""Held (flock) by the process that has the store open: two daemons on one state.dir would each
+overwrite the other's checkpoints, so the second is refused at start, naming the first's pid."""
 _FLOAT32_LE = np.dtype("<f4")
 
 _SCHEMA = (
@@ -64,12 +69,20 @@ _UPSERT_OFFSET = """INSERT INTO offsets (topic, kafka_partition, next_offset) VA
 class SqliteStateStore:
     """StateStore in ``<directory>/state.sqlite3`` (WAL journal)."""
 
-    def __init__(self, directory: str | Path, *, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> None:
+    def __init__(
+        self,
+        directory: str | Path,
+        *,
+        chunk_rows: int = DEFAULT_CHUNK_ROWS,
+        busy_timeout_seconds: float = 5.0,
+    ) -> None:
         self.directory = Path(directory)
         self.path = self.directory / DB_FILE
         self._chunk_rows = chunk_rows
+        self._busy_timeout_seconds = busy_timeout_seconds
         self._conn: sqlite3.Connection | None = None
         self._header: StoreHeader | None = None
+        self._lock_fd: int | None = None
 
     def open(self, header: StoreHeader) -> None:
         """Create the directory and file if needed, or check the saved header against ``header``."""
@@ -77,13 +90,26 @@ class SqliteStateStore:
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StateStoreError(f"{self.directory}: cannot create the state directory: {exc}") from exc
+        self._lock_directory()
+        try:
+            self._open_database(header)
+        except BaseException:
+            self._unlock_directory()
+            raise
+
+    def _open_database(self, header: StoreHeader) -> None:
         conn = None
         try:
             # isolation_level=None: transactions are begun and ended explicitly in save_checkpoint.
             # check_same_thread=False: checkpoints are written by the daemon's snapshot thread,
             # one at a time (the Checkpointer never overlaps them), while open/load/close run on
             # the main thread.
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(
+                self.path,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=self._busy_timeout_seconds,
+            )
             # Rows are ~1 KB of BLOBs: 8 KiB pages halve checkpoint time against the 4 KiB default.
             # Only takes effect on a new file, before WAL is switched on.
             conn.execute("PRAGMA page_size=8192")
@@ -108,6 +134,11 @@ class SqliteStateStore:
         except sqlite3.Error as exc:
             if conn is not None:
                 conn.close()
+            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+                raise StateStoreError(
+                    f"{self.path}: locked by another process ({exc}); close whatever holds it open "
+                    "(an sqlite3 shell, a backup tool) and start again; the state itself is intact"
+                ) from exc
             raise StateStoreError(
                 f"{self.path}: not a readable logwarden state store ({exc}); "
                 "move or delete it to start from empty state"
@@ -174,6 +205,31 @@ class SqliteStateStore:
             self._conn.close()
         self._conn = None
         self._header = None
+        self._unlock_directory()
+
+    def _lock_directory(self) -> None:
+        path = self.directory / LOCK_FILE
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StateStoreError(f"{path}: cannot create the state directory's lock file: {exc}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise StateStoreError(
+                f"{self.directory}: in use by another logwarden process (pid {holder}); each instance "
+                "needs its own state.dir"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        self._lock_fd = fd
+
+    def _unlock_directory(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the descriptor releases the flock
+            self._lock_fd = None
 
     def _require_open(self) -> tuple[sqlite3.Connection, StoreHeader]:
         if self._conn is None or self._header is None:

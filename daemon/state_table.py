@@ -10,7 +10,7 @@ graph takes.  Pure logic: no I/O library is imported here.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -99,19 +99,34 @@ class EntityStateTable:
         return self._slot_of.get(entity)
 
     def last_seen_max(self) -> float:
-        """Latest ``last_seen`` of a tracked entity (0.0 if none): where a restored stream clock resumes."""
+        """Latest ``last_seen`` of a tracked entity (0.0 if none)."""
         if not self._slot_of:
             return 0.0
         return float(self.last_seen[self._occupied].max())
 
+    def last_seen_max_by_partition(self) -> dict[int, float]:
+        """Latest ``last_seen`` of each partition number's entities: where restored stream clocks resume."""
+        occupied = np.flatnonzero(self._occupied)
+        if occupied.size == 0:
+            return {}
+        partitions = self.partition[occupied]
+        latest = np.full(int(partitions.max()) + 1, -np.inf)
+        np.maximum.at(latest, partitions, self.last_seen[occupied])
+        return {int(p): float(latest[p]) for p in np.unique(partitions).tolist()}
+
     def slots_for(
-        self, entities: Sequence[str], now: float, partitions: int | Sequence[int] | np.ndarray
+        self,
+        entities: Sequence[str],
+        now: float | np.ndarray,
+        partitions: int | Sequence[int] | np.ndarray,
     ) -> np.ndarray:
         """Slots of ``entities`` (int64, one per element, repeats share a slot), allocating new ones.
 
-        A new entity starts from the initial state with no events applied.  When the table is
-        full the least recently seen entities are evicted in one go (at least ``evict_fraction``
-        of the capacity, so the scan is rare), never one of ``entities``.
+        A new entity starts from the initial state with no events applied, last seen at ``now``
+        (its event's time when ``now`` has one per entity); a known entity's ``last_seen`` moves
+        only with ``write``, so it still tells how long the entity was idle before this batch.
+        When the table is full the least recently seen entities are evicted in one go (at least
+        ``evict_fraction`` of the capacity, so the scan is rare), never one of ``entities``.
         """
         get = self._slot_of.get
         slots = np.fromiter((get(e, -1) for e in entities), np.int64, count=len(entities))
@@ -126,16 +141,22 @@ class EntityStateTable:
             self.events_applied[new_slots] = 0
             slot_of = self._slot_of
             slots[missing] = [slot_of[entities[i]] for i in missing.tolist()]
-        self.last_seen[slots] = now
+            if isinstance(now, np.ndarray):  # the time of each new entity's first event
+                self.last_seen[new_slots] = np.inf
+                np.minimum.at(self.last_seen, slots[missing], now[missing])
+            else:
+                self.last_seen[new_slots] = now
         self.partition[slots] = partitions
         self._generation += 1
         return slots
 
-    def write(self, slots: np.ndarray, h_new: np.ndarray, c_new: np.ndarray, now: float) -> None:
+    def write(self, slots: np.ndarray, h_new: np.ndarray, c_new: np.ndarray, now: float | np.ndarray) -> None:
         """Store the state after one more event for each slot (``h_new``/``c_new`` are [L, B, H]).
 
-        The caller passes each slot at most once per call; several events of one entity are
-        successive steps, each its own ``write``.
+        ``now`` is the event's time (one per slot, or one for all); ``last_seen`` never moves
+        back, so a late record does not make its entity look idle.  The caller passes each slot
+        at most once per call; several events of one entity are successive steps, each its own
+        ``write``.
         """
         slots = np.asarray(slots, np.int64)
         if not self._occupied[slots].all():
@@ -143,16 +164,41 @@ class EntityStateTable:
         self.h[:, slots, :] = h_new
         self.c[:, slots, :] = c_new
         self.events_applied[slots] += 1
-        self.last_seen[slots] = now
+        self.last_seen[slots] = np.maximum(self.last_seen[slots], now)
         self._dirty[slots] = True
         self._generation += 1
 
-    def expire_idle(self, now: float, ttl_seconds: float) -> list[tuple[str, int]]:
+    def restart_sessions(self, slots: np.ndarray) -> None:
+        """Put ``slots`` back to the initial state with no events applied, keeping their entities.
+
+        For an entity whose new event arrives after its session ended (idle past the TTL): the
+        event opens a new session, exactly as if the entity had been expired and seen afresh.
+        """
+        self.h[:, slots, :] = self._initial_h[:, None, :]
+        self.c[:, slots, :] = self._initial_c[:, None, :]
+        self.events_applied[slots] = 0
+        self._dirty[slots] = True
+        self.ended_total += len(slots)
+        self._generation += 1
+
+    def expire_idle(self, now: float | Mapping[int, float], ttl_seconds: float) -> list[tuple[str, int]]:
         """(entity, slot) of every entity not seen for more than ``ttl_seconds``; removes nothing.
 
-        The caller scores the end of their sessions from ``h[:, slot, :]`` and then calls ``remove``.
+        ``now`` is one time for all, or the stream time of each partition number: an entity is
+        then judged by the time of the partition its events come from, so a partition read ahead
+        of the others cannot end sessions whose next events are still unread in another.  Entities
+        of a partition missing from the mapping are not judged.  The caller scores the end of
+        their sessions from ``h[:, slot, :]`` and then calls ``remove``.
         """
-        idle = np.flatnonzero(self._occupied & (self.last_seen < now - ttl_seconds))
+        if isinstance(now, Mapping):
+            if not now or not self._slot_of:
+                return []
+            clock = np.full(max(max(now), int(self.partition.max())) + 1, -np.inf)
+            clock[np.fromiter(now.keys(), np.int64)] = np.fromiter(now.values(), np.float64)
+            horizon: np.ndarray | float = clock[self.partition] - ttl_seconds
+        else:
+            horizon = now - ttl_seconds
+        idle = np.flatnonzero(self._occupied & (self.last_seen < horizon))
         entity_at = self._entity_at
         return [(entity_at[s], s) for s in idle.tolist()]  # type: ignore[misc]
 

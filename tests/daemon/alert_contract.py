@@ -16,3 +16,6 @@ ALERT_FIELDS = frozenset(
         "detected_at",
     }
 )
+
+TRUNCATED_EVENT_FIELDS = frozenset({"event_truncated", "event_bytes"})
+"""Present, besides ALERT_FIELDS, only when ``event`` holds the start of a longer line."""

@@ -7,6 +7,7 @@ driven step by step.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +37,12 @@ def build_in_process_service(
     offsets: dict[tuple[str, int], int],
     threshold: float | None = None,
     capacity: int = 100,
+    ttl_seconds: float | None = None,
 ) -> tuple[DaemonService, EntityStateTable, MemoryStateStore]:
     """The service over raw lines with entity regex ``job_<n>``, its state table and its store.
 
-    ``threshold`` defaults to the model's own; the store is open and holds no checkpoint yet.
+    ``threshold`` defaults to the model's own; ``ttl_seconds`` to none (no session ends); the store is
+    open and holds no checkpoint yet.
     """
     bundle = load_bundle(model_dir)
     model, metadata = OnnxStepModel.load(bundle), bundle.metadata
@@ -49,8 +52,9 @@ def build_in_process_service(
         metadata.num_layers, metadata.hidden_size, capacity, model.initial_h, model.initial_c
     )
     threshold = metadata.threshold if threshold is None else threshold
+    settings = SETTINGS if ttl_seconds is None else dataclasses.replace(SETTINGS, ttl_seconds=ttl_seconds)
     service = DaemonService(
-        settings=SETTINGS,
+        settings=settings,
         consumer=consumer,
         sink=sink,
         decoder=MessageDecoder.build(
@@ -60,7 +64,7 @@ def build_in_process_service(
         policy=AlertPolicy(threshold),
         table=table,
         checkpointer=Checkpointer(
-            flush_producer=lambda timeout: None,
+            flush_producer=sink.flush,
             store=store,
             table=table,
             commit_group=lambda offsets: None,

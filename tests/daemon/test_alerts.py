@@ -8,9 +8,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from alert_contract import ALERT_FIELDS
+from alert_contract import ALERT_FIELDS, TRUNCATED_EVENT_FIELDS
 
 from logwarden.daemon.alerts import (
+    MAX_ALERT_EVENT_BYTES,
     alert_id,
     build_alert,
     dead_letter_headers,
@@ -74,10 +75,13 @@ def test_alert_id_other_record_other_id(other: tuple[str, int, int]) -> None:
 
 def test_session_end_alert_id_stable_and_distinct() -> None:
     """Session-end ids depend on entity and last offset only, and differ from event alert ids."""
-    assert session_end_alert_id("blk_1", 1234) == session_end_alert_id("blk_1", 1234)
-    assert session_end_alert_id("blk_1", 1234) != session_end_alert_id("blk_2", 1234)
-    assert session_end_alert_id("blk_1", 1234) != session_end_alert_id("blk_1", 1235)
-    assert session_end_alert_id("blk_1", 1234) != alert_id("blk_1", 0, 1234)
+    t = 1_700_000_000_000
+    assert session_end_alert_id("blk_1", 1234, t) == session_end_alert_id("blk_1", 1234, t)
+    assert session_end_alert_id("blk_1", 1234, t) != session_end_alert_id("blk_2", 1234, t)
+    assert session_end_alert_id("blk_1", 1234, t) != session_end_alert_id("blk_1", 1235, t)
+    assert session_end_alert_id("blk_1", 1234, t) != alert_id("blk_1", 0, 1234)
+    # A later session of the same entity with as many events is another session, another id.
+    assert session_end_alert_id("blk_1", 1234, t) != session_end_alert_id("blk_1", 1234, t + 60_000)
 
 
 def test_build_alert_has_every_documented_field() -> None:
@@ -114,7 +118,12 @@ def test_build_alert_kind_follows_event_id(event_id: int, kind: str, template: s
 
 def test_build_alert_session_end_has_no_source() -> None:
     """A session-end alert is triggered by a timeout, not a record, so its source is null."""
-    built = alert(event_id=END_ID, source=None, event_text=None, alert_id=session_end_alert_id("blk_1", 1234))
+    built = alert(
+        event_id=END_ID,
+        source=None,
+        event_text=None,
+        alert_id=session_end_alert_id("blk_1", 1234, 1_700_000_000_000),
+    )
     assert (built["source"], built["event"], built["kind"]) == (None, None, "session_end")
 
 
@@ -158,10 +167,10 @@ def test_encode_alert_nan_refused() -> None:
 
 
 @pytest.mark.parametrize(
-    ("epoch_ms", "expected"), [(0, "1970-01-01T00:00:00.000Z"), (-1, None), (10**18, None)]
+    ("epoch_ms", "expected"), [(0, "1970-01-01T00:00:00.000Z"), (-1, None), (None, None), (10**18, None)]
 )
-def test_iso_utc_edges(epoch_ms: int, expected: str | None) -> None:
-    """iso_utc gives UTC with a Z suffix, and None for Kafka's "no timestamp" (-1) or absurd values."""
+def test_iso_utc_edges(epoch_ms: int | None, expected: str | None) -> None:
+    """iso_utc gives UTC with a Z suffix, and None for "no timestamp" (-1 or None) or absurd values."""
     assert iso_utc(epoch_ms) == expected
 
 
@@ -182,3 +191,55 @@ def test_dead_letter_headers_long_detail_truncated() -> None:
     detail = dict(dead_letter_headers("invalid_json", "é" * 5000, "logs", 0, 0))["logwarden.detail"]
     assert len(detail) <= 1024 and detail.endswith(b"...")
     detail.decode("utf-8")
+
+
+# -- long events ---------------------------------------------------------------------------
+
+KAFKA_DEFAULT_MAX_MESSAGE_BYTES = 1_048_588
+"""The broker's and a new topic's default ``message.max.bytes``: an alert above it is refused."""
+
+
+def test_build_alert_event_at_the_limit_kept_whole() -> None:
+    """An event of exactly MAX_ALERT_EVENT_BYTES is not cut and adds no truncation fields."""
+    text = "x" * (MAX_ALERT_EVENT_BYTES - 2) + "\u00e9"
+    built = alert(event_text=text)
+    assert built["event"] == text and set(built) == ALERT_FIELDS
+
+
+@pytest.mark.parametrize("ascii_prefix", range(4))
+@pytest.mark.parametrize("char", ["x", "\u00e9", "\u20ac", "\U0001f600", "\x01", "\ud800"])
+def test_build_alert_long_event_cut_on_a_character_boundary(char: str, ascii_prefix: int) -> None:
+    """A longer event keeps its start, at most MAX_ALERT_EVENT_BYTES of whole characters, and says so."""
+    text = "a" * ascii_prefix + char * (MAX_ALERT_EVENT_BYTES + 7)
+    original_bytes = len(text.encode("utf-8", "surrogatepass"))
+    built = alert(event_text=text)
+    event = built["event"]
+    kept_bytes = len(event.encode("utf-8", "surrogatepass"))
+    assert text.startswith(event) and MAX_ALERT_EVENT_BYTES - 4 < kept_bytes <= MAX_ALERT_EVENT_BYTES
+    assert set(built) == ALERT_FIELDS | TRUNCATED_EVENT_FIELDS
+    assert (built["event_truncated"], built["event_bytes"]) == (True, original_bytes)
+    assert json.loads(encode_alert(built))["event"] == event
+
+
+@pytest.mark.parametrize("char", ["\x01", "\u00e9", "\U0001f600", '"'])
+def test_encode_alert_of_the_largest_input_line_fits_kafkas_default_limit(char: str) -> None:
+    """A 1 MiB line of characters JSON escapes (up to 6 bytes per UTF-8 byte) makes an alert Kafka takes."""
+    text = char * (1024 * 1024 // len(char.encode()))
+    encoded = encode_alert(alert(event_text=text))
+    assert len(encoded) < KAFKA_DEFAULT_MAX_MESSAGE_BYTES
+
+
+def test_build_alert_session_end_without_event_has_no_truncation_fields() -> None:
+    """A session end carries no event text (None or empty) and nothing about truncation."""
+    for text in (None, ""):
+        built = alert(event_id=END_ID, source=None, event_text=text)
+        assert built["event"] == text and set(built) == ALERT_FIELDS
+
+
+# -- records without a Kafka timestamp ------------------------------------------------------
+
+
+def test_build_alert_without_event_time_writes_null() -> None:
+    """A record with no Kafka timestamp (None from a legacy record, or -1) gives event_time null."""
+    assert alert(event_time_ms=None)["event_time"] is None
+    assert alert(event_time_ms=-1)["event_time"] is None

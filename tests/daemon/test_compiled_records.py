@@ -16,6 +16,7 @@ from kafka.errors import CorruptRecordError
 from kafka.record.default_records import DefaultRecordBatch
 from kafka.record.legacy_records import LegacyRecordBatchBuilder
 from kafka.record.memory_records import MemoryRecords
+from kafka.record.util import calc_crc32c
 from kafka.structs import TopicPartition
 
 from logwarden.daemon import compiled_records
@@ -173,6 +174,18 @@ def test_a_malformed_record_raises_kafka_pythons_error_naming_the_partition(comp
     struct.pack_into(">i", data, compiled_records.HEADER_SIZE - 4, 2)  # claims two records, holds one
     with pytest.raises(CorruptRecordError, match="partition t-2 at offset 40 is malformed"):
         decode(compiled_class, bytes(data), check_crcs=False)
+
+
+def test_a_header_key_not_utf8_raises_kafka_pythons_error_naming_the_partition(compiled_class: type) -> None:
+    """A CRC-valid batch with a header key that is not UTF-8 raises CorruptRecordError on both paths."""
+    data = bytearray(encode_batch(40, [(0, b"k", b"value", [("ab", b"v")])]))
+    data[data.index(b"ab", compiled_records.HEADER_SIZE)] = 0xFF  # header key b"\xffb"
+    attributes = compiled_records.ATTRIBUTES_OFFSET
+    struct.pack_into(">I", data, attributes - 4, calc_crc32c(bytes(data[attributes:])))  # CRC, just before
+    with pytest.raises(CorruptRecordError, match="invalid record structure"):
+        decode(Fetcher.PartitionRecords, bytes(data))
+    with pytest.raises(CorruptRecordError, match="partition t-2 at offset 40 is malformed.*0xff"):
+        decode(compiled_class, bytes(data))
 
 
 def test_sample_batches_pass_the_self_check(compiled_class: type) -> None:

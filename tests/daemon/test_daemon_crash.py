@@ -33,6 +33,7 @@ from oracle import OracleResult, fold_records, load_checkpoint, state_difference
 from logwarden.daemon.checkpoint import CHECKPOINT_STEPS
 from logwarden.daemon.config import DaemonConfig, load_config
 from logwarden.daemon.faults import CRASH_ENV
+from logwarden.errors import DeliveryError
 from logwarden.synthetic import generate_logs
 
 pytestmark = pytest.mark.slow
@@ -367,20 +368,35 @@ def test_daemon_kill_at_checkpoint_step_state_equals_oracle(
 # -- a failure (not a kill) in the middle of a batch ------------------------------------------
 
 
-class _OneBatchConsumer:
-    """Returns the same batch on every poll; enough of KafkaConsumer for DaemonService.run."""
+class _ScriptedConsumer:
+    """Enough of KafkaConsumer for DaemonService.run: polls return ``batches`` in turn, then
+    ``then`` forever; ``close`` calls the rebalance listener as kafka-python 3's does."""
 
-    def __init__(self, batch: dict[TopicPartition, list[Any]]) -> None:
-        self._batch = batch
+    def __init__(self, batches: list[dict[TopicPartition, list[Any]]], then: str = "repeat") -> None:
+        self._batches = list(batches)
+        self._then = then
+        self._listener: Any = None
+        self._owned = {tp for batch in batches for tp in batch}
 
     def subscribe(self, topics: list[str], listener: Any = None) -> None:
-        pass
+        self._listener = listener
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self._owned)
+
+    def highwater(self, partition: TopicPartition) -> int | None:
+        return None  # no fetch response seen
 
     def poll(self, timeout_ms: int = 0, max_records: int | None = None) -> dict[TopicPartition, list[Any]]:
-        return self._batch
+        if self._then == "repeat":
+            return self._batches[0]
+        return self._batches.pop(0) if self._batches else {}
 
     def close(self, autocommit: bool = True, timeout_ms: int | None = None) -> None:
-        pass
+        # kafka-python 3.0: ConsumerCoordinator.close -> _on_close_prepare_async revokes the
+        # assignment through the listener before leaving the group.
+        if self._listener is not None and self._owned:
+            self._listener.on_partitions_revoked(sorted(self._owned))
 
 
 class _FailingSink:
@@ -400,10 +416,24 @@ class _FailingSink:
         pass
 
 
-def test_service_send_fails_mid_batch_batch_not_checkpointed(synthetic_model: Path) -> None:
-    """A batch whose alerts could not be sent is not checkpointed on the way out, so a restart replays it."""
-    lines = generate_logs(seed=5, entities=20).lines[:64]
-    batch = {
+class _FlushFailsOnceSink(_FailingSink):
+    """Alerts are accepted, but the first flush reports one as not delivered; later flushes pass."""
+
+    def __init__(self) -> None:
+        self.flushes = 0
+
+    def send_alert(self, entity: str, payload: bytes) -> None:
+        pass
+
+    def flush(self, timeout_seconds: float | None = None) -> None:
+        self.flushes += 1
+        if self.flushes == 1:
+            raise DeliveryError("1 records were not delivered, first: KafkaTimeoutError()")
+
+
+def _raw_batch(count: int) -> dict[TopicPartition, list[Any]]:
+    lines = generate_logs(seed=5, entities=20).lines[:count]
+    return {
         TopicPartition("in", 0): [
             ConsumerRecord(
                 topic="in",
@@ -423,10 +453,17 @@ def test_service_send_fails_mid_batch_batch_not_checkpointed(synthetic_model: Pa
             for offset, line in enumerate(lines)
         ]
     }
+
+
+def test_service_send_fails_mid_batch_batch_not_checkpointed(synthetic_model: Path) -> None:
+    """A batch whose alerts could not be sent is not checkpointed on the way out, so a restart replays it.
+
+    Closing the consumer revokes its partitions through the listener; that must not save either.
+    """
     threshold = -1.0  # every event alerts, so the first send fails after the batch was applied
     service, table, store = build_in_process_service(
         synthetic_model,
-        consumer=_OneBatchConsumer(batch),
+        consumer=_ScriptedConsumer([_raw_batch(64)]),
         sink=_FailingSink(),
         offsets={("in", 0): 0},
         threshold=threshold,
@@ -435,6 +472,26 @@ def test_service_send_fails_mid_batch_batch_not_checkpointed(synthetic_model: Pa
     with pytest.raises(KafkaTimeoutError):
         service.run()
     rows, offsets = store.load()
+    assert offsets == {("in", 0): 0}
+    assert sum(len(chunk) for chunk in rows) == 0
+
+
+def test_service_checkpoint_whose_flush_failed_is_not_retried_on_the_way_out(synthetic_model: Path) -> None:
+    """After a flush reported a lost alert, the daemon exits without saving: not even the checkpoint
+    kafka-python's close() asks for through the listener, whose own flush would pass."""
+    sink = _FlushFailsOnceSink()
+    service, table, store = build_in_process_service(
+        synthetic_model,
+        consumer=_ScriptedConsumer([_raw_batch(64)], then="idle"),
+        sink=sink,
+        offsets={("in", 0): 0},
+        threshold=-1.0,
+    )
+    store.save_checkpoint(table.take_changes(), {("in", 0): 0})
+    with pytest.raises(DeliveryError):
+        service.run()  # the first quiet poll takes the caught-up checkpoint, whose flush fails
+    rows, offsets = store.load()
+    assert sink.flushes == 1
     assert offsets == {("in", 0): 0}
     assert sum(len(chunk) for chunk in rows) == 0
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from logwarden.daemon.config import EntityConfig, InputConfig, JsonInputConfig
-from logwarden.daemon.decode import DECODE_REASONS, DecodedEvent, MessageDecoder
+from logwarden.daemon.decode import DECODE_REASONS, MAX_ENTITY_CHARS, DecodedEvent, MessageDecoder
 from logwarden.errors import ConfigError, DecodeError
 from logwarden.events.raw import parser_settings
 from logwarden.model.contract import FIRST_EVENT_ID, UNKNOWN_ID, ModelMetadata
@@ -137,6 +137,16 @@ def test_decode_one_two_mib_value_oversize() -> None:
     """A 2 MiB value exceeds the default 1 MiB limit and is rejected before decoding."""
     error = reason_of(decoder(), b"x" * (2 * 1024 * 1024))
     assert error.reason == "oversize" and str(2 * 1024 * 1024) in error.detail
+
+
+def test_decode_one_entity_longer_than_an_identifier_is_oversize() -> None:
+    """A megabyte-long entity would key alerts Kafka refuses: dead-lettered; the longest allowed is kept."""
+    line = TERMINATING.replace("blk_3886", "blk_" + "7" * (MAX_ENTITY_CHARS - 4))
+    assert len(decoder().decode_one(line.encode(), None, TS).entity) == MAX_ENTITY_CHARS
+    error = reason_of(decoder(), line.replace("blk_", "blk_7").encode())
+    assert error.reason == "oversize" and f"{MAX_ENTITY_CHARS + 1} characters" in error.detail
+    document = {"host": "h" * 5000, "message": TERMINATING}
+    assert reason_of(decoder("json", **JSON_FIELD_ENTITY), as_json(document)).reason == "oversize"
 
 
 def test_decode_one_value_at_limit_accepted() -> None:
@@ -331,3 +341,88 @@ def test_decode_reasons_all_exercised_by_tests() -> None:
     ]
     reasons = {reason_of(dec, value, key).reason for dec, value, key in records}
     assert reasons == set(DECODE_REASONS)
+
+
+# -- text that UTF-8 cannot encode -----------------------------------------------------------
+
+HOST_REGEX = EntityConfig(regex=r"host=(\S+)")
+EVENT_KEYS = {"kind": "sequences", "json_input": JsonInputConfig(event_field="event")}
+
+
+@pytest.mark.parametrize(
+    ("decoder_", "document", "field"),
+    [
+        pytest.param(
+            decoder("json", **JSON_FIELD_ENTITY),
+            {"host": "dn-\ud800", "message": TERMINATING},
+            "host",
+            id="entity field",
+        ),
+        pytest.param(
+            decoder("json", entity=HOST_REGEX),
+            {"message": "host=dn-\udfff " + TERMINATING},
+            "message",
+            id="regex over the message",
+        ),
+        pytest.param(
+            decoder("json", entity=HOST_REGEX, **EVENT_KEYS),
+            {"event": "5", "message": "host=dn-\ud800"},
+            "message",
+            id="regex over the message, event field",
+        ),
+        pytest.param(
+            decoder("json", entity=HOST_REGEX, **EVENT_KEYS),
+            {"event": "host=dn-\ud800"},
+            "event",
+            id="regex over the event key",
+        ),
+    ],
+)
+def test_decode_one_json_entity_with_lone_surrogate_invalid_utf8(
+    decoder_: MessageDecoder, document: dict[str, Any], field: str
+) -> None:
+    """A lone UTF-16 surrogate is valid JSON but not UTF-8: an entity (a Kafka key) holding one is refused."""
+    error = reason_of(decoder_, as_json(document))
+    assert error.reason == "invalid_utf8"
+    assert f"field {field!r}" in error.detail and "surrogate" in error.detail, error.detail
+
+
+def test_decode_one_json_entity_outside_the_bmp_accepted() -> None:
+    """A surrogate pair in JSON is one valid character, so the entity is kept."""
+    value = b'{"host": "dn-\\ud83d\\ude00-\\u00e9", "message": "' + TERMINATING.encode() + b'"}'
+    event = decoder("json", **JSON_FIELD_ENTITY).decode_one(value, None, TS)
+    assert event.entity == "dn-\U0001f600-\u00e9"
+
+
+def test_decode_one_json_message_with_lone_surrogate_kept_as_event_text() -> None:
+    """Event text only reaches alerts, which escape it to ASCII, so a lone surrogate in it is accepted."""
+    message = TERMINATING + " \ud800"
+    event = decoder("json", **JSON_FIELD_ENTITY).decode_one(
+        as_json({"host": "a", "message": message}), None, TS
+    )
+    assert (event.entity, event.text) == ("a", message)
+
+
+# -- records without a Kafka timestamp --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("decoder_", "value"),
+    [
+        (decoder(), TERMINATING.encode()),
+        (decoder("json", **JSON_FIELD_ENTITY), as_json({"host": "a", "message": "x"})),
+    ],
+    ids=["raw", "json"],
+)
+def test_decode_one_record_without_timestamp_has_no_event_time(
+    decoder_: MessageDecoder, value: bytes
+) -> None:
+    """A legacy (magic 0) record's timestamp None becomes -1, Kafka's own "no timestamp"."""
+    assert decoder_.decode_one(value, None, None).event_time_ms == -1
+
+
+def test_decode_one_timestamp_field_used_when_record_has_no_timestamp() -> None:
+    """The configured timestamp field still gives the event time of a record without one."""
+    dec = decoder("json", **JSON_FIELD_ENTITY, json_input=JsonInputConfig(timestamp_field="ts"))
+    event = dec.decode_one(as_json({"host": "a", "message": "x", "ts": 1_700_000_000}), None, None)
+    assert event.event_time_ms == 1_700_000_000_000

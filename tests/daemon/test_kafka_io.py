@@ -9,11 +9,13 @@ from typing import Any
 
 import pytest
 from kafka.errors import (
+    CommitFailedError,
     KafkaConfigurationError,
     KafkaTimeoutError,
     MessageSizeTooLargeError,
     NoOffsetForPartitionError,
     OffsetOutOfRangeError,
+    RebalanceInProgressError,
     SaslAuthenticationFailedError,
 )
 from kafka.producer.future import FutureProduceResult, FutureRecordMetadata
@@ -22,6 +24,7 @@ from kafka.structs import TopicPartition
 from logwarden.daemon.kafka_io import (
     POLL_SLICE_MS,
     OutputSink,
+    commit_offsets,
     input_position_required,
     poll_in_slices,
     start_client,
@@ -92,6 +95,11 @@ class RecordingProducer:
     def send(
         self, topic: str, key: bytes | None = None, value: bytes | None = None, headers: Any = None
     ) -> FutureRecordMetadata:
+        # What kafka-python's KafkaProducer.send checks before anything else.
+        if key is None and value is None:
+            raise ValueError("Need at least one: key or value")
+        if not all(isinstance(item, tuple) and isinstance(item[1], bytes) for item in headers or []):
+            raise TypeError("All headers items must be (str, bytes) tuples")
         size = len(value or b"")
         if self.sync_limit is not None and size > self.sync_limit:
             raise MessageSizeTooLargeError(f"{size} bytes")
@@ -149,6 +157,54 @@ def test_output_sink_dead_letter_over_request_size_cut_at_once() -> None:
         producer.sent[0]["value"] == b"z" * 10
         and producer.sent[0]["headers"]["logwarden.original_bytes"] == b"300"
     )
+
+
+def test_output_sink_dead_letter_with_neither_key_nor_value_sent_as_empty_value() -> None:
+    """A record with no key and no value (legal in Kafka) is dead-lettered, not raised on."""
+    producer = RecordingProducer(limit=100)
+    sink = sink_with(producer)
+    sink.send_dead_letter(None, None, [("logwarden.reason", b"null_value")])
+    sink.flush()
+    assert producer.sent == [
+        {"topic": "dead", "key": None, "value": b"", "headers": {"logwarden.reason": b"null_value"}}
+    ]
+
+
+def test_output_sink_flush_after_a_lost_record_keeps_raising() -> None:
+    """Once a record was not delivered, no later flush may report that everything was."""
+    producer = RecordingProducer(limit=100, fail_with=KafkaTimeoutError("broker down"))
+    sink = sink_with(producer)
+    sink.send_alert("job_1", b"{}")
+    with pytest.raises(DeliveryError):
+        sink.flush()
+    producer.fail_with = None
+    sink.send_alert("job_2", b"{}")
+    with pytest.raises(DeliveryError, match="1 records were not delivered"):
+        sink.flush()
+
+
+class RefusingConsumer:
+    """A group member whose commit the coordinator refuses, as while the group rebalances."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def commit(self, offsets: dict[TopicPartition, Any]) -> None:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    "error", [RebalanceInProgressError(), CommitFailedError("the group has already rebalanced")]
+)
+def test_commit_offsets_refused_by_the_group_is_reported_not_raised(error: Exception) -> None:
+    owned = TopicPartition("in", 0)
+    refused = commit_offsets(RefusingConsumer(error), {("in", 0): 5}, {owned})  # type: ignore[arg-type]
+    assert refused is not None and type(error).__name__ in refused
+
+
+def test_commit_offsets_of_partitions_no_longer_owned_commits_nothing() -> None:
+    consumer = RefusingConsumer(RebalanceInProgressError())
+    assert commit_offsets(consumer, {("in", 0): 5}, set()) is None  # type: ignore[arg-type]
 
 
 def test_output_sink_failed_alert_raises_delivery_error_at_flush() -> None:

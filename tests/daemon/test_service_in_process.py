@@ -24,6 +24,9 @@ class AssignedConsumer:
     def assignment(self) -> set[TopicPartition]:
         return set(self.owned)
 
+    def highwater(self, partition: TopicPartition) -> int | None:
+        return None  # no fetch response seen
+
     def seek(self, partition: TopicPartition, offset: int) -> None:
         self.seeks[partition] = offset
 
@@ -91,15 +94,36 @@ class DeadLetterSink(QuietSink):
 
     def __init__(self) -> None:
         self.dead_letters: list[tuple[bytes | None, bytes | None]] = []
+        self.headers: list[list[tuple[str, bytes]]] = []
 
-    def send_dead_letter(self, key: bytes | None, value: bytes | None, headers: object) -> None:
+    def send_dead_letter(
+        self, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
+    ) -> None:
         self.dead_letters.append((key, value))
+        self.headers.append(headers)
 
 
-def bad_record(offset: int, value: bytes) -> ConsumerRecord:
+def bad_record(
+    offset: int, value: bytes, headers: list[tuple[str, bytes | None]] | None = None
+) -> ConsumerRecord:
     return ConsumerRecord(
-        "in", 0, -1, offset, 1_700_000_000_000, 0, None, value, [], None, -1, len(value), -1
+        "in", 0, -1, offset, 1_700_000_000_000, 0, None, value, headers or [], None, -1, len(value), -1
     )
+
+
+def test_service_dead_letter_keeps_the_original_headers_before_its_own(synthetic_model: Path) -> None:
+    """A dead letter carries the record's own headers (a null value as empty), then why it was rejected."""
+    partition = TopicPartition("in", 0)
+    sink = DeadLetterSink()
+    service, _, _ = build_in_process_service(
+        synthetic_model, consumer=AssignedConsumer({partition}), sink=sink, offsets={}
+    )
+    original = [("trace-id", b"4bf92f35"), ("tombstone-marker", None)]
+    service.handle_records({partition: [bad_record(7, b"no entity here", original)]})
+    [headers] = sink.headers
+    assert headers[:2] == [("trace-id", b"4bf92f35"), ("tombstone-marker", b"")]
+    assert dict(headers[2:])["logwarden.reason"] == b"missing_entity"
+    assert dict(headers[2:])["logwarden.source.offset"] == b"7"
 
 
 def test_service_flood_of_bad_input_logs_one_bad_input_line_per_save(synthetic_model: Path) -> None:

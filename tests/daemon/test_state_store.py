@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -281,6 +282,44 @@ def test_sqlite_store_non_sqlite_file_raises_naming_path(tmp_path: Path) -> None
     (tmp_path / DB_FILE).write_bytes(b"this is not a database" * 100)
     with pytest.raises(StateStoreError, match=f"{tmp_path / DB_FILE}.*not a readable"):
         SqliteStateStore(tmp_path).open(HEADER)
+
+
+def test_sqlite_store_second_process_on_the_same_directory_refused_naming_the_first(tmp_path: Path) -> None:
+    """Two daemons on one state.dir would overwrite each other's checkpoints; the second may not open it."""
+    first = SqliteStateStore(tmp_path)
+    first.open(HEADER)
+    script = (
+        "import sys\n"
+        "from logwarden.daemon.sqlite_store import SqliteStateStore\n"
+        "from logwarden.daemon.state_store import StoreHeader\n"
+        "from logwarden.errors import StateStoreError\n"
+        "try:\n"
+        f"    SqliteStateStore(sys.argv[1]).open(StoreHeader({HEADER.model_sha256!r}, {L}, {H}))\n"
+        "except StateStoreError as exc:\n"
+        "    print(exc)\n"
+    )
+    refused = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True)
+    assert f"in use by another logwarden process (pid {os.getpid()})" in refused.stdout
+    first.close()
+    again = SqliteStateStore(tmp_path)
+    again.open(HEADER)  # closed stores release the directory
+    again.close()
+
+
+def test_sqlite_store_locked_database_says_so_without_advising_deletion(tmp_path: Path) -> None:
+    """A lock held by another program (an sqlite3 shell) is not damage: the message must not say delete it."""
+    store = SqliteStateStore(tmp_path)
+    store.open(HEADER)
+    store.close()
+    holder = sqlite3.connect(tmp_path / DB_FILE, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StateStoreError, match="locked by another process") as raised:
+            SqliteStateStore(tmp_path, busy_timeout_seconds=0.1).open(HEADER)
+        assert "delete" not in str(raised.value)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
 
 
 def test_sqlite_store_blob_of_wrong_length_raises_on_load(tmp_path: Path) -> None:

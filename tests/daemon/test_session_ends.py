@@ -1,0 +1,171 @@
+"""A session ends when its entity stays quiet past the TTL, and where the polls were cut or when the
+idle sweep ran does not change which sessions end, their alerts, or any entity's state."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from in_process_service import build_in_process_service
+from kafka import TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+
+from logwarden.daemon.state_table import EntityStateTable
+from logwarden.synthetic import generate_logs
+
+TTL_SECONDS = 30.0
+P0, P1 = TopicPartition("in", 0), TopicPartition("in", 1)
+
+
+class TwoPartitionConsumer:
+    """The assignment of a member reading two partitions; no fetch response seen yet."""
+
+    def assignment(self) -> set[TopicPartition]:
+        return {P0, P1}
+
+    def highwater(self, partition: TopicPartition) -> int | None:
+        return None
+
+
+class AlertSink:
+    """An OutputSink that keeps the alerts it is given."""
+
+    alerts_topic = "alerts"
+    dead_letter_topic = "dead-letters"
+    scores_topic = None
+
+    def __init__(self) -> None:
+        self.alerts: list[dict[str, Any]] = []
+
+    def send_alert(self, entity: str, payload: bytes) -> None:
+        self.alerts.append(json.loads(payload))
+
+    def flush(self, timeout_seconds: float | None = None) -> None:
+        pass
+
+
+def record(tp: TopicPartition, offset: int, seconds: float, line: str) -> ConsumerRecord:
+    value = line.encode()
+    return ConsumerRecord(
+        tp.topic, tp.partition, -1, offset, int(seconds * 1000), 0, None, value, [], None, -1, len(value), -1
+    )
+
+
+def streams() -> dict[TopicPartition, list[ConsumerRecord]]:
+    """Partition 0: job A twice, job C 99 s later, then A again; partition 1: job B twice, 20 s apart."""
+    log = generate_logs(seed=5, entities=3, anomaly_fraction=0.0)
+    a, b, c = list(dict.fromkeys(log.entity_of_line))[:3]
+    lines = {
+        entity: [ln for ln, e in zip(log.lines, log.entity_of_line, strict=True) if e == entity]
+        for entity in (a, b, c)
+    }
+    return {
+        P0: [
+            record(P0, 0, 1000.0, lines[a][0]),
+            record(P0, 1, 1001.0, lines[a][1]),
+            record(P0, 2, 1100.0, lines[c][0]),
+            record(P0, 3, 1101.0, lines[a][2]),
+        ],
+        P1: [record(P1, 0, 1000.0, lines[b][0]), record(P1, 1, 1020.0, lines[b][1])],
+    }
+
+
+def run(
+    model: Path, polls: list[dict[TopicPartition, list[ConsumerRecord]]]
+) -> tuple[EntityStateTable, AlertSink]:
+    """Every poll handled, each followed by the idle sweep; every event alerts (threshold -1)."""
+    sink = AlertSink()
+    service, table, _ = build_in_process_service(
+        model, consumer=TwoPartitionConsumer(), sink=sink, offsets={}, threshold=-1.0, ttl_seconds=TTL_SECONDS
+    )
+    for polled in polls:
+        service.handle_records(polled)
+        service.expire_idle_entities()
+    return table, sink
+
+
+def session_end_ids(sink: AlertSink) -> list[str]:
+    return sorted(alert["alert_id"] for alert in sink.alerts if alert["kind"] == "session_end")
+
+
+def assert_same_state(first: EntityStateTable, second: EntityStateTable, entities: list[str]) -> None:
+    assert sorted(first._slot_of) == sorted(second._slot_of) == sorted(entities)
+    for entity in entities:
+        one, other = first.snapshot(entity), second.snapshot(entity)
+        assert one.events_applied == other.events_applied, entity
+        np.testing.assert_allclose(one.h, other.h, atol=1e-5)
+        np.testing.assert_allclose(one.c, other.c, atol=1e-5)
+
+
+def test_partitions_read_unevenly_end_the_same_sessions_as_one_poll(synthetic_model: Path) -> None:
+    """Partition 0 read well ahead of partition 1 must not end B, whose next event is 20 s later."""
+    records = streams()
+    one_poll, _ = run(synthetic_model, [records])
+    one_by_one = [{P0: [r]} for r in records[P0]] + [{P1: [r]} for r in records[P1]]
+    uneven, uneven_sink = run(synthetic_model, one_by_one)
+    together, together_sink = run(synthetic_model, [records])
+    entities = sorted(together._slot_of)
+    assert_same_state(uneven, together, entities)
+    assert len(session_end_ids(together_sink)) == 1, (
+        "A's first session ended: its next event came 100 s later"
+    )
+    assert session_end_ids(uneven_sink) == session_end_ids(together_sink)
+    assert one_poll.snapshot(entities[0]).events_applied >= 1
+
+
+def test_a_session_ended_by_the_sweep_or_by_its_next_event_ends_alike(synthetic_model: Path) -> None:
+    """Swept before its next event, or found stale when that event comes: same alert id, same state."""
+    records = streams()
+    swept_first = [{P0: records[P0][:3]}, {P0: records[P0][3:]}, {P1: records[P1]}]  # sweep after C
+    in_one_go = [{P0: records[P0], P1: records[P1]}]
+    swept, swept_sink = run(synthetic_model, swept_first)
+    arrived, arrived_sink = run(synthetic_model, in_one_go)
+    assert_same_state(swept, arrived, sorted(arrived._slot_of))
+    assert session_end_ids(swept_sink) == session_end_ids(arrived_sink)
+    assert swept.expired_total == 1 and arrived.ended_total == 1
+
+
+def test_later_session_of_an_entity_gets_its_own_session_end_id(synthetic_model: Path) -> None:
+    """Two sessions of one entity with as many events each end with two different alert ids."""
+    records = streams()
+    a_lines = [r.value.decode() for r in records[P0] if r.offset in (0, 1)]
+    polls = [
+        {P0: [record(P0, 0, 1000.0, a_lines[0]), record(P0, 1, 1001.0, a_lines[1])]},
+        {P0: [record(P0, 2, 2000.0, a_lines[0]), record(P0, 3, 2001.0, a_lines[1])]},
+        {P0: [record(P0, 4, 3000.0, a_lines[0])]},
+    ]
+    _, sink = run(synthetic_model, polls)
+    ids = session_end_ids(sink)
+    assert len(ids) == 2 and len(set(ids)) == 2
+
+
+class CaughtUpConsumer(TwoPartitionConsumer):
+    """Both partitions were fetched to their ends: partition 0 holds 4 records, partition 1 holds 2."""
+
+    def highwater(self, partition: TopicPartition) -> int | None:
+        return {P0: 4, P1: 2}[partition]
+
+
+def test_a_partition_read_to_its_end_follows_the_others_so_its_quiet_entities_expire(
+    synthetic_model: Path,
+) -> None:
+    """B's partition has nothing more to read: partition 0 passing 80 s after B's last event ends B."""
+    records = streams()
+    sink = AlertSink()
+    service, table, _ = build_in_process_service(
+        synthetic_model,
+        consumer=CaughtUpConsumer(),
+        sink=sink,
+        offsets={},
+        threshold=-1.0,
+        ttl_seconds=TTL_SECONDS,
+    )
+    b = records[P1][0].value.decode()
+    service.handle_records({P1: records[P1]})
+    service.handle_records({P0: records[P0]})
+    entity_b = next(entity for entity in table._slot_of if entity in b)
+    service.expire_idle_entities()
+    assert entity_b not in table and table.expired_total == 1
+    assert any(alert["kind"] == "session_end" and alert["entity"] == entity_b for alert in sink.alerts)
