@@ -4,6 +4,8 @@ idle sweep ran does not change which sessions end, their alerts, or any entity's
 from __future__ import annotations
 
 import json
+import zlib
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -169,3 +171,79 @@ def test_a_partition_read_to_its_end_follows_the_others_so_its_quiet_entities_ex
     service.expire_idle_entities()
     assert entity_b not in table and table.expired_total == 1
     assert any(alert["kind"] == "session_end" and alert["entity"] == entity_b for alert in sink.alerts)
+
+
+def record_time_ms(line: str) -> int:
+    return int(datetime.fromisoformat(line.split(" ", 1)[0].replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def generated_partitions(jobs: int) -> dict[TopicPartition, list[ConsumerRecord]]:
+    """A generated log keyed by job over three partitions, each record stamped with its line's time."""
+    log = generate_logs(seed=5, entities=jobs, anomaly_fraction=0.004, first_job_id=1_000_000)
+    partitions = [TopicPartition("in", p) for p in range(3)]
+    records: dict[TopicPartition, list[ConsumerRecord]] = {tp: [] for tp in partitions}
+    for line, entity in zip(log.lines, log.entity_of_line, strict=True):
+        tp = partitions[zlib.crc32(entity.encode()) % 3]
+        records[tp].append(record(tp, len(records[tp]), record_time_ms(line) / 1000, line))
+    return records
+
+
+class ReadToTheEnd:
+    """A member of three partitions whose fetches have seen every record (``high watermarks``)."""
+
+    def __init__(self, records: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        self.records = records
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self.records)
+
+    def highwater(self, partition: TopicPartition) -> int | None:
+        return len(self.records[partition])
+
+
+def replay(
+    model: Path, records: dict[TopicPartition, list[ConsumerRecord]], seed: int | None
+) -> tuple[Any, ...]:
+    """All records in polls of random sizes per partition (one poll if ``seed`` is None), the idle
+    sweep after a random half of them; returns the alert ids and each entity's state."""
+    rng = np.random.default_rng(seed)
+    sink = AlertSink()
+    service, table, _ = build_in_process_service(
+        model,
+        consumer=ReadToTheEnd(records),
+        sink=sink,
+        offsets={},
+        threshold=-1.0,
+        ttl_seconds=120.0,
+        capacity=5_000,
+    )
+    read = dict.fromkeys(records, 0)
+    while any(read[tp] < len(records[tp]) for tp in records):
+        polled = {}
+        for tp, partition_records in records.items():
+            size = len(partition_records) if seed is None else int(rng.integers(0, 400))
+            if size and read[tp] < len(partition_records):
+                polled[tp] = partition_records[read[tp] : read[tp] + size]
+                read[tp] += len(polled[tp])
+        service.handle_records(polled)
+        if rng.random() < 0.5:
+            service.expire_idle_entities()
+    service.expire_idle_entities()
+    states = {entity: table.snapshot(entity) for entity in table._slot_of}
+    return sorted(alert["alert_id"] for alert in sink.alerts), states
+
+
+def test_random_poll_cuts_and_sweep_times_end_the_same_sessions_with_the_same_ids(
+    synthetic_model: Path,
+) -> None:
+    """800 jobs on 3 partitions over 14 minutes, TTL 2 minutes: 317 sessions end, alike every time."""
+    records = generated_partitions(800)
+    one_poll_ids, one_poll_states = replay(synthetic_model, records, seed=None)
+    assert len(one_poll_ids) > 1000
+    for seed in (1, 2):
+        ids, states = replay(synthetic_model, records, seed)
+        assert ids == one_poll_ids
+        assert sorted(states) == sorted(one_poll_states)
+        for entity, state in states.items():
+            assert state.events_applied == one_poll_states[entity].events_applied
+            np.testing.assert_allclose(state.h, one_poll_states[entity].h, atol=1e-5)
