@@ -381,10 +381,17 @@ def _servers(reader: _Reader, key: str, value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+INTEGER_MAXIMUM = 2**31 - 1
+"""Largest value of any integer key: Kafka's own bound for sizes and milliseconds.  Larger is a typo,
+and would fail far from the config (a 400-digit ``poll_timeout_ms`` overflows in the poll loop)."""
+
+
 def _integer(minimum: int) -> Check:
     def check(reader: _Reader, key: str, value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise reader.error(key, f"expected an integer >= {minimum}, got {_show(value)}")
+        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= INTEGER_MAXIMUM:
+            raise reader.error(
+                key, f"expected an integer from {minimum} to {INTEGER_MAXIMUM:,}, got {_show(value)}"
+            )
         return value
 
     return check

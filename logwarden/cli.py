@@ -249,6 +249,8 @@ def _handle_eval(args: argparse.Namespace) -> int:
     normal, anomalous = _parse_ratio(args.ratio)
     model = _load_model(args.model)
     rows = read_labelled_csv(args.labelled)
+    if not rows:
+        raise InputFormatError(f"{args.labelled}: holds no sessions to evaluate (only a header?)")
     records = list(score_sequence_lines(model, [row.keys for row in rows], args.threshold))
     metrics = confusion([row.anomalous for row in rows], [record["anomalous"] for record in records])
     report = {

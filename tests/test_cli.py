@@ -388,6 +388,16 @@ def test_cli_score_sequences_on_logs_model_exits_5(log_model: TrainedModel, cli_
     )
 
 
+def test_cli_eval_labelled_csv_with_only_a_header_exits_5(
+    sequence_model: TrainedModel, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No sessions to evaluate is an input error, not a report of metrics over nothing."""
+    empty = tmp_path / "empty.csv"
+    empty.write_text("Sequence,label\n", encoding="utf-8")
+    assert main(["eval", "--model", str(sequence_model.directory), "--labelled", str(empty)]) == 5
+    assert "holds no sessions" in capsys.readouterr().err
+
+
 def test_cli_eval_bad_ratio_exits_5(sequence_model: TrainedModel, cli_data: CliData) -> None:
     """A malformed --ratio is reported, not a traceback."""
     args = [

@@ -202,6 +202,18 @@ def test_parse_config_value_beyond_python_limits_error_names_key(dotted: str, va
     assert error_of(with_value(dotted, value)).startswith(f"config.yaml: {dotted}")
 
 
+@pytest.mark.parametrize(
+    "dotted",
+    ["processing.poll_timeout_ms", "state.max_entities", "processing.batch_max_events", "model.top_k"],
+)
+def test_parse_config_integer_beyond_kafkas_int32_is_refused_naming_key(dotted: str) -> None:
+    """A 400-digit poll timeout would overflow in the poll loop, far from the config; it is refused here."""
+    assert error_of(with_value(dotted, 10**400)).startswith(
+        f"config.yaml: {dotted}: expected an integer from"
+    )
+    assert error_of(with_value(dotted, 2**31)).startswith(f"config.yaml: {dotted}: expected an integer from")
+
+
 def test_parse_config_bootstrap_servers_number_message_is_readable() -> None:
     """The bootstrap_servers message says what was expected and what was found."""
     message = error_of(with_value("kafka.bootstrap_servers", 9092))
