@@ -8,7 +8,8 @@ DATA ?= ../shared/data
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	# torch is pinned first and alone: an unpinned resolution would pull the multi-GB CUDA build.
+	# torch is pinned first and alone: this exact version resolves to the CPU wheel pip finds locally
+	# on the project's machines; any other version, or PyPI's own build, is the multi-GB CUDA one.
 	$(PY) -m pip install --quiet "torch==2.13.0"
 	$(PY) -m pip install --quiet -e ".[train,dev]"
 	touch $@

@@ -1,8 +1,10 @@
 """What the daemon writes for an anomaly (an alert) and for a record it cannot read (a dead letter).
 
-Alert ids are derived from where the triggering record sits in Kafka, never from a clock or a
-counter: after a crash the daemon re-reads from the last committed offset and produces the same
-alerts with the same ids, so consumers de-duplicate on ``alert_id``.  Pure: no Kafka import.
+Alert ids never come from the wall clock or a counter: an event's alert id is derived from where
+its record sits in Kafka (topic/partition/offset), a session end's from the entity, its event count
+and its last event's time.  After a crash the daemon re-reads from its last checkpoint and produces
+the same alerts with the same ids, so consumers de-duplicate on ``alert_id``.  Pure: no Kafka
+import.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ A checkpoint makes everything the daemon did for input offsets below ``next_offs
 1. ``flush_producer`` — wait until the broker acknowledged every alert, dead letter and
    score produced so far.  Alerts are therefore at-least-once: a crash before step 2 replays
    the events from the previous checkpoint and produces the same alerts again, with the same
-   ``alert_id`` (derived from topic/partition/offset), so consumers can de-duplicate.
+   ``alert_id`` (derived from topic/partition/offset, or for a session end from the entity, its
+   event count and its last event's time), so consumers can de-duplicate.
 2. ``snapshot`` — write the changed entity states *and* the next input offsets to the local
    store in ONE transaction.  This is the authoritative checkpoint: on start the daemon seeks
    every partition to the offsets stored here, so each input event's effect on the state is
@@ -21,7 +22,9 @@ and the next start replays from the last saved checkpoint.
 Scale-out builds on this order the way Quix Streams does: a state changelog topic,
 co-partitioned with the input and each record carrying the input offset it reflects, is
 produced before step 1 and flushed with it; recovery then replays changelog records below
-the committed offset.  Step names are also the crash points the tests kill the daemon at.
+the committed offset.  The tests kill the daemon at the crash points of ``CHECKPOINT_STEPS``,
+placed around the steps: before and after step 1, inside and after step 2's transaction, and
+after step 3.
 """
 
 from __future__ import annotations

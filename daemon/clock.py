@@ -1,4 +1,8 @@
-"""Stream time: the daemon's notion of "now" for idle TTLs and least-recently-seen eviction."""
+"""Stream time, per input partition: when an entity has been idle past its TTL.
+
+Also the time given to a record that carries none.  Eviction does not use it: it ranks entities
+by the time of their own last event.
+"""
 
 from __future__ import annotations
 
@@ -13,61 +17,79 @@ decades off) would otherwise move stream time years ahead: every tracked entity 
 past its TTL and be ended at once, and since stream time never goes back, expiry would stay
 broken until real time caught up.  An hour covers any honest clock skew."""
 
+TopicPartitionKey = tuple[str, int]
+
 
 class StreamClock:
-    """Per partition number, the newest record timestamp seen, advanced by wall time while idle.
+    """For each input partition, the newest record timestamp seen there; read to its end, it runs on.
 
-    Record time rather than wall time makes a replay after a restart see the same idle gaps as
-    the first run, and lets historical data expire entities as it did live.  One clock per
-    partition because partitions are read unevenly (a backlog of one is read ahead of another):
-    with a single clock, how far one partition had been read would decide whether an entity of
-    another had been idle, and a replay that reads them in another order would end other sessions.
+    Record time rather than wall time makes a replay after a restart see the same idle gaps as the
+    first run, and lets historical data expire entities as it did live.  One clock per partition
+    because partitions are read unevenly (a backlog of one is read ahead of another): with a single
+    clock, how far one partition had been read would decide whether an entity of another had been
+    idle, and a replay that reads them in another order would end other sessions.
+
+    A partition with no unread records gains the wall time that passes (``advance``): its next
+    record can only be produced from now on, and without this the entities of a partition whose
+    producers went quiet would never expire.  A partition with unread records does not: after a
+    restart, or behind a slow fetch, its time must come from its records, or the sweep would end
+    sessions whose next events are still unread.
+
+    Entity state is kept per partition number, so an entity is judged by ``by_partition``: for
+    each number, the earliest of that number's topics, so no topic's unread records are passed.
     """
 
     def __init__(
-        self, start: Mapping[int, float] | None = None, wall_time: Callable[[], float] = time.time
+        self,
+        start: Mapping[TopicPartitionKey, float] | None = None,
+        wall_time: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.by_partition: dict[int, float] = dict(start or {})
-        self._last_wall = time.monotonic()
+        self._times: dict[TopicPartitionKey, float] = dict(start or {})
         self._wall_time = wall_time
+        self._monotonic = monotonic
+        self._advanced_at: dict[TopicPartitionKey, float] = dict.fromkeys(self._times, monotonic())
         self.clamped = 0
         """How many observed times were cut back to ``MAX_AHEAD_OF_WALL_SECONDS`` past the wall clock."""
 
     @property
+    def by_partition(self) -> dict[int, float]:
+        """Stream time of each partition number: the earliest of its topics' times."""
+        times: dict[int, float] = {}
+        for (_, partition), moment in self._times.items():
+            times[partition] = min(moment, times.get(partition, moment))
+        return times
+
+    @property
     def now(self) -> float:
         """The newest time of any partition (0.0 before any record): for records that carry none."""
-        return max(self.by_partition.values(), default=0.0)
+        return max(self._times.values(), default=0.0)
 
     def limit(self) -> float:
         """The latest time a record may claim: ``MAX_AHEAD_OF_WALL_SECONDS`` past the wall clock."""
         return self._wall_time() + MAX_AHEAD_OF_WALL_SECONDS
 
-    def observe(self, partition: int, record_time: float) -> None:
+    def observe(self, partition: TopicPartitionKey, record_time: float) -> None:
         """Move ``partition`` forward to a record's timestamp (seconds); never back, never far ahead."""
-        self._last_wall = time.monotonic()
+        self._advanced_at[partition] = self._monotonic()
         limit = self.limit()
         if record_time > limit:
             self.clamped += 1
             record_time = limit
-        if record_time > self.by_partition.get(partition, float("-inf")):
-            self.by_partition[partition] = record_time
+        if record_time > self._times.get(partition, float("-inf")):
+            self._times[partition] = record_time
 
-    def follow(self, caught_up: Iterable[int]) -> None:
-        """Bring partitions that have no unread records up to the newest time of any partition.
+    def advance(self, caught_up: Iterable[TopicPartitionKey]) -> None:
+        """Let the wall time since the last call pass on ``caught_up`` partitions, and only on them."""
+        now = self._monotonic()
+        caught = set(caught_up)
+        for partition in self._times:
+            if partition in caught:
+                self._times[partition] += now - self._advanced_at.get(partition, now)
+            self._advanced_at[partition] = now
 
-        A partition read to its end can only receive records produced from now on, stamped about
-        now; without this, the entities of a partition whose producers went quiet would never
-        expire while the other partitions flow.
-        """
-        newest = self.now
-        for partition in caught_up:
-            if newest > self.by_partition.get(partition, float("-inf")):
-                self.by_partition[partition] = newest
-
-    def idle(self) -> None:
-        """No records arrived: let wall time pass on every partition so quiet entities still expire."""
-        wall = time.monotonic()
-        elapsed = wall - self._last_wall
-        self._last_wall = wall
-        for partition in self.by_partition:
-            self.by_partition[partition] += elapsed
+    def forget(self, partitions: Iterable[TopicPartitionKey]) -> None:
+        """Drop released partitions: if one comes back, its time starts again from its records."""
+        for partition in partitions:
+            self._times.pop(partition, None)
+            self._advanced_at.pop(partition, None)

@@ -1,9 +1,10 @@
 """Fold a micro-batch of decoded events into the per-entity state table, scoring each event.
 
-Events of many entities go through one onnxruntime call.  When an entity has several events
-in the batch they must be applied in order, so the batch is cut into *waves*: wave k holds the
-k-th event of every entity that has one.  Each event is scored against the state before it,
-then that state is advanced.  This module decides nothing about alerts (see policy.py).
+Events of many entities are scored together.  When an entity has several events in the batch
+they must be applied in order, so the batch is cut into *waves*: wave k holds the k-th event of
+every entity that has one.  A wave goes through onnxruntime in one call per piece of at most
+``MODEL_CALL_COLUMNS`` (1,024) entities.  Each event is scored against the state before it, then
+that state is advanced.  This module decides nothing about alerts (see policy.py).
 """
 
 from __future__ import annotations

@@ -98,6 +98,7 @@ class DaemonService:
         crash_points: CrashPoints,
         notifier: SystemdNotifier,
         on_close: Callable[[], None] = lambda: None,
+        idle_time: Callable[[], float] = time.monotonic,
     ) -> None:
         self._settings = settings
         self._consumer = consumer
@@ -113,7 +114,11 @@ class DaemonService:
         self._crash = crash_points
         self._notifier = notifier
         self._on_close = on_close
-        self._clock = StreamClock(table.last_seen_max_by_partition())
+        # Each partition's time resumes at its entities' latest event: at most where it was.
+        latest = table.last_seen_max_by_partition()
+        self._clock = StreamClock(
+            {key: latest[key[1]] for key in stored_offsets if key[1] in latest}, monotonic=idle_time
+        )
         self.counters = Counters()
         self.should_exit = False
         # Set when the loop raised: the batch in hand may be half applied, so nothing more is saved.
@@ -180,7 +185,7 @@ class DaemonService:
         with input_position_required(self._settings.group_id):
             polled = poll_in_slices(self._consumer, self._settings.poll_timeout_ms)
         if not polled:
-            self._clock.idle()
+            self._clock.advance(self.caught_up_partitions())
             self.on_tick(input_idle=True)
             return
         # Ticking after every batch keeps the checkpoint cadence and the watchdog going through a
@@ -252,7 +257,7 @@ class DaemonService:
                 self._next_offsets[(tp.topic, tp.partition)] = batch[-1].offset + 1
                 newest_ms = batch[-1].timestamp
                 if newest_ms is not None and newest_ms >= 0:  # legacy (magic 0) records carry none
-                    self._clock.observe(tp.partition, newest_ms / 1000.0)
+                    self._clock.observe((tp.topic, tp.partition), newest_ms / 1000.0)
         processed = sum(len(batch) for batch in polled.values())
         self._cadence.record(processed)
         if bad:
@@ -334,7 +339,7 @@ class DaemonService:
         this sweep has not reached yet is ended all the same when its next event comes late
         (``BatchProcessor.process``), with the same score and the same alert id.
         """
-        self._clock.follow(self.caught_up_partitions())
+        self._clock.advance(self.caught_up_partitions())
         expired = self._table.expire_idle(self._clock.by_partition, self._settings.ttl_seconds)
         if not expired:
             return
@@ -359,18 +364,19 @@ class DaemonService:
             ttl_seconds=self._settings.ttl_seconds,
         )
 
-    def caught_up_partitions(self) -> set[int]:
-        """Partition numbers whose every assigned partition was processed up to its high watermark.
+    def caught_up_partitions(self) -> list[tuple[str, int]]:
+        """Assigned partitions processed up to their high watermark: nothing unread in them.
 
-        The high watermark is the one kafka-python last saw in a fetch response (no request
-        is made); a partition it has not fetched yet counts as not caught up.
+        The high watermark is the one kafka-python last saw in a fetch response (no request is
+        made); a partition it has not fetched yet counts as not caught up.
         """
-        numbers: dict[int, bool] = {}
+        caught_up = []
         for tp in self._consumer.assignment():
             highwater = self._consumer.highwater(tp)
-            done = highwater is not None and self._next_offsets.get((tp.topic, tp.partition), 0) >= highwater
-            numbers[tp.partition] = numbers.get(tp.partition, True) and done
-        return {number for number, done in numbers.items() if done}
+            key = (tp.topic, tp.partition)
+            if highwater is not None and self._next_offsets.get(key, 0) >= highwater:
+                caught_up.append(key)
+        return caught_up
 
     def send_session_end_alerts(
         self,
@@ -518,6 +524,7 @@ class DaemonService:
         self._table.remove(entities, reason="released")
         for key in released:
             del self._next_offsets[key]
+        self._clock.forget(released)
         self._released_partitions.update(released)
         self._cadence.mark_dirty()
         log.info(
@@ -549,12 +556,10 @@ class DaemonService:
 
 def event_times(records: Sequence[Any], fallback: float, limit: float) -> np.ndarray:
     """Each record's timestamp in seconds (float64), ``fallback`` where it has none, at most ``limit``."""
-    try:
-        stamps = np.fromiter((record.timestamp for record in records), np.float64, len(records))
-    except TypeError:  # a legacy (magic 0) record carries None
-        stamps = np.array([-1 if r.timestamp is None else r.timestamp for r in records], np.float64)
+    # A legacy (magic 0) record carries None, which np.fromiter reads as NaN.
+    stamps = np.fromiter((record.timestamp for record in records), np.float64, len(records))
     seconds = stamps / 1000.0
-    seconds[stamps < 0] = fallback
+    seconds[~(stamps >= 0)] = fallback  # NaN compares false
     return np.minimum(seconds, limit)
 
 

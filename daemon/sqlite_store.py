@@ -86,6 +86,8 @@ class SqliteStateStore:
 
     def open(self, header: StoreHeader) -> None:
         """Create the directory and file if needed, or check the saved header against ``header``."""
+        if self._conn is not None:
+            raise StateStoreError(f"{self.path}: state store is already open")
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -222,8 +224,15 @@ class SqliteStateStore:
                 f"{self.directory}: in use by another logwarden process (pid {holder}); each instance "
                 "needs its own state.dir"
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        except OSError as exc:
+            os.close(fd)
+            raise StateStoreError(f"{path}: cannot lock the state directory: {exc}") from exc
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        except OSError as exc:
+            os.close(fd)  # also releases the lock
+            raise StateStoreError(f"{path}: cannot write the lock file: {exc}") from exc
         self._lock_fd = fd
 
     def _unlock_directory(self) -> None:

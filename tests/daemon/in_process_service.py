@@ -8,6 +8,7 @@ driven step by step.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +39,14 @@ def build_in_process_service(
     threshold: float | None = None,
     capacity: int = 100,
     ttl_seconds: float | None = None,
+    idle_time: Callable[[], float] = lambda: 0.0,
 ) -> tuple[DaemonService, EntityStateTable, MemoryStateStore]:
     """The service over raw lines with entity regex ``job_<n>``, its state table and its store.
 
-    ``threshold`` defaults to the model's own; ``ttl_seconds`` to none (no session ends); the store is
-    open and holds no checkpoint yet.
+    ``threshold`` defaults to the model's own; ``ttl_seconds`` to none (no session ends);
+    ``idle_time`` is the clock by which partitions read to their end gain stream time (by default
+    one that stands still, so results never depend on how fast the test ran); the store is open
+    and holds no checkpoint yet.
     """
     bundle = load_bundle(model_dir)
     model, metadata = OnnxStepModel.load(bundle), bundle.metadata
@@ -75,5 +79,6 @@ def build_in_process_service(
         threshold=threshold,
         crash_points=CrashPoints(None),
         notifier=SystemdNotifier(address=""),
+        idle_time=idle_time,
     )
     return service, table, store

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from daemon_harness import DaemonProcess, daemon_config, keyed_records, produce_records, stored_events_applied
+from kafka.partitioner.default import murmur2
 from kafka_broker import read_all
 
 from logwarden.daemon.alerts import session_end_alert_id
@@ -24,6 +25,16 @@ TTL_SECONDS = 600.0
 IDLE_JUMP_MS = 3_600_000
 SCORE_TOLERANCE = 1e-4
 PROCESS_DEADLINE_S = 60.0
+
+
+def late_job_per_partition(partitions: int) -> dict[str, str]:
+    """entity -> first line of one generated job for each partition the default partitioner picks."""
+    log = generate_logs(seed=14, entities=40, anomaly_fraction=0.0, first_job_id=99_000)
+    chosen: dict[int, tuple[str, str]] = {}
+    for entity, line in zip(log.entity_of_line, log.lines, strict=True):
+        chosen.setdefault((murmur2(entity.encode()) & 0x7FFFFFFF) % partitions, (entity, line))
+    assert len(chosen) == partitions
+    return dict(chosen.values())
 
 
 def line_time_ms(line: str) -> int:
@@ -65,7 +76,7 @@ def test_daemon_idle_entities_past_ttl_expire_and_score_end(
     log = generate_logs(
         seed=13, entities=40, anomaly_fraction=0.25, kinds=("truncated",), first_job_id=95_000
     )
-    late = generate_logs(seed=14, entities=1, anomaly_fraction=0.0, first_job_id=99_000)
+    late = late_job_per_partition(partitions=2)
     model = OnnxStepModel.load(load_bundle(synthetic_model))
     oracle = end_scores(model, log.lines)
     threshold = separating_threshold(
@@ -96,12 +107,13 @@ def test_daemon_idle_entities_past_ttl_expire_and_score_end(
     )
     daemon.wait_processed(len(log.lines), timeout_s=PROCESS_DEADLINE_S)
     assert not any(e.get("event") == "sessions_expired" for e in daemon.events())
-    # One record an hour of stream time later moves the clock past every other entity's TTL.
+    # One record an hour of stream time later in each partition moves its time past every other
+    # entity's TTL (stream time is kept per partition).
     produce_records(
         kafka_bootstrap,
         input_topic,
-        [(late.entity_of_line[0].encode(), late.lines[0].encode())],
-        [max(times) + IDLE_JUMP_MS],
+        [(entity.encode(), line.encode()) for entity, line in late.items()],
+        [max(times) + IDLE_JUMP_MS] * len(late),
     )
     daemon.wait_for(
         lambda events: (
@@ -110,7 +122,7 @@ def test_daemon_idle_entities_past_ttl_expire_and_score_end(
         PROCESS_DEADLINE_S,
         "every early entity to expire",
     )
-    daemon.wait_processed(len(log.lines) + 1, timeout_s=PROCESS_DEADLINE_S)
+    daemon.wait_processed(len(log.lines) + len(late), timeout_s=PROCESS_DEADLINE_S)
     assert daemon.terminate() == 0
     final = daemon.last_checkpoint()
     assert final is not None and final["session_ends"] == len(oracle)
@@ -131,7 +143,7 @@ def test_daemon_idle_entities_past_ttl_expire_and_score_end(
         assert alert["source"] is None and alert["event"] == ""
         assert alert["alert_id"] == session_end_alert_id(entity, events, last_event_ms[entity])
         assert alert["score"] == pytest.approx(score, abs=SCORE_TOLERANCE)
-    assert stored_events_applied(tmp_path / "state", synthetic_model) == {late.entity_of_line[0]: 1}
+    assert stored_events_applied(tmp_path / "state", synthetic_model) == dict.fromkeys(late, 1)
 
 
 def test_daemon_more_entities_than_max_entities_evicts_and_stays_bounded(

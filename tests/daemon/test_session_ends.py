@@ -143,34 +143,59 @@ def test_later_session_of_an_entity_gets_its_own_session_end_id(synthetic_model:
     assert len(ids) == 2 and len(set(ids)) == 2
 
 
-class CaughtUpConsumer(TwoPartitionConsumer):
-    """Both partitions were fetched to their ends: partition 0 holds 4 records, partition 1 holds 2."""
+class FetchedToTheEnd(TwoPartitionConsumer):
+    """Fetches have shown partition 0 holding 4 records and partition 1 ``partition_1_records``."""
+
+    def __init__(self, partition_1_records: int) -> None:
+        self.highwaters = {P0: 4, P1: partition_1_records}
 
     def highwater(self, partition: TopicPartition) -> int | None:
-        return {P0: 4, P1: 2}[partition]
+        return self.highwaters[partition]
 
 
-def test_a_partition_read_to_its_end_follows_the_others_so_its_quiet_entities_expire(
-    synthetic_model: Path,
-) -> None:
-    """B's partition has nothing more to read: partition 0 passing 80 s after B's last event ends B."""
+class Ticks:
+    """A monotonic clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def b_after_wall_time_passes(model: Path, partition_1_records: int) -> tuple[str, EntityStateTable]:
+    """B's two records handled, then 40 s of wall time (TTL 30 s) and the sweep; B and the table."""
     records = streams()
-    sink = AlertSink()
+    ticks = Ticks()
     service, table, _ = build_in_process_service(
-        synthetic_model,
-        consumer=CaughtUpConsumer(),
-        sink=sink,
+        model,
+        consumer=FetchedToTheEnd(partition_1_records),
+        sink=AlertSink(),
         offsets={},
         threshold=-1.0,
         ttl_seconds=TTL_SECONDS,
+        idle_time=ticks,
     )
-    b = records[P1][0].value.decode()
     service.handle_records({P1: records[P1]})
-    service.handle_records({P0: records[P0]})
-    entity_b = next(entity for entity in table._slot_of if entity in b)
+    entity_b = next(iter(table._slot_of))
     service.expire_idle_entities()
+    ticks.now += 40.0
+    service.expire_idle_entities()
+    return entity_b, table
+
+
+def test_a_quiet_partition_read_to_its_end_runs_on_wall_time_so_its_entities_expire(
+    synthetic_model: Path,
+) -> None:
+    """B's partition has nothing more to read: 40 s of wall time later, B's session has ended."""
+    entity_b, table = b_after_wall_time_passes(synthetic_model, partition_1_records=2)
     assert entity_b not in table and table.expired_total == 1
-    assert any(alert["kind"] == "session_end" and alert["entity"] == entity_b for alert in sink.alerts)
+
+
+def test_a_partition_with_unread_records_waits_for_them(synthetic_model: Path) -> None:
+    """With a third record of partition 1 not read yet, wall time does not end B: its next event may be it."""
+    entity_b, table = b_after_wall_time_passes(synthetic_model, partition_1_records=3)
+    assert entity_b in table and table.expired_total == 0
 
 
 def record_time_ms(line: str) -> int:
