@@ -44,6 +44,7 @@ def loop_settings(config: DaemonConfig) -> LoopSettings:
         checkpoint_every_events=config.state.checkpoint_every_events,
         checkpoint_interval_seconds=config.state.checkpoint_interval_seconds,
         ttl_seconds=config.state.ttl_seconds,
+        allowed_lateness_seconds=config.state.allowed_lateness_seconds,
         top_k=config.model.top_k,
         shutdown_timeout_seconds=config.shutdown.timeout_seconds,
         group_id=config.kafka.group_id,

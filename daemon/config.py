@@ -142,6 +142,7 @@ class StateConfig:
 
     dir: Path
     ttl_seconds: float = 3600.0
+    allowed_lateness_seconds: float = 0.0
     max_entities: int = 1_000_000
     checkpoint_every_events: int = 500_000
     checkpoint_interval_seconds: float = 5.0
@@ -409,6 +410,13 @@ def _number(*, positive: bool) -> Check:
     return check
 
 
+def _non_negative_number(reader: _Reader, key: str, value: Any) -> float:
+    number = _finite_float(value)
+    if number is None or number < 0:
+        raise reader.error(key, f"expected a number >= 0, got {_show(value)}")
+    return number
+
+
 def _finite_float(value: Any) -> float | None:
     """``value`` as a float when it is an int or float (not a bool) that is finite as a float, else None."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -583,6 +591,7 @@ _CHECKS: dict[type, dict[str, Check | type]] = {
     StateConfig: {
         "dir": _path,
         "ttl_seconds": _number(positive=True),
+        "allowed_lateness_seconds": _non_negative_number,
         "max_entities": _integer(1),
         "checkpoint_every_events": _integer(1),
         "checkpoint_interval_seconds": _number(positive=True),

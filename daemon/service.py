@@ -62,6 +62,9 @@ class LoopSettings:
     shutdown_timeout_seconds: float
     expiry_check_seconds: float = 1.0
     group_id: str = ""
+    allowed_lateness_seconds: float = 0.0
+    """How far a partition's timestamps may go back: the idle sweep waits this long past the TTL, so
+    it never ends a session that a late record of the same partition would have continued."""
 
 
 @dataclass
@@ -340,7 +343,9 @@ class DaemonService:
         (``BatchProcessor.process``), with the same score and the same alert id.
         """
         self._clock.advance(self.caught_up_partitions())
-        expired = self._table.expire_idle(self._clock.by_partition, self._settings.ttl_seconds)
+        expired = self._table.expire_idle(
+            self._clock.by_partition, self._settings.ttl_seconds + self._settings.allowed_lateness_seconds
+        )
         if not expired:
             return
         entities = [entity for entity, _ in expired]

@@ -39,6 +39,7 @@ def build_in_process_service(
     threshold: float | None = None,
     capacity: int = 100,
     ttl_seconds: float | None = None,
+    allowed_lateness_seconds: float = 0.0,
     idle_time: Callable[[], float] = lambda: 0.0,
 ) -> tuple[DaemonService, EntityStateTable, MemoryStateStore]:
     """The service over raw lines with entity regex ``job_<n>``, its state table and its store.
@@ -56,7 +57,11 @@ def build_in_process_service(
         metadata.num_layers, metadata.hidden_size, capacity, model.initial_h, model.initial_c
     )
     threshold = metadata.threshold if threshold is None else threshold
-    settings = SETTINGS if ttl_seconds is None else dataclasses.replace(SETTINGS, ttl_seconds=ttl_seconds)
+    settings = dataclasses.replace(
+        SETTINGS,
+        ttl_seconds=SETTINGS.ttl_seconds if ttl_seconds is None else ttl_seconds,
+        allowed_lateness_seconds=allowed_lateness_seconds,
+    )
     service = DaemonService(
         settings=settings,
         consumer=consumer,

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from in_process_service import build_in_process_service
 from kafka import TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
@@ -272,3 +273,37 @@ def test_random_poll_cuts_and_sweep_times_end_the_same_sessions_with_the_same_id
         for entity, state in states.items():
             assert state.events_applied == one_poll_states[entity].events_applied
             np.testing.assert_allclose(state.h, one_poll_states[entity].h, atol=1e-5)
+
+
+@pytest.mark.parametrize(("lateness", "alike"), [(0.0, False), (30.0, True)])
+def test_allowed_lateness_keeps_the_sweep_from_ending_a_session_a_late_record_continues(
+    synthetic_model: Path, lateness: float, alike: bool
+) -> None:
+    """X at T, W at T+70, then X's late record at T+50 (TTL 60): X's session goes on when read in one
+    poll; swept after W, it ends, unless the sweep allows 30 s of lateness."""
+    records = streams()
+    x_lines = [r.value.decode() for r in records[P0] if r.offset in (0, 1)]
+    w_line = records[P0][2].value.decode()
+    stream = [
+        record(P0, 0, 1000.0, x_lines[0]),
+        record(P0, 1, 1070.0, w_line),
+        record(P0, 2, 1050.0, x_lines[1]),
+    ]
+
+    def final_counts(polls: list[dict[TopicPartition, list[ConsumerRecord]]]) -> dict[str, int]:
+        service, table, _ = build_in_process_service(
+            synthetic_model,
+            consumer=TwoPartitionConsumer(),
+            sink=AlertSink(),
+            offsets={},
+            ttl_seconds=60.0,
+            allowed_lateness_seconds=lateness,
+        )
+        for polled in polls:
+            service.handle_records(polled)
+            service.expire_idle_entities()
+        return {entity: table.snapshot(entity).events_applied for entity in table._slot_of}
+
+    together = final_counts([{P0: stream}])
+    cut = final_counts([{P0: stream[:2]}, {P0: stream[2:]}])
+    assert (cut == together) is alike
