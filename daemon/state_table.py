@@ -98,12 +98,6 @@ class EntityStateTable:
         """Slot of ``entity``, or None if it is not tracked."""
         return self._slot_of.get(entity)
 
-    def last_seen_max(self) -> float:
-        """Latest ``last_seen`` of a tracked entity (0.0 if none)."""
-        if not self._slot_of:
-            return 0.0
-        return float(self.last_seen[self._occupied].max())
-
     def last_seen_max_by_partition(self) -> dict[int, float]:
         """Latest ``last_seen`` of each partition number's entities: where restored stream clocks resume."""
         occupied = np.flatnonzero(self._occupied)

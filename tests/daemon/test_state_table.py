@@ -325,13 +325,13 @@ def test_state_table_load_rows_beyond_capacity_raises() -> None:
         make_table(capacity=2).load_rows([rows])
 
 
-def test_state_table_last_seen_max_ignores_freed_slots() -> None:
-    """last_seen_max is the latest time of a tracked entity, 0.0 for an empty table."""
+def test_state_table_last_seen_max_by_partition_ignores_freed_slots() -> None:
+    """The latest time of each partition number's tracked entities; nothing for an empty table."""
     table = make_table()
-    assert table.last_seen_max() == 0.0
-    fill(table, 3)
-    table.remove(["e2"])
-    assert table.last_seen_max() == 1.0
+    assert table.last_seen_max_by_partition() == {}
+    table.slots_for(["a", "b", "c"], now=np.array([5.0, 7.0, 9.0]), partitions=[0, 0, 1])
+    table.remove(["b"])
+    assert table.last_seen_max_by_partition() == {0: 5.0, 1: 9.0}
 
 
 def test_state_table_snapshot_of_unknown_entity_raises_key_error() -> None:

@@ -11,7 +11,7 @@ import torch
 
 from logwarden.errors import TrainingError
 from logwarden.model.bundle import load_bundle
-from logwarden.model.contract import END_ID, FIRST_EVENT_ID, START_ID
+from logwarden.model.contract import END_ID, FIRST_EVENT_ID, START_ID, ModelMetadata
 from logwarden.model.runtime import OnnxStepModel
 from logwarden.train.export import export_model
 from logwarden.train.fit import FitResult, TrainingOptions, fit
@@ -27,21 +27,29 @@ def fitted(hdfs_sessions: list[np.ndarray], small_options: TrainingOptions) -> F
     return fit(hdfs_sessions, vocab_size, small_options)
 
 
-@pytest.fixture(scope="module")
-def onnx_model(fitted: FitResult, tmp_path_factory: pytest.TempPathFactory) -> OnnxStepModel:
-    """The fitted network exported and loaded back through the daemon's loader."""
-    network = fitted.network
-    out_dir = tmp_path_factory.mktemp("parity")
-    keys = [str(i) for i in range(network.vocab_size - FIRST_EVENT_ID)]
-    export_model(
+def export_sequences_model(
+    network: NextEventLSTM, out_dir: Path, keys: list[str], threshold: float = 1.0
+) -> ModelMetadata:
+    """Export ``network`` as a sequences model whose keys are their own templates, with a fixed threshold."""
+    return export_model(
         network,
         out_dir,
         input_kind="sequences",
         vocabulary=keys,
         templates=keys,
-        threshold=10.0,
+        threshold=threshold,
         threshold_method="fixed",
         training={},
+    )
+
+
+@pytest.fixture(scope="module")
+def onnx_model(fitted: FitResult, tmp_path_factory: pytest.TempPathFactory) -> OnnxStepModel:
+    """The fitted network exported and loaded back through the daemon's loader."""
+    network = fitted.network
+    out_dir = tmp_path_factory.mktemp("parity")
+    export_sequences_model(
+        network, out_dir, [str(i) for i in range(network.vocab_size - FIRST_EVENT_ID)], 10.0
     )
     return OnnxStepModel.load(load_bundle(out_dir))
 
@@ -103,19 +111,7 @@ def test_export_initial_state_is_state_after_start(fitted: FitResult, onnx_model
 
 def test_export_same_network_twice_identical_bytes(fitted: FitResult, tmp_path: Path) -> None:
     """Exporting one network twice writes byte-identical graphs, so the sha identifies the weights."""
-    first, second = (
-        export_model(
-            fitted.network,
-            tmp_path / name,
-            input_kind="sequences",
-            vocabulary=["a"],
-            templates=["a"],
-            threshold=1.0,
-            threshold_method="fixed",
-            training={},
-        )
-        for name in ("a", "b")
-    )
+    first, second = (export_sequences_model(fitted.network, tmp_path / name, ["a"]) for name in ("a", "b"))
     assert first.onnx_sha256 == second.onnx_sha256
     assert (tmp_path / "a" / "model.onnx").read_bytes() == (tmp_path / "b" / "model.onnx").read_bytes()
 
@@ -129,15 +125,5 @@ def test_export_unwritable_destination_raises_training_error(tmp_path: Path, blo
         out_dir.write_text("", encoding="utf-8")
     else:
         (out_dir / "model.onnx").mkdir(parents=True)
-    keys = ["a", "b", "c"]
     with pytest.raises(TrainingError, match=rf"cannot write the model to {re.escape(str(out_dir))}"):
-        export_model(
-            network,
-            out_dir,
-            input_kind="sequences",
-            vocabulary=keys,
-            templates=keys,
-            threshold=1.0,
-            threshold_method="fixed",
-            training={},
-        )
+        export_sequences_model(network, out_dir, ["a", "b", "c"])
