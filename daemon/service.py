@@ -188,7 +188,6 @@ class DaemonService:
         with input_position_required(self._settings.group_id):
             polled = poll_in_slices(self._consumer, self._settings.poll_timeout_ms)
         if not polled:
-            self._clock.advance(self.caught_up_partitions())
             self.on_tick(input_idle=True)
             return
         # Ticking after every batch keeps the checkpoint cadence and the watchdog going through a
