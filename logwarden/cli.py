@@ -198,6 +198,7 @@ def _load_model(directory: Path):  # noqa: ANN202 - returns OnnxStepModel, impor
 
 
 def _handle_score(args: argparse.Namespace) -> int:
+    from logwarden.events.log_files import open_log_file
     from logwarden.events.sequences import read_sequences
     from logwarden.scoring.offline import LogScoringSummary, score_log_lines, score_sequence_lines
 
@@ -211,7 +212,7 @@ def _handle_score(args: argparse.Namespace) -> int:
         return EXIT_OK
     summary = LogScoringSummary()
     try:
-        handle = args.logs.open(encoding="utf-8", errors="replace")
+        handle = open_log_file(args.logs)
     except FileNotFoundError as exc:
         raise InputFormatError(f"{args.logs}: log file not found") from exc
     except OSError as exc:
@@ -221,6 +222,7 @@ def _handle_score(args: argparse.Namespace) -> int:
             out.write(json.dumps(record) + "\n")
     report = {
         "lines": summary.lines,
+        "blank_lines": summary.blank_lines,
         "lines_without_entity": summary.lines_without_entity,
         "unknown_template_lines": summary.unknown_template_lines,
         "new_templates": sorted(summary.new_templates, key=summary.new_templates.__getitem__, reverse=True)[

@@ -7,6 +7,7 @@ run in subprocesses too where the process boundary matters (stdout, exit status,
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -223,6 +224,42 @@ def test_cli_score_logs_one_record_per_entity_in_first_seen_order(
     summary = json.loads(result.stderr.strip().splitlines()[-1])["summary"]
     assert summary["lines"] == len(cli_data.test_logs.read_text(encoding="utf-8").splitlines())
     assert summary["lines_without_entity"] == 0
+
+
+def test_cli_score_logs_reads_lines_as_the_daemon_receives_them(
+    log_model: TrainedModel, cli_data: CliData, tmp_path: Path
+) -> None:
+    """A BOM, CRLF endings, a stray \\r inside a line and blank lines change no event: every known
+    line still matches its template and names its entity; blank lines are counted apart."""
+    lines = cli_data.test_logs.read_text(encoding="utf-8").splitlines()[:40]
+    lines[0] = "\ufeff" + lines[0]
+    lines[1] = re.sub(r"(job_\d+) ", "\\1\r", lines[1], count=1)
+    path = tmp_path / "test.log"
+    path.write_bytes(("\r\n".join(lines[:20]) + "\r\n\r\n\n" + "\n".join(lines[20:]) + "\n").encode())
+    result = run_cli("score", "--model", log_model.directory, "--logs", path)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stderr.strip().splitlines()[-1])["summary"]
+    assert (summary["lines"], summary["blank_lines"]) == (40, 2)
+    assert (summary["lines_without_entity"], summary["unknown_template_lines"]) == (0, 0)
+
+
+def test_cli_score_logs_lists_a_new_event_once_whatever_its_values(
+    log_model: TrainedModel, tmp_path: Path
+) -> None:
+    """new_templates names new events, masked: three lines differing only in a number are one."""
+    path = tmp_path / "new.log"
+    write_lines(
+        path,
+        [
+            f"2026-11-21T10:00:0{n}.000Z host-3 scheduler[7]: job_1000 exploded with code {n}"
+            for n in (1, 2, 3)
+        ],
+    )
+    result = run_cli("score", "--model", log_model.directory, "--logs", path)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stderr.strip().splitlines()[-1])["summary"]
+    assert summary["unknown_template_lines"] == 3
+    assert summary["new_templates"] == ["job_1000 exploded with code <NUM>"]
 
 
 def test_cli_train_logs_records_parser_settings(log_model: TrainedModel) -> None:

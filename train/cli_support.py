@@ -21,6 +21,7 @@ import structlog
 from logwarden.errors import ConfigError, InputFormatError
 from logwarden.events.csv_input import read_csv_rows
 from logwarden.events.header import DEFAULT_HEADER_REGEX
+from logwarden.events.log_files import open_log_file
 from logwarden.events.raw import RawLineParser, parser_settings
 from logwarden.events.sequences import LabelledSession, read_labelled_csv, read_sequences
 from logwarden.logs import configure_logging
@@ -66,10 +67,10 @@ def read_templates_csv(path: str | Path) -> dict[str, str]:
 
 
 def read_log_lines(path: str | Path) -> list[str]:
-    """All lines of a raw log file; undecodable bytes are replaced, as the scorer does."""
+    """All lines of a raw log file, read the way the scorer reads them (``open_log_file``)."""
     path = Path(path)
     try:
-        with path.open(encoding="utf-8", errors="replace") as handle:
+        with open_log_file(path) as handle:
             return handle.readlines()
     except FileNotFoundError as exc:
         raise InputFormatError(f"{path}: log file not found") from exc

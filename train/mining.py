@@ -28,7 +28,8 @@ class MinedLogs:
     ``keys[i]`` is the event key of ``templates[i]``; ``sessions`` maps each entity, in order
     of first appearance, to its template indices in line order; ``template_counts[i]`` is how
     many lines template i got.  Lines without an entity and lines no template fits are
-    counted, not silently dropped.
+    counted, not silently dropped.  Blank lines are counted apart, in ``blank_lines``, and not
+    in ``lines_total``, as the scorer counts them.
     """
 
     templates: list[str]
@@ -38,6 +39,7 @@ class MinedLogs:
     lines_without_entity: int
     unmatched_lines: int
     template_counts: list[int] = field(default_factory=list)
+    blank_lines: int = 0
 
 
 @dataclass
@@ -98,11 +100,15 @@ def mine_log_lines(
 
     lines_total = 0
     lines_without_entity = 0
+    blank_lines = 0
     entities: list[str] = []
     contents: list[str] = []
     for raw_line in lines:
-        lines_total += 1
         line = raw_line.rstrip("\r\n")
+        if not line.strip():  # counted apart, as the scorer does: a blank line names no entity
+            blank_lines += 1
+            continue
+        lines_total += 1
         entity = entity_extractor.entity_of(line)
         if entity is None:
             lines_without_entity += 1
@@ -111,7 +117,7 @@ def mine_log_lines(
         contents.append(header.content_of(line))
 
     templates = mine_templates((masker.mask(c) for c in contents), sim_th=sim_th, depth=depth).templates
-    return assign_sessions(
+    mined = assign_sessions(
         templates,
         entities,
         contents,
@@ -119,6 +125,8 @@ def mine_log_lines(
         lines_total=lines_total,
         lines_without_entity=lines_without_entity,
     )
+    mined.blank_lines = blank_lines
+    return mined
 
 
 def assign_sessions(

@@ -72,6 +72,7 @@ def train_on_logs(
     mined = mine_log_lines(lines, settings)
     mining = {
         "lines": mined.lines_total,
+        "blank_lines": mined.blank_lines,
         "lines_without_entity": mined.lines_without_entity,
         "unmatched_lines": mined.unmatched_lines,
         "templates_mined": len(mined.templates),

@@ -16,11 +16,21 @@ MaskingRules = Sequence[tuple[str, str]]
 
 DEFAULT_MASKING: tuple[tuple[str, str], ...] = (
     ("BLK", r"blk_-?\d+"),
-    ("IP", r"(?<![\d.])\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?(?![\d.])"),
-    # 0x-prefixed, or a run of 8+ hex digits holding both a digit and a letter (ids, hashes).
-    ("HEX", r"\b(?:0[xX][0-9a-fA-F]+|(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,})\b"),
-    # Digits glued to a word, dot or dash (ssh2, 2.6.5-1.358, part-00001) stay part of that word.
-    ("NUM", r"(?<![\w.-])[-+]?\d+(?:\.\d+)?(?![\w.-])"),
+    # A full stop after the address ends a sentence ("unknown lease 10.0.4.251.") and is not masked.
+    ("IP", r"(?<![\d.])\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?(?!\d|\.\d)"),
+    # Six or more colon-separated hex bytes: MAC addresses and longer hardware ids, masked whole so
+    # that no byte of them is left in a template ("00:11:43:e3:ba:c3", "FF:F2:9F:16:CF:0F:00:0D").
+    ("MAC", r"(?<![\w:])[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5,}(?![\w:])"),
+    # 0x-prefixed; a run of 8+ hex digits holding a letter (ids, hashes); or a run of 8+ digits with
+    # a leading zero, the same zero-padded field without a letter this time ("iar 00106570" as well
+    # as "iar 0010a570"), which would otherwise become a <NUM> and another template.
+    (
+        "HEX",
+        r"\b(?:0[xX][0-9a-fA-F]+|(?=[0-9a-fA-F]*[a-fA-F])(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{8,}|0\d{7,})\b",
+    ),
+    # Digits glued to a word, dot or dash (ssh2, 2.6.5-1.358, part-00001) stay part of that word; a
+    # full stop that ends a sentence ("closed after 5.") does not glue.
+    ("NUM", r"(?<![\w.-])[-+]?\d+(?:\.\d+)?(?![\w-]|\.\w)"),
 )
 
 _RULE_NAME = re.compile(r"\w+")

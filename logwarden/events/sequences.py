@@ -13,11 +13,12 @@ def read_sequences(path: str | Path) -> list[list[str]]:
     """One session per line, whitespace-separated event keys; blank lines are empty sessions.
 
     Line numbers are kept (an empty line yields ``[]``) so output can be matched to input.  Only
-    ``\n`` ends a line: a stray ``\r`` inside one is whitespace, as is the ``\r`` of ``\r\n``.
+    ``\n`` ends a line: a stray ``\r`` inside one is whitespace, as is the ``\r`` of ``\r\n``.  A
+    UTF-8 byte order mark is not part of the first key.
     """
     path = Path(path)
     try:
-        with path.open(encoding="utf-8", newline="\n") as handle:
+        with path.open(encoding="utf-8-sig", newline="\n") as handle:
             return [line.split() for line in handle]
     except FileNotFoundError as exc:
         raise InputFormatError(f"{path}: sequences file not found") from exc

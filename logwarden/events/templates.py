@@ -3,12 +3,12 @@
 Templates are Drain3 output over masked text: tokens joined by single spaces, ``<*>`` for a
 token that varies, ``<NAME>`` where a masking rule replaced something.  Each template becomes
 a regex over the *unmasked* content (a wildcard matches one whitespace-free token, ``<NAME>``
-matches what rule NAME matches, tokens are separated and surrounded by whitespace the way
-Drain3 splits them).  Templates are tried most-specific first (fewest wildcards, then fewest
-masks) in one alternation per first word.  One regex call per line is several times faster
-than masking and then walking Drain3's tree.  Leading wildcards that every template of an
-alternation shares are matched once, before it, so the engine reads a line's first words once
-rather than once per template.
+matches what rule NAME matches or the token itself, tokens are separated and surrounded by
+whitespace the way Drain3 splits them).  Templates are tried most-specific first (fewest
+wildcards, then fewest masks) in one alternation per first word.  One regex call per line is
+several times faster than masking and then walking Drain3's tree.  Leading wildcards that
+every template of an alternation shares are matched once, before it, so the engine reads a
+line's first words once rather than once per template.
 """
 
 from __future__ import annotations
@@ -138,7 +138,9 @@ class TemplateMatcher:
                 if rule is None:
                     continue
                 parts.append(re.escape(token[position : reference.start()]))
-                parts.append(f"(?:{rule.pattern})")
+                # The token itself matches too: logs scrubbed upstream carry "<IP>" literally,
+                # and such a line was mined into this very template.
+                parts.append(f"(?:{rule.pattern}|{re.escape(reference.group(0))})")
                 inner_groups += rule.groups
                 position = reference.end()
             parts.append(re.escape(token[position:]))

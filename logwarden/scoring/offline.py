@@ -24,9 +24,12 @@ class LogScoringSummary:
     """Counts for raw-log scoring; lines without an entity are reported, never silently dropped."""
 
     lines: int = 0
+    blank_lines: int = 0
     lines_without_entity: int = 0
     unknown_template_lines: int = 0
     new_templates: dict[str, int] = field(default_factory=dict)
+    """Masked content of each line no template matched, with its count: one entry per new event,
+    not per IP address or number it was logged with."""
 
 
 def threshold_of(model: OnnxStepModel, override: float | None) -> float:
@@ -72,7 +75,9 @@ def group_log_lines(
     model: OnnxStepModel, lines: Iterable[str], summary: LogScoringSummary, entity_regex: str | None = None
 ) -> dict[str, list[int]]:
     """Parse raw lines with the model's stored parser into per-entity id lists, in first-seen order."""
-    from logwarden.events.raw import RawLineParser  # imported here: sequence-only users need no parser
+    # imported here: sequence-only users need no parser
+    from logwarden.events.masking import Masker
+    from logwarden.events.raw import RawLineParser
 
     metadata = model.metadata
     if metadata.parser is None:
@@ -81,10 +86,12 @@ def group_log_lines(
     if entity_regex is not None:
         settings = dataclasses.replace(settings, entity_regex=entity_regex)
     parser = RawLineParser(settings, metadata.templates)
+    masker = Masker(settings.masking)
     sessions: dict[str, list[int]] = {}
     for line in lines:
         line = line.rstrip("\r\n")
         if not line.strip():
+            summary.blank_lines += 1
             continue
         summary.lines += 1
         parsed = parser.parse_one(line)
@@ -93,7 +100,8 @@ def group_log_lines(
             continue
         if parsed.template_index < 0:
             summary.unknown_template_lines += 1
-            summary.new_templates[parsed.content] = summary.new_templates.get(parsed.content, 0) + 1
+            new_template = masker.mask(parsed.content)
+            summary.new_templates[new_template] = summary.new_templates.get(new_template, 0) + 1
             event_id = UNKNOWN_ID
         else:
             event_id = FIRST_EVENT_ID + parsed.template_index

@@ -43,6 +43,40 @@ def test_masker_digits_inside_words_are_kept(masker: Masker, text: str) -> None:
     assert "<HEX>" not in masker.mask(text)
 
 
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("unknown lease 10.100.4.251.", "unknown lease <IP>."),
+        ("connection closed after 5.", "connection closed after <NUM>."),
+        ("took 1.5. Retrying", "took <NUM>. Retrying"),
+    ],
+)
+def test_masker_masks_a_value_that_ends_a_sentence(masker: Masker, text: str, masked: str) -> None:
+    """A full stop after an address or number ends the sentence: the value is still masked, so the
+    line has the same template as the one with the value in mid-sentence."""
+    assert masker.mask(text) == masked
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("DHCPDISCOVER from 00:11:43:e3:ba:c3 via eth1", "DHCPDISCOVER from <MAC> via eth1"),
+        ("mLp(FF:F2:9F:16:CF:0F:00:0D:60:E9:30:F0)", "mLp(<MAC>)"),
+        ("at 12:34:56 ok", "at <NUM>:<NUM>:<NUM> ok"),
+    ],
+)
+def test_masker_masks_hardware_addresses_whole(masker: Masker, text: str, masked: str) -> None:
+    """Six or more colon-separated hex bytes are one <MAC>, not numbers with letter bytes left in
+    the template (where any other address would be a new template); a time of day is not one."""
+    assert masker.mask(text) == masked
+
+
+def test_masker_gives_a_zero_padded_hex_field_one_token_with_or_without_letters(masker: Masker) -> None:
+    """A zero-padded register printed without 0x holds no letter now and then; it is still <HEX>."""
+    assert masker.mask("iar 00106570 dear 0245a8b0") == masker.mask("iar 0010a570 dear 0245a8b0")
+    assert masker.mask("iar 00106570") == "iar <HEX>"
+
+
 def test_masker_earlier_rule_wins_over_later_rule(masker: Masker) -> None:
     """An IP is masked whole, not as four numbers, because IP comes before NUM."""
     assert masker.mask("to 10.0.0.1 now") == "to <IP> now"

@@ -25,6 +25,13 @@ def test_read_sequences_crlf_line_endings_are_accepted(tmp_path: Path) -> None:
     assert read_sequences(path) == [["5", "22"], [], ["11", "9"]]
 
 
+def test_read_sequences_byte_order_mark_is_not_part_of_the_first_key(tmp_path: Path) -> None:
+    """A file saved with a UTF-8 BOM starts with the key written, not an unknown '\\ufeff5'."""
+    path = tmp_path / "sessions.txt"
+    path.write_bytes(b"\xef\xbb\xbf5 22\n11 9\n")
+    assert read_sequences(path) == [["5", "22"], ["11", "9"]]
+
+
 @pytest.mark.parametrize("where", ["directory", "below_a_file"])
 def test_read_sequences_path_that_is_no_file_raises_input_format_error(tmp_path: Path, where: str) -> None:
     """A directory, or a path below a regular file, is reported with the path, not a traceback."""

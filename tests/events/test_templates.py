@@ -125,6 +125,16 @@ def test_matcher_unknown_mask_name_is_a_literal() -> None:
     assert matcher.match_one("got /tmp at 5") == NO_MATCH
 
 
+def test_matcher_mask_token_written_in_the_line_matches_its_own_slot() -> None:
+    """Logs scrubbed upstream carry "<IP>" literally; masking leaves it as it is, so the template
+    mined from such a line is "... <IP> ..." and the line must match it, not become UNKNOWN."""
+    matcher = TemplateMatcher(["Accepted password for <*> from <IP> port <NUM> ssh2", "<IP> connected"])
+    assert matcher.match_one("Accepted password for bob from <IP> port <NUM> ssh2") == 0
+    assert matcher.match_one("Accepted password for bob from <IP> port 22 ssh2") == 0
+    assert matcher.match_one("<IP> connected") == 1
+    assert matcher.match_one("<NUM> connected") == NO_MATCH
+
+
 def test_matcher_regex_characters_in_templates_are_literal() -> None:
     """Template text such as '*', '$', '(' or '.' is matched literally, not as regex syntax."""
     matcher = TemplateMatcher(["BLOCK* ask (x) a.b $1 <NUM>"])

@@ -50,6 +50,14 @@ def test_read_log_lines_path_that_is_no_file_raises_input_format_error(tmp_path:
         read_log_lines(path)
 
 
+def test_read_log_lines_splits_only_at_newline_and_drops_a_byte_order_mark(tmp_path: Path) -> None:
+    """Lines are what the daemon receives as records: a stray \\r stays inside its line (universal
+    newlines would cut it in two) and a BOM is not part of the first line's header."""
+    path = tmp_path / "app.log"
+    path.write_bytes(b"\xef\xbb\xbfjob_1 started\r\njob_1 user x\rfrom y\njob_1 done\n")
+    assert read_log_lines(path) == ["job_1 started\r\n", "job_1 user x\rfrom y\n", "job_1 done\n"]
+
+
 def test_check_option_combination_labelled_with_logs_raises_config_error() -> None:
     """Labels name sessions by event keys, which a raw-log model (mined T<i> keys) never has."""
     args = build_parser().parse_args(

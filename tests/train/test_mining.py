@@ -138,6 +138,19 @@ def test_mine_lines_without_entity_are_counted_not_mined() -> None:
     assert mined.sessions == {"1": [0, 1], "2": [0]}
 
 
+def test_mine_blank_lines_are_counted_apart_not_as_lines_without_entity() -> None:
+    """A blank line is not a log line naming no entity: the trainer counts it apart, as the scorer does,
+    so the too-narrow-entity-regex warning is not raised by blank lines."""
+    lines = [
+        "2026-11-21T10:00:00Z h svc: job 1 started\n",
+        "\n",
+        "  \r\n",
+        "2026-11-21T10:00:03Z h svc: job 1 ok",
+    ]
+    mined = mine_log_lines(lines, parser_settings(r"job (\d+)"))
+    assert (mined.lines_total, mined.blank_lines, mined.lines_without_entity) == (2, 2, 0)
+
+
 def test_mine_lines_no_template_fits_are_counted_as_unmatched() -> None:
     """A masking rule spanning a space can make a line fit no wildcard template; it is counted."""
     settings = parser_settings(r"id=(\d+)", masking=[("USER", r"user \w+")])
