@@ -135,7 +135,7 @@ def build_service(
             flush_producer=lambda timeout: None,
             store=store,
             table=table,
-            commit_group=lambda offsets: None,
+            commit_group=lambda offsets, budget: None,
             crash_points=CrashPoints(None),
         ),
         stored_offsets={},

@@ -47,14 +47,16 @@ def alert_id(topic: str, partition: int, offset: int) -> str:
     return str(uuid.uuid5(_ALERT_NAMESPACE, f"{topic}/{partition}/{offset}"))
 
 
-def session_end_alert_id(entity: str, events_applied: int, last_event_ms: int) -> str:
-    """Stable id of the end-of-session alert of ``entity``: its event count and last event's time.
+def session_end_alert_id(entity: str, last_event_ms: int) -> str:
+    """Stable id of the end-of-session alert of ``entity``: the entity and its last event's time.
 
-    State is applied exactly once and a session's last event keeps its timestamp, so a replay
-    ends the same session with the same count and time and reproduces the id; a later session
-    of the same entity ends at a later time, so it gets another id even with as many events.
+    A session's last event keeps its timestamp, so a replay ends the same session with the same
+    id; so does another instance that took the partition over meanwhile, although it started the
+    entity fresh and applied fewer of its events (the event count was part of the id before, and
+    two owners then sent one session end under two ids).  A later session of the same entity ends
+    at a later time, so it gets another id.
     """
-    return str(uuid.uuid5(_ALERT_NAMESPACE, f"{entity}/{events_applied}/{last_event_ms}:end"))
+    return str(uuid.uuid5(_ALERT_NAMESPACE, f"{entity}/{last_event_ms}:end"))
 
 
 def alert_kind(event_id: int) -> AlertKind:

@@ -14,12 +14,12 @@ from logwarden.daemon.config import DaemonConfig, load_config
 from logwarden.daemon.decode import MessageDecoder
 from logwarden.daemon.faults import CrashPoints
 from logwarden.daemon.gc_tuning import tune_for_event_loop
+from logwarden.daemon.group_commit import GroupCommitter
 from logwarden.daemon.kafka_io import (
     KAFKA_MESSAGES_ALWAYS_SHOWN,
     OutputSink,
     build_consumer,
     build_producer,
-    commit_offsets,
 )
 from logwarden.daemon.policy import AlertPolicy
 from logwarden.daemon.processor import BatchProcessor
@@ -107,11 +107,12 @@ def build_service(config: DaemonConfig) -> DaemonService:
     )
     sink.warm_up()
     crash_points = CrashPoints.from_environment()
+    committer = GroupCommitter(consumer)
     checkpointer = Checkpointer(
         flush_producer=sink.flush,
         store=store,
         table=table,
-        commit_group=lambda offsets: commit_offsets(consumer, offsets, consumer.assignment()),
+        commit_group=committer.commit,
         crash_points=crash_points,
         background=True,
     )
@@ -129,6 +130,7 @@ def build_service(config: DaemonConfig) -> DaemonService:
         threshold=threshold,
         crash_points=crash_points,
         notifier=SystemdNotifier(),
+        committer=committer,
         on_close=store.close,
     )
 

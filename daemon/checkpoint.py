@@ -14,7 +14,9 @@ A checkpoint makes everything the daemon did for input offsets below ``next_offs
 3. ``commit_group`` — commit the same offsets to the Kafka consumer group.  Only for progress
    tools (consumer lag) and for a partition first seen by an instance without local state;
    a crash between 2 and 3 leaves the group behind, never ahead, of the local state, and a
-   commit the group refuses (it is rebalancing) is logged and retried by the next checkpoint.
+   commit the group refuses (it is rebalancing) or does not answer in time is logged and
+   retried by the next checkpoint (daemon/group_commit.py).  At a rebalance the commit is
+   awaited before the partitions move on (daemon/rebalance.py).
 
 A failure in step 1 or 2 ends checkpointing for the process (``Checkpointer.failed``): it exits
 and the next start replays from the last saved checkpoint.
@@ -91,6 +93,7 @@ class _Pending:
     upserts: int
     deletes: int
     started: float
+    budget_seconds: float
 
 
 class PacedRows:
@@ -136,7 +139,7 @@ class Checkpointer:
         flush_producer: Callable[[float], None],
         store: StateStore,
         table: EntityStateTable,
-        commit_group: Callable[[Offsets], str | None],
+        commit_group: Callable[[Offsets, float], str | None],
         crash_points: CrashPoints,
         background: bool = False,
         max_background_rows: int = 50_000,
@@ -174,7 +177,8 @@ class Checkpointer:
 
         Returns the result when the checkpoint completed here, or None when its snapshot is
         being written in the background.  ``flush_timeout_seconds`` bounds step 1: generous
-        while running, the remaining shutdown budget when stopping.  ``paced`` writes a
+        while running, the remaining shutdown budget when stopping; step 3 gets what is left of
+        it, and at most its own limit (``GROUP_COMMIT_TIMEOUT_SECONDS``).  ``paced`` writes a
         background snapshot in small chunks with pauses (``PACED_PAUSE_SECONDS``): for
         checkpoints taken while input is flowing, not for those someone waits on.
         """
@@ -210,14 +214,14 @@ class Checkpointer:
                     deletes=detached.deletes,
                 )
             future = self._writer.submit(self._snapshot, detached, offsets, tuple(released))
-            self._pending = _Pending(future, offsets, upserts, deletes, started)
+            self._pending = _Pending(future, offsets, upserts, deletes, started, flush_timeout_seconds)
             return None
         try:
             self._snapshot(changes, offsets, tuple(released))
         except BaseException:
             self._table.restore_changes(changes)
             raise
-        return self._commit_group_step(offsets, upserts, deletes, started)
+        return self._commit_group_step(offsets, upserts, deletes, started, flush_timeout_seconds)
 
     @contextlib.contextmanager
     def _failing_stops_checkpoints(self) -> Iterator[None]:
@@ -275,13 +279,13 @@ class Checkpointer:
         with self._failing_stops_checkpoints():
             pending.future.result()
         return self._commit_group_step(
-            pending.next_offsets, pending.upserts, pending.deletes, pending.started
+            pending.next_offsets, pending.upserts, pending.deletes, pending.started, pending.budget_seconds
         )
 
     def _commit_group_step(
-        self, offsets: Offsets, upserts: int, deletes: int, started: float
+        self, offsets: Offsets, upserts: int, deletes: int, started: float, budget_seconds: float
     ) -> CheckpointResult:
-        refused = self._commit_group(offsets)
+        refused = self._commit_group(offsets, budget_seconds - (time.monotonic() - started))
         self._crash.reach("after_commit")
         return CheckpointResult(
             upserts=upserts,

@@ -3,18 +3,18 @@ that counts delivery failures instead of losing them."""
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import (
     AuthorizationError,
     KafkaConfigurationError,
     KafkaConnectionError,
-    KafkaError,
     KafkaTimeoutError,
     MessageSizeTooLargeError,
     NoOffsetForPartitionError,
@@ -23,7 +23,6 @@ from kafka.errors import (
     SaslAuthenticationFailedError,
     UnsupportedSaslMechanismError,
 )
-from kafka.structs import OffsetAndMetadata
 
 from logwarden.errors import BrokerUnavailableError, ConfigError, DeliveryError
 
@@ -42,6 +41,9 @@ CONSUMER_DEFAULTS: dict[str, Any] = {
     # moment is not parked behind it (halved p50 and cut p99 5x in benchmarks/throughput.py).
     "fetch_max_wait_ms": 20,
 }
+FLUSH_SLICE_SECONDS = 0.25
+"""How long one wait of a flush lasts before it checks whether a stop cut the flush short."""
+
 PRODUCER_DEFAULTS: dict[str, Any] = {
     "acks": "all",
     "linger_ms": 5,
@@ -209,31 +211,6 @@ def _partition_list(error: Exception) -> str:
     return ", ".join(names) or "some partitions"
 
 
-def commit_offsets(
-    consumer: KafkaConsumer, next_offsets: dict[tuple[str, int], int], assigned: set[TopicPartition]
-) -> str | None:
-    """Commit explicit next offsets for the partitions this member still owns; why not, if refused.
-
-    The group refuses a commit while it rebalances (``RebalanceInProgressError``) or once this
-    member's generation is over (``CommitFailedError``, e.g. partitions lost to a session
-    timeout).  The local checkpoint already stands and is what a restart resumes from, so a
-    refused commit is reported, not raised: raising would stop the daemon at every rebalance
-    that happens to meet a checkpoint.
-    """
-    offsets = {
-        TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
-        for (topic, partition), offset in next_offsets.items()
-        if TopicPartition(topic, partition) in assigned
-    }
-    if not offsets:
-        return None
-    try:
-        consumer.commit(offsets)
-    except KafkaError as exc:
-        return f"{type(exc).__name__}: {exc}"
-    return None
-
-
 class OutputSink:
     """Produces alerts, dead letters and scores; ``flush`` raises if any record was not delivered."""
 
@@ -251,6 +228,7 @@ class OutputSink:
         self.dead_letter_topic = dead_letter_topic
         self.scores_topic = scores_topic
         self._lock = threading.Lock()
+        self._give_up_at: float | None = None
         self._failures: list[str] = []
         self._oversize_letters: list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]] = []
 
@@ -349,11 +327,30 @@ class OutputSink:
         if failures:
             raise DeliveryError(f"{len(failures)} records were not delivered, first: {failures[0]}")
 
+    def give_up_at(self, deadline: float) -> None:
+        """Cut any flush short at ``deadline`` (``time.monotonic``), even one already waiting.
+
+        Set when a stop is requested: a checkpoint's flush may wait 30 s for a broker that does not
+        answer, and the process has to be gone within the shutdown timeout.  Assigning one float is
+        atomic, so the signal handler may call this while ``flush`` runs.
+        """
+        self._give_up_at = deadline
+
     def _flush(self, timeout_seconds: float | None) -> None:
-        try:
-            self._producer.flush(timeout=timeout_seconds)
-        except Exception as exc:  # kafka-python raises KafkaTimeoutError when the broker is unreachable
-            raise DeliveryError(f"producer flush failed: {exc}") from exc
+        """``producer.flush`` in slices of ``FLUSH_SLICE_SECONDS``, so a stop request is noticed."""
+        deadline = math.inf if timeout_seconds is None else time.monotonic() + timeout_seconds
+        while True:
+            if self._give_up_at is not None:
+                deadline = min(deadline, self._give_up_at)
+            left = deadline - time.monotonic()
+            try:
+                self._producer.flush(timeout=max(0.0, min(FLUSH_SLICE_SECONDS, left)))
+                return
+            except KafkaTimeoutError as exc:
+                if time.monotonic() >= deadline:
+                    raise DeliveryError(f"producer flush failed: {exc}") from exc
+            except Exception as exc:
+                raise DeliveryError(f"producer flush failed: {exc}") from exc
 
     def close(self, timeout_seconds: float) -> None:
         self._producer.close(timeout=timeout_seconds)

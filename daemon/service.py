@@ -11,7 +11,7 @@ import os
 import signal
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import repeat
 from types import FrameType
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import structlog
-from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, TopicPartition
 
 from logwarden.daemon.alerts import (
     alert_id,
@@ -33,9 +33,11 @@ from logwarden.daemon.checkpoint import Checkpointer, CheckpointResult, Offsets
 from logwarden.daemon.clock import MAX_AHEAD_OF_WALL_SECONDS, StreamClock
 from logwarden.daemon.decode import DecodedEvent, MessageDecoder
 from logwarden.daemon.faults import CrashPoints
+from logwarden.daemon.group_commit import GroupCommitter
 from logwarden.daemon.kafka_io import OutputSink, input_position_required, poll_in_slices
 from logwarden.daemon.policy import AlertPolicy
 from logwarden.daemon.processor import BatchProcessor
+from logwarden.daemon.rebalance import CheckpointingRebalanceListener
 from logwarden.daemon.state_table import EntityStateTable
 from logwarden.daemon.systemd import SystemdNotifier
 from logwarden.errors import DecodeError
@@ -100,10 +102,15 @@ class DaemonService:
         threshold: float,
         crash_points: CrashPoints,
         notifier: SystemdNotifier,
+        committer: GroupCommitter | None = None,
         on_close: Callable[[], None] = lambda: None,
         idle_time: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``committer`` is the one ``checkpointer`` commits to the group with: the rebalance listener
+        holds its commits and sends them asynchronously (daemon/rebalance.py).  Without one, the
+        listener commits nothing itself."""
         self._settings = settings
+        self._committer = committer if committer is not None else GroupCommitter(consumer)
         self._consumer = consumer
         self._sink = sink
         self._decoder = decoder
@@ -124,6 +131,8 @@ class DaemonService:
         )
         self.counters = Counters()
         self.should_exit = False
+        # When a stop was asked for, the time by which the process must be gone (shutdown timeout).
+        self._stop_deadline: float | None = None
         # Set when the loop raised: the batch in hand may be half applied, so nothing more is saved.
         self._loop_failed = False
         self._cadence = CheckpointCadence(
@@ -152,7 +161,18 @@ class DaemonService:
     def handle_exit_signal(self, signum: int, frame: FrameType | None) -> None:
         if self.should_exit:
             os._exit(128 + signum)
+        self.request_stop()
+
+    def request_stop(self) -> None:
+        """Stop after the batch in hand, within ``shutdown_timeout_seconds`` from now.
+
+        The budget starts now, not when the loop gets to the shutdown: a checkpoint that is waiting
+        for an unreachable broker when the signal comes gives up by the same deadline.
+        """
         self.should_exit = True
+        if self._stop_deadline is None:
+            self._stop_deadline = time.monotonic() + self._settings.shutdown_timeout_seconds
+            self._sink.give_up_at(self._stop_deadline)
 
     def run(self) -> int:
         """Start, loop until asked to stop, shut down cleanly; returns the exit code.
@@ -172,7 +192,10 @@ class DaemonService:
         return 0
 
     def startup(self) -> None:
-        self._consumer.subscribe(list(self._settings.topics), listener=_RebalanceListener(self))
+        self._consumer.subscribe(
+            list(self._settings.topics),
+            listener=CheckpointingRebalanceListener(self, self._committer, self._consumer),
+        )
         log.info(
             "started",
             topics=list(self._settings.topics),
@@ -217,11 +240,16 @@ class DaemonService:
         """Checkpoint what was processed (unless told not to), then close; bounded by the shutdown timeout.
 
         If the broker cannot acknowledge the last alerts in time, the checkpoint is not written
-        and the next start replays from the previous one: late, never lost.
+        and the next start replays from the previous one: late, never lost.  Every closing step
+        runs even when an earlier one fails, so the state store is always closed (its lock
+        released) and the ``shutdown`` line always written.
         """
         self._notifier.stopping()
         started = time.monotonic()
-        deadline = started + self._settings.shutdown_timeout_seconds
+        if self._stop_deadline is None:  # stopping for another reason than a signal
+            self._stop_deadline = started + self._settings.shutdown_timeout_seconds
+            self._sink.give_up_at(self._stop_deadline)
+        deadline = self._stop_deadline
 
         def remaining() -> float:
             return max(0.5, deadline - time.monotonic())
@@ -230,10 +258,16 @@ class DaemonService:
             if checkpoint:
                 self.checkpoint("shutdown", flush_timeout_seconds=remaining(), wait=True)
         finally:
-            self._consumer.close(autocommit=False, timeout_ms=int(remaining() * 1000))
-            self._sink.close(remaining())
-            self._checkpointer.close()
-            self._on_close()
+            closing = [
+                (
+                    "consumer",
+                    lambda: self._consumer.close(autocommit=False, timeout_ms=int(remaining() * 1000)),
+                ),
+                ("producer", lambda: self._sink.close(remaining())),
+                ("checkpoint_writer", self._checkpointer.close),
+                ("state_store", self._on_close),
+            ]
+            close_all(closing)
             log.info("shutdown", seconds=round(time.monotonic() - started, 3), **self.counters.as_dict())
 
     # -- the work --------------------------------------------------------------------------
@@ -290,7 +324,7 @@ class DaemonService:
         if scored.ended.entities:
             ended = scored.ended
             alerts = self.send_session_end_alerts(
-                ended.entities, ended.scores, ended.log_probs, ended.events_applied, ended.last_seen
+                ended.entities, ended.scores, ended.log_probs, ended.last_seen
             )
             self.counters.session_ends += len(ended.entities)
             self.counters.alerts += alerts
@@ -354,7 +388,6 @@ class DaemonService:
             entities,
             scored.scores,
             scored.log_probs,
-            self._table.events_applied[slots],
             self._table.last_seen[slots],
         )
         self._table.remove(entities)
@@ -387,7 +420,6 @@ class DaemonService:
         entities: Sequence[str],
         scores: np.ndarray,
         log_probs: np.ndarray,
-        events_applied: np.ndarray,
         last_seen: np.ndarray,
     ) -> int:
         """Alert on the ended sessions the policy flags; returns how many alerts were sent."""
@@ -398,7 +430,7 @@ class DaemonService:
             entity = entities[index]
             last_event_ms = round(float(last_seen[index]) * 1000)
             alert = build_alert(
-                alert_id=session_end_alert_id(entity, int(events_applied[index]), last_event_ms),
+                alert_id=session_end_alert_id(entity, last_event_ms),
                 entity=entity,
                 score=float(scores[index]),
                 threshold=self._threshold,
@@ -492,7 +524,7 @@ class DaemonService:
         )
 
     # -- rebalances ------------------------------------------------------------------------
-    def handle_assigned(self, assigned: list[TopicPartition]) -> None:
+    def handle_assigned(self, assigned: Collection[TopicPartition]) -> None:
         """Resume each partition from the local checkpoint, which is authoritative over the group.
 
         Partitions this instance processed before but no longer owns are released first.
@@ -537,17 +569,22 @@ class DaemonService:
             entities_dropped=len(entities),
         )
 
-    def handle_revoked(self, revoked: list[TopicPartition]) -> None:
+    def handle_revoked(self, revoked: Collection[TopicPartition], *, lost: bool = False) -> None:
         """Checkpoint before partitions move, so their next owner starts where we stopped.
 
-        kafka-python also calls this from ``consumer.close()``.  When the loop or a checkpoint
-        failed, nothing more may be saved (see ``run`` and ``Checkpointer``): the partitions go
-        and the next owner replays them from the last checkpoint.
+        Called by the rebalance listener (daemon/rebalance.py), which sends the checkpoint's group
+        commit, and by kafka-python from ``consumer.close()``.  ``lost``: the group already gave
+        the partitions to another member (this one missed its session); the local checkpoint is
+        still taken.  When the loop or a checkpoint failed, nothing more may be saved (see ``run``
+        and ``Checkpointer``): the partitions go and the next owner replays them from the last
+        checkpoint.
         """
+        event = "partitions_lost" if lost else "partitions_revoked"
+        partitions = sorted(f"{tp.topic}/{tp.partition}" for tp in revoked)
         if self._loop_failed or self._checkpointer.failed:
             log.warning(
-                "partitions_revoked",
-                partitions=sorted(f"{tp.topic}/{tp.partition}" for tp in revoked),
+                event,
+                partitions=partitions,
                 checkpoint="skipped after a failure; the next owner replays from the last checkpoint",
             )
             return
@@ -555,7 +592,7 @@ class DaemonService:
             self.finish_checkpoint(wait=True)
         if revoked and self._cadence.dirty:
             self.checkpoint("rebalance", wait=True)
-        log.info("partitions_revoked", partitions=sorted(f"{tp.topic}/{tp.partition}" for tp in revoked))
+        (log.warning if lost else log.info)(event, partitions=partitions)
 
 
 def event_times(records: Sequence[Any], fallback: float, limit: float) -> np.ndarray:
@@ -593,12 +630,15 @@ def split_polled(
         yield batch
 
 
-class _RebalanceListener(ConsumerRebalanceListener):
-    def __init__(self, service: DaemonService) -> None:
-        self._service = service
+def close_all(steps: Sequence[tuple[str, Callable[[], None]]]) -> None:
+    """Run every closing step; one that fails is logged (``close_failed``) and the next runs.
 
-    def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        self._service.handle_revoked(revoked)
-
-    def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        self._service.handle_assigned(assigned)
+    Nothing is raised: whatever mattered was decided by the shutdown checkpoint before (its flush
+    delivered every record, or it failed and its error is the one the caller sees); a client that
+    cannot close cleanly after that must not hide that error, nor leave the state lock held.
+    """
+    for name, close in steps:
+        try:
+            close()
+        except Exception as exc:
+            log.warning("close_failed", step=name, error=f"{type(exc).__name__}: {exc}")

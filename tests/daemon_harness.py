@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,9 @@ from logwarden.daemon.sqlite_store import SqliteStateStore
 from logwarden.daemon.state_store import StoreHeader
 from logwarden.model.bundle import load_bundle
 from logwarden.synthetic import ENTITY_REGEX, SyntheticLog
+
+CHUNK = 50
+PACE_S = 0.02  # about 2,000 records/s: a stream still flowing while the test acts, not one burst
 
 DAEMON_CONSUMER_SETTINGS = {
     key: value
@@ -217,3 +221,40 @@ def stored_events_applied(state_dir: Path, model_dir: Path) -> dict[str, int]:
         }
     finally:
         store.close()
+
+
+class ThrottledProducer(threading.Thread):
+    """Sends records in small flushed chunks at a steady pace, the last ones only once ``release`` is set.
+
+    The pace keeps records arriving while the daemon works and the test stops it; the held-back
+    ones guarantee that some arrive only after the stop.
+    """
+
+    def __init__(
+        self, bootstrap: str, topic: str, records: Sequence[tuple[bytes, bytes]], held_back: int
+    ) -> None:
+        super().__init__(daemon=True)
+        self._servers = bootstrap
+        self._topic = topic
+        self._records = records
+        self._held_back = held_back
+        self.release = threading.Event()
+        self.sent = 0
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        producer = KafkaProducer(bootstrap_servers=[self._servers], acks="all", linger_ms=5)
+        try:
+            free = len(self._records) - self._held_back
+            for start in range(0, len(self._records), CHUNK):
+                if start >= free and not self.release.wait(timeout=120):
+                    raise TimeoutError("never released")
+                for key, value in self._records[start : start + CHUNK]:
+                    producer.send(self._topic, key=key, value=value)
+                producer.flush(timeout=60)
+                self.sent = min(start + CHUNK, len(self._records))
+                time.sleep(PACE_S)
+        except BaseException as exc:  # reported by the test thread
+            self.error = exc
+        finally:
+            producer.close()

@@ -41,6 +41,7 @@ def build_in_process_service(
     ttl_seconds: float | None = None,
     allowed_lateness_seconds: float = 0.0,
     idle_time: Callable[[], float] = lambda: 0.0,
+    on_close: Callable[[], None] = lambda: None,
 ) -> tuple[DaemonService, EntityStateTable, MemoryStateStore]:
     """The service over raw lines with entity regex ``job_<n>``, its state table and its store.
 
@@ -76,7 +77,7 @@ def build_in_process_service(
             flush_producer=sink.flush,
             store=store,
             table=table,
-            commit_group=lambda offsets: None,
+            commit_group=lambda offsets, budget: None,
             crash_points=CrashPoints(None),
         ),
         stored_offsets=offsets,
@@ -85,5 +86,6 @@ def build_in_process_service(
         crash_points=CrashPoints(None),
         notifier=SystemdNotifier(address=""),
         idle_time=idle_time,
+        on_close=on_close,
     )
     return service, table, store

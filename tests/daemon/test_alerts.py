@@ -74,14 +74,13 @@ def test_alert_id_other_record_other_id(other: tuple[str, int, int]) -> None:
 
 
 def test_session_end_alert_id_stable_and_distinct() -> None:
-    """Session-end ids depend on entity and last offset only, and differ from event alert ids."""
+    """Session-end ids depend on the entity and its last event's time, and differ from event alert ids."""
     t = 1_700_000_000_000
-    assert session_end_alert_id("blk_1", 1234, t) == session_end_alert_id("blk_1", 1234, t)
-    assert session_end_alert_id("blk_1", 1234, t) != session_end_alert_id("blk_2", 1234, t)
-    assert session_end_alert_id("blk_1", 1234, t) != session_end_alert_id("blk_1", 1235, t)
-    assert session_end_alert_id("blk_1", 1234, t) != alert_id("blk_1", 0, 1234)
-    # A later session of the same entity with as many events is another session, another id.
-    assert session_end_alert_id("blk_1", 1234, t) != session_end_alert_id("blk_1", 1234, t + 60_000)
+    assert session_end_alert_id("blk_1", t) == session_end_alert_id("blk_1", t)
+    assert session_end_alert_id("blk_1", t) != session_end_alert_id("blk_2", t)
+    assert session_end_alert_id("blk_1", t) != alert_id("blk_1", 0, t)
+    # A later session of the same entity is another session, another id.
+    assert session_end_alert_id("blk_1", t) != session_end_alert_id("blk_1", t + 60_000)
 
 
 def test_build_alert_has_every_documented_field() -> None:
@@ -122,7 +121,7 @@ def test_build_alert_session_end_has_no_source() -> None:
         event_id=END_ID,
         source=None,
         event_text=None,
-        alert_id=session_end_alert_id("blk_1", 1234, 1_700_000_000_000),
+        alert_id=session_end_alert_id("blk_1", 1_700_000_000_000),
     )
     assert (built["source"], built["event"], built["kind"]) == (None, None, "session_end")
 

@@ -51,7 +51,7 @@ def checkpointer(
         flush_producer=flush or (lambda timeout: None),
         store=store,
         table=table,
-        commit_group=commit or (lambda offsets: None),
+        commit_group=commit or (lambda offsets, budget: None),
         crash_points=CrashPoints(None),
         background=background,
     )
@@ -105,7 +105,7 @@ def test_group_commit_refused_is_reported_and_the_checkpoint_stands() -> None:
     table = table_with(["job_1"])
     store = open_store(MemoryStateStore())
     saver = checkpointer(
-        table, store, commit=lambda offsets: "RebalanceInProgressError: [Error 27]", background=False
+        table, store, commit=lambda offsets, budget: "RebalanceInProgressError: [Error 27]", background=False
     )
     result = saver.start({("in", 0): 1}, 5.0)
     assert result is not None and result.group_commit_error == "RebalanceInProgressError: [Error 27]"

@@ -33,7 +33,9 @@ def filled_table() -> EntityStateTable:
 
 
 def background_checkpointer(
-    table: EntityStateTable, store: StateStore, commit_group: Callable[[dict], None] = lambda offsets: None
+    table: EntityStateTable,
+    store: StateStore,
+    commit_group: Callable[[dict, float], None] = lambda offsets, budget: None,
 ) -> Checkpointer:
     """A Checkpointer writing snapshots on its writer thread, with nothing to flush."""
     return Checkpointer(
@@ -64,7 +66,7 @@ def checkpoint_once(
         store = MemoryStateStore()
         store.open(StoreHeader("sha", L, H))
     commits: list[dict] = []
-    checkpointer = background_checkpointer(table, store, commits.append)
+    checkpointer = background_checkpointer(table, store, lambda offsets, budget: commits.append(offsets))
     assert checkpointer.start({("in", 0): 2_500}, 5.0, paced=paced) is None  # written in the background
     result = checkpointer.wait()
     checkpointer.close()

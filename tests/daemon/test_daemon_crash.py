@@ -9,6 +9,7 @@ with the offline oracle (oracle.py): per entity the same number of applied event
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import signal
@@ -396,7 +397,8 @@ class _ScriptedConsumer:
         # kafka-python 3.0: ConsumerCoordinator.close -> _on_close_prepare_async revokes the
         # assignment through the listener before leaving the group.
         if self._listener is not None and self._owned:
-            self._listener.on_partitions_revoked(sorted(self._owned))
+            # kafka-python 3 awaits an asynchronous listener on its network thread.
+            asyncio.run(self._listener.on_partitions_revoked(set(self._owned)))
 
 
 class _FailingSink:
@@ -410,6 +412,9 @@ class _FailingSink:
         raise KafkaTimeoutError("Failed to update metadata after 60.0 secs.")
 
     def flush(self, timeout_seconds: float | None = None) -> None:
+        pass
+
+    def give_up_at(self, deadline: float) -> None:
         pass
 
     def close(self, timeout_seconds: float) -> None:

@@ -6,17 +6,21 @@ import json
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from daemon_harness import DaemonProcess, daemon_config, keyed_records, stored_events_applied
-from kafka import KafkaProducer
+from daemon_harness import (
+    DaemonProcess,
+    ThrottledProducer,
+    daemon_config,
+    keyed_records,
+    stored_events_applied,
+)
 from kafka_broker import read_all
 
 from logwarden.model.bundle import load_bundle
@@ -31,45 +35,6 @@ CLI_DEADLINE_S = 60.0
 UNUSED_BOOTSTRAP = "127.0.0.1:9"
 SECRET = "hunter2-do-not-log"
 BUSY_EVENTS = 1500
-CHUNK = 50
-PACE_S = 0.02  # about 2,000 records/s: a stream still flowing when SIGTERM comes, not one burst
-
-
-class ThrottledProducer(threading.Thread):
-    """Sends records in small flushed chunks at a steady pace, the last ones only once ``release`` is set.
-
-    The pace keeps records arriving while the daemon works and the test stops it; the held-back
-    ones guarantee that some arrive only after the stop.
-    """
-
-    def __init__(
-        self, bootstrap: str, topic: str, records: Sequence[tuple[bytes, bytes]], held_back: int
-    ) -> None:
-        super().__init__(daemon=True)
-        self._servers = bootstrap
-        self._topic = topic
-        self._records = records
-        self._held_back = held_back
-        self.release = threading.Event()
-        self.sent = 0
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        producer = KafkaProducer(bootstrap_servers=[self._servers], acks="all", linger_ms=5)
-        try:
-            free = len(self._records) - self._held_back
-            for start in range(0, len(self._records), CHUNK):
-                if start >= free and not self.release.wait(timeout=120):
-                    raise TimeoutError("never released")
-                for key, value in self._records[start : start + CHUNK]:
-                    producer.send(self._topic, key=key, value=value)
-                producer.flush(timeout=60)
-                self.sent = min(start + CHUNK, len(self._records))
-                time.sleep(PACE_S)
-        except BaseException as exc:  # reported by the test thread
-            self.error = exc
-        finally:
-            producer.close()
 
 
 def final_counters(daemon: DaemonProcess) -> dict[str, Any]:

@@ -9,13 +9,11 @@ from typing import Any
 
 import pytest
 from kafka.errors import (
-    CommitFailedError,
     KafkaConfigurationError,
     KafkaTimeoutError,
     MessageSizeTooLargeError,
     NoOffsetForPartitionError,
     OffsetOutOfRangeError,
-    RebalanceInProgressError,
     SaslAuthenticationFailedError,
 )
 from kafka.producer.future import FutureProduceResult, FutureRecordMetadata
@@ -24,7 +22,6 @@ from kafka.structs import TopicPartition
 from logwarden.daemon.kafka_io import (
     POLL_SLICE_MS,
     OutputSink,
-    commit_offsets,
     input_position_required,
     poll_in_slices,
     start_client,
@@ -183,30 +180,6 @@ def test_output_sink_flush_after_a_lost_record_keeps_raising() -> None:
         sink.flush()
 
 
-class RefusingConsumer:
-    """A group member whose commit the coordinator refuses, as while the group rebalances."""
-
-    def __init__(self, error: Exception) -> None:
-        self.error = error
-
-    def commit(self, offsets: dict[TopicPartition, Any]) -> None:
-        raise self.error
-
-
-@pytest.mark.parametrize(
-    "error", [RebalanceInProgressError(), CommitFailedError("the group has already rebalanced")]
-)
-def test_commit_offsets_refused_by_the_group_is_reported_not_raised(error: Exception) -> None:
-    owned = TopicPartition("in", 0)
-    refused = commit_offsets(RefusingConsumer(error), {("in", 0): 5}, {owned})  # type: ignore[arg-type]
-    assert refused is not None and type(error).__name__ in refused
-
-
-def test_commit_offsets_of_partitions_no_longer_owned_commits_nothing() -> None:
-    consumer = RefusingConsumer(RebalanceInProgressError())
-    assert commit_offsets(consumer, {("in", 0): 5}, set()) is None  # type: ignore[arg-type]
-
-
 def test_output_sink_failed_alert_raises_delivery_error_at_flush() -> None:
     """An alert the broker did not acknowledge makes flush raise, so the checkpoint cannot advance."""
     producer = RecordingProducer(limit=100, fail_with=KafkaTimeoutError("broker down"))
@@ -267,3 +240,35 @@ def test_poll_in_slices_zero_timeout_polls_once_without_waiting() -> None:
     consumer = SlowEmptyConsumer()
     assert poll_in_slices(consumer, 0) == {}
     assert consumer.timeouts == [0]
+
+
+class UnreachableBrokerProducer:
+    """Stands in for KafkaProducer with records the broker never acknowledges: each flush waits out
+    its timeout and raises, as kafka-python's does."""
+
+    def flush(self, timeout: float | None = None) -> None:
+        time.sleep(timeout if timeout is not None else 3600)
+        raise KafkaTimeoutError("Timeout waiting for future")
+
+
+def test_output_sink_flush_waiting_for_the_broker_gives_up_at_the_stop_deadline() -> None:
+    """A stop asked for while a checkpoint's 30 s flush waits cuts that flush short at the shutdown
+    deadline, so the process can be gone within its stop timeout."""
+    sink = OutputSink(UnreachableBrokerProducer(), "alerts", "dead", None)  # type: ignore[arg-type]
+    outcome: list[BaseException] = []
+    started = time.monotonic()
+
+    def flush() -> None:
+        try:
+            sink.flush(30.0)
+        except DeliveryError as exc:
+            outcome.append(exc)
+
+    flusher = threading.Thread(target=flush)
+    flusher.start()
+    time.sleep(0.3)
+    sink.give_up_at(time.monotonic() + 0.5)
+    flusher.join(timeout=10)
+    assert not flusher.is_alive()
+    assert outcome and "producer flush failed" in str(outcome[0])
+    assert time.monotonic() - started < 5.0

@@ -3,15 +3,19 @@ resume locally; bad input is logged once per save, not once per batch."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from in_process_service import build_in_process_service
 from kafka import TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import KafkaTimeoutError
 from structlog.testing import capture_logs
 
 from logwarden.daemon.service import split_polled
+from logwarden.errors import DeliveryError
 
 
 class AssignedConsumer:
@@ -145,3 +149,64 @@ def test_service_flood_of_bad_input_logs_one_bad_input_line_per_save(synthetic_m
     assert bad_lines_before_save == []
     [bad_line] = [line for line in logged if line["event"] == "bad_input"]
     assert bad_line["dead_letters"] == {"missing_entity": 20, "invalid_utf8": 20}
+
+
+class ClosingConsumer(AssignedConsumer):
+    def __init__(self, owned: set[TopicPartition]) -> None:
+        super().__init__(owned)
+        self.closed = False
+
+    def close(self, autocommit: bool = True, timeout_ms: int | None = None) -> None:
+        self.closed = True
+
+
+class UnreachableBrokerSink(QuietSink):
+    """A sink whose broker stopped answering: flush fails, and so does the producer's close (kafka-python's
+    ``close`` flushes first and raises KafkaTimeoutError)."""
+
+    def __init__(self) -> None:
+        self.gave_up_at: float | None = None
+
+    def give_up_at(self, deadline: float) -> None:
+        self.gave_up_at = deadline
+
+    def flush(self, timeout_seconds: float | None = None) -> None:
+        raise DeliveryError("producer flush failed: KafkaTimeoutError: Timeout waiting for future")
+
+    def close(self, timeout_seconds: float) -> None:
+        raise KafkaTimeoutError("Timeout waiting for future")
+
+
+def test_service_shutdown_after_a_failed_flush_closes_everything_and_raises_the_flush_error(
+    synthetic_model: Path,
+) -> None:
+    """The producer's failing close used to replace the flush error and skip the rest: the state store
+    stayed open (its lock held) and no shutdown line was written."""
+    consumer = ClosingConsumer({TopicPartition("in", 0)})
+    closed_store: list[bool] = []
+    service, _, _ = build_in_process_service(
+        synthetic_model,
+        consumer=consumer,
+        sink=UnreachableBrokerSink(),
+        offsets={("in", 0): 5},
+        on_close=lambda: closed_store.append(True),
+    )
+    with capture_logs() as logs, pytest.raises(DeliveryError, match="producer flush failed"):
+        service.shutdown(checkpoint=True)
+    assert consumer.closed and closed_store == [True]
+    events = [entry["event"] for entry in logs]
+    assert "shutdown" in events
+    assert any(entry["event"] == "close_failed" and entry["step"] == "producer" for entry in logs)
+
+
+def test_service_stop_request_starts_the_shutdown_budget_and_cuts_flushes_short(
+    synthetic_model: Path,
+) -> None:
+    """The budget runs from the signal: a flush already waiting for the broker gives up by then."""
+    sink = UnreachableBrokerSink()
+    service, _, _ = build_in_process_service(
+        synthetic_model, consumer=ClosingConsumer(set()), sink=sink, offsets={}
+    )
+    service.request_stop()
+    assert service.should_exit
+    assert sink.gave_up_at is not None and 0 < sink.gave_up_at - time.monotonic() <= 5.0

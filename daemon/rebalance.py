@@ -1,0 +1,66 @@
+"""The consumer-group rebalance listener: checkpoint before partitions move, resume them after.
+
+kafka-python 3 calls rebalance listeners on its network thread, the one that also sends
+heartbeats and requests; a blocking consumer call made there raises ``RuntimeError`` ("Cannot
+block on net.run() from the IO thread itself").  The checkpoint at a revocation ends with a
+group commit, a blocking call, so this listener is asynchronous: the checkpoint's local steps
+run as before (flush, snapshot), its group commit is held (``GroupCommitter.deferring``) and
+then awaited as ``commit_async``, which lets the network thread carry the request.  The
+revocation completes only once the commit is answered, so the partitions' next owner starts
+exactly where this instance stopped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Protocol
+
+import structlog
+from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.subscription_state import AsyncConsumerRebalanceListener
+from kafka.errors import KafkaError
+
+from logwarden.daemon.group_commit import GroupCommitter, describe_refusal
+
+log = structlog.get_logger("logwarden.daemon")
+
+
+class PartitionOwner(Protocol):
+    """What the service does when partitions come and go (``DaemonService``)."""
+
+    def handle_revoked(self, revoked: Collection[TopicPartition], *, lost: bool = False) -> None: ...
+
+    def handle_assigned(self, assigned: Collection[TopicPartition]) -> None: ...
+
+
+class CheckpointingRebalanceListener(AsyncConsumerRebalanceListener):
+    """Checkpoints and commits before a rebalance; resumes partitions from the local checkpoint after."""
+
+    def __init__(self, owner: PartitionOwner, committer: GroupCommitter, consumer: KafkaConsumer) -> None:
+        self._owner = owner
+        self._committer = committer
+        self._consumer = consumer
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        with self._committer.deferring():
+            self._owner.handle_revoked(revoked)
+        offsets = self._committer.take_deferred()
+        if not offsets:
+            return
+        try:
+            await self._consumer.commit_async(offsets)
+        except KafkaError as exc:
+            log.warning(
+                "group_commit_refused",
+                error=describe_refusal(exc),
+                note="at a rebalance: the next owner of these partitions resumes from the last commit",
+            )
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self._owner.handle_assigned(assigned)
+
+    async def on_partitions_lost(self, lost: set[TopicPartition]) -> None:
+        """The group already dropped this member: save locally, commit nothing (it cannot succeed)."""
+        with self._committer.deferring():
+            self._owner.handle_revoked(lost, lost=True)
+        self._committer.take_deferred()

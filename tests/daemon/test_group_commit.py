@@ -1,0 +1,128 @@
+"""Step 3 of the checkpoint: bounded group commits, and commits held inside a rebalance listener
+and sent asynchronously (kafka-python 3 runs listeners on its network thread, where blocking raises)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Collection
+from typing import Any
+
+import pytest
+import structlog
+from kafka.errors import CommitFailedError, RebalanceInProgressError
+from kafka.future import Future
+from kafka.structs import OffsetAndMetadata, TopicPartition
+
+from logwarden.daemon.group_commit import GROUP_COMMIT_TIMEOUT_SECONDS, GroupCommitter
+from logwarden.daemon.rebalance import CheckpointingRebalanceListener
+
+OWNED = TopicPartition("in", 0)
+
+
+class GroupMember:
+    """Stands in for KafkaConsumer's commit side.  ``on_network_thread``: blocking calls raise, as
+    kafka-python 3's do when a rebalance listener makes them."""
+
+    def __init__(self, refuse_with: Exception | None = None, on_network_thread: bool = False) -> None:
+        self.refuse_with = refuse_with
+        self.on_network_thread = on_network_thread
+        self.commits: list[tuple[dict[TopicPartition, Any], int | None]] = []
+        self.async_commits: list[dict[TopicPartition, Any]] = []
+
+    def assignment(self) -> set[TopicPartition]:
+        return {OWNED}
+
+    def commit(self, offsets: dict[TopicPartition, Any], timeout_ms: int | None = None) -> None:
+        if self.on_network_thread:
+            raise RuntimeError("Cannot block on net.run() from the IO thread itself.")
+        if self.refuse_with is not None:
+            raise self.refuse_with
+        self.commits.append((offsets, timeout_ms))
+
+    def commit_async(self, offsets: dict[TopicPartition, Any]) -> Future:
+        self.async_commits.append(offsets)
+        future = Future()
+        return future.failure(self.refuse_with) if self.refuse_with is not None else future.success(None)
+
+
+@pytest.mark.parametrize(
+    "error", [RebalanceInProgressError(), CommitFailedError("the group has already rebalanced")]
+)
+def test_group_commit_refused_by_the_group_is_reported_not_raised(error: Exception) -> None:
+    refused = GroupCommitter(GroupMember(refuse_with=error)).commit({("in", 0): 5}, 30.0)  # type: ignore[arg-type]
+    assert refused is not None and type(error).__name__ in refused
+
+
+def test_group_commit_of_partitions_no_longer_owned_commits_nothing() -> None:
+    member = GroupMember()
+    assert GroupCommitter(member).commit({("in", 7): 5}, 30.0) is None  # type: ignore[arg-type]
+    assert member.commits == []
+
+
+def test_group_commit_waits_at_most_its_limit_or_the_checkpoint_budget_left() -> None:
+    """A broker that does not answer must not stall a checkpoint for kafka-python's 30 s default."""
+    member = GroupMember()
+    committer = GroupCommitter(member)  # type: ignore[arg-type]
+    committer.commit({("in", 0): 5}, 30.0)
+    committer.commit({("in", 0): 6}, 1.5)
+    assert [timeout for _, timeout in member.commits] == [int(GROUP_COMMIT_TIMEOUT_SECONDS * 1000), 1500]
+    assert member.commits[1][0] == {OWNED: OffsetAndMetadata(6, "", -1)}
+
+
+def test_group_commit_while_deferring_is_held_not_sent() -> None:
+    member = GroupMember(on_network_thread=True)
+    committer = GroupCommitter(member)  # type: ignore[arg-type]
+    with committer.deferring():
+        assert committer.commit({("in", 0): 5, ("in", 7): 9}, 30.0) is None
+    assert committer.take_deferred() == {OWNED: OffsetAndMetadata(5, "", -1)}
+    assert committer.take_deferred() == {}
+
+
+class CheckpointingOwner:
+    """Stands in for DaemonService: each revocation takes a checkpoint that commits offset 42."""
+
+    def __init__(self, committer: GroupCommitter) -> None:
+        self.committer = committer
+        self.checkpoint_results: list[str | None] = []
+        self.revoked: list[tuple[set[TopicPartition], bool]] = []
+
+    def handle_revoked(self, revoked: Collection[TopicPartition], *, lost: bool = False) -> None:
+        self.revoked.append((set(revoked), lost))
+        self.checkpoint_results.append(self.committer.commit({("in", 0): 42}, 30.0))
+
+    def handle_assigned(self, assigned: Collection[TopicPartition]) -> None:
+        pass
+
+
+def listener_on_network_thread(
+    refuse_with: Exception | None = None,
+) -> tuple[CheckpointingRebalanceListener, GroupMember, CheckpointingOwner]:
+    member = GroupMember(refuse_with=refuse_with, on_network_thread=True)
+    committer = GroupCommitter(member)  # type: ignore[arg-type]
+    owner = CheckpointingOwner(committer)
+    return CheckpointingRebalanceListener(owner, committer, member), member, owner  # type: ignore[arg-type]
+
+
+def test_revocation_checkpoints_and_commits_asynchronously_without_blocking_the_network_thread() -> None:
+    """The checkpoint's commit inside the listener used to call the blocking commit, which raises on
+    kafka-python 3's network thread and stopped the daemon at every rebalance with unsaved work."""
+    listener, member, owner = listener_on_network_thread()
+    asyncio.run(listener.on_partitions_revoked({OWNED}))
+    assert owner.checkpoint_results == [None]
+    assert member.async_commits == [{OWNED: OffsetAndMetadata(42, "", -1)}]
+
+
+def test_revocation_commit_refused_by_the_group_is_logged_not_raised() -> None:
+    listener, member, _ = listener_on_network_thread(refuse_with=RebalanceInProgressError())
+    with structlog.testing.capture_logs() as logs:
+        asyncio.run(listener.on_partitions_revoked({OWNED}))
+    assert [entry["event"] for entry in logs] == ["group_commit_refused"]
+    assert "RebalanceInProgressError" in logs[0]["error"]
+
+
+def test_lost_partitions_are_saved_locally_but_not_committed() -> None:
+    """A member the group already dropped cannot commit; its local checkpoint is still taken."""
+    listener, member, owner = listener_on_network_thread()
+    asyncio.run(listener.on_partitions_lost({OWNED}))
+    assert owner.revoked == [({OWNED}, True)]
+    assert member.async_commits == []
