@@ -276,7 +276,7 @@ def _template_classifier(
 
         return classify_with_entity
     content_of = HeaderStripper(settings.header_regex).content_of
-    match_one = TemplateMatcher(templates, settings.masking).match_one
+    match_one = TemplateMatcher(templates, settings.masking, settings.collapse_repeated_masks).match_one
 
     def classify(line: str) -> tuple[str | None, int]:
         index = match_one(content_of(line))

@@ -96,7 +96,7 @@ def mine_log_lines(
     """
     header = HeaderStripper(settings.header_regex)
     entity_extractor = RegexEntityExtractor(settings.entity_regex)
-    masker = Masker(settings.masking)
+    masker = Masker(settings.masking, settings.collapse_repeated_masks)
 
     lines_total = 0
     lines_without_entity = 0
@@ -121,7 +121,7 @@ def mine_log_lines(
         templates,
         entities,
         contents,
-        settings.masking,
+        settings,
         lines_total=lines_total,
         lines_without_entity=lines_without_entity,
     )
@@ -133,13 +133,13 @@ def assign_sessions(
     templates: Sequence[str],
     entities: Sequence[str],
     contents: Sequence[str],
-    masking: Sequence[tuple[str, str]],
+    settings: ParserSettings,
     *,
     lines_total: int,
     lines_without_entity: int,
 ) -> MinedLogs:
     """Group contents into sessions by entity, each assigned with the daemon's TemplateMatcher."""
-    matcher = TemplateMatcher(templates, masking)
+    matcher = TemplateMatcher(templates, settings.masking, settings.collapse_repeated_masks)
     sessions: dict[str, list[int]] = {}
     counts = [0] * len(templates)
     unmatched = 0

@@ -68,9 +68,14 @@ def compile_rules(rules: MaskingRules) -> list[tuple[str, re.Pattern[str]]]:
 
 
 class Masker:
-    """Masks text in one left-to-right pass; at each position the first rule that matches wins."""
+    """Masks text in one left-to-right pass; at each position the first rule that matches wins.
 
-    def __init__(self, rules: MaskingRules = DEFAULT_MASKING) -> None:
+    ``collapse_runs``: a run of one token separated by whitespace ("<BLK> <BLK> <BLK>", a list of
+    block ids) becomes a single token, so a list of any length gives one template; the template
+    matcher then lets that token match a run (``TemplateMatcher(collapse_runs=True)``).
+    """
+
+    def __init__(self, rules: MaskingRules = DEFAULT_MASKING, collapse_runs: bool = False) -> None:
         compiled = compile_rules(rules)
         self.rules: tuple[tuple[str, str], ...] = tuple((name, regex.pattern) for name, regex in compiled)
         # Each rule sits in its own outer group; lastindex names the rule that matched because
@@ -83,10 +88,13 @@ class Masker:
             alternatives.append(f"({regex.pattern})")
             group += 1 + regex.groups
         self._pattern: re.Pattern[str] | None = re.compile("|".join(alternatives)) if alternatives else None
+        tokens = "|".join(re.escape(mask_token(name)) for name, _ in compiled)
+        self._runs = re.compile(rf"(?<!\S)({tokens})(?:\s+\1)+(?!\S)") if collapse_runs and compiled else None
 
     def mask(self, text: str) -> str:
         """``text`` with every rule match replaced by its ``<NAME>`` token."""
         if self._pattern is None:
             return text
         replacement_of_group = self._replacement_of_group
-        return self._pattern.sub(lambda m: replacement_of_group[m.lastindex or 0], text)
+        masked = self._pattern.sub(lambda m: replacement_of_group[m.lastindex or 0], text)
+        return masked if self._runs is None else self._runs.sub(r"\1", masked)

@@ -25,12 +25,14 @@ def parser_settings(
     *,
     header_regex: str = DEFAULT_HEADER_REGEX,
     masking: Sequence[tuple[str, str]] = DEFAULT_MASKING,
+    collapse_repeated_masks: bool = True,
 ) -> ParserSettings:
-    """ParserSettings with the project's default header and masking unless given."""
+    """ParserSettings with the project's default header and masking unless given (what new models get)."""
     return ParserSettings(
         header_regex=header_regex,
         entity_regex=entity_regex,
         masking=tuple((str(name), str(pattern)) for name, pattern in masking),
+        collapse_repeated_masks=collapse_repeated_masks,
     )
 
 
@@ -46,7 +48,7 @@ class RawLineParser:
         self.settings = settings
         self._header = HeaderStripper(settings.header_regex)
         self._entity = RegexEntityExtractor(settings.entity_regex)
-        self._matcher = TemplateMatcher(templates, settings.masking)
+        self._matcher = TemplateMatcher(templates, settings.masking, settings.collapse_repeated_masks)
 
     @property
     def templates(self) -> tuple[str, ...]:

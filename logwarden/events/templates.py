@@ -40,9 +40,14 @@ def _leading_wildcards(tokens: Sequence[str]) -> int:
 class TemplateMatcher:
     """Index of the template a message content fits, or ``NO_MATCH``; pure and thread-safe."""
 
-    def __init__(self, templates: Sequence[str], masking: MaskingRules = DEFAULT_MASKING) -> None:
+    def __init__(
+        self, templates: Sequence[str], masking: MaskingRules = DEFAULT_MASKING, collapse_runs: bool = False
+    ) -> None:
+        """``collapse_runs``: the templates were mined from text masked with ``Masker(collapse_runs=True)``,
+        so a token that is a whole ``<NAME>`` matches a whitespace-separated run of what NAME matches."""
         self.templates: tuple[str, ...] = tuple(templates)
         self._rules = {name: regex for name, regex in compile_rules(masking)}
+        self._collapse_runs = collapse_runs
         ordered = sorted(range(len(self.templates)), key=self._specificity_order)
         # Templates that start with a plain word are only tried on lines starting with that
         # word, which keeps each alternation short however many templates there are.
@@ -130,6 +135,13 @@ class TemplateMatcher:
         for token in tokens:
             if token == WILDCARD:
                 token_regexes.append(_WILDCARD_REGEX)
+                continue
+            whole = _MASK_REFERENCE.fullmatch(token)
+            run_rule = self._rules.get(whole.group(1)) if whole and self._collapse_runs else None
+            if run_rule is not None:
+                one = f"(?:{run_rule.pattern}|{re.escape(token)})"
+                token_regexes.append(rf"{one}(?:\s+{one})*")
+                inner_groups += 2 * run_rule.groups
                 continue
             parts: list[str] = []
             position = 0

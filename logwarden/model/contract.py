@@ -50,6 +50,10 @@ class ParserSettings:
     header_regex: str
     entity_regex: str
     masking: tuple[tuple[str, str], ...]
+    collapse_repeated_masks: bool = False
+    """Whether a run of one mask token ("<BLK> <BLK> <BLK>", a list of block ids) is one token, so a
+    list of any length fits one template.  Absent (false) in models trained before it existed,
+    whose templates were mined without it."""
 
 
 @dataclass(frozen=True)
@@ -147,10 +151,14 @@ def _parser_settings(raw: object) -> ParserSettings:
         for rule in masking
     ):
         raise ValueError(f"parser.masking must be a list of [name, regex] string pairs, got {_show(masking)}")
+    collapse = raw.get("collapse_repeated_masks", False)
+    if not isinstance(collapse, bool):
+        raise ValueError(f"parser.collapse_repeated_masks must be true or false, got {_show(collapse)}")
     return ParserSettings(
         header_regex=_string(raw, "header_regex", "parser."),
         entity_regex=_string(raw, "entity_regex", "parser."),
         masking=tuple((name, pattern) for name, pattern in masking),
+        collapse_repeated_masks=collapse,
     )
 
 

@@ -86,7 +86,7 @@ def group_log_lines(
     if entity_regex is not None:
         settings = dataclasses.replace(settings, entity_regex=entity_regex)
     parser = RawLineParser(settings, metadata.templates)
-    masker = Masker(settings.masking)
+    masker = Masker(settings.masking, settings.collapse_repeated_masks)
     sessions: dict[str, list[int]] = {}
     for line in lines:
         line = line.rstrip("\r\n")

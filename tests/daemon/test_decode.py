@@ -17,6 +17,7 @@ BLOCK = r"blk_-?\d+"
 TEMPLATES = (
     "Receiving block <BLK> src: /<IP> dest: /<IP>",
     "PacketResponder <NUM> for block <BLK> terminating",
+    "BLOCK* ask <IP> to delete <BLK>",
 )
 RECEIVING = (
     "081109 203518 143 INFO dfs.DataNode$DataXceiver: Receiving block blk_-1608999687919862906 "
@@ -35,7 +36,7 @@ def metadata(input_kind: str = "logs") -> ModelMetadata:
     return ModelMetadata(
         format_version=1,
         input_kind=input_kind,  # type: ignore[arg-type]
-        vocabulary=("T0", "T1") if logs else ("5", "22", "11"),
+        vocabulary=("T0", "T1", "T2") if logs else ("5", "22", "11"),
         templates=TEMPLATES if logs else ("E5", "E22", "E11"),
         embedding_dim=4,
         hidden_size=4,
@@ -84,6 +85,14 @@ def test_decode_one_raw_line_gives_entity_template_id_and_time() -> None:
     """A known raw line yields its entity, FIRST_EVENT_ID + template index, the line and the record time."""
     event = decoder().decode_one(TERMINATING.encode(), None, TS)
     assert event == DecodedEvent("blk_3886", FIRST_EVENT_ID + 1, TERMINATING, TS)
+
+
+def test_decode_one_raw_list_of_any_length_fits_its_collapsed_template() -> None:
+    """The daemon matches as the trainer mined: a model with runs collapsed fits a list of blocks of
+    a length it never saw."""
+    blocks = " ".join(f"blk_{n}" for n in range(7))
+    line = f"081109 203615 148 INFO dfs.FSNamesystem: BLOCK* ask 10.0.0.1:50010 to delete {blocks}"
+    assert decoder().decode_one(line.encode(), None, TS).event_id == FIRST_EVENT_ID + 2
 
 
 def test_decode_one_raw_line_trailing_newline_ignored() -> None:

@@ -77,6 +77,16 @@ def test_masker_gives_a_zero_padded_hex_field_one_token_with_or_without_letters(
     assert masker.mask("iar 00106570") == "iar <HEX>"
 
 
+def test_masker_collapsing_runs_makes_a_list_of_any_length_one_token() -> None:
+    """HDFS lists the blocks to delete on one line: with runs collapsed every length has one template."""
+    collapsing = Masker(DEFAULT_MASKING, collapse_runs=True)
+    one = collapsing.mask("BLOCK* ask 10.0.0.1:50010 to delete blk_1")
+    assert one == "BLOCK* ask <IP> to delete <BLK>"
+    assert collapsing.mask("BLOCK* ask 10.0.0.1:50010 to delete blk_1 blk_-2  blk_3") == one
+    assert collapsing.mask("sizes 1 2 3, then 4") == "sizes <NUM> <NUM>, then <NUM>"  # whole tokens only
+    assert Masker(DEFAULT_MASKING).mask("delete blk_1 blk_2") == "delete <BLK> <BLK>"
+
+
 def test_masker_earlier_rule_wins_over_later_rule(masker: Masker) -> None:
     """An IP is masked whole, not as four numbers, because IP comes before NUM."""
     assert masker.mask("to 10.0.0.1 now") == "to <IP> now"

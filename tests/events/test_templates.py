@@ -135,6 +135,17 @@ def test_matcher_mask_token_written_in_the_line_matches_its_own_slot() -> None:
     assert matcher.match_one("<NUM> connected") == NO_MATCH
 
 
+def test_matcher_collapsed_mask_matches_a_run_of_any_length() -> None:
+    """A template mined with runs collapsed fits the list of any length it stands for, and only that."""
+    matcher = TemplateMatcher(["BLOCK* ask <IP> to delete <BLK>", "got <NUM> <NUM>, ok"], collapse_runs=True)
+    for blocks in ("blk_1", "blk_1 blk_-2", " ".join(f"blk_{n}" for n in range(100))):
+        assert matcher.match_one(f"BLOCK* ask 10.0.0.1:50010 to delete {blocks}") == 0
+    assert matcher.match_one("BLOCK* ask 10.0.0.1:50010 to delete") == NO_MATCH
+    assert matcher.match_one("BLOCK* ask 10.0.0.1:50010 to delete blk_1 soon") == NO_MATCH
+    assert matcher.match_one("got 1 2 3, ok") == 1
+    assert TemplateMatcher(["delete <BLK>"]).match_one("delete blk_1 blk_2") == NO_MATCH
+
+
 def test_matcher_regex_characters_in_templates_are_literal() -> None:
     """Template text such as '*', '$', '(' or '.' is matched literally, not as regex syntax."""
     matcher = TemplateMatcher(["BLOCK* ask (x) a.b $1 <NUM>"])

@@ -229,6 +229,10 @@ def test_load_bundle_parser_settings_read_as_written(model_dir: Path) -> None:
     assert parser is not None
     assert (parser.header_regex, parser.entity_regex) == (PARSER["header_regex"], PARSER["entity_regex"])
     assert parser.masking == (("NUM", r"\d+"),)
+    assert parser.collapse_repeated_masks is False, "a model from before the setting keeps its old matching"
+    _edit_metadata(model_dir, parser={**PARSER, "collapse_repeated_masks": True})
+    parser = load_bundle(model_dir).metadata.parser
+    assert parser is not None and parser.collapse_repeated_masks is True
 
 
 @pytest.mark.parametrize(
@@ -238,6 +242,11 @@ def test_load_bundle_parser_settings_read_as_written(model_dir: Path) -> None:
         pytest.param({**PARSER, "header_regex": 5}, "parser.header_regex", id="header-regex-number"),
         pytest.param({**PARSER, "masking": "NUM"}, "parser.masking", id="masking-string"),
         pytest.param({**PARSER, "masking": [["NUM", r"\d+", "x"]]}, "parser.masking", id="masking-triple"),
+        pytest.param(
+            {**PARSER, "collapse_repeated_masks": "yes"},
+            "parser.collapse_repeated_masks",
+            id="collapse-string",
+        ),
     ],
 )
 def test_load_bundle_parser_malformed_raises_naming_key(model_dir: Path, parser: object, key: str) -> None:

@@ -151,6 +151,23 @@ def test_mine_blank_lines_are_counted_apart_not_as_lines_without_entity() -> Non
     assert (mined.lines_total, mined.blank_lines, mined.lines_without_entity) == (2, 2, 0)
 
 
+def test_mine_list_lengths_never_seen_in_training_still_match_the_template() -> None:
+    """Lines listing 1 or 2 blocks give one template, which a later line listing 5 blocks fits, in the
+    trainer and in the daemon's parser alike (a new list length used to be an UNKNOWN event)."""
+    lines = [
+        f"081109 203615 148 INFO dfs.FSNamesystem: BLOCK* ask 10.0.0.{n}:50010 to delete {blocks}"
+        for n, blocks in ((1, "blk_1"), (2, "blk_2 blk_3"), (3, "blk_4"))
+    ]
+    settings = parser_settings(HDFS_ENTITY)
+    mined = mine_log_lines(lines, settings)
+    assert mined.templates == ["BLOCK* ask <IP> to delete <BLK>"]
+    assert mined.unmatched_lines == 0
+    five = "081109 203616 148 INFO dfs.FSNamesystem: BLOCK* ask 10.0.0.9:50010 to delete " + " ".join(
+        f"blk_{n}" for n in range(5, 10)
+    )
+    assert RawLineParser(settings, mined.templates).parse_one(five).template_index == 0
+
+
 def test_mine_lines_no_template_fits_are_counted_as_unmatched() -> None:
     """A masking rule spanning a space can make a line fit no wildcard template; it is counted."""
     settings = parser_settings(r"id=(\d+)", masking=[("USER", r"user \w+")])
