@@ -296,6 +296,28 @@ print(json.dumps({"code": code, "torch": "torch" in sys.modules}), file=sys.stde
 """
 
 
+def test_cli_eval_with_a_threshold_override_reports_it_and_weights_f1_by_the_ratio(
+    sequence_model: TrainedModel, cli_data: CliData
+) -> None:
+    """Every session flagged (threshold -1): TPR = FPR = 1, so at 9 normal to 1 anomalous the
+    precision is 1/10 and F1 2 x 0.1 / 1.1; the report shows the threshold used."""
+    result = run_cli(
+        "eval",
+        "--model",
+        sequence_model.directory,
+        "--labelled",
+        cli_data.labelled,
+        "--ratio",
+        "9:1",
+        "--threshold=-1",
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["threshold"] == -1.0
+    assert report["tpr"] == report["fpr"] == 1.0
+    assert report["f1_at_ratio"] == pytest.approx(2 * 0.1 / 1.1)
+
+
 @pytest.mark.parametrize("source", ["sequences", "logs"])
 def test_cli_score_does_not_import_torch(
     source: str, sequence_model: TrainedModel, log_model: TrainedModel, cli_data: CliData

@@ -242,3 +242,11 @@ def test_build_alert_without_event_time_writes_null() -> None:
     """A record with no Kafka timestamp (None from a legacy record, or -1) gives event_time null."""
     assert alert(event_time_ms=None)["event_time"] is None
     assert alert(event_time_ms=-1)["event_time"] is None
+
+
+def test_build_alert_event_under_the_limit_in_characters_but_over_it_in_bytes_is_cut() -> None:
+    """The limit is in UTF-8 bytes: 8 Ki two-byte characters are 16 KiB and more, and get cut."""
+    text = "\u00e9" * (MAX_ALERT_EVENT_BYTES // 2 + 10)
+    built = alert(event_text=text)
+    assert len(built["event"].encode()) <= MAX_ALERT_EVENT_BYTES
+    assert (built["event_truncated"], built["event_bytes"]) == (True, len(text.encode()))

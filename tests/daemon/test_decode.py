@@ -158,6 +158,17 @@ def test_decode_one_entity_longer_than_an_identifier_is_oversize() -> None:
     assert reason_of(decoder("json", **JSON_FIELD_ENTITY), as_json(document)).reason == "oversize"
 
 
+def test_decode_one_json_entity_of_exactly_the_limit_is_kept() -> None:
+    """The JSON path has its own length check: the longest allowed entity is kept, one more is not."""
+    document = {"host": "h" * MAX_ENTITY_CHARS, "message": TERMINATING}
+    assert (
+        decoder("json", **JSON_FIELD_ENTITY).decode_one(as_json(document), None, TS).entity
+        == document["host"]
+    )
+    document["host"] += "h"
+    assert reason_of(decoder("json", **JSON_FIELD_ENTITY), as_json(document)).reason == "oversize"
+
+
 def test_decode_one_value_at_limit_accepted() -> None:
     """A value of exactly max_message_bytes is accepted (the limit is inclusive)."""
     line = TERMINATING.encode()

@@ -106,3 +106,31 @@ def test_processor_rejects_fewer_than_one_column_per_call(synthetic_model: Path)
     model = OnnxStepModel.load(load_bundle(synthetic_model))
     with pytest.raises(ValueError, match="columns_per_call"):
         make_processor(model, columns_per_call=0)
+
+
+def test_processor_scores_each_event_against_the_state_before_it(synthetic_model: Path) -> None:
+    """The daemon's score of each event equals the offline run of the whole session: the surprise of
+    event i under the state after events 0..i-1 (the batched-vs-single test cannot see this rule,
+    since both sides would break it alike)."""
+    model = OnnxStepModel.load(load_bundle(synthetic_model))
+    processor, _ = make_processor(model)
+    session = np.array([FIRST_EVENT_ID + k for k in (0, 1, 2, 1, 0)], np.int64)
+    daemon = [
+        processor.process(["a"], session[i : i + 1], np.zeros(1, np.int32), now=1.0).scores[0]
+        for i in range(len(session))
+    ]
+    h, c = model.initial_state(1)
+    log_probs = model.run(session[:, None], h, c).log_probs[:, 0, :]
+    offline = -np.take_along_axis(log_probs, session[:, None], axis=1)[:, 0]
+    np.testing.assert_allclose(daemon, offline, atol=1e-5)
+
+
+def test_processor_gap_of_exactly_the_ttl_continues_the_session(synthetic_model: Path) -> None:
+    """A session ends when the gap is more than the TTL, as the idle sweep decides: not at equality."""
+    processor, table = make_processor(OnnxStepModel.load(load_bundle(synthetic_model)))
+    ids, parts = np.array([FIRST_EVENT_ID], np.int64), np.zeros(1, np.int32)
+    processor.process(["a"], ids, parts, now=100.0, ttl_seconds=30.0)
+    assert processor.process(["a"], ids, parts, now=130.0, ttl_seconds=30.0).ended.entities == []
+    assert table.snapshot("a").events_applied == 2
+    assert processor.process(["a"], ids, parts, now=160.5, ttl_seconds=30.0).ended.entities == ["a"]
+    assert table.snapshot("a").events_applied == 1

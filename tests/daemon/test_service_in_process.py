@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaTimeoutError
 from structlog.testing import capture_logs
 
-from logwarden.daemon.service import split_polled
+from logwarden.daemon.service import event_times, split_polled
 from logwarden.errors import DeliveryError
 
 
@@ -210,3 +211,11 @@ def test_service_stop_request_starts_the_shutdown_budget_and_cuts_flushes_short(
     service.request_stop()
     assert service.should_exit
     assert sink.gave_up_at is not None and 0 < sink.gave_up_at - time.monotonic() <= 5.0
+
+
+def test_event_times_caps_far_future_stamps_and_fills_missing_ones() -> None:
+    """A stamp in microseconds (years ahead) is held at the limit, so its entity's last_seen cannot
+    be years in the future (it would never expire and look the most recent to eviction); a missing or
+    negative stamp takes the fallback."""
+    records = [SimpleNamespace(timestamp=t) for t in (1_700_000_000_000_000, -1, None, 5_000)]
+    np.testing.assert_array_equal(event_times(records, 7.0, 100.0), [100.0, 7.0, 7.0, 5.0])

@@ -353,3 +353,32 @@ def test_state_table_entities_in_partitions_lists_only_those_partitions() -> Non
     assert sorted(table.entities_in_partitions([1, 2])) == ["b", "c"]
     assert table.remove(table.entities_in_partitions([1]), reason="released") == 1
     assert table.released_total == 1 and "b" not in table and "a" in table
+
+
+def test_state_table_expire_idle_at_exactly_the_ttl_keeps_the_entity() -> None:
+    """Idle for exactly the TTL is not past it, with one clock or per-partition clocks, as for the
+    in-batch session end."""
+    table = make_table()
+    table.slots_for(["a"], now=10.0, partitions=0)
+    assert table.expire_idle(now=40.0, ttl_seconds=30.0) == []
+    assert table.expire_idle(now={0: 40.0}, ttl_seconds=30.0) == []
+    assert table.expire_idle(now=40.5, ttl_seconds=30.0) == [("a", table.get("a"))]
+
+
+def test_state_table_late_record_does_not_move_last_seen_back() -> None:
+    """An entity whose latest record is stamped earlier than the one before stays as recent as that
+    one: otherwise it would look idle and its session be ended early, a false session-end alert."""
+    table = make_table()
+    slots = table.slots_for(["a"], now=10.0, partitions=0)
+    table.write(slots, *states(1, 1.0), now=10.0)
+    table.write(slots, *states(1, 2.0), now=4.0)
+    assert table.snapshot("a").last_seen == 10.0
+    assert table.expire_idle(now=15.0, ttl_seconds=8.0) == []
+
+
+def test_state_table_full_table_takes_a_batch_of_exactly_its_capacity() -> None:
+    """A batch of as many new entities as the table holds evicts every old one instead of failing."""
+    table = make_table(capacity=4)
+    fill(table, 4)
+    slots = table.slots_for(["n0", "n1", "n2", "n3"], now=10.0, partitions=0)
+    assert len(set(slots.tolist())) == 4 and len(table) == 4 and table.evicted_total == 4

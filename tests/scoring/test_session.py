@@ -166,3 +166,17 @@ def test_score_sessions_small_window_matches_whole_session_run(
     windowed = score_sessions(trained_model, sessions, threshold=5.0, window=3)
     np.testing.assert_allclose([v.score for v in whole], [v.score for v in windowed], atol=1e-5)
     assert [v.worst_index for v in whole] == [v.worst_index for v in windowed]
+
+
+def test_score_sessions_padding_of_a_shorter_session_never_counts() -> None:
+    """Scored beside a longer session, a short one is padded; those steps must not score it (with a
+    stateful model its score would depend on which sessions share its batch)."""
+    surprise = [1.0] * (FIRST_EVENT_ID + 3)
+    surprise[END_ID] = 9.0
+    short, _ = score_sessions(
+        FixedSurpriseModel(surprise),
+        [_ids(FIRST_EVENT_ID), _ids(FIRST_EVENT_ID, FIRST_EVENT_ID + 1, FIRST_EVENT_ID)],
+        threshold=100.0,
+        score_end=False,
+    )
+    assert short.score < 9.0 - 1e-3 and short.worst_index == 0

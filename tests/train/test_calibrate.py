@@ -83,3 +83,11 @@ def test_threshold_from_normal_no_sessions_raises_training_error() -> None:
     """Without held-out sessions there is nothing to calibrate on."""
     with pytest.raises(TrainingError, match="held-out"):
         threshold_from_normal(np.array([]))
+
+
+def test_threshold_max_f1_ties_take_the_highest_threshold() -> None:
+    """Candidates 3.0 and 6.0 both give F1 1.0; the higher one wins, so the model ships fewer alerts."""
+    threshold, metrics = threshold_max_f1(
+        np.array([1.0, 5.0]), np.array([False, True]), np.array([False, True])
+    )
+    assert metrics.f1 == 1.0 and threshold == 6.0
