@@ -268,7 +268,11 @@ class DaemonService:
                 ("state_store", self._on_close),
             ]
             close_all(closing)
-            log.info("shutdown", seconds=round(time.monotonic() - started, 3), **self.counters.as_dict())
+            # Counted from the stop request, which is when the shutdown budget started.
+            stop_requested = deadline - self._settings.shutdown_timeout_seconds
+            log.info(
+                "shutdown", seconds=round(time.monotonic() - stop_requested, 3), **self.counters.as_dict()
+            )
 
     # -- the work --------------------------------------------------------------------------
     def handle_records(self, polled: dict[TopicPartition, list[Any]]) -> None:

@@ -211,6 +211,11 @@ def test_service_stop_request_starts_the_shutdown_budget_and_cuts_flushes_short(
     service.request_stop()
     assert service.should_exit
     assert sink.gave_up_at is not None and 0 < sink.gave_up_at - time.monotonic() <= 5.0
+    time.sleep(0.3)
+    with capture_logs() as logs:
+        service.shutdown(checkpoint=False)
+    [shutdown] = [entry for entry in logs if entry["event"] == "shutdown"]
+    assert shutdown["seconds"] >= 0.3, "the shutdown line says how long the stop took since it was asked for"
 
 
 def test_event_times_caps_far_future_stamps_and_fills_missing_ones() -> None:
