@@ -1,8 +1,8 @@
 """What the daemon writes for an anomaly (an alert) and for a record it cannot read (a dead letter).
 
 Alert ids never come from the wall clock or a counter: an event's alert id is derived from where
-its record sits in Kafka (topic/partition/offset), a session end's from the entity, its event count
-and its last event's time.  After a crash the daemon re-reads from its last checkpoint and produces
+its record sits in Kafka (topic/partition/offset), a session end's from the entity and its last
+event's time.  After a crash the daemon re-reads from its last checkpoint and produces
 the same alerts with the same ids, so consumers de-duplicate on ``alert_id``.  Pure: no Kafka
 import.
 """

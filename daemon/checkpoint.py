@@ -5,8 +5,8 @@ A checkpoint makes everything the daemon did for input offsets below ``next_offs
 1. ``flush_producer`` — wait until the broker acknowledged every alert, dead letter and
    score produced so far.  Alerts are therefore at-least-once: a crash before step 2 replays
    the events from the previous checkpoint and produces the same alerts again, with the same
-   ``alert_id`` (derived from topic/partition/offset, or for a session end from the entity, its
-   event count and its last event's time), so consumers can de-duplicate.
+   ``alert_id`` (derived from topic/partition/offset, or for a session end from the entity and
+   its last event's time), so consumers can de-duplicate.
 2. ``snapshot`` — write the changed entity states *and* the next input offsets to the local
    store in ONE transaction.  This is the authoritative checkpoint: on start the daemon seeks
    every partition to the offsets stored here, so each input event's effect on the state is

@@ -24,8 +24,8 @@ class EndedSessions:
     """Sessions that ended because their entity's next event came more than the TTL after its last.
 
     Each is scored like an idle-expired session (the END token against the state it reached) and
-    identified by the entity, its event count and the time of its last event, which a replay
-    finds again whatever the batches.
+    identified by the entity and the time of its last event, which a replay finds again whatever
+    the batches.
     """
 
     entities: list[str]
