@@ -23,7 +23,8 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
-Offsets = dict[tuple[str, int], int]
+from logwarden.daemon.checkpoint import Offsets
+
 GroupOffsets = dict[TopicPartition, OffsetAndMetadata]
 
 GROUP_COMMIT_TIMEOUT_SECONDS = 5.0

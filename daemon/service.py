@@ -170,9 +170,14 @@ class DaemonService:
         for an unreachable broker when the signal comes gives up by the same deadline.
         """
         self.should_exit = True
+        self._start_stop_budget()
+
+    def _start_stop_budget(self) -> float:
+        """The deadline of the stop, set at its first request (a signal, or the shutdown itself)."""
         if self._stop_deadline is None:
             self._stop_deadline = time.monotonic() + self._settings.shutdown_timeout_seconds
             self._sink.give_up_at(self._stop_deadline)
+        return self._stop_deadline
 
     def run(self) -> int:
         """Start, loop until asked to stop, shut down cleanly; returns the exit code.
@@ -245,11 +250,7 @@ class DaemonService:
         released) and the ``shutdown`` line always written.
         """
         self._notifier.stopping()
-        started = time.monotonic()
-        if self._stop_deadline is None:  # stopping for another reason than a signal
-            self._stop_deadline = started + self._settings.shutdown_timeout_seconds
-            self._sink.give_up_at(self._stop_deadline)
-        deadline = self._stop_deadline
+        deadline = self._start_stop_budget()
 
         def remaining() -> float:
             return max(0.5, deadline - time.monotonic())
