@@ -220,19 +220,22 @@ class DaemonService:
             return
         # Ticking after every batch keeps the checkpoint cadence and the watchdog going through a
         # large poll; no rebalance can happen in between, as callbacks run only inside poll().
-        for batch in split_polled(polled, self._settings.batch_max_events):
+        batches = list(split_polled(polled, self._settings.batch_max_events))
+        for number, batch in enumerate(batches, 1):
             self.handle_records(batch)
-            self.on_tick()
+            self.on_tick(records_in_hand=number < len(batches))
 
-    def on_tick(self, *, input_idle: bool = False) -> None:
+    def on_tick(self, *, input_idle: bool = False, records_in_hand: bool = False) -> None:
         """Periodic work: idle expiry, a due checkpoint, the watchdog ping.
 
-        When a checkpoint is due is decided by ``CheckpointCadence`` (daemon/cadence.py).
+        ``records_in_hand``: batches of the last poll are still to be handled, so the consumer's
+        positions run ahead of what was applied.  When a checkpoint is due is decided by
+        ``CheckpointCadence`` (daemon/cadence.py).
         """
         wall = time.monotonic()
         if wall >= self._next_expiry_check:
             self._next_expiry_check = wall + self._settings.expiry_check_seconds
-            self.expire_idle_entities()
+            self.expire_idle_entities(records_in_hand=records_in_hand)
         if self._checkpointer.in_flight:
             self.finish_checkpoint(wait=False)
         reason = self._cadence.due(wall, input_idle=input_idle, in_flight=self._checkpointer.in_flight)
@@ -373,14 +376,14 @@ class DaemonService:
         ]
         self._sink.send_dead_letter(record.key, record.value, headers)
 
-    def expire_idle_entities(self) -> None:
+    def expire_idle_entities(self, *, records_in_hand: bool = False) -> None:
         """End the sessions of entities idle longer than the TTL: score END, alert, forget them.
 
         Each entity is judged by its own partition's stream time (``StreamClock``).  An entity
         this sweep has not reached yet is ended all the same when its next event comes late
         (``BatchProcessor.process``), with the same score and the same alert id.
         """
-        self._clock.advance(self.caught_up_partitions())
+        self._clock.advance(self.caught_up_partitions(records_in_hand=records_in_hand))
         expired = self._table.expire_idle(
             self._clock.by_partition, self._settings.ttl_seconds + self._settings.allowed_lateness_seconds
         )
@@ -406,17 +409,28 @@ class DaemonService:
             ttl_seconds=self._settings.ttl_seconds,
         )
 
-    def caught_up_partitions(self) -> list[tuple[str, int]]:
+    def caught_up_partitions(self, *, records_in_hand: bool = False) -> list[tuple[str, int]]:
         """Assigned partitions processed up to their high watermark: nothing unread in them.
 
         The high watermark is the one kafka-python last saw in a fetch response (no request is
-        made); a partition it has not fetched yet counts as not caught up.
+        made); a partition it has not fetched yet counts as not caught up.  A transactional
+        producer's commit or abort marker takes an offset but is never handed over as a record, so
+        when a transaction was the last write, the high watermark lies one past the offset after
+        its last record; the consumer's position, which moves past markers, shows it was read.
+        The position is asked only with no polled records waiting (``records_in_hand``), as it
+        counts polled records, not applied ones.
         """
         caught_up = []
         for tp in self._consumer.assignment():
             highwater = self._consumer.highwater(tp)
+            if highwater is None:
+                continue
             key = (tp.topic, tp.partition)
-            if highwater is not None and self._next_offsets.get(key, 0) >= highwater:
+            read_to = self._next_offsets.get(key, 0)
+            if read_to < highwater and not records_in_hand:
+                with input_position_required(self._settings.group_id):
+                    read_to = max(read_to, self._consumer.position(tp, timeout_ms=0) or 0)
+            if read_to >= highwater:
                 caught_up.append(key)
         return caught_up
 

@@ -145,13 +145,21 @@ def test_later_session_of_an_entity_gets_its_own_session_end_id(synthetic_model:
 
 
 class FetchedToTheEnd(TwoPartitionConsumer):
-    """Fetches have shown partition 0 holding 4 records and partition 1 ``partition_1_records``."""
+    """Fetches have shown partition 0 ending at offset 4 and partition 1 at ``partition_1_end``.
 
-    def __init__(self, partition_1_records: int) -> None:
-        self.highwaters = {P0: 4, P1: partition_1_records}
+    The consumer's position in partition 1 is ``partition_1_position``: the offset after the
+    records polled there, or past a transaction marker that followed them.
+    """
+
+    def __init__(self, partition_1_end: int, partition_1_position: int = 2) -> None:
+        self.highwaters = {P0: 4, P1: partition_1_end}
+        self.positions = {P0: 0, P1: partition_1_position}
 
     def highwater(self, partition: TopicPartition) -> int | None:
         return self.highwaters[partition]
+
+    def position(self, partition: TopicPartition, timeout_ms: int | None = None) -> int | None:
+        return self.positions[partition]
 
 
 class Ticks:
@@ -164,13 +172,15 @@ class Ticks:
         return self.now
 
 
-def b_after_wall_time_passes(model: Path, partition_1_records: int) -> tuple[str, EntityStateTable]:
+def b_after_wall_time_passes(
+    model: Path, partition_1_end: int, partition_1_position: int = 2, records_in_hand: bool = False
+) -> tuple[str, EntityStateTable]:
     """B's two records handled, then 40 s of wall time (TTL 30 s) and the sweep; B and the table."""
     records = streams()
     ticks = Ticks()
     service, table, _ = build_in_process_service(
         model,
-        consumer=FetchedToTheEnd(partition_1_records),
+        consumer=FetchedToTheEnd(partition_1_end, partition_1_position),
         sink=AlertSink(),
         offsets={},
         threshold=-1.0,
@@ -179,9 +189,9 @@ def b_after_wall_time_passes(model: Path, partition_1_records: int) -> tuple[str
     )
     service.handle_records({P1: records[P1]})
     entity_b = next(iter(table._slot_of))
-    service.expire_idle_entities()
+    service.expire_idle_entities(records_in_hand=records_in_hand)
     ticks.now += 40.0
-    service.expire_idle_entities()
+    service.expire_idle_entities(records_in_hand=records_in_hand)
     return entity_b, table
 
 
@@ -189,13 +199,29 @@ def test_a_quiet_partition_read_to_its_end_runs_on_wall_time_so_its_entities_exp
     synthetic_model: Path,
 ) -> None:
     """B's partition has nothing more to read: 40 s of wall time later, B's session has ended."""
-    entity_b, table = b_after_wall_time_passes(synthetic_model, partition_1_records=2)
+    entity_b, table = b_after_wall_time_passes(synthetic_model, partition_1_end=2)
     assert entity_b not in table and table.expired_total == 1
 
 
 def test_a_partition_with_unread_records_waits_for_them(synthetic_model: Path) -> None:
     """With a third record of partition 1 not read yet, wall time does not end B: its next event may be it."""
-    entity_b, table = b_after_wall_time_passes(synthetic_model, partition_1_records=3)
+    entity_b, table = b_after_wall_time_passes(synthetic_model, partition_1_end=3)
+    assert entity_b in table and table.expired_total == 0
+
+
+def test_a_partition_ending_with_a_transaction_marker_counts_as_read_once_the_consumer_passed_it(
+    synthetic_model: Path,
+) -> None:
+    """B's records at offsets 0 and 1, a commit marker at 2: the consumer's position 3 ends B's session."""
+    entity_b, table = b_after_wall_time_passes(synthetic_model, partition_1_end=3, partition_1_position=3)
+    assert entity_b not in table and table.expired_total == 1
+
+
+def test_the_position_is_not_trusted_while_polled_records_wait_to_be_handled(synthetic_model: Path) -> None:
+    """Mid-poll the position counts records not yet applied, so it cannot show the partition was read."""
+    entity_b, table = b_after_wall_time_passes(
+        synthetic_model, partition_1_end=3, partition_1_position=3, records_in_hand=True
+    )
     assert entity_b in table and table.expired_total == 0
 
 
@@ -219,12 +245,17 @@ class ReadToTheEnd:
 
     def __init__(self, records: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         self.records = records
+        self.positions = dict.fromkeys(records, 0)
+        """Where each partition was polled to: the test moves it as it hands records over."""
 
     def assignment(self) -> set[TopicPartition]:
         return set(self.records)
 
     def highwater(self, partition: TopicPartition) -> int | None:
         return len(self.records[partition])
+
+    def position(self, partition: TopicPartition, timeout_ms: int | None = None) -> int | None:
+        return self.positions[partition]
 
 
 def replay(
@@ -234,16 +265,17 @@ def replay(
     sweep after a random half of them; returns the alert ids and each entity's state."""
     rng = np.random.default_rng(seed)
     sink = AlertSink()
+    consumer = ReadToTheEnd(records)
     service, table, _ = build_in_process_service(
         model,
-        consumer=ReadToTheEnd(records),
+        consumer=consumer,
         sink=sink,
         offsets={},
         threshold=-1.0,
         ttl_seconds=120.0,
         capacity=5_000,
     )
-    read = dict.fromkeys(records, 0)
+    read = consumer.positions  # handing records over moves the consumer's position
     while any(read[tp] < len(records[tp]) for tp in records):
         polled = {}
         for tp, partition_records in records.items():
