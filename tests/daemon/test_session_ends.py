@@ -339,3 +339,51 @@ def test_allowed_lateness_keeps_the_sweep_from_ending_a_session_a_late_record_co
     together = final_counts([{P0: stream}])
     cut = final_counts([{P0: stream[:2]}, {P0: stream[2:]}])
     assert (cut == together) is alike
+
+
+class OnePollConsumer(FetchedToTheEnd):
+    """Hands over ``polled`` in one poll, then nothing; its position is the end of that poll."""
+
+    def __init__(self, polled: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        end = polled[P1][-1].offset + 1
+        super().__init__(partition_1_end=end, partition_1_position=end)
+        self._polls = [polled]
+
+    def poll(self, timeout_ms: int = 0) -> dict[TopicPartition, list[ConsumerRecord]]:
+        return self._polls.pop() if self._polls else {}
+
+
+class FortySecondsPerLook:
+    """A clock that moves 40 s (more than the TTL) each time it is read."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += 40.0
+        return self.now
+
+
+def test_a_sweep_between_the_batches_of_one_poll_does_not_end_a_session_the_next_batch_continues(
+    synthetic_model: Path,
+) -> None:
+    """B at 1000 s, then one poll: 64 records of A (one batch), then B at 1010 s.  The sweep after the
+    first batch sees the consumer's position at the poll's end; trusting it would end B mid-poll."""
+    records = streams()
+    a_line, (b_first, b_second) = records[P0][0].value.decode(), [r.value.decode() for r in records[P1]]
+    fillers = [record(P1, offset, 1000.0, a_line) for offset in range(1, 65)]
+    consumer = OnePollConsumer({P1: [*fillers, record(P1, 65, 1010.0, b_second)]})
+    service, table, _ = build_in_process_service(
+        synthetic_model,
+        consumer=consumer,
+        sink=AlertSink(),
+        offsets={},
+        threshold=-1.0,
+        ttl_seconds=TTL_SECONDS,
+        idle_time=FortySecondsPerLook(),
+    )
+    service.handle_records({P1: [record(P1, 0, 1000.0, b_first)]})
+    entity_b = next(iter(table._slot_of))
+    service.run_once()
+    assert table.expired_total == 0
+    assert table.snapshot(entity_b).events_applied == 2
