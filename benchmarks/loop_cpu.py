@@ -83,16 +83,23 @@ def partitioned_records(jobs: int) -> dict[TopicPartition, list[ConsumerRecord]]
 
 
 class ReadToTheEnd:
-    """The consumer calls the loop makes outside ``poll``: the assignment and high watermarks."""
+    """The consumer calls the loop makes outside ``poll``: the assignment, high watermarks and positions.
+
+    The feeding loop advances ``read`` (the next offset of each partition) as it hands records over.
+    """
 
     def __init__(self, records: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         self._records = records
+        self.read = dict.fromkeys(records, 0)
 
     def assignment(self) -> set[TopicPartition]:
         return set(self._records)
 
     def highwater(self, partition: TopicPartition) -> int:
         return len(self._records[partition])
+
+    def position(self, partition: TopicPartition, timeout_ms: int | None = None) -> int:
+        return self.read[partition]
 
 
 class NoOutput:
@@ -146,11 +153,21 @@ def build_service(
     )
 
 
+def load_or_train_model(model_dir: Path | None) -> tuple[ModelBundle, OnnxStepModel]:
+    """The model in ``model_dir``, or without one a small model trained on the generated log (seconds)."""
+    with tempfile.TemporaryDirectory(prefix="logwarden-loop-") as work:
+        bundle = load_bundle(model_dir or train_synthetic_model(Path(work) / "model", jobs=300, epochs=2))
+        return bundle, OnnxStepModel.load(bundle)
+
+
 def one_round(
-    service: DaemonService, records: dict[TopicPartition, list[ConsumerRecord]], poll: int
+    service: DaemonService,
+    consumer: ReadToTheEnd,
+    records: dict[TopicPartition, list[ConsumerRecord]],
+    poll: int,
 ) -> float:
     """Feed every record, ``poll`` a partition at a time; CPU µs an event."""
-    read = dict.fromkeys(records, 0)
+    read = consumer.read
     events = 0
     started = time.process_time()
     while any(read[tp] < len(partition) for tp, partition in records.items()):
@@ -177,10 +194,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     configure_logging("warning", sys.stderr)  # the loop's info lines (sessions_expired) are not figures
-    with tempfile.TemporaryDirectory(prefix="logwarden-loop-") as work:
-        model_dir = args.model or train_synthetic_model(Path(work) / "model", jobs=300, epochs=2)
-        bundle = load_bundle(model_dir)
-        model = OnnxStepModel.load(bundle)
+    bundle, model = load_or_train_model(args.model)
     records = partitioned_records(args.jobs)
     events = sum(len(partition) for partition in records.values())
     print(
@@ -191,7 +205,7 @@ def main() -> None:
     for round_number in range(args.rounds):
         consumer = ReadToTheEnd(records)
         service = build_service(bundle, model, consumer, capacity=args.jobs + 100_000)
-        figures.append(one_round(service, records, args.poll))
+        figures.append(one_round(service, consumer, records, args.poll))
         print(f"round {round_number + 1}: {figures[-1]:.2f} µs CPU an event", flush=True)
     print(
         f"median {statistics.median(figures):.2f} µs CPU an event "

@@ -33,6 +33,7 @@ from logwarden.daemon.checkpoint import Checkpointer, CheckpointResult, Offsets
 from logwarden.daemon.clock import MAX_AHEAD_OF_WALL_SECONDS, StreamClock
 from logwarden.daemon.decode import DecodedEvent, MessageDecoder
 from logwarden.daemon.faults import CrashPoints
+from logwarden.daemon.gc_tuning import collect_between_polls
 from logwarden.daemon.group_commit import GroupCommitter
 from logwarden.daemon.kafka_io import OutputSink, input_position_required, poll_in_slices
 from logwarden.daemon.policy import AlertPolicy
@@ -213,6 +214,8 @@ class DaemonService:
 
     def run_once(self) -> None:
         """One poll, its records in batches of at most ``batch_max_events``, and the periodic work."""
+        # The last poll's records are freed by now, so a collection scans only what outlived them.
+        collect_between_polls()
         with input_position_required(self._settings.group_id):
             polled = poll_in_slices(self._consumer, self._settings.poll_timeout_ms)
         if not polled:

@@ -30,6 +30,17 @@ SETTINGS = LoopSettings(("in",), 100, 64, 1_000_000, 1e9, 1e9, 3, 5.0)
 """Topic "in", batches of 64, no checkpoint by count or time, no expiry: the test decides."""
 
 
+class QuietSink:
+    """An OutputSink with nothing to deliver."""
+
+    alerts_topic = "alerts"
+    dead_letter_topic = "dead-letters"
+    scores_topic = None
+
+    def flush(self, timeout_seconds: float | None = None) -> None:
+        pass
+
+
 def build_in_process_service(
     model_dir: Path,
     *,

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from in_process_service import build_in_process_service
+from in_process_service import QuietSink, build_in_process_service
 from kafka import TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaTimeoutError
@@ -34,17 +34,6 @@ class AssignedConsumer:
 
     def seek(self, partition: TopicPartition, offset: int) -> None:
         self.seeks[partition] = offset
-
-
-class QuietSink:
-    """An OutputSink with nothing to deliver."""
-
-    alerts_topic = "alerts"
-    dead_letter_topic = "dead-letters"
-    scores_topic = None
-
-    def flush(self, timeout_seconds: float | None = None) -> None:
-        pass
 
 
 def test_service_partition_moved_away_entities_and_offset_released(synthetic_model: Path) -> None:
