@@ -12,12 +12,13 @@ come exactly when the loop is already behind (``benchmarks/gc_pauses.py``; bench
 
 So the loop collects between polls, when nothing it polled is in hand (``collect_between_polls``):
 the young generation then holds only what outlived its poll, a few objects per poll.  The older
-generations follow CPython's cascade: a middle collection after ``MIDDLE_THRESHOLD`` young ones,
-a full one after ``OLD_THRESHOLD`` middle ones.  The automatic collector stays on, with a young
-threshold no poll reaches (``AUTOMATIC_YOUNG_THRESHOLD``), for whatever runs while the loop does
-not (a long rebalance, shutdown).  ``gc.freeze`` moves what startup built (the model, the Kafka
-clients, restored state) out of every later scan.  Raising the young threshold above CPython's 700
-took ``benchmarks/throughput.py`` from 51,000-52,000 to 57,000-59,000 events/s (alternating runs).
+generations follow CPython's cascade: every ``MIDDLE_THRESHOLD``-th collection also takes the
+middle generation, and every ``OLD_THRESHOLD``-th of those is a full collection.  The automatic
+collector stays on, with a young threshold no poll reaches (``AUTOMATIC_YOUNG_THRESHOLD``), for
+whatever runs while the loop does not (a long rebalance, shutdown).  ``gc.freeze`` moves what
+startup built (the model, the Kafka clients, restored state) out of every later scan.  Raising the
+young threshold above CPython's 700 took ``benchmarks/throughput.py`` from 51,000-52,000 to
+57,000-59,000 events/s (alternating runs).
 """
 
 from __future__ import annotations
