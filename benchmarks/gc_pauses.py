@@ -38,18 +38,18 @@ BEFORE_YOUNG_THRESHOLD = 50_000
 
 
 class PauseLog:
-    """Every collection's start, length and generation, and whether a poll was in hand."""
+    """How long each collection held the loop, and whether a poll was in hand."""
 
     def __init__(self) -> None:
         self.poll_in_hand = False
-        self.pauses: list[tuple[bool, int, float]] = []
+        self.pauses: list[tuple[bool, float]] = []
         self._started = 0.0
 
     def __call__(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
             self._started = time.perf_counter()
         else:
-            self.pauses.append((self.poll_in_hand, info["generation"], time.perf_counter() - self._started))
+            self.pauses.append((self.poll_in_hand, time.perf_counter() - self._started))
 
 
 def fresh(record: ConsumerRecord) -> ConsumerRecord:
@@ -95,8 +95,8 @@ def one_run(
     return log
 
 
-def describe(pauses: list[tuple[bool, int, float]], in_hand: bool) -> str:
-    chosen = sorted(seconds * 1000 for held, _, seconds in pauses if held == in_hand)
+def describe(pauses: list[tuple[bool, float]], in_hand: bool) -> str:
+    chosen = sorted(seconds * 1000 for held, seconds in pauses if held == in_hand)
     if not chosen:
         return "none"
     return f"{len(chosen)}, total {sum(chosen):.1f} ms, longest {chosen[-1]:.1f} ms"
