@@ -48,6 +48,7 @@ from lean_producer import LeanProducer, batches_by_partition, partition_for
 from synthetic_model import train_synthetic_model
 
 from logwarden.daemon import compiled_records
+from logwarden.daemon.corrupt_batches import CorruptBatchReports
 from logwarden.devbroker import LocalBroker
 from logwarden.synthetic import ENTITY_REGEX, SyntheticLog, generate_logs
 
@@ -92,9 +93,9 @@ def raw_consume_rate(
         fetch_max_wait_ms=100,
     )
     if compiled:
-        reason = compiled_records.install(consumer)
-        if reason:
-            raise RuntimeError(f"compiled record decoder unavailable: {reason}")
+        installed = compiled_records.install(consumer, CorruptBatchReports())
+        if not installed.compiled:
+            raise RuntimeError(f"compiled record decoder unavailable: {installed.reason}")
     assigned = [TopicPartition(topic, p) for p in range(partitions)]
     consumer.assign(assigned)
     consumer.seek_to_beginning(*assigned)

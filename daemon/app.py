@@ -11,6 +11,7 @@ from kafka import KafkaConsumer
 from logwarden.daemon import compiled_records
 from logwarden.daemon.checkpoint import Checkpointer
 from logwarden.daemon.config import DaemonConfig, load_config
+from logwarden.daemon.corrupt_batches import CorruptBatchReports
 from logwarden.daemon.decode import MessageDecoder
 from logwarden.daemon.faults import CrashPoints
 from logwarden.daemon.gc_tuning import tune_for_event_loop
@@ -51,17 +52,27 @@ def loop_settings(config: DaemonConfig) -> LoopSettings:
     )
 
 
-def use_compiled_record_decoder(consumer: KafkaConsumer, wanted: bool) -> None:
-    """Give the consumer the compiled record decoder when configured; log which decoder reads the input."""
-    if not wanted:
-        log.info("record_decoder", decoder="kafka-python", reason="kafka.compiled_record_decoder is false")
-        return
-    reason = compiled_records.install(consumer)
-    if reason:
+def install_record_reader(consumer: KafkaConsumer, compiled: bool) -> CorruptBatchReports | None:
+    """Give the consumer logwarden's record reader; log which decoder reads the input.
+
+    Returns where skipped corrupt batches are reported, or None when kafka-python's own reader
+    stays (a corrupt batch then stops the daemon, as kafka-python raises on it).
+    """
+    reports = CorruptBatchReports()
+    reader = compiled_records.install(consumer, reports, compiled=compiled)
+    corrupt_batches = "dead_lettered" if reader.skips_corrupt_batches else "stop_the_daemon"
+    if reader.compiled:
+        log.info("record_decoder", decoder="compiled", library="aiokafka", corrupt_batches=corrupt_batches)
+    elif compiled or not reader.skips_corrupt_batches:
         # Still correct, only slower: each record costs about 3.4 us more CPU.
-        log.warning("record_decoder", decoder="kafka-python", reason=reason)
+        log.warning(
+            "record_decoder", decoder="kafka-python", reason=reader.reason, corrupt_batches=corrupt_batches
+        )
     else:
-        log.info("record_decoder", decoder="compiled", library="aiokafka")
+        log.info(
+            "record_decoder", decoder="kafka-python", reason=reader.reason, corrupt_batches=corrupt_batches
+        )
+    return reports if reader.skips_corrupt_batches else None
 
 
 def build_service(config: DaemonConfig) -> DaemonService:
@@ -93,7 +104,7 @@ def build_service(config: DaemonConfig) -> DaemonService:
         config.kafka.bootstrap_servers, config.kafka.group_id, config.kafka.consumer_options()
     )
     try:
-        use_compiled_record_decoder(consumer, config.kafka.compiled_record_decoder)
+        corrupt_batches = install_record_reader(consumer, config.kafka.compiled_record_decoder)
         producer = build_producer(config.kafka.bootstrap_servers, config.kafka.producer_options())
     except BaseException:
         consumer.close(autocommit=False)
@@ -132,6 +143,7 @@ def build_service(config: DaemonConfig) -> DaemonService:
         notifier=SystemdNotifier(),
         committer=committer,
         on_close=store.close,
+        corrupt_batches=corrupt_batches,
     )
 
 

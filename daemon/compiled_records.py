@@ -1,4 +1,4 @@
-"""Read fetched Kafka records with aiokafka's compiled decoder instead of kafka-python's Python one.
+"""Read fetched Kafka records with aiokafka's compiled decoder, and skip batches that cannot be read.
 
 Why: kafka-python 3.0 decodes every record's varints in pure Python.  Through its fetcher a
 200-byte record costs 5.1 µs, 3.0 µs of it in that decoding; the daemon's whole per-event budget
@@ -12,18 +12,21 @@ kafka-python 3.0.12's step for step (CRC check, leader epoch, read_committed boo
 control batches, the next fetch offset, drain) on kafka-python's own batch objects; only the
 records of an ordinary data batch (format v2, not a control batch) are read by the compiled
 decoder.  Compressed batches are decompressed with kafka-python's codecs first, so both decoders
-need the same compression libraries.
+need the same compression libraries.  Where kafka-python raises ``CorruptRecordError`` and stays
+on the batch forever, the subclass reports the batch (corrupt_batches.py) and reads on past it;
+this part is installed even when the compiled decoder is off or unavailable.
 
 Safety: the generator reaches into kafka-python internals (``PartitionRecords``, a batch's
 buffer), so ``install`` only acts on the kafka-python minor version it was written against, and
 first decodes sample batches (plain, with headers and null fields, gzip, a control batch) both
-ways; any difference or error leaves the consumer on kafka-python's decoder and says why.
+ways; any difference or error leaves the consumer on kafka-python's reader and says why.
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import kafka
@@ -34,6 +37,8 @@ from kafka.record.default_records import DefaultRecordBatch, DefaultRecordBatchB
 from kafka.record.memory_records import MemoryRecords
 from kafka.record.util import calc_crc32c
 from kafka.structs import TopicPartition
+
+from logwarden.daemon.corrupt_batches import CorruptBatch, CorruptBatchReports, resume_offset
 
 VERIFIED_KAFKA_PYTHON = "3.0."
 """The kafka-python releases whose fetcher this module's generator mirrors (3.0.12 read)."""
@@ -88,8 +93,20 @@ def uncompressed_batch(batch: DefaultRecordBatch) -> bytes | bytearray | None:
     return bytes(header) + records
 
 
-def make_partition_records_class(compiled_batch: type, compiled_error: type[Exception]) -> type:
-    """A ``Fetcher.PartitionRecords`` whose data batches are read by ``compiled_batch``."""
+def make_partition_records_class(
+    compiled_batch: Callable[[Any], Any] | None,
+    compiled_error: type[Exception] | None,
+    reports: CorruptBatchReports | None = None,
+) -> type:
+    """A ``Fetcher.PartitionRecords`` whose data batches are read by ``compiled_batch``.
+
+    ``compiled_batch`` None: kafka-python's own batch objects read the records.  ``reports``: a
+    batch that cannot be read is skipped and reported there (corrupt_batches.py); without it,
+    ``CorruptRecordError`` is raised as kafka-python raises it.
+    """
+    corrupt_errors: tuple[type[Exception], ...] = (CorruptRecordError, UnicodeDecodeError)
+    if compiled_error is not None:
+        corrupt_errors += (compiled_error,)
 
     class CompiledPartitionRecords(Fetcher.PartitionRecords):  # type: ignore[misc, name-defined]
         """kafka-python 3.0.12's ``PartitionRecords._unpack_records``, with compiled record decoding."""
@@ -102,34 +119,50 @@ def make_partition_records_class(compiled_batch: type, compiled_error: type[Exce
                 last_batch = None
                 while batch is not None:
                     last_batch = batch
+                    # The batch as fetched: kafka-python's decoder replaces ``_buffer`` when it
+                    # decompresses, the compiled path never touches it.
+                    raw = batch._buffer
                     if self.check_crcs and not batch.validate_crc():
-                        raise CorruptRecordError(
-                            f"Record batch for partition {self.topic_partition} at offset "
-                            f"{batch.base_offset} failed crc check"
-                        )
-                    source: Any = batch
-                    if batch.magic == 2:
-                        self.leader_epoch = batch.leader_epoch
-                        if self.isolation_level == IsolationLevel.READ_COMMITTED and (
-                            batch.has_producer_id()
-                        ):
-                            self._consume_aborted_transactions_up_to(batch.last_offset)
-                            producer_id = batch.producer_id
-                            if self._contains_abort_marker(batch):
-                                self.aborted_producer_ids.discard(producer_id)
-                            elif self._is_batch_aborted(batch):
+                        self._skip_corrupt_batch(tp, batch, raw, "failed crc check")
+                        last_batch = None
+                        batch = records.next_batch()
+                        continue
+                    try:
+                        source: Any = batch
+                        if batch.magic == 2:
+                            self.leader_epoch = batch.leader_epoch
+                            if self.isolation_level == IsolationLevel.READ_COMMITTED and (
+                                batch.has_producer_id()
+                            ):
+                                self._consume_aborted_transactions_up_to(batch.last_offset)
+                                producer_id = batch.producer_id
+                                if self._contains_abort_marker(batch):
+                                    self.aborted_producer_ids.discard(producer_id)
+                                elif self._is_batch_aborted(batch):
+                                    self.next_fetch_offset = batch.next_offset
+                                    batch = records.next_batch()
+                                    continue
+                            if batch.is_control_batch:
                                 self.next_fetch_offset = batch.next_offset
                                 batch = records.next_batch()
                                 continue
-                        if batch.is_control_batch:
-                            self.next_fetch_offset = batch.next_offset
-                            batch = records.next_batch()
-                            continue
-                        readable = uncompressed_batch(batch)
-                        if readable is not None:
-                            source = compiled_batch(readable)
-                            self.bytes_read += len(readable) - HEADER_SIZE
-                    yield from self._consumer_records(tp, batch, source, key_deserializer, value_deserializer)
+                            if compiled_batch is not None:
+                                readable = uncompressed_batch(batch)
+                                if readable is not None:
+                                    source = compiled_batch(readable)
+                                    self.bytes_read += len(readable) - HEADER_SIZE
+                        yield from self._consumer_records(
+                            tp, batch, source, key_deserializer, value_deserializer
+                        )
+                    except corrupt_errors as error:
+                        # Raised only while reading the batch's records.  aiokafka lets a header
+                        # key that is not UTF-8 escape as a bare UnicodeDecodeError, which
+                        # kafka-python's decoder reports as CorruptRecordError, as it must be here.
+                        # A deserializer's UnicodeDecodeError is treated so too: the daemon's config
+                        # refuses deserializers, and keeping the two apart would need a generator
+                        # around each batch's records, 27 ns a record.
+                        self._skip_corrupt_batch(tp, batch, raw, f"is malformed: {error}", error)
+                        last_batch = None
                     batch = records.next_batch()
                 else:
                     if last_batch and last_batch.magic == 2:
@@ -137,17 +170,30 @@ def make_partition_records_class(compiled_batch: type, compiled_error: type[Exce
                     self.drain()
             except StopIteration as error:
                 raise RuntimeError("StopIteration raised unpacking messageset") from error
-            except (compiled_error, UnicodeDecodeError) as error:
-                # Raised only while reading a data batch's records, so ``batch`` is that batch.
-                # aiokafka lets a header key that is not UTF-8 escape as a bare UnicodeDecodeError,
-                # which kafka-python's decoder reports as CorruptRecordError, as it must be here.
-                # A deserializer's UnicodeDecodeError is reported so too: the daemon's config
-                # refuses deserializers, and keeping the two apart would need a generator around
-                # each batch's records, 27 ns a record.
-                raise CorruptRecordError(
-                    f"Record batch for partition {tp.topic}-{tp.partition} at offset {batch.base_offset}"
-                    f" is malformed: {error}"
-                ) from error
+
+        def _skip_corrupt_batch(
+            self, tp: TopicPartition, batch: Any, raw: Any, problem: str, cause: Exception | None = None
+        ) -> None:
+            """Report the batch and move past it; without ``reports``, raise as kafka-python does."""
+            where = f"partition {tp.topic}-{tp.partition} at offset {batch.base_offset}"
+            message = f"Record batch for {where} {problem}"
+            if reports is None:
+                raise CorruptRecordError(message) from cause
+            claimed_next = batch.next_offset if batch.magic == 2 else None
+            resume = resume_offset(batch.base_offset, claimed_next, self.fetch_offset)
+            reports.add(
+                CorruptBatch(
+                    topic=tp.topic,
+                    partition=tp.partition,
+                    base_offset=batch.base_offset,
+                    claimed_last_offset=None if claimed_next is None else claimed_next - 1,
+                    unread_offset=max(self.next_fetch_offset, batch.base_offset),
+                    resume_offset=resume,
+                    error=message,
+                    raw=bytes(raw),
+                )
+            )
+            self.next_fetch_offset = resume
 
         def _consumer_records(
             self,
@@ -310,22 +356,47 @@ def self_check(partition_records_class: type) -> str:
     return ""
 
 
-def install(consumer: Any) -> str:
-    """Make ``consumer`` read records with the compiled decoder; '' on success, else why it was not.
+@dataclass(frozen=True)
+class InstalledReader:
+    """What reads a consumer's fetched records after ``install``."""
 
-    The consumer is usable either way: on any reason it keeps kafka-python's own decoder.
+    compiled: bool
+    """aiokafka's compiled decoder reads the records of data batches."""
+    skips_corrupt_batches: bool
+    """A batch that cannot be read is skipped and reported; when False, polls raise CorruptRecordError."""
+    reason: str
+    """Why the compiled decoder is not used, or why nothing was installed ('' when compiled)."""
+
+
+def install(consumer: Any, reports: CorruptBatchReports, *, compiled: bool = True) -> InstalledReader:
+    """Give ``consumer`` this module's record reader: corrupt batches reported, records decoded compiled.
+
+    ``compiled`` False, or no usable compiled decoder: kafka-python's batch objects read the
+    records, and corrupt batches are still skipped and reported.  The consumer is usable in every
+    case; on a kafka-python release this does not mirror, or when the self-check fails, it keeps
+    kafka-python's own reader, which raises on a corrupt batch.
     """
     if not kafka.__version__.startswith(VERIFIED_KAFKA_PYTHON):
-        return f"kafka-python {kafka.__version__} is not {VERIFIED_KAFKA_PYTHON}x, whose fetcher this mirrors"
-    compiled_batch, compiled_error, reason = compiled_batch_class()
-    if compiled_batch is None or compiled_error is None:
-        return reason
+        reason = (
+            f"kafka-python {kafka.__version__} is not {VERIFIED_KAFKA_PYTHON}x, whose fetcher this mirrors"
+        )
+        return InstalledReader(compiled=False, skips_corrupt_batches=False, reason=reason)
     fetcher = getattr(consumer, "_fetcher", None)
     if fetcher is None or not isinstance(getattr(fetcher, "PartitionRecords", None), type):
-        return "this kafka-python consumer has no fetcher.PartitionRecords to replace"
-    partition_records_class = make_partition_records_class(compiled_batch, compiled_error)
+        reason = "this kafka-python consumer has no fetcher.PartitionRecords to replace"
+        return InstalledReader(compiled=False, skips_corrupt_batches=False, reason=reason)
+    reason = "kafka.compiled_record_decoder is false"
+    if compiled:
+        compiled_batch, compiled_error, reason = compiled_batch_class()
+        if compiled_batch is not None:
+            partition_records_class = make_partition_records_class(compiled_batch, compiled_error, reports)
+            reason = self_check(partition_records_class)
+            if not reason:
+                fetcher.PartitionRecords = partition_records_class
+                return InstalledReader(compiled=True, skips_corrupt_batches=True, reason="")
+    partition_records_class = make_partition_records_class(None, None, reports)
     difference = self_check(partition_records_class)
     if difference:
-        return difference
+        return InstalledReader(compiled=False, skips_corrupt_batches=False, reason=f"{reason}; {difference}")
     fetcher.PartitionRecords = partition_records_class
-    return ""
+    return InstalledReader(compiled=False, skips_corrupt_batches=True, reason=reason)

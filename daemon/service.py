@@ -31,6 +31,7 @@ from logwarden.daemon.alerts import (
 from logwarden.daemon.cadence import CheckpointCadence, CheckpointReason
 from logwarden.daemon.checkpoint import Checkpointer, CheckpointResult, Offsets
 from logwarden.daemon.clock import MAX_AHEAD_OF_WALL_SECONDS, StreamClock
+from logwarden.daemon.corrupt_batches import CorruptBatchReports
 from logwarden.daemon.decode import DecodedEvent, MessageDecoder
 from logwarden.daemon.faults import CrashPoints
 from logwarden.daemon.gc_tuning import collect_between_polls
@@ -106,10 +107,12 @@ class DaemonService:
         committer: GroupCommitter | None = None,
         on_close: Callable[[], None] = lambda: None,
         idle_time: Callable[[], float] = time.monotonic,
+        corrupt_batches: CorruptBatchReports | None = None,
     ) -> None:
         """``committer`` is the one ``checkpointer`` commits to the group with: the rebalance listener
         holds its commits and sends them asynchronously (daemon/rebalance.py).  Without one, the
-        listener commits nothing itself."""
+        listener commits nothing itself.  ``corrupt_batches``: where the consumer's record reader
+        reports the batches it skipped (daemon/compiled_records.py); each is dead-lettered."""
         self._settings = settings
         self._committer = committer if committer is not None else GroupCommitter(consumer)
         self._consumer = consumer
@@ -125,6 +128,7 @@ class DaemonService:
         self._crash = crash_points
         self._notifier = notifier
         self._on_close = on_close
+        self._corrupt_batches = corrupt_batches
         # Each partition's time resumes at its entities' latest event: at most where it was.
         latest = table.last_seen_max_by_partition()
         self._clock = StreamClock(
@@ -218,7 +222,10 @@ class DaemonService:
         collect_between_polls()
         with input_position_required(self._settings.group_id):
             polled = poll_in_slices(self._consumer, self._settings.poll_timeout_ms)
+        # Dead-lettered before any checkpoint: the next one may cover offsets past the batch.
+        skipped = self.dead_letter_corrupt_batches()
         if not polled:
+            self.pass_corrupt_batches(skipped)
             self.on_tick(input_idle=True)
             return
         # Ticking after every batch keeps the checkpoint cadence and the watchdog going through a
@@ -226,6 +233,9 @@ class DaemonService:
         batches = list(split_polled(polled, self._settings.batch_max_events))
         for number, batch in enumerate(batches, 1):
             self.handle_records(batch)
+            if number == len(batches):
+                # Only now: the records before a skipped batch are applied.
+                self.pass_corrupt_batches(skipped)
             self.on_tick(records_in_hand=number < len(batches))
 
     def on_tick(self, *, input_idle: bool = False, records_in_hand: bool = False) -> None:
@@ -370,6 +380,55 @@ class DaemonService:
                     "source": {"topic": record.topic, "partition": record.partition, "offset": record.offset},
                 }
                 self._sink.send_score(entities[position], encode_alert(payload))
+
+    def dead_letter_corrupt_batches(self) -> dict[tuple[str, int], int]:
+        """Dead-letter the batches the record reader skipped in the last poll: raw bytes, coordinates, why.
+
+        Returns, for each partition, the offset reading resumed at.  One ``corrupt_batch`` warning
+        per batch: each means damaged data on the broker, rare and worth a look.
+        """
+        if self._corrupt_batches is None:
+            return {}
+        resumed: dict[tuple[str, int], int] = {}
+        for corrupt in self._corrupt_batches.take_all():
+            detail = corrupt.detail()
+            headers = [
+                *dead_letter_headers(
+                    "corrupt_batch", detail, corrupt.topic, corrupt.partition, corrupt.base_offset
+                ),
+                *corrupt.headers(),
+            ]
+            self._sink.send_dead_letter(None, corrupt.raw, headers)
+            key = (corrupt.topic, corrupt.partition)
+            resumed[key] = max(resumed.get(key, 0), corrupt.resume_offset)
+            self.counters.dead_letters += 1
+            self._bad_unlogged["corrupt_batch"] += 1
+            log.warning(
+                "corrupt_batch",
+                topic=corrupt.topic,
+                partition=corrupt.partition,
+                offset=corrupt.base_offset,
+                unread_offset=corrupt.unread_offset,
+                resume_offset=corrupt.resume_offset,
+                bytes=len(corrupt.raw),
+                error=detail,
+                dead_letter_topic=self._sink.dead_letter_topic,
+            )
+        return resumed
+
+    def pass_corrupt_batches(self, resumed: dict[tuple[str, int], int]) -> None:
+        """Move the saved offsets past skipped batches, so a restart does not read them again.
+
+        Called once the records polled before them are applied; a partition no longer assigned
+        keeps its offset (its new owner meets the batch and dead-letters it too).
+        """
+        if not resumed:
+            return
+        assigned = {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
+        for key, offset in resumed.items():
+            if key in assigned and offset > self._next_offsets.get(key, -1):
+                self._next_offsets[key] = offset
+        self._cadence.mark_dirty()
 
     def send_dead_letter(self, record: Any, error: DecodeError) -> None:
         """The original key, value and headers, followed by the ``logwarden.*`` headers saying why."""

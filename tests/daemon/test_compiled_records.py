@@ -27,6 +27,7 @@ from logwarden.daemon.compiled_records import (
     control_marker,
     encode_batch,
 )
+from logwarden.daemon.corrupt_batches import CorruptBatchReports
 
 AbortedTransaction = namedtuple("AbortedTransaction", ["producer_id", "first_offset"])
 """What kafka-python's fetch response gives the fetcher for each aborted transaction."""
@@ -162,30 +163,109 @@ def test_read_committed_drops_aborted_transactions_like_kafka_python(compiled_cl
     assert (records, next_offset) == decode(Fetcher.PartitionRecords, data, **options)
 
 
-def test_a_batch_failing_its_crc_raises_kafka_pythons_error(compiled_class: type) -> None:
+def test_without_reports_a_batch_failing_its_crc_raises_kafka_pythons_error(compiled_class: type) -> None:
     data = bytearray(encode_batch(0, random_records(random.Random(3), 5)))
     data[-1] ^= 0xFF
-    with pytest.raises(CorruptRecordError, match="failed crc check"):
+    with pytest.raises(CorruptRecordError, match="partition t-2 at offset 0 failed crc check"):
         decode(compiled_class, bytes(data))
 
 
-def test_a_malformed_record_raises_kafka_pythons_error_naming_the_partition(compiled_class: type) -> None:
+def test_without_reports_a_malformed_record_raises_kafka_pythons_error_naming_the_partition(
+    compiled_class: type,
+) -> None:
     data = bytearray(encode_batch(40, [(0, b"k", b"value", [])]))
     struct.pack_into(">i", data, compiled_records.HEADER_SIZE - 4, 2)  # claims two records, holds one
     with pytest.raises(CorruptRecordError, match="partition t-2 at offset 40 is malformed"):
         decode(compiled_class, bytes(data), check_crcs=False)
 
 
-def test_a_header_key_not_utf8_raises_kafka_pythons_error_naming_the_partition(compiled_class: type) -> None:
-    """A CRC-valid batch with a header key that is not UTF-8 raises CorruptRecordError on both paths."""
+def header_key_not_utf8_batch() -> bytes:
+    """A CRC-valid batch at offset 40 whose one record has the header key b"\\xffb"."""
     data = bytearray(encode_batch(40, [(0, b"k", b"value", [("ab", b"v")])]))
-    data[data.index(b"ab", compiled_records.HEADER_SIZE)] = 0xFF  # header key b"\xffb"
+    data[data.index(b"ab", compiled_records.HEADER_SIZE)] = 0xFF
     attributes = compiled_records.ATTRIBUTES_OFFSET
     struct.pack_into(">I", data, attributes - 4, calc_crc32c(bytes(data[attributes:])))  # CRC, just before
+    return bytes(data)
+
+
+def test_without_reports_a_header_key_not_utf8_raises_kafka_pythons_error_naming_the_partition(
+    compiled_class: type,
+) -> None:
+    """A CRC-valid batch with a header key that is not UTF-8 raises CorruptRecordError on both paths."""
+    data = header_key_not_utf8_batch()
     with pytest.raises(CorruptRecordError, match="invalid record structure"):
-        decode(Fetcher.PartitionRecords, bytes(data))
+        decode(Fetcher.PartitionRecords, data)
     with pytest.raises(CorruptRecordError, match="partition t-2 at offset 40 is malformed.*0xff"):
-        decode(compiled_class, bytes(data))
+        decode(compiled_class, data)
+
+
+@pytest.fixture(params=["compiled", "kafka-python"])
+def reporting(request: pytest.FixtureRequest) -> tuple[type, CorruptBatchReports]:
+    """A reader class that skips and reports corrupt batches, with either record decoder, and its reports."""
+    reports = CorruptBatchReports()
+    if request.param == "compiled":
+        batch_class, error_class, reason = compiled_records.compiled_batch_class()
+        assert batch_class is not None, reason
+        return compiled_records.make_partition_records_class(batch_class, error_class, reports), reports
+    return compiled_records.make_partition_records_class(None, None, reports), reports
+
+
+def with_broken_crc(batch: bytes) -> bytes:
+    damaged = bytearray(batch)
+    damaged[-1] ^= 0xFF
+    return bytes(damaged)
+
+
+@pytest.mark.parametrize("codec", [DefaultRecordBatch.CODEC_NONE, DefaultRecordBatch.CODEC_GZIP])
+def test_a_batch_failing_its_crc_is_skipped_and_reported_with_its_raw_bytes(
+    reporting: tuple[type, CorruptBatchReports], codec: int
+) -> None:
+    reader, reports = reporting
+    rng = random.Random(6)
+    corrupt = with_broken_crc(encode_batch(5, random_records(rng, 5), codec=codec))
+    data = encode_batch(0, random_records(rng, 5)) + corrupt + encode_batch(10, random_records(rng, 5))
+    records, next_offset = decode(reader, data)
+    assert [r.offset for r in records] == [0, 1, 2, 3, 4, 10, 11, 12, 13, 14] and next_offset == 15
+    (report,) = reports.take_all()
+    assert (report.topic, report.partition, report.base_offset, report.claimed_last_offset) == ("t", 2, 5, 9)
+    assert (report.unread_offset, report.resume_offset, report.raw) == (5, 10, corrupt)
+    assert report.error == "Record batch for partition t-2 at offset 5 failed crc check"
+    assert reports.take_all() == []
+
+
+def test_a_corrupt_last_batch_moves_the_position_past_it(reporting: tuple[type, CorruptBatchReports]) -> None:
+    """Nothing after it in the fetch: the next fetch must start after it, or it comes back forever."""
+    reader, reports = reporting
+    rng = random.Random(7)
+    data = encode_batch(0, random_records(rng, 3)) + with_broken_crc(encode_batch(3, random_records(rng, 4)))
+    records, next_offset = decode(reader, data)
+    assert [r.offset for r in records] == [0, 1, 2] and next_offset == 7
+    assert [r.resume_offset for r in reports.take_all()] == [7]
+
+
+def test_a_batch_that_breaks_midway_reports_which_records_were_read(
+    reporting: tuple[type, CorruptBatchReports],
+) -> None:
+    reader, reports = reporting
+    rng = random.Random(8)
+    broken = bytearray(encode_batch(40, random_records(rng, 3)))
+    struct.pack_into(">i", broken, compiled_records.HEADER_SIZE - 4, 4)  # claims four records, holds three
+    data = bytes(broken) + encode_batch(43, random_records(rng, 2))
+    records, next_offset = decode(reader, data, fetch_offset=40, check_crcs=False)
+    assert [r.offset for r in records] == [40, 41, 42, 43, 44] and next_offset == 45
+    (report,) = reports.take_all()
+    assert (report.base_offset, report.unread_offset, report.resume_offset) == (40, 43, 43)
+    assert "partition t-2 at offset 40 is malformed" in report.error
+    assert "records 40..42 were read before it broke" in report.detail()
+
+
+def test_a_header_key_not_utf8_is_reported_as_malformed(reporting: tuple[type, CorruptBatchReports]) -> None:
+    reader, reports = reporting
+    data = header_key_not_utf8_batch()
+    records, next_offset = decode(reader, data, fetch_offset=40)
+    assert records == [] and next_offset == 41
+    (report,) = reports.take_all()
+    assert "partition t-2 at offset 40 is malformed" in report.error and report.raw == data
 
 
 def test_sample_batches_pass_the_self_check(compiled_class: type) -> None:
@@ -202,34 +282,53 @@ def test_a_decoder_that_differs_fails_the_self_check(compiled_class: type) -> No
 
 
 @pytest.mark.parametrize(
-    ("breakage", "reason"),
+    ("breakage", "reason", "skips_corrupt_batches"),
     [
-        (lambda mp: mp.setattr(kafka, "__version__", "3.1.0"), "kafka-python 3.1.0 is not 3.0.x"),
+        (lambda mp: mp.setattr(kafka, "__version__", "3.1.0"), "kafka-python 3.1.0 is not 3.0.x", False),
         (
             lambda mp: mp.setattr(
                 compiled_records, "compiled_batch_class", lambda: (None, None, "no aiokafka")
             ),
             "no aiokafka",
+            True,
         ),
         (
             lambda mp: mp.setattr(
                 compiled_records, "self_check", lambda cls: "sample batches decode differently"
             ),
             "decode differently",
+            False,
         ),
     ],
 )
-def test_install_keeps_kafka_pythons_decoder_and_says_why(
+def test_install_falls_back_and_says_why(
     monkeypatch: pytest.MonkeyPatch,
     kafka_bootstrap: str,
     breakage: Callable[[pytest.MonkeyPatch], None],
     reason: str,
+    skips_corrupt_batches: bool,
 ) -> None:
+    """No compiled decoder: kafka-python's batches still read through the skipping reader when it is
+    safe; a kafka-python it does not mirror, or a failed self-check, keeps kafka-python's own reader."""
     consumer = KafkaConsumer(bootstrap_servers=[kafka_bootstrap])
     try:
         breakage(monkeypatch)
-        assert reason in compiled_records.install(consumer)
-        assert consumer._fetcher.PartitionRecords is Fetcher.PartitionRecords
+        installed = compiled_records.install(consumer, CorruptBatchReports())
+        assert reason in installed.reason and not installed.compiled
+        assert installed.skips_corrupt_batches is skips_corrupt_batches
+        replaced = consumer._fetcher.PartitionRecords is not Fetcher.PartitionRecords
+        assert replaced is skips_corrupt_batches
+    finally:
+        consumer.close()
+
+
+def test_install_without_the_compiled_decoder_still_skips_corrupt_batches(kafka_bootstrap: str) -> None:
+    consumer = KafkaConsumer(bootstrap_servers=[kafka_bootstrap])
+    try:
+        installed = compiled_records.install(consumer, CorruptBatchReports(), compiled=False)
+        assert (installed.compiled, installed.skips_corrupt_batches) == (False, True)
+        assert "compiled_record_decoder is false" in installed.reason
+        assert consumer._fetcher.PartitionRecords is not Fetcher.PartitionRecords
     finally:
         consumer.close()
 
@@ -237,7 +336,8 @@ def test_install_keeps_kafka_pythons_decoder_and_says_why(
 def test_install_replaces_only_the_given_consumers_decoder(kafka_bootstrap: str) -> None:
     first, second = (KafkaConsumer(bootstrap_servers=[kafka_bootstrap]) for _ in range(2))
     try:
-        assert compiled_records.install(first) == ""
+        installed = compiled_records.install(first, CorruptBatchReports())
+        assert (installed.compiled, installed.skips_corrupt_batches, installed.reason) == (True, True, "")
         assert first._fetcher.PartitionRecords is not Fetcher.PartitionRecords
         assert second._fetcher.PartitionRecords is Fetcher.PartitionRecords
     finally:

@@ -127,6 +127,7 @@ def test_daemon_synthetic_stream_alerts_match_offline_oracle(
     assert final["events"] == len(records) and final["dead_letters"] == 0
     decoders = [e for e in daemon.events() if e.get("event") == "record_decoder"]
     assert [e["decoder"] for e in decoders] == ["compiled"], "the input must be read by the compiled decoder"
+    assert decoders[0]["corrupt_batches"] == "dead_lettered"
     assert len(alert_records) == alerts_sent
     alerts = [json.loads(r.value) for r in alert_records]
     sources = [(a["source"]["topic"], a["source"]["partition"], a["source"]["offset"]) for a in alerts]

@@ -1,0 +1,62 @@
+"""Where reading goes on after a corrupt batch, and what its dead letter says."""
+
+from __future__ import annotations
+
+from logwarden.daemon.corrupt_batches import (
+    RESUME_OFFSET_HEADER,
+    UNREAD_OFFSET_HEADER,
+    CorruptBatch,
+    CorruptBatchReports,
+    resume_offset,
+)
+
+
+def test_reading_resumes_after_the_last_offset_the_batch_claims() -> None:
+    assert resume_offset(100, 150, fetch_offset=100) == 150
+
+
+def test_a_damaged_claim_never_sends_reading_back_to_the_same_batch() -> None:
+    """A broker answers a fetch with the batch that holds the fetch offset: resuming at or before
+    it would fetch the corrupt batch again, forever."""
+    assert resume_offset(100, 90, fetch_offset=100) == 101
+    assert resume_offset(100, 101, fetch_offset=120) == 121
+
+
+def test_a_legacy_batch_without_a_claim_resumes_at_the_next_offset() -> None:
+    assert resume_offset(7, None, fetch_offset=3) == 8
+
+
+def corrupt(unread_offset: int) -> CorruptBatch:
+    return CorruptBatch(
+        topic="logs",
+        partition=2,
+        base_offset=40,
+        claimed_last_offset=49,
+        unread_offset=unread_offset,
+        resume_offset=50,
+        error="Record batch for partition logs-2 at offset 40 failed crc check",
+        raw=b"\x00" * 80,
+    )
+
+
+def test_the_detail_names_the_error_the_claim_and_the_resume_offset() -> None:
+    assert corrupt(40).detail() == (
+        "Record batch for partition logs-2 at offset 40 failed crc check"
+        " (the batch starts at offset 40, its header claims 49); reading resumed at offset 50"
+    )
+
+
+def test_the_detail_says_which_records_were_read_before_the_batch_broke() -> None:
+    assert "records 40..44 were read before it broke; reading resumed at offset 50" in corrupt(45).detail()
+
+
+def test_headers_carry_the_unread_and_resume_offsets() -> None:
+    assert corrupt(45).headers() == [(UNREAD_OFFSET_HEADER, b"45"), (RESUME_OFFSET_HEADER, b"50")]
+
+
+def test_reports_are_taken_once() -> None:
+    reports = CorruptBatchReports()
+    reports.add(corrupt(40))
+    reports.add(corrupt(45))
+    assert [r.unread_offset for r in reports.take_all()] == [40, 45]
+    assert reports.take_all() == []
