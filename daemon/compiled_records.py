@@ -123,9 +123,8 @@ def make_partition_records_class(
                     # decompresses, the compiled path never touches it.
                     raw = batch._buffer
                     if self.check_crcs and not batch.validate_crc():
-                        self._skip_corrupt_batch(tp, batch, raw, "failed crc check")
+                        batch = self._skip_corrupt_batch(tp, records, batch, raw, "failed crc check")
                         last_batch = None
-                        batch = records.next_batch()
                         continue
                     try:
                         source: Any = batch
@@ -161,8 +160,10 @@ def make_partition_records_class(
                         # A deserializer's UnicodeDecodeError is treated so too: the daemon's config
                         # refuses deserializers, and keeping the two apart would need a generator
                         # around each batch's records, 27 ns a record.
-                        self._skip_corrupt_batch(tp, batch, raw, f"is malformed: {error}", error)
+                        problem = f"is malformed: {error}"
+                        batch = self._skip_corrupt_batch(tp, records, batch, raw, problem, error)
                         last_batch = None
+                        continue
                     batch = records.next_batch()
                 else:
                     if last_batch and last_batch.magic == 2:
@@ -172,15 +173,33 @@ def make_partition_records_class(
                 raise RuntimeError("StopIteration raised unpacking messageset") from error
 
         def _skip_corrupt_batch(
-            self, tp: TopicPartition, batch: Any, raw: Any, problem: str, cause: Exception | None = None
-        ) -> None:
-            """Report the batch and move past it; without ``reports``, raise as kafka-python does."""
+            self,
+            tp: TopicPartition,
+            records: MemoryRecords,
+            batch: Any,
+            raw: Any,
+            problem: str,
+            cause: Exception | None = None,
+        ) -> Any:
+            """Report the batch, move past it and return the next one; without ``reports``, raise as
+            kafka-python does.
+
+            The next batch of the fetch, when its own CRC holds, says where this one ends better
+            than this one's header, which a CRC failure may have damaged.
+            """
             where = f"partition {tp.topic}-{tp.partition} at offset {batch.base_offset}"
             message = f"Record batch for {where} {problem}"
             if reports is None:
                 raise CorruptRecordError(message) from cause
+            following = records.next_batch()
+            trusted_following = following is not None and (not self.check_crcs or following.validate_crc())
             claimed_next = batch.next_offset if batch.magic == 2 else None
-            resume = resume_offset(batch.base_offset, claimed_next, self.fetch_offset)
+            resume = resume_offset(
+                batch.base_offset,
+                claimed_next,
+                self.fetch_offset,
+                following_base_offset=following.base_offset if trusted_following else None,
+            )
             reports.add(
                 CorruptBatch(
                     topic=tp.topic,
@@ -194,6 +213,7 @@ def make_partition_records_class(
                 )
             )
             self.next_fetch_offset = resume
+            return following
 
         def _consumer_records(
             self,

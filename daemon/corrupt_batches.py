@@ -60,16 +60,28 @@ class CorruptBatch:
         ]
 
 
-def resume_offset(base_offset: int, claimed_next_offset: int | None, fetch_offset: int) -> int:
+def resume_offset(
+    base_offset: int,
+    claimed_next_offset: int | None,
+    fetch_offset: int,
+    *,
+    following_base_offset: int | None = None,
+) -> int:
     """Where reading goes on after a corrupt batch.
 
-    The batch's header says where it ends, but when its CRC failed that header may be damaged
-    too, so the answer is at least one past both the batch's base offset and the offset this
-    fetch started at: a broker answers a fetch with the batch holding the fetch offset, so
-    anything lower would return the same batch forever.  Batches after it in the same fetch are
-    read whatever this says, and set the position from their own records.
+    The next batch of the same fetch (``following_base_offset``, given only when that batch's own
+    CRC holds) is where reading goes on.  Without one, the batch's header says where it ends, but
+    when its CRC failed that header may be damaged too.  So the answer is always at least one
+    past both the batch's base offset and the offset the fetch started at: a broker answers a
+    fetch with the batch holding the fetch offset, so anything lower would return the same batch
+    forever.
     """
-    target = claimed_next_offset if claimed_next_offset is not None else base_offset + 1
+    if following_base_offset is not None and following_base_offset > base_offset:
+        target = following_base_offset
+    elif claimed_next_offset is not None:
+        target = claimed_next_offset
+    else:
+        target = base_offset + 1
     return max(target, base_offset + 1, fetch_offset + 1)
 
 

@@ -210,6 +210,9 @@ def reporting(request: pytest.FixtureRequest) -> tuple[type, CorruptBatchReports
     return compiled_records.make_partition_records_class(None, None, reports), reports
 
 
+LAST_OFFSET_DELTA_OFFSET = compiled_records.ATTRIBUTES_OFFSET + 2
+
+
 def with_broken_crc(batch: bytes) -> bytes:
     damaged = bytearray(batch)
     damaged[-1] ^= 0xFF
@@ -241,6 +244,35 @@ def test_a_corrupt_last_batch_moves_the_position_past_it(reporting: tuple[type, 
     records, next_offset = decode(reader, data)
     assert [r.offset for r in records] == [0, 1, 2] and next_offset == 7
     assert [r.resume_offset for r in reports.take_all()] == [7]
+
+
+def test_a_damaged_end_offset_is_corrected_by_the_next_batch_of_the_fetch(
+    reporting: tuple[type, CorruptBatchReports],
+) -> None:
+    """A CRC failure may sit in the header field that says where the batch ends."""
+    reader, reports = reporting
+    rng = random.Random(9)
+    corrupt = bytearray(encode_batch(5, random_records(rng, 5)))
+    struct.pack_into(">i", corrupt, LAST_OFFSET_DELTA_OFFSET, 1_000_000)  # CRC-covered: now it fails
+    data = encode_batch(0, random_records(rng, 5)) + bytes(corrupt) + encode_batch(10, random_records(rng, 5))
+    records, next_offset = decode(reader, data)
+    assert [r.offset for r in records] == [0, 1, 2, 3, 4, 10, 11, 12, 13, 14] and next_offset == 15
+    (report,) = reports.take_all()
+    assert (report.claimed_last_offset, report.resume_offset) == (1_000_005, 10)
+
+
+def test_a_next_batch_failing_its_own_crc_does_not_say_where_the_previous_ends(
+    reporting: tuple[type, CorruptBatchReports],
+) -> None:
+    """Its base offset is not covered by any CRC: trusted, a damaged one could skip good records."""
+    reader, reports = reporting
+    rng = random.Random(10)
+    data = with_broken_crc(encode_batch(5, random_records(rng, 5))) + with_broken_crc(
+        encode_batch(500, random_records(rng, 3))
+    )
+    records, next_offset = decode(reader, data, fetch_offset=5)
+    assert records == [] and next_offset == 503
+    assert [(r.base_offset, r.resume_offset) for r in reports.take_all()] == [(5, 10), (500, 503)]
 
 
 def test_a_batch_that_breaks_midway_reports_which_records_were_read(

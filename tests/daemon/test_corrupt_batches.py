@@ -22,6 +22,15 @@ def test_a_damaged_claim_never_sends_reading_back_to_the_same_batch() -> None:
     assert resume_offset(100, 101, fetch_offset=120) == 121
 
 
+def test_the_next_batch_of_the_fetch_overrules_a_damaged_claim() -> None:
+    assert resume_offset(100, 9_000_000, fetch_offset=100, following_base_offset=150) == 150
+    assert resume_offset(100, 90, fetch_offset=100, following_base_offset=150) == 150
+
+
+def test_a_following_batch_that_does_not_come_after_is_ignored() -> None:
+    assert resume_offset(100, 150, fetch_offset=100, following_base_offset=100) == 150
+
+
 def test_a_legacy_batch_without_a_claim_resumes_at_the_next_offset() -> None:
     assert resume_offset(7, None, fetch_offset=3) == 8
 
