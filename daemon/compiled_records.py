@@ -111,7 +111,7 @@ def make_partition_records_class(
     class CompiledPartitionRecords(Fetcher.PartitionRecords):  # type: ignore[misc, name-defined]
         """kafka-python 3.0.12's ``PartitionRecords._unpack_records``, with compiled record decoding."""
 
-        def _unpack_records(  # noqa: C901 - mirrors kafka-python's generator branch for branch
+        def _unpack_records(
             self, tp: TopicPartition, records: MemoryRecords, key_deserializer: Any, value_deserializer: Any
         ) -> Iterator[ConsumerRecord]:
             try:
@@ -127,34 +127,14 @@ def make_partition_records_class(
                         last_batch = None
                         continue
                     try:
-                        source: Any = batch
-                        if batch.magic == 2:
-                            self.leader_epoch = batch.leader_epoch
-                            if self.isolation_level == IsolationLevel.READ_COMMITTED and (
-                                batch.has_producer_id()
-                            ):
-                                self._consume_aborted_transactions_up_to(batch.last_offset)
-                                producer_id = batch.producer_id
-                                if self._contains_abort_marker(batch):
-                                    self.aborted_producer_ids.discard(producer_id)
-                                elif self._is_batch_aborted(batch):
-                                    self.next_fetch_offset = batch.next_offset
-                                    batch = records.next_batch()
-                                    continue
-                            if batch.is_control_batch:
-                                self.next_fetch_offset = batch.next_offset
-                                batch = records.next_batch()
-                                continue
-                            if compiled_batch is not None:
-                                readable = uncompressed_batch(batch)
-                                if readable is not None:
-                                    source = compiled_batch(readable)
-                                    self.bytes_read += len(readable) - HEADER_SIZE
-                        yield from self._consumer_records(
-                            tp, batch, source, key_deserializer, value_deserializer
-                        )
+                        source = self._records_source(batch)
+                        if source is not None:
+                            yield from self._consumer_records(
+                                tp, batch, source, key_deserializer, value_deserializer
+                            )
                     except corrupt_errors as error:
-                        # Raised only while reading the batch's records.  aiokafka lets a header
+                        # Raised only while reading the batch's records (a control batch's too;
+                        # ``next_batch`` is never called in here).  aiokafka lets a header
                         # key that is not UTF-8 escape as a bare UnicodeDecodeError, which
                         # kafka-python's decoder reports as CorruptRecordError, as it must be here.
                         # A deserializer's UnicodeDecodeError is treated so too: the daemon's config
@@ -171,6 +151,31 @@ def make_partition_records_class(
                     self.drain()
             except StopIteration as error:
                 raise RuntimeError("StopIteration raised unpacking messageset") from error
+
+        def _records_source(self, batch: Any) -> Any:
+            """What reads the batch's records (the compiled decoder, or the batch itself), or None
+            for a batch that holds none to deliver: an aborted transaction's, or a control batch."""
+            if batch.magic != 2:
+                return batch
+            self.leader_epoch = batch.leader_epoch
+            if self.isolation_level == IsolationLevel.READ_COMMITTED and batch.has_producer_id():
+                self._consume_aborted_transactions_up_to(batch.last_offset)
+                producer_id = batch.producer_id
+                if self._contains_abort_marker(batch):
+                    self.aborted_producer_ids.discard(producer_id)
+                elif self._is_batch_aborted(batch):
+                    self.next_fetch_offset = batch.next_offset
+                    return None
+            if batch.is_control_batch:
+                self.next_fetch_offset = batch.next_offset
+                return None
+            if compiled_batch is not None:
+                readable = uncompressed_batch(batch)
+                if readable is not None:
+                    source = compiled_batch(readable)
+                    self.bytes_read += len(readable) - HEADER_SIZE
+                    return source
+            return batch
 
         def _skip_corrupt_batch(
             self,
