@@ -9,9 +9,9 @@ Two constraints shape it:
   reported, and the next checkpoint commits again.
 - kafka-python 3 runs rebalance listeners on its network thread, where any blocking consumer
   call raises ``RuntimeError``.  A checkpoint taken inside a listener therefore runs under
-  ``deferring()``: the commit is held, and the listener (``daemon/rebalance.py``) awaits it as
-  an asynchronous commit before the group moves the partitions on, so their next owner starts
-  exactly where this instance stopped.
+  ``deferring()``: the commit is held, and the listener (``daemon/rebalance.py``) awaits it
+  on the network thread (``commit_on_network_thread``) before the group moves the partitions
+  on, so their next owner starts exactly where this instance stopped.
 """
 
 from __future__ import annotations
@@ -42,6 +42,28 @@ def owned_group_offsets(next_offsets: Offsets, assigned: set[TopicPartition]) ->
 
 def describe_refusal(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
+
+
+async def commit_on_network_thread(
+    consumer: KafkaConsumer, offsets: GroupOffsets, timeout_seconds: float
+) -> None:
+    """Commit from a coroutine on kafka-python's network thread (a rebalance listener), and return
+    only once the group has answered; raises KafkaError (KafkaTimeoutError after ``timeout_seconds``).
+
+    ``commit_async`` is not enough there: when the group coordinator is unknown at that moment
+    (it moved, or its connection dropped), it returns the future of the coordinator *lookup* and
+    sends the commit once the lookup succeeds, after the listener has returned, so the partitions'
+    next owner could fetch the previous commit.  kafka-python's own pre-rebalance auto-commit
+    awaits the coroutine used here, which finds the coordinator first and retries retriable
+    errors until the timeout.  It is not public API: on a kafka-python without it, the listener
+    falls back to ``commit_async``.
+    """
+    coordinator = getattr(consumer, "_coordinator", None)
+    commit_and_wait = getattr(coordinator, "_commit_offsets_sync_async", None)
+    if commit_and_wait is None:
+        await consumer.commit_async(offsets)
+        return
+    await commit_and_wait(offsets, timeout_ms=int(timeout_seconds * 1000))
 
 
 class GroupCommitter:

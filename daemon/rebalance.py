@@ -5,9 +5,10 @@ heartbeats and requests; a blocking consumer call made there raises ``RuntimeErr
 block on net.run() from the IO thread itself").  The checkpoint at a revocation ends with a
 group commit, a blocking call, so this listener is asynchronous: the checkpoint's local steps
 run as before (flush, snapshot), its group commit is held (``GroupCommitter.deferring``) and
-then awaited as ``commit_async``, which lets the network thread carry the request.  The
-revocation completes only once the commit is answered, so the partitions' next owner starts
-exactly where this instance stopped.
+then awaited as a coroutine (``commit_on_network_thread``), which lets the network thread carry
+the request.  The revocation completes only once the commit is answered (or after
+``GROUP_COMMIT_TIMEOUT_SECONDS``), so the partitions' next owner starts exactly where this
+instance stopped.
 """
 
 from __future__ import annotations
@@ -20,7 +21,12 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.subscription_state import AsyncConsumerRebalanceListener
 from kafka.errors import KafkaError
 
-from logwarden.daemon.group_commit import GroupCommitter, describe_refusal
+from logwarden.daemon.group_commit import (
+    GROUP_COMMIT_TIMEOUT_SECONDS,
+    GroupCommitter,
+    commit_on_network_thread,
+    describe_refusal,
+)
 
 log = structlog.get_logger("logwarden.daemon")
 
@@ -48,7 +54,7 @@ class CheckpointingRebalanceListener(AsyncConsumerRebalanceListener):
         if not offsets:
             return
         try:
-            await self._consumer.commit_async(offsets)
+            await commit_on_network_thread(self._consumer, offsets, GROUP_COMMIT_TIMEOUT_SECONDS)
         except KafkaError as exc:
             log.warning(
                 "group_commit_refused",

@@ -4,16 +4,23 @@ and sent asynchronously (kafka-python 3 runs listeners on its network thread, wh
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection
+import time
+from collections.abc import Callable, Collection
 from typing import Any
 
 import pytest
 import structlog
+from kafka import KafkaAdminClient, KafkaConsumer
 from kafka.errors import CommitFailedError, RebalanceInProgressError
 from kafka.future import Future
 from kafka.structs import OffsetAndMetadata, TopicPartition
+from kafka_broker import FAST_CONSUMER_SETTINGS
 
-from logwarden.daemon.group_commit import GROUP_COMMIT_TIMEOUT_SECONDS, GroupCommitter
+from logwarden.daemon.group_commit import (
+    GROUP_COMMIT_TIMEOUT_SECONDS,
+    GroupCommitter,
+    commit_on_network_thread,
+)
 from logwarden.daemon.rebalance import CheckpointingRebalanceListener
 
 OWNED = TopicPartition("in", 0)
@@ -126,3 +133,35 @@ def test_lost_partitions_are_saved_locally_but_not_committed() -> None:
     asyncio.run(listener.on_partitions_lost({OWNED}))
     assert owner.revoked == [({OWNED}, True)]
     assert member.async_commits == []
+
+
+def test_revocation_commit_is_answered_before_the_listener_returns_even_with_the_coordinator_unknown(
+    kafka_bootstrap: str, topic_factory: Callable[..., str]
+) -> None:
+    """With the coordinator unknown, ``commit_async`` returns the lookup's future and sends the commit
+    later, once the listener has returned.  Here the group's committed offset is read, by another
+    client, while the member's network thread is still held right after the awaited commit, as the
+    rebalance that follows a listener would be."""
+    topic = topic_factory()
+    group = f"g-{topic}"
+    tp = TopicPartition(topic, 0)
+    consumer = KafkaConsumer(bootstrap_servers=[kafka_bootstrap], group_id=group, **FAST_CONSUMER_SETTINGS)
+    admin = KafkaAdminClient(bootstrap_servers=[kafka_bootstrap])
+    try:
+        consumer.subscribe([topic])
+        deadline = time.monotonic() + 30
+        while not consumer.assignment() and time.monotonic() < deadline:
+            consumer.poll(timeout_ms=200)
+        assert consumer.assignment() == {tp}
+        consumer._coordinator.coordinator_dead("the test forgets the coordinator")
+        assert consumer._coordinator.coordinator_unknown()
+
+        async def revocation_commit() -> int | None:
+            await commit_on_network_thread(consumer, {tp: OffsetAndMetadata(17, "", -1)}, 10.0)
+            committed = admin.list_group_offsets({group: None}).get(group, {})  # blocks the member's thread
+            return committed[tp].offset if tp in committed else None
+
+        assert consumer._net.run(revocation_commit) == 17
+    finally:
+        admin.close()
+        consumer.close(autocommit=False)
