@@ -74,6 +74,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --logs: regex with a (?P<content>...) group; default handles common headers",
     )
     train.add_argument(
+        "--mask",
+        action="append",
+        type=_masking_rule,
+        metavar="NAME=REGEX",
+        help="with --logs, repeatable: mask what REGEX matches as <NAME> before mining, tried before the "
+        "default rules (BLK, IP, MAC, HEX, NUM); e.g. 'HOST=\\b[a-z]+\\d+\\b' makes lists of host names one "
+        "template whatever their length",
+    )
+    train.add_argument(
         "--templates", type=Path, help="with --sequences: CSV EventId,EventTemplate (key N <-> EN)"
     )
     train.add_argument(
@@ -124,6 +133,14 @@ def _finite_float(text: str) -> float:
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
     return value
+
+
+def _masking_rule(text: str) -> tuple[str, str]:
+    """argparse type: NAME=REGEX (the name and regex themselves are checked with the other rules)."""
+    name, separator, pattern = text.partition("=")
+    if not separator or not name or not pattern:
+        raise argparse.ArgumentTypeError(f"expected NAME=REGEX, got {text!r}")
+    return name, pattern
 
 
 def _seed(text: str) -> int:

@@ -660,3 +660,60 @@ def test_cli_train_logs_summary_counts_mined_lines(log_model: TrainedModel, cli_
     mining = log_model.summary["mining"]
     assert mining["lines"] == len(cli_data.train_logs.read_text(encoding="utf-8").splitlines())
     assert (mining["lines_without_entity"], mining["unmatched_lines"]) == (0, 0)
+
+
+def host_list_log(path: Path) -> None:
+    """Jobs whose middle line names a list of hosts of varying length, as Thunderbird's ganglia does."""
+    lines = []
+    for block in range(40):
+        hosts = " ".join(f"an{block + n}" for n in range(1 + block % 6))
+        lines += [
+            f"Receiving blk_{block}",
+            f"cannot resolve data source {hosts} for blk_{block}",
+            f"Deleting blk_{block}",
+        ]
+    write_lines(path, lines)
+
+
+def test_cli_train_mask_rule_makes_a_list_of_any_length_one_template(tmp_path: Path) -> None:
+    """Host names are words with digits, which no default rule masks: each list length was a template."""
+    log = tmp_path / "hosts.log"
+    host_list_log(log)
+    common = ("--logs", log, "--entity-regex", r"blk_\d+")
+    plain = _train(tmp_path / "plain", *common)
+    masked = _train(tmp_path / "masked", *common, "--mask", r"HOST=\b[a-z]+\d+\b")
+    assert plain.summary["vocabulary_size"] == 2 + 6
+    assert masked.summary["vocabulary_size"] == 3
+    metadata = load_bundle(masked.directory).metadata
+    assert metadata.parser is not None and metadata.parser.masking[0] == ("HOST", r"\b[a-z]+\d+\b")
+    assert "cannot resolve data source <HOST> for <BLK>" in metadata.templates
+    # Scoring matches with the model's own rules: a list longer than any seen is no new event.
+    longer = tmp_path / "longer.log"
+    hosts = " ".join(f"bn{n}" for n in range(9))
+    write_lines(
+        longer, ["Receiving blk_7", f"cannot resolve data source {hosts} for blk_7", "Deleting blk_7"]
+    )
+    scored = run_cli("score", "--model", masked.directory, "--logs", longer)
+    assert scored.returncode == 0, scored.stderr
+    assert json_lines(scored.stdout)[0]["unknown_events"] == 0
+
+
+@pytest.mark.parametrize(
+    ("mask", "code", "message"),
+    [
+        ("NUM=\\d+", EXIT_CONFIG, "NUM is a default rule's name"),
+        ("HOST=[a-z", EXIT_CONFIG, "masking rule 'HOST': invalid regex"),
+        ("HOST", EXIT_USAGE, "expected NAME=REGEX"),
+    ],
+)
+def test_cli_train_bad_mask_rule_is_refused_naming_it(
+    tmp_path: Path, cli_data: CliData, capsys: pytest.CaptureFixture[str], mask: str, code: int, message: str
+) -> None:
+    args = ["train", "--logs", str(cli_data.train_logs), "--entity-regex", ENTITY_REGEX, "--mask", mask]
+    try:
+        exit_code = main([*args, "--out", str(tmp_path / "m")])
+    except SystemExit as stopped:  # argparse refuses a malformed option itself
+        exit_code = stopped.code  # type: ignore[assignment]
+    assert exit_code == code
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()

@@ -13,6 +13,7 @@ import dataclasses
 import re
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from logwarden.errors import ConfigError, InputFormatError
 from logwarden.events.csv_input import read_csv_rows
 from logwarden.events.header import DEFAULT_HEADER_REGEX
 from logwarden.events.log_files import open_log_file
+from logwarden.events.masking import DEFAULT_MASKING
 from logwarden.events.raw import RawLineParser, parser_settings
 from logwarden.events.sequences import LabelledSession, read_labelled_csv, read_sequences
 from logwarden.logs import configure_logging
@@ -94,9 +96,29 @@ def check_option_combination(args: argparse.Namespace) -> None:
                 "by mined templates (T0, T1, ...), which the event keys of a labelled CSV never match"
             )
     else:
-        for option, value in (("--entity-regex", args.entity_regex), ("--header-regex", args.header_regex)):
+        for option, value in (
+            ("--entity-regex", args.entity_regex),
+            ("--header-regex", args.header_regex),
+            ("--mask", getattr(args, "mask", None)),
+        ):
             if value is not None:
                 raise ConfigError(f"{option} applies to --logs only, not to --sequences")
+
+
+def masking_rules(extra: Sequence[tuple[str, str]] | None) -> tuple[tuple[str, str], ...]:
+    """``--mask`` rules first, then the default ones: at each position the first rule that matches wins.
+
+    A name already used by a default rule is refused here, with the names to avoid; the regexes
+    are checked when the parser is built.
+    """
+    defaults = {name for name, _ in DEFAULT_MASKING}
+    for name, _ in extra or ():
+        if name in defaults:
+            raise ConfigError(
+                f"--mask {name}=...: {name} is a default rule's name ({', '.join(sorted(defaults))}); "
+                "choose another"
+            )
+    return (*(extra or ()), *DEFAULT_MASKING)
 
 
 def run_training(args: argparse.Namespace) -> dict[str, Any]:
@@ -118,8 +140,12 @@ def run_training(args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     metadata: ModelMetadata
     if args.logs is not None:
-        settings = parser_settings(args.entity_regex, header_regex=args.header_regex or DEFAULT_HEADER_REGEX)
-        RawLineParser(settings, ())  # validates both regexes: ConfigError names a bad one before training
+        settings = parser_settings(
+            args.entity_regex,
+            header_regex=args.header_regex or DEFAULT_HEADER_REGEX,
+            masking=masking_rules(getattr(args, "mask", None)),
+        )
+        RawLineParser(settings, ())  # validates the regexes: ConfigError names a bad one before training
         lines = read_log_lines(args.logs)
         _configure_training_logs()
         metadata = train_on_logs(lines, settings, options, args.out, labelled, data_file=args.logs)
