@@ -99,23 +99,23 @@ def mined_and_labelled(
 
 
 def show(templates: Sequence[str], predicted: Sequence[int], labels: Sequence[str]) -> None:
-    by_template: dict[int, Counter[str]] = defaultdict(Counter)
-    by_label: dict[str, Counter[int]] = defaultdict(Counter)
-    for prediction, label in zip(predicted, labels, strict=True):
-        by_template[prediction][label] += 1
-        by_label[label][prediction] += 1
-    print("\nmerged: one mined template, several labelled events")
-    for prediction, counts in by_template.items():
+    """Print each mined template holding several labelled events, then each event split over templates."""
+    mined = [templates[p] if p >= 0 else "(no template)" for p in predicted]
+    print_groups("merged: one mined template, several labelled events", mined, labels)
+    print_groups("split: one labelled event, several mined templates", labels, mined)
+
+
+def print_groups(title: str, groups: Sequence[str], members: Sequence[str]) -> None:
+    """Each group holding more than one distinct member, with the member's line count."""
+    members_of: dict[str, Counter[str]] = defaultdict(Counter)
+    for group, member in zip(groups, members, strict=True):
+        members_of[group][member] += 1
+    print(f"\n{title}")
+    for group, counts in members_of.items():
         if len(counts) > 1:
-            print(f"  {templates[prediction] if prediction >= 0 else '(no template)'}")
-            for label, count in counts.most_common():
-                print(f"    {count:5d}  {label}")
-    print("\nsplit: one labelled event, several mined templates")
-    for label, counts in by_label.items():
-        if len(counts) > 1:
-            print(f"  {label}")
-            for prediction, count in counts.most_common():
-                print(f"    {count:5d}  {templates[prediction] if prediction >= 0 else '(no template)'}")
+            print(f"  {group}")
+            for member, count in counts.most_common():
+                print(f"    {count:5d}  {member}")
 
 
 def main() -> None:
