@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from logwarden.errors import ModelLoadError
-from logwarden.model.contract import FORMAT_VERSION, METADATA_FILE, ONNX_FILE, ModelMetadata
+from logwarden.model.contract import (
+    FORMAT_VERSION,
+    METADATA_DIGEST_KEY,
+    METADATA_FILE,
+    ONNX_FILE,
+    ModelMetadata,
+    metadata_digest,
+)
 
 T = TypeVar("T")
 
@@ -33,8 +40,8 @@ def load_bundle(directory: str | Path) -> ModelBundle:
     """Load ``model.json`` and ``model.onnx`` from ``directory`` and verify they belong together.
 
     Raises ModelLoadError naming the file and the problem: missing or unreadable file, invalid
-    JSON, missing key or invalid value, unsupported format version, or a sha256 that does not
-    match the graph.
+    JSON, missing key or invalid value, unsupported format version, ``model.json`` edited after
+    export (its ``metadata_sha256``), or a sha256 that does not match the graph.
     """
     directory = Path(directory)
     metadata_path = directory / METADATA_FILE
@@ -60,6 +67,15 @@ def load_bundle(directory: str | Path) -> ModelBundle:
         raise ModelLoadError(f"{metadata_path}: missing key {exc.args[0]!r}") from exc
     except (TypeError, ValueError, OverflowError) as exc:
         raise ModelLoadError(f"{metadata_path}: invalid value: {exc}") from exc
+    recorded = raw.get(METADATA_DIGEST_KEY)
+    # Models exported before the digest existed carry none; they load as before.
+    if recorded is not None and recorded != metadata_digest(raw):
+        raise ModelLoadError(
+            f"{metadata_path}: content does not match its {METADATA_DIGEST_KEY} "
+            f"{_shorten(recorded)}; the file was edited or damaged after export. Export or train the "
+            "model again (to change the alert threshold, set model.threshold in the daemon's config "
+            "or pass --threshold)"
+        )
     onnx_bytes = _read(onnx_path, Path.read_bytes)
     actual = sha256_hex(onnx_bytes)
     if actual != metadata.onnx_sha256:
@@ -69,6 +85,12 @@ def load_bundle(directory: str | Path) -> ModelBundle:
             "the graph was modified or belongs to another model"
         )
     return ModelBundle(directory=directory, metadata=metadata, onnx_bytes=onnx_bytes)
+
+
+def _shorten(value: object) -> str:
+    """A recorded digest as shown in an error: quoted, at most 80 characters."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _read(path: Path, read: Callable[[Path], T]) -> T:

@@ -17,6 +17,7 @@ feeding ``START_ID`` to zero state; an ended session is scored by feeding ``END_
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 from collections import Counter
@@ -26,6 +27,8 @@ from typing import Any, Literal
 FORMAT_VERSION = 1
 ONNX_FILE = "model.onnx"
 METADATA_FILE = "model.json"
+METADATA_DIGEST_KEY = "metadata_sha256"
+"""Key of ``model.json`` holding the sha256 of the rest of it (``metadata_digest``)."""
 
 INPUT_EVENT_IDS = "event_ids"
 INPUT_H = "h0"
@@ -101,8 +104,10 @@ class ModelMetadata:
         return self.templates[event_id - FIRST_EVENT_ID]
 
     def to_json(self) -> str:
-        """Serialise as stable, human-readable JSON."""
-        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+        """Serialise as stable, human-readable JSON, with the digest of its content."""
+        content = dataclasses.asdict(self)
+        content[METADATA_DIGEST_KEY] = metadata_digest(content)
+        return json.dumps(content, indent=2, sort_keys=True)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> ModelMetadata:
@@ -140,6 +145,22 @@ class ModelMetadata:
             parser=parser,
             training=dict(training),
         )
+
+
+def metadata_digest(content: dict[str, Any]) -> str:
+    """sha256 of ``model.json``'s content without its digest key, as canonical JSON.
+
+    Why: the ONNX graph's sha256 is in ``model.json``, but nothing covered ``model.json`` itself, so
+    an edited vocabulary or template list (keys swapped, a line lost) would load and score events
+    as other events without a word.  Canonical JSON (sorted keys, no spaces) makes the digest the
+    same for the dict written at export and the one parsed at load.
+    """
+    canonical = json.dumps(
+        {key: value for key, value in content.items() if key != METADATA_DIGEST_KEY},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def _parser_settings(raw: object) -> ParserSettings:

@@ -10,14 +10,44 @@ import pytest
 
 from logwarden.errors import ModelLoadError
 from logwarden.model.bundle import load_bundle, sha256_hex
-from logwarden.model.contract import FORMAT_VERSION, METADATA_FILE, ONNX_FILE, ModelMetadata
+from logwarden.model.contract import (
+    FORMAT_VERSION,
+    METADATA_DIGEST_KEY,
+    METADATA_FILE,
+    ONNX_FILE,
+    ModelMetadata,
+    metadata_digest,
+)
 
 
-def _edit_metadata(model_dir: Path, **changes: object) -> None:
+def _edit_metadata(model_dir: Path, *, resign: bool = True, **changes: object) -> None:
+    """Change keys of model.json; ``resign``: record the new content's digest, as an exporter would."""
     path = model_dir / METADATA_FILE
     raw = json.loads(path.read_text(encoding="utf-8"))
     raw.update(changes)
+    if resign:
+        raw[METADATA_DIGEST_KEY] = metadata_digest(raw)
     path.write_text(json.dumps(raw), encoding="utf-8")
+
+
+def test_load_bundle_model_json_edited_after_export_raises_naming_the_digest(model_dir: Path) -> None:
+    """Two event keys swapped by hand still make a valid file, which would score each as the other."""
+    vocabulary = json.loads((model_dir / METADATA_FILE).read_text(encoding="utf-8"))["vocabulary"]
+    vocabulary[0], vocabulary[1] = vocabulary[1], vocabulary[0]
+    _edit_metadata(model_dir, resign=False, vocabulary=vocabulary)
+    with pytest.raises(ModelLoadError, match=r"model\.json: content does not match its metadata_sha256 "):
+        load_bundle(model_dir)
+
+
+def test_load_bundle_model_json_without_digest_loads_as_before(
+    model_dir: Path, exported_model: tuple[Path, ModelMetadata]
+) -> None:
+    """Models exported before the digest existed carry none and still load."""
+    path = model_dir / METADATA_FILE
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    del raw[METADATA_DIGEST_KEY]
+    path.write_text(json.dumps(raw), encoding="utf-8")
+    assert load_bundle(model_dir).metadata == exported_model[1]
 
 
 def test_load_bundle_valid_directory_returns_metadata_and_graph(

@@ -11,7 +11,14 @@ import pytest
 
 from logwarden.errors import ModelLoadError
 from logwarden.model.bundle import ModelBundle, load_bundle
-from logwarden.model.contract import END_ID, FIRST_EVENT_ID, METADATA_FILE, START_ID
+from logwarden.model.contract import (
+    END_ID,
+    FIRST_EVENT_ID,
+    METADATA_DIGEST_KEY,
+    METADATA_FILE,
+    START_ID,
+    metadata_digest,
+)
 from logwarden.model.runtime import OnnxStepModel
 
 
@@ -69,6 +76,7 @@ def test_onnx_step_model_load_vocabulary_mismatch_raises_model_load_error(model_
     raw = json.loads(path.read_text(encoding="utf-8"))
     raw["vocabulary"].append("99")
     raw["templates"].append("event 99")
+    raw[METADATA_DIGEST_KEY] = metadata_digest(raw)  # a consistent file, for another graph
     path.write_text(json.dumps(raw), encoding="utf-8")
     with pytest.raises(ModelLoadError, match="log_probs has shape"):
         OnnxStepModel.load(load_bundle(model_dir))
