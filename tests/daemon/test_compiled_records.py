@@ -40,6 +40,17 @@ def compiled_class() -> type:
     return compiled_records.make_partition_records_class(batch_class, error_class)
 
 
+@pytest.fixture(scope="module", params=["compiled", "kafka-python"])
+def either_class(request: pytest.FixtureRequest) -> type:
+    """The daemon's reader with either record decoder: with ``kafka.compiled_record_decoder: false``
+    kafka-python's batches read the records, through the same generator."""
+    if request.param == "kafka-python":
+        return compiled_records.make_partition_records_class(None, None)
+    batch_class, error_class, reason = compiled_records.compiled_batch_class()
+    assert batch_class is not None and error_class is not None, reason
+    return compiled_records.make_partition_records_class(batch_class, error_class)
+
+
 def decode(
     partition_records_class: type, data: bytes, *, fetch_offset: int = 0, **options: Any
 ) -> tuple[list[Any], int]:
@@ -88,12 +99,12 @@ def random_log(rng: random.Random) -> bytes:
 
 
 @pytest.mark.parametrize("seed", range(40))
-def test_random_fetches_decode_to_identical_consumer_records(compiled_class: type, seed: int) -> None:
+def test_random_fetches_decode_to_identical_consumer_records(either_class: type, seed: int) -> None:
     rng = random.Random(seed)
     data = random_log(rng)
     expected = decode(Fetcher.PartitionRecords, data)
     assert expected[0], "the sample must hold records"
-    assert decode(compiled_class, data) == expected
+    assert decode(either_class, data) == expected
 
 
 def test_every_data_batch_is_read_by_the_compiled_decoder() -> None:
@@ -120,26 +131,26 @@ def test_every_data_batch_is_read_by_the_compiled_decoder() -> None:
 
 
 @pytest.mark.parametrize("magic", [0, 1])
-def test_legacy_batches_are_left_to_kafka_python(compiled_class: type, magic: int) -> None:
+def test_legacy_batches_are_left_to_kafka_python(either_class: type, magic: int) -> None:
     legacy = LegacyRecordBatchBuilder(magic=magic, compression_type=0, batch_size=1 << 20)
     for offset in range(3):
         legacy.append(
             offset, timestamp=None if magic == 0 else 1_700_000_000_000, key=b"k", value=b"v%d" % offset
         )
     data = bytes(legacy.build()) + encode_batch(3, random_records(random.Random(5), 4))
-    records, next_offset = decode(compiled_class, data)
+    records, next_offset = decode(either_class, data)
     assert [r.offset for r in records] == list(range(7)) and next_offset == 7
     assert (records, next_offset) == decode(Fetcher.PartitionRecords, data)
 
 
-def test_fetch_from_inside_a_batch_skips_the_records_before_it(compiled_class: type) -> None:
+def test_fetch_from_inside_a_batch_skips_the_records_before_it(either_class: type) -> None:
     data = encode_batch(100, random_records(random.Random(1), 20))
-    records, next_offset = decode(compiled_class, data, fetch_offset=107)
+    records, next_offset = decode(either_class, data, fetch_offset=107)
     assert [r.offset for r in records] == list(range(107, 120)) and next_offset == 120
     assert (records, next_offset) == decode(Fetcher.PartitionRecords, data, fetch_offset=107)
 
 
-def test_read_committed_drops_aborted_transactions_like_kafka_python(compiled_class: type) -> None:
+def test_read_committed_drops_aborted_transactions_like_kafka_python(either_class: type) -> None:
     rng = random.Random(2)
     data = b"".join(
         [
@@ -158,7 +169,7 @@ def test_read_committed_drops_aborted_transactions_like_kafka_python(compiled_cl
         "isolation_level": IsolationLevel.READ_COMMITTED,
         "aborted_transactions": [AbortedTransaction(producer_id=5, first_offset=0)],
     }
-    records, next_offset = decode(compiled_class, data, **options)
+    records, next_offset = decode(either_class, data, **options)
     assert [r.offset for r in records] == [3, 4, 5, 6] and next_offset == 9
     assert (records, next_offset) == decode(Fetcher.PartitionRecords, data, **options)
 
@@ -300,8 +311,8 @@ def test_a_header_key_not_utf8_is_reported_as_malformed(reporting: tuple[type, C
     assert "partition t-2 at offset 40 is malformed" in report.error and report.raw == data
 
 
-def test_sample_batches_pass_the_self_check(compiled_class: type) -> None:
-    assert compiled_records.self_check(compiled_class) == ""
+def test_sample_batches_pass_the_self_check(either_class: type) -> None:
+    assert compiled_records.self_check(either_class) == ""
 
 
 def test_a_decoder_that_differs_fails_the_self_check(compiled_class: type) -> None:
