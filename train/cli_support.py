@@ -99,7 +99,7 @@ def check_option_combination(args: argparse.Namespace) -> None:
         for option, value in (
             ("--entity-regex", args.entity_regex),
             ("--header-regex", args.header_regex),
-            ("--mask", getattr(args, "mask", None)),
+            ("--mask", args.mask),
         ):
             if value is not None:
                 raise ConfigError(f"{option} applies to --logs only, not to --sequences")
@@ -143,7 +143,7 @@ def run_training(args: argparse.Namespace) -> dict[str, Any]:
         settings = parser_settings(
             args.entity_regex,
             header_regex=args.header_regex or DEFAULT_HEADER_REGEX,
-            masking=masking_rules(getattr(args, "mask", None)),
+            masking=masking_rules(args.mask),
         )
         RawLineParser(settings, ())  # validates the regexes: ConfigError names a bad one before training
         lines = read_log_lines(args.logs)
