@@ -105,7 +105,9 @@ class ModelMetadata:
 
     def to_json(self) -> str:
         """Serialise as stable, human-readable JSON, with the digest of its content."""
-        content = dataclasses.asdict(self)
+        # Through JSON and back first, so the digest covers what a loader parses (tuples become
+        # lists, non-string keys strings) and both sides sort the same keys.
+        content = json.loads(json.dumps(dataclasses.asdict(self)))
         content[METADATA_DIGEST_KEY] = metadata_digest(content)
         return json.dumps(content, indent=2, sort_keys=True)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -284,3 +285,13 @@ def test_load_bundle_parser_malformed_raises_naming_key(model_dir: Path, parser:
     _edit_metadata(model_dir, parser=parser)
     with pytest.raises(ModelLoadError, match=rf"model\.json: invalid value: {re.escape(key)} must be "):
         load_bundle(model_dir)
+
+
+def test_model_json_digest_holds_for_what_json_changes_on_the_way(
+    tmp_path: Path, exported_model: tuple[Path, ModelMetadata]
+) -> None:
+    """Integer keys come back from JSON as strings and sort differently ("10" before "9"): the digest
+    must be the one of what a loader reads."""
+    metadata = dataclasses.replace(exported_model[1], training={"by_length": {9: 1, 10: 2}})
+    raw = json.loads(metadata.to_json())
+    assert raw[METADATA_DIGEST_KEY] == metadata_digest(raw)
