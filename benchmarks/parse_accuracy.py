@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from logwarden.cli import masking_rule_argument
 from logwarden.events.raw import RawLineParser, parser_settings
 from logwarden.train.cli_support import masking_rules
 from logwarden.train.mining import mine_log_lines
@@ -122,9 +123,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", default=list(SAMPLES))
     parser.add_argument("--show", metavar="NAME", help="list the merged and split groups of one sample")
-    parser.add_argument("--mask", action="append", metavar="NAME=REGEX", help="extra masking rule")
+    parser.add_argument(
+        "--mask", action="append", type=masking_rule_argument, metavar="NAME=REGEX", help="extra masking rule"
+    )
     args = parser.parse_args()
-    masking = masking_rules([tuple(rule.split("=", 1)) for rule in args.mask or ()])  # type: ignore[misc]
+    masking = masking_rules(args.mask)
     data = Path(os.environ.get("LOGWARDEN_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
     print(f"{'log':<12} {'lines':>6} {'labelled':>8} {'mined':>6} {'GA':>6} {'split':>6} {'merged':>7}")
     for name in args.names:

@@ -224,19 +224,17 @@ class DaemonService:
             polled = poll_in_slices(self._consumer, self._settings.poll_timeout_ms)
         # Dead-lettered before any checkpoint: the next one may cover offsets past the batch.
         skipped = self.dead_letter_corrupt_batches()
-        if not polled:
-            self.pass_corrupt_batches(skipped)
-            self.on_tick(input_idle=True)
-            return
         # Ticking after every batch keeps the checkpoint cadence and the watchdog going through a
         # large poll; no rebalance can happen in between, as callbacks run only inside poll().
         batches = list(split_polled(polled, self._settings.batch_max_events))
-        for number, batch in enumerate(batches, 1):
+        for batch in batches[:-1]:
             self.handle_records(batch)
-            if number == len(batches):
-                # Only now: the records before a skipped batch are applied.
-                self.pass_corrupt_batches(skipped)
-            self.on_tick(records_in_hand=number < len(batches))
+            self.on_tick(records_in_hand=True)
+        if batches:
+            self.handle_records(batches[-1])
+        # Only now, with the records before a skipped batch applied, may the saved offset pass it.
+        self.pass_corrupt_batches(skipped)
+        self.on_tick(input_idle=not polled)
 
     def on_tick(self, *, input_idle: bool = False, records_in_hand: bool = False) -> None:
         """Periodic work: idle expiry, a due checkpoint, the watchdog ping.

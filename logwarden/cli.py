@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--mask",
         action="append",
-        type=_masking_rule,
+        type=masking_rule_argument,
         metavar="NAME=REGEX",
         help="with --logs, repeatable: mask what REGEX matches as <NAME> before mining, tried before the "
         "default rules (BLK, IP, MAC, HEX, NUM); e.g. 'HOST=\\b[a-z]+\\d+\\b' makes lists of host names one "
@@ -135,7 +135,7 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def _masking_rule(text: str) -> tuple[str, str]:
+def masking_rule_argument(text: str) -> tuple[str, str]:
     """argparse type: NAME=REGEX (the name and regex themselves are checked with the other rules)."""
     name, separator, pattern = text.partition("=")
     if not separator or not name or not pattern:
