@@ -10,7 +10,7 @@ from kafka import KafkaConsumer
 
 from logwarden.daemon import compiled_records
 from logwarden.daemon.checkpoint import Checkpointer
-from logwarden.daemon.config import DaemonConfig, load_config
+from logwarden.daemon.config import DaemonConfig, KafkaConfig, load_config
 from logwarden.daemon.corrupt_batches import CorruptBatchReports
 from logwarden.daemon.decode import MessageDecoder
 from logwarden.daemon.faults import CrashPoints
@@ -21,6 +21,7 @@ from logwarden.daemon.kafka_io import (
     OutputSink,
     build_consumer,
     build_producer,
+    topics_missing,
 )
 from logwarden.daemon.policy import AlertPolicy
 from logwarden.daemon.processor import BatchProcessor
@@ -29,6 +30,7 @@ from logwarden.daemon.sqlite_store import SqliteStateStore
 from logwarden.daemon.state_store import StoreHeader
 from logwarden.daemon.state_table import EntityStateTable
 from logwarden.daemon.systemd import SystemdNotifier
+from logwarden.errors import DeliveryError
 from logwarden.logs import configure_logging, forward_library_logs
 from logwarden.model.bundle import load_bundle
 from logwarden.model.runtime import OnnxStepModel
@@ -75,6 +77,32 @@ def install_record_reader(consumer: KafkaConsumer, compiled: bool) -> CorruptBat
     return reports if reader.skips_corrupt_batches else None
 
 
+def check_topics(consumer: KafkaConsumer, kafka: KafkaConfig) -> None:
+    """Stop at start when an output topic is missing; warn when an input topic is.
+
+    Every alert would fail without its output topic, so the daemon stops (exit 1, restarted).
+    A consumer group may subscribe to a topic before it exists, so a missing input topic is only
+    a warning: on a typo in ``kafka.input_topics`` the daemon would otherwise idle without a word.
+    """
+    outputs = [topic for topic in (kafka.alerts_topic, kafka.dead_letter_topic, kafka.scores_topic) if topic]
+    missing = topics_missing(consumer, [*kafka.input_topics, *outputs])
+    missing_outputs = [topic for topic in outputs if topic in missing]
+    if missing_outputs:
+        names = ", ".join(repr(topic) for topic in missing_outputs)
+        raise DeliveryError(
+            f"output topic {names} does not exist, or this client may not describe it: create it "
+            "before starting logwarden, which never creates topics (deploy/README.md, section 5)"
+        )
+    missing_inputs = [topic for topic in kafka.input_topics if topic in missing]
+    if missing_inputs:
+        log.warning(
+            "input_topics_missing",
+            topics=missing_inputs,
+            note="not listed by the brokers (absent, or not visible to this client); the daemon reads "
+            "them once they exist and its metadata shows them (kafka.consumer.metadata_max_age_ms)",
+        )
+
+
 def build_service(config: DaemonConfig) -> DaemonService:
     """Load the model and the local state, connect to Kafka, and hand everything to the service."""
     bundle = load_bundle(config.model.path)
@@ -104,6 +132,7 @@ def build_service(config: DaemonConfig) -> DaemonService:
         config.kafka.bootstrap_servers, config.kafka.group_id, config.kafka.consumer_options()
     )
     try:
+        check_topics(consumer, config.kafka)
         corrupt_batches = install_record_reader(consumer, config.kafka.compiled_record_decoder)
         producer = build_producer(config.kafka.bootstrap_servers, config.kafka.producer_options())
     except BaseException:

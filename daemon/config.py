@@ -36,6 +36,8 @@ CONTROLLED_OPTIONS: Mapping[str, str] = MappingProxyType(
         "bootstrap_servers": "set kafka.bootstrap_servers instead",
         "group_id": "set kafka.group_id instead",
         "enable_auto_commit": "offsets are committed by logwarden only after alerts are flushed",
+        "allow_auto_create_topics": "logwarden never creates topics; create them before it starts "
+        "(deploy/README.md, section 5)",
         "key_deserializer": _BYTES_REASON,
         "value_deserializer": _BYTES_REASON,
         "key_serializer": _BYTES_REASON,

@@ -15,6 +15,7 @@ from kafka.errors import (
     AuthorizationError,
     KafkaConfigurationError,
     KafkaConnectionError,
+    KafkaError,
     KafkaTimeoutError,
     MessageSizeTooLargeError,
     NoOffsetForPartitionError,
@@ -105,7 +106,11 @@ def build_consumer(bootstrap_servers: Sequence[str], group_id: str, options: dic
         bootstrap_servers,
         settings,
         lambda: KafkaConsumer(
-            bootstrap_servers=list(bootstrap_servers), group_id=group_id, enable_auto_commit=False, **settings
+            bootstrap_servers=list(bootstrap_servers),
+            group_id=group_id,
+            enable_auto_commit=False,
+            allow_auto_create_topics=False,
+            **settings,
         ),
     )
 
@@ -117,8 +122,24 @@ def build_producer(bootstrap_servers: Sequence[str], options: dict[str, Any]) ->
         "producer",
         bootstrap_servers,
         settings,
-        lambda: KafkaProducer(bootstrap_servers=list(bootstrap_servers), **settings),
+        lambda: KafkaProducer(
+            bootstrap_servers=list(bootstrap_servers), allow_auto_create_topics=False, **settings
+        ),
     )
+
+
+def topics_missing(consumer: KafkaConsumer, topics: Iterable[str]) -> list[str]:
+    """Which of ``topics`` the brokers do not list: absent, or hidden from this client by ACLs.
+
+    One request for the cluster's topic list, which creates nothing.  Asking the producer for one
+    missing topic's partitions instead waits its whole ``max_block_ms`` (60 s) and then says only
+    that no metadata came.
+    """
+    try:
+        listed = consumer.topics()
+    except KafkaError as exc:
+        raise DeliveryError(f"no topic list from the brokers: {exc!r}") from exc
+    return [topic for topic in topics if topic not in listed]
 
 
 def start_client(

@@ -277,6 +277,9 @@ def test_parse_config_top_level_not_mapping_rejected() -> None:
         ("producer", "value_serializer"),
         ("producer", "bootstrap_servers"),
         ("common", "bootstrap_servers"),
+        ("consumer", "allow_auto_create_topics"),
+        ("producer", "allow_auto_create_topics"),
+        ("common", "allow_auto_create_topics"),
     ],
 )
 def test_parse_config_controlled_kafka_option_rejected(section: str, option: str) -> None:

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +30,8 @@ from logwarden.synthetic import generate_logs
 EXIT_CONFIG = 3
 EXIT_MODEL = 4
 EXIT_BROKER = 8
+EXIT_DELIVERY = 1
+MISSING_TOPIC_DEADLINE_S = 30.0  # kafka-python's producer waits max_block_ms, 60 s, for a missing topic
 STOP_DEADLINE_S = 10.0
 PROCESS_DEADLINE_S = 90.0
 CLI_DEADLINE_S = 60.0
@@ -245,6 +248,53 @@ def test_daemon_run_reset_none_without_saved_offsets_exits_3_naming_setting(
     assert result.returncode == EXIT_CONFIG, result.stderr
     assert "kafka.consumer.auto_offset_reset: none" in result.stderr and "--reset-offsets" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_daemon_run_missing_output_topic_exits_1_at_once_naming_it(
+    kafka_bootstrap: str, topic_factory: Callable[..., str], synthetic_model: Path, tmp_path: Path
+) -> None:
+    """A missing dead-letter topic stops the start with its name, instead of a 60 s metadata wait."""
+    missing = f"dead-{uuid.uuid4().hex}"
+    config = offline_config(synthetic_model, tmp_path / "state")
+    config["kafka"].update(
+        bootstrap_servers=[kafka_bootstrap],
+        input_topics=[topic_factory(partitions=1)],
+        alerts_topic=topic_factory(partitions=1),
+        dead_letter_topic=missing,
+    )
+    started = time.monotonic()
+    result = run_cli("run", "--config", str(write_config(tmp_path / "daemon.yaml", config)))
+    assert result.returncode == EXIT_DELIVERY, result.stderr
+    assert f"output topic '{missing}' does not exist" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert time.monotonic() - started < MISSING_TOPIC_DEADLINE_S, "waited for metadata that never comes"
+
+
+def test_daemon_missing_input_topic_is_a_warning_naming_it_and_the_daemon_runs(
+    kafka_bootstrap: str, topic_factory: Callable[..., str], synthetic_model: Path, tmp_path: Path
+) -> None:
+    """A consumer group may wait for a topic, so the daemon runs on, but says which topic it lacks."""
+    missing = f"in-{uuid.uuid4().hex}"
+    config = daemon_config(
+        bootstrap=kafka_bootstrap,
+        group=f"g-{uuid.uuid4().hex}",
+        input_topic=missing,
+        alerts_topic=topic_factory(prefix="alerts"),
+        dead_letter_topic=topic_factory(prefix="dead"),
+        model_dir=synthetic_model,
+        state_dir=tmp_path / "state",
+    )
+    daemon = DaemonProcess.start(tmp_path, config)
+    try:
+        # Signal handlers are installed once started: a SIGTERM before that ends the process as is.
+        daemon.wait_for(
+            lambda events: any(e.get("event") == "started" for e in events), PROCESS_DEADLINE_S, "start"
+        )
+        warning = next(e for e in daemon.events() if e.get("event") == "input_topics_missing")
+        assert warning["topics"] == [missing] and warning["level"] == "warning"
+        assert daemon.terminate(timeout_s=STOP_DEADLINE_S) == 0
+    finally:
+        daemon.kill()
 
 
 def test_daemon_run_check_prints_config_with_secrets_masked(synthetic_model: Path, tmp_path: Path) -> None:
