@@ -89,8 +89,10 @@ def check_topics(consumer: KafkaConsumer, kafka: KafkaConfig) -> None:
     missing_outputs = [topic for topic in outputs if topic in missing]
     if missing_outputs:
         names = ", ".join(repr(topic) for topic in missing_outputs)
+        one = len(missing_outputs) == 1
+        noun, does, it = ("topic", "does", "it") if one else ("topics", "do", "them")
         raise DeliveryError(
-            f"output topic {names} does not exist, or this client may not describe it: create it "
+            f"output {noun} {names} {does} not exist, or this client may not describe {it}: create {it} "
             "before starting logwarden, which never creates topics (deploy/README.md, section 5)"
         )
     missing_inputs = [topic for topic in kafka.input_topics if topic in missing]
