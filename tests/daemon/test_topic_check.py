@@ -40,21 +40,25 @@ def kafka(**overrides: Any) -> KafkaConfig:
 
 
 def test_check_topics_passes_quietly_when_every_topic_is_listed() -> None:
+    """Nothing is raised or logged when the brokers list every input and output topic."""
     with structlog.testing.capture_logs() as logs:
         check_topics(ListedTopics("logs", "audit", "alerts", "dead", "scores"), kafka())  # type: ignore[arg-type]
     assert logs == []
 
 
 def test_check_topics_names_every_missing_output_topic() -> None:
+    """Every missing output topic is named in one error, so one restart cycle shows them all."""
     with pytest.raises(DeliveryError, match=r"output topics 'dead', 'scores' do not exist, or this client"):
         check_topics(ListedTopics("logs", "audit", "alerts"), kafka())  # type: ignore[arg-type]
 
 
 def test_check_topics_ignores_an_unset_scores_topic() -> None:
+    """Without a scores topic configured, none is required."""
     check_topics(ListedTopics("logs", "audit", "alerts", "dead"), kafka(scores_topic=None))  # type: ignore[arg-type]
 
 
 def test_check_topics_warns_of_missing_input_topics_only() -> None:
+    """A missing input topic is one warning naming it; listed ones are not mentioned."""
     with structlog.testing.capture_logs() as logs:
         check_topics(ListedTopics("audit", "alerts", "dead", "scores"), kafka())  # type: ignore[arg-type]
     assert [(entry["event"], entry["log_level"], entry["topics"]) for entry in logs] == [
@@ -63,6 +67,7 @@ def test_check_topics_warns_of_missing_input_topics_only() -> None:
 
 
 def test_check_topics_turns_a_failed_topic_list_into_a_delivery_error() -> None:
+    """A broker that does not answer the topic list gives a DeliveryError (exit 1), not a traceback."""
     consumer = ListedTopics(error=KafkaTimeoutError("no answer"))
     with pytest.raises(DeliveryError, match="no topic list from the brokers: KafkaTimeoutError"):
         check_topics(consumer, kafka())  # type: ignore[arg-type]
