@@ -13,7 +13,10 @@ import signal
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from daemon_harness import (
@@ -25,12 +28,18 @@ from daemon_harness import (
 )
 from kafka_broker import LocalBroker, read_all
 
-from logwarden.synthetic import generate_logs
+from logwarden.synthetic import SyntheticLog, generate_logs
 
 FREEZE_S = 12.0
 """Longer than the group session (2 s), the group commit's wait (5 s) and several checkpoint intervals."""
+INPUT, ALERTS, SCORES, DEAD = "in", "alerts", "scores", "dead"
 BACKLOG_ENTITIES = 2000
 """About 13,000 records up front: seconds of work, so the freeze comes while the daemon sends."""
+FROZEN_BEFORE_STOP_S = 1.0
+"""Long enough for the daemon to have sends waiting on the frozen broker when SIGTERM comes."""
+EXIT_FINAL_SAVE_NOT_CONFIRMED = 1
+STOP_BUDGET_S = 4.0  # shutdown.timeout_seconds of the stop test
+CLOSE_ALLOWANCE_S = 3.0
 STOP_DEADLINE_S = 10.0
 PROCESS_DEADLINE_S = 120.0
 
@@ -47,62 +56,137 @@ def private_broker(tmp_path: Path) -> Iterator[LocalBroker]:
         broker.stop()
 
 
-def test_daemon_rides_out_a_frozen_broker_and_applies_every_event_exactly_once(
-    private_broker: LocalBroker, synthetic_model: Path, tmp_path: Path
-) -> None:
-    """The broker freezes while the daemon works through a backlog, with scores and alerts in flight:
-    sends, saves and the group commit wait; afterwards the daemon goes on by itself, applies every
-    event once, and sends every score and every alert once."""
-    bootstrap = private_broker.bootstrap
-    input_topic, alerts_topic, scores_topic, dead_topic = "in", "alerts", "scores", "dead"
-    private_broker.create_topics([input_topic], partitions=3)
-    private_broker.create_topics([alerts_topic, scores_topic, dead_topic], partitions=1)
-    log = generate_logs(seed=21, entities=BACKLOG_ENTITIES, anomaly_fraction=0.05, first_job_id=70_000)
-    records = keyed_records(log)
-    backlog, rest = records[: len(records) // 2], records[len(records) // 2 :]
-    produce_records(bootstrap, input_topic, backlog)
-    config = daemon_config(
-        bootstrap=bootstrap,
-        group="g-outage",
-        input_topic=input_topic,
-        alerts_topic=alerts_topic,
-        dead_letter_topic=dead_topic,
-        model_dir=synthetic_model,
-        state_dir=tmp_path / "state",
-        processing={"batch_max_events": 128},
-        kafka_extra={"scores_topic": scores_topic},
-    )
-    daemon = DaemonProcess.start(tmp_path, config)
-    try:
+@dataclass
+class Outage:
+    """A frozen-broker scenario: the broker, its topics, the generated log split in two, the config."""
+
+    broker: LocalBroker
+    log: SyntheticLog
+    backlog: list[tuple[bytes, bytes]]
+    rest: list[tuple[bytes, bytes]]
+    config: dict[str, Any]
+
+    @property
+    def records(self) -> int:
+        return len(self.backlog) + len(self.rest)
+
+    def start_in_backlog(self, workdir: Path) -> DaemonProcess:
+        """A daemon working through the backlog, past its first checkpoint with events."""
+        daemon = DaemonProcess.start(workdir, self.config)
         daemon.wait_for(
             lambda events: any(e.get("event") == "checkpoint" and e["events"] > 0 for e in events),
             PROCESS_DEADLINE_S,
             "a first checkpoint with events",
         )
-        assert private_broker.pid is not None
-        os.kill(private_broker.pid, signal.SIGSTOP)
+        return daemon
+
+    @contextmanager
+    def frozen(self) -> Iterator[None]:
+        assert self.broker.pid is not None
+        os.kill(self.broker.pid, signal.SIGSTOP)
         try:
+            yield
+        finally:
+            os.kill(self.broker.pid, signal.SIGCONT)
+
+    def scored_sources(self, *, at_most: int) -> Counter[str]:
+        """How often each input record was scored on the scores topic, reading up to ``at_most``
+        records (more than expected, so that a copy sent twice is seen: the read then ends at its
+        deadline)."""
+        scores = read_all(self.broker.bootstrap, SCORES, expected_count=at_most, timeout_s=8)
+        return Counter(json.dumps(json.loads(record.value)["source"], sort_keys=True) for record in scores)
+
+
+@pytest.fixture
+def outage(private_broker: LocalBroker, synthetic_model: Path, tmp_path: Path) -> Outage:
+    """Half the generated log already in the input topic; every event's score goes to a scores topic,
+    so that sends are in flight whenever the daemon works."""
+    private_broker.create_topics([INPUT], partitions=3)
+    private_broker.create_topics([ALERTS, SCORES, DEAD], partitions=1)
+    log = generate_logs(seed=21, entities=BACKLOG_ENTITIES, anomaly_fraction=0.05, first_job_id=70_000)
+    records = keyed_records(log)
+    backlog, rest = records[: len(records) // 2], records[len(records) // 2 :]
+    produce_records(private_broker.bootstrap, INPUT, backlog)
+    config = daemon_config(
+        bootstrap=private_broker.bootstrap,
+        group="g-outage",
+        input_topic=INPUT,
+        alerts_topic=ALERTS,
+        dead_letter_topic=DEAD,
+        model_dir=synthetic_model,
+        state_dir=tmp_path / "state",
+        processing={"batch_max_events": 128},
+        kafka_extra={"scores_topic": SCORES},
+    )
+    return Outage(private_broker, log, backlog, rest, config)
+
+
+def test_daemon_rides_out_a_frozen_broker_and_applies_every_event_exactly_once(
+    outage: Outage, synthetic_model: Path, tmp_path: Path
+) -> None:
+    """The broker freezes while the daemon works through a backlog, with scores and alerts in flight:
+    sends, saves and the group commit wait; afterwards the daemon goes on by itself, applies every
+    event once, and sends every score and every alert once."""
+    daemon = outage.start_in_backlog(tmp_path)
+    try:
+        with outage.frozen():
             time.sleep(FREEZE_S)
             assert daemon.process is not None and daemon.process.poll() is None, daemon.log_text()[-4000:]
-        finally:
-            os.kill(private_broker.pid, signal.SIGCONT)
         saved = daemon.last_checkpoint()
-        assert saved is not None and saved["events"] < len(backlog), "the freeze came after the backlog"
-        produce_records(bootstrap, input_topic, rest)
-        daemon.wait_processed(len(records), timeout_s=PROCESS_DEADLINE_S)
+        assert saved is not None and saved["events"] < len(outage.backlog), (
+            "the freeze came after the backlog"
+        )
+        produce_records(outage.broker.bootstrap, INPUT, outage.rest)
+        daemon.wait_processed(outage.records, timeout_s=PROCESS_DEADLINE_S)
         assert daemon.terminate(timeout_s=STOP_DEADLINE_S) == 0, daemon.log_text()[-4000:]
     finally:
         daemon.kill()
 
     final = daemon.last_checkpoint()
     assert final is not None and final["reason"] == "shutdown"
-    assert final["events"] == len(records) and final["dead_letters"] == 0
-    assert stored_events_applied(tmp_path / "state", synthetic_model) == Counter(log.entity_of_line)
-    # One more than expected, so that a copy sent twice would be read: the read then ends at its deadline.
-    scores = read_all(bootstrap, scores_topic, expected_count=len(records) + 1, timeout_s=8)
-    sources = Counter(json.dumps(json.loads(record.value)["source"], sort_keys=True) for record in scores)
-    assert len(sources) == len(records) and set(sources.values()) == {1}, "a score was lost or sent twice"
-    alerts = read_all(bootstrap, alerts_topic, expected_count=final["alerts"] + 1, timeout_s=4)
+    assert final["events"] == outage.records and final["dead_letters"] == 0
+    assert stored_events_applied(tmp_path / "state", synthetic_model) == Counter(outage.log.entity_of_line)
+    sources = outage.scored_sources(at_most=outage.records + 1)
+    assert len(sources) == outage.records and set(sources.values()) == {1}, "a score was lost or sent twice"
+    alerts = read_all(outage.broker.bootstrap, ALERTS, expected_count=final["alerts"] + 1, timeout_s=4)
     ids = [json.loads(record.value)["alert_id"] for record in alerts]
     assert len(ids) == final["alerts"] > 0
     assert len(set(ids)) == len(ids), "an alert was sent twice"
+
+
+def test_daemon_sigterm_while_the_broker_is_frozen_stops_in_time_and_a_restart_loses_nothing(
+    outage: Outage, synthetic_model: Path, tmp_path: Path
+) -> None:
+    """SIGTERM with the broker frozen and sends in flight: the stop ends within its deadline without
+    a save the broker did not confirm; the next start replays from the last save, so every event is
+    applied exactly once and every one is scored (some twice: outputs are at-least-once)."""
+    outage.config["shutdown"]["timeout_seconds"] = STOP_BUDGET_S
+    first = outage.start_in_backlog(tmp_path)
+    try:
+        with outage.frozen():
+            time.sleep(FROZEN_BEFORE_STOP_S)
+            stop_requested = time.monotonic()
+            code = first.terminate(timeout_s=STOP_DEADLINE_S)
+            stop_seconds = time.monotonic() - stop_requested
+    finally:
+        first.kill()
+    assert code == EXIT_FINAL_SAVE_NOT_CONFIRMED, first.log_text()[-4000:]
+    # The budget bounds the wait for the broker; closing the clients and the process exit come after.
+    assert STOP_BUDGET_S <= stop_seconds < STOP_BUDGET_S + CLOSE_ALLOWANCE_S
+    saved = first.last_checkpoint()
+    assert saved is not None and saved["reason"] != "shutdown"
+
+    produce_records(outage.broker.bootstrap, INPUT, outage.rest)
+    second = DaemonProcess.start(tmp_path, outage.config)
+    try:
+        second.wait_processed(outage.records - saved["events"], timeout_s=PROCESS_DEADLINE_S)
+        assert second.terminate(timeout_s=STOP_DEADLINE_S) == 0, second.log_text()[-4000:]
+    finally:
+        second.kill()
+    resumed = second.last_checkpoint()
+    assert resumed is not None and saved["events"] + resumed["events"] == outage.records
+    assert stored_events_applied(tmp_path / "state", synthetic_model) == Counter(outage.log.entity_of_line)
+    # Replayed events are scored again, so the topic holds more than one score per event.
+    assert len(outage.scored_sources(at_most=2 * outage.records)) == outage.records, (
+        "an event was never scored"
+    )
