@@ -271,13 +271,17 @@ def test_daemon_run_missing_output_topic_exits_1_at_once_naming_it(
 
 
 def test_daemon_missing_input_topic_is_a_warning_naming_it_and_the_daemon_runs(
-    kafka_bootstrap: str, topic_factory: Callable[..., str], synthetic_model: Path, tmp_path: Path
+    kafka_bootstrap: str,
+    topic_factory: Callable[..., str],
+    consumer_group: str,
+    synthetic_model: Path,
+    tmp_path: Path,
 ) -> None:
     """A consumer group may wait for a topic, so the daemon runs on, but says which topic it lacks."""
     missing = f"in-{uuid.uuid4().hex}"
     config = daemon_config(
         bootstrap=kafka_bootstrap,
-        group=f"g-{uuid.uuid4().hex}",
+        group=consumer_group,
         input_topic=missing,
         alerts_topic=topic_factory(prefix="alerts"),
         dead_letter_topic=topic_factory(prefix="dead"),
@@ -290,8 +294,8 @@ def test_daemon_missing_input_topic_is_a_warning_naming_it_and_the_daemon_runs(
         daemon.wait_for(
             lambda events: any(e.get("event") == "started" for e in events), PROCESS_DEADLINE_S, "start"
         )
-        warning = next(e for e in daemon.events() if e.get("event") == "input_topics_missing")
-        assert warning["topics"] == [missing] and warning["level"] == "warning"
+        warnings = [e for e in daemon.events() if e.get("event") == "input_topics_missing"]
+        assert [(w["topics"], w["level"]) for w in warnings] == [([missing], "warning")]
         assert daemon.terminate(timeout_s=STOP_DEADLINE_S) == 0
     finally:
         daemon.kill()
