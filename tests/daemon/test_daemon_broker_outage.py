@@ -2,7 +2,8 @@
 
 The broker process is frozen (SIGSTOP) rather than restarted: the test broker keeps its records in
 memory only, and a freeze is what a client sees of a partition anyway: connections that stay open
-and answer nothing.  The daemon must ride it out: keep running, lose nothing, apply nothing twice.
+and answer nothing.  The daemon must ride it out: keep running, lose nothing, apply nothing twice;
+and a stop during a freeze must end within its budget and still lose nothing.
 """
 
 from __future__ import annotations
@@ -38,8 +39,11 @@ BACKLOG_ENTITIES = 2000
 FROZEN_BEFORE_STOP_S = 1.0
 """Long enough for the daemon to have sends waiting on the frozen broker when SIGTERM comes."""
 EXIT_FINAL_SAVE_NOT_CONFIRMED = 1
-STOP_BUDGET_S = 4.0  # shutdown.timeout_seconds of the stop test
+STOP_BUDGET_S = 4.0
+"""``shutdown.timeout_seconds`` in the stop test: how long the final save may wait for the broker."""
 CLOSE_ALLOWANCE_S = 3.0
+"""What the stop may take beyond its budget: 0.5 s each to close the consumer and the producer, and
+the process's exit."""
 STOP_DEADLINE_S = 10.0
 PROCESS_DEADLINE_S = 120.0
 
@@ -82,6 +86,7 @@ class Outage:
 
     @contextmanager
     def frozen(self) -> Iterator[None]:
+        """The broker process stopped (SIGSTOP) for the ``with`` block, resumed whatever happens."""
         assert self.broker.pid is not None
         os.kill(self.broker.pid, signal.SIGSTOP)
         try:
