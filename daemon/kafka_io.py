@@ -270,20 +270,18 @@ class OutputSink:
     def warm_up(self) -> None:
         """Fetch the output topics' metadata now rather than on the first alert.
 
-        Without it the first alert of a run waits for a metadata round trip; and a missing topic
-        shows up here, at start, with its name.
+        Without it the first alert of a run waits for a metadata round trip.  Whether the topics
+        exist was checked before, from the brokers' topic list (``topics_missing``); this fails only
+        on what changed since (a broker that stopped answering, a topic deleted), after
+        kafka-python's ``max_block_ms``.
         """
         for topic in (self.alerts_topic, self.dead_letter_topic, self.scores_topic):
             if topic is None:
                 continue
             try:
-                partitions = self._producer.partitions_for(topic)
+                self._producer.partitions_for(topic)
             except Exception as exc:  # kafka-python raises KafkaTimeoutError after max_block_ms
                 raise DeliveryError(f"output topic {topic!r}: no metadata from the brokers: {exc}") from exc
-            if not partitions:
-                raise DeliveryError(
-                    f"output topic {topic!r} does not exist; create it (the daemon never creates topics)"
-                )
 
     def send_alert(self, entity: str, payload: bytes) -> None:
         self._send(self.alerts_topic, entity.encode("utf-8"), payload)
