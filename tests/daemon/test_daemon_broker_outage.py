@@ -35,7 +35,8 @@ FREEZE_S = 12.0
 """Longer than the group session (2 s), the group commit's wait (5 s) and several checkpoint intervals."""
 INPUT, ALERTS, SCORES, DEAD = "in", "alerts", "scores", "dead"
 BACKLOG_ENTITIES = 2000
-"""About 13,000 records up front: seconds of work, so the freeze comes while the daemon sends."""
+"""About 26,000 records, three quarters of them up front: seconds of work (about 5,000 records are
+handled by the time the freeze comes here), so the freeze comes while the daemon sends."""
 FROZEN_BEFORE_STOP_S = 1.0
 """Long enough for the daemon to have sends waiting on the frozen broker when SIGTERM comes."""
 EXIT_FINAL_SAVE_NOT_CONFIRMED = 1
@@ -104,13 +105,14 @@ class Outage:
 
 @pytest.fixture
 def outage(private_broker: LocalBroker, synthetic_model: Path, tmp_path: Path) -> Outage:
-    """Half the generated log already in the input topic; every event's score goes to a scores topic,
-    so that sends are in flight whenever the daemon works."""
+    """Three quarters of the generated log already in the input topic; every event's score goes to a
+    scores topic, so that sends are in flight whenever the daemon works."""
     private_broker.create_topics([INPUT], partitions=3)
     private_broker.create_topics([ALERTS, SCORES, DEAD], partitions=1)
     log = generate_logs(seed=21, entities=BACKLOG_ENTITIES, anomaly_fraction=0.05, first_job_id=70_000)
     records = keyed_records(log)
-    backlog, rest = records[: len(records) // 2], records[len(records) // 2 :]
+    split = 3 * len(records) // 4
+    backlog, rest = records[:split], records[split:]
     produce_records(private_broker.bootstrap, INPUT, backlog)
     config = daemon_config(
         bootstrap=private_broker.bootstrap,
@@ -120,7 +122,7 @@ def outage(private_broker: LocalBroker, synthetic_model: Path, tmp_path: Path) -
         dead_letter_topic=DEAD,
         model_dir=synthetic_model,
         state_dir=tmp_path / "state",
-        processing={"batch_max_events": 128},
+        processing={"batch_max_events": 32},
         kafka_extra={"scores_topic": SCORES},
     )
     return Outage(private_broker, log, backlog, rest, config)
