@@ -84,7 +84,7 @@ def check_topics(consumer: KafkaConsumer, kafka: KafkaConfig) -> None:
     A consumer group may subscribe to a topic before it exists, so a missing input topic is only
     a warning: on a typo in ``kafka.input_topics`` the daemon would otherwise idle without a word.
     """
-    outputs = [topic for topic in (kafka.alerts_topic, kafka.dead_letter_topic, kafka.scores_topic) if topic]
+    outputs = list(kafka.output_topics().values())
     missing = topics_missing(consumer, [*kafka.input_topics, *outputs])
     missing_outputs = [topic for topic in outputs if topic in missing]
     if missing_outputs:

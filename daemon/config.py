@@ -82,6 +82,13 @@ class KafkaConfig:
     consumer: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     producer: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
+    def output_topics(self) -> dict[str, str]:
+        """The topics the daemon writes to, by config key; ``scores_topic`` only when set."""
+        outputs = {"alerts_topic": self.alerts_topic, "dead_letter_topic": self.dead_letter_topic}
+        if self.scores_topic is not None:
+            outputs["scores_topic"] = self.scores_topic
+        return outputs
+
     def consumer_options(self) -> dict[str, Any]:
         """kafka-python KafkaConsumer kwargs from the file: ``common`` overlaid by ``consumer``."""
         return {**self.common, **self.consumer}
@@ -510,11 +517,8 @@ def _kafka_option_names(role: Literal["common", "consumer", "producer"]) -> froz
 
 
 def _check_kafka(reader: _Reader, kafka: KafkaConfig) -> None:
-    outputs = {"alerts_topic": kafka.alerts_topic, "dead_letter_topic": kafka.dead_letter_topic}
-    if kafka.scores_topic is not None:
-        outputs["scores_topic"] = kafka.scores_topic
     seen: dict[str, str] = {}
-    for name, topic in outputs.items():
+    for name, topic in kafka.output_topics().items():
         if topic in kafka.input_topics:
             raise reader.error(
                 f"kafka.{name}", f"{topic!r} is also an input topic; the daemon would read its own output"
