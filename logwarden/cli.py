@@ -47,6 +47,15 @@ _EXIT_CODES: tuple[tuple[type[LogwardenError], int], ...] = (
 )
 
 
+EXIT_CODES_HELP = """exit codes:
+  0  success                         5  unreadable input file
+  1  unexpected error                6  state store unusable
+  2  usage error                     7  training failed
+  3  invalid configuration           8  no Kafka broker answered (run)
+  4  model cannot be loaded"""
+"""The exit codes, as ``logwarden --help`` lists them for operators and scripts."""
+
+
 def exit_code_for(error: LogwardenError) -> int:
     """The documented exit code of an error type."""
     for error_type, code in _EXIT_CODES:
@@ -57,7 +66,13 @@ def exit_code_for(error: LogwardenError) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command-line surface, documented by ``--help``."""
-    parser = argparse.ArgumentParser(prog="logwarden", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="logwarden",
+        description="Streaming log and security-event anomaly detection: train an LSTM next-event\n"
+        "model, score and evaluate offline, run the Kafka daemon.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="train a model and export it to ONNX")
@@ -168,7 +183,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handlers[args.command](args)
     except LogwardenError as exc:
-        print(f"logwarden {args.command}: error: {exc}", file=sys.stderr)
+        # One line per problem (a config file can have several), each greppable on its own.
+        for problem in str(exc).splitlines() or [""]:
+            print(f"logwarden {args.command}: error: {problem}", file=sys.stderr)
         return exit_code_for(exc)
     except KeyboardInterrupt:
         return 130

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import structlog
 
+from logwarden import cli
 from logwarden.cli import EXIT_CONFIG, EXIT_INPUT, EXIT_MODEL, EXIT_TRAINING, EXIT_USAGE, main
 from logwarden.events.sequences import read_sequences
 from logwarden.model.bundle import load_bundle
@@ -484,6 +485,19 @@ def test_cli_usage_error_exits_2(args: list[str]) -> None:
     result = run_cli(*args)
     assert result.returncode == EXIT_USAGE == 2
     assert "usage: logwarden" in result.stderr
+
+
+def test_cli_help_lists_every_exit_code_the_command_can_return(capsys: pytest.CaptureFixture[str]) -> None:
+    """Operators script against exit codes: ``--help`` lists each one the CLI defines, no other."""
+    with pytest.raises(SystemExit) as stopped:
+        main(["--help"])
+    assert stopped.value.code == 0
+    help_text = capsys.readouterr().out
+    listed = {int(code) for code in re.findall(r"(?:^|\s{2})(\d)  \S", help_text.split("exit codes:")[1])}
+    defined = {
+        value for name, value in vars(cli).items() if name.startswith("EXIT_") and isinstance(value, int)
+    }
+    assert listed == defined
 
 
 def test_cli_run_unexpected_error_is_one_json_fatal_line_and_exits_1(
