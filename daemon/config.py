@@ -1,14 +1,16 @@
 """The daemon's configuration: one frozen, typed model, read from YAML and validated once at start.
 
-Every problem is a ConfigError naming the file and the dotted key, so an operator can fix the
-file without reading code.  ``kafka.consumer``, ``kafka.producer`` and ``kafka.common`` are
-passed verbatim to kafka-python, except for the options the daemon sets itself.
+Every problem is a line of one ConfigError naming the file and the dotted key, all invalid keys
+at once, so an operator can fix the file in one pass without reading code.  ``kafka.consumer``,
+``kafka.producer`` and ``kafka.common`` are passed verbatim to kafka-python, except for the
+options the daemon sets itself.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -234,12 +236,22 @@ def load_config(path: str | Path) -> DaemonConfig:
 
 
 def parse_config(raw: object, source: str = "<config>") -> DaemonConfig:
-    """Validate an already-parsed mapping (e.g. from YAML) into a DaemonConfig."""
+    """Validate an already-parsed mapping (e.g. from YAML) into a DaemonConfig.
+
+    Every invalid key is reported, one line each, in one ConfigError: an operator fixing a file
+    by hand should not need a restart per mistake.  The checks across sections (topics that
+    clash, limits that contradict each other) need valid values, so they run only when every key
+    is valid on its own.
+    """
     reader = _Reader(source)
     config = reader.build(raw, "", DaemonConfig)
-    _check_kafka(reader, config.kafka)
-    _check_input(reader, config.input)
-    _check_state(reader, config.state, config.processing)
+    if config is not None:
+        valid = config
+        reader.collect(lambda: _check_kafka(reader, valid.kafka))
+        reader.collect(lambda: _check_input(reader, valid.input))
+        reader.collect(lambda: _check_state(reader, valid.state, valid.processing))
+    if reader.errors or config is None:
+        raise ConfigError("\n".join(str(error) for error in reader.errors))
     return dataclasses.replace(config, source=source)
 
 
@@ -294,38 +306,65 @@ def _reject_duplicate_keys(root: yaml.Node) -> None:
 
 
 class _Reader:
-    """Builds dataclasses from mappings, turning every failure into a ConfigError naming source and key."""
+    """Builds dataclasses from mappings, collecting every failure as a ConfigError naming source and key."""
 
     def __init__(self, source: str) -> None:
         self.source = source
+        self.errors: list[ConfigError] = []
 
     def error(self, key: str, message: str) -> ConfigError:
         return ConfigError(f"{self.source}: {key}: {message}" if key else f"{self.source}: {message}")
 
-    def build(self, raw: object, key: str, cls: type[T]) -> T:
-        """``cls`` from a mapping of its field names, checked by ``_CHECKS``; None is an empty section."""
+    def collect(self, step: Callable[[], T]) -> tuple[T | None, bool]:
+        """Run ``step``; a ConfigError it raises is kept in ``errors``.  Returns (result, succeeded)."""
+        try:
+            return step(), True
+        except ConfigError as exc:
+            self.errors.append(exc)
+            return None, False
+
+    def build(self, raw: object, key: str, cls: type[T]) -> T | None:
+        """``cls`` from a mapping of its field names, checked by ``_CHECKS``; None is an empty section.
+
+        Returns None when any key under ``key`` is invalid; every such error is in ``errors``.
+        """
         checks = _CHECKS[cls]
         if raw is None:
             raw = {}
         if not isinstance(raw, Mapping):
-            raise self.error(key, f"expected a mapping, got {_show(raw)}")
+            self.errors.append(self.error(key, f"expected a mapping, got {_show(raw)}"))
+            return None
+        valid = True
         for name in raw:
             if not isinstance(name, str):
-                raise self.error(_join(key, str(name)), f"keys must be strings, got {_show(name)}")
-            if name not in checks:
-                raise self.error(_join(key, name), _unknown_key_message(name, list(checks)))
+                self.errors.append(
+                    self.error(_join(key, str(name)), f"keys must be strings, got {_show(name)}")
+                )
+                valid = False
+            elif name not in checks:
+                self.errors.append(self.error(_join(key, name), _unknown_key_message(name, list(checks))))
+                valid = False
         values: dict[str, Any] = {}
         for spec in dataclasses.fields(cls):  # type: ignore[arg-type]
             if spec.name not in checks:
                 continue
             dotted, value, check = _join(key, spec.name), raw.get(spec.name), checks[spec.name]
             if isinstance(check, type):
-                values[spec.name] = self.build(value, dotted, check)
+                section = self.build(value, dotted, check)
+                if section is None:
+                    valid = False
+                else:
+                    values[spec.name] = section
             elif value is not None:
-                values[spec.name] = check(self, dotted, value)
+                checked, ok = self.collect(functools.partial(check, self, dotted, value))
+                if ok:
+                    values[spec.name] = checked
+                else:
+                    valid = False
             elif spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
-                raise self.error(dotted, "required key is missing")
-        return cls(**values)
+                self.errors.append(self.error(dotted, "required key is missing"))
+                valid = False
+        return cls(**values) if valid else None
 
 
 def _join(prefix: str, name: str) -> str:

@@ -547,3 +547,26 @@ def test_daemon_config_frozen_including_passthrough_maps() -> None:
         config.kafka.group_id = "other"  # type: ignore[misc]
     with pytest.raises(TypeError):
         config.kafka.consumer["auto_offset_reset"] = "earliest"  # type: ignore[index]
+
+
+def test_every_invalid_key_is_reported_in_one_error_one_line_each() -> None:
+    """An operator fixes a hand-edited file in one pass: each invalid key, in any section, has a line."""
+    raw = with_value("input.entity.regex", "blk_(")
+    raw["state"]["ttl_seconds"] = -5
+    raw["kafka"]["groupid"] = "x"
+    del raw["model"]["path"]
+    lines = error_of(raw).splitlines()
+    assert len(lines) == 4
+    assert all(line.startswith("config.yaml: ") for line in lines)
+    named = [line.split(": ")[1] for line in lines]
+    assert sorted(named) == ["input.entity.regex", "kafka.groupid", "model.path", "state.ttl_seconds"]
+
+
+def test_checks_across_sections_wait_until_every_key_is_valid() -> None:
+    """A clash between two keys is only judged on valid values: an invalid key is reported alone."""
+    raw = with_value("kafka.alerts_topic", "logs")  # also an input topic: a cross-section clash
+    assert error_of(raw).splitlines() == [
+        "config.yaml: kafka.alerts_topic: 'logs' is also an input topic; the daemon would read its own output"
+    ]
+    raw["state"]["ttl_seconds"] = 0
+    assert error_of(raw).splitlines() == ["config.yaml: state.ttl_seconds: expected a number > 0, got 0"]

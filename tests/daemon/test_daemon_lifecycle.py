@@ -169,6 +169,20 @@ def test_daemon_run_missing_required_key_exits_3_naming_key(synthetic_model: Pat
     assert "model.path" in result.stderr and "missing" in result.stderr
 
 
+def test_daemon_run_config_with_several_errors_names_each_on_its_own_stderr_line(
+    synthetic_model: Path, tmp_path: Path
+) -> None:
+    """Every invalid key is listed at once, each line prefixed like a single error, so one edit fixes all."""
+    config = offline_config(synthetic_model, tmp_path / "state")
+    config["state"]["ttl_seconds"] = -5
+    config["kafka"]["grup_id"] = "typo"
+    result = run_cli("run", "--config", str(write_config(tmp_path / "bad.yaml", config)), "--check")
+    assert result.returncode == EXIT_CONFIG, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2 and all(line.startswith("logwarden run: error: ") for line in lines)
+    assert "kafka.grup_id" in result.stderr and "state.ttl_seconds" in result.stderr
+
+
 def test_daemon_run_missing_model_dir_exits_4(tmp_path: Path) -> None:
     """A model directory that does not exist exits 4 and names it, before any Kafka connection."""
     missing = tmp_path / "no-such-model"
