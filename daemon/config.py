@@ -477,10 +477,11 @@ def _finite_float(value: Any) -> float | None:
 
 
 def _timeout_ms(reader: _Reader, key: str, value: Any) -> None:
-    number = _finite_float(value)
-    if number is None or not 0 <= number <= MAX_TIMEOUT_MS:
+    # Whole milliseconds: kafka-python sends request_timeout_ms in Produce requests as an Int32.
+    whole = isinstance(value, int) and not isinstance(value, bool)
+    if not whole or not 0 <= value <= MAX_TIMEOUT_MS:
         raise reader.error(
-            key, f"expected a number of milliseconds from 0 to {MAX_TIMEOUT_MS}, got {_show(value)}"
+            key, f"expected a whole number of milliseconds from 0 to {MAX_TIMEOUT_MS}, got {_show(value)}"
         )
 
 
@@ -542,17 +543,116 @@ def _kafka_options(role: Literal["common", "consumer", "producer"]) -> Check:
                 raise reader.error(dotted, f"not a kafka-python {role} option{hint}{both}")
             if name in TIMEOUT_OPTIONS:
                 _timeout_ms(reader, dotted, value[name])
-        return MappingProxyType(dict(value))
+            _check_option_type(reader, dotted, role, name, value[name])
+        options = dict(value)
+        if isinstance(options.get("api_version"), list):
+            options["api_version"] = tuple(options["api_version"])  # kafka-python takes a tuple only
+        return MappingProxyType(options)
 
     return check
 
 
-def _kafka_option_names(role: Literal["common", "consumer", "producer"]) -> frozenset[str]:
-    # Imported here: reading a config needs kafka-python for its option names only.
+def _kafka_defaults(role: Literal["common", "consumer", "producer"]) -> list[Mapping[str, Any]]:
+    # Imported here: reading a config needs kafka-python for its option names and defaults only.
     from kafka import KafkaConsumer, KafkaProducer
 
-    consumer, producer = frozenset(KafkaConsumer.DEFAULT_CONFIG), frozenset(KafkaProducer.DEFAULT_CONFIG)
-    return {"common": consumer & producer, "consumer": consumer, "producer": producer}[role]
+    consumer, producer = KafkaConsumer.DEFAULT_CONFIG, KafkaProducer.DEFAULT_CONFIG
+    return {"common": [consumer, producer], "consumer": [consumer], "producer": [producer]}[role]
+
+
+def _kafka_option_names(role: Literal["common", "consumer", "producer"]) -> frozenset[str]:
+    return frozenset.intersection(*(frozenset(defaults) for defaults in _kafka_defaults(role)))
+
+
+# Passthrough options whose kafka-python default (None, or one of several accepted forms) does not
+# show what a file must give.  The others are checked against their default's type.
+_OPTION_KINDS: Mapping[str, str] = MappingProxyType(
+    {
+        "acks": "acks",
+        "api_version": "version",
+        "receive_buffer_bytes": "integer",
+        "send_buffer_bytes": "integer",
+        **{
+            name: "string"
+            for name in (
+                "client_id",
+                "compression_type",
+                "group_instance_id",
+                "proxy_url",
+                "sasl_kerberos_domain_name",
+                "sasl_kerberos_name",
+                "sasl_mechanism",
+                "sasl_plain_password",
+                "sasl_plain_username",
+                "socks5_proxy",
+                "ssl_cafile",
+                "ssl_certfile",
+                "ssl_ciphers",
+                "ssl_crlfile",
+                "ssl_keyfile",
+                "ssl_password",
+                "transactional_id",
+            )
+        },
+    }
+)
+_KIND_RULES: Mapping[str, tuple[Callable[[Any], bool], str]] = MappingProxyType(
+    {
+        "boolean": (lambda v: isinstance(v, bool), "true or false"),
+        "integer": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+        "number": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), "a number"),
+        "string": (lambda v: isinstance(v, str), "a string"),
+        "list": (lambda v: isinstance(v, list), "a list"),
+        "acks": (lambda v: v in ("all",) or (type(v) is int and v in (-1, 0, 1)), "0, 1, -1 or all"),
+        "version": (
+            lambda v: (
+                isinstance(v, str)
+                or (isinstance(v, list) and bool(v) and all(type(part) is int for part in v))
+            ),
+            'a broker version such as "3.6" or [3, 6]',
+        ),
+    }
+)
+
+
+def _kafka_option_kind(role: Literal["common", "consumer", "producer"], name: str) -> str | None:
+    """What ``name`` takes, or None when neither the table nor kafka-python's default tells."""
+    if name in _OPTION_KINDS:
+        return _OPTION_KINDS[name]
+    kinds = {_kind_of(defaults[name]) for defaults in _kafka_defaults(role)}
+    return kinds.pop() if len(kinds) == 1 else None
+
+
+def _kind_of(default: Any) -> str | None:
+    for python_type, kind in ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string")):
+        if isinstance(default, python_type):
+            return kind
+    return "list" if isinstance(default, (list, tuple)) else None
+
+
+def _check_option_type(
+    reader: _Reader, key: str, role: Literal["common", "consumer", "producer"], name: str, value: Any
+) -> None:
+    """A value of the wrong type fails here, not deep inside kafka-python after the daemon started.
+
+    kafka-python checks few option types when a client is built; a string where it expects a number
+    raises a TypeError only when the option is first used (``max_poll_interval_ms`` at the group
+    join), which exits 1 and restarts in a loop instead of exit 3.  null is kafka-python's default
+    only where that default is None.
+    """
+    kind = _kafka_option_kind(role, name)
+    if value is None:
+        if all(defaults[name] is None for defaults in _kafka_defaults(role)):
+            return
+        expected = _KIND_RULES[kind][1] if kind is not None else "a value"
+        raise reader.error(
+            key, f"expected {expected}, got null (leave the option out for kafka-python's default)"
+        )
+    if kind is None:
+        return
+    accepts, expected = _KIND_RULES[kind]
+    if not accepts(value):
+        raise reader.error(key, f"expected {expected}, got {_show(value)}")
 
 
 def _check_kafka(reader: _Reader, kafka: KafkaConfig) -> None:

@@ -320,6 +320,7 @@ def test_parse_config_non_string_option_name_rejected() -> None:
         ("common", "request_timeout_ms", "30000"),
         ("consumer", "bootstrap_timeout_ms", None),
         ("producer", "request_timeout_ms", -1),
+        ("producer", "request_timeout_ms", 2.5),
         ("common", "bootstrap_timeout_ms", True),
         ("consumer", "request_timeout_ms", float("inf")),
         ("producer", "bootstrap_timeout_ms", 2**31),
@@ -331,16 +332,18 @@ def test_parse_config_timeout_the_daemon_reads_not_milliseconds_rejected(
 ) -> None:
     """bootstrap_timeout_ms and request_timeout_ms bound the daemon's own wait: they must be milliseconds."""
     message = error_of(with_value(f"kafka.{section}", {option: value}))
-    assert message.startswith(f"config.yaml: kafka.{section}.{option}: expected a number of milliseconds")
+    assert message.startswith(
+        f"config.yaml: kafka.{section}.{option}: expected a whole number of milliseconds"
+    )
 
 
 def test_parse_config_timeout_the_daemon_reads_accepts_milliseconds() -> None:
-    """Whole and fractional milliseconds within Kafka's range pass, zero included."""
+    """Whole milliseconds within Kafka's range pass, zero included."""
     raw = with_value("kafka.common", {"request_timeout_ms": 40_000, "bootstrap_timeout_ms": 0})
-    raw["kafka"]["consumer"] = {"bootstrap_timeout_ms": 2.5}
+    raw["kafka"]["consumer"] = {"bootstrap_timeout_ms": 2}
     raw["kafka"]["producer"] = {"request_timeout_ms": 2**31 - 1}
     kafka = parse_config(raw).kafka
-    assert kafka.consumer_options() == {"request_timeout_ms": 40_000, "bootstrap_timeout_ms": 2.5}
+    assert kafka.consumer_options() == {"request_timeout_ms": 40_000, "bootstrap_timeout_ms": 2}
     assert kafka.producer_options() == {"request_timeout_ms": 2**31 - 1, "bootstrap_timeout_ms": 0}
 
 
@@ -443,15 +446,16 @@ def test_load_config_merge_source_with_own_merge_built_late_not_a_duplicate(tmp_
     """An anchored mapping that merges and overrides a key is not a duplicate when PyYAML builds it last.
 
     PyYAML flattens a merge source in place when a shallower mapping uses it, before it builds the
-    source itself; here the source sits under kafka.consumer.client_id (passed through unchecked).
+    source itself; here the source sits in kafka.consumer.socket_options (a list whose items are
+    passed through unchecked).
     """
     path = with_kafka_yaml(
         tmp_path,
-        "  consumer:\n    client_id: &acks {<<: {acks: 1}, acks: all}\n  producer: {<<: *acks}\n",
+        "  consumer:\n    socket_options: [&acks {<<: {acks: 1}, acks: all}]\n  producer: {<<: *acks}\n",
     )
     kafka = load_config(path).kafka
     assert kafka.producer_options() == {"acks": "all"}
-    assert kafka.consumer_options() == {"client_id": {"acks": "all"}}
+    assert kafka.consumer_options() == {"socket_options": [{"acks": "all"}]}
 
 
 @pytest.mark.parametrize(
@@ -570,3 +574,45 @@ def test_checks_across_sections_wait_until_every_key_is_valid() -> None:
     ]
     raw["state"]["ttl_seconds"] = 0
     assert error_of(raw).splitlines() == ["config.yaml: state.ttl_seconds: expected a number > 0, got 0"]
+
+
+@pytest.mark.parametrize(
+    ("section", "option", "value", "expected"),
+    [
+        ("consumer", "max_poll_interval_ms", "abc", "expected an integer, got 'abc'"),
+        ("consumer", "max_poll_records", 500.5, "expected an integer, got 500.5"),
+        ("consumer", "fetch_max_wait_ms", True, "expected an integer, got True"),
+        ("consumer", "check_crcs", "yes", "expected true or false, got 'yes'"),
+        ("producer", "acks", 2, "expected 0, 1, -1 or all, got 2"),
+        ("producer", "linger_ms", None, "expected an integer, got null"),
+        ("common", "security_protocol", 1, "expected a string, got 1"),
+        ("common", "sasl_plain_password", 1234, "expected a string, got 1234"),
+        ("common", "api_version", [3, "6"], 'expected a broker version such as "3.6" or [3, 6]'),
+        ("common", "socket_options", "tcp_nodelay", "expected a list, got 'tcp_nodelay'"),
+    ],
+)
+def test_kafka_option_of_the_wrong_type_is_a_config_error_naming_it(
+    section: str, option: str, value: Any, expected: str
+) -> None:
+    """A string where kafka-python wants a number would raise a TypeError only at the group join (exit 1,
+    restarted in a loop): the config check refuses it at start instead, with what the option takes."""
+    message = error_of(with_value(f"kafka.{section}", {option: value}))
+    assert message.startswith(f"config.yaml: kafka.{section}.{option}: {expected}")
+
+
+def test_kafka_options_of_the_right_type_pass_and_a_version_list_becomes_the_tuple_kafka_python_takes() -> (
+    None
+):
+    """acks as a word or number, a version as text or list, null for an option whose default is None."""
+    raw = with_value("kafka.producer", {"acks": "all", "linger_ms": 0, "compression_type": None})
+    raw["kafka"]["consumer"] = {
+        "max_poll_interval_ms": 5000,
+        "consumer_timeout_ms": 1.5,
+        "api_version": [3, 6],
+    }
+    raw["kafka"]["common"] = {"security_protocol": "SASL_SSL", "sasl_plain_username": "u", "ssl_cafile": None}
+    kafka = parse_config(raw).kafka
+    assert kafka.producer_options()["acks"] == "all"
+    assert kafka.consumer_options()["api_version"] == (3, 6)
+    assert kafka.consumer_options()["consumer_timeout_ms"] == 1.5
+    assert parse_config(with_value("kafka.producer", {"acks": -1})).kafka.producer_options()["acks"] == -1
