@@ -60,7 +60,7 @@ PYTHON_OBJECT_OPTIONS = frozenset(
 )
 # Passthrough options the daemon also reads itself: they bound its wait for a client to start.
 TIMEOUT_OPTIONS = frozenset({"bootstrap_timeout_ms", "request_timeout_ms"})
-MAX_TIMEOUT_MS = 2**31 - 1  # Kafka's own limit for millisecond settings (a Java int)
+MAX_KAFKA_INT = 2**31 - 1  # Kafka's own limit for sizes, counts and millisecond settings (a Java int)
 SECRET_MARKERS = ("password", "secret", "token", "ssl_key", "credential")
 MASK = "***"
 
@@ -248,6 +248,7 @@ def parse_config(raw: object, source: str = "<config>") -> DaemonConfig:
     if config is not None:
         valid = config
         reader.collect(lambda: _check_kafka(reader, valid.kafka))
+        reader.collect(lambda: _check_security(reader, valid.kafka))
         reader.collect(lambda: _check_input(reader, valid.input))
         reader.collect(lambda: _check_state(reader, valid.state, valid.processing))
     if reader.errors or config is None:
@@ -479,9 +480,9 @@ def _finite_float(value: Any) -> float | None:
 def _timeout_ms(reader: _Reader, key: str, value: Any) -> None:
     # Whole milliseconds: kafka-python sends request_timeout_ms in Produce requests as an Int32.
     whole = isinstance(value, int) and not isinstance(value, bool)
-    if not whole or not 0 <= value <= MAX_TIMEOUT_MS:
+    if not whole or not 0 <= value <= MAX_KAFKA_INT:
         raise reader.error(
-            key, f"expected a whole number of milliseconds from 0 to {MAX_TIMEOUT_MS}, got {_show(value)}"
+            key, f"expected a whole number of milliseconds from 0 to {MAX_KAFKA_INT}, got {_show(value)}"
         )
 
 
@@ -615,6 +616,28 @@ _KIND_RULES: Mapping[str, tuple[Callable[[Any], bool], str]] = MappingProxyType(
 )
 
 
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+# Where kafka-python takes any value of the right type and misreads it: an unknown reset policy
+# silently means none, an unknown security_protocol silently means PLAINTEXT (no TLS).
+# (choices, compared case-insensitively as kafka-python does)
+_OPTION_CHOICES: Mapping[str, tuple[tuple[str, ...], bool]] = MappingProxyType(
+    {
+        "auto_offset_reset": (("earliest", "latest", "none"), True),
+        "security_protocol": (SECURITY_PROTOCOLS, False),
+    }
+)
+_POSITIVE_OPTIONS = frozenset(
+    {
+        "fetch_max_bytes",
+        "max_in_flight_requests_per_connection",
+        "max_partition_fetch_bytes",
+        "max_poll_records",
+        "max_request_size",
+        "metrics_num_samples",
+    }
+)
+
+
 def _kafka_option_kind(role: Literal["common", "consumer", "producer"], name: str) -> str | None:
     """What ``name`` takes, or None when neither the table nor kafka-python's default tells."""
     if name in _OPTION_KINDS:
@@ -653,6 +676,60 @@ def _check_option_type(
     accepts, expected = _KIND_RULES[kind]
     if not accepts(value):
         raise reader.error(key, f"expected {expected}, got {_show(value)}")
+    if kind == "integer":
+        # Sizes, counts and milliseconds; most travel in requests as a Kafka Int32.
+        minimum = 1 if name in _POSITIVE_OPTIONS else 0
+        if not minimum <= value <= MAX_KAFKA_INT:
+            raise reader.error(
+                key, f"expected an integer from {minimum} to {MAX_KAFKA_INT}, got {_show(value)}"
+            )
+    choices, case_insensitive = _OPTION_CHOICES.get(name, (None, False))
+    if name == "sasl_mechanism":
+        choices = _sasl_mechanisms()
+    if choices is not None and (value.lower() if case_insensitive else value) not in choices:
+        raise reader.error(key, f"expected one of {', '.join(choices)}; got {_show(value)}")
+
+
+def _sasl_mechanisms() -> tuple[str, ...] | None:
+    """The SASL mechanisms this kafka-python can use (None when its registry cannot be read)."""
+    try:
+        from kafka.net.sasl import SASL_MECHANISMS
+    except ImportError:  # another kafka-python layout: kafka-python checks the name when connecting
+        return None
+    return tuple(sorted(SASL_MECHANISMS))
+
+
+def _check_security(reader: _Reader, kafka: KafkaConfig) -> None:
+    """TLS and SASL options only act under a protocol that uses them; kafka-python ignores them
+    otherwise, so ``ssl_cafile`` without ``security_protocol: SSL`` would connect in plain text."""
+    for role, section, options in (
+        ("consumer", kafka.consumer, kafka.consumer_options()),
+        ("producer", kafka.producer, kafka.producer_options()),
+    ):
+        protocol = options.get("security_protocol", "PLAINTEXT")
+
+        def where(name: str, role: str = role, section: Mapping[str, Any] = section) -> str:
+            return f"kafka.{role if name in section else 'common'}.{name}"
+
+        if protocol.startswith("SASL_") and options.get("sasl_mechanism") is None:
+            raise reader.error(
+                where("security_protocol"), f"{protocol} needs sasl_mechanism (e.g. SCRAM-SHA-512)"
+            )
+        uses = {"SASL_": protocol.startswith("SASL_"), "SSL": protocol in ("SSL", "SASL_SSL")}
+        for name, value in options.items():
+            prefix = "SASL_" if name.startswith("sasl_") else "SSL" if name.startswith("ssl_") else None
+            if prefix is None or value is None or uses[prefix] or name in _ALWAYS_SET_SECURITY:
+                continue
+            needed = "SASL_PLAINTEXT or SASL_SSL" if prefix == "SASL_" else "SSL or SASL_SSL"
+            raise reader.error(
+                where(name),
+                f"has no effect with security_protocol {protocol}: set security_protocol to {needed} "
+                "(kafka.common), or remove it",
+            )
+
+
+# Security options with a non-None kafka-python default, harmless under any protocol.
+_ALWAYS_SET_SECURITY = frozenset({"ssl_check_hostname", "sasl_kerberos_service_name"})
 
 
 def _check_kafka(reader: _Reader, kafka: KafkaConfig) -> None:

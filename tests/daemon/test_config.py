@@ -529,6 +529,7 @@ def test_as_loggable_masks_secrets() -> None:
         "kafka.common",
         {
             "security_protocol": "SASL_SSL",
+            "sasl_mechanism": "SCRAM-SHA-512",
             "sasl_plain_username": "logwarden",
             "sasl_plain_password": "hunter2-secret-value",
             "ssl_password": "key-passphrase-value",
@@ -589,6 +590,10 @@ def test_checks_across_sections_wait_until_every_key_is_valid() -> None:
         ("common", "sasl_plain_password", 1234, "expected a string, got 1234"),
         ("common", "api_version", [3, "6"], 'expected a broker version such as "3.6" or [3, 6]'),
         ("common", "socket_options", "tcp_nodelay", "expected a list, got 'tcp_nodelay'"),
+        ("consumer", "auto_offset_reset", "oldest", "expected one of earliest, latest, none; got 'oldest'"),
+        ("consumer", "max_poll_records", 0, "expected an integer from 1 to 2147483647, got 0"),
+        ("consumer", "session_timeout_ms", 2**31, "expected an integer from 0 to 2147483647"),
+        ("producer", "linger_ms", -5, "expected an integer from 0 to 2147483647, got -5"),
     ],
 )
 def test_kafka_option_of_the_wrong_type_is_a_config_error_naming_it(
@@ -609,10 +614,80 @@ def test_kafka_options_of_the_right_type_pass_and_a_version_list_becomes_the_tup
         "max_poll_interval_ms": 5000,
         "consumer_timeout_ms": 1.5,
         "api_version": [3, 6],
+        "auto_offset_reset": "LATEST",  # kafka-python reads it in any case
     }
-    raw["kafka"]["common"] = {"security_protocol": "SASL_SSL", "sasl_plain_username": "u", "ssl_cafile": None}
+    raw["kafka"]["common"] = {
+        "security_protocol": "SASL_SSL",
+        "sasl_mechanism": "PLAIN",
+        "sasl_plain_username": "u",
+        "ssl_cafile": None,
+    }
     kafka = parse_config(raw).kafka
     assert kafka.producer_options()["acks"] == "all"
     assert kafka.consumer_options()["api_version"] == (3, 6)
     assert kafka.consumer_options()["consumer_timeout_ms"] == 1.5
     assert parse_config(with_value("kafka.producer", {"acks": -1})).kafka.producer_options()["acks"] == -1
+
+
+@pytest.mark.parametrize(
+    ("common", "role_options", "named", "message"),
+    [
+        (
+            {"security_protocol": "ssl"},
+            {},
+            "kafka.common.security_protocol",
+            "expected one of PLAINTEXT, SSL",
+        ),
+        (
+            {"security_protocol": "SASL_SSL"},
+            {},
+            "kafka.common.security_protocol",
+            "SASL_SSL needs sasl_mechanism",
+        ),
+        (
+            {"security_protocol": "SASL_SSL", "sasl_mechanism": "SCRAM"},
+            {},
+            "kafka.common.sasl_mechanism",
+            "expected one of",
+        ),
+        (
+            {"ssl_cafile": "/etc/ca.pem"},
+            {},
+            "kafka.common.ssl_cafile",
+            "has no effect with security_protocol PLAINTEXT",
+        ),
+        (
+            {"security_protocol": "SSL"},
+            {"sasl_plain_password": "x"},
+            "kafka.consumer.sasl_plain_password",
+            "has no effect with security_protocol SSL",
+        ),
+        (
+            {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "PLAIN"},
+            {"ssl_certfile": "/c"},
+            "kafka.consumer.ssl_certfile",
+            "set security_protocol to SSL or SASL_SSL",
+        ),
+    ],
+)
+def test_tls_and_sasl_settings_that_would_be_ignored_or_misread_are_config_errors(
+    common: dict[str, Any], role_options: dict[str, Any], named: str, message: str
+) -> None:
+    """kafka-python connects in plain text when security_protocol is unknown, and ignores ssl_* and sasl_*
+    options under a protocol that does not use them: a file that asks for TLS must get TLS or an error."""
+    raw = with_value("kafka.common", common)
+    raw["kafka"]["consumer"] = role_options
+    error = error_of(raw)
+    assert error.startswith(f"config.yaml: {named}: ") and message in error
+
+
+def test_tls_and_sasl_settings_under_their_protocol_pass() -> None:
+    """SASL over TLS with SCRAM and a CA file pass; ssl_check_hostname (set by default) passes anywhere."""
+    raw = with_value(
+        "kafka.common",
+        {"security_protocol": "SASL_SSL", "sasl_mechanism": "SCRAM-SHA-512", "ssl_cafile": "/etc/ca.pem"},
+    )
+    raw["kafka"]["consumer"] = {"sasl_plain_username": "u", "sasl_plain_password": "p"}
+    raw["kafka"]["producer"] = {"ssl_check_hostname": False}
+    assert parse_config(raw).kafka.consumer_options()["ssl_cafile"] == "/etc/ca.pem"
+    assert parse_config(with_value("kafka.common", {"ssl_check_hostname": True})).kafka.common

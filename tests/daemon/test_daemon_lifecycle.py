@@ -318,13 +318,14 @@ def test_daemon_missing_input_topic_is_a_warning_naming_it_and_the_daemon_runs(
 def test_daemon_run_check_prints_config_with_secrets_masked(synthetic_model: Path, tmp_path: Path) -> None:
     """``run --check`` validates config and model, prints the effective config and never the SASL password."""
     config = offline_config(synthetic_model, tmp_path / "state")
-    config["kafka"]["common"] = {"sasl_plain_username": "logwarden", "sasl_plain_password": SECRET}
+    sasl = {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "PLAIN"}
+    config["kafka"]["common"] = {**sasl, "sasl_plain_username": "logwarden", "sasl_plain_password": SECRET}
     result = run_cli("run", "--config", str(write_config(tmp_path / "daemon.yaml", config)), "--check")
     assert result.returncode == 0, result.stderr
     assert SECRET not in result.stdout + result.stderr
     printed = json.loads(result.stdout)
     common = printed["config"]["kafka"]["common"]
-    assert common == {"sasl_plain_username": "logwarden", "sasl_plain_password": "***"}
+    assert common == {**sasl, "sasl_plain_username": "logwarden", "sasl_plain_password": "***"}
     assert printed["config"]["model"]["path"] == str(synthetic_model)
     assert printed["model"] == load_bundle(synthetic_model).metadata.model_version
     assert not (tmp_path / "state").exists(), "a check touches no state"
