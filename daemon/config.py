@@ -723,8 +723,8 @@ def _check_security(reader: _Reader, kafka: KafkaConfig) -> None:
             needed = "SASL_PLAINTEXT or SASL_SSL" if prefix == "SASL_" else "SSL or SASL_SSL"
             raise reader.error(
                 where(name),
-                f"has no effect with security_protocol {protocol}: set security_protocol to {needed} "
-                "(kafka.common), or remove it",
+                f"has no effect with security_protocol {protocol} (the {role}'s): "
+                f"set security_protocol to {needed} (kafka.common), or remove it",
             )
 
 
