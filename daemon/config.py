@@ -604,7 +604,12 @@ _KIND_RULES: Mapping[str, tuple[Callable[[Any], bool], str]] = MappingProxyType(
         "number": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), "a number"),
         "string": (lambda v: isinstance(v, str), "a string"),
         "list": (lambda v: isinstance(v, list), "a list"),
-        "acks": (lambda v: v in ("all",) or (type(v) is int and v in (-1, 0, 1)), "0, 1, -1 or all"),
+        # acks 0 is refused: the producer then never hears of a lost alert, and the daemon commits
+        # offsets past it as delivered (the checkpoint order waits for acknowledged writes).
+        "acks": (
+            lambda v: v in ("all",) or (type(v) is int and v in (-1, 1)),
+            "1, -1 or all (0 would let alerts be lost)",
+        ),
         "version": (
             lambda v: (
                 isinstance(v, str)
