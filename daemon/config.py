@@ -40,6 +40,8 @@ CONTROLLED_OPTIONS: Mapping[str, str] = MappingProxyType(
         "enable_auto_commit": "offsets are committed by logwarden only after alerts are flushed",
         "allow_auto_create_topics": "logwarden never creates topics; create them before it starts "
         "(deploy/README.md, section 5)",
+        "transactional_id": "logwarden does not write in transactions: its outputs are at-least-once, "
+        "with alert ids stable across replays (deploy/README.md)",
         "key_deserializer": _BYTES_REASON,
         "value_deserializer": _BYTES_REASON,
         "key_serializer": _BYTES_REASON,
@@ -592,7 +594,6 @@ _OPTION_KINDS: Mapping[str, str] = MappingProxyType(
                 "ssl_crlfile",
                 "ssl_keyfile",
                 "ssl_password",
-                "transactional_id",
             )
         },
     }

@@ -280,6 +280,7 @@ def test_parse_config_top_level_not_mapping_rejected() -> None:
         ("consumer", "allow_auto_create_topics"),
         ("producer", "allow_auto_create_topics"),
         ("common", "allow_auto_create_topics"),
+        ("producer", "transactional_id"),
     ],
 )
 def test_parse_config_controlled_kafka_option_rejected(section: str, option: str) -> None:
