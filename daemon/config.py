@@ -625,7 +625,7 @@ _KIND_RULES: Mapping[str, tuple[Callable[[Any], bool], str]] = MappingProxyType(
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 # Where kafka-python takes any value of the right type and misreads it: an unknown reset policy
 # silently means none, an unknown security_protocol silently means PLAINTEXT (no TLS).
-# (choices, compared case-insensitively as kafka-python does)
+# Each: (choices, whether kafka-python compares them case-insensitively).
 _OPTION_CHOICES: Mapping[str, tuple[tuple[str, ...], bool]] = MappingProxyType(
     {
         "auto_offset_reset": (("earliest", "latest", "none"), True),
