@@ -17,6 +17,9 @@ class SystemdNotifier:
         if address:
             self._address = "\0" + address[1:] if address.startswith("@") else address
             self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            # A datagram to a receiver whose queue is full blocks a blocking socket: the event loop
+            # must never wait on a notification (a watchdog ping comes again next tick).
+            self._socket.setblocking(False)
 
     def notify(self, message: str) -> None:
         if self._socket is None:
@@ -36,3 +39,9 @@ class SystemdNotifier:
 
     def status(self, text: str) -> None:
         self.notify(f"STATUS={text}")
+
+    def close(self) -> None:
+        """Release the socket; later notifications are no-ops."""
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None

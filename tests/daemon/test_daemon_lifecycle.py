@@ -1,4 +1,5 @@
-"""The daemon as an operator runs it: SIGTERM under load and a restart, bad configs, ``run --check``."""
+"""The daemon as an operator runs it: SIGTERM under load and a restart, bad configs, ``run --check``,
+and what it tells systemd (sd_notify)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
@@ -329,3 +331,57 @@ def test_daemon_run_check_prints_config_with_secrets_masked(synthetic_model: Pat
     assert printed["config"]["model"]["path"] == str(synthetic_model)
     assert printed["model"] == load_bundle(synthetic_model).metadata.model_version
     assert not (tmp_path / "state").exists(), "a check touches no state"
+
+
+def test_daemon_tells_systemd_ready_then_pings_the_watchdog_then_stopping(
+    kafka_bootstrap: str,
+    topic_factory: Callable[..., str],
+    consumer_group: str,
+    synthetic_model: Path,
+    tmp_path: Path,
+) -> None:
+    """The units' ``Type=notify`` and ``WatchdogSec=60`` need, from the main process: READY=1 once it has
+    started, WATCHDOG=1 while it runs (idle input included), STOPPING=1 at SIGTERM."""
+    address = str(tmp_path / "notify.sock")
+    received: list[str] = []
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
+        listener.bind(address)
+        listener.settimeout(0.1)
+        done = threading.Event()
+
+        def collect() -> None:
+            while not done.is_set():
+                try:
+                    received.append(listener.recv(4096).decode())
+                except TimeoutError:
+                    continue
+
+        collector = threading.Thread(target=collect, daemon=True)
+        collector.start()
+        config = daemon_config(
+            bootstrap=kafka_bootstrap,
+            group=consumer_group,
+            input_topic=topic_factory(prefix="in"),
+            alerts_topic=topic_factory(prefix="alerts"),
+            dead_letter_topic=topic_factory(prefix="dead"),
+            model_dir=synthetic_model,
+            state_dir=tmp_path / "state",
+        )
+        daemon = DaemonProcess.start(tmp_path, config, env={"NOTIFY_SOCKET": address})
+        try:
+            daemon.wait_for(
+                lambda events: any(e.get("event") == "started" for e in events), PROCESS_DEADLINE_S, "start"
+            )
+            deadline = time.monotonic() + PROCESS_DEADLINE_S
+            while received.count("WATCHDOG=1") < 3 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert daemon.terminate(timeout_s=STOP_DEADLINE_S) == 0
+            time.sleep(0.3)  # the last datagrams
+        finally:
+            daemon.kill()
+            done.set()
+            collector.join(timeout=5)
+    assert received[0] == "READY=1", received[:5]
+    assert received.count("READY=1") == 1
+    assert received.count("WATCHDOG=1") >= 3
+    assert received.count("STOPPING=1") == 1 and received[-1] == "STOPPING=1", received[-5:]
