@@ -41,7 +41,7 @@ from logwarden.daemon.policy import AlertPolicy
 from logwarden.daemon.processor import BatchProcessor
 from logwarden.daemon.rebalance import CheckpointingRebalanceListener
 from logwarden.daemon.state_table import EntityStateTable
-from logwarden.daemon.systemd import SystemdNotifier
+from logwarden.daemon.systemd import SystemdNotifier, checkpoint_status
 from logwarden.errors import DecodeError
 from logwarden.model.contract import END_ID, ModelMetadata
 
@@ -215,6 +215,7 @@ class DaemonService:
             threshold=self._threshold,
         )
         self._notifier.ready()
+        self._notifier.status("started; no save yet")
 
     def run_once(self) -> None:
         """One poll, its records in batches of at most ``batch_max_events``, and the periodic work."""
@@ -600,6 +601,14 @@ class DaemonService:
             entities=len(self._table),
             # The totals this checkpoint covers, as they were when it was taken.
             **{**self._checkpoint_counters, "checkpoints": self.counters.checkpoints},
+        )
+        self._notifier.status(
+            checkpoint_status(
+                entities=len(self._table),
+                totals=self._checkpoint_counters,
+                saved_at=time.strftime("%H:%M:%S"),
+                reason=self._checkpoint_reason,
+            )
         )
 
     # -- rebalances ------------------------------------------------------------------------

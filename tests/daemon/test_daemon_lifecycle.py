@@ -22,6 +22,7 @@ from daemon_harness import (
     ThrottledProducer,
     daemon_config,
     keyed_records,
+    produce_records,
     stored_events_applied,
 )
 from kafka_broker import read_all
@@ -341,7 +342,8 @@ def test_daemon_tells_systemd_ready_then_pings_the_watchdog_then_stopping(
     tmp_path: Path,
 ) -> None:
     """The units' ``Type=notify`` and ``WatchdogSec=60`` need, from the main process: READY=1 once it has
-    started, WATCHDOG=1 while it runs (idle input included), STOPPING=1 at SIGTERM."""
+    started, WATCHDOG=1 while it runs (idle input included), STOPPING=1 at SIGTERM; each save updates
+    the STATUS line ``systemctl status`` shows."""
     address = str(tmp_path / "notify.sock")
     received: list[str] = []
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
@@ -358,10 +360,11 @@ def test_daemon_tells_systemd_ready_then_pings_the_watchdog_then_stopping(
 
         collector = threading.Thread(target=collect, daemon=True)
         collector.start()
+        input_topic = topic_factory(prefix="in")
         config = daemon_config(
             bootstrap=kafka_bootstrap,
             group=consumer_group,
-            input_topic=topic_factory(prefix="in"),
+            input_topic=input_topic,
             alerts_topic=topic_factory(prefix="alerts"),
             dead_letter_topic=topic_factory(prefix="dead"),
             model_dir=synthetic_model,
@@ -369,8 +372,13 @@ def test_daemon_tells_systemd_ready_then_pings_the_watchdog_then_stopping(
         )
         daemon = DaemonProcess.start(tmp_path, config, env={"NOTIFY_SOCKET": address})
         try:
+            daemon.wait_assigned(timeout_s=PROCESS_DEADLINE_S)
+            log = generate_logs(seed=4, entities=20, anomaly_fraction=0.0, first_job_id=40_000)
+            produce_records(kafka_bootstrap, input_topic, keyed_records(log))
             daemon.wait_for(
-                lambda events: any(e.get("event") == "started" for e in events), PROCESS_DEADLINE_S, "start"
+                lambda events: any(e.get("event") == "checkpoint" and e.get("events") for e in events),
+                PROCESS_DEADLINE_S,
+                "a save covering the input",
             )
             deadline = time.monotonic() + PROCESS_DEADLINE_S
             while received.count("WATCHDOG=1") < 3 and time.monotonic() < deadline:
@@ -384,4 +392,9 @@ def test_daemon_tells_systemd_ready_then_pings_the_watchdog_then_stopping(
     assert received[0] == "READY=1", received[:5]
     assert received.count("READY=1") == 1
     assert received.count("WATCHDOG=1") >= 3
-    assert received.count("STOPPING=1") == 1 and received[-1] == "STOPPING=1", received[-5:]
+    assert received.count("STOPPING=1") == 1
+    last_ping = max(i for i, message in enumerate(received) if message == "WATCHDOG=1")
+    assert received.index("STOPPING=1") > last_ping, "no watchdog ping once a stop has begun"
+    saves = [m for m in received if m.startswith("STATUS=") and "last save" in m]
+    assert saves, received
+    assert f"since start {len(log.lines):,} events" in saves[-1], saves[-1]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from logwarden.daemon.systemd import SystemdNotifier
+from logwarden.daemon.systemd import SystemdNotifier, checkpoint_status
 
 
 def receiver(address: str) -> socket.socket:
@@ -66,3 +66,17 @@ def test_a_full_or_vanished_receiver_never_blocks_or_raises(tmp_path: Path) -> N
     notifier.watchdog()  # the socket is gone now
     notifier.close()
     notifier.watchdog()  # and after close, a no-op
+
+
+def test_checkpoint_status_names_the_table_the_totals_and_the_save() -> None:
+    """``systemctl status`` shows one line an operator reads at a glance, numbers grouped by thousands."""
+    text = checkpoint_status(
+        entities=12_345,
+        totals={"events": 1_234_567, "alerts": 89, "dead_letters": 0, "session_ends": 5, "checkpoints": 3},
+        saved_at="18:34:05",
+        reason="periodic",
+    )
+    assert text == (
+        "12,345 entities; since start 1,234,567 events, 89 alerts, 0 dead letters; "
+        "last save 18:34:05 (periodic)"
+    )
