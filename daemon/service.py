@@ -282,6 +282,7 @@ class DaemonService:
                 ("producer", lambda: self._sink.close(remaining())),
                 ("checkpoint_writer", self._checkpointer.close),
                 ("state_store", self._on_close),
+                ("systemd_notifier", self._notifier.close),
             ]
             close_all(closing)
             # Counted from the stop request, which is when the shutdown budget started.
