@@ -705,37 +705,42 @@ def _sasl_mechanisms() -> tuple[str, ...] | None:
     return tuple(sorted(SASL_MECHANISMS))
 
 
+# Security options with a non-None kafka-python default, harmless under any protocol.
+_ALWAYS_SET_SECURITY = frozenset({"ssl_check_hostname", "sasl_kerberos_service_name"})
+# The protocols under which kafka-python reads sasl_* and ssl_* options.
+_PROTOCOLS_USING: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {"sasl_": ("SASL_PLAINTEXT", "SASL_SSL"), "ssl_": ("SSL", "SASL_SSL")}
+)
+
+
 def _check_security(reader: _Reader, kafka: KafkaConfig) -> None:
     """TLS and SASL options only act under a protocol that uses them; kafka-python ignores them
     otherwise, so ``ssl_cafile`` without ``security_protocol: SSL`` would connect in plain text."""
-    for role, section, options in (
+    for role, own, options in (
         ("consumer", kafka.consumer, kafka.consumer_options()),
         ("producer", kafka.producer, kafka.producer_options()),
     ):
         protocol = options.get("security_protocol", "PLAINTEXT")
 
-        def where(name: str, role: str = role, section: Mapping[str, Any] = section) -> str:
-            return f"kafka.{role if name in section else 'common'}.{name}"
+        def key(name: str, own: Mapping[str, Any] = own, role: str = role) -> str:
+            """The dotted key that set ``name`` for this role: its own section wins over common."""
+            return f"kafka.{role if name in own else 'common'}.{name}"
 
-        if protocol.startswith("SASL_") and options.get("sasl_mechanism") is None:
+        if protocol in _PROTOCOLS_USING["sasl_"] and options.get("sasl_mechanism") is None:
             raise reader.error(
-                where("security_protocol"), f"{protocol} needs sasl_mechanism (e.g. SCRAM-SHA-512)"
+                key("security_protocol"), f"{protocol} needs sasl_mechanism (e.g. SCRAM-SHA-512)"
             )
-        uses = {"SASL_": protocol.startswith("SASL_"), "SSL": protocol in ("SSL", "SASL_SSL")}
         for name, value in options.items():
-            prefix = "SASL_" if name.startswith("sasl_") else "SSL" if name.startswith("ssl_") else None
-            if prefix is None or value is None or uses[prefix] or name in _ALWAYS_SET_SECURITY:
+            prefix = next((p for p in _PROTOCOLS_USING if name.startswith(p)), None)
+            if prefix is None or value is None or name in _ALWAYS_SET_SECURITY:
                 continue
-            needed = "SASL_PLAINTEXT or SASL_SSL" if prefix == "SASL_" else "SSL or SASL_SSL"
-            raise reader.error(
-                where(name),
-                f"has no effect with security_protocol {protocol} (the {role}'s): "
-                f"set security_protocol to {needed} (kafka.common), or remove it",
-            )
-
-
-# Security options with a non-None kafka-python default, harmless under any protocol.
-_ALWAYS_SET_SECURITY = frozenset({"ssl_check_hostname", "sasl_kerberos_service_name"})
+            if protocol not in _PROTOCOLS_USING[prefix]:
+                needed = " or ".join(_PROTOCOLS_USING[prefix])
+                raise reader.error(
+                    key(name),
+                    f"has no effect with security_protocol {protocol} (the {role}'s): set "
+                    f"security_protocol to {needed} (kafka.common), or remove it",
+                )
 
 
 def _check_kafka(reader: _Reader, kafka: KafkaConfig) -> None:
