@@ -484,7 +484,7 @@ def _timeout_ms(reader: _Reader, key: str, value: Any) -> None:
     whole = isinstance(value, int) and not isinstance(value, bool)
     if not whole or not 0 <= value <= MAX_KAFKA_INT:
         raise reader.error(
-            key, f"expected a whole number of milliseconds from 0 to {MAX_KAFKA_INT}, got {_show(value)}"
+            key, f"expected a whole number of milliseconds from 0 to {MAX_KAFKA_INT:,}, got {_show(value)}"
         )
 
 
@@ -687,7 +687,7 @@ def _check_option_type(
         minimum = 1 if name in _POSITIVE_OPTIONS else 0
         if not minimum <= value <= MAX_KAFKA_INT:
             raise reader.error(
-                key, f"expected an integer from {minimum} to {MAX_KAFKA_INT}, got {_show(value)}"
+                key, f"expected an integer from {minimum} to {MAX_KAFKA_INT:,}, got {_show(value)}"
             )
     choices, case_insensitive = _OPTION_CHOICES.get(name, (None, False))
     if name == "sasl_mechanism":

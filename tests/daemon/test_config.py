@@ -593,9 +593,9 @@ def test_checks_across_sections_wait_until_every_key_is_valid() -> None:
         ("common", "api_version", [3, "6"], 'expected a broker version such as "3.6" or [3, 6]'),
         ("common", "socket_options", "tcp_nodelay", "expected a list, got 'tcp_nodelay'"),
         ("consumer", "auto_offset_reset", "oldest", "expected one of earliest, latest, none; got 'oldest'"),
-        ("consumer", "max_poll_records", 0, "expected an integer from 1 to 2147483647, got 0"),
-        ("consumer", "session_timeout_ms", 2**31, "expected an integer from 0 to 2147483647"),
-        ("producer", "linger_ms", -5, "expected an integer from 0 to 2147483647, got -5"),
+        ("consumer", "max_poll_records", 0, "expected an integer from 1 to 2,147,483,647, got 0"),
+        ("consumer", "session_timeout_ms", 2**31, "expected an integer from 0 to 2,147,483,647"),
+        ("producer", "linger_ms", -5, "expected an integer from 0 to 2,147,483,647, got -5"),
     ],
 )
 def test_kafka_option_of_the_wrong_type_is_a_config_error_naming_it(
