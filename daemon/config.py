@@ -40,7 +40,7 @@ CONTROLLED_OPTIONS: Mapping[str, str] = MappingProxyType(
         "enable_auto_commit": "offsets are committed by logwarden only after alerts are flushed",
         "allow_auto_create_topics": "logwarden never creates topics; create them before it starts "
         "(deploy/README.md, section 5)",
-        "transactional_id": "logwarden does not write in transactions: its outputs are at-least-once, "
+        "transactional_id": "logwarden sets none; its outputs are at-least-once, outside transactions, "
         "with alert ids stable across replays (deploy/README.md)",
         "key_deserializer": _BYTES_REASON,
         "value_deserializer": _BYTES_REASON,
@@ -527,32 +527,41 @@ def _kafka_options(role: Literal["common", "consumer", "producer"]) -> Check:
     def check(reader: _Reader, key: str, value: Any) -> Mapping[str, Any]:
         if not isinstance(value, Mapping):
             raise reader.error(key, f"expected a mapping of kafka-python {role} options, got {_show(value)}")
-        allowed = _kafka_option_names(role)
-        for name in value:
-            dotted = f"{key}.{name}"
-            if not isinstance(name, str):
-                raise reader.error(dotted, f"option names must be strings, got {_show(name)}")
-            if name in CONTROLLED_OPTIONS:
-                raise reader.error(dotted, f"is set by logwarden itself: {CONTROLLED_OPTIONS[name]}")
-            if name in PYTHON_OBJECT_OPTIONS:
-                raise reader.error(dotted, "needs a Python object and cannot be set from a config file")
-            if name not in allowed:
-                hint = _suggestion(name, sorted(allowed))
-                both = (
-                    " (common options must be valid for both consumer and producer)"
-                    if role == "common"
-                    else ""
-                )
-                raise reader.error(dotted, f"not a kafka-python {role} option{hint}{both}")
-            if name in TIMEOUT_OPTIONS:
-                _timeout_ms(reader, dotted, value[name])
-            _check_option_type(reader, dotted, role, name, value[name])
+        problems: list[str] = []
+        for name, option_value in value.items():
+            try:
+                _check_kafka_option(reader, key, role, name, option_value)
+            except ConfigError as exc:
+                problems.append(str(exc))
+        if problems:  # every bad option of the section, one line each
+            raise ConfigError("\n".join(problems))
         options = dict(value)
         if isinstance(options.get("api_version"), list):
             options["api_version"] = tuple(options["api_version"])  # kafka-python takes a tuple only
         return MappingProxyType(options)
 
     return check
+
+
+def _check_kafka_option(
+    reader: _Reader, section: str, role: Literal["common", "consumer", "producer"], name: Any, value: Any
+) -> None:
+    """One passthrough option: a name kafka-python knows and logwarden leaves open, a usable value."""
+    dotted = f"{section}.{name}"
+    if not isinstance(name, str):
+        raise reader.error(dotted, f"option names must be strings, got {_show(name)}")
+    if name in CONTROLLED_OPTIONS:
+        raise reader.error(dotted, f"is set by logwarden itself: {CONTROLLED_OPTIONS[name]}")
+    if name in PYTHON_OBJECT_OPTIONS:
+        raise reader.error(dotted, "needs a Python object and cannot be set from a config file")
+    allowed = _kafka_option_names(role)
+    if name not in allowed:
+        hint = _suggestion(name, sorted(allowed))
+        both = " (common options must be valid for both consumer and producer)" if role == "common" else ""
+        raise reader.error(dotted, f"not a kafka-python {role} option{hint}{both}")
+    if name in TIMEOUT_OPTIONS:
+        _timeout_ms(reader, dotted, value)
+    _check_option_type(reader, dotted, role, name, value)
 
 
 def _kafka_defaults(role: Literal["common", "consumer", "producer"]) -> list[Mapping[str, Any]]:

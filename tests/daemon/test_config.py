@@ -693,3 +693,14 @@ def test_tls_and_sasl_settings_under_their_protocol_pass() -> None:
     raw["kafka"]["producer"] = {"ssl_check_hostname": False}
     assert parse_config(raw).kafka.consumer_options()["ssl_cafile"] == "/etc/ca.pem"
     assert parse_config(with_value("kafka.common", {"ssl_check_hostname": True})).kafka.common
+
+
+def test_every_bad_option_of_a_kafka_section_gets_its_own_line() -> None:
+    """The passthrough maps are checked option by option too, not only up to their first problem."""
+    raw = with_value("kafka.producer", {"acks": 0, "transactional_id": "t", "linger_ms": "5"})
+    lines = error_of(raw).splitlines()
+    assert [line.split(": ")[1] for line in lines] == [
+        "kafka.producer.acks",
+        "kafka.producer.transactional_id",
+        "kafka.producer.linger_ms",
+    ]
