@@ -79,6 +79,26 @@ def offline_config(model_dir: Path, state_dir: Path) -> dict[str, Any]:
     )
 
 
+def live_config(
+    bootstrap: str,
+    topic_factory: Callable[..., str],
+    group: str,
+    model_dir: Path,
+    tmp_path: Path,
+    input_topic: str,
+) -> dict[str, Any]:
+    """A config on the test broker reading ``input_topic``, with fresh alerts and dead-letter topics."""
+    return daemon_config(
+        bootstrap=bootstrap,
+        group=group,
+        input_topic=input_topic,
+        alerts_topic=topic_factory(prefix="alerts"),
+        dead_letter_topic=topic_factory(prefix="dead"),
+        model_dir=model_dir,
+        state_dir=tmp_path / "state",
+    )
+
+
 def test_daemon_sigterm_under_load_exits_0_and_restart_resumes_without_replay(
     kafka_bootstrap: str,
     topic_factory: Callable[..., str],
@@ -296,15 +316,7 @@ def test_daemon_missing_input_topic_is_a_warning_naming_it_and_the_daemon_runs(
 ) -> None:
     """A consumer group may wait for a topic, so the daemon runs on, but says which topic it lacks."""
     missing = f"in-{uuid.uuid4().hex}"
-    config = daemon_config(
-        bootstrap=kafka_bootstrap,
-        group=consumer_group,
-        input_topic=missing,
-        alerts_topic=topic_factory(prefix="alerts"),
-        dead_letter_topic=topic_factory(prefix="dead"),
-        model_dir=synthetic_model,
-        state_dir=tmp_path / "state",
-    )
+    config = live_config(kafka_bootstrap, topic_factory, consumer_group, synthetic_model, tmp_path, missing)
     daemon = DaemonProcess.start(tmp_path, config)
     try:
         # Signal handlers are installed once started: a SIGTERM before that ends the process as is.
@@ -361,14 +373,8 @@ def test_daemon_tells_systemd_ready_then_pings_the_watchdog_then_stopping(
         collector = threading.Thread(target=collect, daemon=True)
         collector.start()
         input_topic = topic_factory(prefix="in")
-        config = daemon_config(
-            bootstrap=kafka_bootstrap,
-            group=consumer_group,
-            input_topic=input_topic,
-            alerts_topic=topic_factory(prefix="alerts"),
-            dead_letter_topic=topic_factory(prefix="dead"),
-            model_dir=synthetic_model,
-            state_dir=tmp_path / "state",
+        config = live_config(
+            kafka_bootstrap, topic_factory, consumer_group, synthetic_model, tmp_path, input_topic
         )
         daemon = DaemonProcess.start(tmp_path, config, env={"NOTIFY_SOCKET": address})
         try:
