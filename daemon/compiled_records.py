@@ -38,7 +38,13 @@ from kafka.record.memory_records import MemoryRecords
 from kafka.record.util import calc_crc32c
 from kafka.structs import TopicPartition
 
-from logwarden.daemon.corrupt_batches import CorruptBatch, CorruptBatchReports, resume_offset
+from logwarden.daemon.corrupt_batches import (
+    CorruptBatch,
+    CorruptBatchReports,
+    claimed_next_offset,
+    next_intact_batch,
+    resume_offset,
+)
 
 VERIFIED_KAFKA_PYTHON = "3.0."
 """The kafka-python releases whose fetcher this module's generator mirrors (3.0.12 read)."""
@@ -111,11 +117,14 @@ def make_partition_records_class(
     class CompiledPartitionRecords(Fetcher.PartitionRecords):  # type: ignore[misc, name-defined]
         """kafka-python 3.0.12's ``PartitionRecords._unpack_records``, with compiled record decoding."""
 
+        _unframed: tuple[memoryview, CorruptRecordError] | None = None
+        """The fetch's bytes from a batch whose length field cannot be right to the end, and the error."""
+
         def _unpack_records(
             self, tp: TopicPartition, records: MemoryRecords, key_deserializer: Any, value_deserializer: Any
         ) -> Iterator[ConsumerRecord]:
             try:
-                batch = records.next_batch()
+                batch = self._next_framed_batch(tp, records)
                 last_batch = None
                 while batch is not None:
                     last_batch = batch
@@ -144,9 +153,11 @@ def make_partition_records_class(
                         batch = self._skip_corrupt_batch(tp, records, batch, raw, problem, error)
                         last_batch = None
                         continue
-                    batch = records.next_batch()
+                    batch = self._next_framed_batch(tp, records)
                 else:
-                    if last_batch and last_batch.magic == 2:
+                    if self._unframed is not None:
+                        self._skip_unframed(tp)
+                    elif last_batch and last_batch.magic == 2:
                         self.next_fetch_offset = last_batch.next_offset
                     self.drain()
             except StopIteration as error:
@@ -196,14 +207,21 @@ def make_partition_records_class(
             message = f"Record batch for {where} {problem}"
             if reports is None:
                 raise CorruptRecordError(message) from cause
-            following = records.next_batch()
-            trusted_following = following is not None and (not self.check_crcs or following.validate_crc())
+            following = self._next_framed_batch(tp, records)
+            if self._unframed is not None:
+                # Nothing after this batch can be split into batches: report all of it in one, and
+                # look for an intact batch from just after this one's start, as its length may be
+                # what is damaged.
+                raw = bytes(raw) + bytes(self._unframed[0])
+                self._unframed = None
+                following_base = next_intact_batch(raw, calc_crc32c)
+            elif following is not None and (not self.check_crcs or following.validate_crc()):
+                following_base = following.base_offset
+            else:
+                following_base = None
             claimed_next = batch.next_offset if batch.magic == 2 else None
             resume = resume_offset(
-                batch.base_offset,
-                claimed_next,
-                self.fetch_offset,
-                following_base_offset=following.base_offset if trusted_following else None,
+                batch.base_offset, claimed_next, self.fetch_offset, following_base_offset=following_base
             )
             reports.add(
                 CorruptBatch(
@@ -219,6 +237,63 @@ def make_partition_records_class(
             )
             self.next_fetch_offset = resume
             return following
+
+        def _next_framed_batch(self, tp: TopicPartition, records: MemoryRecords) -> Any:
+            """The fetch's next batch; None at its end, or where it cannot be split any further.
+
+            kafka-python raises ``CorruptRecordError`` for a batch whose length field is too small
+            to hold a batch: where that batch ends is unknown, so nothing after it can be split into
+            batches.  The bytes from there to the end of the fetch are kept in ``_unframed`` for a
+            report (without ``reports``, the error is raised, naming the partition and offset).
+            """
+            try:
+                return records.next_batch()
+            except CorruptRecordError as error:
+                # kafka-python 3.0 framed the damaged batch by its length and stopped; it starts
+                # that many bytes before the read position.
+                start = records._pos - len(records._next_slice)
+                rest = memoryview(records._buffer)[start:]
+                if reports is None:
+                    base_offset = int.from_bytes(rest[:8], "big", signed=True)
+                    raise CorruptRecordError(
+                        f"Record batch for partition {tp.topic}-{tp.partition} at offset {base_offset} "
+                        f"cannot be split from the fetch: {error}"
+                    ) from error
+                self._unframed = (rest, error)
+                return None
+
+        def _skip_unframed(self, tp: TopicPartition) -> None:
+            """Report the bytes that could not be split into batches, and move the position past them.
+
+            Reading goes on at the first intact batch in them (found by its CRC), else where the
+            damaged batch's header claims to end, and always at least one offset past the first
+            unread one, so the next fetch cannot return the same bytes forever.
+            """
+            assert self._unframed is not None and reports is not None
+            rest, error = self._unframed
+            self._unframed = None
+            base_offset = int.from_bytes(rest[:8], "big", signed=True)
+            claimed_next = claimed_next_offset(rest)
+            resume = resume_offset(
+                base_offset,
+                claimed_next,
+                max(self.fetch_offset, self.next_fetch_offset),
+                following_base_offset=next_intact_batch(rest, calc_crc32c),
+            )
+            reports.add(
+                CorruptBatch(
+                    topic=tp.topic,
+                    partition=tp.partition,
+                    base_offset=base_offset,
+                    claimed_last_offset=None if claimed_next is None else claimed_next - 1,
+                    unread_offset=max(self.next_fetch_offset, base_offset),
+                    resume_offset=resume,
+                    error=f"Record batch for partition {tp.topic}-{tp.partition} at offset {base_offset} "
+                    f"cannot be split from the fetch: {error}",
+                    raw=bytes(rest),
+                )
+            )
+            self.next_fetch_offset = resume
 
         def _consumer_records(
             self,

@@ -1,7 +1,8 @@
 """Record batches the consumer cannot read: where reading goes on, and what the dead letter says.
 
 Why: a record batch whose CRC fails (damage on the broker's disk after the write) or whose records
-are malformed (a faulty client that bypassed the broker's checks) cannot be split into records.
+are malformed (a faulty client that bypassed the broker's checks) cannot be split into records, and
+one whose length field is damaged hides where the next batch starts.
 kafka-python raises ``CorruptRecordError`` for it on every poll and never moves past it, so a
 daemon that stops on it meets it again after each restart.  The daemon's record reader
 (compiled_records.py) skips such a batch instead and reports it here; the service dead-letters
@@ -13,6 +14,7 @@ Pure: no Kafka client here, so the rules are tested on their own.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 UNREAD_OFFSET_HEADER = "logwarden.source.unread_offset"
@@ -83,6 +85,43 @@ def resume_offset(
     else:
         target = base_offset + 1
     return max(target, base_offset + 1, fetch_offset + 1)
+
+
+# Record batch format v2: where a batch's fields sit, counted from its first byte.
+_LENGTH_AT, _MAGIC_AT, _CRC_AT, _CRC_FROM, _LAST_OFFSET_DELTA_AT = 8, 16, 17, 21, 23
+_V2_HEADER_SIZE = 61
+_LENGTH_FIELD_END = 12  # base offset and length: the bytes a batch's length does not count
+
+
+def claimed_next_offset(data: bytes | memoryview) -> int | None:
+    """One past the last offset a v2 batch header at the start of ``data`` claims; None if unreadable."""
+    if len(data) < _V2_HEADER_SIZE or data[_MAGIC_AT] != 2:
+        return None
+    base = int.from_bytes(data[:8], "big", signed=True)
+    delta = int.from_bytes(data[_LAST_OFFSET_DELTA_AT : _LAST_OFFSET_DELTA_AT + 4], "big", signed=True)
+    return base + delta + 1
+
+
+def next_intact_batch(data: bytes | memoryview, crc32c: Callable[[bytes | memoryview], int]) -> int | None:
+    """The base offset of the first whole v2 batch whose CRC holds, after the start of ``data``.
+
+    Why: a damaged length field hides where a batch ends, so the fetch cannot be split there; a
+    batch further on that passes its CRC (magic byte 2, a length inside the data, and a CRC-32C
+    over the rest) is intact with near certainty, and says where reading can go on.  A scan byte
+    by byte: it runs only on a fetch that already failed.
+    """
+    view = memoryview(data)
+    for start in range(1, len(view) - _V2_HEADER_SIZE + 1):
+        if view[start + _MAGIC_AT] != 2:
+            continue
+        length = int.from_bytes(view[start + _LENGTH_AT : start + _LENGTH_AT + 4], "big", signed=True)
+        end = start + _LENGTH_FIELD_END + length
+        if length < _V2_HEADER_SIZE - _LENGTH_FIELD_END or end > len(view):
+            continue
+        stored = int.from_bytes(view[start + _CRC_AT : start + _CRC_AT + 4], "big")
+        if crc32c(view[start + _CRC_FROM : end]) == stored:
+            return int.from_bytes(view[start : start + 8], "big", signed=True)
+    return None
 
 
 @dataclass

@@ -311,6 +311,74 @@ def test_a_header_key_not_utf8_is_reported_as_malformed(reporting: tuple[type, C
     assert "partition t-2 at offset 40 is malformed" in report.error and report.raw == data
 
 
+LENGTH_FIELD_OFFSET = 8  # after the base offset
+
+
+def with_damaged_length(batch: bytes) -> bytes:
+    """The batch with a length field too small for any batch: where it ends can no longer be read."""
+    damaged = bytearray(batch)
+    struct.pack_into(">i", damaged, LENGTH_FIELD_OFFSET, 3)
+    return bytes(damaged)
+
+
+def test_a_damaged_length_field_is_reported_with_the_rest_and_reading_resumes_at_the_next_intact_batch(
+    reporting: tuple[type, CorruptBatchReports],
+) -> None:
+    """kafka-python cannot split the fetch past such a batch and raises at every poll; the reader reports
+    the bytes from it to the end and finds the next intact batch by its CRC."""
+    reader, reports = reporting
+    rng = random.Random(11)
+    damaged = with_damaged_length(encode_batch(5, random_records(rng, 5)))
+    rest = damaged + encode_batch(10, random_records(rng, 5))
+    records, next_offset = decode(reader, encode_batch(0, random_records(rng, 5)) + rest)
+    assert [r.offset for r in records] == [0, 1, 2, 3, 4] and next_offset == 10
+    (report,) = reports.take_all()
+    assert (report.base_offset, report.claimed_last_offset, report.unread_offset) == (5, 9, 5)
+    assert (report.resume_offset, report.raw) == (10, rest)
+    assert report.error.startswith(
+        "Record batch for partition t-2 at offset 5 cannot be split from the fetch"
+    )
+
+
+def test_a_damaged_length_field_in_the_last_batch_resumes_where_its_header_claims_to_end(
+    reporting: tuple[type, CorruptBatchReports],
+) -> None:
+    reader, reports = reporting
+    rng = random.Random(12)
+    data = with_damaged_length(encode_batch(5, random_records(rng, 4)))
+    records, next_offset = decode(reader, data, fetch_offset=5)
+    assert records == [] and next_offset == 9
+    assert [(r.base_offset, r.resume_offset) for r in reports.take_all()] == [(5, 9)]
+
+
+def test_a_damaged_length_after_a_crc_failure_is_one_report_resuming_at_the_next_intact_batch(
+    reporting: tuple[type, CorruptBatchReports],
+) -> None:
+    """The batch after a CRC failure cannot be split either: everything unread goes in one dead letter."""
+    reader, reports = reporting
+    rng = random.Random(13)
+    unread = (
+        with_broken_crc(encode_batch(5, random_records(rng, 5)))
+        + with_damaged_length(encode_batch(10, random_records(rng, 5)))
+        + encode_batch(15, random_records(rng, 5))
+    )
+    records, next_offset = decode(reader, encode_batch(0, random_records(rng, 5)) + unread)
+    assert [r.offset for r in records] == [0, 1, 2, 3, 4] and next_offset == 15
+    (report,) = reports.take_all()
+    assert (report.base_offset, report.resume_offset, report.raw) == (5, 15, unread)
+
+
+def test_without_reports_a_damaged_length_field_raises_naming_the_partition_and_offset(
+    either_class: type,
+) -> None:
+    rng = random.Random(14)
+    data = encode_batch(0, random_records(rng, 2)) + with_damaged_length(
+        encode_batch(2, random_records(rng, 2))
+    )
+    with pytest.raises(CorruptRecordError, match="partition t-2 at offset 2 cannot be split from the fetch"):
+        decode(either_class, data)
+
+
 def test_sample_batches_pass_the_self_check(either_class: type) -> None:
     assert compiled_records.self_check(either_class) == ""
 

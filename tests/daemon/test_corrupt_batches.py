@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from kafka.record.util import calc_crc32c
+
+from logwarden.daemon.compiled_records import encode_batch
 from logwarden.daemon.corrupt_batches import (
     RESUME_OFFSET_HEADER,
     UNREAD_OFFSET_HEADER,
     CorruptBatch,
     CorruptBatchReports,
+    claimed_next_offset,
+    next_intact_batch,
     resume_offset,
 )
 
@@ -69,3 +74,27 @@ def test_reports_are_taken_once() -> None:
     reports.add(corrupt(45))
     assert [r.unread_offset for r in reports.take_all()] == [40, 45]
     assert reports.take_all() == []
+
+
+def test_the_next_intact_batch_is_found_by_its_crc_after_damaged_bytes() -> None:
+    good = encode_batch(42, [(1, b"k", b"v", [])])
+    assert next_intact_batch(b"\x00" * 7 + b"\x02" * 90 + good, calc_crc32c) == 42
+
+
+def test_the_batch_at_the_start_is_never_the_next_one() -> None:
+    """The damaged batch itself starts there; only a batch after it says where reading goes on."""
+    assert next_intact_batch(encode_batch(7, [(1, None, b"v", [])]), calc_crc32c) is None
+
+
+def test_a_batch_whose_crc_fails_or_that_is_cut_off_is_not_intact() -> None:
+    good = encode_batch(42, [(1, b"k", b"value", [])])
+    broken = good[:-1] + bytes([good[-1] ^ 0xFF])
+    assert next_intact_batch(b"\x01" + broken, calc_crc32c) is None
+    assert next_intact_batch(b"\x01" + good[:-1], calc_crc32c) is None
+
+
+def test_the_claimed_end_is_read_from_a_v2_header_only() -> None:
+    batch = encode_batch(100, [(1, None, b"a", []), (2, None, b"b", [])])
+    assert claimed_next_offset(batch) == 102
+    assert claimed_next_offset(batch[:60]) is None  # shorter than a header
+    assert claimed_next_offset(batch[:16] + b"\x01" + batch[17:]) is None  # not format v2
