@@ -117,8 +117,10 @@ def make_partition_records_class(
     class CompiledPartitionRecords(Fetcher.PartitionRecords):  # type: ignore[misc, name-defined]
         """kafka-python 3.0.12's ``PartitionRecords._unpack_records``, with compiled record decoding."""
 
-        _unframed: tuple[memoryview, CorruptRecordError] | None = None
+        _unframed: tuple[memoryview, Exception] | None = None
         """The fetch's bytes from a batch whose length field cannot be right to the end, and the error."""
+        _framed_bytes = 0
+        """Bytes of the fetch split into batches so far: where the next batch starts."""
 
         def _unpack_records(
             self, tp: TopicPartition, records: MemoryRecords, key_deserializer: Any, value_deserializer: Any
@@ -241,18 +243,19 @@ def make_partition_records_class(
         def _next_framed_batch(self, tp: TopicPartition, records: MemoryRecords) -> Any:
             """The fetch's next batch; None at its end, or where it cannot be split any further.
 
-            kafka-python raises ``CorruptRecordError`` for a batch whose length field is too small
-            to hold a batch: where that batch ends is unknown, so nothing after it can be split into
-            batches.  The bytes from there to the end of the fetch are kept in ``_unframed`` for a
-            report (without ``reports``, the error is raised, naming the partition and offset).
+            A batch's length field says where the next batch starts.  Damaged to less than a batch
+            can hold, kafka-python raises ``CorruptRecordError`` (shorter than a record), a
+            ``struct.error`` (shorter than a v2 header) or an ``AssertionError`` (a legacy
+            message's own checks), and nothing after it can be split into batches.  The bytes from
+            there to the end of the fetch are kept in ``_unframed`` for a report; without
+            ``reports``, the error is raised as ``CorruptRecordError`` naming partition and offset.
             """
             try:
-                return records.next_batch()
-            except CorruptRecordError as error:
-                # kafka-python 3.0 framed the damaged batch by its length and stopped; it starts
-                # that many bytes before the read position.
-                start = records._pos - len(records._next_slice)
-                rest = memoryview(records._buffer)[start:]
+                batch = records.next_batch()
+            except (CorruptRecordError, struct.error, AssertionError) as error:
+                # Counted here, not read off MemoryRecords: its read position has moved past the
+                # damaged batch by the damaged length, which may even be negative.
+                rest = memoryview(records._buffer)[self._framed_bytes :]
                 if reports is None:
                     base_offset = int.from_bytes(rest[:8], "big", signed=True)
                     raise CorruptRecordError(
@@ -261,6 +264,9 @@ def make_partition_records_class(
                     ) from error
                 self._unframed = (rest, error)
                 return None
+            if batch is not None:
+                self._framed_bytes += len(batch._buffer)  # before any decoding replaces the buffer
+            return batch
 
         def _skip_unframed(self, tp: TopicPartition) -> None:
             """Report the bytes that could not be split into batches, and move the position past them.

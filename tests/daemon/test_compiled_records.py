@@ -314,21 +314,26 @@ def test_a_header_key_not_utf8_is_reported_as_malformed(reporting: tuple[type, C
 LENGTH_FIELD_OFFSET = 8  # after the base offset
 
 
-def with_damaged_length(batch: bytes) -> bytes:
+def with_damaged_length(batch: bytes, length: int = 3) -> bytes:
     """The batch with a length field too small for any batch: where it ends can no longer be read."""
     damaged = bytearray(batch)
-    struct.pack_into(">i", damaged, LENGTH_FIELD_OFFSET, 3)
+    struct.pack_into(">i", damaged, LENGTH_FIELD_OFFSET, length)
     return bytes(damaged)
 
 
+@pytest.mark.parametrize(
+    "length",
+    [3, 40, -100],
+    ids=["shorter-than-a-record", "shorter-than-a-v2-header", "negative"],
+)
 def test_a_damaged_length_field_is_reported_with_the_rest_and_reading_resumes_at_the_next_intact_batch(
-    reporting: tuple[type, CorruptBatchReports],
+    reporting: tuple[type, CorruptBatchReports], length: int
 ) -> None:
     """kafka-python cannot split the fetch past such a batch and raises at every poll; the reader reports
     the bytes from it to the end and finds the next intact batch by its CRC."""
     reader, reports = reporting
     rng = random.Random(11)
-    damaged = with_damaged_length(encode_batch(5, random_records(rng, 5)))
+    damaged = with_damaged_length(encode_batch(5, random_records(rng, 5)), length)
     rest = damaged + encode_batch(10, random_records(rng, 5))
     records, next_offset = decode(reader, encode_batch(0, random_records(rng, 5)) + rest)
     assert [r.offset for r in records] == [0, 1, 2, 3, 4] and next_offset == 10
