@@ -99,6 +99,15 @@ def uncompressed_batch(batch: DefaultRecordBatch) -> bytes | bytearray | None:
     return bytes(header) + records
 
 
+def unframed_error(tp: TopicPartition, rest: memoryview, error: Exception) -> str:
+    """The error of fetched bytes that cannot be split into batches, naming where they start."""
+    base_offset = int.from_bytes(rest[:8], "big", signed=True)
+    return (
+        f"Record batch for partition {tp.topic}-{tp.partition} at offset {base_offset} "
+        f"cannot be split from the fetch: {error}"
+    )
+
+
 def make_partition_records_class(
     compiled_batch: Callable[[Any], Any] | None,
     compiled_error: type[Exception] | None,
@@ -257,11 +266,7 @@ def make_partition_records_class(
                 # damaged batch by the damaged length, which may even be negative.
                 rest = memoryview(records._buffer)[self._framed_bytes :]
                 if reports is None:
-                    base_offset = int.from_bytes(rest[:8], "big", signed=True)
-                    raise CorruptRecordError(
-                        f"Record batch for partition {tp.topic}-{tp.partition} at offset {base_offset} "
-                        f"cannot be split from the fetch: {error}"
-                    ) from error
+                    raise CorruptRecordError(unframed_error(tp, rest, error)) from error
                 self._unframed = (rest, error)
                 return None
             if batch is not None:
@@ -294,8 +299,7 @@ def make_partition_records_class(
                     claimed_last_offset=None if claimed_next is None else claimed_next - 1,
                     unread_offset=max(self.next_fetch_offset, base_offset),
                     resume_offset=resume,
-                    error=f"Record batch for partition {tp.topic}-{tp.partition} at offset {base_offset} "
-                    f"cannot be split from the fetch: {error}",
+                    error=unframed_error(tp, rest, error),
                     raw=bytes(rest),
                 )
             )
