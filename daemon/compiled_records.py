@@ -466,6 +466,34 @@ def self_check(partition_records_class: type) -> str:
     return ""
 
 
+def name_broker_corruption(fetcher: Any) -> None:
+    """Make a broker's CORRUPT_MESSAGE answer to a fetch name the partition and offset.
+
+    Why: a broker that cannot read its own log at the fetch offset answers CORRUPT_MESSAGE, and
+    kafka-python 3.0 raises ``CorruptRecordError('Unexpected error while fetching data')`` naming
+    neither, at every poll.  The daemon cannot read past it (the bytes never come), so it stops;
+    the operator then needs the partition and offset to move its saved offset past the damage
+    (deploy/README.md, "A corrupt record batch").  Wraps ``_parse_fetched_data`` of this one
+    fetcher; the error is kafka-python's, re-raised with the place.
+    """
+    parse = fetcher._parse_fetched_data
+
+    def parse_naming_the_place(completed_fetch: Any) -> Any:
+        try:
+            return parse(completed_fetch)
+        except CorruptRecordError as error:
+            if getattr(completed_fetch.partition_data, "error_code", None) != CorruptRecordError.errno:
+                raise
+            tp = completed_fetch.topic_partition
+            raise CorruptRecordError(
+                f"the broker cannot read partition {tp.topic}-{tp.partition} at offset "
+                f"{completed_fetch.fetched_offset}: it answered the fetch with CORRUPT_MESSAGE "
+                "(see 'A corrupt record batch' in deploy/README.md)"
+            ) from error
+
+    fetcher._parse_fetched_data = parse_naming_the_place
+
+
 @dataclass(frozen=True)
 class InstalledReader:
     """What reads a consumer's fetched records after ``install``."""
@@ -503,10 +531,12 @@ def install(consumer: Any, reports: CorruptBatchReports, *, compiled: bool = Tru
             reason = self_check(partition_records_class)
             if not reason:
                 fetcher.PartitionRecords = partition_records_class
+                name_broker_corruption(fetcher)
                 return InstalledReader(compiled=True, skips_corrupt_batches=True, reason="")
     partition_records_class = make_partition_records_class(None, None, reports)
     difference = self_check(partition_records_class)
     if difference:
         return InstalledReader(compiled=False, skips_corrupt_batches=False, reason=f"{reason}; {difference}")
     fetcher.PartitionRecords = partition_records_class
+    name_broker_corruption(fetcher)
     return InstalledReader(compiled=False, skips_corrupt_batches=True, reason=reason)

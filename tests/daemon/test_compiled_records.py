@@ -6,12 +6,14 @@ import random
 import struct
 from collections import namedtuple
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import kafka
 import pytest
 from kafka import KafkaConsumer
-from kafka.consumer.fetcher import Fetcher, IsolationLevel
+from kafka import errors as Errors
+from kafka.consumer.fetcher import CompletedFetch, Fetcher, IsolationLevel
 from kafka.errors import CorruptRecordError
 from kafka.record.default_records import DefaultRecordBatch
 from kafka.record.legacy_records import LegacyRecordBatchBuilder
@@ -459,3 +461,27 @@ def test_install_replaces_only_the_given_consumers_decoder(kafka_bootstrap: str)
     finally:
         first.close()
         second.close()
+
+
+def test_a_broker_answering_corrupt_message_gets_an_error_naming_partition_and_offset(
+    kafka_bootstrap: str, topic_factory: Callable[..., str]
+) -> None:
+    """The daemon cannot read past a log the broker itself cannot read, but its last words must say where
+    (kafka-python's own error names neither): the fetch answer goes through the consumer's real fetcher."""
+    topic = topic_factory(prefix="in-unreadable")
+    consumer = KafkaConsumer(bootstrap_servers=[kafka_bootstrap])
+    try:
+        compiled_records.install(consumer, CorruptBatchReports())
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+        consumer.seek(tp, 120)
+        answer = CompletedFetch(
+            tp, 120, 12, SimpleNamespace(error_code=CorruptRecordError.errno, high_watermark=-1), None
+        )
+        with pytest.raises(CorruptRecordError, match=f"cannot read partition {topic}-0 at offset 120"):
+            consumer._fetcher._parse_fetched_data(answer)
+        other = SimpleNamespace(error_code=Errors.TopicAuthorizationFailedError.errno, high_watermark=-1)
+        with pytest.raises(Errors.TopicAuthorizationFailedError):  # other answers keep kafka-python's errors
+            consumer._fetcher._parse_fetched_data(CompletedFetch(tp, 120, 12, other, None))
+    finally:
+        consumer.close()
