@@ -62,7 +62,6 @@ PYTHON_OBJECT_OPTIONS = frozenset(
 )
 # Passthrough options the daemon also reads itself: they bound its wait for a client to start.
 TIMEOUT_OPTIONS = frozenset({"bootstrap_timeout_ms", "request_timeout_ms"})
-MAX_KAFKA_INT = 2**31 - 1  # Kafka's own limit for sizes, counts and millisecond settings (a Java int)
 SECRET_MARKERS = ("password", "secret", "token", "ssl_key", "credential")
 MASK = "***"
 
@@ -482,9 +481,9 @@ def _finite_float(value: Any) -> float | None:
 def _timeout_ms(reader: _Reader, key: str, value: Any) -> None:
     # Whole milliseconds: kafka-python sends request_timeout_ms in Produce requests as an Int32.
     whole = isinstance(value, int) and not isinstance(value, bool)
-    if not whole or not 0 <= value <= MAX_KAFKA_INT:
+    if not whole or not 0 <= value <= INTEGER_MAXIMUM:
         raise reader.error(
-            key, f"expected a whole number of milliseconds from 0 to {MAX_KAFKA_INT:,}, got {_show(value)}"
+            key, f"expected a whole number of milliseconds from 0 to {INTEGER_MAXIMUM:,}, got {_show(value)}"
         )
 
 
@@ -693,11 +692,7 @@ def _check_option_type(
         raise reader.error(key, f"expected {expected}, got {_show(value)}")
     if kind == "integer":
         # Sizes, counts and milliseconds; most travel in requests as a Kafka Int32.
-        minimum = 1 if name in _POSITIVE_OPTIONS else 0
-        if not minimum <= value <= MAX_KAFKA_INT:
-            raise reader.error(
-                key, f"expected an integer from {minimum} to {MAX_KAFKA_INT:,}, got {_show(value)}"
-            )
+        _integer(1 if name in _POSITIVE_OPTIONS else 0)(reader, key, value)
     choices, case_insensitive = _OPTION_CHOICES.get(name, (None, False))
     if name == "sasl_mechanism":
         choices = _sasl_mechanisms()
