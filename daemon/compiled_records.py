@@ -39,6 +39,8 @@ from kafka.record.util import calc_crc32c
 from kafka.structs import TopicPartition
 
 from logwarden.daemon.corrupt_batches import (
+    ATTRIBUTES_OFFSET,
+    CRC_OFFSET,
     CorruptBatch,
     CorruptBatchReports,
     claimed_next_offset,
@@ -50,7 +52,6 @@ VERIFIED_KAFKA_PYTHON = "3.0."
 """The kafka-python releases whose fetcher this module's generator mirrors (3.0.12 read)."""
 
 HEADER_SIZE = DefaultRecordBatch.HEADER_STRUCT.size  # 61 bytes, up to and including the record count
-ATTRIBUTES_OFFSET = 21  # base offset 8, length 4, leader epoch 4, magic 1, CRC 4
 CODEC_MASK = DefaultRecordBatch.CODEC_MASK
 
 # kafka-python's own decompressors, by the codec bits of a batch's attributes, with their checks.
@@ -376,7 +377,6 @@ RecordFields = tuple[int, bytes | None, bytes | None, list[tuple[str, bytes | No
 CONTROL_COMMIT, CONTROL_ABORT = 1, 0
 _CONTROL_FLAG = 0x20
 _LOG_APPEND_TIME_FLAG = 0x08
-_CRC_OFFSET = 17
 
 
 def encode_batch(
@@ -413,7 +413,7 @@ def encode_batch(
     if flags:
         (attributes,) = struct.unpack_from(">h", batch, ATTRIBUTES_OFFSET)
         struct.pack_into(">h", batch, ATTRIBUTES_OFFSET, attributes | flags)
-        struct.pack_into(">I", batch, _CRC_OFFSET, calc_crc32c(bytes(batch[ATTRIBUTES_OFFSET:])))
+        struct.pack_into(">I", batch, CRC_OFFSET, calc_crc32c(bytes(batch[ATTRIBUTES_OFFSET:])))
     return bytes(batch)
 
 

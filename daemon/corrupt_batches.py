@@ -87,8 +87,10 @@ def resume_offset(
     return max(target, base_offset + 1, fetch_offset + 1)
 
 
-# Record batch format v2: where a batch's fields sit, counted from its first byte.
-_LENGTH_AT, _MAGIC_AT, _CRC_AT, _CRC_FROM, _LAST_OFFSET_DELTA_AT = 8, 16, 17, 21, 23
+# Record batch format v2: where a batch's fields sit, counted from its first byte (also what
+# compiled_records.py reads and writes headers with).  The CRC-32C covers the batch from its
+# attributes to its end.
+_LENGTH_AT, _MAGIC_AT, CRC_OFFSET, ATTRIBUTES_OFFSET, _LAST_OFFSET_DELTA_AT = 8, 16, 17, 21, 23
 _V2_HEADER_SIZE = 61
 _LENGTH_FIELD_END = 12  # base offset and length: the bytes a batch's length does not count
 
@@ -118,8 +120,8 @@ def next_intact_batch(data: bytes | memoryview, crc32c: Callable[[bytes | memory
         end = start + _LENGTH_FIELD_END + length
         if length < _V2_HEADER_SIZE - _LENGTH_FIELD_END or end > len(view):
             continue
-        stored = int.from_bytes(view[start + _CRC_AT : start + _CRC_AT + 4], "big")
-        if crc32c(view[start + _CRC_FROM : end]) == stored:
+        stored = int.from_bytes(view[start + CRC_OFFSET : start + CRC_OFFSET + 4], "big")
+        if crc32c(view[start + ATTRIBUTES_OFFSET : end]) == stored:
             return int.from_bytes(view[start : start + 8], "big", signed=True)
     return None
 
