@@ -232,23 +232,39 @@ def make_partition_records_class(
             else:
                 following_base = None
             claimed_next = batch.next_offset if batch.magic == 2 else None
+            self._report_and_move_past(
+                tp, batch.base_offset, claimed_next, following_base, self.fetch_offset, message, raw
+            )
+            return following
+
+        def _report_and_move_past(
+            self,
+            tp: TopicPartition,
+            base_offset: int,
+            claimed_next: int | None,
+            following_base: int | None,
+            fetch_floor: int,
+            error: str,
+            raw: Any,
+        ) -> None:
+            """Report unreadable bytes of the fetch and set where reading goes on (``resume_offset``)."""
+            assert reports is not None
             resume = resume_offset(
-                batch.base_offset, claimed_next, self.fetch_offset, following_base_offset=following_base
+                base_offset, claimed_next, fetch_floor, following_base_offset=following_base
             )
             reports.add(
                 CorruptBatch(
                     topic=tp.topic,
                     partition=tp.partition,
-                    base_offset=batch.base_offset,
+                    base_offset=base_offset,
                     claimed_last_offset=None if claimed_next is None else claimed_next - 1,
-                    unread_offset=max(self.next_fetch_offset, batch.base_offset),
+                    unread_offset=max(self.next_fetch_offset, base_offset),
                     resume_offset=resume,
-                    error=message,
+                    error=error,
                     raw=bytes(raw),
                 )
             )
             self.next_fetch_offset = resume
-            return following
 
         def _next_framed_batch(self, tp: TopicPartition, records: MemoryRecords) -> Any:
             """The fetch's next batch; None at its end, or where it cannot be split any further.
@@ -281,30 +297,18 @@ def make_partition_records_class(
             damaged batch's header claims to end, and always at least one offset past the first
             unread one, so the next fetch cannot return the same bytes forever.
             """
-            assert self._unframed is not None and reports is not None
+            assert self._unframed is not None
             rest, error = self._unframed
             self._unframed = None
-            base_offset = int.from_bytes(rest[:8], "big", signed=True)
-            claimed_next = claimed_next_offset(rest)
-            resume = resume_offset(
-                base_offset,
-                claimed_next,
+            self._report_and_move_past(
+                tp,
+                int.from_bytes(rest[:8], "big", signed=True),
+                claimed_next_offset(rest),
+                next_intact_batch(rest, calc_crc32c),
                 max(self.fetch_offset, self.next_fetch_offset),
-                following_base_offset=next_intact_batch(rest, calc_crc32c),
+                unframed_error(tp, rest, error),
+                rest,
             )
-            reports.add(
-                CorruptBatch(
-                    topic=tp.topic,
-                    partition=tp.partition,
-                    base_offset=base_offset,
-                    claimed_last_offset=None if claimed_next is None else claimed_next - 1,
-                    unread_offset=max(self.next_fetch_offset, base_offset),
-                    resume_offset=resume,
-                    error=unframed_error(tp, rest, error),
-                    raw=bytes(rest),
-                )
-            )
-            self.next_fetch_offset = resume
 
         def _consumer_records(
             self,
