@@ -30,6 +30,7 @@ from logwarden.daemon.sqlite_store import SqliteStateStore
 from logwarden.daemon.state_store import StoreHeader
 from logwarden.daemon.state_table import EntityStateTable
 from logwarden.daemon.systemd import SystemdNotifier
+from logwarden.daemon.training_input import training_input_differences
 from logwarden.errors import DeliveryError
 from logwarden.logs import configure_logging, forward_library_logs
 from logwarden.model.bundle import load_bundle
@@ -111,6 +112,9 @@ def build_service(config: DaemonConfig) -> DaemonService:
     model = OnnxStepModel.load(bundle, intra_op_threads=config.processing.onnx_threads)
     metadata = bundle.metadata
     decoder = MessageDecoder.build(config.input, metadata)
+    differences = training_input_differences(config.input, metadata)
+    if differences:
+        log.warning("input_differs_from_training", differences=differences)
     threshold = metadata.threshold if config.model.threshold is None else config.model.threshold
     table = EntityStateTable(
         num_layers=metadata.num_layers,
@@ -185,9 +189,11 @@ def run_daemon(config_path: Path, *, check_only: bool = False) -> int:
     if check_only:
         bundle = load_bundle(config.model.path)
         MessageDecoder.build(config.input, bundle.metadata)
-        print(
-            json.dumps({"config": config.as_loggable(), "model": bundle.metadata.model_version}, default=str)
-        )
+        report = {"config": config.as_loggable(), "model": bundle.metadata.model_version}
+        differences = training_input_differences(config.input, bundle.metadata)
+        if differences:
+            report["input_differs_from_training"] = differences
+        print(json.dumps(report, default=str))
         return 0
     log.info("config", **config.as_loggable())
     forward_library_logs("kafka", config.logging.kafka_level, KAFKA_MESSAGES_ALWAYS_SHOWN)

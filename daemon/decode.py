@@ -8,8 +8,6 @@ matcher) is prepared in ``MessageDecoder.build`` and the happy path raises nothi
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, NamedTuple, get_args
@@ -18,6 +16,14 @@ from logwarden.daemon.config import InputConfig
 from logwarden.errors import ConfigError, DecodeError
 from logwarden.events.entity import RegexEntityExtractor
 from logwarden.events.header import HeaderStripper
+from logwarden.events.json_events import (
+    FieldGetter,
+    decode_object,
+    entity_of_field,
+    field_getter,
+    field_problem,
+    is_message,
+)
 from logwarden.events.raw import RawLineParser
 from logwarden.events.templates import TemplateMatcher
 from logwarden.events.vocabulary import Vocabulary
@@ -43,7 +49,6 @@ _SECONDS_LIMIT = 1e11
 _MAX_TIMESTAMP_MS = 253_402_300_800_000  # 10000-01-01T00:00:00Z
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
-_ABSENT: Any = object()
 
 
 MAX_ENTITY_CHARS = 1024
@@ -62,25 +67,7 @@ class DecodedEvent(NamedTuple):
     event_time_ms: int
 
 
-class _NonFiniteNumber(ValueError):
-    """Raised from inside the JSON parser when a number is NaN, +-Infinity or overflows."""
-
-
-def _reject_constant(name: str) -> float:
-    raise _NonFiniteNumber(name)
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if math.isinf(value):
-        raise _NonFiniteNumber(text if len(text) <= 40 else text[:37] + "...")
-    return value
-
-
-_JSON = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
-
 Classifier = Callable[[str], "tuple[str | None, int]"]
-FieldGetter = Callable[[dict[str, Any]], Any]
 
 
 class MessageDecoder:
@@ -148,17 +135,15 @@ class MessageDecoder:
             max_message_bytes=config.max_message_bytes,
             classify=classify,
             entity_from_key=config.entity.key,
-            entity_field=_field_getter(config.entity.field) if config.entity.field is not None else None,
+            entity_field=field_getter(config.entity.field) if config.entity.field is not None else None,
             entity_field_name=config.entity.field or "",
             entity_regex=entity_regex,
-            message_field=_field_getter(config.json.message_field),
+            message_field=field_getter(config.json.message_field),
             message_field_name=config.json.message_field,
-            event_field=_field_getter(event_field_name) if event_field_name is not None else None,
+            event_field=field_getter(event_field_name) if event_field_name is not None else None,
             event_field_name=event_field_name or "",
             timestamp_field=(
-                _field_getter(config.json.timestamp_field)
-                if config.json.timestamp_field is not None
-                else None
+                field_getter(config.json.timestamp_field) if config.json.timestamp_field is not None else None
             ),
             timestamp_field_name=config.json.timestamp_field or "",
             vocabulary=vocabulary,
@@ -197,39 +182,26 @@ class MessageDecoder:
         return DecodedEvent(entity, event_id, line, timestamp_ms)
 
     def _decode_json(self, text: str, key: bytes | None, timestamp_ms: int) -> DecodedEvent:
-        try:
-            document = _JSON.decode(text)
-        except json.JSONDecodeError as exc:
-            raise DecodeError("invalid_json", f"line {exc.lineno} column {exc.colno}: {exc.msg}") from None
-        except _NonFiniteNumber as exc:
-            raise DecodeError("non_finite_number", f"{exc} is not a finite number") from None
-        except RecursionError:
-            raise DecodeError("invalid_json", "nested too deeply") from None
-        except ValueError as exc:  # e.g. an integer literal longer than Python's int digit limit
-            raise DecodeError("invalid_json", str(exc)) from None
-        if type(document) is not dict:
-            raise DecodeError(
-                "not_an_object", f"top-level JSON value is a {_json_type(document)}, not an object"
-            )
+        document = decode_object(text)
         message = self._message_field(document)
         if self._event_field is not None:
             event_key = self._event_field(document)
             if type(event_key) is int:
                 event_key = str(event_key)
             elif type(event_key) is not str or not event_key:
-                raise DecodeError("missing_event", _field_problem(self._event_field_name, event_key))
+                raise DecodeError("missing_event", field_problem(self._event_field_name, event_key))
             event_id = self._vocabulary.id_of(event_key)  # type: ignore[union-attr]
             line = message if type(message) is str and message else event_key
             entity = self._entity_regex.entity_of(line) if self._entity_regex is not None else None
         else:
-            if type(message) is not str or not message or message.isspace():
-                raise DecodeError("missing_message", _field_problem(self._message_field_name, message))
+            if not is_message(message):
+                raise DecodeError("missing_message", field_problem(self._message_field_name, message))
             line = message.rstrip("\r\n")
             entity, event_id = self._classify(line)  # type: ignore[misc]
         if self._entity_from_key:
             entity = _entity_of_key(key)
         elif self._entity_field is not None:
-            entity = _entity_of_field(self._entity_field(document))
+            entity = entity_of_field(self._entity_field(document))
         if entity is None:
             raise DecodeError("missing_entity", self._entity_problem(document))
         if len(entity) > MAX_ENTITY_CHARS:
@@ -244,7 +216,7 @@ class MessageDecoder:
         if self._entity_from_key:
             return "record has no key (input.entity.key: true)"
         if self._entity_field is not None and document is not None:
-            return _field_problem(self._entity_field_name, self._entity_field(document))
+            return field_problem(self._entity_field_name, self._entity_field(document))
         return "the entity regex does not match"
 
     def _entity_field_of(self, document: dict[str, Any]) -> str:
@@ -285,35 +257,6 @@ def _template_classifier(
     return classify
 
 
-def _field_getter(name: str) -> FieldGetter:
-    """Reads ``name`` from a JSON object; a dotted name also reaches into nested objects.
-
-    A literal key wins over the nested path, so ``{"host.name": ...}`` and
-    ``{"host": {"name": ...}}`` both work for ``host.name``.  Missing and null read as _ABSENT.
-    """
-    if "." not in name:
-
-        def get_flat(document: dict[str, Any]) -> Any:
-            value = document.get(name)
-            return _ABSENT if value is None else value
-
-        return get_flat
-    path = name.split(".")
-
-    def get_nested(document: dict[str, Any]) -> Any:
-        value = document.get(name)
-        if value is not None:
-            return value
-        node: Any = document
-        for part in path:
-            if type(node) is not dict:
-                return _ABSENT
-            node = node.get(part)
-        return _ABSENT if node is None else node
-
-    return get_nested
-
-
 def _entity_of_key(key: bytes | None) -> str | None:
     if not key:
         return None
@@ -321,14 +264,6 @@ def _entity_of_key(key: bytes | None) -> str | None:
         return key.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise DecodeError("invalid_utf8", f"record key is not UTF-8 at byte offset {exc.start}") from None
-
-
-def _entity_of_field(value: Any) -> str | None:
-    if type(value) is str:
-        return value or None
-    if type(value) is int:
-        return str(value)
-    return None
 
 
 def _oversize_entity(entity: str) -> DecodeError:
@@ -368,20 +303,7 @@ def _timestamp_ms(value: Any, field_name: str) -> int:
             moment = moment.replace(tzinfo=UTC)
         millis = (moment - _EPOCH) // _ONE_MS
     else:
-        raise DecodeError("invalid_timestamp", _field_problem(field_name, value))
+        raise DecodeError("invalid_timestamp", field_problem(field_name, value))
     if not 0 <= millis < _MAX_TIMESTAMP_MS:
         raise DecodeError("invalid_timestamp", f"field {field_name!r}: {str(value)[:64]!r} is out of range")
     return int(millis)
-
-
-def _field_problem(field_name: str, value: Any) -> str:
-    if value is _ABSENT:
-        return f"field {field_name!r} is missing or null"
-    if type(value) is str:
-        return f"field {field_name!r} is empty"
-    return f"field {field_name!r} is a {_json_type(value)}"
-
-
-def _json_type(value: Any) -> str:
-    names = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
-    return names.get(type(value), "null")

@@ -26,6 +26,8 @@ from logwarden.errors import (
     StateStoreError,
     TrainingError,
 )
+from logwarden.events.json_events import JsonFields, trained_json_fields
+from logwarden.model.contract import ModelMetadata
 
 EXIT_OK = 0
 EXIT_UNEXPECTED = 1
@@ -81,21 +83,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--sequences", type=Path, help="pre-parsed sessions: one per line, space-separated event keys"
     )
     source.add_argument("--logs", type=Path, help="raw log lines (templates are mined with Drain3)")
-    train.add_argument(
-        "--entity-regex", help=r"with --logs: regex naming each line's entity, e.g. 'blk_-?\d+'"
+    source.add_argument(
+        "--json",
+        type=Path,
+        help="JSON events, one object per line, as the daemon reads them with input.format: json",
     )
     train.add_argument(
+        "--entity-regex",
+        help=r"with --logs: regex naming each line's entity, e.g. 'blk_-?\d+'; with --json: run over "
+        "the message",
+    )
+    _add_json_field_options(train)
+    train.add_argument(
         "--header-regex",
-        help="with --logs: regex with a (?P<content>...) group; default handles common headers",
+        help="with --logs or --json: regex with a (?P<content>...) group; default handles common headers",
     )
     train.add_argument(
         "--mask",
         action="append",
         type=masking_rule_argument,
         metavar="NAME=REGEX",
-        help="with --logs, repeatable: mask what REGEX matches as <NAME> before mining, tried before the "
-        "default rules (BLK, IP, MAC, HEX, NUM); e.g. 'HOST=\\b[a-z]+\\d+\\b' makes lists of host names one "
-        "template whatever their length",
+        help="with --logs or --json, repeatable: mask what REGEX matches as <NAME> before mining, tried "
+        "before the default rules (BLK, IP, MAC, HEX, NUM); e.g. 'HOST=\\b[a-z]+\\d+\\b' makes lists "
+        "of host names one template whatever their length",
     )
     train.add_argument(
         "--templates", type=Path, help="with --sequences: CSV EventId,EventTemplate (key N <-> EN)"
@@ -116,7 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
     target = score.add_mutually_exclusive_group(required=True)
     target.add_argument("--sequences", type=Path, help="one session per line; one JSON object per line out")
     target.add_argument("--logs", type=Path, help="raw log lines; one JSON object per entity out")
-    score.add_argument("--entity-regex", help="with --logs: override the model's entity regex")
+    target.add_argument("--json", type=Path, help="JSON events, one per line; one JSON object per entity out")
+    score.add_argument(
+        "--entity-regex", help="with --logs or --json: override the model's entity regex (over the message)"
+    )
+    _add_json_field_options(score, defaults_from_model=True)
     score.add_argument("--threshold", type=_finite_float, help="override the calibrated threshold")
 
     evaluate = commands.add_parser("eval", help="detection metrics on a labelled CSV (Sequence,label)")
@@ -224,6 +238,33 @@ def _handle_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_json_field_options(command: argparse.ArgumentParser, *, defaults_from_model: bool = False) -> None:
+    """``--entity-field`` and ``--message-field``: where a JSON event keeps its entity and message."""
+    default = "the model's, else " if defaults_from_model else ""
+    command.add_argument(
+        "--entity-field",
+        help="with --json: field naming each event's entity (dotted names reach nested objects, "
+        "e.g. host.name), as input.entity.field in the daemon's config"
+        + ("; default: the model's" if defaults_from_model else ""),
+    )
+    command.add_argument(
+        "--message-field",
+        help=f"with --json: field holding the log message (default: {default}message), "
+        "as input.json.message_field",
+    )
+
+
+def check_json_field_options(args: argparse.Namespace) -> None:
+    """ConfigError when ``--entity-field`` or ``--message-field`` is given without ``--json``, or empty."""
+    for option, value in (("--entity-field", args.entity_field), ("--message-field", args.message_field)):
+        if value is None:
+            continue
+        if args.json is None:
+            raise ConfigError(f"{option} applies to --json only")
+        if not value.strip():
+            raise ConfigError(f"{option} must name a field, got {value!r}")
+
+
 def _load_model(directory: Path):  # noqa: ANN202 - returns OnnxStepModel, imported lazily
     from logwarden.model.bundle import load_bundle
     from logwarden.model.runtime import OnnxStepModel
@@ -234,10 +275,18 @@ def _load_model(directory: Path):  # noqa: ANN202 - returns OnnxStepModel, impor
 def _handle_score(args: argparse.Namespace) -> int:
     from logwarden.events.log_files import open_log_file
     from logwarden.events.sequences import read_sequences
-    from logwarden.scoring.offline import LogScoringSummary, score_log_lines, score_sequence_lines
+    from logwarden.scoring.offline import (
+        LogScoringSummary,
+        score_json_lines,
+        score_log_lines,
+        score_sequence_lines,
+    )
 
     if args.sequences is not None and args.entity_regex is not None:
-        raise ConfigError("--entity-regex applies to --logs only, not to --sequences")
+        raise ConfigError("--entity-regex applies to --logs and --json only, not to --sequences")
+    check_json_field_options(args)
+    if args.json is not None and args.entity_field is not None and args.entity_regex is not None:
+        raise ConfigError("--entity-field and --entity-regex exclude each other: give one")
     model = _load_model(args.model)
     out = sys.stdout
     if args.sequences is not None:
@@ -245,16 +294,22 @@ def _handle_score(args: argparse.Namespace) -> int:
             out.write(json.dumps(record) + "\n")
         return EXIT_OK
     summary = LogScoringSummary()
+    path = args.logs if args.logs is not None else args.json
     try:
-        handle = open_log_file(args.logs)
+        handle = open_log_file(path)
     except FileNotFoundError as exc:
-        raise InputFormatError(f"{args.logs}: log file not found") from exc
+        raise InputFormatError(f"{path}: log file not found") from exc
     except OSError as exc:
-        raise InputFormatError(f"{args.logs}: cannot open log file: {exc}") from exc
+        raise InputFormatError(f"{path}: cannot open log file: {exc}") from exc
     with handle:
-        for record in score_log_lines(model, handle, summary, args.threshold, args.entity_regex):
+        if args.logs is not None:
+            records = score_log_lines(model, handle, summary, args.threshold, args.entity_regex)
+        else:
+            fields = _json_fields_for(model.metadata, args)
+            records = score_json_lines(model, handle, summary, fields, args.threshold, args.entity_regex)
+        for record in records:
             out.write(json.dumps(record) + "\n")
-    report = {
+    report: dict[str, object] = {
         "lines": summary.lines,
         "blank_lines": summary.blank_lines,
         "lines_without_entity": summary.lines_without_entity,
@@ -263,8 +318,26 @@ def _handle_score(args: argparse.Namespace) -> int:
             :20
         ],
     }
+    if args.json is not None:
+        report["invalid_lines"] = summary.invalid_lines
+        report["invalid_reasons"] = summary.invalid_reasons
+        if summary.first_invalid is not None:
+            report["first_invalid"] = summary.first_invalid
     print(json.dumps({"summary": report}), file=sys.stderr)
     return EXIT_OK
+
+
+def _json_fields_for(metadata: ModelMetadata, args: argparse.Namespace) -> JsonFields:
+    """The fields ``score --json`` reads: the options given, else those the model was trained on.
+
+    ``--entity-regex`` alone means no entity field, as in training; with neither option, a model
+    trained on JSON events uses its own entity field, any other its entity regex.
+    """
+    trained = trained_json_fields(metadata) or JsonFields()
+    entity_field = args.entity_field
+    if entity_field is None and args.entity_regex is None:
+        entity_field = trained.entity
+    return JsonFields(args.message_field or trained.message, entity_field)
 
 
 def _parse_ratio(text: str) -> tuple[int, int]:

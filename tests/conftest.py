@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from kafka_broker import (
     FAST_CONSUMER_SETTINGS,
     BrokerStartError,
@@ -46,6 +47,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         except OSError as exc:
             tail = f"<unreadable: {exc}>"
         report.sections.append((f"tansu broker log ({log_path})", tail))
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """Put structlog back to its defaults after each test.
+
+    ``logwarden``'s commands point structlog at the stdout or stderr of the moment, which pytest
+    replaces per test and closes after it: a later test that logs would write to a closed file.
+    """
+    yield
+    structlog.reset_defaults()
 
 
 @pytest.fixture(scope="session")

@@ -13,22 +13,30 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka_broker import FAST_CONSUMER_SETTINGS
 
+from logwarden.daemon.policy import AlertPolicy
 from logwarden.daemon.sqlite_store import SqliteStateStore
 from logwarden.daemon.state_store import StoreHeader
 from logwarden.model.bundle import load_bundle
+from logwarden.model.runtime import OnnxStepModel
+from logwarden.scoring.session import surprise_of
 from logwarden.synthetic import ENTITY_REGEX, SyntheticLog
 
 CHUNK = 50
 PACE_S = 0.02  # about 2,000 records/s: a stream still flowing while the test acts, not one burst
+
+# The daemon runs the graph one step at a time, the oracle over whole sequences: float32 rounding
+# differs in the last bits, so scores agree to this many nats and the threshold keeps clear of them.
+SCORE_TOLERANCE = 1e-4
 
 DAEMON_CONSUMER_SETTINGS = {
     key: value
@@ -175,6 +183,69 @@ def keyed_records(log: SyntheticLog) -> list[tuple[bytes, bytes]]:
     return [
         (entity.encode(), line.encode()) for entity, line in zip(log.entity_of_line, log.lines, strict=True)
     ]
+
+
+def produce_tracked(
+    bootstrap: str, topic: str, records: Sequence[tuple[bytes | None, bytes | None]]
+) -> list[tuple[int, int]]:
+    """Produce (key, value) pairs in order; the (partition, offset) each landed at.
+
+    Requests of up to 8 MiB, so a test can send records larger than the daemon accepts.
+    """
+    producer = KafkaProducer(
+        bootstrap_servers=[bootstrap], acks="all", linger_ms=5, max_request_size=8 * 1024 * 1024
+    )
+    try:
+        futures = [producer.send(topic, key=key, value=value) for key, value in records]
+        producer.flush(timeout=60)
+        metadata = [future.get(timeout=60) for future in futures]
+    finally:
+        producer.close()
+    return [(m.partition, m.offset) for m in metadata]
+
+
+def threshold_in_gap(scores: np.ndarray, quantile: float) -> float:
+    """A threshold near ``quantile`` of ``scores`` in a gap wider than the tolerance: no coin flips."""
+    finite = np.sort(scores[np.isfinite(scores)])
+    start = int(np.searchsorted(finite, np.quantile(finite, quantile)))
+    for low, high in zip(finite[start:-1], finite[start + 1 :], strict=True):
+        if high - low > 4 * SCORE_TOLERANCE:
+            return float((low + high) / 2)
+    raise AssertionError("no gap between scores above the quantile to put a threshold in")
+
+
+Scored = dict[str, tuple[np.ndarray, np.ndarray]]
+"""Per entity: its event ids in order and the surprise of each."""
+
+
+def fold_sessions(model: OnnxStepModel, sessions: Mapping[str, Sequence[int]]) -> Scored:
+    """Each session's events scored by folding the model over them from a fresh state (the oracle)."""
+    scored: Scored = {}
+    for entity, id_list in sessions.items():
+        ids = np.asarray(id_list, np.int64)
+        out = model.run(ids[:, None], *model.initial_state(1))
+        scored[entity] = (ids, surprise_of(out.log_probs[:, 0, :], ids))
+    return scored
+
+
+def expected_alerts(
+    scored: Scored,
+    policy: AlertPolicy,
+    entity_of_line: Sequence[str],
+    coordinates: Sequence[tuple[int, int]],
+) -> dict[tuple[int, int], float]:
+    """(partition, offset) -> score of every event ``policy`` flags; line i landed at ``coordinates[i]``."""
+    coordinates_of: dict[str, list[tuple[int, int]]] = {}
+    for entity, where in zip(entity_of_line, coordinates, strict=True):
+        coordinates_of.setdefault(entity, []).append(where)
+    expected: dict[tuple[int, int], float] = {}
+    for entity, (ids, scores) in scored.items():
+        for where, flag, score in zip(
+            coordinates_of[entity], policy.decide(scores, ids), scores, strict=True
+        ):
+            if flag:
+                expected[where] = float(score)
+    return expected
 
 
 def produce_records(

@@ -10,13 +10,13 @@ import json
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import structlog
+from cli_runner import json_lines, run_cli, stderr_summary
 
 from logwarden import cli
 from logwarden.cli import EXIT_CONFIG, EXIT_INPUT, EXIT_MODEL, EXIT_TRAINING, EXIT_USAGE, main
@@ -54,30 +54,6 @@ class TrainedModel:
 
     directory: Path
     summary: dict[str, Any]
-
-
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    """main() points structlog at the stderr of the test calling it, which pytest closes after the
-    test; restoring the defaults keeps later tests that log from writing to a closed file."""
-    yield
-    structlog.reset_defaults()
-
-
-def run_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m logwarden.cli`` with ``args`` and capture its output."""
-    return subprocess.run(
-        [sys.executable, "-m", "logwarden.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-
-
-def json_lines(text: str) -> list[dict[str, Any]]:
-    """Parse one JSON object per non-empty line."""
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 @pytest.fixture(scope="session")
@@ -222,7 +198,7 @@ def test_cli_score_logs_one_record_per_entity_in_first_seen_order(
     assert [r["entity"] for r in records] == cli_data.test_log_entities
     for record in records:
         assert {"entity", "anomalous", "score"} <= record.keys()
-    summary = json.loads(result.stderr.strip().splitlines()[-1])["summary"]
+    summary = stderr_summary(result)
     assert summary["lines"] == len(cli_data.test_logs.read_text(encoding="utf-8").splitlines())
     assert summary["lines_without_entity"] == 0
 
@@ -239,7 +215,7 @@ def test_cli_score_logs_reads_lines_as_the_daemon_receives_them(
     path.write_bytes(("\r\n".join(lines[:20]) + "\r\n\r\n\n" + "\n".join(lines[20:]) + "\n").encode())
     result = run_cli("score", "--model", log_model.directory, "--logs", path)
     assert result.returncode == 0, result.stderr
-    summary = json.loads(result.stderr.strip().splitlines()[-1])["summary"]
+    summary = stderr_summary(result)
     assert (summary["lines"], summary["blank_lines"]) == (40, 2)
     assert (summary["lines_without_entity"], summary["unknown_template_lines"]) == (0, 0)
 
@@ -258,7 +234,7 @@ def test_cli_score_logs_lists_a_new_event_once_whatever_its_values(
     )
     result = run_cli("score", "--model", log_model.directory, "--logs", path)
     assert result.returncode == 0, result.stderr
-    summary = json.loads(result.stderr.strip().splitlines()[-1])["summary"]
+    summary = stderr_summary(result)
     assert summary["unknown_template_lines"] == 3
     assert summary["new_templates"] == ["job_1000 exploded with code <NUM>"]
 
@@ -663,10 +639,10 @@ def test_cli_train_templates_directory_exits_5(tmp_path: Path, cli_data: CliData
 def test_cli_score_sequences_with_entity_regex_exits_3(
     sequence_model: TrainedModel, cli_data: CliData, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """--entity-regex only applies to --logs; with --sequences it is refused, not silently ignored."""
+    """--entity-regex applies to --logs and --json; with --sequences it is refused, not ignored."""
     args = ["score", "--model", str(sequence_model.directory), "--sequences", str(cli_data.test_sequences)]
     assert main([*args, "--entity-regex", r"job_\d+"]) == EXIT_CONFIG
-    assert "--entity-regex applies to --logs only" in capsys.readouterr().err
+    assert "--entity-regex applies to --logs and --json only" in capsys.readouterr().err
 
 
 def test_cli_train_logs_summary_counts_mined_lines(log_model: TrainedModel, cli_data: CliData) -> None:

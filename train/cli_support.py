@@ -1,8 +1,9 @@
 """``logwarden train``: turn the parsed command line into TrainingOptions and one pipeline call.
 
 Only the CLI imports this module, so torch is loaded for training and never for scoring.
-Option combinations argparse cannot express (``--entity-regex`` required with ``--logs``,
-``--templates`` and ``--labelled`` only with ``--sequences``) and an unusable ``--out`` are checked
+Option combinations argparse cannot express (``--entity-regex`` required with ``--logs``, one of
+``--entity-field`` and ``--entity-regex`` with ``--json``, ``--templates`` and ``--labelled`` only
+with ``--sequences``) and an unusable ``--out`` are checked
 here and raise ConfigError, before any input is read.
 """
 
@@ -19,12 +20,15 @@ from typing import Any
 
 import structlog
 
+from logwarden.cli import check_json_field_options
 from logwarden.errors import ConfigError, InputFormatError
 from logwarden.events.csv_input import read_csv_rows
-from logwarden.events.header import DEFAULT_HEADER_REGEX
+from logwarden.events.entity import RegexEntityExtractor
+from logwarden.events.header import DEFAULT_HEADER_REGEX, HeaderStripper
+from logwarden.events.json_events import DEFAULT_MESSAGE_FIELD, JsonFields
 from logwarden.events.log_files import open_log_file
-from logwarden.events.masking import DEFAULT_MASKING
-from logwarden.events.raw import RawLineParser, parser_settings
+from logwarden.events.masking import DEFAULT_MASKING, Masker
+from logwarden.events.raw import parser_settings
 from logwarden.events.sequences import LabelledSession, read_labelled_csv, read_sequences
 from logwarden.logs import configure_logging
 from logwarden.model.contract import ModelMetadata
@@ -82,18 +86,27 @@ def read_log_lines(path: str | Path) -> list[str]:
 
 def check_option_combination(args: argparse.Namespace) -> None:
     """ConfigError naming the option when a combination makes no sense for the chosen input."""
-    if args.logs is not None:
-        if not args.entity_regex:
-            raise ConfigError(
-                "--entity-regex is required with --logs: it names the entity each line belongs to "
-                r"(e.g. 'blk_-?\d+' for HDFS, 'job_\d+' for the synthetic scheduler logs)"
-            )
+    check_json_field_options(args)
+    if args.logs is not None and not args.entity_regex:
+        raise ConfigError(
+            "--entity-regex is required with --logs: it names the entity each line belongs to "
+            r"(e.g. 'blk_-?\d+' for HDFS, 'job_\d+' for the synthetic scheduler logs)"
+        )
+    if args.json is not None and (args.entity_field is None) == (args.entity_regex is None):
+        raise ConfigError(
+            "--json needs exactly one of --entity-field (the field naming each event's entity, e.g. "
+            "host.name) and --entity-regex (run over the message)"
+        )
+    if args.sequences is None:
+        input_option = "--logs" if args.logs is not None else "--json"
         if args.templates is not None:
-            raise ConfigError("--templates applies to --sequences only; with --logs templates are mined")
+            raise ConfigError(
+                f"--templates applies to --sequences only; with {input_option} templates are mined"
+            )
         if args.labelled is not None:
             raise ConfigError(
-                "--labelled applies to --sequences only: a model trained with --logs names its events "
-                "by mined templates (T0, T1, ...), which the event keys of a labelled CSV never match"
+                f"--labelled applies to --sequences only: a model trained with {input_option} names its "
+                "events by mined templates (T0, T1, ...), which the event keys of a labelled CSV never match"
             )
     else:
         for option, value in (
@@ -102,7 +115,7 @@ def check_option_combination(args: argparse.Namespace) -> None:
             ("--mask", args.mask),
         ):
             if value is not None:
-                raise ConfigError(f"{option} applies to --logs only, not to --sequences")
+                raise ConfigError(f"{option} applies to --logs and --json only, not to --sequences")
 
 
 def masking_rules(extra: Sequence[tuple[str, str]] | None) -> tuple[tuple[str, str], ...]:
@@ -139,16 +152,26 @@ def run_training(args: argparse.Namespace) -> dict[str, Any]:
         validate_labels([session.anomalous for session in labelled], f"labelled CSV {args.labelled}")
     started = time.perf_counter()
     metadata: ModelMetadata
-    if args.logs is not None:
+    if args.sequences is None:
         settings = parser_settings(
             args.entity_regex,
             header_regex=args.header_regex or DEFAULT_HEADER_REGEX,
             masking=masking_rules(args.mask),
         )
-        RawLineParser(settings, ())  # validates the regexes: ConfigError names a bad one before training
-        lines = read_log_lines(args.logs)
+        # Validates the regexes: ConfigError names a bad one before training.
+        HeaderStripper(settings.header_regex)
+        if settings.entity_regex is not None:
+            RegexEntityExtractor(settings.entity_regex)
+        Masker(settings.masking, settings.collapse_repeated_masks)
+        json_fields = None
+        if args.json is not None:
+            json_fields = JsonFields(args.message_field or DEFAULT_MESSAGE_FIELD, args.entity_field)
+        data_file = args.logs if args.logs is not None else args.json
+        lines = read_log_lines(data_file)
         _configure_training_logs()
-        metadata = train_on_logs(lines, settings, options, args.out, labelled, data_file=args.logs)
+        metadata = train_on_logs(
+            lines, settings, options, args.out, labelled, data_file=data_file, json_fields=json_fields
+        )
     else:
         sessions = read_sequences(args.sequences)
         templates = read_templates_csv(args.templates) if args.templates is not None else None

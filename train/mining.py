@@ -1,4 +1,4 @@
-"""Mine templates from raw log lines with Drain3 and group the lines into per-entity sessions.
+"""Mine templates from raw log lines or JSON events with Drain3 and group them into per-entity sessions.
 
 Drain3 only proposes the templates.  Every line is then assigned by ``TemplateMatcher``, the
 function the daemon runs, so an event's id at training time is the id it gets when scored.
@@ -16,6 +16,7 @@ from drain3.template_miner_config import TemplateMinerConfig
 
 from logwarden.events.entity import RegexEntityExtractor
 from logwarden.events.header import HeaderStripper
+from logwarden.events.json_events import JsonEventReader, JsonFields, JsonLineTally, read_json_lines
 from logwarden.events.masking import Masker
 from logwarden.events.templates import NO_MATCH, TemplateMatcher
 from logwarden.model.contract import ParserSettings
@@ -40,6 +41,10 @@ class MinedLogs:
     unmatched_lines: int
     template_counts: list[int] = field(default_factory=list)
     blank_lines: int = 0
+    invalid_lines: int = 0
+    """JSON input only: lines that are no JSON object with a message (reasons in ``invalid_reasons``)."""
+    invalid_reasons: dict[str, int] = field(default_factory=dict)
+    first_invalid: str | None = None
 
 
 @dataclass
@@ -95,8 +100,9 @@ def mine_log_lines(
     would be an event the model never learns.
     """
     header = HeaderStripper(settings.header_regex)
+    if settings.entity_regex is None:
+        raise ValueError("raw log lines need an entity regex")
     entity_extractor = RegexEntityExtractor(settings.entity_regex)
-    masker = Masker(settings.masking, settings.collapse_repeated_masks)
 
     lines_total = 0
     lines_without_entity = 0
@@ -116,8 +122,65 @@ def mine_log_lines(
         entities.append(entity)
         contents.append(header.content_of(line))
 
+    mined = _mine_and_assign(
+        entities, contents, settings, lines_total, lines_without_entity, sim_th=sim_th, depth=depth
+    )
+    mined.blank_lines = blank_lines
+    return mined
+
+
+def mine_json_lines(
+    lines: Iterable[str], settings: ParserSettings, fields: JsonFields, *, sim_th: float = 0.4, depth: int = 4
+) -> MinedLogs:
+    """``mine_log_lines`` for JSON events, one object per line, read as the daemon reads JSON records.
+
+    The message field plays the part of a raw line (its header stripped by ``settings.header_regex``,
+    as the daemon does); the entity is the entity field's value, or with no entity field the first match of
+    ``settings.entity_regex`` in the message.  Lines that are no JSON object with a message are
+    counted by reason in ``invalid_lines``.
+    """
+    header = HeaderStripper(settings.header_regex)
+    entity_regex = None
+    if fields.entity is None:
+        if settings.entity_regex is None:
+            raise ValueError("JSON events need an entity field or an entity regex")
+        entity_regex = RegexEntityExtractor(settings.entity_regex)
+    tally = JsonLineTally()
+    lines_without_entity = 0
+    entities: list[str] = []
+    contents: list[str] = []
+    for entity, message in read_json_lines(lines, JsonEventReader(fields), tally):
+        if entity_regex is not None:
+            entity = entity_regex.entity_of(message)
+        if entity is None:
+            lines_without_entity += 1
+            continue
+        entities.append(entity)
+        contents.append(header.content_of(message))
+    mined = _mine_and_assign(
+        entities, contents, settings, tally.lines, lines_without_entity, sim_th=sim_th, depth=depth
+    )
+    mined.blank_lines = tally.blank_lines
+    mined.invalid_lines = tally.invalid_lines
+    mined.invalid_reasons = tally.invalid_reasons
+    mined.first_invalid = tally.first_invalid
+    return mined
+
+
+def _mine_and_assign(
+    entities: Sequence[str],
+    contents: Sequence[str],
+    settings: ParserSettings,
+    lines_total: int,
+    lines_without_entity: int,
+    *,
+    sim_th: float,
+    depth: int,
+) -> MinedLogs:
+    """Templates mined from ``contents``, then every content assigned by the daemon's matcher."""
+    masker = Masker(settings.masking, settings.collapse_repeated_masks)
     templates = mine_templates((masker.mask(c) for c in contents), sim_th=sim_th, depth=depth).templates
-    mined = assign_sessions(
+    return assign_sessions(
         templates,
         entities,
         contents,
@@ -125,8 +188,6 @@ def mine_log_lines(
         lines_total=lines_total,
         lines_without_entity=lines_without_entity,
     )
-    mined.blank_lines = blank_lines
-    return mined
 
 
 def assign_sessions(

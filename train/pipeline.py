@@ -15,6 +15,7 @@ from typing import Any
 import structlog
 
 from logwarden.errors import InputFormatError, TrainingError
+from logwarden.events.json_events import JsonFields
 from logwarden.events.sequences import LabelledSession
 from logwarden.events.vocabulary import Vocabulary
 from logwarden.model.contract import FIRST_EVENT_ID, InputKind, ModelMetadata, ParserSettings
@@ -23,7 +24,7 @@ from .calibrate import LabelledSessions, calibrate
 from .dataset import sessions_needed_for_holdout, split_holdout
 from .export import export_model, out_dir_problem
 from .fit import TrainingOptions, fit
-from .mining import mine_log_lines
+from .mining import MinedLogs, mine_json_lines, mine_log_lines
 from .network import TorchStepModel
 
 logger = structlog.get_logger(__name__)
@@ -66,27 +67,46 @@ def train_on_logs(
     labelled: Sequence[LabelledSession] | None = None,
     *,
     data_file: str | Path | None = None,
+    json_fields: JsonFields | None = None,
 ) -> ModelMetadata:
-    """Mine templates from raw lines, group them per entity, and train on those sessions."""
+    """Mine templates from raw lines, group them per entity, and train on those sessions.
+
+    With ``json_fields`` each line is a JSON event, read as the daemon reads one with
+    ``input.format: json``; the fields are recorded in the model's ``training.input``.
+    """
     check_out_dir(out_dir)
-    mined = mine_log_lines(lines, settings)
-    mining = {
+    if json_fields is None:
+        mined = mine_log_lines(lines, settings)
+        source: dict[str, Any] = {"format": "raw"}
+    else:
+        mined = mine_json_lines(lines, settings, json_fields)
+        source = {"format": "json", "message_field": json_fields.message, "entity_field": json_fields.entity}
+    mining: dict[str, Any] = {
         "lines": mined.lines_total,
         "blank_lines": mined.blank_lines,
         "lines_without_entity": mined.lines_without_entity,
         "unmatched_lines": mined.unmatched_lines,
         "templates_mined": len(mined.templates),
     }
+    if json_fields is not None:
+        mining["invalid_lines"] = mined.invalid_lines
+        mining["invalid_reasons"] = mined.invalid_reasons
+        if mined.first_invalid is not None:
+            mining["first_invalid"] = mined.first_invalid
     # A warning when lines are left out: a too-narrow entity regex would otherwise silently train on
     # a fraction of the log.
-    log = logger.warning if mined.lines_without_entity or mined.unmatched_lines else logger.info
-    log("logs_mined", **mining)
+    left_out = mined.lines_without_entity or mined.unmatched_lines or mined.invalid_lines
+    (logger.warning if left_out else logger.info)("logs_mined", **mining)
     if not mined.lines_total:
         raise TrainingError("no log lines to train on")
-    if mined.lines_without_entity == mined.lines_total:
+    if json_fields is not None and mined.invalid_lines == mined.lines_total:
         raise TrainingError(
-            f"the entity regex '{settings.entity_regex}' matched none of the {mined.lines_total} lines, "
-            "so no line belongs to a session"
+            f"none of the {mined.lines_total} lines is a JSON object with a message in field "
+            f"'{json_fields.message}'; the first: {mined.first_invalid}"
+        )
+    if mined.lines_without_entity == mined.lines_total - mined.invalid_lines:
+        raise TrainingError(
+            f"{_no_entity_found(settings, json_fields, mined)}, so no line belongs to a session"
         )
     sessions_keys = [[mined.keys[i] for i in indices] for indices in mined.sessions.values()]
     text_of = dict(zip(mined.keys, mined.templates, strict=True))
@@ -102,8 +122,16 @@ def train_on_logs(
         "logs",
         settings,
         _describe_file(data_file),
-        {"mining": mining},
+        {"mining": mining, "input": source},
     )
+
+
+def _no_entity_found(settings: ParserSettings, json_fields: JsonFields | None, mined: MinedLogs) -> str:
+    """What the entity rule found in no line, for the error that stops training."""
+    events = mined.lines_total - mined.invalid_lines
+    if json_fields is not None and json_fields.entity is not None:
+        return f"the entity field '{json_fields.entity}' is missing or empty in all {events} events"
+    return f"the entity regex '{settings.entity_regex}' matched none of the {events} lines"
 
 
 def _train(

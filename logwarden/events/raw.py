@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from logwarden.errors import ConfigError
 from logwarden.events.entity import RegexEntityExtractor
 from logwarden.events.header import DEFAULT_HEADER_REGEX, HeaderStripper
 from logwarden.events.masking import DEFAULT_MASKING
@@ -21,7 +22,7 @@ class ParsedLine(NamedTuple):
 
 
 def parser_settings(
-    entity_regex: str,
+    entity_regex: str | None,
     *,
     header_regex: str = DEFAULT_HEADER_REGEX,
     masking: Sequence[tuple[str, str]] = DEFAULT_MASKING,
@@ -41,10 +42,15 @@ class RawLineParser:
 
     The entity regex runs over the whole line, so header fields (a pid, a host) can be the
     entity; templates are matched on the content only.  Constructing it validates every
-    regex and raises ConfigError naming the bad one.
+    regex and raises ConfigError naming the bad one, or saying that there is no entity regex.
     """
 
     def __init__(self, settings: ParserSettings, templates: Sequence[str]) -> None:
+        if settings.entity_regex is None:
+            raise ConfigError(
+                "no entity regex: the model was trained on JSON events grouped by a field; "
+                "give an entity regex for raw lines"
+            )
         self.settings = settings
         self._header = HeaderStripper(settings.header_regex)
         self._entity = RegexEntityExtractor(settings.entity_regex)

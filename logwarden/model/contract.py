@@ -51,7 +51,8 @@ class ParserSettings:
     """How raw lines become (entity, template) pairs; stored with a model trained on raw logs."""
 
     header_regex: str
-    entity_regex: str
+    entity_regex: str | None
+    """None for a model trained on JSON events grouped by a field: its entity rule is the input's."""
     masking: tuple[tuple[str, str], ...]
     collapse_repeated_masks: bool = False
     """Whether a run of one mask token ("<BLK> <BLK> <BLK>", a list of block ids) is one token, so a
@@ -179,7 +180,7 @@ def _parser_settings(raw: object) -> ParserSettings:
         raise ValueError(f"parser.collapse_repeated_masks must be true or false, got {_show(collapse)}")
     return ParserSettings(
         header_regex=_string(raw, "header_regex", "parser."),
-        entity_regex=_string(raw, "entity_regex", "parser."),
+        entity_regex=_optional_string(raw, "entity_regex", "parser."),
         masking=tuple((name, pattern) for name, pattern in masking),
         collapse_repeated_masks=collapse,
     )
@@ -190,6 +191,10 @@ def _string(raw: dict[str, Any], key: str, prefix: str = "") -> str:
     if not isinstance(value, str):
         raise ValueError(f"{prefix}{key} must be a string, got {_show(value)}")
     return value
+
+
+def _optional_string(raw: dict[str, Any], key: str, prefix: str = "") -> str | None:
+    return None if raw[key] is None else _string(raw, key, prefix)
 
 
 def _strings(raw: dict[str, Any], key: str) -> tuple[str, ...]:

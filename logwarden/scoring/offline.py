@@ -1,4 +1,4 @@
-"""Offline scoring of files with onnxruntime only: pre-parsed sequences or raw log lines.
+"""Offline scoring of files with onnxruntime only: pre-parsed sequences, raw log lines or JSON events.
 
 This is what ``logwarden score`` and ``logwarden eval`` run; it never imports torch.
 """
@@ -6,22 +6,33 @@ This is what ``logwarden score`` and ``logwarden eval`` run; it never imports to
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from logwarden.errors import InputFormatError
+from logwarden.errors import ConfigError, InputFormatError
+from logwarden.events.entity import RegexEntityExtractor
+from logwarden.events.header import HeaderStripper
+from logwarden.events.json_events import (
+    JsonEventReader,
+    JsonFields,
+    JsonLineTally,
+    read_json_lines,
+    trained_json_fields,
+)
+from logwarden.events.masking import Masker
+from logwarden.events.templates import TemplateMatcher
 from logwarden.events.vocabulary import Vocabulary
-from logwarden.model.contract import FIRST_EVENT_ID, UNKNOWN_ID, ModelMetadata
+from logwarden.model.contract import FIRST_EVENT_ID, UNKNOWN_ID, ModelMetadata, ParserSettings
 from logwarden.model.runtime import OnnxStepModel
 from logwarden.scoring.session import SessionScore, score_sessions
 
 
 @dataclass
 class LogScoringSummary:
-    """Counts for raw-log scoring; lines without an entity are reported, never silently dropped."""
+    """Counts for log scoring; lines without an entity are reported, never silently dropped."""
 
     lines: int = 0
     blank_lines: int = 0
@@ -30,6 +41,10 @@ class LogScoringSummary:
     new_templates: dict[str, int] = field(default_factory=dict)
     """Masked content of each line no template matched, with its count: one entry per new event,
     not per IP address or number it was logged with."""
+    invalid_lines: int = 0
+    """JSON input only: lines that are no JSON object with a message, by reason in ``invalid_reasons``."""
+    invalid_reasons: dict[str, int] = field(default_factory=dict)
+    first_invalid: str | None = None
 
 
 def threshold_of(model: OnnxStepModel, override: float | None) -> float:
@@ -75,37 +90,103 @@ def group_log_lines(
     model: OnnxStepModel, lines: Iterable[str], summary: LogScoringSummary, entity_regex: str | None = None
 ) -> dict[str, list[int]]:
     """Parse raw lines with the model's stored parser into per-entity id lists, in first-seen order."""
-    # imported here: sequence-only users need no parser
-    from logwarden.events.masking import Masker
-    from logwarden.events.raw import RawLineParser
+    settings = _log_parser_settings(model, entity_regex)
+    entity_of = _entity_regex_of(settings)
 
+    def events() -> Iterator[tuple[str | None, str]]:
+        for raw_line in lines:
+            line = raw_line.rstrip("\r\n")
+            if not line.strip():
+                summary.blank_lines += 1
+                continue
+            summary.lines += 1
+            yield entity_of(line), line
+
+    return _group_events(model, settings, events(), summary)
+
+
+def group_json_lines(
+    model: OnnxStepModel,
+    lines: Iterable[str],
+    summary: LogScoringSummary,
+    fields: JsonFields,
+    entity_regex: str | None = None,
+) -> dict[str, list[int]]:
+    """``group_log_lines`` for JSON events, read as the daemon reads JSON records.
+
+    The entity is ``fields.entity``'s value, or with no entity field the entity regex's first
+    match in the message (``entity_regex``, else the model's).
+    """
+    settings = _log_parser_settings(model, entity_regex, needs_regex=fields.entity is None)
+    entity_regex_of = _entity_regex_of(settings) if fields.entity is None else None
+    tally = JsonLineTally()
+    events = read_json_lines(lines, JsonEventReader(fields), tally)
+    if entity_regex_of is not None:
+        events = ((entity_regex_of(message), message) for _, message in events)
+    sessions = _group_events(model, settings, events, summary)
+    summary.lines += tally.lines
+    summary.blank_lines += tally.blank_lines
+    summary.invalid_lines += tally.invalid_lines
+    for reason, count in tally.invalid_reasons.items():
+        summary.invalid_reasons[reason] = summary.invalid_reasons.get(reason, 0) + count
+    summary.first_invalid = summary.first_invalid or tally.first_invalid
+    return sessions
+
+
+def _log_parser_settings(
+    model: OnnxStepModel, entity_regex: str | None, *, needs_regex: bool = True
+) -> ParserSettings:
+    """The model's parser, with ``entity_regex`` in place of its own when given."""
     metadata = model.metadata
     if metadata.parser is None:
         raise InputFormatError("this model was trained on pre-parsed sequences: score it with --sequences")
     settings = metadata.parser
     if entity_regex is not None:
         settings = dataclasses.replace(settings, entity_regex=entity_regex)
-    parser = RawLineParser(settings, metadata.templates)
+    if needs_regex and settings.entity_regex is None:
+        trained = trained_json_fields(metadata)
+        grouped_by = f" grouped by the field '{trained.entity}'" if trained and trained.entity else ""
+        raise ConfigError(
+            f"this model was trained on JSON events{grouped_by} and has no entity regex: "
+            "score JSON events (--json) by their entity field, or give --entity-regex"
+        )
+    return settings
+
+
+def _entity_regex_of(settings: ParserSettings) -> Callable[[str], str | None]:
+    """The entity function of the settings' regex (checked to be there by ``_log_parser_settings``)."""
+    assert settings.entity_regex is not None
+    return RegexEntityExtractor(settings.entity_regex).entity_of
+
+
+def _group_events(
+    model: OnnxStepModel,
+    settings: ParserSettings,
+    events: Iterable[tuple[str | None, str]],
+    summary: LogScoringSummary,
+) -> dict[str, list[int]]:
+    """(entity, line) pairs to per-entity id lists; each line parsed as the daemon parses it.
+
+    ``events`` is consumed once, as it comes: a file is never held in memory, only its event ids.
+    """
+    header = HeaderStripper(settings.header_regex)
+    matcher = TemplateMatcher(model.metadata.templates, settings.masking, settings.collapse_repeated_masks)
     masker = Masker(settings.masking, settings.collapse_repeated_masks)
     sessions: dict[str, list[int]] = {}
-    for line in lines:
-        line = line.rstrip("\r\n")
-        if not line.strip():
-            summary.blank_lines += 1
-            continue
-        summary.lines += 1
-        parsed = parser.parse_one(line)
-        if parsed.entity is None:
+    for entity, line in events:
+        if entity is None:
             summary.lines_without_entity += 1
             continue
-        if parsed.template_index < 0:
+        content = header.content_of(line)
+        template_index = matcher.match_one(content)
+        if template_index < 0:
             summary.unknown_template_lines += 1
-            new_template = masker.mask(parsed.content)
+            new_template = masker.mask(content)
             summary.new_templates[new_template] = summary.new_templates.get(new_template, 0) + 1
             event_id = UNKNOWN_ID
         else:
-            event_id = FIRST_EVENT_ID + parsed.template_index
-        sessions.setdefault(parsed.entity, []).append(event_id)
+            event_id = FIRST_EVENT_ID + template_index
+        sessions.setdefault(entity, []).append(event_id)
     return sessions
 
 
@@ -117,7 +198,26 @@ def score_log_lines(
     entity_regex: str | None = None,
 ) -> Iterator[dict[str, Any]]:
     """One record per entity, in order of the entity's first line."""
-    sessions = group_log_lines(model, lines, summary, entity_regex)
+    return score_entity_sessions(model, group_log_lines(model, lines, summary, entity_regex), threshold)
+
+
+def score_json_lines(
+    model: OnnxStepModel,
+    lines: Iterable[str],
+    summary: LogScoringSummary,
+    fields: JsonFields,
+    threshold: float | None = None,
+    entity_regex: str | None = None,
+) -> Iterator[dict[str, Any]]:
+    """One record per entity of a JSON-lines file, in order of the entity's first event."""
+    sessions = group_json_lines(model, lines, summary, fields, entity_regex)
+    return score_entity_sessions(model, sessions, threshold)
+
+
+def score_entity_sessions(
+    model: OnnxStepModel, sessions: dict[str, list[int]], threshold: float | None = None
+) -> Iterator[dict[str, Any]]:
+    """One record per entity of ``sessions``, in their order."""
     entities = list(sessions)
     encoded = [np.asarray(sessions[e], np.int64) for e in entities]
     verdicts = score_sessions(model, encoded, threshold_of(model, threshold))

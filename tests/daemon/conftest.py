@@ -1,30 +1,49 @@
-"""Fixtures for the daemon tests: one small model trained on synthetic logs per session."""
+"""Fixtures for the daemon tests: small models trained on synthetic logs, once per session."""
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
+from logwarden.events.json_events import JsonFields
 from logwarden.events.raw import parser_settings
 from logwarden.synthetic import ENTITY_REGEX, generate_logs
+from logwarden.synthetic.json_events import ENTITY_FIELD, as_json_events
+
+
+def train_small_model(
+    out: Path, lines: Sequence[str], entity_regex: str | None, fields: JsonFields | None
+) -> Path:
+    """A model directory trained on ``lines`` (small and quick, not tuned)."""
+    from logwarden.train.fit import TrainingOptions
+    from logwarden.train.pipeline import train_on_logs
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        train_on_logs(
+            lines,
+            parser_settings(entity_regex),
+            TrainingOptions(epochs=4, hidden_size=32, embedding_dim=16, seed=3),
+            out,
+            json_fields=fields,
+        )
+    return out
 
 
 @pytest.fixture(scope="session")
 def synthetic_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A model directory trained on normal synthetic scheduler logs (small and quick, not tuned)."""
-    from logwarden.train.fit import TrainingOptions
-    from logwarden.train.pipeline import train_on_logs
-
-    out = tmp_path_factory.mktemp("synthetic-model")
+    """A model trained on normal synthetic scheduler logs, raw lines grouped by the job regex."""
     training = generate_logs(seed=3, entities=400, anomaly_fraction=0.0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        train_on_logs(
-            training.lines,
-            parser_settings(ENTITY_REGEX),
-            TrainingOptions(epochs=4, hidden_size=32, embedding_dim=16, seed=3),
-            out,
-        )
-    return out
+    return train_small_model(tmp_path_factory.mktemp("synthetic-model"), training.lines, ENTITY_REGEX, None)
+
+
+@pytest.fixture(scope="session")
+def synthetic_json_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same jobs as JSON events (``logwarden train --json``), grouped by the field ``job.id``."""
+    training = as_json_events(generate_logs(seed=3, entities=400, anomaly_fraction=0.0))
+    return train_small_model(
+        tmp_path_factory.mktemp("synthetic-json-model"), training, None, JsonFields(entity=ENTITY_FIELD)
+    )

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 from alert_contract import ALERT_FIELDS, TRUNCATED_EVENT_FIELDS
+from model_metadata import model_metadata
 
 from logwarden.daemon.alerts import (
     MAX_ALERT_EVENT_BYTES,
@@ -20,18 +21,12 @@ from logwarden.daemon.alerts import (
     iso_utc,
     session_end_alert_id,
 )
-from logwarden.model.contract import END_ID, FIRST_EVENT_ID, UNKNOWN_ID, ModelMetadata
+from logwarden.model.contract import END_ID, FIRST_EVENT_ID, UNKNOWN_ID
 
-METADATA = ModelMetadata(
-    format_version=1,
-    input_kind="logs",
+METADATA = model_metadata(
     vocabulary=("T0", "T1", "T2"),
     templates=("open <*>", "read <*> bytes", "close <*>"),
-    embedding_dim=4,
-    hidden_size=4,
-    num_layers=1,
     threshold=4.5,
-    threshold_method="test",
     onnx_sha256="0123456789abcdef" * 4,
 )
 # log P over [<START>, <END>, <UNKNOWN>, T0, T1, T2]

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from daemon_harness import DaemonProcess, daemon_config
-from kafka import KafkaProducer
+from daemon_harness import DaemonProcess, daemon_config, produce_tracked
 from kafka_broker import read_all
 
 from logwarden.daemon.alerts import (
@@ -44,20 +43,6 @@ def bad_records(line: str) -> list[tuple[str, Record]]:
         ("non_finite_number", (b"bad-inf", b'{"message": "x", "job": "job_4", "cpu": -Infinity}')),
         ("null_value", (b"bad-null", None)),
     ]
-
-
-def produce_tracked(bootstrap: str, topic: str, records: Sequence[Record]) -> list[tuple[int, int]]:
-    """Produce (key, value) pairs in order; the (partition, offset) each landed at."""
-    producer = KafkaProducer(
-        bootstrap_servers=[bootstrap], acks="all", linger_ms=5, max_request_size=2 * OVERSIZE_BYTES
-    )
-    try:
-        futures = [producer.send(topic, key=key, value=value) for key, value in records]
-        producer.flush(timeout=60)
-        metadata = [future.get(timeout=60) for future in futures]
-    finally:
-        producer.close()
-    return [(m.partition, m.offset) for m in metadata]
 
 
 def stored_state(state_dir: Path, model_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray, int]]:

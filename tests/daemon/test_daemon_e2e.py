@@ -4,65 +4,35 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 from alert_contract import ALERT_FIELDS
-from daemon_harness import DaemonProcess, committed_offsets, daemon_config, keyed_records
-from kafka import KafkaProducer
+from daemon_harness import (
+    SCORE_TOLERANCE,
+    DaemonProcess,
+    committed_offsets,
+    daemon_config,
+    expected_alerts,
+    fold_sessions,
+    keyed_records,
+    produce_tracked,
+    threshold_in_gap,
+)
 from kafka_broker import read_all
 
 from logwarden.daemon.policy import AlertPolicy
 from logwarden.model.bundle import load_bundle
 from logwarden.model.runtime import OnnxStepModel
 from logwarden.scoring.offline import LogScoringSummary, group_log_lines
-from logwarden.scoring.session import surprise_of
 from logwarden.synthetic import ENTITY_REGEX, generate_logs
 from logwarden.synthetic.lifecycle import UNKNOWN_STEPS
 
 PARTITIONS = 3
 ENTITIES = 300
-# The daemon runs the graph one step at a time, the oracle over whole sequences: float32 rounding
-# differs in the last bits, so scores agree to this many nats and the threshold keeps clear of them.
-SCORE_TOLERANCE = 1e-4
 PROCESS_DEADLINE_S = 90.0
-
-
-def produce_tracked(
-    bootstrap: str, topic: str, records: Sequence[tuple[bytes, bytes]]
-) -> list[tuple[int, int]]:
-    """Produce (key, value) pairs in order; the (partition, offset) each landed at."""
-    producer = KafkaProducer(bootstrap_servers=[bootstrap], acks="all", linger_ms=5)
-    try:
-        futures = [producer.send(topic, key=key, value=value) for key, value in records]
-        producer.flush(timeout=60)
-        metadata = [future.get(timeout=60) for future in futures]
-    finally:
-        producer.close()
-    return [(m.partition, m.offset) for m in metadata]
-
-
-def threshold_in_gap(scores: np.ndarray, quantile: float) -> float:
-    """A threshold near ``quantile`` of ``scores`` in a gap wider than the tolerance: no coin flips."""
-    finite = np.sort(scores[np.isfinite(scores)])
-    start = int(np.searchsorted(finite, np.quantile(finite, quantile)))
-    for low, high in zip(finite[start:-1], finite[start + 1 :], strict=True):
-        if high - low > 4 * SCORE_TOLERANCE:
-            return float((low + high) / 2)
-    raise AssertionError("no gap between scores above the quantile to put a threshold in")
-
-
-def oracle_scores(model: OnnxStepModel, lines: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per entity: its event ids in line order and their surprise, folding the model from a fresh state."""
-    sessions = group_log_lines(model, lines, LogScoringSummary(), ENTITY_REGEX)
-    scored: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for entity, id_list in sessions.items():
-        ids = np.asarray(id_list, np.int64)
-        out = model.run(ids[:, None], *model.initial_state(1))
-        scored[entity] = (ids, surprise_of(out.log_probs[:, 0, :], ids))
-    return scored
 
 
 def test_daemon_synthetic_stream_alerts_match_offline_oracle(
@@ -79,7 +49,7 @@ def test_daemon_synthetic_stream_alerts_match_offline_oracle(
     dead_topic = topic_factory(prefix="dead")
     bundle = load_bundle(synthetic_model)
     model = OnnxStepModel.load(bundle)
-    scored = oracle_scores(model, log.lines)
+    scored = fold_sessions(model, group_log_lines(model, log.lines, LogScoringSummary(), ENTITY_REGEX))
     # Below the calibrated threshold, so that surprise (not only unknown templates) decides many alerts.
     policy = AlertPolicy(threshold_in_gap(np.concatenate([s for ids, s in scored.values()]), quantile=0.97))
     config = daemon_config(
@@ -97,15 +67,10 @@ def test_daemon_synthetic_stream_alerts_match_offline_oracle(
     records = keyed_records(log)
     coordinates = produce_tracked(kafka_bootstrap, input_topic, records)
 
-    coordinates_of: dict[str, list[tuple[int, int]]] = {}
-    for entity, where in zip(log.entity_of_line, coordinates, strict=True):
-        coordinates_of.setdefault(entity, []).append(where)
-    expected: dict[tuple[str, int, int], float] = {}
-    for entity, (ids, scores) in scored.items():
-        flags = policy.decide(scores, ids)
-        for (partition, offset), flag, score in zip(coordinates_of[entity], flags, scores, strict=True):
-            if flag:
-                expected[(input_topic, partition, offset)] = float(score)
+    expected = {
+        (input_topic, *where): score
+        for where, score in expected_alerts(scored, policy, log.entity_of_line, coordinates).items()
+    }
     unknown_sources = {
         (input_topic, *where)
         for step, where in zip(log.step_of_line, coordinates, strict=True)

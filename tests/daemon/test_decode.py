@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+from model_metadata import model_metadata
 
 from logwarden.daemon.config import EntityConfig, InputConfig, JsonInputConfig
 from logwarden.daemon.decode import DECODE_REASONS, MAX_ENTITY_CHARS, DecodedEvent, MessageDecoder
@@ -33,16 +34,11 @@ TS = 1_700_000_000_123
 def metadata(input_kind: str = "logs") -> ModelMetadata:
     """A model trained on raw HDFS lines, or on pre-parsed sequences (helper)."""
     logs = input_kind == "logs"
-    return ModelMetadata(
-        format_version=1,
-        input_kind=input_kind,  # type: ignore[arg-type]
+    return model_metadata(
+        input_kind=input_kind,
         vocabulary=("T0", "T1", "T2") if logs else ("5", "22", "11"),
         templates=TEMPLATES if logs else ("E5", "E22", "E11"),
-        embedding_dim=4,
-        hidden_size=4,
-        num_layers=1,
         threshold=5.0,
-        threshold_method="test",
         onnx_sha256="ab" * 32,
         parser=parser_settings(BLOCK) if logs else None,
     )

@@ -6,10 +6,10 @@ import re
 from pathlib import Path
 
 import pytest
+from model_metadata import model_metadata
 
 from logwarden.cli import build_parser
 from logwarden.errors import ConfigError, InputFormatError
-from logwarden.model.contract import FORMAT_VERSION, ModelMetadata
 from logwarden.train.cli_support import (
     check_option_combination,
     read_log_lines,
@@ -70,17 +70,9 @@ def test_check_option_combination_labelled_with_logs_raises_config_error() -> No
 def test_training_summary_reports_lines_dropped_while_mining() -> None:
     """A raw-log model's summary tells how many lines named no entity or fitted no template."""
     mining = {"lines": 91, "lines_without_entity": 31, "unmatched_lines": 2, "templates_mined": 7}
-    metadata = ModelMetadata(
-        format_version=FORMAT_VERSION,
-        input_kind="logs",
+    metadata = model_metadata(
         vocabulary=("T0", "T1"),
         templates=("a <*>", "b <*>"),
-        embedding_dim=2,
-        hidden_size=2,
-        num_layers=1,
-        threshold=1.0,
-        threshold_method="fixed",
-        onnx_sha256="0" * 64,
         training={"sessions": 20, "mining": mining},
     )
     summary = training_summary(metadata, Path("m"), 1.0)

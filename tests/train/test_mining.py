@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import os
 import re
@@ -12,10 +13,11 @@ from pathlib import Path
 import pytest
 
 from logwarden.events.header import HeaderStripper
+from logwarden.events.json_events import JsonFields
 from logwarden.events.masking import Masker
 from logwarden.events.raw import RawLineParser, parser_settings
 from logwarden.events.templates import NO_MATCH, WILDCARD, TemplateMatcher
-from logwarden.train.mining import MinedLogs, mine_log_lines, mine_templates
+from logwarden.train.mining import MinedLogs, mine_json_lines, mine_log_lines, mine_templates
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 HDFS_ENTITY = r"blk_-?\d+"
@@ -188,3 +190,32 @@ def test_mine_uses_no_drain3_ini_and_logs_no_warning(
         mine_log_lines(["blk_1 a b", "blk_2 a c"], parser_settings(HDFS_ENTITY))
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert not any("drain3.ini" in r.getMessage() for r in caplog.records)
+
+
+def test_mine_json_events_with_the_entity_regex_over_the_message_equal_raw_lines(
+    hdfs_mined: MinedLogs,
+) -> None:
+    """HDFS lines sent as ``{"message": line}`` and mined with the regex over the message give the
+    templates and sessions of the raw lines: one parse for both inputs, as in the daemon."""
+    events = [json.dumps({"message": line, "level": "INFO"}) for line in loghub_lines("HDFS")]
+    mined = mine_json_lines(events, parser_settings(HDFS_ENTITY), JsonFields())
+    assert mined.templates == hdfs_mined.templates
+    assert mined.sessions == hdfs_mined.sessions
+    assert (mined.lines_total, mined.invalid_lines, mined.lines_without_entity) == (2000, 0, 0)
+
+
+def test_mine_json_events_count_bad_lines_and_lines_without_the_entity_field() -> None:
+    events = [
+        '{"host": "a", "message": "session opened for user root"}',
+        '{"host": "a", "message": "session closed for user root"}',
+        '{"message": "session opened for user bob"}',
+        '{"host": "b", "msg": "wrong field"}',
+        "not json",
+        "",
+    ]
+    mined = mine_json_lines(events, parser_settings(None), JsonFields(entity="host"))
+    assert mined.templates == ["session <*> for user root"] and mined.sessions == {"a": [0, 0]}
+    assert (mined.lines_total, mined.blank_lines) == (5, 1)
+    assert (mined.invalid_lines, mined.lines_without_entity) == (2, 1)
+    assert mined.invalid_reasons == {"missing_message": 1, "invalid_json": 1}
+    assert mined.first_invalid is not None and mined.first_invalid.startswith("line 4: missing_message:")

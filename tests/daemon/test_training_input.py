@@ -1,0 +1,68 @@
+"""The daemon names the ways its input settings differ from the input its model was trained on."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from model_metadata import model_metadata
+
+from logwarden.daemon.config import EntityConfig, InputConfig, JsonInputConfig
+from logwarden.daemon.training_input import training_input_differences
+from logwarden.events.raw import parser_settings
+from logwarden.model.contract import ModelMetadata
+
+JSON_BY_FIELD = {"format": "json", "message_field": "message", "entity_field": "job.id"}
+
+
+def model(training_input: dict[str, object] | None, entity_regex: str | None) -> ModelMetadata:
+    return model_metadata(
+        parser=parser_settings(entity_regex),
+        training={} if training_input is None else {"input": training_input},
+    )
+
+
+def json_input(entity: EntityConfig, message_field: str = "message") -> InputConfig:
+    return InputConfig(format="json", entity=entity, json=JsonInputConfig(message_field=message_field))
+
+
+def test_the_settings_the_model_was_trained_with_give_no_difference() -> None:
+    assert (
+        training_input_differences(json_input(EntityConfig(field="job.id")), model(JSON_BY_FIELD, None)) == []
+    )
+    raw = InputConfig(format="raw", entity=EntityConfig(regex=r"job_\d+"))
+    assert training_input_differences(raw, model({"format": "raw"}, r"job_\d+")) == []
+
+
+def test_another_entity_field_or_message_field_is_named_with_the_trained_one() -> None:
+    differences = training_input_differences(
+        json_input(EntityConfig(field="host.name"), message_field="msg"), model(JSON_BY_FIELD, None)
+    )
+    assert differences == [
+        "input.json.message_field is 'msg'; the model was trained on the messages in field 'message'",
+        "input.entity.field is 'host.name'; the model's training grouped events by the field 'job.id'",
+    ]
+
+
+def test_raw_input_for_a_model_trained_on_json_events_is_named() -> None:
+    raw = InputConfig(format="raw", entity=EntityConfig(regex=r"job_\d+"))
+    [difference] = training_input_differences(raw, model(JSON_BY_FIELD, None))
+    assert "trained on JSON events" in difference and "input.format is raw" in difference
+
+
+def test_another_entity_regex_is_named_for_old_and_new_models_alike() -> None:
+    raw = InputConfig(format="raw", entity=EntityConfig(regex=r"blk_-?\d+"))
+    for training_input in ({"format": "raw"}, None):
+        [difference] = training_input_differences(raw, model(training_input, r"job_\d+"))
+        assert difference == (
+            r"input.entity.regex 'blk_-?\d+' differs from the entity regex the model was trained with, "
+            r"'job_\d+'"
+        )
+
+
+def test_settings_that_cannot_be_compared_give_no_difference() -> None:
+    """The record key or a field may name the entity a regex found in training: no false alarm."""
+    trained_by_regex = model({"format": "raw"}, r"job_\d+")
+    for entity in (EntityConfig(key=True), EntityConfig(field="job")):
+        assert training_input_differences(json_input(entity), trained_by_regex) == []
+    sequences = dataclasses.replace(trained_by_regex, input_kind="sequences", parser=None)
+    assert training_input_differences(json_input(EntityConfig(key=True)), sequences) == []

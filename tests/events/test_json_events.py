@@ -1,0 +1,90 @@
+"""JSON events read one way by trainer, scorer and daemon: fields, bad lines and the model's record."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from model_metadata import model_metadata
+
+from logwarden.errors import DecodeError
+from logwarden.events.json_events import (
+    ABSENT,
+    JsonEventReader,
+    JsonFields,
+    JsonLineTally,
+    decode_object,
+    field_getter,
+    read_json_lines,
+    trained_json_fields,
+)
+from logwarden.events.raw import parser_settings
+from logwarden.model.contract import ModelMetadata
+
+
+def test_a_dotted_field_reaches_nested_objects_and_a_literal_key_wins() -> None:
+    get = field_getter("host.name")
+    assert get({"host": {"name": "web-1"}}) == "web-1"
+    assert get({"host.name": "literal", "host": {"name": "nested"}}) == "literal"
+    assert get({"host": "web-1"}) is ABSENT
+    assert get({"host": {"name": None}}) is ABSENT
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("not json", "invalid_json"),
+        ("[1]", "not_an_object"),
+        ('{"x": NaN}', "non_finite_number"),
+        ('{"x": 1e999}', "non_finite_number"),
+        ("[" * 100_000, "invalid_json"),
+    ],
+)
+def test_text_that_is_no_finite_json_object_is_refused_with_its_reason(text: str, reason: str) -> None:
+    with pytest.raises(DecodeError) as caught:
+        decode_object(text)
+    assert caught.value.reason == reason
+
+
+def test_reader_takes_entity_from_its_field_and_message_without_newline() -> None:
+    reader = JsonEventReader(JsonFields(message="log.text", entity="user.id"))
+    assert reader.read('{"user": {"id": 501}, "log": {"text": "login ok\\r\\n"}}') == ("501", "login ok")
+    assert reader.read('{"user": {"id": ""}, "log": {"text": "login ok"}}') == (None, "login ok")
+    assert JsonEventReader(JsonFields()).read('{"message": "m", "user": "u"}') == (None, "m")
+
+
+@pytest.mark.parametrize("message", ['""', '"  "', "42", "null", '{"a": 1}'])
+def test_a_line_without_message_text_has_no_event(message: str) -> None:
+    with pytest.raises(DecodeError, match="field 'message'") as caught:
+        JsonEventReader(JsonFields(entity="user")).read(f'{{"user": "u", "message": {message}}}')
+    assert caught.value.reason == "missing_message"
+
+
+def test_read_json_lines_counts_blank_and_bad_lines_and_quotes_the_first_bad_one() -> None:
+    lines = ['{"message": "a", "u": "x"}\n', "\n", "oops\n", "   \n", "[]\n", '{"message": "b"}\n']
+    tally = JsonLineTally()
+    events = list(read_json_lines(lines, JsonEventReader(JsonFields(entity="u")), tally))
+    assert events == [("x", "a"), (None, "b")]
+    assert (tally.lines, tally.blank_lines, tally.invalid_lines) == (4, 2, 2)
+    assert tally.invalid_reasons == {"invalid_json": 1, "not_an_object": 1}
+    assert tally.first_invalid is not None and tally.first_invalid.startswith("line 3: invalid_json:")
+
+
+def test_trained_json_fields_come_from_the_models_training_record() -> None:
+    json_input = {"format": "json", "message_field": "msg", "entity_field": "host.name"}
+    assert trained_json_fields(model_metadata(training={"input": json_input})) == JsonFields(
+        "msg", "host.name"
+    )
+    by_regex = {**json_input, "entity_field": None}
+    assert trained_json_fields(model_metadata(training={"input": by_regex})) == JsonFields("msg", None)
+    assert trained_json_fields(model_metadata(training={"input": {"format": "raw"}})) is None
+    assert trained_json_fields(model_metadata(training={})) is None
+    assert trained_json_fields(model_metadata(training={"input": "json"})) is None
+
+
+def test_a_model_without_entity_regex_round_trips_through_model_json() -> None:
+    """A model grouped by a field writes ``"entity_regex": null`` and reads it back as None."""
+    metadata = model_metadata(parser=parser_settings(None))
+    written = json.loads(metadata.to_json())
+    assert written["parser"]["entity_regex"] is None
+    assert ModelMetadata.from_dict(written).parser == metadata.parser
