@@ -14,15 +14,14 @@ from typing import Any, Literal, NamedTuple, get_args
 
 from logwarden.daemon.config import InputConfig
 from logwarden.errors import ConfigError, DecodeError
-from logwarden.events.entity import RegexEntityExtractor
 from logwarden.events.header import HeaderStripper
 from logwarden.events.json_events import (
     FieldGetter,
+    JsonEventReader,
+    JsonFields,
     decode_object,
-    entity_of_field,
     field_getter,
     field_problem,
-    is_message,
 )
 from logwarden.events.raw import RawLineParser
 from logwarden.events.templates import TemplateMatcher
@@ -68,6 +67,7 @@ class DecodedEvent(NamedTuple):
 
 
 Classifier = Callable[[str], "tuple[str | None, int]"]
+EventMatcher = Callable[[str], int]
 
 
 class MessageDecoder:
@@ -79,14 +79,9 @@ class MessageDecoder:
         json_input: bool,
         max_message_bytes: int,
         classify: Classifier | None,
+        match_event: EventMatcher | None,
+        json_reader: JsonEventReader | None,
         entity_from_key: bool,
-        entity_field: FieldGetter | None,
-        entity_field_name: str,
-        entity_regex: RegexEntityExtractor | None,
-        message_field: FieldGetter,
-        message_field_name: str,
-        event_field: FieldGetter | None,
-        event_field_name: str,
         timestamp_field: FieldGetter | None,
         timestamp_field_name: str,
         vocabulary: Vocabulary | None,
@@ -94,14 +89,9 @@ class MessageDecoder:
         self.json_input = json_input
         self.max_message_bytes = max_message_bytes
         self._classify = classify
+        self._match_event = match_event
+        self._json_reader = json_reader
         self._entity_from_key = entity_from_key
-        self._entity_field = entity_field
-        self._entity_field_name = entity_field_name
-        self._entity_regex = entity_regex
-        self._message_field = message_field
-        self._message_field_name = message_field_name
-        self._event_field = event_field
-        self._event_field_name = event_field_name
         self._timestamp_field = timestamp_field
         self._timestamp_field_name = timestamp_field_name
         self._vocabulary = vocabulary
@@ -112,36 +102,36 @@ class MessageDecoder:
 
         Events come either from the event key in ``input.json.event_field`` (looked up in the
         model's vocabulary) or from matching the message against the model's templates,
-        which needs a model trained on raw logs.
+        which needs a model trained on raw logs or on JSON messages.  A JSON record is read by
+        the trainer's own reader (``JsonEventReader``), so both see the same events and sessions.
         """
         json_input = config.format == "json"
         event_field_name = config.json.event_field if json_input else None
+        json_reader = None
+        if json_input:
+            fields = JsonFields(config.json.message_field, config.entity.field, event_field_name)
+            json_reader = JsonEventReader(fields, config.entity.regex)
         classify: Classifier | None = None
+        match_event: EventMatcher | None = None
         vocabulary: Vocabulary | None = None
-        entity_regex = None
         if event_field_name is not None:
             vocabulary = Vocabulary(metadata.vocabulary)
-            if config.entity.regex is not None:
-                entity_regex = RegexEntityExtractor(config.entity.regex)
         elif metadata.parser is None:
             raise ConfigError(
                 "input: the model was trained on pre-parsed event sequences and has no log templates; "
                 "send JSON with the event key in a field (input.format: json, input.json.event_field: ...)"
             )
+        elif json_input:
+            match_event = _template_matcher(config, metadata.parser, metadata.templates)
         else:
             classify = _template_classifier(config, metadata.parser, metadata.templates)
         return cls(
             json_input=json_input,
             max_message_bytes=config.max_message_bytes,
             classify=classify,
+            match_event=match_event,
+            json_reader=json_reader,
             entity_from_key=config.entity.key,
-            entity_field=field_getter(config.entity.field) if config.entity.field is not None else None,
-            entity_field_name=config.entity.field or "",
-            entity_regex=entity_regex,
-            message_field=field_getter(config.json.message_field),
-            message_field_name=config.json.message_field,
-            event_field=field_getter(event_field_name) if event_field_name is not None else None,
-            event_field_name=event_field_name or "",
             timestamp_field=(
                 field_getter(config.json.timestamp_field) if config.json.timestamp_field is not None else None
             ),
@@ -176,85 +166,78 @@ class MessageDecoder:
         if self._entity_from_key:
             entity = _entity_of_key(key)
         if entity is None:
-            raise DecodeError("missing_entity", self._entity_problem(None))
+            raise DecodeError("missing_entity", _NO_KEY if self._entity_from_key else _NO_REGEX_MATCH)
         if len(entity) > MAX_ENTITY_CHARS:
             raise _oversize_entity(entity)
         return DecodedEvent(entity, event_id, line, timestamp_ms)
 
     def _decode_json(self, text: str, key: bytes | None, timestamp_ms: int) -> DecodedEvent:
+        reader: JsonEventReader = self._json_reader  # type: ignore[assignment]
         document = decode_object(text)
-        message = self._message_field(document)
-        if self._event_field is not None:
-            event_key = self._event_field(document)
-            if type(event_key) is int:
-                event_key = str(event_key)
-            elif type(event_key) is not str or not event_key:
-                raise DecodeError("missing_event", field_problem(self._event_field_name, event_key))
-            event_id = self._vocabulary.id_of(event_key)  # type: ignore[union-attr]
-            line = message if type(message) is str and message else event_key
-            entity = self._entity_regex.entity_of(line) if self._entity_regex is not None else None
+        event = reader.read_document(document)
+        if event.event_key is not None:
+            event_id = self._vocabulary.id_of(event.event_key)  # type: ignore[union-attr]
         else:
-            if not is_message(message):
-                raise DecodeError("missing_message", field_problem(self._message_field_name, message))
-            line = message.rstrip("\r\n")
-            entity, event_id = self._classify(line)  # type: ignore[misc]
+            event_id = self._match_event(event.text)  # type: ignore[misc]
         if self._entity_from_key:
             entity = _entity_of_key(key)
-        elif self._entity_field is not None:
-            entity = entity_of_field(self._entity_field(document))
-        if entity is None:
-            raise DecodeError("missing_entity", self._entity_problem(document))
+            if entity is None:
+                raise DecodeError("missing_entity", _NO_KEY)
+        elif event.entity is None:
+            raise DecodeError("missing_entity", reader.entity_problem(document))
+        else:
+            entity = event.entity
+            if not entity.isascii():
+                _check_encodable(entity, reader.entity_source_field(document))
         if len(entity) > MAX_ENTITY_CHARS:
             raise _oversize_entity(entity)
-        if not entity.isascii():
-            _check_encodable(entity, self._entity_field_of(document))
         if self._timestamp_field is not None:
             timestamp_ms = _timestamp_ms(self._timestamp_field(document), self._timestamp_field_name)
-        return DecodedEvent(entity, event_id, line, timestamp_ms)
+        return DecodedEvent(entity, event_id, event.text, timestamp_ms)
 
-    def _entity_problem(self, document: dict[str, Any] | None) -> str:
-        if self._entity_from_key:
-            return "record has no key (input.entity.key: true)"
-        if self._entity_field is not None and document is not None:
-            return field_problem(self._entity_field_name, self._entity_field(document))
-        return "the entity regex does not match"
 
-    def _entity_field_of(self, document: dict[str, Any]) -> str:
-        """The JSON field a decoded entity came from: its own field, or the one the regex searched."""
-        if self._entity_field is not None:
-            return self._entity_field_name
-        if self._event_field is not None:
-            message = self._message_field(document)
-            if not (type(message) is str and message):
-                return self._event_field_name
-        return self._message_field_name
+_NO_KEY = "record has no key (input.entity.key: true)"
+_NO_REGEX_MATCH = "the entity regex does not match"
+
+
+def _parser_settings(config: InputConfig, parser_settings: ParserSettings) -> ParserSettings:
+    """The model's parser with the config's header and entity regexes where it sets them."""
+    return dataclasses.replace(
+        parser_settings,
+        header_regex=config.header_regex or parser_settings.header_regex,
+        entity_regex=config.entity.regex or parser_settings.entity_regex,
+    )
+
+
+def _template_matcher(
+    config: InputConfig, parser_settings: ParserSettings, templates: Sequence[str]
+) -> EventMatcher:
+    """The model event id of a message: its header stripped, then matched against the templates."""
+    settings = _parser_settings(config, parser_settings)
+    content_of = HeaderStripper(settings.header_regex).content_of
+    match_one = TemplateMatcher(templates, settings.masking, settings.collapse_repeated_masks).match_one
+
+    def match(line: str) -> int:
+        index = match_one(content_of(line))
+        return FIRST_EVENT_ID + index if index >= 0 else UNKNOWN_ID
+
+    return match
 
 
 def _template_classifier(
     config: InputConfig, parser_settings: ParserSettings, templates: Sequence[str]
 ) -> Classifier:
-    """(entity from the regex or None, model event id) of a line, via the model's own parser."""
-    settings = dataclasses.replace(
-        parser_settings,
-        header_regex=config.header_regex or parser_settings.header_regex,
-        entity_regex=config.entity.regex or parser_settings.entity_regex,
-    )
-    if config.entity.regex is not None:
-        classify_one = RawLineParser(settings, templates).classify_one
+    """(entity from the regex or None, model event id) of a raw line, via the model's own parser."""
+    if config.entity.regex is None:  # the record key names the entity
+        match = _template_matcher(config, parser_settings, templates)
+        return lambda line: (None, match(line))
+    classify_one = RawLineParser(_parser_settings(config, parser_settings), templates).classify_one
 
-        def classify_with_entity(line: str) -> tuple[str | None, int]:
-            entity, index = classify_one(line)
-            return entity, (FIRST_EVENT_ID + index if index >= 0 else UNKNOWN_ID)
+    def classify_with_entity(line: str) -> tuple[str | None, int]:
+        entity, index = classify_one(line)
+        return entity, (FIRST_EVENT_ID + index if index >= 0 else UNKNOWN_ID)
 
-        return classify_with_entity
-    content_of = HeaderStripper(settings.header_regex).content_of
-    match_one = TemplateMatcher(templates, settings.masking, settings.collapse_repeated_masks).match_one
-
-    def classify(line: str) -> tuple[str | None, int]:
-        index = match_one(content_of(line))
-        return None, (FIRST_EVENT_ID + index if index >= 0 else UNKNOWN_ID)
-
-    return classify
+    return classify_with_entity
 
 
 def _entity_of_key(key: bytes | None) -> str | None:

@@ -21,32 +21,44 @@ def training_input_differences(config: InputConfig, metadata: ModelMetadata) -> 
 
     Only like is compared with like (a field with a field, a regex with a regex): whether the
     record key or a field names the same entity as the training's regex did cannot be told from
-    the settings.  Models trained on sequences give none.
+    the settings.  Models trained on a sequences file record no input and give none.
     """
-    if metadata.input_kind != "logs" or metadata.parser is None:
-        return []
-    differences = []
     trained = trained_json_fields(metadata)
+    trained_regex = _trained_entity_regex(metadata)
+    differences = []
     if trained is not None:
         if config.format != "json":
             return [
                 "the model was trained on JSON events (logwarden train --json) and input.format is raw: "
                 "each whole record is matched as a message"
             ]
-        if config.json.message_field != trained.message:
+        if trained.event is None and config.json.message_field != trained.message:
             differences.append(
                 f"input.json.message_field is '{config.json.message_field}'; the model was trained on "
                 f"the messages in field '{trained.message}'"
+            )
+        if trained.event is not None and config.json.event_field != trained.event:
+            differences.append(
+                f"input.json.event_field is '{config.json.event_field}'; the model was trained on the "
+                f"event keys in field '{trained.event}'"
             )
         if trained.entity is not None and config.entity.field not in (None, trained.entity):
             differences.append(
                 f"input.entity.field is '{config.entity.field}'; the model's training grouped events by "
                 f"the field '{trained.entity}'"
             )
-    trained_regex = metadata.parser.entity_regex
     if trained_regex is not None and config.entity.regex not in (None, trained_regex):
         differences.append(
             f"input.entity.regex '{config.entity.regex}' differs from the entity regex the model was "
             f"trained with, '{trained_regex}'"
         )
     return differences
+
+
+def _trained_entity_regex(metadata: ModelMetadata) -> str | None:
+    """The entity regex the model's training used: its parser's, or for event keys its input's."""
+    if metadata.parser is not None:
+        return metadata.parser.entity_regex
+    source = metadata.training.get("input")
+    regex = source.get("entity_regex") if isinstance(source, dict) else None
+    return regex if isinstance(regex, str) else None

@@ -252,11 +252,21 @@ def _add_json_field_options(command: argparse.ArgumentParser, *, defaults_from_m
         help=f"with --json: field holding the log message (default: {default}message), "
         "as input.json.message_field",
     )
+    command.add_argument(
+        "--event-field",
+        help="with --json: field holding an event key parsed upstream (a Windows event id, an audit "
+        "action), as input.json.event_field: events are these keys, no templates are mined"
+        + ("; default: the model's" if defaults_from_model else ""),
+    )
 
 
 def check_json_field_options(args: argparse.Namespace) -> None:
-    """ConfigError when ``--entity-field`` or ``--message-field`` is given without ``--json``, or empty."""
-    for option, value in (("--entity-field", args.entity_field), ("--message-field", args.message_field)):
+    """ConfigError when a JSON field option is given without ``--json``, or empty."""
+    for option, value in (
+        ("--entity-field", args.entity_field),
+        ("--message-field", args.message_field),
+        ("--event-field", args.event_field),
+    ):
         if value is None:
             continue
         if args.json is None:
@@ -337,7 +347,7 @@ def _json_fields_for(metadata: ModelMetadata, args: argparse.Namespace) -> JsonF
     entity_field = args.entity_field
     if entity_field is None and args.entity_regex is None:
         entity_field = trained.entity
-    return JsonFields(args.message_field or trained.message, entity_field)
+    return JsonFields(args.message_field or trained.message, entity_field, args.event_field or trained.event)
 
 
 def _parse_ratio(text: str) -> tuple[int, int]:

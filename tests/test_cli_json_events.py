@@ -1,5 +1,8 @@
 """``logwarden train --json`` and ``score --json``: JSON events grouped by a field, end to end.
 
+Both kinds of JSON model are covered: one mined from the messages, and one of event keys parsed
+upstream (``--event-field``), trained and scored like the same sessions in a sequences file.
+
 The synthetic scheduler logs are written twice, as raw lines and as JSON events whose message no
 longer names the job (the job id is only in the nested field ``job.id``), so the JSON model can
 only find its sessions through the field, as the daemon does with ``input.entity.field``.
@@ -7,6 +10,7 @@ only find its sessions through the field, as the daemon does with ``input.entity
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,8 +19,21 @@ from cli_runner import json_lines, run_cli, stderr_summary
 
 from logwarden.cli import EXIT_CONFIG, EXIT_TRAINING, main
 from logwarden.model.bundle import load_bundle
-from logwarden.synthetic import ENTITY_REGEX, SyntheticLog, generate_logs, write_lines
-from logwarden.synthetic.json_events import ENTITY_FIELD, as_json_events
+from logwarden.synthetic import (
+    ENTITY_REGEX,
+    SyntheticLog,
+    generate_logs,
+    generate_sequences,
+    write_lines,
+    write_sequences,
+)
+from logwarden.synthetic.json_events import (
+    ENTITY_FIELD,
+    EVENT_FIELD,
+    USER_FIELD,
+    as_json_events,
+    sessions_as_keyed_events,
+)
 
 # The trainer's default network and epochs: enough to learn the synthetic lifecycle, in seconds.
 TRAINING = ("--seed", "5")
@@ -67,7 +84,13 @@ def test_train_json_groups_events_by_the_entity_field_as_raw_lines_by_the_regex(
     raw_training = load_bundle(raw_out).metadata.training
     json_metadata = load_bundle(json_model).metadata
     json_training = json_metadata.training
-    assert json_training["input"] == {"format": "json", "message_field": "message", "entity_field": "job.id"}
+    assert json_training["input"] == {
+        "format": "json",
+        "message_field": "message",
+        "entity_field": "job.id",
+        "entity_regex": None,
+        "event_field": None,
+    }
     assert json_metadata.parser is not None and json_metadata.parser.entity_regex is None
     assert json_training["mining"]["invalid_lines"] == 0
     assert json_training["mining"]["templates_mined"] == raw_training["mining"]["templates_mined"]
@@ -150,7 +173,7 @@ def test_score_json_model_on_raw_lines_without_a_regex_exits_3_saying_what_to_gi
         ),
         (
             ["--json", "X", "--entity-field", "a", "--templates", "T"],
-            "--templates applies to --sequences only",
+            "--templates applies to --sequences and --event-field only",
         ),
         (["--json", "X", "--entity-field", " "], "--entity-field must name a field, got ' '"),
     ],
@@ -199,3 +222,97 @@ def test_train_json_with_a_wrong_entity_field_exits_7_naming_it(
     )
     assert code == EXIT_TRAINING
     assert "the entity field 'job.name' is missing or empty in all" in capsys.readouterr().err
+
+
+@dataclass(frozen=True)
+class KeyedData:
+    """The same sessions of event keys as a sequences file and as JSON events of users."""
+
+    train_sequences: Path
+    train_json: Path
+    test_sequences: Path
+    test_json: Path
+    test_users: list[str]
+
+
+@pytest.fixture(scope="module")
+def keyed_data(tmp_path_factory: pytest.TempPathFactory) -> KeyedData:
+    root = tmp_path_factory.mktemp("keyed-data")
+    training = generate_sequences(seed=1, sessions=300, anomaly_fraction=0.0).sessions
+    test = generate_sequences(seed=2, sessions=60, anomaly_fraction=0.2).sessions
+    data = KeyedData(root / "train.txt", root / "train.jsonl", root / "test.txt", root / "test.jsonl", [])
+    write_sequences(data.train_sequences, training)
+    write_sequences(data.test_sequences, test)
+    write_lines(data.train_json, sessions_as_keyed_events(training).lines)
+    keyed_test = sessions_as_keyed_events(test)
+    write_lines(data.test_json, keyed_test.lines)
+    data.test_users.extend(dict.fromkeys(keyed_test.entity_of_line))
+    return data
+
+
+KEYED_FIELDS = ("--entity-field", USER_FIELD, "--event-field", EVENT_FIELD)
+
+
+def test_train_json_event_keys_equals_training_on_the_same_sessions_as_sequences(
+    tmp_path: Path, keyed_data: KeyedData
+) -> None:
+    """Events of users classified upstream (``event.code``), interleaved as concurrent users act,
+    train the model the sequences file of the same sessions trains: same vocabulary and losses."""
+    from_json = run_cli(
+        "train", "--json", keyed_data.train_json, *KEYED_FIELDS, "--out", tmp_path / "j", *TRAINING
+    )
+    assert from_json.returncode == 0, from_json.stderr
+    from_sequences = run_cli(
+        "train", "--sequences", keyed_data.train_sequences, "--out", tmp_path / "s", *TRAINING
+    )
+    assert from_sequences.returncode == 0, from_sequences.stderr
+    json_metadata = load_bundle(tmp_path / "j").metadata
+    sequences_metadata = load_bundle(tmp_path / "s").metadata
+    assert json_metadata.input_kind == "sequences" and json_metadata.parser is None
+    assert json_metadata.vocabulary == sequences_metadata.vocabulary
+    assert json_metadata.training["epoch_losses"] == pytest.approx(
+        sequences_metadata.training["epoch_losses"], rel=1e-6
+    )
+    assert json_metadata.training["input"]["event_field"] == EVENT_FIELD
+    assert json.loads(from_json.stdout)["reading"]["lines"] == sum(
+        len(line.split()) for line in keyed_data.train_sequences.read_text(encoding="utf-8").splitlines()
+    )
+
+    # score --json reads the model's own fields and gives each user the verdict of its session.
+    scored_json = run_cli("score", "--model", tmp_path / "j", "--json", keyed_data.test_json)
+    assert scored_json.returncode == 0, scored_json.stderr
+    scored_sequences = run_cli("score", "--model", tmp_path / "j", "--sequences", keyed_data.test_sequences)
+    assert scored_sequences.returncode == 0, scored_sequences.stderr
+    by_user = json_lines(scored_json.stdout)
+    by_line = json_lines(scored_sequences.stdout)
+    assert [r["entity"] for r in by_user] == keyed_data.test_users
+    assert [r["anomalous"] for r in by_user] == [r["anomalous"] for r in by_line]
+    assert [r["score"] for r in by_user] == pytest.approx([r["score"] for r in by_line], abs=1e-4)
+
+
+def test_event_field_on_a_model_of_mined_templates_exits_3(
+    json_data: JsonData, json_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        ["score", "--model", str(json_model), "--json", str(json_data.test_json), "--event-field", "e"]
+    )
+    assert code == EXIT_CONFIG
+    assert "an event field applies to models trained on event keys" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--sequences", "S", "--header-regex", "(?P<content>.*)"], "--header-regex applies to messages"),
+        (["--json", "X", *KEYED_FIELDS, "--mask", "A=a"], "--mask applies to messages"),
+        (
+            ["--logs", "X", "--entity-regex", "b", "--event-field", "e"],
+            "--event-field applies to --json only",
+        ),
+    ],
+)
+def test_train_event_key_option_mistakes_exit_3_naming_the_option(
+    args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["train", *args, "--out", str(tmp_path / "m")]) == EXIT_CONFIG
+    assert message in capsys.readouterr().err

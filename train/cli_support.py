@@ -36,7 +36,7 @@ from logwarden.model.contract import ModelMetadata
 from .calibrate import validate_labels
 from .export import out_dir_problem
 from .fit import TrainingOptions
-from .pipeline import train_on_logs, train_on_sequences
+from .pipeline import train_on_json_event_keys, train_on_logs, train_on_sequences
 
 _EVENT_ID = re.compile(r"E(\d+)")
 
@@ -97,25 +97,30 @@ def check_option_combination(args: argparse.Namespace) -> None:
             "--json needs exactly one of --entity-field (the field naming each event's entity, e.g. "
             "host.name) and --entity-regex (run over the message)"
         )
-    if args.sequences is None:
+    mines_templates = args.sequences is None and args.event_field is None
+    if mines_templates:
         input_option = "--logs" if args.logs is not None else "--json"
         if args.templates is not None:
             raise ConfigError(
-                f"--templates applies to --sequences only; with {input_option} templates are mined"
+                f"--templates applies to --sequences and --event-field only; with {input_option} templates "
+                "are mined"
             )
         if args.labelled is not None:
             raise ConfigError(
-                f"--labelled applies to --sequences only: a model trained with {input_option} names its "
-                "events by mined templates (T0, T1, ...), which the event keys of a labelled CSV never match"
+                f"--labelled applies to --sequences and --event-field only: a model trained with "
+                f"{input_option} names its events by mined templates (T0, T1, ...), which the event keys "
+                "of a labelled CSV never match"
             )
     else:
-        for option, value in (
-            ("--entity-regex", args.entity_regex),
-            ("--header-regex", args.header_regex),
-            ("--mask", args.mask),
-        ):
+        keys_from = "--sequences" if args.sequences is not None else "--event-field"
+        for option, value in (("--header-regex", args.header_regex), ("--mask", args.mask)):
             if value is not None:
-                raise ConfigError(f"{option} applies to --logs and --json only, not to --sequences")
+                raise ConfigError(
+                    f"{option} applies to messages matched against mined templates, not to the event keys "
+                    f"of {keys_from}"
+                )
+        if args.sequences is not None and args.entity_regex is not None:
+            raise ConfigError("--entity-regex applies to --logs and --json only, not to --sequences")
 
 
 def masking_rules(extra: Sequence[tuple[str, str]] | None) -> tuple[tuple[str, str], ...]:
@@ -152,7 +157,17 @@ def run_training(args: argparse.Namespace) -> dict[str, Any]:
         validate_labels([session.anomalous for session in labelled], f"labelled CSV {args.labelled}")
     started = time.perf_counter()
     metadata: ModelMetadata
-    if args.sequences is None:
+    if args.json is not None and args.event_field is not None:
+        fields = JsonFields(args.message_field or DEFAULT_MESSAGE_FIELD, args.entity_field, args.event_field)
+        if args.entity_regex is not None:
+            RegexEntityExtractor(args.entity_regex)  # ConfigError names a bad regex before training
+        templates = read_templates_csv(args.templates) if args.templates is not None else None
+        lines = read_log_lines(args.json)
+        _configure_training_logs()
+        metadata = train_on_json_event_keys(
+            lines, fields, args.entity_regex, options, args.out, labelled, templates, data_file=args.json
+        )
+    elif args.sequences is None:
         settings = parser_settings(
             args.entity_regex,
             header_regex=args.header_regex or DEFAULT_HEADER_REGEX,
@@ -201,8 +216,9 @@ def training_summary(metadata: ModelMetadata, out_dir: Path, seconds: float) -> 
         "fit_seconds": training.get("seconds"),
         "seconds": round(seconds, 3),
     }
-    if "mining" in training:
-        summary["mining"] = training["mining"]
+    for counts in ("mining", "reading"):
+        if counts in training:
+            summary[counts] = training[counts]
     return summary
 
 

@@ -135,30 +135,19 @@ def mine_json_lines(
     """``mine_log_lines`` for JSON events, one object per line, read as the daemon reads JSON records.
 
     The message field plays the part of a raw line (its header stripped by ``settings.header_regex``,
-    as the daemon does); the entity is the entity field's value, or with no entity field the first match of
-    ``settings.entity_regex`` in the message.  Lines that are no JSON object with a message are
-    counted by reason in ``invalid_lines``.
+    as the daemon does); the entity is the entity field's value, or with no entity field the first
+    match of ``settings.entity_regex`` in the message.  Lines that are no JSON object with a message
+    are counted by reason in ``invalid_lines``.
     """
     header = HeaderStripper(settings.header_regex)
-    entity_regex = None
-    if fields.entity is None:
-        if settings.entity_regex is None:
-            raise ValueError("JSON events need an entity field or an entity regex")
-        entity_regex = RegexEntityExtractor(settings.entity_regex)
     tally = JsonLineTally()
-    lines_without_entity = 0
     entities: list[str] = []
     contents: list[str] = []
-    for entity, message in read_json_lines(lines, JsonEventReader(fields), tally):
-        if entity_regex is not None:
-            entity = entity_regex.entity_of(message)
-        if entity is None:
-            lines_without_entity += 1
-            continue
+    for entity, event in read_json_lines(lines, JsonEventReader(fields, settings.entity_regex), tally):
         entities.append(entity)
-        contents.append(header.content_of(message))
+        contents.append(header.content_of(event.text))
     mined = _mine_and_assign(
-        entities, contents, settings, tally.lines, lines_without_entity, sim_th=sim_th, depth=depth
+        entities, contents, settings, tally.lines, tally.lines_without_entity, sim_th=sim_th, depth=depth
     )
     mined.blank_lines = tally.blank_lines
     mined.invalid_lines = tally.invalid_lines

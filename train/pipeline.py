@@ -15,7 +15,13 @@ from typing import Any
 import structlog
 
 from logwarden.errors import InputFormatError, TrainingError
-from logwarden.events.json_events import JsonFields
+from logwarden.events.json_events import (
+    JsonEventReader,
+    JsonFields,
+    JsonLineTally,
+    describe_fields,
+    read_json_lines,
+)
 from logwarden.events.sequences import LabelledSession
 from logwarden.events.vocabulary import Vocabulary
 from logwarden.model.contract import FIRST_EVENT_ID, InputKind, ModelMetadata, ParserSettings
@@ -38,10 +44,12 @@ def train_on_sequences(
     templates: Mapping[str, str] | None = None,
     *,
     data_file: str | Path | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> ModelMetadata:
     """Train on pre-parsed sessions of event keys; ``templates`` maps a key to its text (default: the key).
 
-    ``data_file``, when given, is recorded in the metadata by name and sha256.
+    ``data_file``, when given, is recorded in the metadata by name and sha256; ``extra`` in its
+    training summary.
     """
     vocabulary = Vocabulary.from_sessions(sessions_keys)
     texts = [templates.get(key, key) if templates else key for key in vocabulary.keys]
@@ -55,7 +63,57 @@ def train_on_sequences(
         "sequences",
         None,
         _describe_file(data_file),
-        {},
+        dict(extra or {}),
+    )
+
+
+def train_on_json_event_keys(
+    lines: Sequence[str],
+    fields: JsonFields,
+    entity_regex: str | None,
+    options: TrainingOptions,
+    out_dir: str | Path,
+    labelled: Sequence[LabelledSession] | None = None,
+    templates: Mapping[str, str] | None = None,
+    *,
+    data_file: str | Path | None = None,
+) -> ModelMetadata:
+    """Train on JSON events whose event key was parsed upstream (``fields.event``), grouped per entity.
+
+    What a security pipeline gives: events already classified (a Windows event id, an audit
+    action) with the user or host in a field.  The model is one of event keys, as with
+    ``--sequences``; the daemon serves it with ``input.json.event_field``.
+    """
+    if fields.event is None:
+        raise ValueError("training on event keys needs the field that holds them (fields.event)")
+    check_out_dir(out_dir)
+    tally = JsonLineTally()
+    sessions: dict[str, list[str]] = {}
+    for entity, event in read_json_lines(lines, JsonEventReader(fields, entity_regex), tally):
+        assert event.event_key is not None  # an event field is set, so every event read carries its key
+        sessions.setdefault(entity, []).append(event.event_key)
+    reading = tally.as_dict()
+    left_out = tally.invalid_lines or tally.lines_without_entity
+    (logger.warning if left_out else logger.info)("events_read", **reading)
+    if not tally.lines:
+        raise TrainingError("no events to train on")
+    if tally.invalid_lines == tally.lines:
+        raise TrainingError(
+            f"none of the {tally.lines} lines is a JSON object with an event key in field "
+            f"'{fields.event}'; the first: {tally.first_invalid}"
+        )
+    if not sessions:
+        raise TrainingError(
+            f"{_no_entity_found(fields, entity_regex, tally)}, so no event belongs to a session"
+        )
+    return train_on_sequences(
+        list(sessions.values()),
+        options,
+        out_dir,
+        labelled,
+        templates,
+        data_file=data_file,
+        extra={"reading": reading, "input": describe_fields(fields, entity_regex)},
     )
 
 
@@ -80,7 +138,7 @@ def train_on_logs(
         source: dict[str, Any] = {"format": "raw"}
     else:
         mined = mine_json_lines(lines, settings, json_fields)
-        source = {"format": "json", "message_field": json_fields.message, "entity_field": json_fields.entity}
+        source = describe_fields(json_fields, settings.entity_regex)
     mining: dict[str, Any] = {
         "lines": mined.lines_total,
         "blank_lines": mined.blank_lines,
@@ -106,7 +164,7 @@ def train_on_logs(
         )
     if mined.lines_without_entity == mined.lines_total - mined.invalid_lines:
         raise TrainingError(
-            f"{_no_entity_found(settings, json_fields, mined)}, so no line belongs to a session"
+            f"{_no_entity_found(json_fields, settings.entity_regex, mined)}, so no line belongs to a session"
         )
     sessions_keys = [[mined.keys[i] for i in indices] for indices in mined.sessions.values()]
     text_of = dict(zip(mined.keys, mined.templates, strict=True))
@@ -126,12 +184,15 @@ def train_on_logs(
     )
 
 
-def _no_entity_found(settings: ParserSettings, json_fields: JsonFields | None, mined: MinedLogs) -> str:
-    """What the entity rule found in no line, for the error that stops training."""
-    events = mined.lines_total - mined.invalid_lines
-    if json_fields is not None and json_fields.entity is not None:
-        return f"the entity field '{json_fields.entity}' is missing or empty in all {events} events"
-    return f"the entity regex '{settings.entity_regex}' matched none of the {events} lines"
+def _no_entity_found(
+    fields: JsonFields | None, entity_regex: str | None, tally: JsonLineTally | MinedLogs
+) -> str:
+    """What the entity rule found in no event, for the error that stops training."""
+    lines = tally.lines if isinstance(tally, JsonLineTally) else tally.lines_total
+    events = lines - tally.invalid_lines
+    if fields is not None and fields.entity is not None:
+        return f"the entity field '{fields.entity}' is missing or empty in all {events} events"
+    return f"the entity regex '{entity_regex}' matched none of the {events} lines"
 
 
 def _train(

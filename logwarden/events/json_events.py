@@ -12,9 +12,10 @@ import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
-from typing import Any
+from typing import Any, NamedTuple
 
 from logwarden.errors import DecodeError
+from logwarden.events.entity import RegexEntityExtractor
 from logwarden.model.contract import ModelMetadata
 
 ABSENT: Any = object()
@@ -122,10 +123,15 @@ def json_type(value: Any) -> str:
 
 @dataclass(frozen=True)
 class JsonFields:
-    """Where a JSON event keeps its message and its entity; ``entity`` None: a regex over the message."""
+    """Where a JSON event keeps its message, its entity and, when parsed upstream, its event key.
+
+    ``entity`` None: the entity regex finds the entity in the message.  ``event`` set: the event is
+    the key in that field (a model trained on event keys), and the message is optional.
+    """
 
     message: str = DEFAULT_MESSAGE_FIELD
     entity: str | None = None
+    event: str | None = None
 
 
 def trained_json_fields(metadata: ModelMetadata) -> JsonFields | None:
@@ -133,39 +139,108 @@ def trained_json_fields(metadata: ModelMetadata) -> JsonFields | None:
     source = metadata.training.get("input")
     if not isinstance(source, dict) or source.get("format") != "json":
         return None
-    message, entity = source.get("message_field"), source.get("entity_field")
+
+    def named(key: str) -> str | None:
+        value = source.get(key)
+        return value if isinstance(value, str) and value else None
+
     return JsonFields(
-        message if isinstance(message, str) and message else DEFAULT_MESSAGE_FIELD,
-        entity if isinstance(entity, str) and entity else None,
+        named("message_field") or DEFAULT_MESSAGE_FIELD, named("entity_field"), named("event_field")
     )
 
 
-class JsonEventReader:
-    """(entity from the entity field, message) of one JSON line, as the daemon reads a JSON record."""
+def describe_fields(fields: JsonFields, entity_regex: str | None) -> dict[str, str | None]:
+    """What a model records of the JSON input it was trained on (``training.input``)."""
+    return {
+        "format": "json",
+        "message_field": fields.message,
+        "entity_field": fields.entity,
+        "entity_regex": entity_regex if fields.entity is None else None,
+        "event_field": fields.event,
+    }
 
-    def __init__(self, fields: JsonFields) -> None:
+
+class JsonEvent(NamedTuple):
+    """One event of a JSON line: its entity, its text and, with an event field, its event key."""
+
+    entity: str | None
+    text: str
+    """The message; with an event field and no message, the event key (what an alert shows)."""
+    event_key: str | None
+
+
+class JsonEventReader:
+    """Reads one JSON event as the daemon reads a JSON record with the same fields.
+
+    The entity is the entity field's value (a string or an integer), or with no entity field the
+    first match of ``entity_regex`` in the event's text; with neither (the daemon's
+    ``input.entity.key: true``) it is left to the caller, as None.
+    """
+
+    def __init__(self, fields: JsonFields, entity_regex: str | None = None) -> None:
         self.fields = fields
         self._message = field_getter(fields.message)
-        self._entity = field_getter(fields.entity) if fields.entity is not None else None
+        self._entity_field = field_getter(fields.entity) if fields.entity is not None else None
+        self._entity_regex = (
+            RegexEntityExtractor(entity_regex) if fields.entity is None and entity_regex else None
+        )
+        self._event = field_getter(fields.event) if fields.event is not None else None
 
-    def read(self, text: str) -> tuple[str | None, str]:
-        """The entity field's value (None when missing or unusable, or with no entity field) and the message.
+    @property
+    def names_entities(self) -> bool:
+        """Whether events read get an entity from here (a field or a regex), not from the caller."""
+        return self._entity_field is not None or self._entity_regex is not None
 
-        DecodeError for text that is no JSON object, and ``missing_message`` when the message field
-        holds no text: such a line has no event at all, where one without an entity has an event
-        that belongs to no session.
+    def read(self, text: str) -> JsonEvent:
+        """The event in one JSON text: ``read_document`` after decoding it (``decode_object``)."""
+        return self.read_document(decode_object(text))
+
+    def read_document(self, document: dict[str, Any]) -> JsonEvent:
+        """The event in a decoded JSON object; its entity is None when the object names none.
+
+        DecodeError ``missing_message`` when the message field holds no text, ``missing_event``
+        when the event field holds no key: such an object has no event at all, where one without
+        an entity has an event that belongs to no session.
         """
-        document = decode_object(text)
         message = self._message(document)
-        if not is_message(message):
+        event_key = None
+        if self._event is not None:
+            event_key = self._event(document)
+            if type(event_key) is int:
+                event_key = str(event_key)
+            elif type(event_key) is not str or not event_key:
+                raise DecodeError("missing_event", field_problem(self.fields.event or "", event_key))
+            line = message if type(message) is str and message else event_key
+        elif is_message(message):
+            line = message.rstrip("\r\n")
+        else:
             raise DecodeError("missing_message", field_problem(self.fields.message, message))
-        entity = entity_of_field(self._entity(document)) if self._entity is not None else None
-        return entity, message.rstrip("\r\n")
+        if self._entity_field is not None:
+            entity = entity_of_field(self._entity_field(document))
+        else:
+            entity = self._entity_regex.entity_of(line) if self._entity_regex is not None else None
+        return JsonEvent(entity, line, event_key)
+
+    def entity_problem(self, document: dict[str, Any]) -> str:
+        """Why ``document`` names no entity, for its dead letter."""
+        if self._entity_field is not None:
+            return field_problem(self.fields.entity or "", self._entity_field(document))
+        return "the entity regex does not match"
+
+    def entity_source_field(self, document: dict[str, Any]) -> str:
+        """The field an entity read from ``document`` came from: its own, or the one the regex searched."""
+        if self.fields.entity is not None:
+            return self.fields.entity
+        if self.fields.event is not None:
+            message = self._message(document)
+            if not (type(message) is str and message):
+                return self.fields.event
+        return self.fields.message
 
 
 @dataclass
 class JsonLineTally:
-    """Lines of a JSON-lines file that yield no event, counted, never dropped in silence.
+    """Lines of a JSON-lines file that yield no event in a session, counted, never dropped in silence.
 
     ``first_invalid`` quotes the first line that is not a usable event, with its number (from 1)
     and the reason, so a wrong ``--message-field`` or a raw log given as JSON is named at once.
@@ -176,6 +251,7 @@ class JsonLineTally:
     invalid_lines: int = 0
     invalid_reasons: dict[str, int] = dataclass_field(default_factory=dict)
     first_invalid: str | None = None
+    lines_without_entity: int = 0
 
     def count_invalid(self, line_number: int, error: DecodeError) -> None:
         self.invalid_lines += 1
@@ -183,14 +259,36 @@ class JsonLineTally:
         if self.first_invalid is None:
             self.first_invalid = f"line {line_number}: {error}"
 
+    def as_dict(self) -> dict[str, object]:
+        """The counts, as ``logwarden train`` and ``score`` print them."""
+        counts: dict[str, object] = {
+            "lines": self.lines,
+            "blank_lines": self.blank_lines,
+            "lines_without_entity": self.lines_without_entity,
+            "invalid_lines": self.invalid_lines,
+            "invalid_reasons": dict(self.invalid_reasons),
+        }
+        if self.first_invalid is not None:
+            counts["first_invalid"] = self.first_invalid
+        return counts
+
 
 def read_json_lines(
     lines: Iterable[str], reader: JsonEventReader, tally: JsonLineTally
-) -> Iterator[tuple[str | None, str]]:
-    """(entity field's value or None, message) of each line that holds an event, in order.
+) -> Iterator[tuple[str, JsonEvent]]:
+    """(entity, event) of each line whose event belongs to an entity, in order; other lines counted.
 
-    Blank lines are counted apart and not as lines, as the raw-log readers count them.
+    Blank lines are counted apart and not as lines, as the raw-log readers count them.  The
+    reader must name entities itself (an entity field or regex): a file has no record keys.
     """
+    if not reader.names_entities:
+        raise ValueError("JSON lines need an entity field or an entity regex")
+    return _events_of(lines, reader, tally)
+
+
+def _events_of(
+    lines: Iterable[str], reader: JsonEventReader, tally: JsonLineTally
+) -> Iterator[tuple[str, JsonEvent]]:
     for line_number, raw_line in enumerate(lines, 1):
         line = raw_line.rstrip("\r\n")
         if not line.strip():
@@ -198,6 +296,11 @@ def read_json_lines(
             continue
         tally.lines += 1
         try:
-            yield reader.read(line)
+            event = reader.read(line)
         except DecodeError as exc:
             tally.count_invalid(line_number, exc)
+            continue
+        if event.entity is None:
+            tally.lines_without_entity += 1
+            continue
+        yield event.entity, event

@@ -46,6 +46,16 @@ class LogScoringSummary:
     invalid_reasons: dict[str, int] = field(default_factory=dict)
     first_invalid: str | None = None
 
+    def add_json_counts(self, tally: JsonLineTally) -> None:
+        """Add what a JSON-lines reader counted."""
+        self.lines += tally.lines
+        self.blank_lines += tally.blank_lines
+        self.lines_without_entity += tally.lines_without_entity
+        self.invalid_lines += tally.invalid_lines
+        for reason, count in tally.invalid_reasons.items():
+            self.invalid_reasons[reason] = self.invalid_reasons.get(reason, 0) + count
+        self.first_invalid = self.first_invalid or tally.first_invalid
+
 
 def threshold_of(model: OnnxStepModel, override: float | None) -> float:
     """The calibrated threshold unless the caller overrides it."""
@@ -118,18 +128,46 @@ def group_json_lines(
     match in the message (``entity_regex``, else the model's).
     """
     settings = _log_parser_settings(model, entity_regex, needs_regex=fields.entity is None)
-    entity_regex_of = _entity_regex_of(settings) if fields.entity is None else None
     tally = JsonLineTally()
-    events = read_json_lines(lines, JsonEventReader(fields), tally)
-    if entity_regex_of is not None:
-        events = ((entity_regex_of(message), message) for _, message in events)
-    sessions = _group_events(model, settings, events, summary)
-    summary.lines += tally.lines
-    summary.blank_lines += tally.blank_lines
-    summary.invalid_lines += tally.invalid_lines
-    for reason, count in tally.invalid_reasons.items():
-        summary.invalid_reasons[reason] = summary.invalid_reasons.get(reason, 0) + count
-    summary.first_invalid = summary.first_invalid or tally.first_invalid
+    events = read_json_lines(lines, JsonEventReader(fields, settings.entity_regex), tally)
+    sessions = _group_events(model, settings, ((entity, event.text) for entity, event in events), summary)
+    summary.add_json_counts(tally)
+    return sessions
+
+
+def group_json_event_keys(
+    model: OnnxStepModel,
+    lines: Iterable[str],
+    summary: LogScoringSummary,
+    fields: JsonFields,
+    entity_regex: str | None = None,
+) -> dict[str, list[int]]:
+    """Per-entity id lists of JSON events whose event key is in ``fields.event``: a model trained on
+    event keys (``logwarden train --json --event-field``); keys it never saw become UNKNOWN."""
+    metadata = model.metadata
+    if metadata.input_kind != "sequences":
+        raise ConfigError(
+            "this model matches messages against mined templates; an event field applies to models "
+            "trained on event keys (logwarden train --sequences, or --json with --event-field)"
+        )
+    if fields.event is None:
+        raise ConfigError(
+            "this model was trained on event keys: give the field that holds them (--event-field)"
+        )
+    if fields.entity is None and entity_regex is None:
+        raise ConfigError("give the field naming each event's entity (--entity-field) or an --entity-regex")
+    vocabulary = Vocabulary(metadata.vocabulary)
+    tally = JsonLineTally()
+    sessions: dict[str, list[int]] = {}
+    for entity, event in read_json_lines(lines, JsonEventReader(fields, entity_regex), tally):
+        key = event.event_key
+        assert key is not None  # an event field is set, so every event read carries its key
+        event_id = vocabulary.id_of(key)
+        if event_id == UNKNOWN_ID:
+            summary.unknown_template_lines += 1
+            summary.new_templates[key] = summary.new_templates.get(key, 0) + 1
+        sessions.setdefault(entity, []).append(event_id)
+    summary.add_json_counts(tally)
     return sessions
 
 
@@ -209,8 +247,20 @@ def score_json_lines(
     threshold: float | None = None,
     entity_regex: str | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """One record per entity of a JSON-lines file, in order of the entity's first event."""
-    sessions = group_json_lines(model, lines, summary, fields, entity_regex)
+    """One record per entity of a JSON-lines file, in order of the entity's first event.
+
+    A model of event keys reads them from ``fields.event``; a model of mined templates matches
+    the messages, and refuses an event field.
+    """
+    if model.metadata.input_kind == "sequences":
+        sessions = group_json_event_keys(model, lines, summary, fields, entity_regex)
+    elif fields.event is not None:
+        raise ConfigError(
+            "an event field applies to models trained on event keys; this one matches messages "
+            "against the templates it mined"
+        )
+    else:
+        sessions = group_json_lines(model, lines, summary, fields, entity_regex)
     return score_entity_sessions(model, sessions, threshold)
 
 

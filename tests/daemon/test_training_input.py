@@ -66,3 +66,33 @@ def test_settings_that_cannot_be_compared_give_no_difference() -> None:
         assert training_input_differences(json_input(entity), trained_by_regex) == []
     sequences = dataclasses.replace(trained_by_regex, input_kind="sequences", parser=None)
     assert training_input_differences(json_input(EntityConfig(key=True)), sequences) == []
+
+
+def test_a_model_of_event_keys_names_another_event_field_and_entity_regex() -> None:
+    """A model trained with ``train --json --event-field`` has no parser: its input record decides."""
+    keys_model = model_metadata(
+        input_kind="sequences",
+        training={
+            "input": {
+                "format": "json",
+                "message_field": "message",
+                "entity_field": None,
+                "entity_regex": r"user=(\w+)",
+                "event_field": "event.code",
+            }
+        },
+    )
+    same = InputConfig(
+        format="json",
+        entity=EntityConfig(regex=r"user=(\w+)"),
+        json=JsonInputConfig(event_field="event.code"),
+    )
+    assert training_input_differences(same, keys_model) == []
+    other = InputConfig(
+        format="json", entity=EntityConfig(regex=r"uid=(\d+)"), json=JsonInputConfig(event_field="action")
+    )
+    assert training_input_differences(other, keys_model) == [
+        "input.json.event_field is 'action'; the model was trained on the event keys in field 'event.code'",
+        r"input.entity.regex 'uid=(\d+)' differs from the entity regex the model was trained with, "
+        r"'user=(\w+)'",
+    ]

@@ -10,6 +10,7 @@ from model_metadata import model_metadata
 from logwarden.errors import DecodeError
 from logwarden.events.json_events import (
     ABSENT,
+    JsonEvent,
     JsonEventReader,
     JsonFields,
     JsonLineTally,
@@ -48,9 +49,38 @@ def test_text_that_is_no_finite_json_object_is_refused_with_its_reason(text: str
 
 def test_reader_takes_entity_from_its_field_and_message_without_newline() -> None:
     reader = JsonEventReader(JsonFields(message="log.text", entity="user.id"))
-    assert reader.read('{"user": {"id": 501}, "log": {"text": "login ok\\r\\n"}}') == ("501", "login ok")
-    assert reader.read('{"user": {"id": ""}, "log": {"text": "login ok"}}') == (None, "login ok")
-    assert JsonEventReader(JsonFields()).read('{"message": "m", "user": "u"}') == (None, "m")
+    event = reader.read('{"user": {"id": 501}, "log": {"text": "login ok\\r\\n"}}')
+    assert event == JsonEvent("501", "login ok", None)
+    assert reader.read('{"user": {"id": ""}, "log": {"text": "login ok"}}').entity is None
+
+
+def test_reader_with_an_entity_regex_finds_the_entity_in_the_message() -> None:
+    reader = JsonEventReader(JsonFields(), entity_regex=r"user (\w+)")
+    assert reader.read('{"message": "login by user bob", "user": "x"}') == JsonEvent(
+        "bob", "login by user bob", None
+    )
+    assert reader.read('{"message": "disk full"}').entity is None
+
+
+def test_reader_with_an_event_field_takes_the_key_and_needs_no_message() -> None:
+    """As the daemon reads ``input.json.event_field``: an integer key is its digits, the text is the
+    message when there is one, else the key."""
+    reader = JsonEventReader(JsonFields(entity="user", event="event.code"))
+    assert reader.read('{"user": "bob", "event": {"code": 4625}}') == JsonEvent("bob", "4625", "4625")
+    with_message = reader.read('{"user": "bob", "event": {"code": "4624"}, "message": "logon"}')
+    assert with_message == JsonEvent("bob", "logon", "4624")
+    for missing in ('{"user": "bob"}', '{"user": "bob", "event": {"code": ""}}', '{"event": {"code": true}}'):
+        with pytest.raises(DecodeError, match="field 'event.code'") as caught:
+            reader.read(missing)
+        assert caught.value.reason == "missing_event"
+
+
+def test_json_lines_need_an_entity_field_or_regex() -> None:
+    """A file has no record keys: reading one without an entity rule is refused at once."""
+    reader = JsonEventReader(JsonFields())
+    assert reader.read('{"message": "m"}') == JsonEvent(None, "m", None)
+    with pytest.raises(ValueError, match="entity field or an entity regex"):
+        read_json_lines([], reader, JsonLineTally())
 
 
 @pytest.mark.parametrize("message", ['""', '"  "', "42", "null", '{"a": 1}'])
@@ -64,8 +94,8 @@ def test_read_json_lines_counts_blank_and_bad_lines_and_quotes_the_first_bad_one
     lines = ['{"message": "a", "u": "x"}\n', "\n", "oops\n", "   \n", "[]\n", '{"message": "b"}\n']
     tally = JsonLineTally()
     events = list(read_json_lines(lines, JsonEventReader(JsonFields(entity="u")), tally))
-    assert events == [("x", "a"), (None, "b")]
-    assert (tally.lines, tally.blank_lines, tally.invalid_lines) == (4, 2, 2)
+    assert events == [("x", JsonEvent("x", "a", None))]
+    assert (tally.lines, tally.blank_lines, tally.invalid_lines, tally.lines_without_entity) == (4, 2, 2, 1)
     assert tally.invalid_reasons == {"invalid_json": 1, "not_an_object": 1}
     assert tally.first_invalid is not None and tally.first_invalid.startswith("line 3: invalid_json:")
 
@@ -77,6 +107,10 @@ def test_trained_json_fields_come_from_the_models_training_record() -> None:
     )
     by_regex = {**json_input, "entity_field": None}
     assert trained_json_fields(model_metadata(training={"input": by_regex})) == JsonFields("msg", None)
+    keys = {**json_input, "event_field": "event.code"}
+    assert trained_json_fields(model_metadata(training={"input": keys})) == JsonFields(
+        "msg", "host.name", "event.code"
+    )
     assert trained_json_fields(model_metadata(training={"input": {"format": "raw"}})) is None
     assert trained_json_fields(model_metadata(training={})) is None
     assert trained_json_fields(model_metadata(training={"input": "json"})) is None

@@ -63,7 +63,7 @@ def test_check_option_combination_labelled_with_logs_raises_config_error() -> No
     args = build_parser().parse_args(
         ["train", "--logs", "a.log", "--entity-regex", r"job_\d+", "--labelled", "l.csv", "--out", "m"]
     )
-    with pytest.raises(ConfigError, match="--labelled applies to --sequences only"):
+    with pytest.raises(ConfigError, match="--labelled applies to --sequences and --event-field only"):
         check_option_combination(args)
 
 
