@@ -108,7 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
         "of host names one template whatever their length",
     )
     train.add_argument(
-        "--templates", type=Path, help="with --sequences: CSV EventId,EventTemplate (key N <-> EN)"
+        "--templates",
+        type=Path,
+        help="with --sequences or --event-field: CSV EventId,EventTemplate (key N <-> EN)",
     )
     train.add_argument(
         "--labelled", type=Path, help="labelled CSV (Sequence,label): threshold maximising F1 there"
