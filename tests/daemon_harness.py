@@ -79,6 +79,31 @@ def daemon_config(
     }
 
 
+def live_config(
+    bootstrap: str,
+    topic_factory: Callable[..., str],
+    group: str,
+    model_dir: Path,
+    tmp_path: Path,
+    input_topic: str,
+    **sections: Any,
+) -> dict[str, Any]:
+    """A config on the test broker reading ``input_topic``, with fresh alerts and dead-letter topics.
+
+    ``sections`` (``state=``, ``processing=``, ...) go to ``daemon_config``.
+    """
+    return daemon_config(
+        bootstrap=bootstrap,
+        group=group,
+        input_topic=input_topic,
+        alerts_topic=topic_factory(prefix="alerts"),
+        dead_letter_topic=topic_factory(prefix="dead"),
+        model_dir=model_dir,
+        state_dir=tmp_path / "state",
+        **sections,
+    )
+
+
 @dataclass
 class DaemonProcess:
     """One ``logwarden run`` subprocess with its JSON log captured to a file."""

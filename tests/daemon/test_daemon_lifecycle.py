@@ -22,6 +22,7 @@ from daemon_harness import (
     ThrottledProducer,
     daemon_config,
     keyed_records,
+    live_config,
     produce_records,
     stored_events_applied,
 )
@@ -76,26 +77,6 @@ def offline_config(model_dir: Path, state_dir: Path) -> dict[str, Any]:
         dead_letter_topic="dead",
         model_dir=model_dir,
         state_dir=state_dir,
-    )
-
-
-def live_config(
-    bootstrap: str,
-    topic_factory: Callable[..., str],
-    group: str,
-    model_dir: Path,
-    tmp_path: Path,
-    input_topic: str,
-) -> dict[str, Any]:
-    """A config on the test broker reading ``input_topic``, with fresh alerts and dead-letter topics."""
-    return daemon_config(
-        bootstrap=bootstrap,
-        group=group,
-        input_topic=input_topic,
-        alerts_topic=topic_factory(prefix="alerts"),
-        dead_letter_topic=topic_factory(prefix="dead"),
-        model_dir=model_dir,
-        state_dir=tmp_path / "state",
     )
 
 

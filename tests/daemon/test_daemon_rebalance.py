@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from daemon_harness import DaemonProcess, ThrottledProducer, daemon_config, keyed_records
+from daemon_harness import DaemonProcess, ThrottledProducer, keyed_records, live_config
 from kafka import KafkaConsumer
 from kafka_broker import FAST_CONSUMER_SETTINGS
 
@@ -40,14 +40,13 @@ def test_daemon_rebalance_while_input_flows_hands_partitions_over_exactly_and_ke
     records = keyed_records(log)
     held_back = len(records) // 4  # sent only once the daemon owns every partition again
     input_topic = topic_factory(partitions=4, prefix="in")
-    config = daemon_config(
-        bootstrap=kafka_bootstrap,
-        group=consumer_group,
-        input_topic=input_topic,
-        alerts_topic=topic_factory(prefix="alerts"),
-        dead_letter_topic=topic_factory(prefix="dead"),
-        model_dir=synthetic_model,
-        state_dir=tmp_path / "state",
+    config = live_config(
+        kafka_bootstrap,
+        topic_factory,
+        consumer_group,
+        synthetic_model,
+        tmp_path,
+        input_topic,
         # No periodic checkpoint: at the rebalance there is work only the revocation saves.
         state={"checkpoint_interval_seconds": 3600.0, "checkpoint_every_events": 10_000_000},
     )

@@ -9,7 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from daemon_harness import DaemonProcess, daemon_config, keyed_records, produce_records, stored_events_applied
+from daemon_harness import (
+    DaemonProcess,
+    daemon_config,
+    keyed_records,
+    live_config,
+    produce_records,
+    stored_events_applied,
+)
 from kafka.partitioner.default import murmur2
 from kafka_broker import read_all
 
@@ -158,14 +165,13 @@ def test_daemon_more_entities_than_max_entities_evicts_and_stays_bounded(
     log = generate_logs(seed=17, entities=200, anomaly_fraction=0.0, first_job_id=96_000)
     distinct = len(set(log.entity_of_line))
     input_topic = topic_factory(partitions=2, prefix="in")
-    config = daemon_config(
-        bootstrap=kafka_bootstrap,
-        group=consumer_group,
-        input_topic=input_topic,
-        alerts_topic=topic_factory(prefix="alerts"),
-        dead_letter_topic=topic_factory(prefix="dead"),
-        model_dir=synthetic_model,
-        state_dir=tmp_path / "state",
+    config = live_config(
+        kafka_bootstrap,
+        topic_factory,
+        consumer_group,
+        synthetic_model,
+        tmp_path,
+        input_topic,
         state={"max_entities": max_entities, "checkpoint_every_events": 200},
         processing={"batch_max_events": 32},
     )
