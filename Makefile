@@ -1,10 +1,10 @@
-# One entry point for people and CI: `make demo`, `make test`, `make bench`.
+# One entry point for people and CI: `make demo`, `make test`, `make bench` (`make demo-json`: the demo with JSON events).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 DATA ?= ../shared/data
 
-.PHONY: demo test bench lint clean
+.PHONY: demo demo-json test bench lint clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,9 @@ $(VENV): $(VENV)/.installed
 
 demo: $(VENV)/.installed
 	$(PY) -m logwarden.demo
+
+demo-json: $(VENV)/.installed
+	$(PY) -m logwarden.demo --json --out demo-out-json
 
 test: $(VENV)/.installed
 	LOGWARDEN_DATA=$(DATA) $(PY) -m pytest -q

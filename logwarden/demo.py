@@ -3,6 +3,9 @@
 Starts a local broker, generates a normal training log and a test stream with injected
 anomalies of known kinds, trains and exports a model, runs the daemon as a subprocess,
 replays the stream into Kafka, then prints the alerts and how many anomalies were caught.
+With ``--json`` the same jobs travel as JSON events whose job id is only in the field ``job.id``
+(what a log shipper sends): the model is trained with ``train --json`` and the daemon reads
+``input.format: json``.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import yaml
 
 from logwarden.devbroker import LocalBroker
 from logwarden.synthetic import ENTITY_REGEX, SyntheticLog, generate_logs, write_lines
+from logwarden.synthetic.json_events import ENTITY_FIELD, TIMESTAMP_FIELD, as_json_events
 
 INPUT_TOPIC = "demo.logs"
 ALERTS_TOPIC = "demo.alerts"
@@ -39,7 +43,8 @@ def say(message: str) -> None:
     print(f"[demo] {message}", flush=True)
 
 
-def train_model(lines: list[str], out: Path, epochs: int, seed: int) -> dict[str, object]:
+def train_model(lines: list[str], out: Path, epochs: int, seed: int, json_events: bool) -> dict[str, object]:
+    from logwarden.events.json_events import JsonFields
     from logwarden.events.raw import parser_settings
     from logwarden.logs import configure_logging
     from logwarden.train.fit import TrainingOptions
@@ -49,7 +54,11 @@ def train_model(lines: list[str], out: Path, epochs: int, seed: int) -> dict[str
     # The exporter warns about LSTM batch sizes unless h0/c0 are graph inputs; ours are.
     warnings.filterwarnings("ignore", message="Exporting a model to ONNX with a batch_size")
     metadata = train_on_logs(
-        lines, parser_settings(ENTITY_REGEX), TrainingOptions(epochs=epochs, seed=seed), out
+        lines,
+        parser_settings(None if json_events else ENTITY_REGEX),
+        TrainingOptions(epochs=epochs, seed=seed),
+        out,
+        json_fields=JsonFields(entity=ENTITY_FIELD) if json_events else None,
     )
     return {
         "threshold": round(metadata.threshold, 3),
@@ -58,7 +67,8 @@ def train_model(lines: list[str], out: Path, epochs: int, seed: int) -> dict[str
     }
 
 
-def write_config(path: Path, bootstrap: str, model_dir: Path, state_dir: Path) -> None:
+def write_config(path: Path, bootstrap: str, model_dir: Path, state_dir: Path, json_events: bool) -> None:
+    json_input = {"entity": {"field": ENTITY_FIELD}, "json": {"timestamp_field": TIMESTAMP_FIELD}}
     config = {
         "kafka": {
             "bootstrap_servers": [bootstrap],
@@ -68,7 +78,9 @@ def write_config(path: Path, bootstrap: str, model_dir: Path, state_dir: Path) -
             "dead_letter_topic": DEAD_LETTER_TOPIC,
             "consumer": FAST_GROUP,
         },
-        "input": {"format": "raw", "entity": {"regex": ENTITY_REGEX}},
+        "input": {"format": "json", **json_input}
+        if json_events
+        else {"format": "raw", "entity": {"regex": ENTITY_REGEX}},
         "model": {"path": str(model_dir)},
         "state": {"dir": str(state_dir), "ttl_seconds": TTL_SECONDS, "checkpoint_interval_seconds": 2.0},
         "logging": {"level": "info"},
@@ -76,19 +88,19 @@ def write_config(path: Path, bootstrap: str, model_dir: Path, state_dir: Path) -
     path.write_text(yaml.safe_dump(config, sort_keys=False))
 
 
-def produce(bootstrap: str, stream: SyntheticLog) -> int:
-    """Send every line keyed by its entity, with the line's own time as the record timestamp."""
+def produce(bootstrap: str, stream: SyntheticLog, values: list[str]) -> int:
+    """Send every value keyed by its entity, with its line's own time as the record timestamp."""
     from kafka import KafkaProducer
 
     producer = KafkaProducer(bootstrap_servers=[bootstrap], linger_ms=5, acks="all")
-    for line, entity in zip(stream.lines, stream.entity_of_line, strict=True):
+    for line, value, entity in zip(stream.lines, values, stream.entity_of_line, strict=True):
         stamp = datetime.fromisoformat(line.split(" ", 1)[0].replace("Z", "+00:00"))
         producer.send(
-            INPUT_TOPIC, key=entity.encode(), value=line.encode(), timestamp_ms=int(stamp.timestamp() * 1000)
+            INPUT_TOPIC, key=entity.encode(), value=value.encode(), timestamp_ms=int(stamp.timestamp() * 1000)
         )
     producer.flush()
     producer.close()
-    return len(stream.lines)
+    return len(values)
 
 
 def committed_total(bootstrap: str) -> int:
@@ -142,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-entities", type=int, default=1000)
     parser.add_argument("--stream-entities", type=int, default=2000)
     parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument(
+        "--json", action="store_true", help="send the jobs as JSON events, the job id in the field job.id"
+    )
     args = parser.parse_args(argv)
     started = time.monotonic()
     out: Path = args.out
@@ -151,20 +166,23 @@ def main(argv: list[str] | None = None) -> int:
 
     training = generate_logs(args.seed, args.train_entities, anomaly_fraction=0.0)
     stream = generate_logs(args.seed + 1, args.stream_entities, anomaly_fraction=0.05, first_job_id=100_000)
-    write_lines(out / "train.log", training.lines)
-    write_lines(out / "stream.log", stream.lines)
+    training_lines = as_json_events(training) if args.json else training.lines
+    stream_values = as_json_events(stream) if args.json else stream.lines
+    suffix = "jsonl" if args.json else "log"
+    write_lines(out / f"train.{suffix}", training_lines)
+    write_lines(out / f"stream.{suffix}", stream_values)
     say(
-        f"generated {len(training.lines)} training lines and a stream of {len(stream.lines)} lines "
-        f"({len(stream.anomalies)} anomalous of {len(stream.entities)} jobs)"
+        f"generated {len(training_lines)} training {'JSON events' if args.json else 'lines'} and a stream "
+        f"of {len(stream_values)} ({len(stream.anomalies)} anomalous of {len(stream.entities)} jobs)"
     )
-    summary = train_model(training.lines, out / "model", args.epochs, args.seed)
+    summary = train_model(training_lines, out / "model", args.epochs, args.seed, args.json)
     say(f"trained and exported {out / 'model'}: {summary}")
 
     with LocalBroker(out / "broker.log") as broker:
         broker.create_topics([INPUT_TOPIC], partitions=3)
         broker.create_topics([ALERTS_TOPIC, DEAD_LETTER_TOPIC], partitions=1)
         config_path = out / "config.yaml"
-        write_config(config_path, broker.bootstrap, out / "model", out / "state")
+        write_config(config_path, broker.bootstrap, out / "model", out / "state", args.json)
         daemon_log = (out / "daemon.log").open("wb")
         daemon = subprocess.Popen(
             [sys.executable, "-m", "logwarden.cli", "run", "--config", str(config_path)],
@@ -177,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"daemon started (pid {daemon.pid}, log {out / 'daemon.log'}); "
                 "replaying the stream into Kafka"
             )
-            produced = produce(broker.bootstrap, stream)
+            produced = produce(broker.bootstrap, stream, stream_values)
             deadline = time.monotonic() + 90
             while committed_total(broker.bootstrap) < produced and time.monotonic() < deadline:
                 if daemon.poll() is not None:

@@ -18,6 +18,7 @@ from logwarden.synthetic.logs import SyntheticLog
 
 ENTITY_FIELD = "job.id"
 MESSAGE_FIELD = "message"
+TIMESTAMP_FIELD = "@timestamp"
 
 _LINE = re.compile(r"(?P<ts>\S+) (?P<host>\S+) (?P<process>[^\[]+)\[(?P<pid>\d+)\]: (?P<message>.*)")
 
@@ -30,7 +31,7 @@ def as_json_events(log: SyntheticLog) -> list[str]:
         if match is None:
             raise ValueError(f"not a synthetic scheduler line: {line!r}")
         event = {
-            "@timestamp": match["ts"],
+            TIMESTAMP_FIELD: match["ts"],
             "host": {"name": match["host"]},
             "process": {"name": match["process"], "pid": int(match["pid"])},
             "job": {"id": entity},
