@@ -156,45 +156,63 @@ def run_training(args: argparse.Namespace) -> dict[str, Any]:
         labelled = read_labelled_csv(args.labelled)
         validate_labels([session.anomalous for session in labelled], f"labelled CSV {args.labelled}")
     started = time.perf_counter()
-    metadata: ModelMetadata
-    if args.json is not None and args.event_field is not None:
-        fields = JsonFields(args.message_field or DEFAULT_MESSAGE_FIELD, args.entity_field, args.event_field)
-        if args.entity_regex is not None:
-            RegexEntityExtractor(args.entity_regex)  # ConfigError names a bad regex before training
-        templates = read_templates_csv(args.templates) if args.templates is not None else None
-        lines = read_log_lines(args.json)
-        _configure_training_logs()
-        metadata = train_on_json_event_keys(
-            lines, fields, args.entity_regex, options, args.out, labelled, templates, data_file=args.json
-        )
-    elif args.sequences is None:
-        settings = parser_settings(
-            args.entity_regex,
-            header_regex=args.header_regex or DEFAULT_HEADER_REGEX,
-            masking=masking_rules(args.mask),
-        )
-        # Validates the regexes: ConfigError names a bad one before training.
-        HeaderStripper(settings.header_regex)
-        if settings.entity_regex is not None:
-            RegexEntityExtractor(settings.entity_regex)
-        Masker(settings.masking, settings.collapse_repeated_masks)
-        json_fields = None
-        if args.json is not None:
-            json_fields = JsonFields(args.message_field or DEFAULT_MESSAGE_FIELD, args.entity_field)
-        data_file = args.logs if args.logs is not None else args.json
-        lines = read_log_lines(data_file)
-        _configure_training_logs()
-        metadata = train_on_logs(
-            lines, settings, options, args.out, labelled, data_file=data_file, json_fields=json_fields
-        )
+    if args.sequences is not None:
+        metadata = _train_sequences(args, options, labelled)
+    elif args.json is not None and args.event_field is not None:
+        metadata = _train_json_event_keys(args, options, labelled)
     else:
-        sessions = read_sequences(args.sequences)
-        templates = read_templates_csv(args.templates) if args.templates is not None else None
-        _configure_training_logs()
-        metadata = train_on_sequences(
-            sessions, options, args.out, labelled, templates, data_file=args.sequences
-        )
+        metadata = _train_logs(args, options, labelled)
     return training_summary(metadata, Path(args.out), time.perf_counter() - started)
+
+
+def _train_sequences(
+    args: argparse.Namespace, options: TrainingOptions, labelled: list[LabelledSession] | None
+) -> ModelMetadata:
+    """``--sequences``: sessions of event keys, one per line."""
+    sessions = read_sequences(args.sequences)
+    templates = read_templates_csv(args.templates) if args.templates is not None else None
+    _configure_training_logs()
+    return train_on_sequences(sessions, options, args.out, labelled, templates, data_file=args.sequences)
+
+
+def _train_json_event_keys(
+    args: argparse.Namespace, options: TrainingOptions, labelled: list[LabelledSession] | None
+) -> ModelMetadata:
+    """``--json --event-field``: JSON events whose key was parsed upstream, grouped per entity."""
+    fields = JsonFields(args.message_field or DEFAULT_MESSAGE_FIELD, args.entity_field, args.event_field)
+    if args.entity_regex is not None:
+        RegexEntityExtractor(args.entity_regex)  # ConfigError names a bad regex before training
+    templates = read_templates_csv(args.templates) if args.templates is not None else None
+    lines = read_log_lines(args.json)
+    _configure_training_logs()
+    return train_on_json_event_keys(
+        lines, fields, args.entity_regex, options, args.out, labelled, templates, data_file=args.json
+    )
+
+
+def _train_logs(
+    args: argparse.Namespace, options: TrainingOptions, labelled: list[LabelledSession] | None
+) -> ModelMetadata:
+    """``--logs``, or ``--json`` without an event field: templates mined from lines or messages."""
+    settings = parser_settings(
+        args.entity_regex,
+        header_regex=args.header_regex or DEFAULT_HEADER_REGEX,
+        masking=masking_rules(args.mask),
+    )
+    # Validates the regexes: ConfigError names a bad one before training.
+    HeaderStripper(settings.header_regex)
+    if settings.entity_regex is not None:
+        RegexEntityExtractor(settings.entity_regex)
+    Masker(settings.masking, settings.collapse_repeated_masks)
+    json_fields = None
+    if args.json is not None:
+        json_fields = JsonFields(args.message_field or DEFAULT_MESSAGE_FIELD, args.entity_field)
+    data_file = args.logs if args.logs is not None else args.json
+    lines = read_log_lines(data_file)
+    _configure_training_logs()
+    return train_on_logs(
+        lines, settings, options, args.out, labelled, data_file=data_file, json_fields=json_fields
+    )
 
 
 def training_summary(metadata: ModelMetadata, out_dir: Path, seconds: float) -> dict[str, Any]:
