@@ -6,7 +6,7 @@ This is what ``logwarden score`` and ``logwarden eval`` run; it never imports to
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,7 +101,8 @@ def group_log_lines(
 ) -> dict[str, list[int]]:
     """Parse raw lines with the model's stored parser into per-entity id lists, in first-seen order."""
     settings = _log_parser_settings(model, entity_regex)
-    entity_of = _entity_regex_of(settings)
+    assert settings.entity_regex is not None  # _log_parser_settings refuses a model without one
+    entity_of = RegexEntityExtractor(settings.entity_regex).entity_of
 
     def events() -> Iterator[tuple[str | None, str]]:
         for raw_line in lines:
@@ -189,12 +190,6 @@ def _log_parser_settings(
             "score JSON events (--json) by their entity field, or give --entity-regex"
         )
     return settings
-
-
-def _entity_regex_of(settings: ParserSettings) -> Callable[[str], str | None]:
-    """The entity function of the settings' regex (checked to be there by ``_log_parser_settings``)."""
-    assert settings.entity_regex is not None
-    return RegexEntityExtractor(settings.entity_regex).entity_of
 
 
 def _group_events(
