@@ -692,7 +692,7 @@ def test_cli_train_mask_rule_makes_a_list_of_any_length_one_template(tmp_path: P
     ("mask", "code", "message"),
     [
         ("NUM=\\d+", EXIT_CONFIG, "NUM is a default rule's name"),
-        ("HOST=[a-z", EXIT_CONFIG, "masking rule 'HOST': invalid regex"),
+        ("HOST=[a-z", EXIT_CONFIG, "masking rule 'HOST': regex '[a-z' is invalid"),
         ("HOST", EXIT_USAGE, "expected NAME=REGEX"),
     ],
 )

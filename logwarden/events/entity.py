@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import re
-
-from logwarden.errors import ConfigError
+from logwarden.events.masking import compile_regex
 
 
 class RegexEntityExtractor:
     """The first match of a regex, or of its group 1 when it has groups, is the entity."""
 
     def __init__(self, regex: str) -> None:
-        try:
-            self._pattern = re.compile(regex)
-        except re.error as exc:
-            raise ConfigError(f"entity regex {regex!r} is invalid: {exc}") from exc
+        self._pattern = compile_regex(regex, "entity regex")
         self.regex = regex
         self._group = 1 if self._pattern.groups else 0
 

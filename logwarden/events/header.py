@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from logwarden.errors import ConfigError
+from logwarden.events.masking import compile_regex
 
 # Quantifiers are possessive wherever the next character can never be one they consume, which
 # matches the same lines but spares the backtracking of the formats a line does not have.
@@ -44,10 +45,7 @@ class HeaderStripper:
     """Applies a header regex anchored at the line start; its group ``content`` is the message."""
 
     def __init__(self, regex: str = DEFAULT_HEADER_REGEX) -> None:
-        try:
-            self._pattern = re.compile(regex, re.DOTALL)
-        except re.error as exc:
-            raise ConfigError(f"header regex {regex!r} is invalid: {exc}") from exc
+        self._pattern = compile_regex(regex, "header regex", re.DOTALL)
         if CONTENT_GROUP not in self._pattern.groupindex:
             raise ConfigError(f"header regex {regex!r} has no named group (?P<{CONTENT_GROUP}>...)")
         self.regex = regex

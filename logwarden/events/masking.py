@@ -7,6 +7,7 @@ one masking definition in the project, stored with every model in ``ParserSettin
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Sequence
 
@@ -44,8 +45,11 @@ def mask_token(name: str) -> str:
 def compile_rules(rules: MaskingRules) -> list[tuple[str, re.Pattern[str]]]:
     """Validate and compile masking rules; ConfigError naming the rule on a bad name or regex.
 
-    Named groups are refused because a rule's pattern is repeated inside template regexes,
-    where a repeated group name does not compile.
+    A rule's pattern is repeated inside larger regexes (the masker's alternation, each template's
+    regex), so what compiles only on its own is refused here, where the rule is named: named groups
+    (a repeated group name does not compile), backreferences (``\\1`` would point at another
+    rule's group there) and global inline flags such as ``(?i)`` (allowed only at the start of a
+    whole regex; ``(?i:...)`` is the form that nests).
     """
     compiled: list[tuple[str, re.Pattern[str]]] = []
     seen: set[str] = set()
@@ -55,16 +59,65 @@ def compile_rules(rules: MaskingRules) -> list[tuple[str, re.Pattern[str]]]:
         if name in seen:
             raise ConfigError(f"masking rule name {name!r} appears twice")
         seen.add(name)
+        regex = compile_regex(pattern, f"masking rule {name!r}: regex")
         try:
-            regex = re.compile(pattern)
-        except re.error as exc:
-            raise ConfigError(f"masking rule {name!r}: invalid regex {pattern!r}: {exc}") from exc
+            re.compile(f"(?:{pattern})")
+        except (re.error, RecursionError) as exc:
+            raise ConfigError(
+                f"masking rule {name!r}: regex {pattern!r} cannot sit inside a template's regex: {exc} "
+                "(write a flag as (?i:...) around the part it applies to)"
+            ) from exc
+        if _has_backreference(pattern):
+            raise ConfigError(
+                f"masking rule {name!r}: regex {pattern!r} must not use backreferences: inside a "
+                "template's regex they would refer to another group"
+            )
         if regex.groupindex:
             raise ConfigError(f"masking rule {name!r}: regex {pattern!r} must not use named groups")
         if regex.match("") is not None:
             raise ConfigError(f"masking rule {name!r}: regex {pattern!r} matches the empty string")
         compiled.append((name, regex))
     return compiled
+
+
+def compile_regex(pattern: str, what: str, flags: int = 0) -> re.Pattern[str]:
+    """``re.compile``, with every way it can fail as a ConfigError: "{what} {pattern!r} is invalid: ...".
+
+    Besides ``re.error``, the compiler raises RecursionError for groups nested too deeply and
+    OverflowError for a repeat count beyond its range (``a{4294967296}``): a rule from a config or
+    a model file must not turn into a traceback.
+    """
+    try:
+        return re.compile(pattern, flags)
+    except re.error as exc:
+        raise ConfigError(f"{what} {pattern!r} is invalid: {exc}") from exc
+    except (RecursionError, OverflowError) as exc:
+        shown = pattern if len(pattern) <= 80 else pattern[:77] + "..."
+        raise ConfigError(f"{what} {shown!r} is invalid: {type(exc).__name__}: {exc}") from exc
+
+
+def _has_backreference(pattern: str) -> bool:
+    """Whether the (valid) ``pattern`` refers back to a group: ``\\1``, ``(?P=name)`` or ``(?(1)...)``.
+
+    Read from the regex parser's tree: a scan of the text would have to know escapes and classes.
+    """
+    try:  # CPython's own parser: private but present in 3.11+
+        _parser = importlib.import_module("re._parser")
+        _constants = importlib.import_module("re._constants")
+    except ImportError:  # pragma: no cover - another Python; the template regex then shows the error
+        return False
+    references = {_constants.GROUPREF, _constants.GROUPREF_EXISTS}
+    pending: list[object] = [_parser.parse(pattern)]
+    while pending:  # a loop, not recursion: a rule may nest groups as deep as the compiler allows
+        node = pending.pop()
+        if isinstance(node, _parser.SubPattern):
+            for op, argument in node.data:
+                if op in references:
+                    return True
+                pending.append(argument)
+        elif isinstance(node, (list, tuple)):
+            pending.extend(node)
+    return False
 
 
 class Masker:

@@ -110,11 +110,25 @@ def test_masker_without_rules_returns_text_unchanged() -> None:
         ([("NUM", r"\d+"), ("NUM", r"\w+")], "twice"),
         ([("NUM", r"(?P<n>\d+)")], "named groups"),
         ([("ANY", r"\d*")], "empty string"),
+        ([("PAIR", r"(\d)\1")], "backreferences"),
+        ([("PAIR", r"(\d)?(?(1)x|y)")], "backreferences"),
+        ([("WORD", r"(?i)error")], r"\(\?i:\.\.\.\)"),
+        ([("HUGE", r"a{4294967296}")], "HUGE.*OverflowError"),
+        ([("DEEP", "(" * 5000 + "a" + ")" * 5000)], "DEEP.*RecursionError"),
     ],
 )
 def test_masker_invalid_rule_raises_config_error_naming_it(
     rules: list[tuple[str, str]], fragment: str
 ) -> None:
-    """A bad rule name or regex is a ConfigError whose message names the problem."""
+    """A bad rule name or regex is a ConfigError whose message names the problem: also a regex that
+    compiles alone but not inside the masker's or a template's regex, or that the compiler refuses
+    with another exception than re.error."""
     with pytest.raises(ConfigError, match=fragment):
         Masker(rules)
+
+
+def test_masker_rule_with_a_scoped_flag_or_a_class_escape_is_accepted() -> None:
+    """What looks like a flag or a backreference but nests fine is kept: ``(?i:...)``, and ``[\\1]``,
+    an octal escape inside a class, not a reference."""
+    masker = Masker([("WORD", r"(?i:error)"), ("ONE", r"[\1]x")])
+    assert masker.mask("ERROR at \x01x") == "<WORD> at <ONE>"
