@@ -188,6 +188,8 @@ def run_daemon(config_path: Path, *, check_only: bool = False) -> int:
     configure_logging(config.logging.level)
     if check_only:
         bundle = load_bundle(config.model.path)
+        # The graph is opened as at start, so a model.onnx that disagrees with model.json fails here.
+        OnnxStepModel.load(bundle, intra_op_threads=config.processing.onnx_threads)
         MessageDecoder.build(config.input, bundle.metadata)
         report = {"config": config.as_loggable(), "model": bundle.metadata.model_version}
         differences = training_input_differences(config.input, bundle.metadata)

@@ -1,4 +1,4 @@
-"""Read and verify a model directory (format version, checksum) without loading a runtime."""
+"""Read and verify a model directory (format version, checksums, parser rules) without loading a runtime."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from logwarden.errors import ModelLoadError
+from logwarden.errors import ConfigError, ModelLoadError
+from logwarden.events.entity import RegexEntityExtractor
+from logwarden.events.header import HeaderStripper
+from logwarden.events.masking import compile_rules
 from logwarden.model.contract import (
     FORMAT_VERSION,
     METADATA_DIGEST_KEY,
@@ -41,23 +44,23 @@ def load_bundle(directory: str | Path) -> ModelBundle:
 
     Raises ModelLoadError naming the file and the problem: missing or unreadable file, invalid
     JSON, missing key or invalid value, unsupported format version, ``model.json`` edited after
-    export (its ``metadata_sha256``), or a sha256 that does not match the graph.
+    export (its ``metadata_sha256``), a parser rule that does not compile, or a sha256 that does
+    not match the graph.
     """
     directory = Path(directory)
     metadata_path = directory / METADATA_FILE
     onnx_path = directory / ONNX_FILE
     for path in (metadata_path, onnx_path):
         if not _read(path, Path.is_file):
-            raise ModelLoadError(
-                f"{path}: model file not found (a model directory holds {METADATA_FILE} and {ONNX_FILE})"
-            )
+            found = "is not a file" if _read(path, Path.exists) else "model file not found"
+            raise ModelLoadError(f"{path}: {found} (a model directory holds {METADATA_FILE} and {ONNX_FILE})")
     raw = _parse_json(metadata_path)
     if not isinstance(raw, dict):
         raise ModelLoadError(f"{metadata_path}: expected a JSON object at the top level")
     version = raw.get("format_version")
     if version != FORMAT_VERSION:
         raise ModelLoadError(
-            f"{metadata_path}: format_version {version!r} is not supported "
+            f"{metadata_path}: format_version {_shorten(version)} is not supported "
             f"(this logwarden reads {FORMAT_VERSION}); "
             "retrain or export the model with this version"
         )
@@ -76,6 +79,7 @@ def load_bundle(directory: str | Path) -> ModelBundle:
             "model again (to change the alert threshold, set model.threshold in the daemon's config "
             "or pass --threshold)"
         )
+    _check_parser(metadata_path, metadata)
     onnx_bytes = _read(onnx_path, Path.read_bytes)
     actual = sha256_hex(onnx_bytes)
     if actual != metadata.onnx_sha256:
@@ -87,8 +91,45 @@ def load_bundle(directory: str | Path) -> ModelBundle:
     return ModelBundle(directory=directory, metadata=metadata, onnx_bytes=onnx_bytes)
 
 
+def _check_parser(metadata_path: Path, metadata: ModelMetadata) -> None:
+    """Build every regex of the model's parser once, so a bad one is refused here naming its field.
+
+    Why: otherwise they are first compiled at the first line scored, where a bad one is a
+    configuration error (exit 3) that does not name ``model.json``.  ``compile_rules`` also refuses
+    masking rules that compile alone but not inside a template's regex, so the templates themselves
+    (literal text, escaped, around the rules' patterns) need not be compiled here: the scorer does
+    that anyway, and for thousands of templates it takes long.
+    """
+    parser = metadata.parser
+    if parser is None:
+        return
+    checks: list[tuple[str, Callable[[], object]]] = [
+        ("parser.header_regex", lambda: HeaderStripper(parser.header_regex)),
+        ("parser.masking", lambda: compile_rules(parser.masking)),
+    ]
+    entity_regex = parser.entity_regex
+    if entity_regex is not None:
+        checks.insert(1, ("parser.entity_regex", lambda: RegexEntityExtractor(entity_regex)))
+    quoted = [parser.header_regex, parser.entity_regex, *(pattern for _, pattern in parser.masking)]
+    for field, build in checks:
+        try:
+            build()
+        except ConfigError as exc:
+            reason = _shorten_quoted(str(exc), quoted)
+            raise ModelLoadError(f"{metadata_path}: invalid value: {field}: {reason}") from exc
+
+
+def _shorten_quoted(text: str, values: list[str | None]) -> str:
+    """``text`` with each quoted regex of ``values`` cut to 80 characters: a 100 kB regex is not repeated
+    in full, yet the reason after it ("has no named group ...") stays readable."""
+    for value in values:
+        if value is not None and len(value) > 80:
+            text = text.replace(repr(value), _shorten(value))
+    return text
+
+
 def _shorten(value: object) -> str:
-    """A recorded digest as shown in an error: quoted, at most 80 characters."""
+    """A value from model.json as an error shows it: its repr, at most 80 characters."""
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 

@@ -20,6 +20,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -44,6 +45,8 @@ FIRST_EVENT_ID = 3
 RESERVED_TOKENS = ("<START>", "<END>", "<UNKNOWN>")
 
 InputKind = Literal["sequences", "logs"]
+
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,8 @@ class ModelMetadata:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> ModelMetadata:
-        """Build from parsed JSON: KeyError for a missing key, ValueError naming the key of a bad value."""
+        """Build from parsed JSON: KeyError naming a missing key (``parser.masking`` for a nested one),
+        ValueError naming the key of a bad value."""
         parser_raw = raw.get("parser")
         parser = None
         if parser_raw is not None:
@@ -122,6 +126,10 @@ class ModelMetadata:
         input_kind = raw["input_kind"]
         if input_kind not in ("sequences", "logs"):
             raise ValueError(f"input_kind must be 'sequences' or 'logs', got {_show(input_kind)}")
+        if input_kind == "logs" and parser is None:
+            # Without its header, entity and masking rules a raw-log model cannot turn a line into an
+            # event; scoring would later blame the input ("trained on pre-parsed sequences").
+            raise ValueError("parser is missing: a model of input_kind 'logs' needs its parser settings")
         vocabulary = _strings(raw, "vocabulary")
         templates = _strings(raw, "templates")
         if len(vocabulary) != len(templates):
@@ -143,8 +151,8 @@ class ModelMetadata:
             hidden_size=_positive_int(raw, "hidden_size"),
             num_layers=_positive_int(raw, "num_layers"),
             threshold=_finite_number(raw, "threshold"),
-            threshold_method=str(raw["threshold_method"]),
-            onnx_sha256=str(raw["onnx_sha256"]),
+            threshold_method=_string(raw, "threshold_method"),
+            onnx_sha256=_sha256_hex(raw, "onnx_sha256"),
             parser=parser,
             training=dict(training),
         )
@@ -169,7 +177,7 @@ def metadata_digest(content: dict[str, Any]) -> str:
 def _parser_settings(raw: object) -> ParserSettings:
     if not isinstance(raw, dict):
         raise ValueError(f"parser must be an object, got {_show(raw)}")
-    masking = raw["masking"]
+    masking = _required(raw, "masking", "parser.")
     if not isinstance(masking, list) or not all(
         isinstance(rule, list) and len(rule) == 2 and all(isinstance(part, str) for part in rule)
         for rule in masking
@@ -186,15 +194,32 @@ def _parser_settings(raw: object) -> ParserSettings:
     )
 
 
+def _required(raw: dict[str, Any], key: str, prefix: str = "") -> Any:
+    """``raw[key]``; the KeyError of a missing key names its dotted path (``parser.masking``)."""
+    try:
+        return raw[key]
+    except KeyError:
+        raise KeyError(f"{prefix}{key}") from None
+
+
 def _string(raw: dict[str, Any], key: str, prefix: str = "") -> str:
-    value = raw[key]
+    value = _required(raw, key, prefix)
     if not isinstance(value, str):
         raise ValueError(f"{prefix}{key} must be a string, got {_show(value)}")
     return value
 
 
 def _optional_string(raw: dict[str, Any], key: str, prefix: str = "") -> str | None:
-    return None if raw[key] is None else _string(raw, key, prefix)
+    return None if _required(raw, key, prefix) is None else _string(raw, key, prefix)
+
+
+def _sha256_hex(raw: dict[str, Any], key: str) -> str:
+    """A lowercase hex sha256, as ``sha256_hex`` writes it; refused here rather than quoted whole in a
+    checksum mismatch (a 100 kB value would make an unreadable error)."""
+    value = _string(raw, key)
+    if not _SHA256_HEX.fullmatch(value):
+        raise ValueError(f"{key} must be 64 lowercase hex digits (a sha256), got {_show(value)}")
+    return value
 
 
 def _strings(raw: dict[str, Any], key: str) -> tuple[str, ...]:

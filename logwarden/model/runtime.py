@@ -13,6 +13,8 @@ from logwarden.model.contract import (
     INPUT_C,
     INPUT_EVENT_IDS,
     INPUT_H,
+    METADATA_FILE,
+    ONNX_FILE,
     OUTPUT_C,
     OUTPUT_H,
     OUTPUT_LOG_PROBS,
@@ -42,7 +44,13 @@ class OnnxStepModel:
 
     @classmethod
     def load(cls, bundle: ModelBundle, intra_op_threads: int = 1) -> OnnxStepModel:
-        """Open an inference session on a verified bundle; ModelLoadError if onnxruntime rejects it."""
+        """Open an inference session on a verified bundle and check the graph against the metadata.
+
+        ModelLoadError, naming the file and the field, if onnxruntime rejects the graph or its
+        inputs, outputs, types or sizes differ from what ``model.json`` describes: caught here,
+        not at the first event scored.
+        """
+        onnx_path = bundle.directory / ONNX_FILE
         options = ort.SessionOptions()
         options.intra_op_num_threads = intra_op_threads
         options.inter_op_num_threads = 1
@@ -50,32 +58,25 @@ class OnnxStepModel:
         try:
             session = ort.InferenceSession(bundle.onnx_bytes, options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own untyped exceptions for bad graphs
-            raise ModelLoadError(f"{bundle.directory}: onnxruntime cannot load the graph: {exc}") from exc
-        names = {i.name for i in session.get_inputs()}
-        expected = {INPUT_EVENT_IDS, INPUT_H, INPUT_C}
-        if names != expected:
-            raise ModelLoadError(
-                f"{bundle.directory}: graph inputs {sorted(names)} differ from {sorted(expected)}"
-            )
+            raise ModelLoadError(f"{onnx_path}: onnxruntime cannot load the graph: {_one_line(exc)}") from exc
+        problem = _signature_problem(session, bundle)
+        if problem is not None:
+            raise ModelLoadError(problem)
+        metadata = bundle.metadata
         try:
-            model = cls(session, bundle.metadata)
+            model = cls(session, metadata)
             probe = model.run(np.full((1, 1), START_ID, np.int64), *model.zero_state(1))
         except Exception as exc:  # a state shape the graph rejects surfaces as an onnxruntime error
             raise ModelLoadError(
-                f"{bundle.directory}: the graph does not run with the layers and hidden size "
-                f"in the metadata: {exc}"
+                f"{onnx_path}: the graph does not run with num_layers {metadata.num_layers} and "
+                f"hidden_size {metadata.hidden_size} of {METADATA_FILE}: {_one_line(exc)}"
             ) from exc
-        metadata = bundle.metadata
-        expected_shapes = {
-            OUTPUT_LOG_PROBS: (1, 1, metadata.vocab_size),
-            OUTPUT_H: (metadata.num_layers, 1, metadata.hidden_size),
-            OUTPUT_C: (metadata.num_layers, 1, metadata.hidden_size),
-        }
         for name, actual in ((OUTPUT_LOG_PROBS, probe.log_probs), (OUTPUT_H, probe.h), (OUTPUT_C, probe.c)):
-            if actual.shape != expected_shapes[name]:
+            expected = _probe_shape(name, metadata)
+            if actual.shape != expected:
                 raise ModelLoadError(
-                    f"{bundle.directory}: graph output {name} has shape {actual.shape}, the metadata implies "
-                    f"{expected_shapes[name]}; model.json and model.onnx describe different models"
+                    f"{bundle.directory / METADATA_FILE}: {_fields_of(name)} imply {name} of shape "
+                    f"{expected}, {onnx_path} gives {actual.shape}; the two files describe different models"
                 )
         return model
 
@@ -112,3 +113,88 @@ class OnnxStepModel:
         h = np.repeat(self._initial_h[:, None, :], batch, axis=1)
         c = np.repeat(self._initial_c[:, None, :], batch, axis=1)
         return np.ascontiguousarray(h), np.ascontiguousarray(c)
+
+
+_FLOAT = "tensor(float)"
+_STATE = (_FLOAT, ("num_layers", None, "hidden_size"), "(layers, batch, hidden size)")
+_SIGNATURE: dict[str, tuple[str, tuple[str | None, ...], str]] = {
+    INPUT_EVENT_IDS: ("tensor(int64)", (None, None), "(events, batch)"),
+    INPUT_H: _STATE,
+    INPUT_C: _STATE,
+    OUTPUT_LOG_PROBS: (_FLOAT, (None, None, "vocabulary"), "(events, batch, output classes)"),
+    OUTPUT_H: _STATE,
+    OUTPUT_C: _STATE,
+}
+"""Each graph value of the contract: its element type, per dimension the metadata field fixing it (None:
+free), and what the dimensions are, as an error explains a shape."""
+
+
+def _signature_problem(session: ort.InferenceSession, bundle: ModelBundle) -> str | None:
+    """Why the graph's declared inputs and outputs do not fit the contract and the metadata, or None.
+
+    Read from the graph's declarations, before any state is allocated: a metadata hidden_size of
+    10**9 is a clear error here, not a 60 GiB allocation.  Symbolic dimensions are left to the probe.
+    """
+    onnx_path = bundle.directory / ONNX_FILE
+    declared = {arg.name: arg for arg in [*session.get_inputs(), *session.get_outputs()]}
+    for kind, args, expected_names in (
+        ("inputs", session.get_inputs(), {INPUT_EVENT_IDS, INPUT_H, INPUT_C}),
+        ("outputs", session.get_outputs(), {OUTPUT_LOG_PROBS, OUTPUT_H, OUTPUT_C}),
+    ):
+        names = {arg.name for arg in args}
+        if names != expected_names:
+            return (
+                f"{onnx_path}: graph {kind} {sorted(names)} differ from {sorted(expected_names)}; "
+                "not a graph exported by logwarden"
+            )
+    for name, (element_type, dims, axes) in _SIGNATURE.items():
+        arg = declared[name]
+        if arg.type != element_type:
+            return f"{onnx_path}: graph value {name} is {arg.type}, the contract has {element_type}"
+        shape = list(arg.shape or [])
+        if shape and len(shape) != len(dims):
+            return f"{onnx_path}: graph value {name} has shape {shape}, the contract has {axes}"
+        for size, field in zip(shape, dims, strict=False):
+            if field is None or not isinstance(size, int):
+                continue
+            wanted = _dimension_of(field, bundle.metadata)
+            if size != wanted:
+                return (
+                    f"{bundle.directory / METADATA_FILE}: {_describe(field, bundle.metadata)} disagrees "
+                    f"with {onnx_path}, whose {name} has shape {shape} {axes}; the two files describe "
+                    "different models"
+                )
+    return None
+
+
+def _dimension_of(field: str, metadata: ModelMetadata) -> int:
+    if field == "vocabulary":
+        return metadata.vocab_size
+    return int(getattr(metadata, field))
+
+
+def _describe(field: str, metadata: ModelMetadata) -> str:
+    """A metadata field and its value as an error names them."""
+    if field == "vocabulary":
+        return (
+            f"vocabulary ({len(metadata.vocabulary)} event keys, {metadata.vocab_size} output classes with "
+            "the reserved tokens)"
+        )
+    return f"{field} {getattr(metadata, field)}"
+
+
+def _probe_shape(name: str, metadata: ModelMetadata) -> tuple[int, ...]:
+    """Shape of output ``name`` for one event of one entity, as the metadata implies it."""
+    if name == OUTPUT_LOG_PROBS:
+        return (1, 1, metadata.vocab_size)
+    return (metadata.num_layers, 1, metadata.hidden_size)
+
+
+def _fields_of(name: str) -> str:
+    return "vocabulary and templates" if name == OUTPUT_LOG_PROBS else "num_layers and hidden_size"
+
+
+def _one_line(exc: BaseException) -> str:
+    """An onnxruntime or numpy error as one line of at most 300 characters (the CLI prints a line each)."""
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 300 else text[:297] + "..."
