@@ -13,6 +13,7 @@ import difflib
 import functools
 import math
 import re
+import reprlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,7 @@ PYTHON_OBJECT_OPTIONS = frozenset(
         "default_offset_commit_callback",
         "kafka_client",
         "metric_reporters",
+        "partition_assignment_strategy",
         "partitioner",
         "sasl_oauth_token_provider",
         "selector",
@@ -227,13 +229,26 @@ def load_config(path: str | Path) -> DaemonConfig:
         mark = exc.problem_mark or exc.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         raise ConfigError(f"{path}: invalid YAML{where}: {exc.problem or exc.context}") from exc
+    except yaml.reader.ReaderError as exc:
+        raise ConfigError(f"{path}: invalid YAML{_reader_error_place(text, exc)}") from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
+        raise ConfigError(f"{path}: invalid YAML: {' '.join(str(exc).split())}") from exc
     except RecursionError as exc:
         raise ConfigError(f"{path}: invalid YAML: nested too deeply") from exc
     if raw is None:
         raise ConfigError(f"{path}: config file is empty")
     return parse_config(raw, source=str(path))
+
+
+def _reader_error_place(text: str, exc: yaml.reader.ReaderError) -> str:
+    """`` at line L, column C: unacceptable character #x0007: ...`` for a character YAML refuses.
+
+    PyYAML reports it by offset in a second line naming "<unicode string>", which the CLI would
+    print as a line of its own; an operator looks for a line number.
+    """
+    before = text[: exc.position]
+    line, column = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
+    return f" at line {line}, column {column}: unacceptable character #x{exc.character:04x}: {exc.reason}"
 
 
 def parse_config(raw: object, source: str = "<config>") -> DaemonConfig:
@@ -364,7 +379,17 @@ class _Reader:
                 else:
                     valid = False
             elif spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
-                self.errors.append(self.error(dotted, "required key is missing"))
+                missing = (
+                    "required key has no value (null)" if spec.name in raw else "required key is missing"
+                )
+                self.errors.append(self.error(dotted, missing))
+                valid = False
+            elif spec.name in raw and spec.default is not None and spec.default is not dataclasses.MISSING:
+                # `dead_letter_topic: null` or `max_message_bytes: null` reads as "off" or "no limit",
+                # as `scores_topic: null` does, but would silently mean the default instead.
+                default = _as_yaml(spec.default)
+                message = f"null is not a value of this key; leave it out for its default, {default}"
+                self.errors.append(self.error(dotted, message))
                 valid = False
         return cls(**values) if valid else None
 
@@ -373,9 +398,27 @@ def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
 
 
+_SHORT_REPR = reprlib.Repr()
+_SHORT_REPR.maxlevel = 3
+_SHORT_REPR.maxstring = _SHORT_REPR.maxother = _SHORT_REPR.maxlong = 80
+_SHORT_REPR.maxlist = _SHORT_REPR.maxtuple = _SHORT_REPR.maxdict = _SHORT_REPR.maxset = 6
+
+
+def _as_yaml(value: object) -> str:
+    """A default as it is written in the file: ``true`` rather than Python's ``True``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return _show(value)
+
+
 def _show(value: object) -> str:
+    """A short repr of a value for a message, bounded however large ``value`` is once aliases expand.
+
+    A YAML alias repeats a node without copying it, so ``[*a, *a]`` nested ten levels is a small
+    file whose full repr has billions of items; reprlib stops after a few items and levels.
+    """
     try:
-        text = repr(value)
+        text = _SHORT_REPR.repr(value)
     except ValueError:  # an integer of more digits than Python prints
         return "an integer too long to print"
     return text if len(text) <= 80 else text[:77] + "..."
@@ -393,13 +436,28 @@ def _suggestion(name: str, known: list[str]) -> str:
 
 
 def _string(reader: _Reader, key: str, value: Any) -> str:
+    """A non-empty string that can be written as UTF-8.
+
+    A YAML escape such as ``"\\ud800"`` gives a lone surrogate, which Python keeps in a str but no
+    file name, Kafka request or log line can encode: it would fail far from the config.
+    """
     if not isinstance(value, str) or not value.strip():
         raise reader.error(key, f"expected a non-empty string, got {_show(value)}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise reader.error(
+            key, f"contains {value[exc.start]!r}, a lone surrogate that cannot be encoded as UTF-8"
+        ) from exc
     return value
 
 
 def _path(reader: _Reader, key: str, value: Any) -> Path:
-    return Path(_string(reader, key, value))
+    """A file system path; a NUL (YAML ``"\\0"``) would make every file call raise ValueError at start."""
+    text = _string(reader, key, value)
+    if "\0" in text:
+        raise reader.error(key, f"a path cannot contain a NUL character, got {_show(text)}")
+    return Path(text)
 
 
 def _topic(reader: _Reader, key: str, value: Any) -> str:
@@ -558,9 +616,35 @@ def _check_kafka_option(
         hint = _suggestion(name, sorted(allowed))
         both = " (common options must be valid for both consumer and producer)" if role == "common" else ""
         raise reader.error(dotted, f"not a kafka-python {role} option{hint}{both}")
+    if _expands_beyond(value, PASSTHROUGH_ITEMS_MAXIMUM):
+        raise reader.error(
+            dotted,
+            f"holds more than {PASSTHROUGH_ITEMS_MAXIMUM:,} items, or itself, once YAML aliases are expanded",
+        )
     if name in TIMEOUT_OPTIONS:
         _timeout_ms(reader, dotted, value)
     _check_option_type(reader, dotted, role, name, value)
+
+
+PASSTHROUGH_ITEMS_MAXIMUM = 10_000
+"""Most items in one passthrough value (``socket_options`` takes any list).  The start-up log and
+``--check`` expand YAML aliases, so a list that contains itself would never end, and aliases nested
+a few levels deep (``[*a, *a]`` of ``[*b, *b]`` ...) would take hours."""
+
+
+def _expands_beyond(value: Any, limit: int) -> bool:
+    """Whether ``value`` holds more than ``limit`` lists, mappings and scalars once aliases are expanded."""
+    pending, count = [value], 0
+    while pending:
+        count += 1
+        if count > limit:
+            return True
+        item = pending.pop()
+        if isinstance(item, Mapping):
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
 
 
 def _kafka_defaults(role: Literal["common", "consumer", "producer"]) -> list[Mapping[str, Any]]:
@@ -620,14 +704,37 @@ _KIND_RULES: Mapping[str, tuple[Callable[[Any], bool], str]] = MappingProxyType(
             "1, -1 or all (0 would let alerts be lost)",
         ),
         "version": (
-            lambda v: (
-                isinstance(v, str)
-                or (isinstance(v, list) and bool(v) and all(type(part) is int for part in v))
-            ),
-            'a broker version such as "3.6" or [3, 6]',
+            lambda v: _broker_version(v) is not None,
+            'a broker version such as "3.6" or [3, 6], not older than kafka-python knows',
         ),
     }
 )
+
+
+def _broker_version(value: Any) -> tuple[int, ...] | None:
+    """``value`` as the version tuple kafka-python takes, or None when it cannot use it.
+
+    kafka-python parses a version string only when a client starts (a ValueError then), and raises
+    UnrecognizedBrokerVersion, an error no config check names, for one older than it knows.
+    """
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,9}(\.[0-9]{1,9}){0,3}", value):
+        version = tuple(int(part) for part in value.split("."))
+    elif isinstance(value, list) and value and all(type(part) is int and part >= 0 for part in value):
+        version = tuple(value)
+    else:
+        return None
+    oldest = _oldest_broker_version()
+    # kafka-python pads a short version with a zero: [0, 8] means 0.8.0.
+    return version if oldest is None or version + (0,) >= oldest else None
+
+
+def _oldest_broker_version() -> tuple[int, ...] | None:
+    """The oldest broker version this kafka-python knows (None when its table cannot be read)."""
+    try:
+        from kafka.protocol.broker_version_data import BROKER_API_VERSIONS
+    except ImportError:  # another kafka-python layout: kafka-python checks the version when starting
+        return None
+    return min(BROKER_API_VERSIONS)
 
 
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
@@ -778,7 +885,17 @@ def _check_input(reader: _Reader, config: InputConfig) -> None:
     if entity.field is not None and config.format != "json":
         raise reader.error("input.entity.field", "needs input.format: json (raw lines have no fields)")
     if config.format != "json" and config.json != JsonInputConfig():
-        raise reader.error("input.json", "only applies with input.format: json")
+        defaults = JsonInputConfig()
+        changed = [
+            f"input.json.{spec.name}"
+            for spec in dataclasses.fields(JsonInputConfig)
+            if getattr(config.json, spec.name) != getattr(defaults, spec.name)
+        ]
+        raise reader.error(
+            "input.json",
+            f"only applies with input.format: json, not {config.format}; "
+            f"remove {' and '.join(changed)} or set input.format: json",
+        )
 
 
 def _check_state(reader: _Reader, state: StateConfig, processing: ProcessingConfig) -> None:
