@@ -39,10 +39,16 @@ class Vocabulary:
         return cls(sorted(seen, key=_natural_key))
 
 
-def _natural_key(key: str) -> tuple[int, int, str]:
+def _natural_key(key: str) -> tuple[int, int, str, str]:
     """Sort key giving one total order: ASCII numbers by value, then by text ('5' and '05' differ).
 
     ``str.isdigit`` alone accepts digits ``int`` rejects ('²'), and two keys equal as numbers must
     still compare unequal, or their order follows set iteration, which varies with PYTHONHASHSEED.
+    Values are compared as digit strings (shorter without leading zeros is smaller), never through
+    ``int``: a key of more than 4,300 digits would raise ValueError (Python's int/str limit) and stop
+    training on a sequences file or event keys that hold one.
     """
-    return (0, int(key), key) if key.isascii() and key.isdigit() else (1, 0, key)
+    if key.isascii() and key.isdigit():
+        digits = key.lstrip("0")
+        return (0, len(digits), digits, key)
+    return (1, 0, "", key)
