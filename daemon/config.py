@@ -665,6 +665,7 @@ _OPTION_KINDS: Mapping[str, str] = MappingProxyType(
     {
         "acks": "acks",
         "api_version": "version",
+        "socket_options": "socket_options",
         "receive_buffer_bytes": "integer",
         "send_buffer_bytes": "integer",
         **{
@@ -703,6 +704,22 @@ _KIND_RULES: Mapping[str, tuple[Callable[[Any], bool], str]] = MappingProxyType(
             lambda v: v in ("all",) or (type(v) is int and v in (-1, 1)),
             "1, -1 or all (0 would let alerts be lost)",
         ),
+        # Each entry is passed to socket.setsockopt when a connection opens; a malformed one fails
+        # there, which the daemon reports as "no broker answered" (exit 8) and systemd retries forever.
+        "socket_options": (
+            lambda v: (
+                isinstance(v, list)
+                and all(
+                    isinstance(entry, list)
+                    and len(entry) == 3
+                    and all(type(part) is int for part in entry[:2])
+                    and (type(entry[2]) is int or isinstance(entry[2], bytes))
+                    for entry in v
+                )
+            ),
+            "a list of [level, option, value] integers, e.g. [[6, 1, 1]] "
+            "(TCP_NODELAY, kafka-python's default)",
+        ),
         "version": (
             lambda v: _broker_version(v) is not None,
             'a broker version such as "3.6" or [3, 6], not older than kafka-python knows',
@@ -738,13 +755,17 @@ def _oldest_broker_version() -> tuple[int, ...] | None:
 
 
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
-# Where kafka-python takes any value of the right type and misreads it: an unknown reset policy
-# silently means none, an unknown security_protocol silently means PLAINTEXT (no TLS).
+# Where kafka-python takes any value of the right type and misreads it (an unknown reset policy
+# silently means none, an unknown security_protocol silently means PLAINTEXT, no TLS), or refuses it
+# only when a client is built, after start-up (the others).
 # Each: (choices, whether kafka-python compares them case-insensitively).
 _OPTION_CHOICES: Mapping[str, tuple[tuple[str, ...], bool]] = MappingProxyType(
     {
         "auto_offset_reset": (("earliest", "latest", "none"), True),
         "security_protocol": (SECURITY_PROTOCOLS, False),
+        "isolation_level": (("read_uncommitted", "read_committed"), True),
+        "client_dns_lookup": (("use_all_dns_ips", "resolve_canonical_bootstrap_servers_only"), False),
+        "compression_type": (("gzip", "snappy", "lz4", "zstd"), False),
     }
 )
 _POSITIVE_OPTIONS = frozenset(
@@ -805,6 +826,24 @@ def _check_option_type(
         choices = _sasl_mechanisms()
     if choices is not None and (value.lower() if case_insensitive else value) not in choices:
         raise reader.error(key, f"expected one of {', '.join(choices)}; got {_show(value)}")
+    if name == "compression_type" and not _codec_available(value):
+        package = _CODEC_PACKAGES.get(value, value)
+        raise reader.error(
+            key, f"{value} needs its compression library, which is not installed (pip install {package})"
+        )
+
+
+_CODEC_PACKAGES = MappingProxyType({"snappy": "python-snappy", "zstd": "zstandard", "lz4": "lz4"})
+
+
+def _codec_available(codec: str) -> bool:
+    """Whether kafka-python finds the library of ``codec``: it checks only when the producer is built."""
+    try:
+        from kafka import codec as codecs
+    except ImportError:  # another kafka-python layout: the producer checks it at start
+        return True
+    checker = getattr(codecs, f"has_{codec}", None)
+    return True if checker is None else bool(checker())
 
 
 def _sasl_mechanisms() -> tuple[str, ...] | None:
@@ -859,7 +898,8 @@ def _check_kafka(reader: _Reader, kafka: KafkaConfig) -> None:
     for name, topic in kafka.output_topics().items():
         if topic in kafka.input_topics:
             raise reader.error(
-                f"kafka.{name}", f"{topic!r} is also an input topic; the daemon would read its own output"
+                f"kafka.{name}",
+                f"{topic!r} is also in kafka.input_topics; the daemon would read its own output",
             )
         if topic in seen:
             raise reader.error(

@@ -447,16 +447,19 @@ def test_load_config_merge_source_with_own_merge_built_late_not_a_duplicate(tmp_
     """An anchored mapping that merges and overrides a key is not a duplicate when PyYAML builds it last.
 
     PyYAML flattens a merge source in place when a shallower mapping uses it, before it builds the
-    source itself; here the source sits in kafka.consumer.socket_options (a list whose items are
-    passed through unchecked).
+    source itself; here the source sits in kafka.consumer.socket_options, as deep as a file nests.
+    The producer's merge of it is read without a duplicate-key error; the source itself is then
+    refused only for what it is, no [level, option, value] triple.
     """
     path = with_kafka_yaml(
         tmp_path,
         "  consumer:\n    socket_options: [&acks {<<: {acks: 1}, acks: all}]\n  producer: {<<: *acks}\n",
     )
-    kafka = load_config(path).kafka
-    assert kafka.producer_options() == {"acks": "all"}
-    assert kafka.consumer_options() == {"socket_options": [{"acks": "all"}]}
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    (line,) = str(caught.value).splitlines()
+    assert "kafka.consumer.socket_options: expected a list of [level, option, value]" in line
+    assert "{'acks': 'all'}" in line  # the merge was applied, and not reported as a duplicate key
 
 
 @pytest.mark.parametrize(
@@ -572,7 +575,8 @@ def test_checks_across_sections_wait_until_every_key_is_valid() -> None:
     """A clash between two keys is only judged on valid values: an invalid key is reported alone."""
     raw = with_value("kafka.alerts_topic", "logs")  # also an input topic: a cross-section clash
     assert error_of(raw).splitlines() == [
-        "config.yaml: kafka.alerts_topic: 'logs' is also an input topic; the daemon would read its own output"
+        "config.yaml: kafka.alerts_topic: 'logs' is also in kafka.input_topics; "
+        "the daemon would read its own output"
     ]
     raw["state"]["ttl_seconds"] = 0
     assert error_of(raw).splitlines() == ["config.yaml: state.ttl_seconds: expected a number > 0, got 0"]
@@ -591,7 +595,11 @@ def test_checks_across_sections_wait_until_every_key_is_valid() -> None:
         ("common", "security_protocol", 1, "expected a string, got 1"),
         ("common", "sasl_plain_password", 1234, "expected a string, got 1234"),
         ("common", "api_version", [3, "6"], 'expected a broker version such as "3.6" or [3, 6]'),
-        ("common", "socket_options", "tcp_nodelay", "expected a list, got 'tcp_nodelay'"),
+        ("common", "socket_options", "tcp_nodelay", "expected a list of [level, option, value] integers"),
+        ("common", "socket_options", [[6, [1]]], "expected a list of [level, option, value] integers"),
+        ("consumer", "isolation_level", "read_commited", "expected one of read_uncommitted, read_committed"),
+        ("common", "client_dns_lookup", "all", "expected one of use_all_dns_ips, resolve_canonical_"),
+        ("producer", "compression_type", "gz", "expected one of gzip, snappy, lz4, zstd; got 'gz'"),
         ("consumer", "auto_offset_reset", "oldest", "expected one of earliest, latest, none; got 'oldest'"),
         ("consumer", "max_poll_records", 0, "expected an integer from 1 to 2,147,483,647, got 0"),
         ("consumer", "session_timeout_ms", 2**31, "expected an integer from 0 to 2,147,483,647"),
@@ -624,11 +632,30 @@ def test_kafka_options_of_the_right_type_pass_and_a_version_list_becomes_the_tup
         "sasl_plain_username": "u",
         "ssl_cafile": None,
     }
+    raw["kafka"]["consumer"]["socket_options"] = [[6, 1, 1], [1, 9, 1]]  # TCP_NODELAY, SO_KEEPALIVE
+    raw["kafka"]["consumer"]["isolation_level"] = "READ_COMMITTED"
     kafka = parse_config(raw).kafka
     assert kafka.producer_options()["acks"] == "all"
     assert kafka.consumer_options()["api_version"] == (3, 6)
     assert kafka.consumer_options()["consumer_timeout_ms"] == 1.5
     assert parse_config(with_value("kafka.producer", {"acks": -1})).kafka.producer_options()["acks"] == -1
+
+
+def test_compression_codec_without_its_library_is_a_config_error_naming_the_package(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """kafka-python looks for a codec's library only when the producer is built, after start-up: the
+    check finds it missing first and names what to install; gzip, in the standard library, passes."""
+    from kafka import codec
+
+    monkeypatch.setattr(codec, "has_zstd", lambda: False)
+    message = error_of(with_value("kafka.producer", {"compression_type": "zstd"}))
+    assert message == (
+        "config.yaml: kafka.producer.compression_type: zstd needs its compression library, which is "
+        "not installed (pip install zstandard)"
+    )
+    gzip = parse_config(with_value("kafka.producer", {"compression_type": "gzip"}))
+    assert gzip.kafka.producer_options()["compression_type"] == "gzip"
 
 
 @pytest.mark.parametrize(
