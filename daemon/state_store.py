@@ -11,9 +11,9 @@ This module holds the port's data types, the ``StateStore`` Protocol and ``Memor
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import NamedTuple, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -21,6 +21,14 @@ from logwarden.errors import StateStoreError
 
 STORE_FORMAT_VERSION = 1
 DEFAULT_CHUNK_ROWS = 4096
+MAX_PARTITION = 2**31 - 1
+"""Kafka partition numbers are int32."""
+
+START_EMPTY = (
+    "move the state directory aside (or delete it) to start from empty state; "
+    "see 'A damaged state store' in deploy/README.md"
+)
+"""The operator's way out of a damaged store, ending every message that reports damage."""
 
 TopicPartition = tuple[str, int]
 
@@ -246,6 +254,66 @@ def check_rows_shape(rows: EntityRows, header: StoreHeader) -> None:
     expected = (header.num_layers, header.hidden_size)
     if tuple(rows.h.shape[1:]) != expected:
         raise ValueError(f"rows have state shape {tuple(rows.h.shape[1:])}, the store expects {expected}")
+
+
+def check_saved_rows(rows: EntityRows, where: str) -> None:
+    """StateStoreError naming ``where`` and the first entity whose saved row no daemon could have written.
+
+    Restored rows are the state every later event of the entity is scored from, so damage must stop
+    the start instead of being loaded: a NaN or infinity in ``h`` or ``c`` makes every later score of
+    the entity NaN, an infinite ``last_seen`` becomes its partition's stream clock and ends (or never
+    ends) every session of that partition, and an empty name, a negative partition or a negative
+    event count describe nothing the daemon does.  The min/max reductions are the fast path: NaN and
+    infinities propagate into them, and only a damaged chunk pays for the per-row search.
+    """
+    if not len(rows):
+        return
+    checks = (
+        ("NaN or infinity in h (the LSTM hidden state)", rows.h),
+        ("NaN or infinity in c (the LSTM cell state)", rows.c),
+        ("a NaN or infinite last_seen", rows.last_seen),
+    )
+    for what, values in checks:
+        if not (np.isfinite(values.min()) and np.isfinite(values.max())):
+            finite = np.isfinite(values).reshape(len(rows), -1).all(axis=1)
+            raise damaged_row(where, rows.entities[int(np.argmin(finite))], what)
+    for what, bad in (
+        ("a negative kafka_partition", rows.partition < 0),
+        ("a negative events_applied", rows.events_applied < 0),
+    ):
+        if bad.any():
+            raise damaged_row(where, rows.entities[int(np.argmax(bad))], what)
+    if min(map(len, rows.entities)) == 0:
+        raise damaged_row(where, "", "an empty name")
+
+
+def check_saved_offsets(stored: Iterable[tuple[Any, Any, Any]], where: str) -> dict[TopicPartition, int]:
+    """Saved (topic, partition, next offset) rows as offsets; StateStoreError naming ``where`` if damaged.
+
+    The daemon seeks to these offsets: a negative or fractional one would fail deep in the Kafka
+    client, or re-read (or skip) records the saved state already holds (or lacks).
+    """
+    offsets: dict[TopicPartition, int] = {}
+    for topic, partition, next_offset in stored:
+        if type(topic) is not str or not topic:
+            problem = f"topic {topic!r} is not a topic name"
+        elif type(partition) is not int or not 0 <= partition <= MAX_PARTITION:
+            problem = f"kafka_partition {partition!r} is not a partition number"
+        elif type(next_offset) is not int or next_offset < 0:
+            problem = f"next_offset {next_offset!r} is not an offset (a whole number >= 0)"
+        else:
+            offsets[(topic, partition)] = next_offset
+            continue
+        raise StateStoreError(f"{where}: a saved input offset is damaged: {problem}; {START_EMPTY}")
+    return offsets
+
+
+def damaged_row(where: str, entity: object, what: str) -> StateStoreError:
+    """The error for a saved row that cannot be restored: names the file, the entity and what is wrong."""
+    name = repr(entity) if len(repr(entity)) <= 80 else repr(entity)[:77] + "..."
+    return StateStoreError(
+        f"{where}: the saved row of entity {name} has {what}; the file is damaged; {START_EMPTY}"
+    )
 
 
 def check_offsets(offsets: Mapping[TopicPartition, int]) -> dict[TopicPartition, int]:
