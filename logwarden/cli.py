@@ -80,12 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a model and export it to ONNX")
     source = train.add_mutually_exclusive_group(required=True)
     source.add_argument(
-        "--sequences", type=Path, help="pre-parsed sessions: one per line, space-separated event keys"
+        "--sequences", type=_path, help="pre-parsed sessions: one per line, space-separated event keys"
     )
-    source.add_argument("--logs", type=Path, help="raw log lines (templates are mined with Drain3)")
+    source.add_argument("--logs", type=_path, help="raw log lines (templates are mined with Drain3)")
     source.add_argument(
         "--json",
-        type=Path,
+        type=_path,
         help="JSON events, one object per line, as the daemon reads them with input.format: json",
     )
     train.add_argument(
@@ -109,13 +109,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--templates",
-        type=Path,
+        type=_path,
         help="with --sequences or --event-field: CSV EventId,EventTemplate (key N <-> EN)",
     )
     train.add_argument(
-        "--labelled", type=Path, help="labelled CSV (Sequence,label): threshold maximising F1 there"
+        "--labelled", type=_path, help="labelled CSV (Sequence,label): threshold maximising F1 there"
     )
-    train.add_argument("--out", type=Path, required=True, help="model directory to write")
+    train.add_argument("--out", type=_path, required=True, help="model directory to write")
     train.add_argument("--epochs", type=int, help="training epochs (default: the trainer's)")
     train.add_argument(
         "--seed", type=_seed, default=0, help="random seed in [0, 2**32); same seed, same data -> same model"
@@ -124,11 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--layers", type=int, help="LSTM layers (default 2)")
 
     score = commands.add_parser("score", help="score a file offline with onnxruntime; JSON lines on stdout")
-    score.add_argument("--model", type=Path, required=True, help="model directory (model.onnx + model.json)")
+    score.add_argument("--model", type=_path, required=True, help="model directory (model.onnx + model.json)")
     target = score.add_mutually_exclusive_group(required=True)
-    target.add_argument("--sequences", type=Path, help="one session per line; one JSON object per line out")
-    target.add_argument("--logs", type=Path, help="raw log lines; one JSON object per entity out")
-    target.add_argument("--json", type=Path, help="JSON events, one per line; one JSON object per entity out")
+    target.add_argument("--sequences", type=_path, help="one session per line; one JSON object per line out")
+    target.add_argument("--logs", type=_path, help="raw log lines; one JSON object per entity out")
+    target.add_argument(
+        "--json", type=_path, help="JSON events, one per line; one JSON object per entity out"
+    )
     score.add_argument(
         "--entity-regex", help="with --logs or --json: override the model's entity regex (over the message)"
     )
@@ -136,8 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--threshold", type=_finite_float, help="override the calibrated threshold")
 
     evaluate = commands.add_parser("eval", help="detection metrics on a labelled CSV (Sequence,label)")
-    evaluate.add_argument("--model", type=Path, required=True)
-    evaluate.add_argument("--labelled", type=Path, required=True)
+    evaluate.add_argument("--model", type=_path, required=True)
+    evaluate.add_argument("--labelled", type=_path, required=True)
     evaluate.add_argument(
         "--ratio",
         default="553366:16838",
@@ -153,6 +155,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--check", action="store_true", help="validate config and model, print the effective config, exit"
     )
     return parser
+
+
+def _path(text: str) -> Path:
+    """argparse type: a path that is not empty.
+
+    ``Path("")`` is the current directory, so an empty value (an unset shell variable) would
+    read it as an input, or with ``--out`` replace it by the model, instead of being refused.
+    """
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a path, got {text!r}")
+    return Path(text)
 
 
 def _finite_float(text: str) -> float:
@@ -364,7 +377,7 @@ def _parse_ratio(text: str) -> tuple[int, int]:
 
 def _handle_eval(args: argparse.Namespace) -> int:
     from logwarden.events.sequences import read_labelled_csv
-    from logwarden.scoring.metrics import confusion
+    from logwarden.scoring.metrics import confusion, one_class_problem
     from logwarden.scoring.offline import score_sequence_lines
 
     normal, anomalous = _parse_ratio(args.ratio)
@@ -372,6 +385,12 @@ def _handle_eval(args: argparse.Namespace) -> int:
     rows = read_labelled_csv(args.labelled)
     if not rows:
         raise InputFormatError(f"{args.labelled}: holds no sessions to evaluate (only a header?)")
+    problem = one_class_problem([row.anomalous for row in rows])
+    if problem is not None:
+        raise InputFormatError(
+            f"{args.labelled}: {problem}; TPR, precision and F1 need both normal and anomalous ones "
+            "(logwarden score --sequences gives each session's verdict)"
+        )
     records = list(score_sequence_lines(model, [row.keys for row in rows], args.threshold))
     metrics = confusion([row.anomalous for row in rows], [record["anomalous"] for record in records])
     report = {

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from logwarden.errors import TrainingError
-from logwarden.scoring.metrics import DetectionMetrics
+from logwarden.scoring.metrics import DetectionMetrics, one_class_problem
 from logwarden.scoring.session import StepModel, score_sessions
 
 # Alert only on sessions at least ten times less likely than the least likely held-out normal one.
@@ -52,14 +52,12 @@ def validate_labels(anomalous: Sequence[bool], source: str = "the labelled set")
     With normal sessions only every threshold has F1 0, with anomalous ones only the lowest wins;
     either way the "best" threshold says nothing.  ``source`` names the set in the message.
     """
-    flagged = sum(bool(label) for label in anomalous)
     if not anomalous:
         raise TrainingError(f"{source} holds no sessions")
-    if flagged in (0, len(anomalous)):
-        kind = "normal (label 0)" if flagged == 0 else "anomalous (label 1)"
+    problem = one_class_problem(anomalous)
+    if problem is not None:
         raise TrainingError(
-            f"{source} holds only {kind} sessions ({len(anomalous)}); "
-            "choosing a threshold by F1 needs both normal and anomalous ones"
+            f"{source} {problem}; choosing a threshold by F1 needs both normal and anomalous ones"
         )
 
 

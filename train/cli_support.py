@@ -40,6 +40,14 @@ from .pipeline import train_on_json_event_keys, train_on_logs, train_on_sequence
 
 _EVENT_ID = re.compile(r"E(\d+)")
 
+OPTION_NAMES = {
+    "epochs": "--epochs",
+    "seed": "--seed",
+    "hidden_size": "--hidden-size",
+    "num_layers": "--layers",
+}
+"""TrainingOptions field -> the command-line option that sets it, for errors an operator can act on."""
+
 
 def training_options(args: argparse.Namespace) -> TrainingOptions:
     """TrainingOptions with the trainer's defaults, overridden by the options given on the command line."""
@@ -150,7 +158,7 @@ def run_training(args: argparse.Namespace) -> dict[str, Any]:
     if problem is not None:
         raise ConfigError(f"--out {args.out}: {problem}")
     options = training_options(args)
-    options.validate()
+    options.validate(OPTION_NAMES)
     labelled: list[LabelledSession] | None = None
     if args.labelled is not None:
         labelled = read_labelled_csv(args.labelled)
@@ -196,7 +204,8 @@ def _train_logs(
     """``--logs``, or ``--json`` without an event field: templates mined from lines or messages."""
     settings = parser_settings(
         args.entity_regex,
-        header_regex=args.header_regex or DEFAULT_HEADER_REGEX,
+        # An empty --header-regex is refused by HeaderStripper below, not taken for the default.
+        header_regex=DEFAULT_HEADER_REGEX if args.header_regex is None else args.header_regex,
         masking=masking_rules(args.mask),
     )
     # Validates the regexes: ConfigError names a bad one before training.

@@ -1,16 +1,21 @@
 """Write a model directory: ``model.onnx`` (legacy TorchScript exporter) and ``model.json``.
 
 The legacy exporter is used because it needs nothing beyond torch and gives one plain
-graph (Gather → LSTM → Gemm → LogSoftmax) with dynamic T and B; files are written beside
-their final names and renamed, so a reader never sees a graph without its metadata.
+graph (Gather → LSTM → Gemm → LogSoftmax) with dynamic T and B.  Both files are written into a
+new directory beside the model directory, which is then renamed into its place: a reader never
+sees a graph without its metadata, and a failed or interrupted export leaves a model trained
+before untouched rather than half replaced.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import tempfile
+import uuid
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +42,7 @@ from logwarden.model.contract import (
 from .network import NextEventLSTM
 
 ONNX_OPSET = 17
+MODEL_FILES = (ONNX_FILE, METADATA_FILE)
 
 
 def onnx_bytes(network: NextEventLSTM) -> bytes:
@@ -92,7 +98,7 @@ def export_model(
     training: dict[str, Any],
     parser: ParserSettings | None = None,
 ) -> ModelMetadata:
-    """Write ``model.onnx`` and ``model.json`` into ``out_dir`` (created if needed); return the metadata.
+    """Write ``model.onnx`` and ``model.json`` as ``out_dir`` (``publish_model_dir``); return the metadata.
 
     A write that fails (no space, no permission, a file in the way) raises TrainingError naming the path.
     """
@@ -113,9 +119,7 @@ def export_model(
         training=dict(training),
     )
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        _write_atomically(out_dir / ONNX_FILE, graph)
-        _write_atomically(out_dir / METADATA_FILE, (metadata.to_json() + "\n").encode("utf-8"))
+        publish_model_dir(out_dir, {ONNX_FILE: graph, METADATA_FILE: (metadata.to_json() + "\n").encode()})
     except OSError as exc:
         culprit = exc.filename2 or exc.filename
         where = f" ({culprit})" if culprit else ""
@@ -126,18 +130,17 @@ def export_model(
 def out_dir_problem(out_dir: str | Path) -> str | None:
     """Why ``out_dir`` cannot become a model directory, or None; checked before training so it fails fast.
 
-    The path must be a directory or not exist yet, the model files in it must not be directories,
-    and the nearest existing ancestor must be a directory this process may create entries in.
+    The path must not exist yet, or be a directory that is empty or holds only a model's files
+    (which the new model replaces), and the directory it is created in must be one this process
+    may create entries in: the model is written beside it and renamed into place.
     """
-    out_dir = Path(out_dir)
-    if out_dir.exists():
-        if not out_dir.is_dir():
-            return "exists and is not a directory"
-        for name in (ONNX_FILE, METADATA_FILE):
-            if (out_dir / name).is_dir():
-                return f"{name} in it is a directory"
-        return None if os.access(out_dir, os.W_OK | os.X_OK) else "directory is not writable"
-    ancestor = out_dir.absolute().parent
+    target = _real_path(out_dir)
+    if target.exists():
+        problem = _existing_out_dir_problem(target)
+        if problem is not None:
+            return problem
+        return None if os.access(target.parent, os.W_OK | os.X_OK) else f"{target.parent} is not writable"
+    ancestor = target.parent
     while not ancestor.exists():
         ancestor = ancestor.parent
     if not ancestor.is_dir():
@@ -145,7 +148,99 @@ def out_dir_problem(out_dir: str | Path) -> str | None:
     return None if os.access(ancestor, os.W_OK | os.X_OK) else f"{ancestor} is not writable"
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_bytes(data)
-    os.replace(partial, path)
+def publish_model_dir(out_dir: str | Path, files: Mapping[str, bytes]) -> None:
+    """Make ``out_dir`` a directory holding exactly ``files`` (name -> content), all of them or none.
+
+    The files are written and synced in a new sibling directory, which is then renamed to
+    ``out_dir``: in one step when ``out_dir`` is new or empty; over an earlier model, by moving
+    that aside first and deleting it only once the new one is in place (a crash between the two
+    renames leaves both complete, under hidden names beside ``out_dir``).  A directory holding
+    anything but a model is refused rather than replaced.  A symbolic link is followed, so the
+    link keeps pointing at the model; the directory keeps its permission bits.  OSError on failure.
+    """
+    target = _real_path(out_dir)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    existed = target.exists()
+    if existed:
+        problem = _existing_out_dir_problem(target)
+        if problem is not None:
+            raise OSError(errno.EEXIST, problem)
+    tag = uuid.uuid4().hex[:12]
+    staging = target.with_name(f".{target.name}.new-{tag}")
+    staging.mkdir()
+    try:
+        if existed:
+            shutil.copymode(target, staging)
+        for name, data in files.items():
+            _write_synced(staging / name, data)
+        _sync_directory(staging)
+        _rename_into_place(staging, target, target.with_name(f".{target.name}.old-{tag}"))
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _sync_directory(target.parent)
+
+
+def _rename_into_place(staging: Path, target: Path, aside: Path) -> None:
+    """Rename ``staging`` to ``target``; a non-empty ``target`` moves to ``aside`` first, back on failure."""
+    try:
+        os.rename(staging, target)  # replaces a missing or empty directory in one step
+        return
+    except OSError as exc:
+        if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+            raise
+    os.rename(target, aside)
+    try:
+        os.rename(staging, target)
+    except BaseException:
+        os.rename(aside, target)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _existing_out_dir_problem(path: Path) -> str | None:
+    """Why the existing ``path`` may not be replaced by a model directory, or None."""
+    if not path.is_dir():
+        return "exists and is not a directory"
+    try:
+        names = sorted(os.listdir(path))
+    except OSError as exc:
+        return f"cannot list the directory: {exc.strerror or exc}"
+    for name in MODEL_FILES:
+        if (path / name).is_dir():
+            return f"{name} in it is a directory"
+    foreign = [name for name in names if name not in MODEL_FILES]
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        return (
+            f"holds files that are not a model's ({shown}); give a new or empty directory, or a model "
+            "directory to replace"
+        )
+    return None
+
+
+def _real_path(out_dir: str | Path) -> Path:
+    """``out_dir`` absolute, its symbolic links resolved: the directory a rename must replace."""
+    return Path(os.path.realpath(out_dir))
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    """Write ``data`` to disk before the rename that publishes it, which could otherwise land first."""
+    with path.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _sync_directory(path: Path) -> None:
+    """Make renames in ``path`` durable; skipped where a file system cannot sync a directory."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +22,13 @@ logger = structlog.get_logger(__name__)
 # numpy rejects negative seeds and torch.manual_seed those of 2**64 or more; 32 bits is a range every seeded
 # generator (numpy's legacy RandomState included) accepts, so a seed written down works anywhere.
 SEED_LIMIT = 2**32
+
+# Upper bounds of the sizes an operator sets.  Beyond them a run is a typo, not a model: torch overflows
+# (a hidden size past 2**63), builds layers until memory runs out, or trains for ever.  Each is far above
+# any useful value (DeepLog: 2 x 64, tens of epochs); 4,096 x 16 already holds some 2 billion weights.
+MAX_EPOCHS = 10_000
+MAX_HIDDEN_SIZE = 4_096
+MAX_LAYERS = 16
 
 
 @dataclass(frozen=True)
@@ -52,8 +59,14 @@ class TrainingOptions:
     threshold_margin: float = DEFAULT_THRESHOLD_MARGIN
     threads: int = 2
 
-    def validate(self) -> None:
-        """Raise TrainingError naming the first invalid option."""
+    def validate(self, names: Mapping[str, str] | None = None) -> None:
+        """Raise TrainingError naming the first invalid option, as ``names`` calls it (default: its field).
+
+        The command line passes its option names, so ``--layers 0`` is reported as ``--layers``,
+        not as the field ``num_layers`` the operator never typed.
+        """
+        name_of = dict(names or {})
+        limits = {"epochs": MAX_EPOCHS, "hidden_size": MAX_HIDDEN_SIZE, "num_layers": MAX_LAYERS}
         positive = (
             "epochs",
             "embedding_dim",
@@ -63,11 +76,16 @@ class TrainingOptions:
             "bptt_length",
             "threads",
         )
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise TrainingError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for field_name in positive:
+            value = getattr(self, field_name)
+            name = name_of.get(field_name, field_name)
+            if value < 1:
+                raise TrainingError(f"{name} must be at least 1, got {value}")
+            limit = limits.get(field_name)
+            if limit is not None and value > limit:
+                raise TrainingError(f"{name} must be at most {limit:,}, got {_shorten_int(value)}")
         if not 0 <= self.seed < SEED_LIMIT:
-            raise TrainingError(f"seed must be in [0, 2**32), got {self.seed}")
+            raise TrainingError(f"{name_of.get('seed', 'seed')} must be in [0, 2**32), got {self.seed}")
         if not (self.learning_rate > 0 and self.final_learning_rate > 0):
             raise TrainingError("learning_rate and final_learning_rate must be positive")
         if not 0.0 <= self.swap_probability < 1.0:
@@ -76,6 +94,12 @@ class TrainingOptions:
             raise TrainingError(f"threshold_quantile must be in (0, 1], got {self.threshold_quantile}")
         if self.threshold_margin < 0:
             raise TrainingError(f"threshold_margin must be non-negative, got {self.threshold_margin}")
+
+
+def _shorten_int(value: int) -> str:
+    """``value`` as written, or its digit count when too long to quote in a one-line error."""
+    text = str(value)
+    return text if len(text) <= 20 else f"a {len(text)}-digit number"
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,7 @@ def train_on_sequences(
         labelled,
         "sequences",
         None,
-        _describe_file(data_file),
+        data_file,
         dict(extra or {}),
     )
 
@@ -93,18 +93,19 @@ def train_on_json_event_keys(
         assert event.event_key is not None  # an event field is set, so every event read carries its key
         sessions.setdefault(entity, []).append(event.event_key)
     reading = tally.as_dict()
+    where = _where(data_file)
     left_out = tally.invalid_lines or tally.lines_without_entity
     (logger.warning if left_out else logger.info)("events_read", **reading)
     if not tally.lines:
-        raise TrainingError("no events to train on")
+        raise TrainingError(f"{where}no events to train on")
     if tally.invalid_lines == tally.lines:
         raise TrainingError(
-            f"none of the {tally.lines} lines is a JSON object with an event key in field "
+            f"{where}none of the {tally.lines} lines is a JSON object with an event key in field "
             f"'{fields.event}'; the first: {tally.first_invalid}"
         )
     if not sessions:
         raise TrainingError(
-            f"{_no_entity_found(fields, entity_regex, tally)}, so no event belongs to a session"
+            f"{where}{_no_entity_found(fields, entity_regex, tally)}, so no event belongs to a session"
         )
     return train_on_sequences(
         list(sessions.values()),
@@ -155,17 +156,17 @@ def train_on_logs(
     # a fraction of the log.
     left_out = mined.lines_without_entity or mined.unmatched_lines or mined.invalid_lines
     (logger.warning if left_out else logger.info)("logs_mined", **mining)
+    where = _where(data_file)
     if not mined.lines_total:
-        raise TrainingError("no log lines to train on")
+        raise TrainingError(f"{where}no log lines to train on")
     if json_fields is not None and mined.invalid_lines == mined.lines_total:
         raise TrainingError(
-            f"none of the {mined.lines_total} lines is a JSON object with a message in field "
+            f"{where}none of the {mined.lines_total} lines is a JSON object with a message in field "
             f"'{json_fields.message}'; the first: {mined.first_invalid}"
         )
     if mined.lines_without_entity == mined.lines_total - mined.invalid_lines:
-        raise TrainingError(
-            f"{_no_entity_found(json_fields, settings.entity_regex, mined)}, so no line belongs to a session"
-        )
+        found = _no_entity_found(json_fields, settings.entity_regex, mined)
+        raise TrainingError(f"{where}{found}, so no line belongs to a session")
     sessions_keys = [[mined.keys[i] for i in indices] for indices in mined.sessions.values()]
     text_of = dict(zip(mined.keys, mined.templates, strict=True))
     used = {key for keys in sessions_keys for key in keys}
@@ -179,7 +180,7 @@ def train_on_logs(
         labelled,
         "logs",
         settings,
-        _describe_file(data_file),
+        data_file,
         {"mining": mining, "input": source},
     )
 
@@ -204,16 +205,31 @@ def _train(
     labelled: Sequence[LabelledSession] | None,
     input_kind: InputKind,
     parser: ParserSettings | None,
-    data: dict[str, str],
+    data_file: str | Path | None,
     extra: dict[str, Any],
 ) -> ModelMetadata:
     options.validate()
     check_out_dir(out_dir)
-    if len(vocabulary) < 2:
-        raise TrainingError(f"training data holds {len(vocabulary)} distinct event(s); at least 2 are needed")
+    data = _describe_file(data_file)
+    where = _where(data_file)
     sessions = [vocabulary.encode(keys) for keys in sessions_keys if len(keys)]
     if not sessions:
-        raise TrainingError("no non-empty training sessions")
+        raise TrainingError(
+            f"{where}no non-empty training sessions (is the file empty, or only blank lines?)"
+        )
+    if len(vocabulary) < 2:
+        raise TrainingError(
+            f"{where}training data holds {len(vocabulary)} distinct event(s); at least 2 are needed"
+        )
+    if all(len(session) == 1 for session in sessions):
+        # Why refused: with no event ever following another, the model learns only which events
+        # start and end a session, and flags every real session; this is what a file of one key per
+        # line, or an entity regex matching a per-line value (a request id, a time), gives.
+        raise TrainingError(
+            f"{where}each of the {len(sessions)} training sessions holds a single event, so no event "
+            "follows another to learn from: a sequences file holds one session per line (its keys "
+            "separated by spaces), and an entity must name a session (a job, a block, a user), not one line"
+        )
     labelled_ids = None
     if labelled is not None:
         labelled_ids = LabelledSessions(
@@ -292,6 +308,11 @@ def check_out_dir(out_dir: str | Path) -> None:
 def vocabulary_size(vocabulary: Vocabulary) -> int:
     """Output classes of a network for ``vocabulary``: reserved tokens plus its events."""
     return FIRST_EVENT_ID + len(vocabulary)
+
+
+def _where(data_file: str | Path | None) -> str:
+    """``"FILE: "`` to start an error about the training data with the file it came from, if known."""
+    return "" if data_file is None else f"{data_file}: "
 
 
 def _describe_file(path: str | Path | None) -> dict[str, str]:

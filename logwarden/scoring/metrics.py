@@ -56,9 +56,30 @@ def f1_from(precision: float, recall: float) -> float:
 
 
 def precision_at_ratio(tpr: float, fpr: float, normal: int, anomalous: int) -> float:
-    """Precision TPR·A / (TPR·A + FPR·N) on a set of N normal and A anomalous sessions."""
-    flagged = tpr * anomalous + fpr * normal
-    return tpr * anomalous / flagged if flagged else 0.0
+    """Precision TPR·A / (TPR·A + FPR·N) on a set of N normal and A anomalous sessions.
+
+    Computed from the class shares A/(N+A) and N/(N+A), which Python divides exactly for integers
+    of any size: the products TPR·A and FPR·N raise OverflowError past about 1e308 sessions.
+    """
+    if normal < 0 or anomalous < 0 or normal + anomalous == 0:
+        raise ValueError(f"class counts must be non-negative and not both 0, got {normal}:{anomalous}")
+    total = normal + anomalous
+    flagged_anomalous = tpr * (anomalous / total)
+    flagged = flagged_anomalous + fpr * (normal / total)
+    return flagged_anomalous / flagged if flagged else 0.0
+
+
+def one_class_problem(anomalous: Sequence[bool]) -> str | None:
+    """Why ``anomalous`` (True = anomalous) cannot rank a detector, or None when it holds both classes.
+
+    With one class only, TPR, precision and F1 are undefined (reported as 0, they would look like a
+    detector that finds nothing), and so is the F1 re-weighted to another ratio.
+    """
+    flagged = sum(bool(label) for label in anomalous)
+    if not anomalous or 0 < flagged < len(anomalous):
+        return None
+    kind = "normal (label 0)" if flagged == 0 else "anomalous (label 1)"
+    return f"holds only {kind} sessions ({len(anomalous)})"
 
 
 def confusion(labels: Sequence[bool], predictions: Sequence[bool]) -> DetectionMetrics:
