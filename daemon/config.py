@@ -13,7 +13,6 @@ import difflib
 import functools
 import math
 import re
-import reprlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any, Literal, TypeVar, cast
 
 import yaml
 
-from logwarden.errors import ConfigError
+from logwarden.errors import ConfigError, shown
 from logwarden.events.header import CONTENT_GROUP
 
 InputFormat = Literal["raw", "json"]
@@ -349,13 +348,13 @@ class _Reader:
         if raw is None:
             raw = {}
         if not isinstance(raw, Mapping):
-            self.errors.append(self.error(key, f"expected a mapping, got {_show(raw)}"))
+            self.errors.append(self.error(key, f"expected a mapping, got {shown(raw)}"))
             return None
         valid = True
         for name in raw:
             if not isinstance(name, str):
                 self.errors.append(
-                    self.error(_join(key, str(name)), f"keys must be strings, got {_show(name)}")
+                    self.error(_join(key, str(name)), f"keys must be strings, got {shown(name)}")
                 )
                 valid = False
             elif name not in checks:
@@ -398,30 +397,11 @@ def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
 
 
-_SHORT_REPR = reprlib.Repr()
-_SHORT_REPR.maxlevel = 3
-_SHORT_REPR.maxstring = _SHORT_REPR.maxother = _SHORT_REPR.maxlong = 80
-_SHORT_REPR.maxlist = _SHORT_REPR.maxtuple = _SHORT_REPR.maxdict = _SHORT_REPR.maxset = 6
-
-
 def _as_yaml(value: object) -> str:
     """A default as it is written in the file: ``true`` rather than Python's ``True``."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    return _show(value)
-
-
-def _show(value: object) -> str:
-    """A short repr of a value for a message, bounded however large ``value`` is once aliases expand.
-
-    A YAML alias repeats a node without copying it, so ``[*a, *a]`` nested ten levels is a small
-    file whose full repr has billions of items; reprlib stops after a few items and levels.
-    """
-    try:
-        text = _SHORT_REPR.repr(value)
-    except ValueError:  # an integer of more digits than Python prints
-        return "an integer too long to print"
-    return text if len(text) <= 80 else text[:77] + "..."
+    return shown(value)
 
 
 def _unknown_key_message(name: str, known: list[str]) -> str:
@@ -442,7 +422,7 @@ def _string(reader: _Reader, key: str, value: Any) -> str:
     file name, Kafka request or log line can encode: it would fail far from the config.
     """
     if not isinstance(value, str) or not value.strip():
-        raise reader.error(key, f"expected a non-empty string, got {_show(value)}")
+        raise reader.error(key, f"expected a non-empty string, got {shown(value)}")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:
@@ -456,21 +436,21 @@ def _path(reader: _Reader, key: str, value: Any) -> Path:
     """A file system path; a NUL (YAML ``"\\0"``) would make every file call raise ValueError at start."""
     text = _string(reader, key, value)
     if "\0" in text:
-        raise reader.error(key, f"a path cannot contain a NUL character, got {_show(text)}")
+        raise reader.error(key, f"a path cannot contain a NUL character, got {shown(text)}")
     return Path(text)
 
 
 def _topic(reader: _Reader, key: str, value: Any) -> str:
     if not isinstance(value, str) or not _TOPIC_RE.fullmatch(value) or value in (".", ".."):
         raise reader.error(
-            key, f"expected a Kafka topic name (1-249 characters of A-Z a-z 0-9 . _ -), got {_show(value)}"
+            key, f"expected a Kafka topic name (1-249 characters of A-Z a-z 0-9 . _ -), got {shown(value)}"
         )
     return value
 
 
 def _topic_list(reader: _Reader, key: str, value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not value:
-        raise reader.error(key, f"expected a non-empty list of topic names, got {_show(value)}")
+        raise reader.error(key, f"expected a non-empty list of topic names, got {shown(value)}")
     topics = tuple(_topic(reader, f"{key}[{i}]", item) for i, item in enumerate(value))
     duplicates = sorted({t for t in topics if topics.count(t) > 1})
     if duplicates:
@@ -481,12 +461,12 @@ def _topic_list(reader: _Reader, key: str, value: Any) -> tuple[str, ...]:
 def _servers(reader: _Reader, key: str, value: Any) -> tuple[str, ...]:
     expected = 'expected a non-empty list of "host:port" strings'
     if not isinstance(value, list) or not value:
-        raise reader.error(key, f"{expected}, got {_show(value)}")
+        raise reader.error(key, f"{expected}, got {shown(value)}")
     for i, item in enumerate(value):
         host, _, port = item.rpartition(":") if isinstance(item, str) else ("", "", "")
         is_port = port.isascii() and port.isdigit() and len(port) <= 5 and 0 < int(port) < 65536
         if not host.strip() or not is_port:
-            raise reader.error(f"{key}[{i}]", f"{expected}, got {_show(item)}")
+            raise reader.error(f"{key}[{i}]", f"{expected}, got {shown(item)}")
     return tuple(value)
 
 
@@ -499,7 +479,7 @@ def _integer(minimum: int) -> Check:
     def check(reader: _Reader, key: str, value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= INTEGER_MAXIMUM:
             raise reader.error(
-                key, f"expected an integer from {minimum} to {INTEGER_MAXIMUM:,}, got {_show(value)}"
+                key, f"expected an integer from {minimum} to {INTEGER_MAXIMUM:,}, got {shown(value)}"
             )
         return value
 
@@ -511,7 +491,7 @@ def _number(*, positive: bool) -> Check:
         number = _finite_float(value)
         if number is None or (positive and number <= 0):
             raise reader.error(
-                key, f"expected a {'number > 0' if positive else 'finite number'}, got {_show(value)}"
+                key, f"expected a {'number > 0' if positive else 'finite number'}, got {shown(value)}"
             )
         return number
 
@@ -521,7 +501,7 @@ def _number(*, positive: bool) -> Check:
 def _non_negative_number(reader: _Reader, key: str, value: Any) -> float:
     number = _finite_float(value)
     if number is None or number < 0:
-        raise reader.error(key, f"expected a number >= 0, got {_show(value)}")
+        raise reader.error(key, f"expected a number >= 0, got {shown(value)}")
     return number
 
 
@@ -541,20 +521,20 @@ def _timeout_ms(reader: _Reader, key: str, value: Any) -> None:
     whole = isinstance(value, int) and not isinstance(value, bool)
     if not whole or not 0 <= value <= INTEGER_MAXIMUM:
         raise reader.error(
-            key, f"expected a whole number of milliseconds from 0 to {INTEGER_MAXIMUM:,}, got {_show(value)}"
+            key, f"expected a whole number of milliseconds from 0 to {INTEGER_MAXIMUM:,}, got {shown(value)}"
         )
 
 
 def _boolean(reader: _Reader, key: str, value: Any) -> bool:
     if not isinstance(value, bool):
-        raise reader.error(key, f"expected true or false, got {_show(value)}")
+        raise reader.error(key, f"expected true or false, got {shown(value)}")
     return value
 
 
 def _choice(options: tuple[str, ...]) -> Check:
     def check(reader: _Reader, key: str, value: Any) -> str:
         if value not in options:
-            raise reader.error(key, f"expected one of {', '.join(options)}; got {_show(value)}")
+            raise reader.error(key, f"expected one of {', '.join(options)}; got {shown(value)}")
         return cast(str, value)
 
     return check
@@ -565,9 +545,9 @@ def _regex(reader: _Reader, key: str, value: Any) -> str:
     try:
         re.compile(pattern)
     except (re.error, OverflowError) as exc:  # OverflowError: a repeat count such as {4294967296}
-        raise reader.error(key, f"invalid regular expression {_show(pattern)}: {exc}") from exc
+        raise reader.error(key, f"invalid regular expression {shown(pattern)}: {exc}") from exc
     except RecursionError as exc:
-        raise reader.error(key, f"invalid regular expression {_show(pattern)}: nested too deeply") from exc
+        raise reader.error(key, f"invalid regular expression {shown(pattern)}: nested too deeply") from exc
     return pattern
 
 
@@ -583,7 +563,7 @@ def _header_regex(reader: _Reader, key: str, value: Any) -> str:
 def _kafka_options(role: Literal["common", "consumer", "producer"]) -> Check:
     def check(reader: _Reader, key: str, value: Any) -> Mapping[str, Any]:
         if not isinstance(value, Mapping):
-            raise reader.error(key, f"expected a mapping of kafka-python {role} options, got {_show(value)}")
+            raise reader.error(key, f"expected a mapping of kafka-python {role} options, got {shown(value)}")
         problems: list[str] = []
         for name, option_value in value.items():
             try:
@@ -606,7 +586,7 @@ def _check_kafka_option(
     """One passthrough option: a name kafka-python knows and logwarden leaves open, a usable value."""
     dotted = f"{section}.{name}"
     if not isinstance(name, str):
-        raise reader.error(dotted, f"option names must be strings, got {_show(name)}")
+        raise reader.error(dotted, f"option names must be strings, got {shown(name)}")
     if name in CONTROLLED_OPTIONS:
         raise reader.error(dotted, f"is set by logwarden itself: {CONTROLLED_OPTIONS[name]}")
     if name in PYTHON_OBJECT_OPTIONS:
@@ -817,7 +797,7 @@ def _check_option_type(
         return
     accepts, expected = _KIND_RULES[kind]
     if not accepts(value):
-        raise reader.error(key, f"expected {expected}, got {_show(value)}")
+        raise reader.error(key, f"expected {expected}, got {shown(value)}")
     if kind == "integer":
         # Sizes, counts and milliseconds; most travel in requests as a Kafka Int32.
         _integer(1 if name in _POSITIVE_OPTIONS else 0)(reader, key, value)
@@ -825,7 +805,7 @@ def _check_option_type(
     if name == "sasl_mechanism":
         choices = _sasl_mechanisms()
     if choices is not None and (value.lower() if case_insensitive else value) not in choices:
-        raise reader.error(key, f"expected one of {', '.join(choices)}; got {_show(value)}")
+        raise reader.error(key, f"expected one of {', '.join(choices)}; got {shown(value)}")
     if name == "compression_type" and not _codec_available(value):
         package = _CODEC_PACKAGES.get(value, value)
         raise reader.error(

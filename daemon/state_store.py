@@ -17,7 +17,7 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
-from logwarden.errors import StateStoreError
+from logwarden.errors import StateStoreError, shown
 
 STORE_FORMAT_VERSION = 1
 DEFAULT_CHUNK_ROWS = 4096
@@ -310,9 +310,8 @@ def check_saved_offsets(stored: Iterable[tuple[Any, Any, Any]], where: str) -> d
 
 def damaged_row(where: str, entity: object, what: str) -> StateStoreError:
     """The error for a saved row that cannot be restored: names the file, the entity and what is wrong."""
-    name = repr(entity) if len(repr(entity)) <= 80 else repr(entity)[:77] + "..."
     return StateStoreError(
-        f"{where}: the saved row of entity {name} has {what}; the file is damaged; {START_EMPTY}"
+        f"{where}: the saved row of entity {shown(entity)} has {what}; the file is damaged; {START_EMPTY}"
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import reprlib
+
 
 class LogwardenError(Exception):
     """Root of every error logwarden raises on purpose."""
@@ -42,3 +44,25 @@ class BrokerUnavailableError(LogwardenError):
 
 class DeliveryError(LogwardenError):
     """The broker did not acknowledge records the daemon produced; the checkpoint must not advance."""
+
+
+_SHORT_REPR = reprlib.Repr()
+_SHORT_REPR.maxlevel = 3
+_SHORT_REPR.maxother = _SHORT_REPR.maxlong = 80
+_SHORT_REPR.maxstring = 1_000  # longer than the cut below, so a long string keeps its start
+_SHORT_REPR.maxlist = _SHORT_REPR.maxtuple = _SHORT_REPR.maxdict = _SHORT_REPR.maxset = 6
+
+
+def shown(value: object) -> str:
+    """``value`` as an error message quotes it: a repr of at most 80 characters.
+
+    Why: values come from files (a config, ``model.json``, a state store) and may be of any size; the
+    CLI prints one line per error, which a 100 kB value or a YAML alias expanding to billions of
+    items (``[*a, *a]`` nested ten levels) would make unreadable or endless.  reprlib stops after a
+    few items and levels.
+    """
+    try:
+        text = _SHORT_REPR.repr(value)
+    except ValueError:  # an integer of more digits than Python prints
+        return "an integer too long to print"
+    return text if len(text) <= 80 else text[:77] + "..."

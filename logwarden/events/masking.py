@@ -11,7 +11,7 @@ import importlib
 import re
 from collections.abc import Sequence
 
-from logwarden.errors import ConfigError
+from logwarden.errors import ConfigError, shown
 
 MaskingRules = Sequence[tuple[str, str]]
 
@@ -92,8 +92,7 @@ def compile_regex(pattern: str, what: str, flags: int = 0) -> re.Pattern[str]:
     except re.error as exc:
         raise ConfigError(f"{what} {pattern!r} is invalid: {exc}") from exc
     except (RecursionError, OverflowError) as exc:
-        shown = pattern if len(pattern) <= 80 else pattern[:77] + "..."
-        raise ConfigError(f"{what} {shown!r} is invalid: {type(exc).__name__}: {exc}") from exc
+        raise ConfigError(f"{what} {shown(pattern)} is invalid: {type(exc).__name__}: {exc}") from exc
 
 
 def _has_backreference(pattern: str) -> bool:

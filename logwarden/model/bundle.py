@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from logwarden.errors import ConfigError, ModelLoadError
+from logwarden.errors import ConfigError, ModelLoadError, shown
 from logwarden.events.entity import RegexEntityExtractor
 from logwarden.events.header import HeaderStripper
 from logwarden.events.masking import compile_rules
@@ -60,7 +60,7 @@ def load_bundle(directory: str | Path) -> ModelBundle:
     version = raw.get("format_version")
     if version != FORMAT_VERSION:
         raise ModelLoadError(
-            f"{metadata_path}: format_version {_shorten(version)} is not supported "
+            f"{metadata_path}: format_version {shown(version)} is not supported "
             f"(this logwarden reads {FORMAT_VERSION}); "
             "retrain or export the model with this version"
         )
@@ -75,7 +75,7 @@ def load_bundle(directory: str | Path) -> ModelBundle:
     if recorded is not None and recorded != metadata_digest(raw):
         raise ModelLoadError(
             f"{metadata_path}: content does not match its {METADATA_DIGEST_KEY} "
-            f"{_shorten(recorded)}; the file was edited or damaged after export. Export or train the "
+            f"{shown(recorded)}; the file was edited or damaged after export. Export or train the "
             "model again (to change the alert threshold, set model.threshold in the daemon's config "
             "or pass --threshold)"
         )
@@ -124,14 +124,8 @@ def _shorten_quoted(text: str, values: list[str | None]) -> str:
     in full, yet the reason after it ("has no named group ...") stays readable."""
     for value in values:
         if value is not None and len(value) > 80:
-            text = text.replace(repr(value), _shorten(value))
+            text = text.replace(repr(value), shown(value))
     return text
-
-
-def _shorten(value: object) -> str:
-    """A value from model.json as an error shows it: its repr, at most 80 characters."""
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _read(path: Path, read: Callable[[Path], T]) -> T:

@@ -25,6 +25,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from logwarden.errors import shown
+
 FORMAT_VERSION = 1
 ONNX_FILE = "model.onnx"
 METADATA_FILE = "model.json"
@@ -125,7 +127,7 @@ class ModelMetadata:
             parser = _parser_settings(parser_raw)
         input_kind = raw["input_kind"]
         if input_kind not in ("sequences", "logs"):
-            raise ValueError(f"input_kind must be 'sequences' or 'logs', got {_show(input_kind)}")
+            raise ValueError(f"input_kind must be 'sequences' or 'logs', got {shown(input_kind)}")
         if input_kind == "logs" and parser is None:
             # Without its header, entity and masking rules a raw-log model cannot turn a line into an
             # event; scoring would later blame the input ("trained on pre-parsed sequences").
@@ -137,11 +139,11 @@ class ModelMetadata:
         repeated = [key for key, count in Counter(vocabulary).items() if count > 1]
         if repeated:
             raise ValueError(
-                f"vocabulary lists {_show(repeated[0])} more than once; event keys must be unique"
+                f"vocabulary lists {shown(repeated[0])} more than once; event keys must be unique"
             )
         training = raw.get("training", {})
         if not isinstance(training, dict):
-            raise ValueError(f"training must be an object, got {_show(training)}")
+            raise ValueError(f"training must be an object, got {shown(training)}")
         return cls(
             format_version=_positive_int(raw, "format_version"),
             input_kind=input_kind,
@@ -176,16 +178,16 @@ def metadata_digest(content: dict[str, Any]) -> str:
 
 def _parser_settings(raw: object) -> ParserSettings:
     if not isinstance(raw, dict):
-        raise ValueError(f"parser must be an object, got {_show(raw)}")
+        raise ValueError(f"parser must be an object, got {shown(raw)}")
     masking = _required(raw, "masking", "parser.")
     if not isinstance(masking, list) or not all(
         isinstance(rule, list) and len(rule) == 2 and all(isinstance(part, str) for part in rule)
         for rule in masking
     ):
-        raise ValueError(f"parser.masking must be a list of [name, regex] string pairs, got {_show(masking)}")
+        raise ValueError(f"parser.masking must be a list of [name, regex] string pairs, got {shown(masking)}")
     collapse = raw.get("collapse_repeated_masks", False)
     if not isinstance(collapse, bool):
-        raise ValueError(f"parser.collapse_repeated_masks must be true or false, got {_show(collapse)}")
+        raise ValueError(f"parser.collapse_repeated_masks must be true or false, got {shown(collapse)}")
     return ParserSettings(
         header_regex=_string(raw, "header_regex", "parser."),
         entity_regex=_optional_string(raw, "entity_regex", "parser."),
@@ -205,7 +207,7 @@ def _required(raw: dict[str, Any], key: str, prefix: str = "") -> Any:
 def _string(raw: dict[str, Any], key: str, prefix: str = "") -> str:
     value = _required(raw, key, prefix)
     if not isinstance(value, str):
-        raise ValueError(f"{prefix}{key} must be a string, got {_show(value)}")
+        raise ValueError(f"{prefix}{key} must be a string, got {shown(value)}")
     return value
 
 
@@ -218,7 +220,7 @@ def _sha256_hex(raw: dict[str, Any], key: str) -> str:
     checksum mismatch (a 100 kB value would make an unreadable error)."""
     value = _string(raw, key)
     if not _SHA256_HEX.fullmatch(value):
-        raise ValueError(f"{key} must be 64 lowercase hex digits (a sha256), got {_show(value)}")
+        raise ValueError(f"{key} must be 64 lowercase hex digits (a sha256), got {shown(value)}")
     return value
 
 
@@ -226,17 +228,17 @@ def _strings(raw: dict[str, Any], key: str) -> tuple[str, ...]:
     """A JSON list of strings; any other value is refused (``str()`` would split a string into characters)."""
     values = raw[key]
     if not isinstance(values, list):
-        raise ValueError(f"{key} must be a list of strings, got {_show(values)}")
+        raise ValueError(f"{key} must be a list of strings, got {shown(values)}")
     for i, value in enumerate(values):
         if not isinstance(value, str):
-            raise ValueError(f"{key}[{i}] must be a string, got {_show(value)}")
+            raise ValueError(f"{key}[{i}] must be a string, got {shown(value)}")
     return tuple(values)
 
 
 def _positive_int(raw: dict[str, Any], key: str) -> int:
     value = raw[key]
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{key} must be an integer >= 1, got {_show(value)}")
+        raise ValueError(f"{key} must be an integer >= 1, got {shown(value)}")
     return value
 
 
@@ -250,9 +252,4 @@ def _finite_number(raw: dict[str, Any], key: str) -> float:
             number = math.inf
         if math.isfinite(number):
             return number
-    raise ValueError(f"{key} must be a finite number, got {_show(value)}")
-
-
-def _show(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    raise ValueError(f"{key} must be a finite number, got {shown(value)}")
