@@ -6,20 +6,13 @@ import json
 from typing import Any
 
 import pytest
-from model_metadata import model_metadata
+from model_metadata import HDFS_BLOCK, hdfs_metadata
 
 from logwarden.daemon.config import EntityConfig, InputConfig, JsonInputConfig
 from logwarden.daemon.decode import DECODE_REASONS, MAX_ENTITY_CHARS, DecodedEvent, MessageDecoder
 from logwarden.errors import ConfigError, DecodeError
-from logwarden.events.raw import parser_settings
-from logwarden.model.contract import FIRST_EVENT_ID, UNKNOWN_ID, ModelMetadata
+from logwarden.model.contract import FIRST_EVENT_ID, UNKNOWN_ID
 
-BLOCK = r"blk_-?\d+"
-TEMPLATES = (
-    "Receiving block <BLK> src: /<IP> dest: /<IP>",
-    "PacketResponder <NUM> for block <BLK> terminating",
-    "BLOCK* ask <IP> to delete <BLK>",
-)
 RECEIVING = (
     "081109 203518 143 INFO dfs.DataNode$DataXceiver: Receiving block blk_-1608999687919862906 "
     "src: /10.250.19.102:54106 dest: /10.250.19.102:50010"
@@ -29,19 +22,6 @@ TERMINATING = (
 )
 UNSEEN = "081109 203615 148 INFO dfs.DataNode$PacketResponder: Deleting block blk_3886 file /tmp/x"
 TS = 1_700_000_000_123
-
-
-def metadata(input_kind: str = "logs") -> ModelMetadata:
-    """A model trained on raw HDFS lines, or on pre-parsed sequences (helper)."""
-    logs = input_kind == "logs"
-    return model_metadata(
-        input_kind=input_kind,
-        vocabulary=("T0", "T1", "T2") if logs else ("5", "22", "11"),
-        templates=TEMPLATES if logs else ("E5", "E22", "E11"),
-        threshold=5.0,
-        onnx_sha256="ab" * 32,
-        parser=parser_settings(BLOCK) if logs else None,
-    )
 
 
 def decoder(
@@ -55,11 +35,11 @@ def decoder(
     """A decoder for the given input settings (helper)."""
     config = InputConfig(
         format=fmt,  # type: ignore[arg-type]
-        entity=entity or EntityConfig(regex=BLOCK),
+        entity=entity or EntityConfig(regex=HDFS_BLOCK),
         json=json_input or JsonInputConfig(),
         **input_options,
     )
-    return MessageDecoder.build(config, metadata(kind))
+    return MessageDecoder.build(config, hdfs_metadata(kind))
 
 
 def reason_of(decoder_: MessageDecoder, value: bytes | None, key: bytes | None = None) -> DecodeError:
@@ -332,7 +312,7 @@ def test_decode_one_event_field_on_log_model_uses_template_keys() -> None:
 @pytest.mark.parametrize("fmt", ["raw", "json"])
 def test_build_sequence_model_without_event_field_rejected(fmt: str) -> None:
     """A sequence model has no templates, so raw lines or messages cannot be decoded for it."""
-    entity = EntityConfig(regex=BLOCK)
+    entity = EntityConfig(regex=HDFS_BLOCK)
     with pytest.raises(ConfigError, match="input.json.event_field"):
         decoder(fmt, entity=entity, kind="sequences")
 

@@ -15,21 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from model_metadata import model_metadata
+from model_metadata import HDFS_BLOCK, hdfs_metadata
 
 from logwarden.daemon.config import EntityConfig, InputConfig, JsonInputConfig
 from logwarden.daemon.decode import DECODE_REASONS, MAX_ENTITY_CHARS, DecodedEvent, MessageDecoder
 from logwarden.errors import DecodeError
-from logwarden.events.raw import parser_settings
-from logwarden.model.contract import ModelMetadata
 
 SEED = 20_251_206
-BLOCK = r"blk_-?\d+"
-TEMPLATES = (
-    "Receiving block <BLK> src: /<IP> dest: /<IP>",
-    "PacketResponder <NUM> for block <BLK> terminating",
-    "BLOCK* ask <IP> to delete <BLK>",
-)
 HEADER = "081109 203615 148 INFO dfs.DataNode$PacketResponder: "
 TERMINATING = HEADER + "PacketResponder 1 for block blk_3886 terminating"
 RECEIVING = HEADER + "Receiving block blk_-16089 src: /10.250.19.102:54106 dest: /10.250.19.102:50010"
@@ -64,19 +56,6 @@ class DecoderCase:
         return self.decoder.json_input
 
 
-def metadata(kind: str) -> ModelMetadata:
-    """A model trained on raw HDFS lines, or on pre-parsed event keys (helper)."""
-    logs = kind == "logs"
-    return model_metadata(
-        input_kind=kind,
-        vocabulary=("T0", "T1", "T2") if logs else ("5", "22", "11"),
-        templates=TEMPLATES if logs else ("E5", "E22", "E11"),
-        threshold=5.0,
-        onnx_sha256="ab" * 32,
-        parser=parser_settings(BLOCK) if logs else None,
-    )
-
-
 def build(
     fmt: str, entity: EntityConfig, json_input: JsonInputConfig | None = None, kind: str = "logs"
 ) -> MessageDecoder:
@@ -87,7 +66,7 @@ def build(
         json=json_input or JsonInputConfig(),
         max_message_bytes=MAX_MESSAGE_BYTES,
     )
-    return MessageDecoder.build(config, metadata(kind))
+    return MessageDecoder.build(config, hdfs_metadata(kind))
 
 
 def encode(document: Any) -> bytes:
@@ -122,7 +101,7 @@ def json_case(
 CASES = (
     DecoderCase(
         "raw_entity_regex",
-        build("raw", EntityConfig(regex=BLOCK)),
+        build("raw", EntityConfig(regex=HDFS_BLOCK)),
         tuple(line.encode() for line in (TERMINATING, RECEIVING, ASKING)),
         None,
     ),
@@ -154,7 +133,7 @@ CASES = (
     json_case(
         "json_entity_regex",
         [{"message": TERMINATING}, {"message": RECEIVING, "level": "INFO"}],
-        build("json", EntityConfig(regex=BLOCK)),
+        build("json", EntityConfig(regex=HDFS_BLOCK)),
         message_path=("message",),
     ),
     json_case(
