@@ -7,6 +7,7 @@ silently wrong result such as a NaN F1, a model of nothing, or a model directory
 Commands run in process through ``logwarden.cli.main``; an exception escaping it is what a user
 would see as a traceback, and fails the test with it.  Where only the checks made before training
 are under test, ``fit`` is replaced by a sentinel; real training is one epoch of a tiny network.
+Nothing is skipped: run as root, the permission cases drop to the ``nobody`` user (``privileges``).
 """
 
 from __future__ import annotations
@@ -18,14 +19,15 @@ import json
 import math
 import os
 import random
+import shutil
 import stat
-import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import pytest
 import structlog
+from privileges import give_to_nobody, unprivileged, world_reachable_dir
 
 from logwarden.cli import EXIT_CONFIG, EXIT_INPUT, EXIT_MODEL, EXIT_OK, EXIT_TRAINING, EXIT_USAGE, main
 from logwarden.model.bundle import load_bundle
@@ -47,25 +49,6 @@ SEED = 20_261_206
 TINY = ("--epochs", "1", "--hidden-size", "8", "--layers", "1", "--seed", "3")
 REACHED_FIT = "reached fit"
 """The outcome of a command that passed every check and started training (``fit`` replaced)."""
-
-
-def _mode_bits_are_enforced() -> bool:
-    """Whether a file of mode 000 is unreadable here (not for root, which bypasses the mode bits)."""
-    with tempfile.TemporaryDirectory() as folder:
-        probe = Path(folder) / "probe"
-        probe.write_text("x", encoding="utf-8")
-        probe.chmod(0)
-        try:
-            probe.read_bytes()
-        except PermissionError:
-            return True
-        return False
-
-
-needs_permission_checks = pytest.mark.skipif(
-    not _mode_bits_are_enforced(),
-    reason="this user (root) reads and writes whatever the mode bits say: chmod cannot make a path unusable",
-)
 
 
 class FitReached(Exception):
@@ -122,7 +105,7 @@ class Files:
     model: Path
 
     def odd(self, kind: str) -> Path:
-        """A path that is no usable input: empty, blank lines, binary, a directory, missing, unreadable."""
+        """A path that is no usable input: empty, blank lines, binary, a directory, missing."""
         return self.root / "odd" / kind
 
 
@@ -133,12 +116,10 @@ def _write_odd_files(folder: Path) -> None:
     (folder / "blank").write_bytes(b"\n  \n\t\n\r\n\n")
     (folder / "binary").write_bytes(random.Random(SEED).randbytes(4096))
     (folder / "directory").mkdir()
-    (folder / "unreadable").write_text("1 2 3\n", encoding="utf-8")
-    (folder / "unreadable").chmod(0)
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Files]:
+def files(tmp_path_factory: pytest.TempPathFactory) -> Files:
     """The inputs and a one-epoch model trained on them by ``logwarden train``, once for the module."""
     root = tmp_path_factory.mktemp("robustness")
     data = Files(
@@ -160,8 +141,26 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Files]:
     _write_odd_files(root / "odd")
     trained = run("train", "--sequences", data.train, "--out", data.model, *TINY)
     assert trained.code == EXIT_OK, trained.err
-    yield data
-    (root / "odd" / "unreadable").chmod(0o600)  # so pytest can clean the folder up
+    return data
+
+
+@pytest.fixture
+def reachable(files: Files) -> Iterator[Files]:
+    """A copy of the module's inputs and model owned by ``nobody``, in a directory every user may enter.
+
+    Why: a permission case must fail for the path it locks, not because ``nobody`` (whom the tests
+    become as root) cannot enter pytest's mode 0700 ``tmp_path`` to reach the other inputs.
+    """
+    with world_reachable_dir() as parent:
+        root = parent / "robustness"
+        shutil.copytree(files.root, root, symlinks=True)
+        give_to_nobody(root)
+        moved = {
+            field.name: root / getattr(files, field.name).relative_to(files.root)
+            for field in fields(Files)
+            if field.name != "root"
+        }
+        yield Files(root, **moved)
 
 
 @pytest.fixture
@@ -365,18 +364,22 @@ SCORE_SEQUENCES = ("score", "--model", "{model}", "--sequences", "{bad}")
 SCORE_JSON = ("score", "--model", "{model}", "--json", "{bad}")
 EVAL_LABELLED = ("eval", "--model", "{model}", "--labelled", "{bad}")
 
+
+def _input_id(command: tuple[str, ...]) -> str:
+    """The command and the option naming the file under test, e.g. ``train--labelled``."""
+    return f"{command[0]}{command[command.index('{bad}') - 1]}"
+
+
 INPUT_CASES = [
     (TRAIN_SEQUENCES, "empty", EXIT_TRAINING, "no non-empty training sessions"),
     (TRAIN_SEQUENCES, "blank", EXIT_TRAINING, "no non-empty training sessions"),
     (TRAIN_SEQUENCES, "binary", EXIT_INPUT, "not UTF-8 text"),
     (TRAIN_SEQUENCES, "directory", EXIT_INPUT, "cannot read sequences file"),
-    (TRAIN_SEQUENCES, "unreadable", EXIT_INPUT, "cannot read sequences file"),
     (TRAIN_LOGS, "empty", EXIT_TRAINING, "no log lines to train on"),
     (TRAIN_LOGS, "blank", EXIT_TRAINING, "no log lines to train on"),
     (TRAIN_LOGS, "binary", EXIT_TRAINING, "matched none of the"),
     (TRAIN_LOGS, "directory", EXIT_INPUT, "cannot read log file"),
     (TRAIN_LOGS, "missing", EXIT_INPUT, "log file not found"),
-    (TRAIN_LOGS, "unreadable", EXIT_INPUT, "cannot read log file"),
     (TRAIN_JSON, "empty", EXIT_TRAINING, "no log lines to train on"),
     (TRAIN_JSON, "blank", EXIT_TRAINING, "no log lines to train on"),
     (TRAIN_JSON, "binary", EXIT_TRAINING, "is a JSON object with a message"),
@@ -385,41 +388,64 @@ INPUT_CASES = [
     (TRAIN_LABELLED, "blank", EXIT_INPUT, "header must have 'Sequence' and 'label' columns"),
     (TRAIN_LABELLED, "binary", EXIT_INPUT, "not UTF-8 text"),
     (TRAIN_LABELLED, "missing", EXIT_INPUT, "labelled CSV not found"),
-    (TRAIN_LABELLED, "unreadable", EXIT_INPUT, "cannot read labelled CSV"),
     (TRAIN_TEMPLATES, "empty", EXIT_INPUT, "header must have 'EventId' and 'EventTemplate' columns"),
     (TRAIN_TEMPLATES, "binary", EXIT_INPUT, "not UTF-8 text"),
     (TRAIN_TEMPLATES, "missing", EXIT_INPUT, "templates CSV not found"),
     (SCORE_SEQUENCES, "binary", EXIT_INPUT, "not UTF-8 text"),
-    (SCORE_SEQUENCES, "unreadable", EXIT_INPUT, "cannot read sequences file"),
     (SCORE_JSON, "directory", EXIT_INPUT, "cannot open log file"),
     (SCORE_JSON, "missing", EXIT_INPUT, "log file not found"),
     (EVAL_LABELLED, "empty", EXIT_INPUT, "header must have 'Sequence' and 'label' columns"),
     (EVAL_LABELLED, "blank", EXIT_INPUT, "header must have 'Sequence' and 'label' columns"),
     (EVAL_LABELLED, "binary", EXIT_INPUT, "not UTF-8 text"),
-    (EVAL_LABELLED, "unreadable", EXIT_INPUT, "cannot read labelled CSV"),
 ]
 
 
 @pytest.mark.usefixtures("no_fit")
 @pytest.mark.parametrize(
     ("command", "kind", "code", "says"),
-    [
-        pytest.param(*case, marks=needs_permission_checks) if case[1] == "unreadable" else case
-        for case in INPUT_CASES
-    ],
-    ids=[f"{case[0][0]}{case[0][case[0].index('{bad}') - 1]}-{case[1]}" for case in INPUT_CASES],
+    INPUT_CASES,
+    ids=[f"{_input_id(command)}-{kind}" for command, kind, _, _ in INPUT_CASES],
 )
 def test_unusable_input_file_is_refused_naming_the_file(
     command: tuple[str, ...], kind: str, code: int, says: str, files: Files, tmp_path: Path
 ) -> None:
-    """Empty, blank-only, binary, directory, missing or unreadable inputs fail before training with
-    the file's name and what is wrong with it (binary text: with its line too)."""
+    """Empty, blank-only, binary, directory or missing inputs fail before training with the file's
+    name and what is wrong with it (binary text: with its line too)."""
     bad = files.odd(kind)
     outcome = run(*expand(command, files, tmp_path, bad))
     line = assert_refused(outcome, command[0], code, bad, says)
     if kind == "binary" and code == EXIT_INPUT:
         assert f"{bad}:{_first_line_not_utf8(bad)}: not UTF-8 text" in line
     assert not (tmp_path / "out").exists()
+
+
+UNREADABLE_CASES = [
+    (TRAIN_SEQUENCES, "cannot read sequences file"),
+    (TRAIN_LOGS, "cannot read log file"),
+    (TRAIN_LABELLED, "cannot read labelled CSV"),
+    (SCORE_SEQUENCES, "cannot read sequences file"),
+    (EVAL_LABELLED, "cannot read labelled CSV"),
+]
+
+
+@pytest.mark.usefixtures("no_fit")
+@pytest.mark.parametrize(
+    ("command", "says"), UNREADABLE_CASES, ids=[_input_id(command) for command, _ in UNREADABLE_CASES]
+)
+def test_unreadable_input_file_exits_5_naming_the_file(
+    command: tuple[str, ...], says: str, reachable: Files
+) -> None:
+    """An input file this user may not read fails before training with the file's name, every other
+    input and --out being usable."""
+    bad = reachable.root / "unreadable"
+    bad.write_text("1 2 3\n", encoding="utf-8")
+    give_to_nobody(bad)
+    bad.chmod(0)
+    with unprivileged():
+        outcome = run(*expand(command, reachable, reachable.root, bad))
+    assert_refused(outcome, command[0], EXIT_INPUT, bad, says, "Permission denied")
+    assert outcome.out == ""
+    assert not (reachable.root / "out").exists()
 
 
 def _first_line_not_utf8(path: Path) -> int:
@@ -469,17 +495,14 @@ def test_eval_labelled_csv_of_one_class_is_refused_rather_than_reporting_zero_ra
     assert outcome.out == ""
 
 
-@needs_permission_checks
-def test_eval_unreadable_model_directory_exits_4(files: Files, tmp_path: Path) -> None:
+def test_eval_unreadable_model_directory_exits_4(reachable: Files) -> None:
     """A model directory this user may not read is a model-load error naming model.json."""
-    locked = tmp_path / "locked"
-    locked.mkdir()
+    locked = reachable.model
     locked.chmod(0)
-    try:
-        outcome = run("eval", "--model", locked, "--labelled", files.labelled)
-    finally:
-        locked.chmod(0o700)
-    assert_refused(outcome, "eval", EXIT_MODEL, locked)
+    with unprivileged():
+        outcome = run("eval", "--model", locked, "--labelled", reachable.labelled)
+    assert_refused(outcome, "eval", EXIT_MODEL, locked / METADATA_FILE, "Permission denied")
+    assert outcome.out == ""
 
 
 @pytest.mark.parametrize("kind", ["a_file", "foreign_files", "metadata_only", "garbage_metadata"])
@@ -668,18 +691,17 @@ def test_train_out_directory_holding_other_files_is_refused_and_left_alone(
     assert (folder / "notes.txt").read_text(encoding="utf-8") == "keep me\n"
 
 
-@needs_permission_checks
 @pytest.mark.usefixtures("no_fit")
-def test_train_out_in_an_unwritable_directory_exits_3_before_training(files: Files, tmp_path: Path) -> None:
+def test_train_out_in_an_unwritable_directory_exits_3_before_training(reachable: Files) -> None:
     """A model that could not be written is refused before training, naming --out."""
-    locked = tmp_path / "locked"
+    locked = reachable.root / "locked"
     locked.mkdir()
+    give_to_nobody(locked)
     locked.chmod(stat.S_IRUSR | stat.S_IXUSR)
-    try:
-        outcome = run("train", "--sequences", files.train, "--out", locked / "model")
-    finally:
-        locked.chmod(0o700)
-    assert_refused(outcome, "train", EXIT_CONFIG, f"--out {locked / 'model'}:", "not writable")
+    with unprivileged():
+        outcome = run("train", "--sequences", reachable.train, "--out", locked / "model")
+    assert_refused(outcome, "train", EXIT_CONFIG, f"--out {locked / 'model'}:", f"{locked} is not writable")
+    assert not (locked / "model").exists()
 
 
 def test_train_over_an_existing_model_replaces_it_whole_keeping_its_mode(

@@ -15,7 +15,6 @@ import os
 import shutil
 import sqlite3
 import stat
-import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from privileges import give_to_nobody, running_as_root, unprivileged, world_reachable_dir
 
 from logwarden.daemon.sqlite_store import DB_FILE, SqliteStateStore
 from logwarden.daemon.state_store import StoreHeader
@@ -36,7 +36,6 @@ PARTITIONS = 4
 HEADER = StoreHeader(model_sha256="ab" * 32, num_layers=L, hidden_size=H)
 WAL = DB_FILE + "-wal"
 SHM = DB_FILE + "-shm"
-NOBODY = 65534
 
 EntityState = tuple[int, bytes, bytes, float, int]
 Offsets = dict[tuple[str, int], int]
@@ -707,34 +706,10 @@ def test_sqlite_store_state_dir_that_is_a_file_is_refused(tmp_path: Path) -> Non
 @contextmanager
 def world_reachable_copy(history: History) -> Iterator[Path]:
     """A copy of the clean store, owned by ``nobody``, in a directory every user may enter."""
-    parent = Path(tempfile.mkdtemp(prefix="logwarden-robustness-"))
-    try:
-        parent.chmod(0o755)
+    with world_reachable_dir() as parent:
         store = history.copy("clean", parent / "s")
-        if os.geteuid() == 0:
-            for path in (store, *store.iterdir()):
-                os.chown(path, NOBODY, NOBODY)
+        give_to_nobody(store)
         yield store
-    finally:
-        for path in (parent, *parent.rglob("*")):
-            if path.is_dir():
-                path.chmod(0o755)
-        shutil.rmtree(parent)
-
-
-@contextmanager
-def unprivileged() -> Iterator[None]:
-    """Run as ``nobody`` when the tests run as root, who would ignore every permission bit."""
-    if os.geteuid() != 0:
-        yield
-        return
-    os.setegid(NOBODY)
-    os.seteuid(NOBODY)
-    try:
-        yield
-    finally:
-        os.seteuid(0)
-        os.setegid(0)
 
 
 def test_sqlite_store_read_only_state_dir_is_refused_without_advising_deletion(history: History) -> None:
@@ -753,7 +728,7 @@ def test_sqlite_store_database_owned_by_another_user_is_refused(history: History
     """A database the daemon's user may only read (restored as root) is named as such, not as damage."""
     with world_reachable_copy(history) as store:
         (store / DB_FILE).chmod(0o444)
-        if os.geteuid() == 0:
+        if running_as_root():
             os.chown(store / DB_FILE, 0, 0)
         with unprivileged():
             result = outcome(store)
