@@ -486,16 +486,21 @@ def _integer(minimum: int) -> Check:
     return check
 
 
-def _number(*, positive: bool) -> Check:
+def _number(*, positive: bool, maximum: float | None = None) -> Check:
     def check(reader: _Reader, key: str, value: Any) -> float:
         number = _finite_float(value)
-        if number is None or (positive and number <= 0):
-            raise reader.error(
-                key, f"expected a {'number > 0' if positive else 'finite number'}, got {shown(value)}"
-            )
+        if number is None or (positive and number <= 0) or (maximum is not None and number > maximum):
+            expected = "number > 0" if positive else "finite number"
+            bound = "" if maximum is None else f" and at most {maximum:,g}"
+            raise reader.error(key, f"expected a {expected}{bound}, got {shown(value)}")
         return number
 
     return check
+
+
+SHUTDOWN_TIMEOUT_MAXIMUM = 3600.0
+"""An hour: a stop bound beyond it is a typo (systemd's TimeoutStopSec is 20 s in the unit), and past
+about 292 years kafka-python's close raises on its millisecond timeout."""
 
 
 def _non_negative_number(reader: _Reader, key: str, value: Any) -> float:
@@ -975,7 +980,7 @@ _CHECKS: dict[type, dict[str, Check | type]] = {
         "poll_timeout_ms": _integer(0),
         "onnx_threads": _integer(1),
     },
-    ShutdownConfig: {"timeout_seconds": _number(positive=True)},
+    ShutdownConfig: {"timeout_seconds": _number(positive=True, maximum=SHUTDOWN_TIMEOUT_MAXIMUM)},
     LoggingConfig: {"level": _choice(LOG_LEVELS), "kafka_level": _choice(LOG_LEVELS)},
 }
 

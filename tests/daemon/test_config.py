@@ -175,6 +175,7 @@ def test_example_config_every_key_has_comment() -> None:
         ("processing.poll_timeout_ms", -1, "processing.poll_timeout_ms"),
         ("processing.onnx_threads", 0, "processing.onnx_threads"),
         ("shutdown.timeout_seconds", float("inf"), "shutdown.timeout_seconds"),
+        ("shutdown.timeout_seconds", 3601, "shutdown.timeout_seconds"),
         ("logging.level", "verbose", "logging.level"),
         ("logging.kafka_level", "off", "logging.kafka_level"),
         ("processing", [1, 2], "processing"),

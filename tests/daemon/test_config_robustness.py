@@ -203,7 +203,7 @@ KEYS: dict[str, Key] = {
     "processing.batch_max_events": Key(integer(1)),
     "processing.poll_timeout_ms": Key(integer(0)),
     "processing.onnx_threads": Key(integer(1)),
-    "shutdown.timeout_seconds": Key(number_above(0)),
+    "shutdown.timeout_seconds": Key(lambda value: number_above(0)(value) and value <= 3600),  # an hour
     "logging.level": Key(one_of(*LOG_LEVELS)),
     "logging.kafka_level": Key(one_of(*LOG_LEVELS)),
 }
