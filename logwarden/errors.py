@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import reprlib
 
 
@@ -66,3 +67,13 @@ def shown(value: object) -> str:
     except ValueError:  # an integer of more digits than Python prints
         return "an integer too long to print"
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def did_you_mean(name: str, known: list[str]) -> str:
+    """``; did you mean "x"?`` for the closest known name (a shortened name counts as close), or "".
+
+    Why: a misspelt key or option would otherwise be refused with only the list of valid names.
+    """
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    close = close or [k for k in known if k.startswith(name) or name.startswith(k)][:1]
+    return f'; did you mean "{close[0]}"?' if close else ""
