@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import platform
+from importlib import metadata
 from pathlib import Path
 
 import structlog
 from kafka import KafkaConsumer
 
+from logwarden import __version__
 from logwarden.daemon import compiled_records
 from logwarden.daemon.checkpoint import Checkpointer
 from logwarden.daemon.config import DaemonConfig, KafkaConfig, load_config
@@ -37,6 +40,24 @@ from logwarden.model.bundle import load_bundle
 from logwarden.model.runtime import OnnxStepModel
 
 log = structlog.get_logger("logwarden.daemon")
+
+SOFTWARE_REPORTED = ("kafka-python", "aiokafka", "crc32c", "onnxruntime", "numpy")
+"""The libraries on the event path whose versions the start-up line reports, by distribution name."""
+
+
+def software_versions() -> dict[str, str]:
+    """logwarden's version, Python's and those of the libraries on the event path.
+
+    Why: a bug report or a fleet audit starts from what runs; the start-up log line and ``--check``
+    carry it, so nobody has to log in and ask pip.
+    """
+    versions = {"logwarden": __version__, "python": platform.python_version()}
+    for name in SOFTWARE_REPORTED:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
 
 
 def loop_settings(config: DaemonConfig) -> LoopSettings:
@@ -191,13 +212,17 @@ def run_daemon(config_path: Path, *, check_only: bool = False) -> int:
         # The graph is opened as at start, so a model.onnx that disagrees with model.json fails here.
         OnnxStepModel.load(bundle, intra_op_threads=config.processing.onnx_threads)
         MessageDecoder.build(config.input, bundle.metadata)
-        report = {"config": config.as_loggable(), "model": bundle.metadata.model_version}
+        report = {
+            "config": config.as_loggable(),
+            "model": bundle.metadata.model_version,
+            "software": software_versions(),
+        }
         differences = training_input_differences(config.input, bundle.metadata)
         if differences:
             report["input_differs_from_training"] = differences
         print(json.dumps(report, default=str))
         return 0
-    log.info("config", **config.as_loggable())
+    log.info("config", software=software_versions(), **config.as_loggable())
     forward_library_logs("kafka", config.logging.kafka_level, KAFKA_MESSAGES_ALWAYS_SHOWN)
     service = build_service(config)
     service.install_signal_handlers()

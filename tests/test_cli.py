@@ -6,6 +6,7 @@ run in subprocesses too where the process boundary matters (stdout, exit status,
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import re
 import subprocess
@@ -18,7 +19,7 @@ import pytest
 import structlog
 from cli_runner import json_lines, run_cli, stderr_summary
 
-from logwarden import cli
+from logwarden import __version__, cli
 from logwarden.cli import EXIT_CONFIG, EXIT_INPUT, EXIT_MODEL, EXIT_TRAINING, EXIT_USAGE, main
 from logwarden.events.sequences import read_sequences
 from logwarden.model.bundle import load_bundle
@@ -707,3 +708,12 @@ def test_cli_train_bad_mask_rule_is_refused_naming_it(
     assert exit_code == code
     assert message in capsys.readouterr().err
     assert not (tmp_path / "m").exists()
+
+
+def test_cli_version_prints_the_version_the_installed_distribution_carries() -> None:
+    """``logwarden --version`` for bug reports; pyproject.toml takes it from ``logwarden.__version__``."""
+    result = run_cli("--version")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"logwarden {__version__}"
+    assert importlib.metadata.version("logwarden") == __version__

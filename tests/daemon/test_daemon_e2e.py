@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+import kafka
 import numpy as np
 import pytest
 from alert_contract import ALERT_FIELDS
@@ -23,6 +24,7 @@ from daemon_harness import (
 )
 from kafka_broker import read_all
 
+from logwarden import __version__
 from logwarden.daemon.policy import AlertPolicy
 from logwarden.model.bundle import load_bundle
 from logwarden.model.runtime import OnnxStepModel
@@ -90,6 +92,9 @@ def test_daemon_synthetic_stream_alerts_match_offline_oracle(
     assert daemon.terminate() == 0
 
     assert final["events"] == len(records) and final["dead_letters"] == 0
+    startup = next(e for e in daemon.events() if e.get("event") == "config")
+    assert startup["software"]["logwarden"] == __version__, "the start-up line says what runs"
+    assert startup["software"]["kafka-python"] == kafka.__version__
     decoders = [e for e in daemon.events() if e.get("event") == "record_decoder"]
     assert [e["decoder"] for e in decoders] == ["compiled"], "the input must be read by the compiled decoder"
     assert decoders[0]["corrupt_batches"] == "dead_lettered"

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import onnxruntime
 import pytest
 import yaml
 from daemon_harness import (
@@ -28,6 +29,7 @@ from daemon_harness import (
 )
 from kafka_broker import read_all
 
+from logwarden import __version__
 from logwarden.model.bundle import load_bundle
 from logwarden.synthetic import generate_logs
 
@@ -324,6 +326,8 @@ def test_daemon_run_check_prints_config_with_secrets_masked(synthetic_model: Pat
     assert common == {**sasl, "sasl_plain_username": "logwarden", "sasl_plain_password": "***"}
     assert printed["config"]["model"]["path"] == str(synthetic_model)
     assert printed["model"] == load_bundle(synthetic_model).metadata.model_version
+    assert printed["software"]["logwarden"] == __version__
+    assert printed["software"]["onnxruntime"] == onnxruntime.__version__
     assert not (tmp_path / "state").exists(), "a check touches no state"
 
 
