@@ -32,7 +32,7 @@ from kafka import KafkaConsumer, KafkaProducer
 
 from logwarden.cli import EXIT_CONFIG, main
 from logwarden.daemon.config import DaemonConfig, load_config, parse_config
-from logwarden.daemon.kafka_options import CONTROLLED_OPTIONS, PYTHON_OBJECT_OPTIONS
+from logwarden.daemon.config.kafka_options import CONTROLLED_OPTIONS, PYTHON_OBJECT_OPTIONS
 from logwarden.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

@@ -1,4 +1,4 @@
-"""The pure rules for kafka-python passthrough options (daemon/kafka_options.py).
+"""The pure rules for kafka-python passthrough options (daemon/config/kafka_options.py).
 
 The config reader's own tests (test_config.py, test_config_robustness.py) prove these rules through
 whole files; these name the module's contract: a problem in words for the reader to put after the
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from logwarden.daemon.kafka_options import (
+from logwarden.daemon.config.kafka_options import (
     CONTROLLED_OPTIONS,
     KAFKA_INT32_MAXIMUM,
     as_passed,

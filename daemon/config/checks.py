@@ -1,9 +1,8 @@
-"""The daemon's configuration: one frozen, typed model, read from YAML and validated once at start.
+"""Check a parsed config file key by key and build the typed model from it.
 
 Every problem is a line of one ConfigError naming the file and the dotted key, all invalid keys
-at once, so an operator can fix the file in one pass without reading code.  ``kafka.consumer``,
-``kafka.producer`` and ``kafka.common`` are passed verbatim to kafka-python, except for the
-options the daemon sets itself; daemon/kafka_options.py has the rules for those sections.
+at once, so an operator can fix the file in one pass without reading code.  The checks across
+sections (topics that clash, limits that contradict each other) run once every key is valid.
 """
 
 from __future__ import annotations
@@ -13,215 +12,34 @@ import functools
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, TypeVar, cast
 
-import yaml
-
-from logwarden.daemon.kafka_options import (
+from logwarden.daemon.config.kafka_options import (
     KAFKA_INT32_MAXIMUM,
     Role,
     as_passed,
     option_problem,
     security_problem,
 )
+from logwarden.daemon.config.sections import (
+    INPUT_FORMATS,
+    LOG_LEVELS,
+    DaemonConfig,
+    EntityConfig,
+    InputConfig,
+    JsonInputConfig,
+    KafkaConfig,
+    LoggingConfig,
+    ModelConfig,
+    ProcessingConfig,
+    ShutdownConfig,
+    StateConfig,
+)
 from logwarden.errors import ConfigError, did_you_mean, shown
 from logwarden.events.header import CONTENT_GROUP
 
-InputFormat = Literal["raw", "json"]
-EntitySource = Literal["regex", "field", "key"]
-LogLevel = Literal["debug", "info", "warning", "error"]
-
-INPUT_FORMATS: tuple[InputFormat, ...] = ("raw", "json")
-LOG_LEVELS: tuple[LogLevel, ...] = ("debug", "info", "warning", "error")
-
-SECRET_MARKERS = ("password", "secret", "token", "ssl_key", "credential")
-MASK = "***"
-
 _TOPIC_RE = re.compile(r"[A-Za-z0-9._-]{1,249}")
-_YAML_STR_TAG = "tag:yaml.org,2002:str"
-
-
-@dataclass(frozen=True)
-class KafkaConfig:
-    """Where to read and write, plus kafka-python options passed through verbatim."""
-
-    bootstrap_servers: tuple[str, ...]
-    group_id: str
-    input_topics: tuple[str, ...]
-    alerts_topic: str
-    dead_letter_topic: str = "logwarden.dead-letter"
-    dead_letter_max_bytes: int = 900_000
-    scores_topic: str | None = None
-    compiled_record_decoder: bool = True
-    common: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-    consumer: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-    producer: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-
-    def output_topics(self) -> dict[str, str]:
-        """The topics the daemon writes to, by config key; ``scores_topic`` only when set."""
-        outputs = {"alerts_topic": self.alerts_topic, "dead_letter_topic": self.dead_letter_topic}
-        if self.scores_topic is not None:
-            outputs["scores_topic"] = self.scores_topic
-        return outputs
-
-    def consumer_options(self) -> dict[str, Any]:
-        """kafka-python KafkaConsumer kwargs from the file: ``common`` overlaid by ``consumer``."""
-        return {**self.common, **self.consumer}
-
-    def producer_options(self) -> dict[str, Any]:
-        """kafka-python KafkaProducer kwargs from the file: ``common`` overlaid by ``producer``."""
-        return {**self.common, **self.producer}
-
-
-@dataclass(frozen=True)
-class EntityConfig:
-    """Which entity (session) an event belongs to: exactly one of a regex, a JSON field or the record key."""
-
-    regex: str | None = None
-    field: str | None = None
-    key: bool = False
-
-    @property
-    def source(self) -> EntitySource:
-        """The one source that is set."""
-        if self.regex is not None:
-            return "regex"
-        if self.field is not None:
-            return "field"
-        return "key"
-
-
-@dataclass(frozen=True)
-class JsonInputConfig:
-    """Field names of JSON input; ``event_field`` holds an event key already parsed upstream."""
-
-    message_field: str = "message"
-    timestamp_field: str | None = None
-    event_field: str | None = None
-
-
-@dataclass(frozen=True)
-class InputConfig:
-    """How a Kafka record value becomes an event; ``header_regex`` None means the model's."""
-
-    format: InputFormat
-    entity: EntityConfig
-    json: JsonInputConfig = field(default_factory=JsonInputConfig)
-    max_message_bytes: int = 1024 * 1024
-    header_regex: str | None = None
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """The model directory; ``threshold`` None means the model's calibrated threshold."""
-
-    path: Path
-    threshold: float | None = None
-    top_k: int = 3
-
-
-@dataclass(frozen=True)
-class StateConfig:
-    """Per-entity LSTM state: where it is checkpointed, how long idle entities live, how many."""
-
-    dir: Path
-    ttl_seconds: float = 3600.0
-    allowed_lateness_seconds: float = 0.0
-    max_entities: int = 1_000_000
-    checkpoint_every_events: int = 500_000
-    checkpoint_interval_seconds: float = 5.0
-
-
-@dataclass(frozen=True)
-class ProcessingConfig:
-    """Batching of the poll -> score loop."""
-
-    batch_max_events: int = 8192
-    poll_timeout_ms: int = 100
-    onnx_threads: int = 1
-
-
-@dataclass(frozen=True)
-class ShutdownConfig:
-    """Bound on a graceful stop, kept below systemd's TimeoutStopSec."""
-
-    timeout_seconds: float = 8.0
-
-
-@dataclass(frozen=True)
-class LoggingConfig:
-    """Log levels of the JSON lines written to stdout: the daemon's own, and kafka-python's.
-
-    kafka-python's messages (connection refused, coordinator lost, ...) are the only sign of a
-    broker outage, so warnings and errors are forwarded by default; repeats are collapsed.
-    """
-
-    level: LogLevel = "info"
-    kafka_level: LogLevel = "warning"
-
-
-@dataclass(frozen=True)
-class DaemonConfig:
-    """Everything the daemon reads from its YAML file."""
-
-    kafka: KafkaConfig
-    input: InputConfig
-    model: ModelConfig
-    state: StateConfig
-    processing: ProcessingConfig = field(default_factory=ProcessingConfig)
-    shutdown: ShutdownConfig = field(default_factory=ShutdownConfig)
-    logging: LoggingConfig = field(default_factory=LoggingConfig)
-    source: str = field(default="<config>", compare=False)
-
-    def as_loggable(self) -> dict[str, Any]:
-        """Plain nested dict for the start-up log line, with every secret-looking value masked."""
-        loggable = _plain(self)
-        loggable.pop("source", None)
-        return cast(dict[str, Any], _mask(loggable))
-
-
-def load_config(path: str | Path) -> DaemonConfig:
-    """Read, parse and validate a YAML config file; ConfigError on any problem."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: config file not found") from exc
-    except IsADirectoryError as exc:
-        raise ConfigError(f"{path}: is a directory, expected a YAML config file") from exc
-    except PermissionError as exc:
-        raise ConfigError(f"{path}: config file is not readable (permission denied)") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text at byte {exc.start}") from exc
-    try:
-        raw = yaml.load(text, Loader=_StrictLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}: invalid YAML{where}: {exc.problem or exc.context}") from exc
-    except yaml.reader.ReaderError as exc:
-        raise ConfigError(f"{path}: invalid YAML{_reader_error_place(text, exc)}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {' '.join(str(exc).split())}") from exc
-    except RecursionError as exc:
-        raise ConfigError(f"{path}: invalid YAML: nested too deeply") from exc
-    if raw is None:
-        raise ConfigError(f"{path}: config file is empty")
-    return parse_config(raw, source=str(path))
-
-
-def _reader_error_place(text: str, exc: yaml.reader.ReaderError) -> str:
-    """`` at line L, column C: unacceptable character #x0007: ...`` for a character YAML refuses.
-
-    PyYAML reports it by offset in a second line naming "<unicode string>", which the CLI would
-    print as a line of its own; an operator looks for a line number.
-    """
-    before = text[: exc.position]
-    line, column = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
-    return f" at line {line}, column {column}: unacceptable character #x{exc.character:04x}: {exc.reason}"
 
 
 def parse_config(raw: object, source: str = "<config>") -> DaemonConfig:
@@ -247,52 +65,6 @@ def parse_config(raw: object, source: str = "<config>") -> DaemonConfig:
 
 T = TypeVar("T")
 Check = Callable[["_Reader", str, Any], Any]
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that rejects a key written twice in one mapping instead of keeping the last.
-
-    Merge keys (``<<: *anchor``) are allowed, and a mapping's own keys override merged ones as
-    YAML specifies.  Keys are compared on the composed document, before any mapping is built:
-    SafeLoader flattens a merged mapping in place, so a merge source built after its first use
-    would otherwise show the keys it overrides as written twice.
-    """
-
-    def construct_document(self, node: yaml.Node) -> Any:
-        _reject_duplicate_keys(node)
-        return super().construct_document(node)
-
-    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
-        try:
-            return super().construct_object(node, deep=deep)
-        except ValueError as exc:  # a scalar Python refuses: a date of month 13, an int of 5000 digits
-            raise yaml.constructor.ConstructorError(None, None, str(exc), node.start_mark) from exc
-
-
-def _reject_duplicate_keys(root: yaml.Node) -> None:
-    """ConstructorError at the second occurrence of a string key in any mapping under ``root``."""
-    pending: list[yaml.Node] = [root]
-    visited: set[int] = set()
-    while pending:
-        node = pending.pop()
-        if id(node) in visited:  # an alias: the anchored node was checked where it was written
-            continue
-        visited.add(id(node))
-        if isinstance(node, yaml.MappingNode):
-            seen: set[str] = set()
-            for key_node, _ in node.value:
-                if isinstance(key_node, yaml.ScalarNode) and key_node.tag == _YAML_STR_TAG:
-                    if key_node.value in seen:
-                        raise yaml.constructor.ConstructorError(
-                            "while constructing a mapping",
-                            node.start_mark,
-                            f"duplicate key {key_node.value!r}",
-                            key_node.start_mark,
-                        )
-                    seen.add(key_node.value)
-            pending.extend(child for pair in reversed(node.value) for child in reversed(pair))
-        elif isinstance(node, yaml.SequenceNode):
-            pending.extend(reversed(node.value))
 
 
 class _Reader:
@@ -654,28 +426,3 @@ _CHECKS: dict[type, dict[str, Check | type]] = {
     ShutdownConfig: {"timeout_seconds": _number(positive=True, maximum=SHUTDOWN_TIMEOUT_MAXIMUM)},
     LoggingConfig: {"level": _choice(LOG_LEVELS), "kafka_level": _choice(LOG_LEVELS)},
 }
-
-
-def _plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
-def _mask(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: (MASK if v is not None and _is_secret(k) else _mask(v)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_mask(v) for v in value]
-    return value
-
-
-def _is_secret(key: str) -> bool:
-    lowered = key.lower()
-    return any(marker in lowered for marker in SECRET_MARKERS)

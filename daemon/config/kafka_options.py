@@ -5,7 +5,7 @@ verbatim.  kafka-python checks few of them when a client is built: a value of th
 unknown choice or a missing codec library fails only after start-up (exit 1, restarted in a loop by
 systemd), and some are silently read as something else (an unknown ``security_protocol`` means
 PLAINTEXT, no TLS).  The functions here say what is wrong with one option, in the words the config
-reader puts after the option's dotted key (daemon/config.py collects them with the file's other
+reader puts after the option's dotted key (``checks`` collects them with the file's other
 problems); they read kafka-python's own option tables, so a new kafka-python's options are known.
 """
 

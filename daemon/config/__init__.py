@@ -1,0 +1,57 @@
+"""The daemon's configuration: one frozen, typed model, read from YAML and validated once at start.
+
+``load_config`` is the whole path: ``yaml_file`` reads the file strictly, ``checks`` checks every
+key and builds the ``sections`` dataclasses, and ``kafka_options`` holds the rules for the
+``kafka.common``, ``kafka.consumer`` and ``kafka.producer`` sections, passed verbatim to
+kafka-python except for the options the daemon sets itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from logwarden.daemon.config.checks import parse_config
+from logwarden.daemon.config.sections import (
+    INPUT_FORMATS,
+    LOG_LEVELS,
+    DaemonConfig,
+    EntityConfig,
+    EntitySource,
+    InputConfig,
+    InputFormat,
+    JsonInputConfig,
+    KafkaConfig,
+    LoggingConfig,
+    LogLevel,
+    ModelConfig,
+    ProcessingConfig,
+    ShutdownConfig,
+    StateConfig,
+)
+from logwarden.daemon.config.yaml_file import read_config_file
+
+__all__ = [
+    "INPUT_FORMATS",
+    "LOG_LEVELS",
+    "DaemonConfig",
+    "EntityConfig",
+    "EntitySource",
+    "InputConfig",
+    "InputFormat",
+    "JsonInputConfig",
+    "KafkaConfig",
+    "LogLevel",
+    "LoggingConfig",
+    "ModelConfig",
+    "ProcessingConfig",
+    "ShutdownConfig",
+    "StateConfig",
+    "load_config",
+    "parse_config",
+]
+
+
+def load_config(path: str | Path) -> DaemonConfig:
+    """Read, parse and validate a YAML config file; ConfigError on any problem."""
+    path = Path(path)
+    return parse_config(read_config_file(path), source=str(path))
