@@ -45,7 +45,12 @@ def parse_args() -> argparse.Namespace:
         type=Path,
         default=Path(os.environ.get("LOGWARDEN_DATA", PROJECT_ROOT.parent / "shared" / "data")),
     )
-    parser.add_argument("--out", type=Path, default=None, help="model directory (default: a temporary one)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="model directory to keep (default: a temporary one, deleted at the end)",
+    )
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads for training")
@@ -89,6 +94,15 @@ def main() -> None:
     args = parse_args()
     if not args.verbose:
         structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    if args.out is not None:
+        evaluate(args, args.out)
+        return
+    with tempfile.TemporaryDirectory(prefix="logwarden-hdfs-") as scratch:
+        evaluate(args, Path(scratch))
+
+
+def evaluate(args: argparse.Namespace, out_dir: Path) -> None:
+    """Train into ``out_dir``, score every dev session, print the figures."""
     data = args.data / "hdfs-deeplog"
     train_path = data / "hdfs_train"
     training_keys = [s for s in read_sequences(train_path) if s]
@@ -103,13 +117,13 @@ def main() -> None:
         embedding_dim=args.embedding_dim,
         swap_probability=args.swap_probability,
     )
-    out_dir = args.out or Path(tempfile.mkdtemp(prefix="logwarden-hdfs-"))
 
     started = time.perf_counter()
     metadata = train_on_sequences(training_keys, options, out_dir, templates=templates, data_file=train_path)
     wall = time.perf_counter() - started
     training = metadata.training
-    print(f"model            {out_dir} ({metadata.model_version})")
+    kept = "" if args.out is not None else ", deleted at the end; --out DIR keeps it"
+    print(f"model            {out_dir} ({metadata.model_version}{kept})")
     print(
         f"training         {training['sessions']} sessions, {training['events']} events, "
         f"{len(metadata.vocabulary)} keys; fit on {training['fit_sessions']}, "

@@ -28,6 +28,7 @@ import json
 import multiprocessing
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -120,6 +121,7 @@ class Daemon:
         self.config_path = workdir / "config.yaml"
         self.config_path.write_text(yaml.safe_dump(config))
         self.log_path = workdir / "daemon.log"
+        self.state_dir = Path(config["state"]["dir"])
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "logwarden.cli", "run", "--config", str(self.config_path)],
@@ -149,6 +151,7 @@ class Daemon:
                     f"daemon exited ({self.process.returncode}) before {what}; see {self.log_path}"
                 )
             time.sleep(0.2)
+        self.process.kill()  # its broker stops with the run: left alone, it would retry forever
         raise SystemExit(f"timed out waiting for {what}; see {self.log_path}")
 
     def peak_rss_mb(self) -> float:
@@ -156,8 +159,12 @@ class Daemon:
         return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024
 
     def stop(self) -> int:
+        """SIGTERM, wait for the exit, and delete the state store: a measurement never reuses one,
+        and the memory phase's holds 1.2 GB (its log stays beside the config, for a look later)."""
         self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=60)
+        code = self.process.wait(timeout=60)
+        shutil.rmtree(self.state_dir, ignore_errors=True)
+        return code
 
 
 def iso_seconds(text: str) -> float:

@@ -7,7 +7,6 @@ integration tests are part of the required suite.
 
 from __future__ import annotations
 
-import tempfile
 import uuid
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
@@ -61,9 +60,15 @@ def restore_logging() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def kafka_broker(request: pytest.FixtureRequest) -> Iterator[LocalBroker]:
-    """The session's Tansu broker, started once on a free loopback port and stopped at the end."""
-    log_dir = Path(tempfile.mkdtemp(prefix="logwarden-tansu-"))
+def kafka_broker(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalBroker]:
+    """The session's Tansu broker, started once on a free loopback port and stopped at the end.
+
+    Its log goes under pytest's base temporary directory, which pytest prunes (the last three runs
+    are kept), so a failed test's report can still point at the log after the run.
+    """
+    log_dir = tmp_path_factory.mktemp("tansu")
     try:
         binary = resolve_broker_binary()
     except BrokerStartError as exc:
