@@ -11,7 +11,7 @@ import os
 import signal
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import repeat
 from types import FrameType
@@ -21,18 +21,12 @@ import numpy as np
 import structlog
 from kafka import KafkaConsumer, TopicPartition
 
-from logwarden.daemon.alerts import (
-    alert_id,
-    build_alert,
-    dead_letter_headers,
-    encode_alert,
-    session_end_alert_id,
-)
 from logwarden.daemon.cadence import CheckpointCadence, CheckpointReason
 from logwarden.daemon.checkpoint import Checkpointer, CheckpointResult, Offsets
 from logwarden.daemon.clock import MAX_AHEAD_OF_WALL_SECONDS, StreamClock
 from logwarden.daemon.corrupt_batches import CorruptBatchReports
 from logwarden.daemon.decode import DecodedEvent, MessageDecoder
+from logwarden.daemon.emitter import Emitter
 from logwarden.daemon.faults import CrashPoints
 from logwarden.daemon.gc_tuning import collect_between_polls
 from logwarden.daemon.group_commit import GroupCommitter
@@ -43,7 +37,7 @@ from logwarden.daemon.rebalance import CheckpointingRebalanceListener
 from logwarden.daemon.state_table import EntityStateTable
 from logwarden.daemon.systemd import SystemdNotifier, checkpoint_status
 from logwarden.errors import DecodeError
-from logwarden.model.contract import END_ID, ModelMetadata
+from logwarden.model.contract import ModelMetadata
 
 log = structlog.get_logger("logwarden.daemon")
 
@@ -119,11 +113,10 @@ class DaemonService:
         self._sink = sink
         self._decoder = decoder
         self._processor = processor
-        self._policy = policy
+        self._emitter = Emitter(sink, policy, metadata, threshold, settings.top_k)
         self._table = table
         self._checkpointer = checkpointer
         self._next_offsets: Offsets = dict(stored_offsets)
-        self._metadata = metadata
         self._threshold = threshold
         self._crash = crash_points
         self._notifier = notifier
@@ -305,7 +298,7 @@ class DaemonService:
                 try:
                     events.append(decode(record.value, record.key, record.timestamp))
                 except DecodeError as exc:
-                    self.send_dead_letter(record, exc)
+                    self._emitter.dead_letter(record, exc)
                     bad[exc.reason] += 1
                     continue
                 records.append(record)
@@ -344,42 +337,15 @@ class DaemonService:
         scored = self._processor.process(entities, event_ids, partitions, times, self._settings.ttl_seconds)
         if scored.ended.entities:
             ended = scored.ended
-            alerts = self.send_session_end_alerts(
+            self.counters.alerts += self._emitter.session_end_alerts(
                 ended.entities, ended.scores, ended.log_probs, ended.last_seen
             )
             self.counters.session_ends += len(ended.entities)
-            self.counters.alerts += alerts
         self.counters.events += len(entities)
-        flagged = np.flatnonzero(self._policy.decide(scored.scores, event_ids))
-        detected_ms = int(time.time() * 1000)
-        for index in flagged.tolist():
-            record = records[index]
-            event_id = int(event_ids[index])
-            alert = build_alert(
-                alert_id=alert_id(record.topic, record.partition, record.offset),
-                entity=entities[index],
-                score=float(scored.scores[index]),
-                threshold=self._threshold,
-                event_id=event_id,
-                event_text=events[index].text,
-                log_probs=scored.log_probs[index],
-                metadata=self._metadata,
-                top_k=self._settings.top_k,
-                source=(record.topic, record.partition, record.offset),
-                event_time_ms=events[index].event_time_ms,
-                detected_ms=detected_ms,
-            )
-            self._sink.send_alert(entities[index], encode_alert(alert))
-        self.counters.alerts += len(flagged)
-        if self._sink.scores_topic is not None:
-            for position, record in enumerate(records):
-                payload = {
-                    "entity": entities[position],
-                    "score": round(float(scored.scores[position]), 6),
-                    "event": self._metadata.token_name(int(event_ids[position])),
-                    "source": {"topic": record.topic, "partition": record.partition, "offset": record.offset},
-                }
-                self._sink.send_score(entities[position], encode_alert(payload))
+        self.counters.alerts += self._emitter.event_alerts(
+            entities, event_ids, scored.scores, scored.log_probs, records, events
+        )
+        self._emitter.event_scores(entities, event_ids, scored.scores, records)
 
     def dead_letter_corrupt_batches(self) -> dict[tuple[str, int], int]:
         """Dead-letter the batches the record reader skipped in the last poll: raw bytes, coordinates, why.
@@ -392,13 +358,7 @@ class DaemonService:
         resumed: dict[tuple[str, int], int] = {}
         for corrupt in self._corrupt_batches.take_all():
             detail = corrupt.detail()
-            headers = [
-                *dead_letter_headers(
-                    "corrupt_batch", detail, corrupt.topic, corrupt.partition, corrupt.base_offset
-                ),
-                *corrupt.headers(),
-            ]
-            self._sink.send_dead_letter(None, corrupt.raw, headers)
+            self._emitter.corrupt_batch(corrupt, detail)
             key = (corrupt.topic, corrupt.partition)
             resumed[key] = max(resumed.get(key, 0), corrupt.resume_offset)
             self.counters.dead_letters += 1
@@ -430,14 +390,6 @@ class DaemonService:
                 self._next_offsets[key] = offset
         self._cadence.mark_dirty()
 
-    def send_dead_letter(self, record: Any, error: DecodeError) -> None:
-        """The original key, value and headers, followed by the ``logwarden.*`` headers saying why."""
-        headers = [
-            *forwarded_headers(record.headers),
-            *dead_letter_headers(error.reason, error.detail, record.topic, record.partition, record.offset),
-        ]
-        self._sink.send_dead_letter(record.key, record.value, headers)
-
     def expire_idle_entities(self, *, records_in_hand: bool = False) -> None:
         """End the sessions of entities idle longer than the TTL: score END, alert, forget them.
 
@@ -454,11 +406,8 @@ class DaemonService:
         entities = [entity for entity, _ in expired]
         slots = np.asarray([slot for _, slot in expired], np.int64)
         scored = self._processor.score_session_end(slots)
-        alerts = self.send_session_end_alerts(
-            entities,
-            scored.scores,
-            scored.log_probs,
-            self._table.last_seen[slots],
+        alerts = self._emitter.session_end_alerts(
+            entities, scored.scores, scored.log_probs, self._table.last_seen[slots]
         )
         self._table.remove(entities)
         self._cadence.mark_dirty()
@@ -495,37 +444,6 @@ class DaemonService:
             if read_to >= highwater:
                 caught_up.append(key)
         return caught_up
-
-    def send_session_end_alerts(
-        self,
-        entities: Sequence[str],
-        scores: np.ndarray,
-        log_probs: np.ndarray,
-        last_seen: np.ndarray,
-    ) -> int:
-        """Alert on the ended sessions the policy flags; returns how many alerts were sent."""
-        end_ids = np.full(len(entities), END_ID, np.int64)
-        flagged = np.flatnonzero(self._policy.decide(scores, end_ids))
-        detected_ms = int(time.time() * 1000)
-        for index in flagged.tolist():
-            entity = entities[index]
-            last_event_ms = round(float(last_seen[index]) * 1000)
-            alert = build_alert(
-                alert_id=session_end_alert_id(entity, last_event_ms),
-                entity=entity,
-                score=float(scores[index]),
-                threshold=self._threshold,
-                event_id=END_ID,
-                event_text="",
-                log_probs=log_probs[index],
-                metadata=self._metadata,
-                top_k=self._settings.top_k,
-                source=None,
-                event_time_ms=last_event_ms,
-                detected_ms=detected_ms,
-            )
-            self._sink.send_alert(entity, encode_alert(alert))
-        return len(flagged)
 
     def checkpoint(
         self,
@@ -691,12 +609,6 @@ def event_times(records: Sequence[Any], fallback: float, limit: float) -> np.nda
     seconds = stamps / 1000.0
     seconds[~(stamps >= 0)] = fallback  # NaN compares false
     return np.minimum(seconds, limit)
-
-
-def forwarded_headers(headers: Iterable[tuple[str, bytes | None]] | None) -> list[tuple[str, bytes]]:
-    """A record's headers as the producer takes them: a null header value (legal in Kafka, refused
-    by kafka-python's ``send``) becomes empty."""
-    return [(key, b"" if value is None else bytes(value)) for key, value in headers or ()]
 
 
 def split_polled(

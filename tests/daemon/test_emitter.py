@@ -1,0 +1,132 @@
+"""What the daemon writes for scored events: which events alert, how each record is keyed and named.
+
+The end-to-end tests check the same through a broker against the offline oracle; these pin the
+emitter's own rules with a sink that records what it was given.
+"""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+from model_metadata import hdfs_metadata
+
+from logwarden.daemon.alerts import alert_id, session_end_alert_id
+from logwarden.daemon.decode import DecodedEvent
+from logwarden.daemon.emitter import Emitter
+from logwarden.daemon.policy import AlertPolicy
+from logwarden.errors import DecodeError
+from logwarden.model.contract import END_ID, FIRST_EVENT_ID, UNKNOWN_ID
+
+THRESHOLD = 5.0
+CLASSES = FIRST_EVENT_ID + 3
+
+
+class RecordingSink:
+    """An OutputSink that keeps what it is given."""
+
+    def __init__(self, scores_topic: str | None = None) -> None:
+        self.scores_topic = scores_topic
+        self.alerts: list[tuple[str, dict[str, Any]]] = []
+        self.scores: list[tuple[str, dict[str, Any]]] = []
+        self.dead_letters: list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]] = []
+
+    def send_alert(self, entity: str, value: bytes) -> None:
+        self.alerts.append((entity, json.loads(value)))
+
+    def send_score(self, entity: str, value: bytes) -> None:
+        self.scores.append((entity, json.loads(value)))
+
+    def send_dead_letter(
+        self, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
+    ) -> None:
+        self.dead_letters.append((key, value, headers))
+
+
+def emitter_for(sink: RecordingSink) -> Emitter:
+    return Emitter(sink, AlertPolicy(THRESHOLD), hdfs_metadata(), THRESHOLD, top_k=2)
+
+
+def record(offset: int, headers: list[tuple[str, bytes | None]] | None = None) -> Any:
+    return SimpleNamespace(
+        topic="logs", partition=1, offset=offset, key=b"k", value=b"line", headers=headers or []
+    )
+
+
+def test_emitter_event_alerts_only_for_surprising_or_unknown_events_keyed_by_entity() -> None:
+    """Above the threshold or UNKNOWN alerts, the rest does not; ids come from the record's coordinates."""
+    sink = RecordingSink()
+    entities = ["blk_1", "blk_2", "blk_3"]
+    event_ids = np.array([FIRST_EVENT_ID, FIRST_EVENT_ID + 1, UNKNOWN_ID], np.int64)
+    scores = np.array([THRESHOLD + 1, THRESHOLD - 1, 0.0], np.float32)
+    log_probs = np.log(np.full((3, CLASSES), 1 / CLASSES, np.float32))
+    events = [
+        DecodedEvent(e, int(i), f"text {e}", 1_700_000_000_000)
+        for e, i in zip(entities, event_ids, strict=True)
+    ]
+
+    sent = emitter_for(sink).event_alerts(
+        entities, event_ids, scores, log_probs, [record(10), record(11), record(12)], events
+    )
+
+    assert sent == 2
+    assert [entity for entity, _ in sink.alerts] == ["blk_1", "blk_3"]
+    first, unknown = (alert for _, alert in sink.alerts)
+    assert first["alert_id"] == alert_id("logs", 1, 10)
+    assert first["event"] == "text blk_1" and first["score"] == THRESHOLD + 1
+    assert first["source"] == {"topic": "logs", "partition": 1, "offset": 10}
+    assert unknown["kind"] == "unknown_template"
+
+
+def test_emitter_session_end_alerts_are_named_by_entity_and_last_event_time() -> None:
+    sink = RecordingSink()
+    log_probs = np.log(np.full((2, CLASSES), 1 / CLASSES, np.float32))
+
+    sent = emitter_for(sink).session_end_alerts(
+        ["blk_1", "blk_2"], np.array([THRESHOLD + 2, 1.0]), log_probs, np.array([1_700_000_000.25, 1.0])
+    )
+
+    assert sent == 1
+    ((entity, alert),) = sink.alerts
+    assert entity == "blk_1"
+    assert alert["alert_id"] == session_end_alert_id("blk_1", 1_700_000_000_250)
+    assert alert["kind"] == "session_end" and alert["source"] is None
+    assert alert["template"] == hdfs_metadata().template_of(END_ID)
+
+
+def test_emitter_event_scores_only_with_a_scores_topic() -> None:
+    entities, event_ids, scores = ["blk_1"], np.array([FIRST_EVENT_ID], np.int64), np.array([1.25])
+    without, with_topic = RecordingSink(), RecordingSink(scores_topic="scores")
+
+    emitter_for(without).event_scores(entities, event_ids, scores, [record(7)])
+    emitter_for(with_topic).event_scores(entities, event_ids, scores, [record(7)])
+
+    assert without.scores == []
+    assert with_topic.scores == [
+        (
+            "blk_1",
+            {
+                "entity": "blk_1",
+                "score": 1.25,
+                "event": "T0",
+                "source": {"topic": "logs", "partition": 1, "offset": 7},
+            },
+        )
+    ]
+
+
+def test_emitter_dead_letter_keeps_the_original_record_and_adds_why() -> None:
+    """A null header value (legal in Kafka, refused by kafka-python's send) is forwarded as empty."""
+    sink = RecordingSink()
+
+    emitter_for(sink).dead_letter(
+        record(3, headers=[("trace", b"t1"), ("empty", None)]), DecodeError("invalid_json", "line 1")
+    )
+
+    ((key, value, headers),) = sink.dead_letters
+    assert (key, value) == (b"k", b"line")
+    assert headers[:2] == [("trace", b"t1"), ("empty", b"")]
+    assert ("logwarden.reason", b"invalid_json") in headers
+    assert ("logwarden.source.offset", b"3") in headers
