@@ -26,6 +26,7 @@ def imported_modules(log_text: str) -> set[str]:
 
 
 def test_imported_modules_reads_pythons_import_profile() -> None:
+    """Module names come from the profile lines only, nested imports included; log lines are ignored."""
     log = (
         '{"event": "daemon_started"}\n'
         "import time: self [us] | cumulative | imported package\n"
@@ -43,6 +44,7 @@ def test_daemon_run_with_alerts_and_checkpoints_never_imports_torch(
     synthetic_model: Path,
     tmp_path: Path,
 ) -> None:
+    """A real run that scores, alerts, checkpoints and stops on SIGTERM imports no torch module."""
     log = generate_logs(seed=44, entities=40, anomaly_fraction=0.2, first_job_id=44_000)
     input_topic = topic_factory(partitions=2, prefix="in")
     config = live_config(

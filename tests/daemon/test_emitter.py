@@ -81,6 +81,7 @@ def test_emitter_event_alerts_only_for_surprising_or_unknown_events_keyed_by_ent
 
 
 def test_emitter_session_end_alerts_are_named_by_entity_and_last_event_time() -> None:
+    """Only flagged ends alert; the id comes from the entity and its last event's time, with no source."""
     sink = RecordingSink()
     log_probs = np.log(np.full((2, CLASSES), 1 / CLASSES, np.float32))
 
@@ -97,6 +98,7 @@ def test_emitter_session_end_alerts_are_named_by_entity_and_last_event_time() ->
 
 
 def test_emitter_event_scores_only_with_a_scores_topic() -> None:
+    """Without kafka.scores_topic nothing is written; with it, every event's score and coordinates."""
     entities, event_ids, scores = ["blk_1"], np.array([FIRST_EVENT_ID], np.int64), np.array([1.25])
     without, with_topic = RecordingSink(), RecordingSink(scores_topic="scores")
 

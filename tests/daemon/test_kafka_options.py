@@ -33,6 +33,7 @@ from logwarden.daemon.config.kafka_options import (
     ],
 )
 def test_option_problem_is_none_for_options_kafka_python_takes(role: Any, name: str, value: Any) -> None:
+    """Valid names and values pass: any case where kafka-python ignores it, null where its default is None."""
     assert option_problem(role, name, value) is None
 
 
@@ -54,12 +55,14 @@ def test_option_problem_is_none_for_options_kafka_python_takes(role: Any, name: 
     ],
 )
 def test_option_problem_says_what_is_wrong(role: Any, name: Any, value: Any, words: str) -> None:
+    """Each refusal names its cause: a controlled option, a Python object, a typo, a type, a range."""
     problem = option_problem(role, name, value)
 
     assert problem is not None and words in problem
 
 
 def test_option_problem_refuses_a_value_that_contains_itself() -> None:
+    """A YAML alias cycle would never finish expanding in the start-up log: it is refused."""
     endless: list[Any] = []
     endless.append(endless)
 
@@ -69,12 +72,14 @@ def test_option_problem_refuses_a_value_that_contains_itself() -> None:
 
 
 def test_every_controlled_option_is_refused_with_its_reason() -> None:
+    """An option logwarden sets itself is refused with the reason, whatever value the file gives."""
     for name, reason in CONTROLLED_OPTIONS.items():
         role = "producer" if name.endswith("serializer") or name == "transactional_id" else "consumer"
         assert option_problem(role, name, None) == f"is set by logwarden itself: {reason}"
 
 
 def test_as_passed_gives_api_version_as_the_tuple_kafka_python_needs() -> None:
+    """YAML has no tuples and kafka-python takes api_version only as one; the result is read-only."""
     passed = as_passed({"api_version": [3, 6], "linger_ms": 5})
 
     assert passed == {"api_version": (3, 6), "linger_ms": 5}
@@ -83,6 +88,7 @@ def test_as_passed_gives_api_version_as_the_tuple_kafka_python_needs() -> None:
 
 
 def test_security_problem_names_the_section_that_set_the_ignored_option() -> None:
+    """A TLS option set in kafka.common is named there, for the role whose protocol ignores it."""
     common = {"ssl_cafile": "/etc/ca.pem"}
     own = {"security_protocol": "PLAINTEXT"}
 
@@ -95,6 +101,7 @@ def test_security_problem_names_the_section_that_set_the_ignored_option() -> Non
 
 
 def test_security_problem_asks_for_a_sasl_mechanism_under_sasl() -> None:
+    """SASL without a mechanism is refused at the key that chose SASL."""
     own = {"security_protocol": "SASL_SSL"}
 
     assert security_problem("producer", own, own) == (
@@ -104,6 +111,7 @@ def test_security_problem_asks_for_a_sasl_mechanism_under_sasl() -> None:
 
 
 def test_security_problem_is_none_when_the_protocol_uses_the_options() -> None:
+    """TLS and SASL options under SASL_SSL act, so nothing is reported."""
     options = {"security_protocol": "SASL_SSL", "sasl_mechanism": "PLAIN", "ssl_cafile": "/etc/ca.pem"}
 
     assert security_problem("consumer", {}, options) is None
