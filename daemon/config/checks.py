@@ -19,6 +19,7 @@ from logwarden.daemon.config.kafka_options import (
     KAFKA_INT32_MAXIMUM,
     Role,
     as_passed,
+    is_kafka_int,
     option_problem,
     security_problem,
 )
@@ -216,7 +217,7 @@ and would fail far from the config (a 400-digit ``poll_timeout_ms`` overflows in
 
 def _integer(minimum: int) -> Check:
     def check(reader: _Reader, key: str, value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= INTEGER_MAXIMUM:
+        if not is_kafka_int(value, minimum):
             raise reader.error(
                 key, f"expected an integer from {minimum} to {INTEGER_MAXIMUM:,}, got {shown(value)}"
             )

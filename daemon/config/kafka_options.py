@@ -74,7 +74,7 @@ def option_problem(role: Role, name: object, value: object) -> str | None:
         return (
             f"holds more than {PASSTHROUGH_ITEMS_MAXIMUM:,} items, or itself, once YAML aliases are expanded"
         )
-    if name in TIMEOUT_OPTIONS and not _is_int_between(value, 0):
+    if name in TIMEOUT_OPTIONS and not is_kafka_int(value, 0):
         # Whole milliseconds: kafka-python sends request_timeout_ms in Produce requests as an Int32.
         return (
             f"expected a whole number of milliseconds from 0 to {KAFKA_INT32_MAXIMUM:,}, got {shown(value)}"
@@ -120,7 +120,8 @@ def security_problem(
     return None
 
 
-def _is_int_between(value: Any, minimum: int) -> bool:
+def is_kafka_int(value: Any, minimum: int) -> bool:
+    """Whether ``value`` is an integer (not a bool) from ``minimum`` up to Kafka's Int32 bound."""
     return isinstance(value, int) and not isinstance(value, bool) and minimum <= value <= KAFKA_INT32_MAXIMUM
 
 
@@ -313,7 +314,7 @@ def _value_problem(role: Role, name: str, value: Any) -> str | None:
     if not accepts(value):
         return f"expected {expected}, got {shown(value)}"
     minimum = 1 if name in _POSITIVE_OPTIONS else 0
-    if kind == "integer" and not _is_int_between(value, minimum):  # sizes, counts and milliseconds
+    if kind == "integer" and not is_kafka_int(value, minimum):  # sizes, counts and milliseconds
         return f"expected an integer from {minimum} to {KAFKA_INT32_MAXIMUM:,}, got {shown(value)}"
     choices, case_insensitive = _OPTION_CHOICES.get(name, (None, False))
     if name == "sasl_mechanism":
