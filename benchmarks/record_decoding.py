@@ -21,7 +21,7 @@ from kafka.record.default_records import DefaultRecordBatch
 from kafka.record.memory_records import MemoryRecords
 from kafka.structs import TopicPartition
 
-from logwarden.daemon import compiled_records
+from logwarden.daemon import compiled_records, record_batches
 from logwarden.daemon.corrupt_batches import CorruptBatchReports
 
 RECORDS = 10_000
@@ -31,7 +31,7 @@ def fetch_buffer(rng: random.Random, per_batch: int, codec: int) -> bytes:
     """RECORDS log lines as consecutive batches of ``per_batch``, as one fetch response holds them."""
     batches = []
     for base in range(0, RECORDS, per_batch):
-        lines: list[compiled_records.RecordFields] = [
+        lines: list[record_batches.RecordFields] = [
             (
                 1_700_000_000_000 + base + i,
                 b"blk_%d" % rng.randrange(10**9),
@@ -43,7 +43,7 @@ def fetch_buffer(rng: random.Random, per_batch: int, codec: int) -> bytes:
             )
             for i in range(per_batch)
         ]
-        batches.append(compiled_records.encode_batch(base, lines, codec=codec))
+        batches.append(record_batches.encode_batch(base, lines, codec=codec))
     return b"".join(batches)
 
 

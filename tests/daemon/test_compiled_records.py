@@ -22,14 +22,14 @@ from kafka.record.util import calc_crc32c
 from kafka.structs import TopicPartition
 
 from logwarden.daemon import compiled_records
-from logwarden.daemon.compiled_records import (
+from logwarden.daemon.corrupt_batches import CorruptBatchReports
+from logwarden.daemon.record_batches import (
     CONTROL_ABORT,
     CONTROL_COMMIT,
     RecordFields,
     control_marker,
     encode_batch,
 )
-from logwarden.daemon.corrupt_batches import CorruptBatchReports
 
 AbortedTransaction = namedtuple("AbortedTransaction", ["producer_id", "first_offset"])
 """What kafka-python's fetch response gives the fetcher for each aborted transaction."""
