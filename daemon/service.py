@@ -11,7 +11,7 @@ import os
 import signal
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from itertools import repeat
 from types import FrameType
@@ -23,7 +23,8 @@ from kafka import KafkaConsumer, TopicPartition
 
 from logwarden.daemon.cadence import CheckpointCadence, CheckpointReason
 from logwarden.daemon.checkpoint import Checkpointer, CheckpointResult, Offsets
-from logwarden.daemon.clock import MAX_AHEAD_OF_WALL_SECONDS, StreamClock
+from logwarden.daemon.checkpoint_log import CheckpointLog
+from logwarden.daemon.clock import StreamClock
 from logwarden.daemon.corrupt_batches import CorruptBatchReports
 from logwarden.daemon.decode import DecodedEvent, MessageDecoder
 from logwarden.daemon.emitter import Emitter
@@ -32,10 +33,11 @@ from logwarden.daemon.gc_tuning import collect_between_polls
 from logwarden.daemon.group_commit import GroupCommitter
 from logwarden.daemon.kafka_io import OutputSink, input_position_required, poll_in_slices
 from logwarden.daemon.policy import AlertPolicy
+from logwarden.daemon.poll_batches import event_times, split_polled
 from logwarden.daemon.processor import BatchProcessor
 from logwarden.daemon.rebalance import CheckpointingRebalanceListener
 from logwarden.daemon.state_table import EntityStateTable
-from logwarden.daemon.systemd import SystemdNotifier, checkpoint_status
+from logwarden.daemon.systemd import SystemdNotifier
 from logwarden.errors import DecodeError
 from logwarden.model.contract import ModelMetadata
 
@@ -137,13 +139,9 @@ class DaemonService:
             settings.checkpoint_every_events, settings.checkpoint_interval_seconds, time.monotonic()
         )
         self._next_expiry_check = time.monotonic()
-        self._evicted_logged = 0
-        self._clamped_logged = 0
-        # Dead letters by reason since the last bad_input line: logged with each save, not per
-        # batch, so a flood of bad input costs one line per checkpoint interval.
-        self._bad_unlogged: Counter[str] = Counter()
-        self._checkpoint_reason: CheckpointReason = "periodic"
-        self._checkpoint_counters = self.counters.as_dict()
+        self._checkpoint_log = CheckpointLog(
+            table, self._clock, notifier, sink.dead_letter_topic, self.counters.as_dict()
+        )
         self._released_partitions: set[tuple[str, int]] = set()
         self._model_info = {"version": metadata.model_version, "sha256": metadata.onnx_sha256}
 
@@ -312,7 +310,7 @@ class DaemonService:
         self._cadence.record(processed)
         if bad:
             self.counters.dead_letters += sum(bad.values())
-            self._bad_unlogged.update(bad)
+            self._checkpoint_log.bad_input(bad)
         if events:
             entities, event_ids, _, _ = zip(*events, strict=True)
             self.score_and_alert(
@@ -362,7 +360,7 @@ class DaemonService:
             key = (corrupt.topic, corrupt.partition)
             resumed[key] = max(resumed.get(key, 0), corrupt.resume_offset)
             self.counters.dead_letters += 1
-            self._bad_unlogged["corrupt_batch"] += 1
+            self._checkpoint_log.bad_input({"corrupt_batch": 1})
             log.warning(
                 "corrupt_batch",
                 topic=corrupt.topic,
@@ -468,8 +466,7 @@ class DaemonService:
         )
         self._released_partitions = set()
         self._cadence.taken(time.monotonic(), reason)
-        self._checkpoint_reason = reason
-        self._checkpoint_counters = self.counters.as_dict()
+        self._checkpoint_log.started(reason, self.counters.as_dict())
         if result is not None:
             self.log_checkpoint(result)
         elif wait:
@@ -483,52 +480,7 @@ class DaemonService:
 
     def log_checkpoint(self, result: CheckpointResult) -> None:
         self.counters.checkpoints += 1
-        if result.group_commit_error is not None:
-            log.warning(
-                "group_commit_refused",
-                error=result.group_commit_error,
-                note="the local checkpoint stands; the next checkpoint commits again",
-            )
-        if self._clock.clamped > self._clamped_logged:
-            log.warning(
-                "future_timestamps",
-                batches=self._clock.clamped - self._clamped_logged,
-                max_ahead_seconds=MAX_AHEAD_OF_WALL_SECONDS,
-                note="record timestamps far ahead of this host's clock did not move stream time past it",
-            )
-            self._clamped_logged = self._clock.clamped
-        evicted = self._table.evicted_total
-        if evicted > self._evicted_logged:
-            log.warning(
-                "entities_evicted", evicted=evicted - self._evicted_logged, max_entities=self._table.capacity
-            )
-            self._evicted_logged = evicted
-        if self._bad_unlogged:
-            log.warning(
-                "bad_input",
-                dead_letters=dict(self._bad_unlogged),
-                dead_letter_topic=self._sink.dead_letter_topic,
-            )
-            self._bad_unlogged.clear()
-        log.info(
-            "checkpoint",
-            reason=self._checkpoint_reason,
-            upserts=result.upserts,
-            deletes=result.deletes,
-            partitions=result.partitions,
-            seconds=round(result.seconds, 4),
-            entities=len(self._table),
-            # The totals this checkpoint covers, as they were when it was taken.
-            **{**self._checkpoint_counters, "checkpoints": self.counters.checkpoints},
-        )
-        self._notifier.status(
-            checkpoint_status(
-                entities=len(self._table),
-                totals=self._checkpoint_counters,
-                saved_at=time.strftime("%H:%M:%S"),
-                reason=self._checkpoint_reason,
-            )
-        )
+        self._checkpoint_log.finished(result, self.counters.checkpoints)
 
     # -- rebalances ------------------------------------------------------------------------
     def handle_assigned(self, assigned: Collection[TopicPartition]) -> None:
@@ -600,35 +552,6 @@ class DaemonService:
         if revoked and self._cadence.dirty:
             self.checkpoint("rebalance", wait=True)
         (log.warning if lost else log.info)(event, partitions=partitions)
-
-
-def event_times(records: Sequence[Any], fallback: float, limit: float) -> np.ndarray:
-    """Each record's timestamp in seconds (float64), ``fallback`` where it has none, at most ``limit``."""
-    # A legacy (magic 0) record carries None, which np.fromiter reads as NaN.
-    stamps = np.fromiter((record.timestamp for record in records), np.float64, len(records))
-    seconds = stamps / 1000.0
-    seconds[~(stamps >= 0)] = fallback  # NaN compares false
-    return np.minimum(seconds, limit)
-
-
-def split_polled(
-    polled: dict[TopicPartition, list[Any]], size: int
-) -> Iterator[dict[TopicPartition, list[Any]]]:
-    """Cut one poll's records into batches of at most ``size``, each partition's order kept."""
-    batch: dict[TopicPartition, list[Any]] = {}
-    count = 0
-    for tp, records in polled.items():
-        start = 0
-        while start < len(records):
-            take = min(size - count, len(records) - start)
-            batch[tp] = records[start : start + take]
-            start += take
-            count += take
-            if count == size:
-                yield batch
-                batch, count = {}, 0
-    if batch:
-        yield batch
 
 
 def close_all(steps: Sequence[tuple[str, Callable[[], None]]]) -> None:
