@@ -30,7 +30,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from loop_cpu import BATCH_MAX_EVENTS, ReadToTheEnd, build_service, load_or_train_model, partitioned_records
 
 from logwarden.daemon.gc_tuning import collect_between_polls, tune_for_event_loop
-from logwarden.daemon.service import split_polled
+from logwarden.daemon.poll_batches import split_polled
 from logwarden.logs import configure_logging
 
 BEFORE_YOUNG_THRESHOLD = 50_000

@@ -33,8 +33,9 @@ from logwarden.daemon.config import EntityConfig, InputConfig
 from logwarden.daemon.decode import MessageDecoder
 from logwarden.daemon.faults import CrashPoints
 from logwarden.daemon.policy import AlertPolicy
+from logwarden.daemon.poll_batches import split_polled
 from logwarden.daemon.processor import BatchProcessor
-from logwarden.daemon.service import DaemonService, LoopSettings, split_polled
+from logwarden.daemon.service import DaemonService, LoopSettings
 from logwarden.daemon.state_store import MemoryStateStore, StoreHeader
 from logwarden.daemon.state_table import EntityStateTable
 from logwarden.daemon.systemd import SystemdNotifier

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -15,7 +14,6 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaTimeoutError
 from structlog.testing import capture_logs
 
-from logwarden.daemon.service import event_times, split_polled
 from logwarden.errors import DeliveryError
 
 
@@ -70,17 +68,6 @@ def test_service_same_partitions_reassigned_nothing_released(synthetic_model: Pa
 
     assert len(table) == 2 and table.released_total == 0
     assert consumer.seeks == {TopicPartition("in", 0): 5, TopicPartition("in", 1): 7}
-
-
-def test_split_polled_batches_bounded_and_partition_order_kept() -> None:
-    """A poll is cut into batches of at most the batch size; each partition keeps its order."""
-    a, b = TopicPartition("in", 0), TopicPartition("in", 1)
-    polled = {a: list(range(5)), b: list(range(100, 103))}
-    batches = list(split_polled(polled, 3))
-    assert all(sum(len(records) for records in batch.values()) <= 3 for batch in batches)
-    assert [r for batch in batches for r in batch.get(a, [])] == list(range(5))
-    assert [r for batch in batches for r in batch.get(b, [])] == [100, 101, 102]
-    assert len(batches) == 3
 
 
 class DeadLetterSink(QuietSink):
@@ -205,11 +192,3 @@ def test_service_stop_request_starts_the_shutdown_budget_and_cuts_flushes_short(
         service.shutdown(checkpoint=False)
     [shutdown] = [entry for entry in logs if entry["event"] == "shutdown"]
     assert shutdown["seconds"] >= 0.3, "the shutdown line says how long the stop took since it was asked for"
-
-
-def test_event_times_caps_far_future_stamps_and_fills_missing_ones() -> None:
-    """A stamp in microseconds (years ahead) is held at the limit, so its entity's last_seen cannot
-    be years in the future (it would never expire and look the most recent to eviction); a missing or
-    negative stamp takes the fallback."""
-    records = [SimpleNamespace(timestamp=t) for t in (1_700_000_000_000_000, -1, None, 5_000)]
-    np.testing.assert_array_equal(event_times(records, 7.0, 100.0), [100.0, 7.0, 7.0, 5.0])
