@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 from kafka.partitioner.default import murmur2
 
-from logwarden.daemon.record_batches import encode_batch
+from logwarden.daemon.kafka_client.record_batches import encode_batch
 
 PRODUCE_API_KEY = 0
 PRODUCE_VERSION = 3  # the first version that carries v2 record batches; not a flexible version

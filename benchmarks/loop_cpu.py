@@ -36,8 +36,8 @@ from logwarden.daemon.policy import AlertPolicy
 from logwarden.daemon.poll_batches import split_polled
 from logwarden.daemon.processor import BatchProcessor
 from logwarden.daemon.service import DaemonService, LoopSettings
-from logwarden.daemon.state_store import MemoryStateStore, StoreHeader
-from logwarden.daemon.state_table import EntityStateTable
+from logwarden.daemon.state.store import MemoryStateStore, StoreHeader
+from logwarden.daemon.state.table import EntityStateTable
 from logwarden.daemon.systemd import SystemdNotifier
 from logwarden.logs import configure_logging
 from logwarden.model.bundle import ModelBundle, load_bundle

@@ -26,7 +26,7 @@ import numpy as np
 from synthetic_model import train_synthetic_model
 
 from logwarden.daemon.processor import MODEL_CALL_COLUMNS, BatchProcessor
-from logwarden.daemon.state_table import EntityStateTable
+from logwarden.daemon.state.table import EntityStateTable
 from logwarden.model.bundle import load_bundle
 from logwarden.model.contract import FIRST_EVENT_ID
 from logwarden.model.runtime import OnnxStepModel

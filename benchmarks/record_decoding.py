@@ -21,8 +21,8 @@ from kafka.record.default_records import DefaultRecordBatch
 from kafka.record.memory_records import MemoryRecords
 from kafka.structs import TopicPartition
 
-from logwarden.daemon import compiled_records, record_batches
-from logwarden.daemon.corrupt_batches import CorruptBatchReports
+from logwarden.daemon.kafka_client import compiled_records, record_batches
+from logwarden.daemon.kafka_client.corrupt_batches import CorruptBatchReports
 
 RECORDS = 10_000
 

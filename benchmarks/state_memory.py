@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from logwarden.daemon.sqlite_store import DB_FILE, SqliteStateStore
-from logwarden.daemon.state_store import StoreHeader
-from logwarden.daemon.state_table import EntityStateTable
+from logwarden.daemon.state.sqlite_store import DB_FILE, SqliteStateStore
+from logwarden.daemon.state.store import StoreHeader
+from logwarden.daemon.state.table import EntityStateTable
 
 NUM_LAYERS, HIDDEN = 2, 64
 BATCH = 4096

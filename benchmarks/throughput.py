@@ -48,8 +48,8 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from lean_producer import LeanProducer, batches_by_partition, partition_for
 from synthetic_model import train_synthetic_model
 
-from logwarden.daemon import compiled_records
-from logwarden.daemon.corrupt_batches import CorruptBatchReports
+from logwarden.daemon.kafka_client import compiled_records
+from logwarden.daemon.kafka_client.corrupt_batches import CorruptBatchReports
 from logwarden.devbroker import LocalBroker
 from logwarden.synthetic import ENTITY_REGEX, SyntheticLog, generate_logs
 
@@ -84,7 +84,8 @@ def raw_consume_rate(
 ) -> float:
     """Records/s of a bare kafka-python consumer reading the topic from the beginning (values untouched).
 
-    ``compiled``: records read by the compiled decoder the daemon uses (daemon/compiled_records.py).
+    ``compiled``: records read by the compiled decoder the daemon uses
+    (daemon/kafka_client/compiled_records.py).
     """
     consumer = KafkaConsumer(
         bootstrap_servers=[bootstrap],

@@ -11,27 +11,27 @@ import structlog
 from kafka import KafkaConsumer
 
 from logwarden import __version__
-from logwarden.daemon import compiled_records
 from logwarden.daemon.checkpoint import Checkpointer
 from logwarden.daemon.config import DaemonConfig, KafkaConfig, load_config
-from logwarden.daemon.corrupt_batches import CorruptBatchReports
 from logwarden.daemon.decode import MessageDecoder
 from logwarden.daemon.faults import CrashPoints
 from logwarden.daemon.gc_tuning import tune_for_event_loop
-from logwarden.daemon.group_commit import GroupCommitter
-from logwarden.daemon.kafka_io import (
+from logwarden.daemon.kafka_client import compiled_records
+from logwarden.daemon.kafka_client.clients import (
     KAFKA_MESSAGES_ALWAYS_SHOWN,
     OutputSink,
     build_consumer,
     build_producer,
     topics_missing,
 )
+from logwarden.daemon.kafka_client.corrupt_batches import CorruptBatchReports
+from logwarden.daemon.kafka_client.group_commit import GroupCommitter
 from logwarden.daemon.policy import AlertPolicy
 from logwarden.daemon.processor import BatchProcessor
 from logwarden.daemon.service import DaemonService, LoopSettings
-from logwarden.daemon.sqlite_store import SqliteStateStore
-from logwarden.daemon.state_store import StoreHeader
-from logwarden.daemon.state_table import EntityStateTable
+from logwarden.daemon.state.sqlite_store import SqliteStateStore
+from logwarden.daemon.state.store import StoreHeader
+from logwarden.daemon.state.table import EntityStateTable
 from logwarden.daemon.systemd import SystemdNotifier
 from logwarden.daemon.training_input import training_input_differences
 from logwarden.errors import DeliveryError

@@ -15,8 +15,8 @@ A checkpoint makes everything the daemon did for input offsets below ``next_offs
    tools (consumer lag) and for a partition first seen by an instance without local state;
    a crash between 2 and 3 leaves the group behind, never ahead, of the local state, and a
    commit the group refuses (it is rebalancing) or does not answer in time is logged and
-   retried by the next checkpoint (daemon/group_commit.py).  At a rebalance the commit is
-   awaited before the partitions move on (daemon/rebalance.py).
+   retried by the next checkpoint (daemon/kafka_client/group_commit.py).  At a rebalance the commit is
+   awaited before the partitions move on (daemon/kafka_client/rebalance.py).
 
 A failure in step 1 or 2 ends checkpointing for the process (``Checkpointer.failed``): it exits
 and the next start replays from the last saved checkpoint.
@@ -39,8 +39,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from logwarden.daemon.faults import CrashPoints
-from logwarden.daemon.state_store import EntityRows, RowBuffer, RowSource, StateChanges, StateStore
-from logwarden.daemon.state_table import EntityStateTable
+from logwarden.daemon.state.store import EntityRows, RowBuffer, RowSource, StateChanges, StateStore
+from logwarden.daemon.state.table import EntityStateTable
 from logwarden.daemon.thread_priority import lower_current_thread_priority
 
 Offsets = dict[tuple[str, int], int]

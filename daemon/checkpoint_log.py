@@ -18,7 +18,7 @@ import structlog
 from logwarden.daemon.cadence import CheckpointReason
 from logwarden.daemon.checkpoint import CheckpointResult
 from logwarden.daemon.clock import MAX_AHEAD_OF_WALL_SECONDS, StreamClock
-from logwarden.daemon.state_table import EntityStateTable
+from logwarden.daemon.state.table import EntityStateTable
 from logwarden.daemon.systemd import SystemdNotifier, checkpoint_status
 
 log = structlog.get_logger("logwarden.daemon")

@@ -21,9 +21,9 @@ from logwarden.daemon.alerts import (
     encode_alert,
     session_end_alert_id,
 )
-from logwarden.daemon.corrupt_batches import CorruptBatch
 from logwarden.daemon.decode import DecodedEvent
-from logwarden.daemon.kafka_io import OutputSink
+from logwarden.daemon.kafka_client.clients import OutputSink
+from logwarden.daemon.kafka_client.corrupt_batches import CorruptBatch
 from logwarden.daemon.policy import AlertPolicy
 from logwarden.errors import DecodeError
 from logwarden.model.contract import END_ID, ModelMetadata

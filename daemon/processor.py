@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from logwarden.daemon.state_table import EntityStateTable
+from logwarden.daemon.state.table import EntityStateTable
 from logwarden.model.contract import END_ID
 from logwarden.scoring.session import StepModel, surprise_of
 

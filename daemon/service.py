@@ -25,18 +25,18 @@ from logwarden.daemon.cadence import CheckpointCadence, CheckpointReason
 from logwarden.daemon.checkpoint import Checkpointer, CheckpointResult, Offsets
 from logwarden.daemon.checkpoint_log import CheckpointLog
 from logwarden.daemon.clock import StreamClock
-from logwarden.daemon.corrupt_batches import CorruptBatchReports
 from logwarden.daemon.decode import DecodedEvent, MessageDecoder
 from logwarden.daemon.emitter import Emitter
 from logwarden.daemon.faults import CrashPoints
 from logwarden.daemon.gc_tuning import collect_between_polls
-from logwarden.daemon.group_commit import GroupCommitter
-from logwarden.daemon.kafka_io import OutputSink, input_position_required, poll_in_slices
+from logwarden.daemon.kafka_client.clients import OutputSink, input_position_required, poll_in_slices
+from logwarden.daemon.kafka_client.corrupt_batches import CorruptBatchReports
+from logwarden.daemon.kafka_client.group_commit import GroupCommitter
+from logwarden.daemon.kafka_client.rebalance import CheckpointingRebalanceListener
 from logwarden.daemon.policy import AlertPolicy
 from logwarden.daemon.poll_batches import event_times, split_polled
 from logwarden.daemon.processor import BatchProcessor
-from logwarden.daemon.rebalance import CheckpointingRebalanceListener
-from logwarden.daemon.state_table import EntityStateTable
+from logwarden.daemon.state.table import EntityStateTable
 from logwarden.daemon.systemd import SystemdNotifier
 from logwarden.errors import DecodeError
 from logwarden.model.contract import ModelMetadata
@@ -106,9 +106,9 @@ class DaemonService:
         corrupt_batches: CorruptBatchReports | None = None,
     ) -> None:
         """``committer`` is the one ``checkpointer`` commits to the group with: the rebalance listener
-        holds its commits and sends them asynchronously (daemon/rebalance.py).  Without one, the
+        holds its commits and sends them asynchronously (daemon/kafka_client/rebalance.py).  Without one, the
         listener commits nothing itself.  ``corrupt_batches``: where the consumer's record reader
-        reports the batches it skipped (daemon/compiled_records.py); each is dead-lettered."""
+        reports the batches it skipped (daemon/kafka_client/compiled_records.py); each is dead-lettered."""
         self._settings = settings
         self._committer = committer if committer is not None else GroupCommitter(consumer)
         self._consumer = consumer
@@ -531,12 +531,12 @@ class DaemonService:
     def handle_revoked(self, revoked: Collection[TopicPartition], *, lost: bool = False) -> None:
         """Checkpoint before partitions move, so their next owner starts where we stopped.
 
-        Called by the rebalance listener (daemon/rebalance.py), which sends the checkpoint's group
-        commit, and by kafka-python from ``consumer.close()``.  ``lost``: the group already gave
-        the partitions to another member (this one missed its session); the local checkpoint is
-        still taken.  When the loop or a checkpoint failed, nothing more may be saved (see ``run``
-        and ``Checkpointer``): the partitions go and the next owner replays them from the last
-        checkpoint.
+        Called by the rebalance listener (daemon/kafka_client/rebalance.py), which sends the
+        checkpoint's group commit, and by kafka-python from ``consumer.close()``.  ``lost``: the
+        group already gave the partitions to another member (this one missed its session); the
+        local checkpoint is still taken.  When the loop or a checkpoint failed, nothing more may be
+        saved (see ``run`` and ``Checkpointer``): the partitions go and the next owner replays them
+        from the last checkpoint.
         """
         event = "partitions_lost" if lost else "partitions_revoked"
         partitions = sorted(f"{tp.topic}/{tp.partition}" for tp in revoked)

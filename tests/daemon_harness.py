@@ -24,8 +24,8 @@ from kafka import KafkaAdminClient, KafkaProducer
 from kafka_broker import FAST_CONSUMER_SETTINGS
 
 from logwarden.daemon.policy import AlertPolicy
-from logwarden.daemon.sqlite_store import SqliteStateStore
-from logwarden.daemon.state_store import StoreHeader
+from logwarden.daemon.state.sqlite_store import SqliteStateStore
+from logwarden.daemon.state.store import StoreHeader
 from logwarden.model.bundle import load_bundle
 from logwarden.model.runtime import OnnxStepModel
 from logwarden.scoring.session import surprise_of

@@ -21,8 +21,8 @@ from logwarden.daemon.alerts import alert_id
 from logwarden.daemon.config import DaemonConfig
 from logwarden.daemon.decode import MessageDecoder
 from logwarden.daemon.policy import AlertPolicy
-from logwarden.daemon.sqlite_store import SqliteStateStore
-from logwarden.daemon.state_store import StoreHeader
+from logwarden.daemon.state.sqlite_store import SqliteStateStore
+from logwarden.daemon.state.store import StoreHeader
 from logwarden.errors import DecodeError
 from logwarden.model.bundle import load_bundle
 from logwarden.model.runtime import OnnxStepModel

@@ -9,8 +9,8 @@ import pytest
 
 from logwarden.daemon.checkpoint import Checkpointer
 from logwarden.daemon.faults import CrashPoints
-from logwarden.daemon.state_store import MemoryStateStore, StoreHeader
-from logwarden.daemon.state_table import EntityStateTable
+from logwarden.daemon.state.store import MemoryStateStore, StoreHeader
+from logwarden.daemon.state.table import EntityStateTable
 from logwarden.errors import DeliveryError, StateStoreError
 
 L, H = 2, 4

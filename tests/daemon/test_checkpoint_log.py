@@ -8,7 +8,7 @@ from structlog.testing import capture_logs
 from logwarden.daemon.checkpoint import CheckpointResult
 from logwarden.daemon.checkpoint_log import CheckpointLog
 from logwarden.daemon.clock import StreamClock
-from logwarden.daemon.state_table import EntityStateTable
+from logwarden.daemon.state.table import EntityStateTable
 from logwarden.daemon.systemd import SystemdNotifier
 
 TOTALS = {"events": 0, "alerts": 0, "dead_letters": 0, "session_ends": 0, "checkpoints": 0}

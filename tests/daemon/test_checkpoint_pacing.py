@@ -15,9 +15,9 @@ import pytest
 
 from logwarden.daemon.checkpoint import SNAPSHOT_THREAD_NICENESS, Checkpointer, PacedRows
 from logwarden.daemon.faults import CrashPoints
-from logwarden.daemon.sqlite_store import SqliteStateStore
-from logwarden.daemon.state_store import EntityRows, MemoryStateStore, StateStore, StoreHeader
-from logwarden.daemon.state_table import EntityStateTable
+from logwarden.daemon.state.sqlite_store import SqliteStateStore
+from logwarden.daemon.state.store import EntityRows, MemoryStateStore, StateStore, StoreHeader
+from logwarden.daemon.state.table import EntityStateTable
 from logwarden.daemon.thread_priority import MAX_NICE
 
 L, H = 2, 4

@@ -21,9 +21,9 @@ from kafka.record.memory_records import MemoryRecords
 from kafka.record.util import calc_crc32c
 from kafka.structs import TopicPartition
 
-from logwarden.daemon import compiled_records
-from logwarden.daemon.corrupt_batches import CorruptBatchReports
-from logwarden.daemon.record_batches import (
+from logwarden.daemon.kafka_client import compiled_records
+from logwarden.daemon.kafka_client.corrupt_batches import CorruptBatchReports
+from logwarden.daemon.kafka_client.record_batches import (
     CONTROL_ABORT,
     CONTROL_COMMIT,
     RecordFields,

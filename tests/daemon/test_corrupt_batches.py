@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kafka.record.util import calc_crc32c
 
-from logwarden.daemon.corrupt_batches import (
+from logwarden.daemon.kafka_client.corrupt_batches import (
     RESUME_OFFSET_HEADER,
     UNREAD_OFFSET_HEADER,
     CorruptBatch,
@@ -13,7 +13,7 @@ from logwarden.daemon.corrupt_batches import (
     next_intact_batch,
     resume_offset,
 )
-from logwarden.daemon.record_batches import encode_batch
+from logwarden.daemon.kafka_client.record_batches import encode_batch
 
 
 def test_reading_resumes_after_the_last_offset_the_batch_claims() -> None:

@@ -18,8 +18,8 @@ from logwarden.daemon.alerts import (
     REASON_HEADER,
     TOPIC_HEADER,
 )
-from logwarden.daemon.sqlite_store import SqliteStateStore
-from logwarden.daemon.state_store import StoreHeader
+from logwarden.daemon.state.sqlite_store import SqliteStateStore
+from logwarden.daemon.state.store import StoreHeader
 from logwarden.model.bundle import load_bundle
 from logwarden.synthetic import generate_logs
 

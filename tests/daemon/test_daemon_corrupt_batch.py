@@ -24,9 +24,9 @@ from logwarden.daemon.alerts import (
     REASON_HEADER,
     TOPIC_HEADER,
 )
-from logwarden.daemon.compiled_records import HEADER_SIZE
 from logwarden.daemon.config import load_config
-from logwarden.daemon.corrupt_batches import RESUME_OFFSET_HEADER, UNREAD_OFFSET_HEADER
+from logwarden.daemon.kafka_client.compiled_records import HEADER_SIZE
+from logwarden.daemon.kafka_client.corrupt_batches import RESUME_OFFSET_HEADER, UNREAD_OFFSET_HEADER
 from logwarden.synthetic import generate_logs
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))

@@ -16,12 +16,12 @@ from kafka.future import Future
 from kafka.structs import OffsetAndMetadata, TopicPartition
 from kafka_broker import FAST_CONSUMER_SETTINGS
 
-from logwarden.daemon.group_commit import (
+from logwarden.daemon.kafka_client.group_commit import (
     GROUP_COMMIT_TIMEOUT_SECONDS,
     GroupCommitter,
     commit_on_network_thread,
 )
-from logwarden.daemon.rebalance import CheckpointingRebalanceListener
+from logwarden.daemon.kafka_client.rebalance import CheckpointingRebalanceListener
 
 OWNED = TopicPartition("in", 0)
 

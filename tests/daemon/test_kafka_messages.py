@@ -7,7 +7,7 @@ import inspect
 
 import pytest
 
-from logwarden.daemon.kafka_io import KAFKA_MESSAGES_ALWAYS_SHOWN
+from logwarden.daemon.kafka_client.clients import KAFKA_MESSAGES_ALWAYS_SHOWN
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from logwarden.daemon.processor import MODEL_CALL_COLUMNS, BatchProcessor, column_chunks, wave_indices
-from logwarden.daemon.state_table import EntityStateTable
+from logwarden.daemon.state.table import EntityStateTable
 from logwarden.model.bundle import load_bundle
 from logwarden.model.contract import FIRST_EVENT_ID
 from logwarden.model.runtime import OnnxStepModel

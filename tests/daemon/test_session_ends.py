@@ -15,7 +15,7 @@ from in_process_service import build_in_process_service
 from kafka import TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
-from logwarden.daemon.state_table import EntityStateTable
+from logwarden.daemon.state.table import EntityStateTable
 from logwarden.synthetic import generate_logs
 
 TTL_SECONDS = 30.0

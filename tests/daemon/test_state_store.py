@@ -14,15 +14,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from logwarden.daemon.sqlite_store import DB_FILE, SqliteStateStore
-from logwarden.daemon.state_store import (
+from logwarden.daemon.state.sqlite_store import DB_FILE, SqliteStateStore
+from logwarden.daemon.state.store import (
     EntityRows,
     MemoryStateStore,
     StateChanges,
     StateStore,
     StoreHeader,
 )
-from logwarden.daemon.state_table import EntityStateTable
+from logwarden.daemon.state.table import EntityStateTable
 from logwarden.errors import StateStoreError
 
 L, H = 2, 3
@@ -290,8 +290,8 @@ def test_sqlite_store_second_process_on_the_same_directory_refused_naming_the_fi
     first.open(HEADER)
     script = (
         "import sys\n"
-        "from logwarden.daemon.sqlite_store import SqliteStateStore\n"
-        "from logwarden.daemon.state_store import StoreHeader\n"
+        "from logwarden.daemon.state.sqlite_store import SqliteStateStore\n"
+        "from logwarden.daemon.state.store import StoreHeader\n"
         "from logwarden.errors import StateStoreError\n"
         "try:\n"
         f"    SqliteStateStore(sys.argv[1]).open(StoreHeader({HEADER.model_sha256!r}, {L}, {H}))\n"
@@ -337,8 +337,8 @@ def test_sqlite_store_blob_of_wrong_length_raises_on_load(tmp_path: Path) -> Non
 CRASHING_SAVE = """
 import os, sys
 import numpy as np
-from logwarden.daemon.sqlite_store import SqliteStateStore
-from logwarden.daemon.state_store import EntityRows, StateChanges, StoreHeader
+from logwarden.daemon.state.sqlite_store import SqliteStateStore
+from logwarden.daemon.state.store import EntityRows, StateChanges, StoreHeader
 
 L, H = {L}, {H}
 header = StoreHeader(model_sha256={sha!r}, num_layers=L, hidden_size=H)

@@ -24,9 +24,9 @@ import numpy as np
 import pytest
 from privileges import give_to_nobody, running_as_root, unprivileged, world_reachable_dir
 
-from logwarden.daemon.sqlite_store import DB_FILE, SqliteStateStore
-from logwarden.daemon.state_store import StoreHeader
-from logwarden.daemon.state_table import EntityStateTable
+from logwarden.daemon.state.sqlite_store import DB_FILE, SqliteStateStore
+from logwarden.daemon.state.store import StoreHeader
+from logwarden.daemon.state.table import EntityStateTable
 from logwarden.errors import StateStoreError
 
 SEED = 20_241_206

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from logwarden.daemon.state_store import EntityRows, RowBuffer, StateChanges
-from logwarden.daemon.state_table import EntityStateTable
+from logwarden.daemon.state.store import EntityRows, RowBuffer, StateChanges
+from logwarden.daemon.state.table import EntityStateTable
 from logwarden.errors import StateStoreError
 
 L, H = 2, 3

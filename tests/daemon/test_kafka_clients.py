@@ -19,7 +19,7 @@ from kafka.errors import (
 from kafka.producer.future import FutureProduceResult, FutureRecordMetadata
 from kafka.structs import TopicPartition
 
-from logwarden.daemon.kafka_io import (
+from logwarden.daemon.kafka_client.clients import (
     POLL_SLICE_MS,
     OutputSink,
     input_position_required,

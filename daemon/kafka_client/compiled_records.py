@@ -38,7 +38,7 @@ from kafka.record.memory_records import MemoryRecords
 from kafka.record.util import calc_crc32c
 from kafka.structs import TopicPartition
 
-from logwarden.daemon.corrupt_batches import (
+from logwarden.daemon.kafka_client.corrupt_batches import (
     ATTRIBUTES_OFFSET,
     CorruptBatch,
     CorruptBatchReports,
@@ -46,7 +46,7 @@ from logwarden.daemon.corrupt_batches import (
     next_intact_batch,
     resume_offset,
 )
-from logwarden.daemon.record_batches import sample_batches
+from logwarden.daemon.kafka_client.record_batches import sample_batches
 
 VERIFIED_KAFKA_PYTHON = "3.0."
 """The kafka-python releases whose fetcher this module's generator mirrors (3.0.12 read)."""

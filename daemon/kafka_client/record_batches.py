@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from kafka.record.default_records import DefaultRecordBatch, DefaultRecordBatchBuilder
 from kafka.record.util import calc_crc32c
 
-from logwarden.daemon.corrupt_batches import ATTRIBUTES_OFFSET, CRC_OFFSET
+from logwarden.daemon.kafka_client.corrupt_batches import ATTRIBUTES_OFFSET, CRC_OFFSET
 
 RecordFields = tuple[int, bytes | None, bytes | None, list[tuple[str, bytes | None]]]
 """A record to encode: timestamp (ms, -1 for none), key, value, headers."""

@@ -16,7 +16,7 @@ from typing import Literal
 
 import numpy as np
 
-from logwarden.daemon.state_store import EntityRows, RowBuffer, StateChanges
+from logwarden.daemon.state.store import EntityRows, RowBuffer, StateChanges
 from logwarden.errors import StateStoreError
 
 RemovalReason = Literal["expired", "ended", "released"]

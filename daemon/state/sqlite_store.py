@@ -6,7 +6,7 @@ float32 BLOBs whose shape comes from the header row, never pickled.
 
 A new store is created under another name and renamed into place, so an existing file is never
 legitimately empty or partial; an existing one is checked before use, and every row as it is read
-back, by the rules of daemon/sqlite_format.py.
+back, by the rules of daemon/state/sqlite_format.py.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from logwarden.daemon.sqlite_format import (
+from logwarden.daemon.state.sqlite_format import (
     FLOAT32_LE,
     SCHEMA,
     accessible,
@@ -29,7 +29,7 @@ from logwarden.daemon.sqlite_format import (
     read_header,
     wal_of,
 )
-from logwarden.daemon.state_store import (
+from logwarden.daemon.state.store import (
     DEFAULT_CHUNK_ROWS,
     START_EMPTY,
     EntityRows,

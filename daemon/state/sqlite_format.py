@@ -3,7 +3,7 @@
 A file found on disk may have met a full disk, a copy cut short, a manual edit or bit rot, so
 nothing in it is trusted: it must hold the header row and exactly the schema below, and every value
 read back is checked for its SQLite type and range.  Anything else is a StateStoreError naming the
-file, never a state loaded wrong.  The store itself (daemon/sqlite_store.py) creates, writes and
+file, never a state loaded wrong.  The store itself (daemon/state/sqlite_store.py) creates, writes and
 reads the file; these are the rules it applies.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from logwarden.daemon.state_store import MAX_PARTITION, START_EMPTY, EntityRows, StoreHeader, damaged_row
+from logwarden.daemon.state.store import MAX_PARTITION, START_EMPTY, EntityRows, StoreHeader, damaged_row
 from logwarden.errors import StateStoreError
 
 FLOAT32_LE = np.dtype("<f4")

@@ -9,7 +9,7 @@ Two constraints shape it:
   reported, and the next checkpoint commits again.
 - kafka-python 3 runs rebalance listeners on its network thread, where any blocking consumer
   call raises ``RuntimeError``.  A checkpoint taken inside a listener therefore runs under
-  ``deferring()``: the commit is held, and the listener (``daemon/rebalance.py``) awaits it
+  ``deferring()``: the commit is held, and the listener (``daemon/kafka_client/rebalance.py``) awaits it
   on the network thread (``commit_on_network_thread``) before the group moves the partitions
   on, so their next owner starts exactly where this instance stopped.
 """

@@ -21,7 +21,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.subscription_state import AsyncConsumerRebalanceListener
 from kafka.errors import KafkaError
 
-from logwarden.daemon.group_commit import (
+from logwarden.daemon.kafka_client.group_commit import (
     GROUP_COMMIT_TIMEOUT_SECONDS,
     GroupCommitter,
     commit_on_network_thread,
