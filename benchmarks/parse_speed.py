@@ -10,8 +10,8 @@ Single thread.  Each figure is the best of several passes, because the machine i
 
 from __future__ import annotations
 
+import argparse
 import os
-import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -98,4 +98,13 @@ def sample_lines(data: Path, name: str) -> list[str]:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or ["HDFS"])
+    arguments = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    known = ", ".join(sorted(ENTITY_REGEX))
+    arguments.add_argument("samples", nargs="*", help=f"logs to measure, of {known} (default HDFS)")
+    samples = arguments.parse_args().samples or ["HDFS"]
+    unknown = [name for name in samples if name not in ENTITY_REGEX]
+    if unknown:
+        arguments.error(f"unknown sample {unknown[0]!r}; known: {known}")
+    main(samples)
