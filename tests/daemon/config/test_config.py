@@ -20,7 +20,7 @@ from logwarden.daemon.config import (
 )
 from logwarden.errors import ConfigError
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = PROJECT_ROOT / "config.example.yaml"
 
 MINIMAL: dict[str, Any] = {

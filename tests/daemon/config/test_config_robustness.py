@@ -35,7 +35,7 @@ from logwarden.daemon.config import DaemonConfig, load_config, parse_config
 from logwarden.daemon.config.kafka_options import CONTROLLED_OPTIONS, PYTHON_OBJECT_OPTIONS
 from logwarden.errors import ConfigError
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = PROJECT_ROOT / "config.example.yaml"
 README = PROJECT_ROOT / "README.md"
 SOURCE = "config.yaml"
