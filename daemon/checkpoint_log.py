@@ -32,7 +32,7 @@ class CheckpointLog:
         table: EntityStateTable,
         clock: StreamClock,
         notifier: SystemdNotifier,
-        dead_letter_topic: str | None,
+        dead_letter_topic: str,
         totals: Mapping[str, int],
     ) -> None:
         """``table`` and ``clock`` are read for their running counts of evictions and clamped batches."""
