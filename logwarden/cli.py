@@ -336,21 +336,7 @@ def _handle_score(args: argparse.Namespace) -> int:
             records = score_json_lines(model, handle, summary, fields, args.threshold, args.entity_regex)
         for record in records:
             out.write(json.dumps(record) + "\n")
-    report: dict[str, object] = {
-        "lines": summary.lines,
-        "blank_lines": summary.blank_lines,
-        "lines_without_entity": summary.lines_without_entity,
-        "unknown_template_lines": summary.unknown_template_lines,
-        "new_templates": sorted(summary.new_templates, key=summary.new_templates.__getitem__, reverse=True)[
-            :20
-        ],
-    }
-    if args.json is not None:
-        report["invalid_lines"] = summary.invalid_lines
-        report["invalid_reasons"] = summary.invalid_reasons
-        if summary.first_invalid is not None:
-            report["first_invalid"] = summary.first_invalid
-    print(json.dumps({"summary": report}), file=sys.stderr)
+    print(json.dumps({"summary": summary.report(json_input=args.json is not None)}), file=sys.stderr)
     return EXIT_OK
 
 

@@ -29,6 +29,9 @@ from logwarden.model.contract import FIRST_EVENT_ID, UNKNOWN_ID, ModelMetadata, 
 from logwarden.model.runtime import OnnxStepModel
 from logwarden.scoring.session import SessionScore, score_sessions
 
+NEW_TEMPLATES_SHOWN = 20
+"""How many new templates the score summary names."""
+
 
 @dataclass
 class LogScoringSummary:
@@ -55,6 +58,30 @@ class LogScoringSummary:
         for reason, count in tally.invalid_reasons.items():
             self.invalid_reasons[reason] = self.invalid_reasons.get(reason, 0) + count
         self.first_invalid = self.first_invalid or tally.first_invalid
+
+    def report(
+        self, *, json_input: bool, new_templates_shown: int = NEW_TEMPLATES_SHOWN
+    ) -> dict[str, object]:
+        """What ``logwarden score`` prints to stderr after the records: counts, then the new events.
+
+        New templates come most frequent first and are cut to ``new_templates_shown``: one noisy
+        new event can log thousands of distinct lines, and the summary is a single JSON line.
+        The invalid-line counts exist for JSON input only, so they are left out for raw logs.
+        """
+        by_count = sorted(self.new_templates, key=self.new_templates.__getitem__, reverse=True)
+        report: dict[str, object] = {
+            "lines": self.lines,
+            "blank_lines": self.blank_lines,
+            "lines_without_entity": self.lines_without_entity,
+            "unknown_template_lines": self.unknown_template_lines,
+            "new_templates": by_count[:new_templates_shown],
+        }
+        if json_input:
+            report["invalid_lines"] = self.invalid_lines
+            report["invalid_reasons"] = self.invalid_reasons
+            if self.first_invalid is not None:
+                report["first_invalid"] = self.first_invalid
+        return report
 
 
 def threshold_of(model: OnnxStepModel, override: float | None) -> float:

@@ -80,3 +80,19 @@ def test_score_log_lines_lines_without_entity_are_counted(trained_bundle: ModelB
     assert (summary.lines, summary.lines_without_entity, summary.unknown_template_lines) == (4, 1, 1)
     assert summary.new_templates == {"weird job_8": 1}
     assert records[1]["anomalous"]
+
+
+def test_log_scoring_report_names_the_most_frequent_new_templates_first_and_cuts_them() -> None:
+    summary = LogScoringSummary(lines=9, unknown_template_lines=6, new_templates={"a": 1, "b": 3, "c": 2})
+    report = summary.report(json_input=False, new_templates_shown=2)
+    assert report["new_templates"] == ["b", "c"]
+    assert (report["lines"], report["unknown_template_lines"]) == (9, 6)
+    assert "invalid_lines" not in report
+
+
+def test_log_scoring_report_for_json_input_adds_invalid_lines_and_the_first_one() -> None:
+    summary = LogScoringSummary(invalid_lines=2, invalid_reasons={"invalid_json": 2})
+    assert summary.report(json_input=True)["invalid_reasons"] == {"invalid_json": 2}
+    assert "first_invalid" not in summary.report(json_input=True)
+    summary.first_invalid = "line 3: invalid JSON"
+    assert summary.report(json_input=True)["first_invalid"] == "line 3: invalid JSON"
