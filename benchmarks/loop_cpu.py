@@ -36,7 +36,8 @@ from logwarden.daemon.policy import AlertPolicy
 from logwarden.daemon.poll_batches import split_polled
 from logwarden.daemon.processor import BatchProcessor
 from logwarden.daemon.service import DaemonService, LoopSettings
-from logwarden.daemon.state.store import MemoryStateStore, StoreHeader
+from logwarden.daemon.state.memory_store import MemoryStateStore
+from logwarden.daemon.state.store import StoreHeader
 from logwarden.daemon.state.table import EntityStateTable
 from logwarden.daemon.systemd import SystemdNotifier
 from logwarden.logs import configure_logging

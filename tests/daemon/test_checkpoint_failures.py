@@ -9,7 +9,8 @@ import pytest
 
 from logwarden.daemon.checkpoint import Checkpointer
 from logwarden.daemon.faults import CrashPoints
-from logwarden.daemon.state.store import MemoryStateStore, StoreHeader
+from logwarden.daemon.state.memory_store import MemoryStateStore
+from logwarden.daemon.state.store import StoreHeader
 from logwarden.daemon.state.table import EntityStateTable
 from logwarden.errors import DeliveryError, StateStoreError
 

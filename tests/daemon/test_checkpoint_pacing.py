@@ -15,8 +15,9 @@ import pytest
 
 from logwarden.daemon.checkpoint import SNAPSHOT_THREAD_NICENESS, Checkpointer, PacedRows
 from logwarden.daemon.faults import CrashPoints
+from logwarden.daemon.state.memory_store import MemoryStateStore
 from logwarden.daemon.state.sqlite_store import SqliteStateStore
-from logwarden.daemon.state.store import EntityRows, MemoryStateStore, StateStore, StoreHeader
+from logwarden.daemon.state.store import EntityRows, StateStore, StoreHeader
 from logwarden.daemon.state.table import EntityStateTable
 from logwarden.daemon.thread_priority import MAX_NICE
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from logwarden.daemon.state.memory_store import MemoryStateStore
 from logwarden.daemon.state.sqlite_store import DB_FILE, SqliteStateStore
 from logwarden.daemon.state.store import (
     EntityRows,
-    MemoryStateStore,
     StateChanges,
     StateStore,
     StoreHeader,
