@@ -138,6 +138,7 @@ def latency_by_fetch_wait(work: Path, records: int = 60) -> None:
 
 
 def main() -> int:
+    """Run both measurements on fresh local brokers; returns the exit code."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument(

@@ -46,6 +46,7 @@ class PauseLog:
         self._started = 0.0
 
     def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        """``gc.callbacks`` hook: note how long each collection took from start to stop."""
         if phase == "start":
             self._started = time.perf_counter()
         else:
@@ -64,6 +65,7 @@ def one_run(
     poll: int,
     mode: str,
 ) -> PauseLog:
+    """Feed every record, ``poll`` a partition per poll, with GC set as ``mode`` says; return its pauses."""
     log = PauseLog()
     gc.collect()
     gc.freeze()
@@ -96,6 +98,7 @@ def one_run(
 
 
 def describe(pauses: list[tuple[bool, float]], in_hand: bool) -> str:
+    """Count, total and longest of the pauses taken with a poll in hand (``in_hand``) or without."""
     chosen = sorted(seconds * 1000 for held, seconds in pauses if held == in_hand)
     if not chosen:
         return "none"
@@ -103,6 +106,7 @@ def describe(pauses: list[tuple[bool, float]], in_hand: bool) -> str:
 
 
 def main() -> None:
+    """Print the collections of each poll size under both settings, then restore the GC thresholds."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -38,6 +38,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def parse_args() -> argparse.Namespace:
+    """Command-line options; training defaults from ``TrainingOptions``, data from ``LOGWARDEN_DATA``."""
     defaults = TrainingOptions()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -68,6 +69,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def print_metrics(label: str, metrics: DetectionMetrics) -> None:
+    """Print one row: confusion counts, rates, F1 and F1 re-weighted to DeepLog's test ratio."""
     normal, anomalous = DEEPLOG_TEST_RATIO
     print(
         f"{label:<28} TP {metrics.true_positives:4d}  FP {metrics.false_positives:4d}  "
@@ -91,6 +93,7 @@ def worst_rank(model: OnnxStepModel, session: np.ndarray) -> int:
 
 
 def main() -> None:
+    """Evaluate into ``--out``, or a temporary directory deleted at the end; quiet unless ``--verbose``."""
     args = parse_args()
     if not args.verbose:
         structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))

@@ -138,6 +138,7 @@ class LeanProducer:
             raise RuntimeError(self.error)
 
     def close(self) -> None:
+        """Close the connection, which also ends the response reader."""
         self._socket.close()
 
     def _read_exactly(self, size: int) -> bytes:

@@ -52,6 +52,7 @@ TTL_SECONDS = 3600.0
 
 
 def record_time_ms(line: str) -> int:
+    """The ISO time that starts a generated line, in epoch ms: its record's timestamp."""
     return int(datetime.fromisoformat(line.split(" ", 1)[0].replace("Z", "+00:00")).timestamp() * 1000)
 
 
@@ -95,12 +96,15 @@ class ReadToTheEnd:
         self.read = dict.fromkeys(records, 0)
 
     def assignment(self) -> set[TopicPartition]:
+        """Every partition of the records."""
         return set(self._records)
 
     def highwater(self, partition: TopicPartition) -> int:
+        """One past the last record of ``partition``, as if all of it had been fetched."""
         return len(self._records[partition])
 
     def position(self, partition: TopicPartition, timeout_ms: int | None = None) -> int:
+        """The next offset the feeding loop hands over for ``partition``."""
         return self.read[partition]
 
 
@@ -112,18 +116,22 @@ class NoOutput:
     scores_topic = None
 
     def send_alert(self, entity: str, payload: bytes) -> None:
+        """Drop the alert."""
         pass
 
     def send_dead_letter(self, *letter: Any) -> None:
+        """Drop the dead letter."""
         pass
 
     def flush(self, timeout_seconds: float | None = None) -> None:
+        """Return at once: nothing was sent."""
         pass
 
 
 def build_service(
     bundle: ModelBundle, model: OnnxStepModel, consumer: ReadToTheEnd, capacity: int
 ) -> DaemonService:
+    """A service over ``consumer`` with the daemon's loop defaults, an in-memory store and no outputs."""
     metadata = bundle.metadata
     store = MemoryStateStore()
     store.open(StoreHeader(metadata.onnx_sha256, metadata.num_layers, metadata.hidden_size))
@@ -187,6 +195,7 @@ def one_round(
 
 
 def main() -> None:
+    """Print the CPU per event of each round (a fresh service each) and the median."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

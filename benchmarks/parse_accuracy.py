@@ -43,6 +43,8 @@ EVERY_LINE = r"^(\S+)"
 
 @dataclass(frozen=True)
 class Accuracy:
+    """How the mined templates group one sample's lines, against its labelled events."""
+
     lines: int
     labelled_events: int
     mined_templates: int
@@ -67,6 +69,7 @@ def grouping_accuracy(predicted: Sequence[int], labelled: Sequence[str]) -> floa
 
 
 def measure(predicted: Sequence[int], labelled: Sequence[str]) -> Accuracy:
+    """Grouping accuracy and split and merged counts of the mined groups against the labelled events."""
     templates_of_label: dict[str, set[int]] = defaultdict(set)
     labels_of_template: dict[int, set[str]] = defaultdict(set)
     for prediction, label in zip(predicted, labelled, strict=True):
@@ -120,6 +123,7 @@ def print_groups(title: str, groups: Sequence[str], members: Sequence[str]) -> N
 
 
 def main() -> None:
+    """Print one accuracy row per sample, then with ``--show`` the merged and split groups of one."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", default=list(SAMPLES))
     parser.add_argument("--show", metavar="NAME", help="list the merged and split groups of one sample")

@@ -62,6 +62,7 @@ def drain3_matcher(contents: Sequence[str], masking: Sequence[tuple[str, str]]) 
 
 
 def main(names: Sequence[str]) -> None:
+    """Print the lines per second of each parsing stage and of Drain3's match for each sample."""
     data = Path(os.environ.get("LOGWARDEN_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
     columns = f"{'parse_one':>12} {'header':>12} {'match_one':>12} {'drain3 match':>13}"
     print(f"{'log':<12} {'templates':>9} {columns}  lines/s")

@@ -38,6 +38,7 @@ WARM_UP_BATCHES = 5
 def make_batches(
     entities: int, batch: int, count: int, vocab_size: int, seed: int
 ) -> list[tuple[list[str], np.ndarray, np.ndarray]]:
+    """``count`` batches of ``batch`` random events of entities drawn from ``entities``, on partition 0."""
     rng = np.random.default_rng(seed)
     names = [f"job_{n}" for n in range(entities)]
     batches = []
@@ -65,6 +66,7 @@ def microseconds_per_event(
 
 
 def main() -> None:
+    """Print µs per event for each ``--columns`` value, round by round in alternating order, then medians."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -38,6 +38,7 @@ def memory_mb() -> dict[str, float]:
 
 
 def report(stage: str, **figures: object) -> None:
+    """Print one JSON line: the stage, its figures and this process's memory now."""
     print(json.dumps({"stage": stage, **figures, **memory_mb()}), flush=True)
 
 
@@ -48,6 +49,7 @@ def block_ids(count: int, seed: int) -> list[str]:
 
 
 def new_table(capacity: int) -> EntityStateTable:
+    """An empty table for ``capacity`` entities, with a constant non-zero initial state."""
     initial = np.full((NUM_LAYERS, HIDDEN), 0.01, np.float32)
     return EntityStateTable(NUM_LAYERS, HIDDEN, capacity, initial, -initial)
 
@@ -64,6 +66,7 @@ def fill(table: EntityStateTable, entities: list[str], rng: np.random.Generator)
 
 
 def main() -> None:
+    """Run every stage in ``--dir``, or in a temporary directory deleted at the end."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entities", type=int, default=1_000_000)
     parser.add_argument("--dir", type=Path, default=None, help="state directory (default: a temporary one)")
@@ -75,6 +78,7 @@ def main() -> None:
 
 
 def run(count: int, directory: Path) -> None:
+    """Fill, scan, checkpoint, evict and restore ``count`` entities in ``directory``; a JSON line each."""
     rng = np.random.default_rng(0)
     entities = block_ids(count, seed=1)
     report("ids_built", entities=count)

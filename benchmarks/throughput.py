@@ -57,14 +57,20 @@ FAST_GROUP = {"session_timeout_ms": 2000, "heartbeat_interval_ms": 500, "max_pol
 
 
 def say(text: str) -> None:
+    """Print a result line at once, so a long run shows each figure as it comes."""
     print(text, flush=True)
 
 
 def record_time_ms(line: str) -> int:
+    """The ISO time that starts a generated line, in epoch ms."""
     return int(datetime.fromisoformat(line.split(" ", 1)[0].replace("Z", "+00:00")).timestamp() * 1000)
 
 
 def produce(bootstrap: str, topic: str, lines: list[str], keys: list[str], timestamps: bool = True) -> float:
+    """Send ``lines`` keyed by ``keys`` as fast as KafkaProducer goes; returns records/s.
+
+    Each record is stamped with its line's time or, with ``timestamps`` False, its send time.
+    """
     producer = KafkaProducer(bootstrap_servers=[bootstrap], linger_ms=20, batch_size=512 * 1024, acks=1)
     started = time.monotonic()
     for line, key in zip(lines, keys, strict=True):
@@ -133,6 +139,7 @@ class Daemon:
         log.close()
 
     def events(self) -> list[dict]:
+        """The daemon's log lines so far, parsed; one that is not JSON comes as ``{"raw": line}``."""
         out = []
         for line in self.log_path.read_text(errors="replace").splitlines():
             try:
@@ -142,6 +149,7 @@ class Daemon:
         return out
 
     def wait(self, predicate, timeout_s: float, what: str) -> dict:
+        """Poll the log for an event ``predicate`` accepts; SystemExit naming ``what`` on exit or timeout."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             for event in self.events():
@@ -156,6 +164,7 @@ class Daemon:
         raise SystemExit(f"timed out waiting for {what}; see {self.log_path}")
 
     def peak_rss_mb(self) -> float:
+        """The daemon's peak resident memory so far (VmHWM), in MiB."""
         status = Path(f"/proc/{self.process.pid}/status").read_text()
         return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024
 
@@ -169,10 +178,12 @@ class Daemon:
 
 
 def iso_seconds(text: str) -> float:
+    """An ISO 8601 time (``Z`` allowed) in epoch seconds."""
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
 def stamp(event: dict) -> float:
+    """When the daemon wrote log event ``event``, in epoch seconds."""
     return datetime.fromisoformat(event["timestamp"].replace("Z", "+00:00")).timestamp()
 
 
@@ -185,6 +196,7 @@ def daemon_config(
     compiled_decoder: bool = True,
     **state_extra,
 ) -> dict:
+    """Daemon config for one measurement: raw input, fast group joins, ``state_extra`` under ``state``."""
     return {
         "kafka": {
             "bootstrap_servers": [bootstrap],
@@ -219,6 +231,7 @@ def option_pair(text: str) -> tuple[str, Any]:
 
 
 def processed(event: dict, count: int) -> bool:
+    """Whether ``event`` is a checkpoint covering ``count`` or more records (scored or dead-lettered)."""
     return (
         event.get("event") == "checkpoint" and event.get("events", 0) + event.get("dead_letters", 0) >= count
     )
@@ -254,6 +267,7 @@ def daemon_rate(
 
 
 def phase_rate(broker: LocalBroker, model: Path, work: Path, entities: int, compare_decoders: bool) -> float:
+    """Print the raw consume rates and the daemon's end-to-end rate on one input; return the latter."""
     stream = generate_logs(seed=5, entities=entities, anomaly_fraction=0.004, first_job_id=1_000_000)
     n = len(stream.lines)
     topic = "bench.rate"
@@ -417,11 +431,13 @@ class CpuShares:
         self._started = {name: cpu_seconds(pid) for name, pid in pids.items()}
 
     def shares(self) -> dict[str, float]:
+        """Cores each process used since construction (1.0 = one core busy)."""
         wall = time.monotonic() - self._started_wall
         return {name: (cpu_seconds(pid) - self._started[name]) / wall for name, pid in self._pids.items()}
 
 
 def describe_cpu(shares: dict[str, float]) -> str:
+    """The shares as ``name 0.42, ...``, for a result line."""
     return ", ".join(f"{name} {share:.2f}" for name, share in shares.items())
 
 
@@ -446,6 +462,7 @@ class Reader(threading.Thread):
         self.ready = threading.Event()
 
     def run(self) -> None:
+        """Read from the beginning until ``stop``, noting each record's timestamp and arrival time."""
         consumer = KafkaConsumer(
             bootstrap_servers=[self._servers], enable_auto_commit=False, fetch_max_wait_ms=5
         )
@@ -464,14 +481,17 @@ class Reader(threading.Thread):
         consumer.close()
 
     def stop(self) -> None:
+        """Stop reading and wait until the consumer is closed."""
         self._stop_reading.set()
         self.join()
 
     def latencies_ms(self) -> np.ndarray:
+        """Arrival minus timestamp of every record received, in ms."""
         return (np.frombuffer(self.received_at) - np.frombuffer(self.sent_at)) * 1000
 
 
 def percentiles(latencies_ms: np.ndarray) -> str:
+    """p50, p99 and max of ``latencies_ms``, for a result line."""
     return (
         f"p50 {np.percentile(latencies_ms, 50):.1f} ms, p99 {np.percentile(latencies_ms, 99):.1f} ms, "
         f"max {latencies_ms.max():.1f} ms"
@@ -611,6 +631,7 @@ def phase_latency(
 
 
 def phase_memory(broker: LocalBroker, model: Path, work: Path, entities: int) -> None:
+    """Print the daemon's peak RSS once it has checkpointed ``entities`` new entities, one event each."""
     topic = "bench.memory"
     broker.create_topics([topic], partitions=3)
     broker.create_topics([f"{topic}.alerts", f"{topic}.dlq"], partitions=1)
@@ -638,6 +659,7 @@ def phase_memory(broker: LocalBroker, model: Path, work: Path, entities: int) ->
 
 
 def main() -> int:
+    """Run the chosen phases, each on a fresh local broker; returns the exit code."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--phases", default="rate,latency,memory")
     parser.add_argument("--model", type=Path, help="model directory (default: train one on synthetic logs)")

@@ -110,12 +110,14 @@ class PacedRows:
 
     @property
     def entities(self) -> Sequence[str]:
+        """Entity of each row, in the wrapped source's order."""
         return self._rows.entities
 
     def __len__(self) -> int:
         return len(self._rows)
 
     def chunks(self, rows: int) -> Iterator[EntityRows]:
+        """The wrapped rows in chunks of at most ``chunk_rows``, pausing before each chunk but the first."""
         for index, chunk in enumerate(self._rows.chunks(min(rows, self._chunk_rows))):
             if index:
                 time.sleep(self._pause_seconds)

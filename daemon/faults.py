@@ -27,6 +27,7 @@ class CrashPoints:
 
     @classmethod
     def from_environment(cls) -> CrashPoints:
+        """Crash points as ``LOGWARDEN_CRASH_AT`` sets them; none when it is unset."""
         return cls(os.environ.get(CRASH_ENV))
 
     def reach(self, point: str) -> None:

@@ -36,6 +36,7 @@ class EndedSessions:
 
 
 def no_ended_sessions() -> EndedSessions:
+    """An empty ``EndedSessions``: the default for a batch in which no session ended."""
     return EndedSessions(
         [], np.empty(0, np.float32), np.empty((0, 0), np.float32), np.empty(0, np.int64), np.empty(0)
     )

@@ -78,6 +78,7 @@ class Counters:
     checkpoints: int = 0
 
     def as_dict(self) -> dict[str, int]:
+        """The totals by name, copied for log lines."""
         return dict(self.__dict__)
 
 
@@ -155,6 +156,7 @@ class DaemonService:
         signal.signal(signal.SIGINT, self.handle_exit_signal)
 
     def handle_exit_signal(self, signum: int, frame: FrameType | None) -> None:
+        """SIGTERM/SIGINT handler: a first signal requests a stop, a second exits at once (128 + signum)."""
         if self.should_exit:
             os._exit(128 + signum)
         self.request_stop()
@@ -193,6 +195,7 @@ class DaemonService:
         return 0
 
     def startup(self) -> None:
+        """Subscribe with the rebalance listener, log ``started`` and tell systemd the daemon is ready."""
         self._consumer.subscribe(
             list(self._settings.topics),
             listener=CheckpointingRebalanceListener(self, self._committer, self._consumer),
@@ -332,6 +335,10 @@ class DaemonService:
         records: list[Any],
         events: list[DecodedEvent],
     ) -> None:
+        """Score a decoded batch, send its alerts and scores, and update the counters.
+
+        Sessions that a late event ended (TTL passed) are alerted on first, like idle-expired ones.
+        """
         scored = self._processor.process(entities, event_ids, partitions, times, self._settings.ttl_seconds)
         if scored.ended.entities:
             ended = scored.ended
@@ -479,6 +486,7 @@ class DaemonService:
             self.log_checkpoint(result)
 
     def log_checkpoint(self, result: CheckpointResult) -> None:
+        """Count a finished checkpoint and log it (which also updates systemd's status line)."""
         self.counters.checkpoints += 1
         self._checkpoint_log.finished(result, self.counters.checkpoints)
 

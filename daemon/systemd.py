@@ -23,6 +23,7 @@ class SystemdNotifier:
             self._socket.setblocking(False)
 
     def notify(self, message: str) -> None:
+        """Send ``message`` (e.g. ``READY=1``) without blocking; a no-op outside systemd, errors ignored."""
         if self._socket is None:
             return
         # systemd may be gone (e.g. during shutdown): notifications are advisory.
@@ -30,15 +31,19 @@ class SystemdNotifier:
             self._socket.sendto(message.encode("utf-8"), self._address)
 
     def ready(self) -> None:
+        """Tell systemd that start-up is over (``READY=1``)."""
         self.notify("READY=1")
 
     def watchdog(self) -> None:
+        """Ping the watchdog (``WATCHDOG=1``); sent from the loop's tick, so a stuck loop stops pinging."""
         self.notify("WATCHDOG=1")
 
     def stopping(self) -> None:
+        """Tell systemd that shutdown has begun (``STOPPING=1``)."""
         self.notify("STOPPING=1")
 
     def status(self, text: str) -> None:
+        """Set the one-line status ``systemctl status`` shows (``STATUS=``)."""
         self.notify(f"STATUS={text}")
 
     def close(self) -> None:

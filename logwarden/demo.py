@@ -40,10 +40,12 @@ FAST_GROUP = {"session_timeout_ms": 2000, "heartbeat_interval_ms": 500, "max_pol
 
 
 def say(message: str) -> None:
+    """Print one progress line, prefixed ``[demo]`` and flushed at once."""
     print(f"[demo] {message}", flush=True)
 
 
 def train_model(lines: list[str], out: Path, epochs: int, seed: int, json_events: bool) -> dict[str, object]:
+    """Train on ``lines`` and export the model to ``out``; return its threshold, templates and method."""
     from logwarden.events.json_events import JsonFields
     from logwarden.events.raw import parser_settings
     from logwarden.logs import configure_logging
@@ -68,6 +70,7 @@ def train_model(lines: list[str], out: Path, epochs: int, seed: int, json_events
 
 
 def write_config(path: Path, bootstrap: str, model_dir: Path, state_dir: Path, json_events: bool) -> None:
+    """Write the daemon's config: demo topics, raw or JSON input, a short session timeout for fast joins."""
     json_input = {"entity": {"field": ENTITY_FIELD}, "json": {"timestamp_field": TIMESTAMP_FIELD}}
     config = {
         "kafka": {
@@ -104,6 +107,7 @@ def produce(bootstrap: str, stream: SyntheticLog, values: list[str]) -> int:
 
 
 def committed_total(bootstrap: str) -> int:
+    """Input records the daemon's group has committed, summed over partitions (0 before any commit)."""
     from kafka import KafkaAdminClient
 
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
@@ -115,6 +119,7 @@ def committed_total(bootstrap: str) -> int:
 
 
 def read_alerts(bootstrap: str) -> list[dict[str, object]]:
+    """Every alert on the alerts topic, decoded, read from the beginning until 3 s pass without one."""
     from kafka import KafkaConsumer, TopicPartition
 
     consumer = KafkaConsumer(
@@ -148,6 +153,7 @@ def report(stream: SyntheticLog, alerts: list[dict[str, object]]) -> dict[str, o
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the demo end to end and print what it caught; returns the exit code."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("demo-out"), help="working directory (recreated)")
     parser.add_argument("--seed", type=int, default=7)

@@ -56,6 +56,7 @@ class RepeatSuppressor:
         self._dropped: dict[object, int] = {}
 
     def admit(self, key: object, now: float) -> int | None:
+        """None to drop this occurrence of ``key``, else how many were dropped since it was last shown."""
         shown_at = self._shown_at.get(key)
         if shown_at is not None and now - shown_at < self._window_s:
             self._dropped[key] = self._dropped.get(key, 0) + 1
@@ -96,6 +97,7 @@ class StructlogForwarder(logging.Handler):
         self._log = structlog.get_logger("logwarden.library")
 
     def emit(self, record: logging.LogRecord) -> None:
+        """Write ``record`` as a structlog event unless it is below the threshold or a recent repeat."""
         # logging.Handler.handle holds self.lock around emit, so kafka-python's network thread
         # and the main thread never race on the suppressor.
         try:

@@ -700,6 +700,7 @@ def test_cli_train_mask_rule_makes_a_list_of_any_length_one_template(tmp_path: P
 def test_cli_train_bad_mask_rule_is_refused_naming_it(
     tmp_path: Path, cli_data: CliData, capsys: pytest.CaptureFixture[str], mask: str, code: int, message: str
 ) -> None:
+    """--mask reusing a default name or with a bad regex exits 3, without ``=`` exits 2; no model written."""
     args = ["train", "--logs", str(cli_data.train_logs), "--entity-regex", ENTITY_REGEX, "--mask", mask]
     try:
         exit_code = main([*args, "--out", str(tmp_path / "m")])

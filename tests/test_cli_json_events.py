@@ -51,6 +51,7 @@ class JsonData:
 
 @pytest.fixture(scope="module")
 def json_data(tmp_path_factory: pytest.TempPathFactory) -> JsonData:
+    """Training logs of 400 normal jobs, raw and as JSON, and 40 test jobs (a quarter anomalous) as JSON."""
     root = tmp_path_factory.mktemp("json-data")
     training = generate_logs(seed=1, entities=400, anomaly_fraction=0.0)
     test = generate_logs(seed=2, entities=40, anomaly_fraction=0.25, first_job_id=90_000)
@@ -63,6 +64,7 @@ def json_data(tmp_path_factory: pytest.TempPathFactory) -> JsonData:
 
 @pytest.fixture(scope="module")
 def json_model(tmp_path_factory: pytest.TempPathFactory, json_data: JsonData) -> Path:
+    """A model trained once per module by ``train --json`` grouping by ``job.id``, for the scoring tests."""
     out = tmp_path_factory.mktemp("json-model") / "model"
     result = run_cli(
         "train", "--json", json_data.train_json, "--entity-field", ENTITY_FIELD, "--out", out, *TRAINING
@@ -181,6 +183,7 @@ def test_score_json_model_on_raw_lines_without_a_regex_exits_3_saying_what_to_gi
 def test_train_json_option_mistakes_exit_3_naming_the_option(
     args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """No or both entity rules, --templates with --json, JSON-only flags on --logs, a blank field: exit 3."""
     assert main(["train", *args, "--out", str(tmp_path / "m")]) == EXIT_CONFIG
     assert message in capsys.readouterr().err
 
@@ -209,6 +212,7 @@ def test_train_json_on_a_raw_log_exits_7_quoting_the_first_line(
 def test_train_json_with_a_wrong_entity_field_exits_7_naming_it(
     json_data: JsonData, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """An entity field no event has (``job.name``) is a training error naming it, not a model of nothing."""
     code = main(
         [
             "train",
@@ -237,6 +241,7 @@ class KeyedData:
 
 @pytest.fixture(scope="module")
 def keyed_data(tmp_path_factory: pytest.TempPathFactory) -> KeyedData:
+    """300 normal and 60 test sessions (a fifth anomalous) as sequences files and as JSON events of users."""
     root = tmp_path_factory.mktemp("keyed-data")
     training = generate_sequences(seed=1, sessions=300, anomaly_fraction=0.0).sessions
     test = generate_sequences(seed=2, sessions=60, anomaly_fraction=0.2).sessions
@@ -293,6 +298,7 @@ def test_train_json_event_keys_equals_training_on_the_same_sessions_as_sequences
 def test_event_field_on_a_model_of_mined_templates_exits_3(
     json_data: JsonData, json_model: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """score --event-field with a model of mined templates exits 3: only event-key models read that field."""
     code = main(
         ["score", "--model", str(json_model), "--json", str(json_data.test_json), "--event-field", "e"]
     )
@@ -314,5 +320,6 @@ def test_event_field_on_a_model_of_mined_templates_exits_3(
 def test_train_event_key_option_mistakes_exit_3_naming_the_option(
     args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """--header-regex or --mask with no messages to parse, or --event-field on --logs, exit 3 naming it."""
     assert main(["train", *args, "--out", str(tmp_path / "m")]) == EXIT_CONFIG
     assert message in capsys.readouterr().err

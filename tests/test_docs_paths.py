@@ -54,6 +54,7 @@ def missing_paths(document: Path) -> list[str]:
 
 
 def test_named_paths_finds_quoted_paths_and_links_but_not_system_paths() -> None:
+    """Quoted repository paths and link targets (anchor cut) are found; ``/etc/...``, ``DIR/...`` are not."""
     text = (
         "see `daemon/state/table.py` and [the guide](DEVELOPERS.md#set-up), "
         "install to `/etc/logwarden/config.yaml` or `DIR/model.onnx`; run `tests/daemon/`."
@@ -62,6 +63,7 @@ def test_named_paths_finds_quoted_paths_and_links_but_not_system_paths() -> None
 
 
 def test_missing_paths_reports_a_moved_module(tmp_path: Path) -> None:
+    """A moved module and an absent runbook are reported, sorted; README.md, found from the root, is not."""
     document = tmp_path / "GUIDE.md"
     document.write_text(
         "the table lives in `daemon/state_table.py`, "
@@ -72,6 +74,7 @@ def test_missing_paths_reports_a_moved_module(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("document", markdown_files(), ids=lambda path: str(path.relative_to(PROJECT_ROOT)))
 def test_every_path_a_document_names_exists(document: Path) -> None:
+    """Every repository path and relative link in each Markdown file of the project exists in the checkout."""
     assert missing_paths(document) == [], (
         f"{document.relative_to(PROJECT_ROOT)} names files that do not exist"
     )

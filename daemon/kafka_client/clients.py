@@ -284,6 +284,7 @@ class OutputSink:
                 raise DeliveryError(f"output topic {topic!r}: no metadata from the brokers: {exc}") from exc
 
     def send_alert(self, entity: str, payload: bytes) -> None:
+        """Queue ``payload`` on the alerts topic keyed by ``entity``; a failure surfaces at ``flush``."""
         self._send(self.alerts_topic, entity.encode("utf-8"), payload)
 
     def send_dead_letter(
@@ -328,6 +329,7 @@ class OutputSink:
         )
 
     def send_score(self, entity: str, payload: bytes) -> None:
+        """Queue ``payload`` on the scores topic keyed by ``entity``; nothing without a scores topic."""
         if self.scores_topic is not None:
             self._send(self.scores_topic, entity.encode("utf-8"), payload)
 
@@ -372,4 +374,5 @@ class OutputSink:
                 raise DeliveryError(f"producer flush failed: {exc}") from exc
 
     def close(self, timeout_seconds: float) -> None:
+        """Close the producer, waiting at most ``timeout_seconds`` for records still queued."""
         self._producer.close(timeout=timeout_seconds)

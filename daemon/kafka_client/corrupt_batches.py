@@ -137,8 +137,10 @@ class CorruptBatchReports:
     _pending: list[CorruptBatch] = field(default_factory=list)
 
     def add(self, batch: CorruptBatch) -> None:
+        """Note a batch the reader skipped."""
         self._pending.append(batch)
 
     def take_all(self) -> list[CorruptBatch]:
+        """The batches noted since the last call, in order; they are no longer held."""
         taken, self._pending = self._pending, []
         return taken

@@ -41,6 +41,7 @@ def owned_group_offsets(next_offsets: Offsets, assigned: set[TopicPartition]) ->
 
 
 def describe_refusal(error: BaseException) -> str:
+    """A commit error as ``Type: message``, the form logs and checkpoint results report it in."""
     return f"{type(error).__name__}: {error}"
 
 

@@ -34,9 +34,11 @@ log = structlog.get_logger("logwarden.daemon")
 class PartitionOwner(Protocol):
     """What the service does when partitions come and go (``DaemonService``)."""
 
-    def handle_revoked(self, revoked: Collection[TopicPartition], *, lost: bool = False) -> None: ...
+    def handle_revoked(self, revoked: Collection[TopicPartition], *, lost: bool = False) -> None:
+        """Checkpoint before ``revoked`` moves on; ``lost`` if the group already gave it to another member."""
 
-    def handle_assigned(self, assigned: Collection[TopicPartition]) -> None: ...
+    def handle_assigned(self, assigned: Collection[TopicPartition]) -> None:
+        """Resume ``assigned`` from the local checkpoint."""
 
 
 class CheckpointingRebalanceListener(AsyncConsumerRebalanceListener):
@@ -48,6 +50,7 @@ class CheckpointingRebalanceListener(AsyncConsumerRebalanceListener):
         self._consumer = consumer
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        """Checkpoint with the group commit held, then await that commit here on the network thread."""
         with self._committer.deferring():
             self._owner.handle_revoked(revoked)
         offsets = self._committer.take_deferred()
@@ -63,6 +66,7 @@ class CheckpointingRebalanceListener(AsyncConsumerRebalanceListener):
             )
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        """Hand the new partitions to the owner, which resumes them from the local checkpoint."""
         self._owner.handle_assigned(assigned)
 
     async def on_partitions_lost(self, lost: set[TopicPartition]) -> None:

@@ -165,18 +165,21 @@ class RowSource(Protocol):
     """Rows to upsert, read chunk by chunk so a checkpoint of a million entities is never copied whole."""
 
     @property
-    def entities(self) -> Sequence[str]: ...
+    def entities(self) -> Sequence[str]:
+        """Entity of each row, in the order ``chunks`` yields the rows."""
 
     def __len__(self) -> int: ...
 
-    def chunks(self, rows: int) -> Iterator[EntityRows]: ...
+    def chunks(self, rows: int) -> Iterator[EntityRows]:
+        """The rows in order, at most ``rows`` at a time."""
 
 
 @runtime_checkable
 class CopyableRows(Protocol):
     """A RowSource that reads a live state table and can copy all its rows at once (into a RowBuffer)."""
 
-    def copy_all(self, buffer: RowBuffer | None) -> EntityRows: ...
+    def copy_all(self, buffer: RowBuffer | None) -> EntityRows:
+        """Every row in one copy, into ``buffer``'s memory when given (valid until its next use)."""
 
 
 @dataclass(frozen=True)

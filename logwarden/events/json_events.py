@@ -254,6 +254,7 @@ class JsonLineTally:
     lines_without_entity: int = 0
 
     def count_invalid(self, line_number: int, error: DecodeError) -> None:
+        """Count a line that yields no event, and quote it if it is the first (``line_number`` from 1)."""
         self.invalid_lines += 1
         self.invalid_reasons[error.reason] = self.invalid_reasons.get(error.reason, 0) + 1
         if self.first_invalid is None:

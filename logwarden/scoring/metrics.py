@@ -19,25 +19,30 @@ class DetectionMetrics:
 
     @property
     def tpr(self) -> float:
+        """Share of anomalous sessions flagged (true-positive rate); 0 when there are none."""
         positives = self.true_positives + self.false_negatives
         return self.true_positives / positives if positives else 0.0
 
     @property
     def fpr(self) -> float:
+        """Share of normal sessions flagged (false-positive rate); 0 when there are none."""
         negatives = self.false_positives + self.true_negatives
         return self.false_positives / negatives if negatives else 0.0
 
     @property
     def precision(self) -> float:
+        """Share of flagged sessions that are anomalous; 0 when none was flagged."""
         flagged = self.true_positives + self.false_positives
         return self.true_positives / flagged if flagged else 0.0
 
     @property
     def recall(self) -> float:
+        """The true-positive rate, under the name precision/recall reports use."""
         return self.tpr
 
     @property
     def f1(self) -> float:
+        """Harmonic mean of ``precision`` and ``recall`` on this set's own class ratio."""
         return f1_from(self.precision, self.recall)
 
     def f1_at_ratio(self, normal: int, anomalous: int) -> float:
@@ -45,6 +50,7 @@ class DetectionMetrics:
         return f1_from(precision_at_ratio(self.tpr, self.fpr, normal, anomalous), self.tpr)
 
     def as_dict(self) -> dict[str, float | int]:
+        """Counts and derived rates in one flat mapping, as the CLI and training summaries print them."""
         out: dict[str, float | int] = dict(asdict(self))
         out.update(tpr=self.tpr, fpr=self.fpr, precision=self.precision, recall=self.recall, f1=self.f1)
         return out

@@ -17,6 +17,8 @@ from logwarden.model.contract import END_ID, UNKNOWN_ID
 
 
 class StepOutputLike(Protocol):
+    """Result of a step: log-probabilities [T, B, V] before each event and the state (h, c) after the last."""
+
     log_probs: np.ndarray
     h: np.ndarray
     c: np.ndarray
@@ -25,9 +27,11 @@ class StepOutputLike(Protocol):
 class StepModel(Protocol):
     """The port the scorer needs: a stateful step and the state of a fresh entity."""
 
-    def run(self, event_ids: np.ndarray, h: np.ndarray, c: np.ndarray) -> StepOutputLike: ...
+    def run(self, event_ids: np.ndarray, h: np.ndarray, c: np.ndarray) -> StepOutputLike:
+        """Feed ``event_ids`` [T, B] from state (h, c) [L, B, H]."""
 
-    def initial_state(self, batch: int) -> tuple[np.ndarray, np.ndarray]: ...
+    def initial_state(self, batch: int) -> tuple[np.ndarray, np.ndarray]:
+        """(h, c) [L, batch, H] of ``batch`` entities that have seen no event yet."""
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from logwarden.daemon.cadence import IDLE_CHECKPOINT_SECONDS, CheckpointCadence
 
 
 def cadence(every_events: int = 1_000, interval_seconds: float = 5.0) -> CheckpointCadence:
+    """A cadence whose last checkpoint was taken at 100.0 s, the time the tests count from."""
     return CheckpointCadence(every_events, interval_seconds, last_taken=100.0)
 
 

@@ -32,6 +32,7 @@ class DiskFullOnce(MemoryStateStore):
 
 
 def table_with(entities: list[str]) -> EntityStateTable:
+    """A table holding ``entities``, one event applied to each, so a checkpoint has rows to save."""
     table = EntityStateTable(L, H, 100, np.zeros((L, H), np.float32), np.zeros((L, H), np.float32))
     slots = table.slots_for(entities, 1.0, 0)
     table.write(
@@ -48,6 +49,7 @@ def checkpointer(
     commit: Any = None,
     background: bool,
 ) -> Checkpointer:
+    """A Checkpointer over ``table`` and ``store`` whose flush and group commit succeed unless given."""
     return Checkpointer(
         flush_producer=flush or (lambda timeout: None),
         store=store,
@@ -59,6 +61,7 @@ def checkpointer(
 
 
 def open_store(store: MemoryStateStore) -> MemoryStateStore:
+    """``store`` opened with this module's model header, ready for a checkpoint."""
     store.open(StoreHeader("sha", L, H))
     return store
 
@@ -85,6 +88,7 @@ def test_failed_background_snapshot_refuses_every_later_checkpoint() -> None:
 
 
 def test_failed_flush_refuses_a_later_checkpoint_even_when_the_producer_recovers() -> None:
+    """Alerts of a failed flush may be lost: the next checkpoint is refused without flushing, none saved."""
     flushes: list[float] = []
 
     def flush(timeout: float) -> None:
@@ -103,6 +107,7 @@ def test_failed_flush_refuses_a_later_checkpoint_even_when_the_producer_recovers
 
 
 def test_group_commit_refused_is_reported_and_the_checkpoint_stands() -> None:
+    """A group refusing step 3 is reported in the result; the local save stands and the next one is taken."""
     table = table_with(["job_1"])
     store = open_store(MemoryStateStore())
     saver = checkpointer(

@@ -27,6 +27,7 @@ class RecordingNotifier(SystemdNotifier):
 
 
 def make_log(capacity: int = 4) -> tuple[CheckpointLog, EntityStateTable, StreamClock, RecordingNotifier]:
+    """A CheckpointLog over an empty table of ``capacity``, a clock at wall time 1,000 s and a notifier."""
     table = EntityStateTable(1, 2, capacity, np.zeros((1, 2), np.float32), np.zeros((1, 2), np.float32))
     clock = StreamClock(wall_time=lambda: 1_000.0)
     notifier = RecordingNotifier()

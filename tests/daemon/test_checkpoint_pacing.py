@@ -26,6 +26,7 @@ ENTITIES = [f"job_{n}" for n in range(2_500)]
 
 
 def filled_table() -> EntityStateTable:
+    """A table of 2,500 entities with distinct states: enough rows for several paced chunks."""
     table = EntityStateTable(L, H, 5_000, np.zeros((L, H), np.float32), np.zeros((L, H), np.float32))
     slots = table.slots_for(ENTITIES, 1.0, 0)
     values = np.arange(L * len(ENTITIES) * H, dtype=np.float32).reshape(L, len(ENTITIES), H)
@@ -50,6 +51,7 @@ def background_checkpointer(
 
 
 def saved_state(store: StateStore) -> dict[str, tuple[list[float], list[float]]]:
+    """Each saved entity's h and c as lists, to compare what two checkpoints wrote."""
     rows, _ = store.load()
     everything = EntityRows.concat(list(rows), L, H)
     return {

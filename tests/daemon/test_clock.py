@@ -20,6 +20,7 @@ class Ticks:
 
 
 def test_stream_time_follows_the_newest_record_of_each_partition_and_never_goes_back() -> None:
+    """An older record after a newer one leaves partition 0 at the newer time; partition 1 keeps its own."""
     clock = StreamClock(wall_time=lambda: WALL)
     clock.observe(A0, WALL - 100)
     clock.observe(A0, WALL - 200)
@@ -76,6 +77,7 @@ def test_a_caught_up_partition_does_not_take_another_partitions_skew() -> None:
 
 
 def test_a_released_partition_starts_again_from_its_records() -> None:
+    """A forgotten partition gains no wall time and starts again from its next record, even an earlier one."""
     ticks = Ticks()
     clock = StreamClock({A0: 1000.0}, wall_time=lambda: WALL, monotonic=ticks)
     clock.forget([A0])

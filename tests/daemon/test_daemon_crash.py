@@ -134,6 +134,7 @@ def keyed_lines(seed: int, entities: int) -> list[tuple[bytes, bytes]]:
 
 
 def wait_until(condition: Callable[[], bool], timeout_s: float, what: str, interval_s: float = 0.2) -> None:
+    """Return once ``condition`` holds; fail naming ``what`` after ``timeout_s``, so no test waits forever."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if condition():
@@ -200,6 +201,7 @@ def assert_matches_oracle(rig: CrashRig, oracle: OracleResult) -> None:
 
 
 def read_oracle(rig: CrashRig, produced: int) -> OracleResult:
+    """The oracle's fold of the ``produced`` input records, which must give alerts and no dead letter."""
     records = read_all(rig.bootstrap, rig.input_topic, produced)
     assert len(records) == produced
     oracle = fold_records(records, rig.loaded_config())
@@ -208,6 +210,7 @@ def read_oracle(rig: CrashRig, produced: int) -> OracleResult:
 
 
 def checkpoints_logged(daemon: DaemonProcess) -> list[dict[str, Any]]:
+    """The daemon's checkpoint log lines, to tell in which checkpoint it died."""
     return [e for e in daemon.events() if e.get("event") == "checkpoint"]
 
 
@@ -259,6 +262,7 @@ def run_until_killed(
 
 
 def partition_counts(bootstrap: str, topic: str, count: int) -> dict[tuple[str, int], int]:
+    """The next offset of each partition once ``count`` records are in: what a drained checkpoint holds."""
     records = read_all(bootstrap, topic, count)
     assert len(records) == count
     counts: dict[tuple[str, int], int] = {}
@@ -332,6 +336,7 @@ def step_input(
 
 
 def stored_total(rig: CrashRig) -> int:
+    """The sum of the next offsets in the rig's local checkpoint: how many records it covers."""
     _, offsets = load_checkpoint(rig.state_dir, rig.loaded_config())
     return sum(offsets.values())
 

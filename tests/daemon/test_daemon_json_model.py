@@ -115,6 +115,7 @@ def test_daemon_alerts_on_json_events_exactly_where_the_offline_json_scorer_does
     synthetic_json_model: Path,
     tmp_path: Path,
 ) -> None:
+    """Jobs named only by ``job.id``: alerts exactly where the offline scorer flags, quoting the message."""
     log = generate_logs(seed=22, entities=200, anomaly_fraction=0.1, first_job_id=80_000)
     events = as_json_events(log)
     model = OnnxStepModel.load(load_bundle(synthetic_json_model))

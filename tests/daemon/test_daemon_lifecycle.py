@@ -65,6 +65,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def write_config(path: Path, config: dict[str, Any]) -> Path:
+    """``config`` written to ``path`` as YAML for the CLI to read; returns ``path``."""
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
 

@@ -167,6 +167,7 @@ RAW_CASES = tuple(case for case in CASES if not case.is_json)
 
 
 def case_id(case: DecoderCase) -> str:
+    """The case's name, as its pytest id."""
     return case.name
 
 

@@ -46,10 +46,12 @@ class RecordingSink:
 
 
 def emitter_for(sink: RecordingSink) -> Emitter:
+    """An Emitter into ``sink``: threshold 5.0, the HDFS model's metadata, two expected events an alert."""
     return Emitter(sink, AlertPolicy(THRESHOLD), hdfs_metadata(), THRESHOLD, top_k=2)
 
 
 def record(offset: int, headers: list[tuple[str, bytes | None]] | None = None) -> Any:
+    """A consumed record at logs/1 ``offset`` with ``headers``: the coordinates alert ids are made of."""
     return SimpleNamespace(
         topic="logs", partition=1, offset=offset, key=b"k", value=b"line", headers=headers or []
     )

@@ -58,6 +58,7 @@ def test_a_large_poll_in_hand_sets_off_no_collection(tuned_gc: list[int]) -> Non
 
 
 def test_a_collection_between_polls_empties_the_young_generation(tuned_gc: list[int]) -> None:
+    """Past YOUNG_THRESHOLD survivors, one young collection runs between polls; right after, none is due."""
     outlived_their_polls = [[n] for n in range(YOUNG_THRESHOLD + 100)]
     assert collect_between_polls() == 0
     assert tuned_gc == [0]
@@ -67,6 +68,7 @@ def test_a_collection_between_polls_empties_the_young_generation(tuned_gc: list[
 
 
 def test_no_collection_is_due_below_the_young_threshold() -> None:
+    """One allocation short of YOUNG_THRESHOLD nothing is due, however high the older generations' counts."""
     assert generation_due((YOUNG_THRESHOLD - 1, MIDDLE_THRESHOLD + 5, OLD_THRESHOLD + 5)) is None
 
 
@@ -109,6 +111,7 @@ class EmptyInput:
 
 
 def test_the_loop_collects_before_it_polls(synthetic_model: Path, tuned_gc: list[int]) -> None:
+    """Objects past YOUNG_THRESHOLD that outlived the polls are collected by run_once before it polls."""
     consumer = EmptyInput()
     service, _, _ = build_in_process_service(synthetic_model, consumer=consumer, sink=QuietSink(), offsets={})
     outlived_their_polls = [[n] for n in range(YOUNG_THRESHOLD + 100)]

@@ -27,17 +27,20 @@ def sequential_waves(slots: list[int]) -> list[list[int]]:
 
 @pytest.mark.parametrize("seed", range(5))
 def test_waves_hold_each_slot_once_in_input_order(seed: int) -> None:
+    """For 60 random slots of 7, wave k holds each slot's k-th event in input order, as the reference says."""
     rng = np.random.default_rng(seed)
     slots = rng.integers(0, 7, size=60)
     assert [wave.tolist() for wave in wave_indices(slots)] == sequential_waves(slots.tolist())
 
 
 def test_waves_of_distinct_slots_are_one_wave_and_empty_batch_one_empty_wave() -> None:
+    """Three distinct slots make a single wave [0, 1, 2]; an empty batch gives one empty wave, not none."""
     assert [wave.tolist() for wave in wave_indices(np.array([4, 1, 9]))] == [[0, 1, 2]]
     assert [wave.tolist() for wave in wave_indices(np.array([], np.int64))] == [[]]
 
 
 def test_column_chunks_cover_positions_in_order_with_at_most_the_given_columns() -> None:
+    """10 positions in chunks of 4 are 4, 4, 2 in order; 10 or fewer stay whole; none is one empty chunk."""
     positions = np.arange(10, 0, -1)
     pieces = column_chunks(positions, 4)
     assert [piece.tolist() for piece in pieces] == [[10, 9, 8, 7], [6, 5, 4, 3], [2, 1]]
@@ -48,6 +51,7 @@ def test_column_chunks_cover_positions_in_order_with_at_most_the_given_columns()
 def make_processor(
     model: OnnxStepModel, columns_per_call: int = MODEL_CALL_COLUMNS
 ) -> tuple[BatchProcessor, EntityStateTable]:
+    """A BatchProcessor over a 64-entity table starting from the model's initial state, and that table."""
     h0, c0 = model.initial_state(1)
     table = EntityStateTable(model.num_layers, model.hidden_size, 64, h0[:, 0, :], c0[:, 0, :])
     return BatchProcessor(model, table, columns_per_call=columns_per_call), table
@@ -86,6 +90,7 @@ def test_batch_with_repeated_entities_equals_one_event_at_a_time(
 
 
 def test_session_end_scores_in_several_calls_equal_one_entity_at_a_time(synthetic_model: Path) -> None:
+    """11 session ends scored 4 per model call give the same scores and log-probs as each scored alone."""
     model = OnnxStepModel.load(load_bundle(synthetic_model))
     rng = np.random.default_rng(3)
     entities = [f"job_{n}" for n in range(11)]
@@ -103,6 +108,7 @@ def test_session_end_scores_in_several_calls_equal_one_entity_at_a_time(syntheti
 
 
 def test_processor_rejects_fewer_than_one_column_per_call(synthetic_model: Path) -> None:
+    """``columns_per_call=0`` is refused with a ValueError naming the setting."""
     model = OnnxStepModel.load(load_bundle(synthetic_model))
     with pytest.raises(ValueError, match="columns_per_call"):
         make_processor(model, columns_per_call=0)

@@ -87,6 +87,7 @@ class DeadLetterSink(QuietSink):
 def bad_record(
     offset: int, value: bytes, headers: list[tuple[str, bytes | None]] | None = None
 ) -> ConsumerRecord:
+    """A keyless record at in/0 ``offset`` with ``value`` and ``headers``, for input the decoder rejects."""
     return ConsumerRecord(
         "in", 0, -1, offset, 1_700_000_000_000, 0, None, value, headers or [], None, -1, len(value), -1
     )

@@ -50,6 +50,7 @@ class AlertSink:
 
 
 def record(tp: TopicPartition, offset: int, seconds: float, line: str) -> ConsumerRecord:
+    """A keyless record on ``tp`` at ``offset`` holding ``line``, its timestamp ``seconds`` in ms."""
     value = line.encode()
     return ConsumerRecord(
         tp.topic, tp.partition, -1, offset, int(seconds * 1000), 0, None, value, [], None, -1, len(value), -1
@@ -90,10 +91,12 @@ def run(
 
 
 def session_end_ids(sink: AlertSink) -> list[str]:
+    """The sorted ids of the session-end alerts in ``sink``, to compare two runs."""
     return sorted(alert["alert_id"] for alert in sink.alerts if alert["kind"] == "session_end")
 
 
 def assert_same_state(first: EntityStateTable, second: EntityStateTable, entities: list[str]) -> None:
+    """Both tables hold exactly ``entities``, each with the same event count and (h, c) within 1e-5."""
     assert sorted(first._slot_of) == sorted(second._slot_of) == sorted(entities)
     for entity in entities:
         one, other = first.snapshot(entity), second.snapshot(entity)
@@ -226,6 +229,7 @@ def test_the_position_is_not_trusted_while_polled_records_wait_to_be_handled(syn
 
 
 def record_time_ms(line: str) -> int:
+    """The time a generated log line starts with, in ms since the epoch, to stamp its record with."""
     return int(datetime.fromisoformat(line.split(" ", 1)[0].replace("Z", "+00:00")).timestamp() * 1000)
 
 

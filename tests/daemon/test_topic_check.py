@@ -28,6 +28,7 @@ class ListedTopics:
 
 
 def kafka(**overrides: Any) -> KafkaConfig:
+    """A KafkaConfig with inputs logs and audit and all three output topics, changed by ``overrides``."""
     settings: dict[str, Any] = {
         "bootstrap_servers": ("127.0.0.1:9092",),
         "group_id": "g",

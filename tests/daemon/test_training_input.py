@@ -15,6 +15,7 @@ JSON_BY_FIELD = {"format": "json", "message_field": "message", "entity_field": "
 
 
 def model(training_input: dict[str, object] | None, entity_regex: str | None) -> ModelMetadata:
+    """Metadata of a model trained with ``entity_regex`` and ``training_input`` (None: an older model)."""
     return model_metadata(
         parser=parser_settings(entity_regex),
         training={} if training_input is None else {"input": training_input},
@@ -22,10 +23,12 @@ def model(training_input: dict[str, object] | None, entity_regex: str | None) ->
 
 
 def json_input(entity: EntityConfig, message_field: str = "message") -> InputConfig:
+    """JSON input settings with ``entity`` and the messages in ``message_field``."""
     return InputConfig(format="json", entity=entity, json=JsonInputConfig(message_field=message_field))
 
 
 def test_the_settings_the_model_was_trained_with_give_no_difference() -> None:
+    """Input set as in training, by JSON field or by raw regex, gives no difference."""
     assert (
         training_input_differences(json_input(EntityConfig(field="job.id")), model(JSON_BY_FIELD, None)) == []
     )
@@ -34,6 +37,7 @@ def test_the_settings_the_model_was_trained_with_give_no_difference() -> None:
 
 
 def test_another_entity_field_or_message_field_is_named_with_the_trained_one() -> None:
+    """Another message field and entity field each give one line naming the setting and what training used."""
     differences = training_input_differences(
         json_input(EntityConfig(field="host.name"), message_field="msg"), model(JSON_BY_FIELD, None)
     )
@@ -44,12 +48,14 @@ def test_another_entity_field_or_message_field_is_named_with_the_trained_one() -
 
 
 def test_raw_input_for_a_model_trained_on_json_events_is_named() -> None:
+    """Raw input for a model trained on JSON events is one difference naming both formats."""
     raw = InputConfig(format="raw", entity=EntityConfig(regex=r"job_\d+"))
     [difference] = training_input_differences(raw, model(JSON_BY_FIELD, None))
     assert "trained on JSON events" in difference and "input.format is raw" in difference
 
 
 def test_another_entity_regex_is_named_for_old_and_new_models_alike() -> None:
+    """Another entity regex is named whether the model records its training input or predates that record."""
     raw = InputConfig(format="raw", entity=EntityConfig(regex=r"blk_-?\d+"))
     for training_input in ({"format": "raw"}, None):
         [difference] = training_input_differences(raw, model(training_input, r"job_\d+"))

@@ -16,12 +16,14 @@ from logwarden.events.sequences import read_labelled_csv
 
 
 def write(tmp_path: Path, text: str, name: str = "input.csv") -> Path:
+    """Write ``text`` unchanged (newline="", so no newline translation) to tmp_path and return the path."""
     path = tmp_path / name
     path.write_text(text, encoding="utf-8", newline="")
     return path
 
 
 def test_rows_come_with_the_line_they_end_on(tmp_path: Path) -> None:
+    """Each row carries the line it ends on: 2 for ``1,2``, 4 for the row whose quoted field spans 3-4."""
     path = write(tmp_path, 'a,b\n1,2\n"x\ny",3\n')
     assert read_csv_rows(path, ("a", "b"), "test CSV") == [
         (2, {"a": "1", "b": "2"}),
@@ -30,6 +32,7 @@ def test_rows_come_with_the_line_they_end_on(tmp_path: Path) -> None:
 
 
 def test_missing_column_is_named_with_the_header_found(tmp_path: Path) -> None:
+    """A header ``Sequence,labels`` is refused, naming both required columns and the header found."""
     path = write(tmp_path, "Sequence,labels\n1 2,0\n")
     with pytest.raises(
         InputFormatError,
@@ -39,6 +42,7 @@ def test_missing_column_is_named_with_the_header_found(tmp_path: Path) -> None:
 
 
 def test_missing_file_and_bad_encoding_name_the_file(tmp_path: Path) -> None:
+    """An absent file, and a Latin-1 byte on line 2, are input errors naming the file (and line, offset)."""
     with pytest.raises(InputFormatError, match="labelled CSV not found"):
         read_labelled_csv(tmp_path / "absent.csv")
     path = tmp_path / "latin1.csv"
@@ -100,11 +104,13 @@ def test_utf8_byte_order_mark_before_the_header_is_accepted(tmp_path: Path) -> N
 
 
 def test_labelled_csv_bad_label_names_its_line(tmp_path: Path) -> None:
+    """A label other than 0 or 1 (``yes`` on line 3) is an input error naming the file, line and value."""
     path = write(tmp_path, "Sequence,label\n1 2,0\n3 4,yes\n")
     with pytest.raises(InputFormatError, match=r"input\.csv:3: label must be 0 or 1, got 'yes'"):
         read_labelled_csv(path)
 
 
 def test_labelled_csv_reads_keys_and_labels(tmp_path: Path) -> None:
+    """Sequence splits on spaces into keys and label 1 is anomalous; an empty Sequence is an empty session."""
     rows = read_labelled_csv(write(tmp_path, "Sequence,label\n5 22 5,0\n,1\n"))
     assert [(row.keys, row.anomalous) for row in rows] == [(["5", "22", "5"], False), ([], True)]

@@ -12,6 +12,7 @@ from logwarden.events.header import DEFAULT_HEADER_REGEX, HeaderStripper
 
 @pytest.fixture(scope="module")
 def stripper() -> HeaderStripper:
+    """The stripper for the default header regex, compiled once for the module's many sample lines."""
     return HeaderStripper(DEFAULT_HEADER_REGEX)
 
 

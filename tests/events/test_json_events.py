@@ -24,6 +24,7 @@ from logwarden.model.contract import ModelMetadata
 
 
 def test_a_dotted_field_reaches_nested_objects_and_a_literal_key_wins() -> None:
+    """``host.name`` finds the nested value, a literal ``host.name`` key wins; a string or null is ABSENT."""
     get = field_getter("host.name")
     assert get({"host": {"name": "web-1"}}) == "web-1"
     assert get({"host.name": "literal", "host": {"name": "nested"}}) == "literal"
@@ -42,12 +43,14 @@ def test_a_dotted_field_reaches_nested_objects_and_a_literal_key_wins() -> None:
     ],
 )
 def test_text_that_is_no_finite_json_object_is_refused_with_its_reason(text: str, reason: str) -> None:
+    """Non-JSON, a non-object, NaN, 1e999 and 100,000 open brackets raise DecodeError naming the reason."""
     with pytest.raises(DecodeError) as caught:
         decode_object(text)
     assert caught.value.reason == reason
 
 
 def test_reader_takes_entity_from_its_field_and_message_without_newline() -> None:
+    """The entity field's value is text (501 gives ``"501"``, empty gives None); the message loses CRLF."""
     reader = JsonEventReader(JsonFields(message="log.text", entity="user.id"))
     event = reader.read('{"user": {"id": 501}, "log": {"text": "login ok\\r\\n"}}')
     assert event == JsonEvent("501", "login ok", None)
@@ -55,6 +58,7 @@ def test_reader_takes_entity_from_its_field_and_message_without_newline() -> Non
 
 
 def test_reader_with_an_entity_regex_finds_the_entity_in_the_message() -> None:
+    """With an entity regex the entity is its group in the message, not the ``user`` field; else None."""
     reader = JsonEventReader(JsonFields(), entity_regex=r"user (\w+)")
     assert reader.read('{"message": "login by user bob", "user": "x"}') == JsonEvent(
         "bob", "login by user bob", None
@@ -85,12 +89,14 @@ def test_json_lines_need_an_entity_field_or_regex() -> None:
 
 @pytest.mark.parametrize("message", ['""', '"  "', "42", "null", '{"a": 1}'])
 def test_a_line_without_message_text_has_no_event(message: str) -> None:
+    """An empty, blank, numeric, null or object message is a DecodeError with reason ``missing_message``."""
     with pytest.raises(DecodeError, match="field 'message'") as caught:
         JsonEventReader(JsonFields(entity="user")).read(f'{{"user": "u", "message": {message}}}')
     assert caught.value.reason == "missing_message"
 
 
 def test_read_json_lines_counts_blank_and_bad_lines_and_quotes_the_first_bad_one() -> None:
+    """Blank, invalid and entity-less lines are counted apart, reasons tallied, the first bad line quoted."""
     lines = ['{"message": "a", "u": "x"}\n', "\n", "oops\n", "   \n", "[]\n", '{"message": "b"}\n']
     tally = JsonLineTally()
     events = list(read_json_lines(lines, JsonEventReader(JsonFields(entity="u")), tally))
@@ -101,6 +107,7 @@ def test_read_json_lines_counts_blank_and_bad_lines_and_quotes_the_first_bad_one
 
 
 def test_trained_json_fields_come_from_the_models_training_record() -> None:
+    """JSON fields come from a JSON model's ``training.input``; a raw, absent or non-object record is None."""
     json_input = {"format": "json", "message_field": "msg", "entity_field": "host.name"}
     assert trained_json_fields(model_metadata(training={"input": json_input})) == JsonFields(
         "msg", "host.name"

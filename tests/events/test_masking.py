@@ -10,6 +10,7 @@ from logwarden.events.masking import DEFAULT_MASKING, Masker
 
 @pytest.fixture(scope="module")
 def masker() -> Masker:
+    """A masker with the default rules, compiled once for the module's many sample texts."""
     return Masker(DEFAULT_MASKING)
 
 

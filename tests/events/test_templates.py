@@ -20,6 +20,7 @@ HDFS_TEMPLATES = [
 
 @pytest.fixture(scope="module")
 def matcher() -> TemplateMatcher:
+    """A matcher for five HDFS templates under the default masking rules, built once for the module."""
     return TemplateMatcher(HDFS_TEMPLATES, DEFAULT_MASKING)
 
 

@@ -83,6 +83,7 @@ def test_score_log_lines_lines_without_entity_are_counted(trained_bundle: ModelB
 
 
 def test_log_scoring_report_names_the_most_frequent_new_templates_first_and_cuts_them() -> None:
+    """New templates seen 3, 2, 1 times show as ``b``, ``c`` when two fit; raw input has no invalid_lines."""
     summary = LogScoringSummary(lines=9, unknown_template_lines=6, new_templates={"a": 1, "b": 3, "c": 2})
     report = summary.report(json_input=False, new_templates_shown=2)
     assert report["new_templates"] == ["b", "c"]
@@ -91,6 +92,7 @@ def test_log_scoring_report_names_the_most_frequent_new_templates_first_and_cuts
 
 
 def test_log_scoring_report_for_json_input_adds_invalid_lines_and_the_first_one() -> None:
+    """JSON input adds the invalid reasons, and the first invalid line only once one has been recorded."""
     summary = LogScoringSummary(invalid_lines=2, invalid_reasons={"invalid_json": 2})
     assert summary.report(json_input=True)["invalid_reasons"] == {"invalid_json": 2}
     assert "first_invalid" not in summary.report(json_input=True)

@@ -19,6 +19,7 @@ from logwarden.train.dataset import (
 
 
 def sessions_of(*lengths: int) -> list[np.ndarray]:
+    """Sessions of the given lengths, ids counting up from FIRST_EVENT_ID (3), so batch shapes are known."""
     return [np.arange(3, 3 + n, dtype=np.int64) for n in lengths]
 
 

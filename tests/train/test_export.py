@@ -57,6 +57,7 @@ def onnx_model(fitted: FitResult, tmp_path_factory: pytest.TempPathFactory) -> O
 def torch_run(
     network: NextEventLSTM, ids: np.ndarray, h: np.ndarray, c: np.ndarray
 ) -> tuple[np.ndarray, ...]:
+    """The PyTorch network's (log_probs, h, c) for ``ids`` from (h, c), as numpy: what ONNX must match."""
     with torch.inference_mode():
         out = network(torch.from_numpy(ids), torch.from_numpy(h), torch.from_numpy(c))
     return tuple(t.numpy() for t in out)

@@ -17,6 +17,7 @@ TINY = TrainingOptions(
 
 
 def cyclic_sessions() -> list[np.ndarray]:
+    """40 sessions repeating 3, 4, 5, 6 one to three times (seeded): a process the network can learn."""
     rng = np.random.default_rng(0)
     return [np.array([3, 4, 5, 6] * int(rng.integers(1, 4)), np.int64) for _ in range(40)]
 

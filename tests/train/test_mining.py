@@ -35,11 +35,13 @@ def loghub_path(name: str) -> Path:
 
 
 def loghub_lines(name: str) -> list[str]:
+    """The lines of loghub's ``<name>_2k.log`` sample, without line endings, as the miner reads them."""
     return loghub_path(f"{name}_2k.log").read_text(encoding="utf-8").splitlines()
 
 
 @pytest.fixture(scope="module")
 def hdfs_mined() -> MinedLogs:
+    """HDFS_2k mined once for the module, sessions keyed by block id; several tests compare against it."""
     return mine_log_lines(loghub_lines("HDFS"), parser_settings(HDFS_ENTITY))
 
 
@@ -205,6 +207,7 @@ def test_mine_json_events_with_the_entity_regex_over_the_message_equal_raw_lines
 
 
 def test_mine_json_events_count_bad_lines_and_lines_without_the_entity_field() -> None:
+    """Bad JSON and a missing message count by reason, no ``host`` apart; host ``a`` is the only session."""
     events = [
         '{"host": "a", "message": "session opened for user root"}',
         '{"host": "a", "message": "session closed for user root"}',

@@ -8,6 +8,7 @@ from logwarden.train.network import NextEventLSTM
 
 
 def make_network() -> NextEventLSTM:
+    """A small two-layer network over 9 ids, seeded weights, in eval mode so every call is deterministic."""
     torch.manual_seed(0)
     return NextEventLSTM(vocab_size=9, embedding_dim=4, hidden_size=6, num_layers=2).eval()
 

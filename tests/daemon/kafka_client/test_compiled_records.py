@@ -37,6 +37,7 @@ AbortedTransaction = namedtuple("AbortedTransaction", ["producer_id", "first_off
 
 @pytest.fixture(scope="module")
 def compiled_class() -> type:
+    """The daemon's reader with aiokafka's compiled decoder and no reports; an error if it is unusable."""
     batch_class, error_class, reason = compiled_records.compiled_batch_class()
     assert batch_class is not None and error_class is not None, reason
     return compiled_records.make_partition_records_class(batch_class, error_class)
@@ -56,11 +57,14 @@ def either_class(request: pytest.FixtureRequest) -> type:
 def decode(
     partition_records_class: type, data: bytes, *, fetch_offset: int = 0, **options: Any
 ) -> tuple[list[Any], int]:
+    """The records a reader class yields for one fetch of ``data`` from partition t-2, and its next offset."""
     records = partition_records_class(fetch_offset, TopicPartition("t", 2), MemoryRecords(data), **options)
     return list(records.record_iterator or []), records.next_fetch_offset
 
 
 def random_records(rng: random.Random, count: int) -> list[RecordFields]:
+    """``count`` records with timestamps -1, 0 or recent, keys and values at times None, 0-2 headers each."""
+
     def maybe_bytes(limit: int) -> bytes | None:
         return None if rng.random() < 0.1 else rng.randbytes(rng.randrange(limit))
 
@@ -102,6 +106,7 @@ def random_log(rng: random.Random) -> bytes:
 
 @pytest.mark.parametrize("seed", range(40))
 def test_random_fetches_decode_to_identical_consumer_records(either_class: type, seed: int) -> None:
+    """40 seeded fetches (gzip, commit markers, a cut-off tail) give exactly kafka-python's records."""
     rng = random.Random(seed)
     data = random_log(rng)
     expected = decode(Fetcher.PartitionRecords, data)
@@ -110,6 +115,7 @@ def test_random_fetches_decode_to_identical_consumer_records(either_class: type,
 
 
 def test_every_data_batch_is_read_by_the_compiled_decoder() -> None:
+    """A plain and a gzip batch go through the compiled decoder (10 records); the control batch does not."""
     batch_class, error_class, _ = compiled_records.compiled_batch_class()
     read: list[int] = []
 
@@ -134,6 +140,7 @@ def test_every_data_batch_is_read_by_the_compiled_decoder() -> None:
 
 @pytest.mark.parametrize("magic", [0, 1])
 def test_legacy_batches_are_left_to_kafka_python(either_class: type, magic: int) -> None:
+    """A magic 0 or 1 batch before a v2 one is read as kafka-python reads it: offsets 0-6, next offset 7."""
     legacy = LegacyRecordBatchBuilder(magic=magic, compression_type=0, batch_size=1 << 20)
     for offset in range(3):
         legacy.append(
@@ -146,6 +153,7 @@ def test_legacy_batches_are_left_to_kafka_python(either_class: type, magic: int)
 
 
 def test_fetch_from_inside_a_batch_skips_the_records_before_it(either_class: type) -> None:
+    """A fetch at 107 of a batch from 100 yields 107-119 only, as kafka-python does, and goes on at 120."""
     data = encode_batch(100, random_records(random.Random(1), 20))
     records, next_offset = decode(either_class, data, fetch_offset=107)
     assert [r.offset for r in records] == list(range(107, 120)) and next_offset == 120
@@ -153,6 +161,7 @@ def test_fetch_from_inside_a_batch_skips_the_records_before_it(either_class: typ
 
 
 def test_read_committed_drops_aborted_transactions_like_kafka_python(either_class: type) -> None:
+    """Under read_committed the aborted producer's records go, committed and plain ones stay: 3-6, next 9."""
     rng = random.Random(2)
     data = b"".join(
         [
@@ -177,6 +186,7 @@ def test_read_committed_drops_aborted_transactions_like_kafka_python(either_clas
 
 
 def test_without_reports_a_batch_failing_its_crc_raises_kafka_pythons_error(compiled_class: type) -> None:
+    """Without reports, a flipped CRC byte raises CorruptRecordError with kafka-python's own message."""
     data = bytearray(encode_batch(0, random_records(random.Random(3), 5)))
     data[-1] ^= 0xFF
     with pytest.raises(CorruptRecordError, match="partition t-2 at offset 0 failed crc check"):
@@ -186,6 +196,7 @@ def test_without_reports_a_batch_failing_its_crc_raises_kafka_pythons_error(comp
 def test_without_reports_a_malformed_record_raises_kafka_pythons_error_naming_the_partition(
     compiled_class: type,
 ) -> None:
+    """A batch claiming two records but holding one raises CorruptRecordError naming t-2 and offset 40."""
     data = bytearray(encode_batch(40, [(0, b"k", b"value", [])]))
     struct.pack_into(">i", data, compiled_records.HEADER_SIZE - 4, 2)  # claims two records, holds one
     with pytest.raises(CorruptRecordError, match="partition t-2 at offset 40 is malformed"):
@@ -227,6 +238,7 @@ LAST_OFFSET_DELTA_OFFSET = compiled_records.ATTRIBUTES_OFFSET + 2
 
 
 def with_broken_crc(batch: bytes) -> bytes:
+    """The batch with its last byte flipped, so its CRC no longer matches."""
     damaged = bytearray(batch)
     damaged[-1] ^= 0xFF
     return bytes(damaged)
@@ -236,6 +248,7 @@ def with_broken_crc(batch: bytes) -> bytes:
 def test_a_batch_failing_its_crc_is_skipped_and_reported_with_its_raw_bytes(
     reporting: tuple[type, CorruptBatchReports], codec: int
 ) -> None:
+    """A plain or gzip batch failing its CRC mid-fetch yields no record and one report holding its bytes."""
     reader, reports = reporting
     rng = random.Random(6)
     corrupt = with_broken_crc(encode_batch(5, random_records(rng, 5), codec=codec))
@@ -291,6 +304,7 @@ def test_a_next_batch_failing_its_own_crc_does_not_say_where_the_previous_ends(
 def test_a_batch_that_breaks_midway_reports_which_records_were_read(
     reporting: tuple[type, CorruptBatchReports],
 ) -> None:
+    """A batch claiming four records but holding three delivers 40-42, reports 43 unread, resumes at 43."""
     reader, reports = reporting
     rng = random.Random(8)
     broken = bytearray(encode_batch(40, random_records(rng, 3)))
@@ -305,6 +319,7 @@ def test_a_batch_that_breaks_midway_reports_which_records_were_read(
 
 
 def test_a_header_key_not_utf8_is_reported_as_malformed(reporting: tuple[type, CorruptBatchReports]) -> None:
+    """A CRC-valid batch with a header key that is not UTF-8 is skipped and reported whole, not raised."""
     reader, reports = reporting
     data = header_key_not_utf8_batch()
     records, next_offset = decode(reader, data, fetch_offset=40)
@@ -350,6 +365,7 @@ def test_a_damaged_length_field_is_reported_with_the_rest_and_reading_resumes_at
 def test_a_damaged_length_field_in_the_last_batch_resumes_where_its_header_claims_to_end(
     reporting: tuple[type, CorruptBatchReports],
 ) -> None:
+    """With no intact batch after it, reading resumes where the damaged batch's header claims it ends, 9."""
     reader, reports = reporting
     rng = random.Random(12)
     data = with_damaged_length(encode_batch(5, random_records(rng, 4)))
@@ -378,6 +394,7 @@ def test_a_damaged_length_after_a_crc_failure_is_one_report_resuming_at_the_next
 def test_without_reports_a_damaged_length_field_raises_naming_the_partition_and_offset(
     either_class: type,
 ) -> None:
+    """Without reports, a damaged length field raises naming t-2 and offset 2, with either decoder."""
     rng = random.Random(14)
     data = encode_batch(0, random_records(rng, 2)) + with_damaged_length(
         encode_batch(2, random_records(rng, 2))
@@ -387,10 +404,13 @@ def test_without_reports_a_damaged_length_field_raises_naming_the_partition_and_
 
 
 def test_sample_batches_pass_the_self_check(either_class: type) -> None:
+    """Both record decoders read the self-check's sample batches exactly as kafka-python does."""
     assert compiled_records.self_check(either_class) == ""
 
 
 def test_a_decoder_that_differs_fails_the_self_check(compiled_class: type) -> None:
+    """A decoder whose offsets are one too high fails the self-check, which keeps it from being installed."""
+
     class OffByOne(compiled_class):  # type: ignore[misc, valid-type]
         def _unpack_records(self, *args: Any) -> Any:
             for record in super()._unpack_records(*args):
@@ -441,6 +461,7 @@ def test_install_falls_back_and_says_why(
 
 
 def test_install_without_the_compiled_decoder_still_skips_corrupt_batches(kafka_bootstrap: str) -> None:
+    """With ``compiled_record_decoder: false`` the consumer still gets the skipping reader, and says why."""
     consumer = KafkaConsumer(bootstrap_servers=[kafka_bootstrap])
     try:
         installed = compiled_records.install(consumer, CorruptBatchReports(), compiled=False)
@@ -452,6 +473,7 @@ def test_install_without_the_compiled_decoder_still_skips_corrupt_batches(kafka_
 
 
 def test_install_replaces_only_the_given_consumers_decoder(kafka_bootstrap: str) -> None:
+    """Installing on one consumer replaces its fetcher's reader only; a second keeps kafka-python's."""
     first, second = (KafkaConsumer(bootstrap_servers=[kafka_bootstrap]) for _ in range(2))
     try:
         installed = compiled_records.install(first, CorruptBatchReports())

@@ -56,11 +56,13 @@ class GroupMember:
     "error", [RebalanceInProgressError(), CommitFailedError("the group has already rebalanced")]
 )
 def test_group_commit_refused_by_the_group_is_reported_not_raised(error: Exception) -> None:
+    """A refusal by a rebalancing or already rebalanced group comes back as text naming the error."""
     refused = GroupCommitter(GroupMember(refuse_with=error)).commit({("in", 0): 5}, 30.0)  # type: ignore[arg-type]
     assert refused is not None and type(error).__name__ in refused
 
 
 def test_group_commit_of_partitions_no_longer_owned_commits_nothing() -> None:
+    """Offsets only of a partition the member no longer owns send no commit at all, and report no refusal."""
     member = GroupMember()
     assert GroupCommitter(member).commit({("in", 7): 5}, 30.0) is None  # type: ignore[arg-type]
     assert member.commits == []
@@ -77,6 +79,7 @@ def test_group_commit_waits_at_most_its_limit_or_the_checkpoint_budget_left() ->
 
 
 def test_group_commit_while_deferring_is_held_not_sent() -> None:
+    """Inside ``deferring()`` nothing is sent (blocking would raise); owned offsets are taken once after."""
     member = GroupMember(on_network_thread=True)
     committer = GroupCommitter(member)  # type: ignore[arg-type]
     with committer.deferring():
@@ -104,6 +107,7 @@ class CheckpointingOwner:
 def listener_on_network_thread(
     refuse_with: Exception | None = None,
 ) -> tuple[CheckpointingRebalanceListener, GroupMember, CheckpointingOwner]:
+    """A listener, member and owner where blocking commits raise, as on kafka-python 3's network thread."""
     member = GroupMember(refuse_with=refuse_with, on_network_thread=True)
     committer = GroupCommitter(member)  # type: ignore[arg-type]
     owner = CheckpointingOwner(committer)
@@ -120,6 +124,7 @@ def test_revocation_checkpoints_and_commits_asynchronously_without_blocking_the_
 
 
 def test_revocation_commit_refused_by_the_group_is_logged_not_raised() -> None:
+    """A commit refused at revocation is logged once as group_commit_refused; the listener returns."""
     listener, member, _ = listener_on_network_thread(refuse_with=RebalanceInProgressError())
     with structlog.testing.capture_logs() as logs:
         asyncio.run(listener.on_partitions_revoked({OWNED}))

@@ -33,6 +33,8 @@ QUICK = {"bootstrap_timeout_ms": 100, "request_timeout_ms": 200}
 
 
 def raising(error: BaseException) -> Any:
+    """A client constructor that raises ``error``, as kafka-python's does when a client cannot start."""
+
     def construct() -> Any:
         raise error
 
@@ -40,11 +42,13 @@ def raising(error: BaseException) -> Any:
 
 
 def test_start_client_returns_what_the_constructor_built() -> None:
+    """When the constructor succeeds, start_client hands back that very client object."""
     client = object()
     assert start_client("consumer", SERVERS, QUICK, lambda: client) is client
 
 
 def test_start_client_bootstrap_timeout_is_broker_unavailable_naming_servers() -> None:
+    """kafka-python's bootstrap timeout is BrokerUnavailableError naming the servers and the 0.1 s waited."""
     with pytest.raises(
         BrokerUnavailableError, match=r"kafka.bootstrap_servers \['kafka1:9092'\].*within 0.1 s"
     ):
@@ -52,6 +56,7 @@ def test_start_client_bootstrap_timeout_is_broker_unavailable_naming_servers() -
 
 
 def test_start_client_constructor_still_running_at_deadline_is_broker_unavailable() -> None:
+    """A constructor that hangs (a TLS handshake never answered) fails at bootstrap plus request timeout."""
     never = threading.Event()
     started = time.monotonic()
     with pytest.raises(BrokerUnavailableError, match=r"still connecting after 0.3 s"):
@@ -65,16 +70,19 @@ def test_start_client_constructor_still_running_at_deadline_is_broker_unavailabl
     [KafkaConfigurationError("Unrecognized isolation_level"), ValueError("Not supported codec: nope")],
 )
 def test_start_client_setting_kafka_python_rejects_is_config_error_naming_role(error: Exception) -> None:
+    """A setting kafka-python rejects (an isolation_level, a codec) is a ConfigError under kafka.producer."""
     with pytest.raises(ConfigError, match=r"^kafka.producer: kafka-python rejects the settings"):
         start_client("producer", SERVERS, QUICK, raising(error))
 
 
 def test_start_client_refused_credentials_are_config_error_not_retried() -> None:
+    """Refused SASL credentials are a ConfigError (kafka.common): its exit status stops systemd's restarts."""
     with pytest.raises(ConfigError, match=r"kafka.common: the brokers refused this client"):
         start_client("consumer", SERVERS, QUICK, raising(SaslAuthenticationFailedError("bad password")))
 
 
 def test_start_client_other_errors_pass_through_unchanged() -> None:
+    """An error that is no timeout, rejected setting or refused login is raised as it was, not reworded."""
     with pytest.raises(OSError, match="disk on fire"):
         start_client("consumer", SERVERS, QUICK, raising(OSError("disk on fire")))
 
@@ -118,6 +126,7 @@ class RecordingProducer:
 
 
 def sink_with(producer: RecordingProducer) -> OutputSink:
+    """An OutputSink to topics alerts and dead over ``producer``; oversize dead letters cut to 10 bytes."""
     return OutputSink(producer, "alerts", "dead", None, dead_letter_max_bytes=10)  # type: ignore[arg-type]
 
 
@@ -221,6 +230,7 @@ class SlowEmptyConsumer:
 
 
 def test_poll_in_slices_never_lets_one_poll_wait_longer_than_a_slice() -> None:
+    """A 100 ms wait on an empty consumer is polls of at most POLL_SLICE_MS each, lasting about the 100 ms."""
     consumer = SlowEmptyConsumer()
     started = time.monotonic()
     assert poll_in_slices(consumer, 100) == {}
@@ -231,12 +241,14 @@ def test_poll_in_slices_never_lets_one_poll_wait_longer_than_a_slice() -> None:
 
 
 def test_poll_in_slices_returns_the_first_records_without_waiting_out_the_timeout() -> None:
+    """Records in the second slice are returned at once, not after the rest of the 10 s timeout."""
     consumer = SlowEmptyConsumer(records_on=2)
     assert poll_in_slices(consumer, 10_000) == {TopicPartition("logs", 0): ["record"]}
     assert consumer.timeouts == [POLL_SLICE_MS, POLL_SLICE_MS]
 
 
 def test_poll_in_slices_zero_timeout_polls_once_without_waiting() -> None:
+    """A timeout of 0 is a single ``poll(timeout_ms=0)``: a look at what is fetched, never a wait."""
     consumer = SlowEmptyConsumer()
     assert poll_in_slices(consumer, 0) == {}
     assert consumer.timeouts == [0]

@@ -31,6 +31,7 @@ Reopen = Callable[[], StateStore]
 
 
 def make_rows(entities: Sequence[str], value: float = 0.0) -> EntityRows:
+    """Rows for ``entities``: partitions 0, 1, ..., distinct float32 states, counts shifted by ``value``."""
     n = len(entities)
     h = (np.arange(n * L * H, dtype=np.float32).reshape(n, L, H) + value) / 7.0
     return EntityRows(
@@ -44,15 +45,18 @@ def make_rows(entities: Sequence[str], value: float = 0.0) -> EntityRows:
 
 
 def changes_of(rows: EntityRows, deletes: Sequence[str] = ()) -> StateChanges:
+    """A checkpoint's changes: ``rows`` upserted and ``deletes`` removed."""
     return StateChanges(upserts=rows, deletes=tuple(deletes))
 
 
 def load_all(store: StateStore) -> tuple[EntityRows, dict[tuple[str, int], int]]:
+    """Everything the store loads, its row chunks joined into one, and the saved offsets."""
     rows, offsets = store.load()
     return EntityRows.concat(list(rows), L, H), offsets
 
 
 def as_dict(rows: EntityRows) -> dict[str, tuple]:
+    """Each entity's partition, state bytes, last_seen and count, to compare rows exactly and in any order."""
     return {
         entity: (
             int(rows.partition[i]),

@@ -70,11 +70,13 @@ class History:
 
 
 def new_table() -> EntityStateTable:
+    """An empty table for 1,000 entities, as the daemon builds before restoring a checkpoint into it."""
     initial = np.full((L, H), 0.25, np.float32)
     return EntityStateTable(L, H, 1000, initial, -initial)
 
 
 def state_of(table: EntityStateTable, offsets: Offsets) -> Saved:
+    """Every entity of the table with ``offsets``: a checkpoint in the form restores are compared in."""
     entities: dict[str, EntityState] = {}
     for entity in table.entities_in_partitions(range(PARTITIONS)):
         row = table.snapshot(entity)

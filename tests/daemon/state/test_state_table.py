@@ -15,10 +15,12 @@ INITIAL_C = -INITIAL_H
 
 
 def make_table(capacity: int = 16, evict_fraction: float = 0.01) -> EntityStateTable:
+    """A table of ``capacity`` slots with a non-zero initial state, so a reset slot shows as reset."""
     return EntityStateTable(L, H, capacity, INITIAL_H, INITIAL_C, evict_fraction=evict_fraction)
 
 
 def states(batch: int, value: float) -> tuple[np.ndarray, np.ndarray]:
+    """New (h, c) of shape [L, batch, H]: ``value`` plus the column index, so each entity's state differs."""
     h = np.full((L, batch, H), value, np.float32) + np.arange(batch, dtype=np.float32)[None, :, None]
     return h, -h
 
@@ -32,6 +34,7 @@ def fill(table: EntityStateTable, count: int, prefix: str = "e") -> list[str]:
 
 
 def upserted(changes: StateChanges) -> list[str]:
+    """The entities a checkpoint's changes would save."""
     return list(changes.upserts.entities)
 
 
