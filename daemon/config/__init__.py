@@ -1,7 +1,8 @@
 """The daemon's configuration: one frozen, typed model, read from YAML and validated once at start.
 
 ``load_config`` is the whole path: ``yaml_file`` reads the file strictly, ``checks`` checks every
-key and builds the ``sections`` dataclasses, and ``kafka_options`` holds the rules for the
+key (each value with a rule of ``value_checks``) and builds the ``sections`` dataclasses, and
+``kafka_options`` holds the rules for the
 ``kafka.common``, ``kafka.consumer`` and ``kafka.producer`` sections, passed verbatim to
 kafka-python except for the options the daemon sets itself.
 """

@@ -3,26 +3,17 @@
 Every problem is a line of one ConfigError naming the file and the dotted key, all invalid keys
 at once, so an operator can fix the file in one pass without reading code.  The checks across
 sections (topics that clash, limits that contradict each other) run once every key is valid.
+What each single value may be is in ``value_checks.py``; this module maps keys to those checks.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import math
-import re
 from collections.abc import Callable, Mapping
-from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
-from logwarden.daemon.config.kafka_options import (
-    KAFKA_INT32_MAXIMUM,
-    Role,
-    as_passed,
-    is_kafka_int,
-    option_problem,
-    security_problem,
-)
+from logwarden.daemon.config.kafka_options import security_problem
 from logwarden.daemon.config.sections import (
     INPUT_FORMATS,
     LOG_LEVELS,
@@ -37,10 +28,24 @@ from logwarden.daemon.config.sections import (
     ShutdownConfig,
     StateConfig,
 )
+from logwarden.daemon.config.value_checks import (
+    SHUTDOWN_TIMEOUT_MAXIMUM,
+    Check,
+    boolean,
+    bootstrap_servers,
+    file_path,
+    header_regex,
+    integer_at_least,
+    kafka_options,
+    non_empty_string,
+    non_negative_number,
+    number,
+    one_of,
+    regex,
+    topic_list,
+    topic_name,
+)
 from logwarden.errors import ConfigError, did_you_mean, shown
-from logwarden.events.header import CONTENT_GROUP
-
-_TOPIC_RE = re.compile(r"[A-Za-z0-9._-]{1,249}")
 
 
 def parse_config(raw: object, source: str = "<config>") -> DaemonConfig:
@@ -65,7 +70,6 @@ def parse_config(raw: object, source: str = "<config>") -> DaemonConfig:
 
 
 T = TypeVar("T")
-Check = Callable[["_Reader", str, Any], Any]
 
 
 class _Reader:
@@ -155,163 +159,6 @@ def _unknown_key_message(name: str, known: list[str]) -> str:
     return f"unknown key{did_you_mean(name, known)} (known keys: {', '.join(known)})"
 
 
-def _string(reader: _Reader, key: str, value: Any) -> str:
-    """A non-empty string that can be written as UTF-8.
-
-    A YAML escape such as ``"\\ud800"`` gives a lone surrogate, which Python keeps in a str but no
-    file name, Kafka request or log line can encode: it would fail far from the config.
-    """
-    if not isinstance(value, str) or not value.strip():
-        raise reader.error(key, f"expected a non-empty string, got {shown(value)}")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise reader.error(
-            key, f"contains {value[exc.start]!r}, a lone surrogate that cannot be encoded as UTF-8"
-        ) from exc
-    return value
-
-
-def _path(reader: _Reader, key: str, value: Any) -> Path:
-    """A file system path; a NUL (YAML ``"\\0"``) would make every file call raise ValueError at start."""
-    text = _string(reader, key, value)
-    if "\0" in text:
-        raise reader.error(key, f"a path cannot contain a NUL character, got {shown(text)}")
-    return Path(text)
-
-
-def _topic(reader: _Reader, key: str, value: Any) -> str:
-    if not isinstance(value, str) or not _TOPIC_RE.fullmatch(value) or value in (".", ".."):
-        raise reader.error(
-            key, f"expected a Kafka topic name (1-249 characters of A-Z a-z 0-9 . _ -), got {shown(value)}"
-        )
-    return value
-
-
-def _topic_list(reader: _Reader, key: str, value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list) or not value:
-        raise reader.error(key, f"expected a non-empty list of topic names, got {shown(value)}")
-    topics = tuple(_topic(reader, f"{key}[{i}]", item) for i, item in enumerate(value))
-    duplicates = sorted({t for t in topics if topics.count(t) > 1})
-    if duplicates:
-        raise reader.error(key, f"topic listed more than once: {', '.join(duplicates)}")
-    return topics
-
-
-def _servers(reader: _Reader, key: str, value: Any) -> tuple[str, ...]:
-    expected = 'expected a non-empty list of "host:port" strings'
-    if not isinstance(value, list) or not value:
-        raise reader.error(key, f"{expected}, got {shown(value)}")
-    for i, item in enumerate(value):
-        host, _, port = item.rpartition(":") if isinstance(item, str) else ("", "", "")
-        is_port = port.isascii() and port.isdigit() and len(port) <= 5 and 0 < int(port) < 65536
-        if not host.strip() or not is_port:
-            raise reader.error(f"{key}[{i}]", f"{expected}, got {shown(item)}")
-    return tuple(value)
-
-
-INTEGER_MAXIMUM = KAFKA_INT32_MAXIMUM
-"""Largest value of any integer key: Kafka's own bound for sizes and milliseconds.  Larger is a typo,
-and would fail far from the config (a 400-digit ``poll_timeout_ms`` overflows in the poll loop)."""
-
-
-def _integer(minimum: int) -> Check:
-    def check(reader: _Reader, key: str, value: Any) -> int:
-        if not is_kafka_int(value, minimum):
-            raise reader.error(
-                key, f"expected an integer from {minimum} to {INTEGER_MAXIMUM:,}, got {shown(value)}"
-            )
-        return value
-
-    return check
-
-
-def _number(*, positive: bool, maximum: float | None = None) -> Check:
-    def check(reader: _Reader, key: str, value: Any) -> float:
-        number = _finite_float(value)
-        if number is None or (positive and number <= 0) or (maximum is not None and number > maximum):
-            expected = "number > 0" if positive else "finite number"
-            bound = "" if maximum is None else f" and at most {maximum:,g}"
-            raise reader.error(key, f"expected a {expected}{bound}, got {shown(value)}")
-        return number
-
-    return check
-
-
-SHUTDOWN_TIMEOUT_MAXIMUM = 3600.0
-"""An hour: a stop bound beyond it is a typo (systemd's TimeoutStopSec is 20 s in the unit), and past
-about 292 years kafka-python's close raises on its millisecond timeout."""
-
-
-def _non_negative_number(reader: _Reader, key: str, value: Any) -> float:
-    number = _finite_float(value)
-    if number is None or number < 0:
-        raise reader.error(key, f"expected a number >= 0, got {shown(value)}")
-    return number
-
-
-def _finite_float(value: Any) -> float | None:
-    """``value`` as a float when it is an int or float (not a bool) that is finite as a float, else None."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    try:
-        number = float(value)
-    except OverflowError:  # an int beyond the range of a float
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _boolean(reader: _Reader, key: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise reader.error(key, f"expected true or false, got {shown(value)}")
-    return value
-
-
-def _choice(options: tuple[str, ...]) -> Check:
-    def check(reader: _Reader, key: str, value: Any) -> str:
-        if value not in options:
-            raise reader.error(key, f"expected one of {', '.join(options)}; got {shown(value)}")
-        return cast(str, value)
-
-    return check
-
-
-def _regex(reader: _Reader, key: str, value: Any) -> str:
-    pattern = _string(reader, key, value)
-    try:
-        re.compile(pattern)
-    except (re.error, OverflowError) as exc:  # OverflowError: a repeat count such as {4294967296}
-        raise reader.error(key, f"invalid regular expression {shown(pattern)}: {exc}") from exc
-    except RecursionError as exc:
-        raise reader.error(key, f"invalid regular expression {shown(pattern)}: nested too deeply") from exc
-    return pattern
-
-
-def _header_regex(reader: _Reader, key: str, value: Any) -> str:
-    pattern = _regex(reader, key, value)
-    if CONTENT_GROUP not in re.compile(pattern).groupindex:
-        raise reader.error(
-            key, f"needs a named group (?P<{CONTENT_GROUP}>...) for the message after the header"
-        )
-    return pattern
-
-
-def _kafka_options(role: Role) -> Check:
-    def check(reader: _Reader, key: str, value: Any) -> Mapping[str, Any]:
-        if not isinstance(value, Mapping):
-            raise reader.error(key, f"expected a mapping of kafka-python {role} options, got {shown(value)}")
-        problems = [
-            str(reader.error(f"{key}.{name}", problem))
-            for name, option_value in value.items()
-            if (problem := option_problem(role, name, option_value)) is not None
-        ]
-        if problems:  # every bad option of the section, one line each
-            raise ConfigError("\n".join(problems))
-        return as_passed(value)
-
-    return check
-
-
 def _check_security(reader: _Reader, kafka: KafkaConfig) -> None:
     for role, own, options in (
         ("consumer", kafka.consumer, kafka.consumer_options()),
@@ -389,41 +236,45 @@ _CHECKS: dict[type, dict[str, Check | type]] = {
         "logging": LoggingConfig,
     },
     KafkaConfig: {
-        "bootstrap_servers": _servers,
-        "group_id": _string,
-        "input_topics": _topic_list,
-        "alerts_topic": _topic,
-        "dead_letter_topic": _topic,
-        "dead_letter_max_bytes": _integer(1024),
-        "scores_topic": _topic,
-        "compiled_record_decoder": _boolean,
-        "common": _kafka_options("common"),
-        "consumer": _kafka_options("consumer"),
-        "producer": _kafka_options("producer"),
+        "bootstrap_servers": bootstrap_servers,
+        "group_id": non_empty_string,
+        "input_topics": topic_list,
+        "alerts_topic": topic_name,
+        "dead_letter_topic": topic_name,
+        "dead_letter_max_bytes": integer_at_least(1024),
+        "scores_topic": topic_name,
+        "compiled_record_decoder": boolean,
+        "common": kafka_options("common"),
+        "consumer": kafka_options("consumer"),
+        "producer": kafka_options("producer"),
     },
     InputConfig: {
-        "format": _choice(INPUT_FORMATS),
+        "format": one_of(INPUT_FORMATS),
         "entity": EntityConfig,
         "json": JsonInputConfig,
-        "max_message_bytes": _integer(1),
-        "header_regex": _header_regex,
+        "max_message_bytes": integer_at_least(1),
+        "header_regex": header_regex,
     },
-    EntityConfig: {"regex": _regex, "field": _string, "key": _boolean},
-    JsonInputConfig: {"message_field": _string, "timestamp_field": _string, "event_field": _string},
-    ModelConfig: {"path": _path, "threshold": _number(positive=False), "top_k": _integer(0)},
+    EntityConfig: {"regex": regex, "field": non_empty_string, "key": boolean},
+    JsonInputConfig: {
+        "message_field": non_empty_string,
+        "timestamp_field": non_empty_string,
+        "event_field": non_empty_string,
+    },
+    ModelConfig: {"path": file_path, "threshold": number(positive=False), "top_k": integer_at_least(0)},
     StateConfig: {
-        "dir": _path,
-        "ttl_seconds": _number(positive=True),
-        "allowed_lateness_seconds": _non_negative_number,
-        "max_entities": _integer(1),
-        "checkpoint_every_events": _integer(1),
-        "checkpoint_interval_seconds": _number(positive=True),
+        "dir": file_path,
+        "ttl_seconds": number(positive=True),
+        "allowed_lateness_seconds": non_negative_number,
+        "max_entities": integer_at_least(1),
+        "checkpoint_every_events": integer_at_least(1),
+        "checkpoint_interval_seconds": number(positive=True),
     },
     ProcessingConfig: {
-        "batch_max_events": _integer(1),
-        "poll_timeout_ms": _integer(0),
-        "onnx_threads": _integer(1),
+        "batch_max_events": integer_at_least(1),
+        "poll_timeout_ms": integer_at_least(0),
+        "onnx_threads": integer_at_least(1),
     },
-    ShutdownConfig: {"timeout_seconds": _number(positive=True, maximum=SHUTDOWN_TIMEOUT_MAXIMUM)},
-    LoggingConfig: {"level": _choice(LOG_LEVELS), "kafka_level": _choice(LOG_LEVELS)},
+    ShutdownConfig: {"timeout_seconds": number(positive=True, maximum=SHUTDOWN_TIMEOUT_MAXIMUM)},
+    LoggingConfig: {"level": one_of(LOG_LEVELS), "kafka_level": one_of(LOG_LEVELS)},
 }

@@ -103,7 +103,7 @@ def boolean(value: Any) -> bool:
 
 
 def integer(minimum: int) -> Callable[[Any], bool]:
-    """A whole number from ``minimum`` up to Kafka's Int32 bound (config.INTEGER_MAXIMUM says why)."""
+    """A whole number from ``minimum`` to the Int32 bound (``value_checks.INTEGER_MAXIMUM`` says why)."""
     return lambda value: type(value) is int and minimum <= value <= INT32_MAX
 
 
