@@ -118,12 +118,12 @@ def number(*, positive: bool, maximum: float | None = None) -> Check:
     """The check for a finite number, above 0 when ``positive``, at most ``maximum`` when given."""
 
     def check(reader: KeyErrors, key: str, value: Any) -> float:
-        number = finite_float(value)
-        if number is None or (positive and number <= 0) or (maximum is not None and number > maximum):
+        checked = finite_float(value)
+        if checked is None or (positive and checked <= 0) or (maximum is not None and checked > maximum):
             expected = "number > 0" if positive else "finite number"
             bound = "" if maximum is None else f" and at most {maximum:,g}"
             raise reader.error(key, f"expected a {expected}{bound}, got {shown(value)}")
-        return number
+        return checked
 
     return check
 
@@ -135,10 +135,10 @@ about 292 years kafka-python's close raises on its millisecond timeout."""
 
 def non_negative_number(reader: KeyErrors, key: str, value: Any) -> float:
     """A finite number >= 0 (a lateness of 0 means none is allowed)."""
-    number = finite_float(value)
-    if number is None or number < 0:
+    checked = finite_float(value)
+    if checked is None or checked < 0:
         raise reader.error(key, f"expected a number >= 0, got {shown(value)}")
-    return number
+    return checked
 
 
 def finite_float(value: Any) -> float | None:
