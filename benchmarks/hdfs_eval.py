@@ -247,10 +247,9 @@ def print_unseen_counts(
 
     A session "has unseen counts" when no training session has its count of every event key.
     The gated rows alert on such a session above a lower threshold, on any other above the
-    model's: the held-out maximum, with no margin or with half a nat, comes from training data (six
-    normal dev sessions score it to six digits, one with unseen counts); the dev-chosen row
-    sets it just above the highest normal dev session of this kind, the best any choice can do
-    at this false-positive count.
+    model's: the held-out maximum, with no margin or with half a nat, comes from training data;
+    the dev-chosen row sets it just above the highest normal dev session of this kind, the best
+    any choice can do at this false-positive count.
     """
     seen = {event_counts(keys) for keys in training_keys}
     unseen = np.array([event_counts(row.keys) not in seen for row in labelled])
