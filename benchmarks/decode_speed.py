@@ -12,6 +12,7 @@ thread, because the machine is shared; the two formats are measured in the same 
 
 from __future__ import annotations
 
+import argparse
 import sys
 import tempfile
 import time
@@ -96,4 +97,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    ).parse_args()
     main()
