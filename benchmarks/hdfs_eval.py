@@ -181,13 +181,26 @@ def evaluate(args: argparse.Namespace, out_dir: Path) -> DetectionMetrics:
     sessions = [vocabulary.encode(row.keys) for row in labelled]
     labels = [row.anomalous for row in labelled]
     events = sum(len(s) for s in sessions)
-    score_sessions(model, sessions[:256], metadata.threshold)  # warm-up: first onnxruntime calls allocate
+    gate = metadata.count_gate
+    if gate is None:
+        print(f"count gate       off: {training['count_gate'].get('off')}")
+    else:
+        summary = training["count_gate"]
+        print(
+            f"count gate       {gate.threshold:.3f} nats for sessions with unseen counts (held-out max + "
+            f"{summary['margin']:.2f}); {len(gate.profiles)} count combinations in training, "
+            f"{summary['holdout_unseen_counts']} of {summary['holdout_sessions']} held-out sessions "
+            "unseen in the fit set"
+        )
+    score_sessions(
+        model, sessions[:256], metadata.threshold, count_gate=gate
+    )  # warm-up: first onnxruntime calls allocate
     # Five timed passes, the median reported: one pass lasts a quarter of a second, which a
     # neighbour on this shared machine can slow by a third.
     durations = []
     for _ in range(SCORING_PASSES):
         started = time.perf_counter()
-        results = score_sessions(model, sessions, metadata.threshold)
+        results = score_sessions(model, sessions, metadata.threshold, count_gate=gate)
         durations.append(time.perf_counter() - started)
     seconds = float(np.median(durations))
     print(
@@ -210,6 +223,8 @@ def evaluate(args: argparse.Namespace, out_dir: Path) -> DetectionMetrics:
         f"{scores[~anomalous & ~has_unknown].max():.3f}"
     )
     print("sensitivity (for information only; the model's threshold above is the honest figure):")
+    predictions = [bool(s > metadata.threshold or u) for s, u in zip(scores, has_unknown, strict=True)]
+    print_metrics("  without count gate", confusion(labels, predictions))
     for margin in (0.0, 1.0, math.log(10), 3.0):
         threshold = calibration["holdout_max_score"] + margin
         predictions = [bool(s > threshold or u) for s, u in zip(scores, has_unknown, strict=True)]

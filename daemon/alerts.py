@@ -19,7 +19,7 @@ import numpy as np
 
 from logwarden.model.contract import END_ID, UNKNOWN_ID, ModelMetadata
 
-AlertKind = Literal["event", "session_end", "unknown_template"]
+AlertKind = Literal["event", "session_end", "unknown_template", "unseen_counts"]
 
 _ALERT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://logwarden.invalid/alert")
 _MAX_DETAIL_BYTES = 1024
@@ -100,19 +100,21 @@ def build_alert(
     source: tuple[str, int, int] | None,
     event_time_ms: int | None,
     detected_ms: int,
+    kind: AlertKind | None = None,
 ) -> dict[str, Any]:
     """The alert for one anomalous event, or for a session's end when ``event_id`` is END_ID.
 
     ``alert_id`` comes from ``alert_id()`` or ``session_end_alert_id()``; ``log_probs`` is the
     model's distribution before the event (the row the score came from); ``source`` is the
     triggering record's (topic, partition, offset), None for a session end.  The detection
-    time is a parameter so that the function stays pure.  An event text longer than
+    time is a parameter so that the function stays pure.  ``kind`` overrides the kind read from
+    ``event_id``: a session end that the count gate flagged is ``unseen_counts``.  An event text longer than
     MAX_ALERT_EVENT_BYTES is cut, and ``event_truncated`` and ``event_bytes`` (its full size) say so.
     """
     event, event_bytes = _capped(event_text)
     alert: dict[str, Any] = {
         "alert_id": alert_id,
-        "kind": alert_kind(event_id),
+        "kind": kind or alert_kind(event_id),
         "entity": entity,
         "score": _finite_or_none(score),
         "threshold": _finite_or_none(threshold),

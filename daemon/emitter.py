@@ -25,6 +25,7 @@ from logwarden.daemon.decode import DecodedEvent
 from logwarden.daemon.kafka_client.clients import OutputSink
 from logwarden.daemon.kafka_client.corrupt_batches import CorruptBatch
 from logwarden.daemon.policy import AlertPolicy
+from logwarden.daemon.processor import EndedSessions
 from logwarden.errors import DecodeError
 from logwarden.model.contract import END_ID, ModelMetadata
 
@@ -87,29 +88,38 @@ class Emitter:
             }
             self._sink.send_score(entities[position], encode_alert(payload))
 
-    def session_end_alerts(
-        self, entities: Sequence[str], scores: np.ndarray, log_probs: np.ndarray, last_seen: np.ndarray
-    ) -> int:
-        """Alert on the ended sessions the policy flags, their ids derived from entity and last event."""
-        end_ids = np.full(len(entities), END_ID, np.int64)
-        flagged = np.flatnonzero(self._policy.decide(scores, end_ids))
+    def session_end_alerts(self, ended: EndedSessions) -> int:
+        """Alert on the ended sessions the policy flags, their ids derived from entity and last event.
+
+        A session flagged by its END token alerts as ``session_end`` (score: END's surprise); one
+        flagged by the count gate as ``unseen_counts`` (score: the session's largest surprise,
+        threshold: the gate's).  Either way one alert per session, under the same id.
+        """
+        session_scores = ended.session_scores
+        by_end, by_counts = self._policy.decide_session_ends(
+            ended.scores, session_scores, ended.count_profile
+        )
+        gate = self._policy.count_gate
         detected_ms = int(time.time() * 1000)
+        flagged = np.flatnonzero(by_end | by_counts)
         for index in flagged.tolist():
-            entity = entities[index]
-            last_event_ms = round(float(last_seen[index]) * 1000)
+            entity = ended.entities[index]
+            last_event_ms = round(float(ended.last_seen[index]) * 1000)
+            counts = bool(by_counts[index]) and gate is not None
             alert = build_alert(
                 alert_id=session_end_alert_id(entity, last_event_ms),
                 entity=entity,
-                score=float(scores[index]),
-                threshold=self._threshold,
+                score=float(session_scores[index] if counts else ended.scores[index]),
+                threshold=gate.threshold if counts and gate is not None else self._threshold,
                 event_id=END_ID,
                 event_text="",
-                log_probs=log_probs[index],
+                log_probs=ended.log_probs[index],
                 metadata=self._metadata,
                 top_k=self._top_k,
                 source=None,
                 event_time_ms=last_event_ms,
                 detected_ms=detected_ms,
+                kind="unseen_counts" if counts else None,
             )
             self._sink.send_alert(entity, encode_alert(alert))
         return len(flagged)

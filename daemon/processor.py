@@ -16,6 +16,7 @@ import numpy as np
 
 from logwarden.daemon.state.table import EntityStateTable
 from logwarden.model.contract import END_ID
+from logwarden.model.count_gate import event_weights
 from logwarden.scoring.session import StepModel, surprise_of
 
 
@@ -33,12 +34,28 @@ class EndedSessions:
     log_probs: np.ndarray  # float32 [E, V]
     events_applied: np.ndarray  # int64 [E]: events of the ended session
     last_seen: np.ndarray  # float64 [E]: time of its last event
+    count_profile: np.ndarray  # uint64 [E]: multiset hash of the session's events (count_gate.py)
+    max_surprise: np.ndarray  # float32 [E]: largest surprise of its events; NaN if not tracked
+
+    @property
+    def session_scores(self) -> np.ndarray:
+        """Each session's score as offline scoring gives it: the largest surprise, END included.
+
+        NaN (counts not tracked: state restored from a store that lacked them) stays NaN.
+        """
+        return np.maximum(self.max_surprise, self.scores)
 
 
 def no_ended_sessions() -> EndedSessions:
     """An empty ``EndedSessions``: the default for a batch in which no session ended."""
     return EndedSessions(
-        [], np.empty(0, np.float32), np.empty((0, 0), np.float32), np.empty(0, np.int64), np.empty(0)
+        [],
+        np.empty(0, np.float32),
+        np.empty((0, 0), np.float32),
+        np.empty(0, np.int64),
+        np.empty(0),
+        np.empty(0, np.uint64),
+        np.empty(0, np.float32),
     )
 
 
@@ -98,6 +115,7 @@ class BatchProcessor:
         self._model = model
         self._table = table
         self._columns = columns_per_call
+        self._weights = np.empty(0, np.uint64)
 
     def process(
         self,
@@ -120,7 +138,7 @@ class BatchProcessor:
         log_probs: np.ndarray | None = None
         times = np.broadcast_to(np.asarray(now, np.float64), (count,))
         all_slots = self._table.slots_for(entities, times, partitions)
-        ended: list[tuple[np.ndarray, ScoredBatch, np.ndarray, np.ndarray]] = []
+        ended: list[tuple[np.ndarray, EndedSessions]] = []
         for wave in wave_indices(all_slots):
             # A wave holds each slot once, so its pieces are independent of one another.
             for piece in column_chunks(wave, self._columns):
@@ -136,10 +154,40 @@ class BatchProcessor:
                     log_probs = np.empty((count, step_log_probs.shape[1]), np.float32)
                 log_probs[piece] = step_log_probs
                 scores[piece] = surprise_of(step_log_probs, ids)
-                self._table.write(slots, out.h, out.c, times[piece])
+                self._table.write(
+                    slots,
+                    out.h,
+                    out.c,
+                    times[piece],
+                    count_weights=self._count_weights(step_log_probs.shape[1])[ids],
+                    surprise=scores[piece],
+                )
         if log_probs is None:
             log_probs = np.empty((0, 0), np.float32)
         return ScoredBatch(scores, log_probs, self._gather_ended(entities, ended))
+
+    def _count_weights(self, vocab_size: int) -> np.ndarray:
+        """The count gate's weight of each event id, computed once for the model's vocabulary size."""
+        if len(self._weights) != vocab_size:
+            self._weights = event_weights(vocab_size)
+        return self._weights
+
+    def end_sessions(self, entities: list[str], slots: np.ndarray) -> EndedSessions:
+        """Score the end of the sessions in ``slots`` (idle past the TTL) with what the gate needs.
+
+        The state is left as it is; the caller removes the entities.
+        """
+        end = self.score_session_end(slots)
+        table = self._table
+        return EndedSessions(
+            entities=entities,
+            scores=end.scores,
+            log_probs=end.log_probs,
+            events_applied=table.events_applied[slots].copy(),
+            last_seen=table.last_seen[slots].copy(),
+            count_profile=table.count_profile[slots].copy(),
+            max_surprise=table.max_surprise[slots].copy(),
+        )
 
     def _end_stale_sessions(
         self,
@@ -147,7 +195,7 @@ class BatchProcessor:
         slots: np.ndarray,
         times: np.ndarray,
         ttl_seconds: float,
-        ended: list[tuple[np.ndarray, ScoredBatch, np.ndarray, np.ndarray]],
+        ended: list[tuple[np.ndarray, EndedSessions]],
     ) -> None:
         stale = np.flatnonzero(
             (self._table.events_applied[slots] > 0) & (times - self._table.last_seen[slots] > ttl_seconds)
@@ -155,29 +203,24 @@ class BatchProcessor:
         if stale.size == 0:
             return
         stale_slots = slots[stale]
-        end = self.score_session_end(stale_slots)
-        ended.append(
-            (
-                piece[stale],
-                end,
-                self._table.events_applied[stale_slots].copy(),
-                self._table.last_seen[stale_slots].copy(),
-            )
-        )
+        ended.append((piece[stale], self.end_sessions([], stale_slots)))
         self._table.restart_sessions(stale_slots)
 
     @staticmethod
     def _gather_ended(
-        entities: Sequence[str], ended: list[tuple[np.ndarray, ScoredBatch, np.ndarray, np.ndarray]]
+        entities: Sequence[str], ended: list[tuple[np.ndarray, EndedSessions]]
     ) -> EndedSessions:
         if not ended:
             return no_ended_sessions()
+        sessions = [session for _, session in ended]
         return EndedSessions(
-            entities=[entities[i] for positions, _, _, _ in ended for i in positions.tolist()],
-            scores=np.concatenate([end.scores for _, end, _, _ in ended]),
-            log_probs=np.concatenate([end.log_probs for _, end, _, _ in ended]),
-            events_applied=np.concatenate([applied for _, _, applied, _ in ended]),
-            last_seen=np.concatenate([seen for _, _, _, seen in ended]),
+            entities=[entities[i] for positions, _ in ended for i in positions.tolist()],
+            scores=np.concatenate([s.scores for s in sessions]),
+            log_probs=np.concatenate([s.log_probs for s in sessions]),
+            events_applied=np.concatenate([s.events_applied for s in sessions]),
+            last_seen=np.concatenate([s.last_seen for s in sessions]),
+            count_profile=np.concatenate([s.count_profile for s in sessions]),
+            max_surprise=np.concatenate([s.max_surprise for s in sessions]),
         )
 
     def score_session_end(self, slots: np.ndarray) -> ScoredBatch:

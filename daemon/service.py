@@ -341,11 +341,8 @@ class DaemonService:
         """
         scored = self._processor.process(entities, event_ids, partitions, times, self._settings.ttl_seconds)
         if scored.ended.entities:
-            ended = scored.ended
-            self.counters.alerts += self._emitter.session_end_alerts(
-                ended.entities, ended.scores, ended.log_probs, ended.last_seen
-            )
-            self.counters.session_ends += len(ended.entities)
+            self.counters.alerts += self._emitter.session_end_alerts(scored.ended)
+            self.counters.session_ends += len(scored.ended.entities)
         self.counters.events += len(entities)
         self.counters.alerts += self._emitter.event_alerts(
             entities, event_ids, scored.scores, scored.log_probs, records, events
@@ -410,10 +407,7 @@ class DaemonService:
             return
         entities = [entity for entity, _ in expired]
         slots = np.asarray([slot for _, slot in expired], np.int64)
-        scored = self._processor.score_session_end(slots)
-        alerts = self._emitter.session_end_alerts(
-            entities, scored.scores, scored.log_probs, self._table.last_seen[slots]
-        )
+        alerts = self._emitter.session_end_alerts(self._processor.end_sessions(entities, slots))
         self._table.remove(entities)
         self._cadence.mark_dirty()
         self.counters.session_ends += len(entities)

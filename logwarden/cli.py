@@ -124,6 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--hidden-size", type=int, help="LSTM hidden size (default 64)")
     train.add_argument("--layers", type=int, help="LSTM layers (default 2)")
+    train.add_argument(
+        "--no-count-gate",
+        dest="count_gate",
+        action="store_false",
+        help="judge sessions by the model's threshold alone, even when training sessions repeat "
+        "their event counts (see 'The count gate' in the README)",
+    )
 
     score = commands.add_parser("score", help="score a file offline with onnxruntime; JSON lines on stdout")
     score.add_argument("--model", type=_path, required=True, help="model directory (model.onnx + model.json)")
@@ -380,10 +387,12 @@ def _handle_eval(args: argparse.Namespace) -> int:
             "(logwarden score --sequences gives each session's verdict)"
         )
     records = list(score_sequence_lines(model, [row.keys for row in rows], args.threshold))
+    gate = model.metadata.count_gate
     metrics = confusion([row.anomalous for row in rows], [record["anomalous"] for record in records])
     report = {
         "sessions": len(rows),
         "threshold": model.metadata.threshold if args.threshold is None else args.threshold,
+        "count_gate_threshold": None if gate is None else gate.threshold,
         **metrics.as_dict(),
         "ratio": f"{normal}:{anomalous}",
         "f1_at_ratio": metrics.f1_at_ratio(normal, anomalous),

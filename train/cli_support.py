@@ -51,7 +51,7 @@ OPTION_NAMES = {
 
 def training_options(args: argparse.Namespace) -> TrainingOptions:
     """TrainingOptions with the trainer's defaults, overridden by the options given on the command line."""
-    overrides: dict[str, Any] = {"seed": args.seed}
+    overrides: dict[str, Any] = {"seed": args.seed, "count_gate": getattr(args, "count_gate", True)}
     for option, field_name in (
         ("epochs", "epochs"),
         ("hidden_size", "hidden_size"),

@@ -38,6 +38,7 @@ from logwarden.model.contract import (
     ModelMetadata,
     ParserSettings,
 )
+from logwarden.model.count_gate import CountGate
 
 from .network import NextEventLSTM
 
@@ -97,6 +98,7 @@ def export_model(
     threshold_method: str,
     training: dict[str, Any],
     parser: ParserSettings | None = None,
+    count_gate: CountGate | None = None,
 ) -> ModelMetadata:
     """Write ``model.onnx`` and ``model.json`` as ``out_dir`` (``publish_model_dir``); return the metadata.
 
@@ -117,6 +119,7 @@ def export_model(
         onnx_sha256=sha256_hex(graph),
         parser=parser,
         training=dict(training),
+        count_gate=count_gate,
     )
     try:
         publish_model_dir(out_dir, {ONNX_FILE: graph, METADATA_FILE: (metadata.to_json() + "\n").encode()})

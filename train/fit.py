@@ -40,7 +40,8 @@ class TrainingOptions:
     ``calibrate.threshold_from_normal``).  ``swap_probability`` > 0 swaps neighbouring events
     while training (``dataset.swap_adjacent``) so concurrent-worker reorderings look normal; it
     is off by default because it also teaches the network that swapped steps are normal, which
-    hides genuine out-of-order and missing-step anomalies.
+    hides genuine out-of-order and missing-step anomalies.  ``count_gate`` lets training learn the
+    session-level count check (``logwarden/model/count_gate.py``) when the data supports one.
     """
 
     epochs: int = 30
@@ -58,6 +59,7 @@ class TrainingOptions:
     threshold_quantile: float = 1.0
     threshold_margin: float = DEFAULT_THRESHOLD_MARGIN
     threads: int = 2
+    count_gate: bool = True
 
     def validate(self, names: Mapping[str, str] | None = None) -> None:
         """Raise TrainingError naming the first invalid option, as ``names`` calls it (default: its field).

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import structlog
 
 from logwarden.errors import InputFormatError, TrainingError
@@ -25,8 +26,9 @@ from logwarden.events.json_events import (
 from logwarden.events.sequences import LabelledSession
 from logwarden.events.vocabulary import Vocabulary
 from logwarden.model.contract import FIRST_EVENT_ID, InputKind, ModelMetadata, ParserSettings
+from logwarden.model.count_gate import GateDecision, learn_count_gate
 
-from .calibrate import LabelledSessions, calibrate
+from .calibrate import Calibration, LabelledSessions, calibrate
 from .dataset import sessions_needed_for_holdout, split_holdout
 from .export import export_model, out_dir_problem
 from .fit import TrainingOptions, fit
@@ -260,6 +262,7 @@ def _train(
         margin=options.threshold_margin,
         labelled=labelled_ids,
     )
+    gate = _count_gate(options, fit_sessions, holdout, calibration, vocab_size)
     training: dict[str, Any] = {
         "sessions": len(sessions),
         "events": int(sum(len(s) for s in sessions)),
@@ -272,6 +275,7 @@ def _train(
         "seconds": round(result.seconds, 3),
         "options": dataclasses.asdict(options),
         "calibration": calibration.summary,
+        "count_gate": gate.summary,
         **data,
         **extra,
     }
@@ -285,6 +289,7 @@ def _train(
         threshold_method=calibration.method,
         training=training,
         parser=parser,
+        count_gate=gate.gate,
     )
     logger.info(
         "model_written",
@@ -292,10 +297,28 @@ def _train(
         model_version=metadata.model_version,
         threshold=round(calibration.threshold, 4),
         threshold_method=calibration.method,
+        count_gate=None if gate.gate is None else round(gate.gate.threshold, 4),
         final_loss=round(result.final_loss, 6),
         seconds=round(result.seconds, 2),
     )
     return metadata
+
+
+def _count_gate(
+    options: TrainingOptions,
+    fit_sessions: Sequence[np.ndarray],
+    holdout: Sequence[np.ndarray],
+    calibration: Calibration,
+    vocab_size: int,
+) -> GateDecision:
+    """The count gate learned from the training data, or why there is none."""
+    if not options.count_gate:
+        return GateDecision(None, {"off": "turned off (TrainingOptions.count_gate, --no-count-gate)"})
+    decision = learn_count_gate(
+        fit_sessions, holdout, calibration.summary.get("holdout_max_score"), vocab_size
+    )
+    logger.info("count_gate", learned=decision.gate is not None, **decision.summary)
+    return decision
 
 
 def check_out_dir(out_dir: str | Path) -> None:

@@ -32,6 +32,8 @@ class _StoredRow(NamedTuple):
     c: np.ndarray
     last_seen: float
     events_applied: int
+    count_profile: int
+    max_surprise: float
 
 
 class MemoryStateStore:
@@ -84,6 +86,8 @@ class MemoryStateStore:
                     chunk.c[i].copy(),
                     float(chunk.last_seen[i]),
                     int(chunk.events_applied[i]),
+                    int(chunk.count_profile[i]),
+                    float(chunk.max_surprise[i]),
                 )
         if midway is not None:
             midway()
@@ -109,4 +113,6 @@ class MemoryStateStore:
                 c=np.stack([row.c for _, row in chunk]).astype(np.float32, copy=False),
                 last_seen=np.array([row.last_seen for _, row in chunk], np.float64),
                 events_applied=np.array([row.events_applied for _, row in chunk], np.int64),
+                count_profile=np.array([row.count_profile for _, row in chunk], np.uint64),
+                max_surprise=np.array([row.max_surprise for _, row in chunk], np.float32),
             )

@@ -5,6 +5,9 @@ nothing in it is trusted: it must hold the header row and exactly the schema bel
 read back is checked for its SQLite type and range.  Anything else is a StateStoreError naming the
 file, never a state loaded wrong.  The store itself (daemon/state/sqlite_store.py) creates, writes and
 reads the file; these are the rules it applies.
+
+The daemon's state outlives upgrades, so a file of an earlier format version is migrated in place
+(``migrate``) rather than refused: the schema of each version is kept here, exactly.
 """
 
 from __future__ import annotations
@@ -16,38 +19,99 @@ from typing import Any
 
 import numpy as np
 
-from logwarden.daemon.state.store import MAX_PARTITION, START_EMPTY, EntityRows, StoreHeader, damaged_row
+from logwarden.daemon.state.store import (
+    MAX_PARTITION,
+    START_EMPTY,
+    STORE_FORMAT_VERSION,
+    EntityRows,
+    StoreHeader,
+    damaged_row,
+)
 from logwarden.errors import StateStoreError
 
 FLOAT32_LE = np.dtype("<f4")
 """State BLOBs are raw little-endian float32, whatever the machine's byte order."""
 
-# An existing file must hold these tables exactly (whitespace aside): changing them needs a new
-# STORE_FORMAT_VERSION.
-SCHEMA = (
-    """CREATE TABLE header (
+_HEADER_TABLE = """CREATE TABLE header (
         id INTEGER PRIMARY KEY CHECK (id = 1),
         format_version INTEGER NOT NULL,
         model_sha256 TEXT NOT NULL,
         num_layers INTEGER NOT NULL,
         hidden_size INTEGER NOT NULL
-    )""",
-    # A rowid table, not WITHOUT ROWID: rows carry ~1 KB of BLOBs, too large for a clustered key.
-    """CREATE TABLE entities (
+    )"""
+# A rowid table, not WITHOUT ROWID: rows carry ~1 KB of BLOBs, too large for a clustered key.
+_ENTITIES_V1 = """CREATE TABLE entities (
         entity TEXT PRIMARY KEY,
         kafka_partition INTEGER NOT NULL,
         h BLOB NOT NULL,
         c BLOB NOT NULL,
         last_seen REAL NOT NULL,
         events_applied INTEGER NOT NULL
-    )""",
-    """CREATE TABLE offsets (
+    )"""
+# max_surprise may be NULL: SQLite stores NaN ("not tracked") as NULL.
+_ENTITIES_V2 = """CREATE TABLE entities (
+        entity TEXT PRIMARY KEY,
+        kafka_partition INTEGER NOT NULL,
+        h BLOB NOT NULL,
+        c BLOB NOT NULL,
+        last_seen REAL NOT NULL,
+        events_applied INTEGER NOT NULL,
+        count_profile INTEGER NOT NULL,
+        max_surprise REAL
+    )"""
+_OFFSETS_TABLE = """CREATE TABLE offsets (
         topic TEXT NOT NULL,
         kafka_partition INTEGER NOT NULL,
         next_offset INTEGER NOT NULL,
         PRIMARY KEY (topic, kafka_partition)
-    )""",
-)
+    )"""
+
+SCHEMA = (_HEADER_TABLE, _ENTITIES_V2, _OFFSETS_TABLE)
+"""What a new file is created with (STORE_FORMAT_VERSION)."""
+
+_ADDED_IN_V2 = ("count_profile INTEGER NOT NULL DEFAULT 0", "max_surprise REAL")
+"""Columns a version 1 file gains: every saved session gets count_profile 0 and max_surprise NULL
+(NaN, not tracked), so the count gate ignores it until it ends.  ADD COLUMN changes no row."""
+
+MIGRATIONS = {
+    1: (
+        *(f"ALTER TABLE entities ADD COLUMN {column}" for column in _ADDED_IN_V2),
+        "UPDATE header SET format_version = 2 WHERE id = 1",
+    ),
+}
+"""The statements that bring a file of format version N to version N + 1."""
+
+
+def _with_added_columns(create: str, columns: tuple[str, ...]) -> str:
+    """The SQL SQLite keeps for ``create`` after ``ALTER TABLE ... ADD COLUMN`` of each of ``columns``.
+
+    SQLite splices ``", <column definition>"`` in before the closing parenthesis (the table has no
+    table constraint for it to go before), so a migrated table's SQL differs from a new one's.
+    """
+    for column in columns:
+        end = create.rindex(")")
+        create = f"{create[:end]}, {column}{create[end:]}"
+    return create
+
+
+def _normalized(sql: str) -> str:
+    return " ".join(sql.split())
+
+
+def _tables(*statements: str) -> dict[str, frozenset[str]]:
+    tables: dict[str, set[str]] = {}
+    for statement in statements:
+        tables.setdefault(statement.split()[2], set()).add(_normalized(statement))
+    return {table: frozenset(texts) for table, texts in tables.items()}
+
+
+# An existing file must hold these tables exactly (whitespace aside): changing them needs a new
+# STORE_FORMAT_VERSION and a migration.
+_ACCEPTED_TABLES = {
+    1: _tables(_HEADER_TABLE, _ENTITIES_V1, _OFFSETS_TABLE),
+    2: _tables(*SCHEMA, _with_added_columns(_ENTITIES_V1, _ADDED_IN_V2)),
+}
+
 STORAGE_CLASS = {type(None): "NULL", int: "an integer", float: "a real", str: "text", bytes: "a blob"}
 
 
@@ -115,25 +179,40 @@ def read_header(conn: sqlite3.Connection, path: Path) -> StoreHeader:
     return StoreHeader(*stored)
 
 
-def check_schema(conn: sqlite3.Connection, path: Path) -> None:
-    """Refuse a file whose tables differ from the ones ``SCHEMA`` creates.
+def check_schema(conn: sqlite3.Connection, path: Path, version: int = STORE_FORMAT_VERSION) -> None:
+    """Refuse a file whose tables differ from the ones logwarden creates (or migrates to) for ``version``.
 
     A dropped table would otherwise load as empty (state without its offsets replays events
     into it twice), and a table rebuilt without its keys or NOT NULLs lets NULLs and duplicate
-    rows in.  Column edits (ALTER TABLE) rewrite the SQL SQLite keeps, so they show here too.
+    rows in.  Column edits (ALTER TABLE) rewrite the SQL SQLite keeps, so they show here too;
+    the only ones accepted are exactly those ``MIGRATIONS`` make.
     """
     found = dict(conn.execute("SELECT name, sql FROM sqlite_schema WHERE type = 'table'").fetchall())
-    for statement in SCHEMA:
-        table = statement.split()[2]
+    for table, accepted in _ACCEPTED_TABLES[version].items():
         if table not in found:
             problem = f"table {table} is missing"
-        elif " ".join(str(found[table]).split()) != " ".join(statement.split()):
-            problem = f"table {table} is not as logwarden creates it: {' '.join(str(found[table]).split())}"
+        elif _normalized(str(found[table])) not in accepted:
+            problem = (
+                f"table {table} is not as logwarden creates it for format_version {version}: "
+                f"{_normalized(str(found[table]))}"
+            )
         else:
             continue
         raise StateStoreError(
             f"{path}: {problem}; the file is damaged, edited or not a logwarden state store; " + START_EMPTY
         )
+
+
+def migrate(conn: sqlite3.Connection, path: Path, version: int) -> None:
+    """Bring a file of format ``version`` to STORE_FORMAT_VERSION, inside the caller's transaction.
+
+    Its tables are checked to be exactly those of ``version`` first, so an edited or foreign file is
+    refused as it was found (the caller rolls back), never half converted.
+    """
+    check_schema(conn, path, version)
+    for step in range(version, STORE_FORMAT_VERSION):
+        for statement in MIGRATIONS[step]:
+            conn.execute(statement)
 
 
 def decode_rows(batch: list[Any], header: StoreHeader, where: str) -> EntityRows:
@@ -142,21 +221,23 @@ def decode_rows(batch: list[Any], header: StoreHeader, where: str) -> EntityRows
     SQLite keeps whatever type a value was written with, whatever the column says, so an edited
     row may hold text where a BLOB or a number belongs.
     """
-    entities, partitions, hs, cs, last_seen, events = zip(*batch, strict=True)
-    for column, values, kind in (
-        ("entity", entities, str),
-        ("kafka_partition", partitions, int),
-        ("h", hs, bytes),
-        ("c", cs, bytes),
-        ("last_seen", last_seen, float),
-        ("events_applied", events, int),
-    ):
-        if set(map(type, values)) != {kind}:
-            i = next(i for i, value in enumerate(values) if type(value) is not kind)
+    entities, partitions, hs, cs, last_seen, events, profiles, surprises = zip(*batch, strict=True)
+    columns: tuple[tuple[str, tuple[Any, ...], set[type]], ...] = (
+        ("entity", entities, {str}),
+        ("kafka_partition", partitions, {int}),
+        ("h", hs, {bytes}),
+        ("c", cs, {bytes}),
+        ("last_seen", last_seen, {float}),
+        ("events_applied", events, {int}),
+        ("count_profile", profiles, {int}),
+        ("max_surprise", surprises, {float, type(None)}),
+    )
+    for column, values, kinds in columns:
+        if not set(map(type, values)) <= kinds:
+            i = next(i for i, value in enumerate(values) if type(value) not in kinds)
             found = STORAGE_CLASS[type(values[i])]
-            raise damaged_row(
-                where, entities[i], f"{found} in {column}, where logwarden writes {STORAGE_CLASS[kind]}"
-            )
+            written = " or ".join(sorted(STORAGE_CLASS[kind] for kind in kinds))
+            raise damaged_row(where, entities[i], f"{found} in {column}, where logwarden writes {written}")
     row_bytes = header.row_bytes
     for column, blobs in (("h", hs), ("c", cs)):
         if set(map(len, blobs)) != {row_bytes}:
@@ -172,6 +253,9 @@ def decode_rows(batch: list[Any], header: StoreHeader, where: str) -> EntityRows
     if outside.any():
         raise damaged_row(where, entities[int(np.argmax(outside))], "a kafka_partition outside 0..2**31-1")
     shape = (-1, header.num_layers, header.hidden_size)
+    surprise = np.array([np.nan if value is None else value for value in surprises], np.float64)
+    with np.errstate(over="ignore"):  # beyond float32 becomes infinity, which check_saved_rows refuses
+        max_surprise = surprise.astype(np.float32)
     return EntityRows(
         entities=list(entities),
         partition=partition.astype(np.int32),
@@ -179,6 +263,9 @@ def decode_rows(batch: list[Any], header: StoreHeader, where: str) -> EntityRows
         c=np.frombuffer(b"".join(cs), FLOAT32_LE).reshape(shape).astype(np.float32),
         last_seen=np.array(last_seen, np.float64),
         events_applied=np.array(events, np.int64),
+        # Written as the int64 with the same bits (SQLite's integers are signed 64-bit).
+        count_profile=np.array(profiles, np.int64).view(np.uint64),
+        max_surprise=max_surprise,
     )
 
 

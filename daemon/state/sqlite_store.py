@@ -6,32 +6,39 @@ float32 BLOBs whose shape comes from the header row, never pickled.
 
 A new store is created under another name and renamed into place, so an existing file is never
 legitimately empty or partial; an existing one is checked before use, and every row as it is read
-back, by the rules of daemon/state/sqlite_format.py.
+back, by the rules of daemon/state/sqlite_format.py.  A file of an earlier format version is migrated
+in the transaction that checks it, so it is either converted whole or left as it was.
 """
 
 from __future__ import annotations
 
 import fcntl
+import math
 import os
 import sqlite3
 from collections.abc import Callable, Collection, Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import structlog
 
 from logwarden.daemon.state.sqlite_format import (
     FLOAT32_LE,
+    MIGRATIONS,
     SCHEMA,
     accessible,
     check_file,
     check_schema,
     decode_rows,
+    migrate,
     read_header,
     wal_of,
 )
 from logwarden.daemon.state.store import (
     DEFAULT_CHUNK_ROWS,
     START_EMPTY,
+    STORE_FORMAT_VERSION,
     EntityRows,
     LoadedCheckpoint,
     StateChanges,
@@ -45,15 +52,19 @@ from logwarden.daemon.state.store import (
 )
 from logwarden.errors import StateStoreError
 
+log = structlog.get_logger("logwarden.daemon")
+
 DB_FILE = "state.sqlite3"
 LOCK_FILE = "lock"
 """Held (flock) by the process that has the store open: two daemons on one state.dir would each
 overwrite the other's checkpoints, so the second is refused at start, naming the first's pid."""
 
-_UPSERT_ENTITY = """INSERT INTO entities (entity, kafka_partition, h, c, last_seen, events_applied)
-    VALUES (?, ?, ?, ?, ?, ?)
+_ENTITY_COLUMNS = "entity, kafka_partition, h, c, last_seen, events_applied, count_profile, max_surprise"
+_UPSERT_ENTITY = f"""INSERT INTO entities ({_ENTITY_COLUMNS})
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (entity) DO UPDATE SET kafka_partition = excluded.kafka_partition, h = excluded.h,
-        c = excluded.c, last_seen = excluded.last_seen, events_applied = excluded.events_applied"""
+        c = excluded.c, last_seen = excluded.last_seen, events_applied = excluded.events_applied,
+        count_profile = excluded.count_profile, max_surprise = excluded.max_surprise"""
 _UPSERT_OFFSET = """INSERT INTO offsets (topic, kafka_partition, next_offset) VALUES (?, ?, ?)
     ON CONFLICT (topic, kafka_partition) DO UPDATE SET next_offset = excluded.next_offset"""
 
@@ -158,9 +169,25 @@ class SqliteStateStore:
             )
             # The write lock is taken at once, so a program holding the file is found at start.
             conn.execute("BEGIN IMMEDIATE")
-            check_header(read_header(conn, self.path), header, str(self.path))
+            stored = read_header(conn, self.path)
+            migrated = stored.format_version in MIGRATIONS and header.format_version == STORE_FORMAT_VERSION
+            if migrated:
+                # The same model and shape first: a file that is refused must be left as it was.
+                check_header(replace(stored, format_version=header.format_version), header, str(self.path))
+                migrate(conn, self.path, stored.format_version)
+            else:
+                check_header(stored, header, str(self.path))
             check_schema(conn, self.path)
             conn.execute("COMMIT")
+            if migrated:
+                log.info(
+                    "state_store_migrated",
+                    path=str(self.path),
+                    from_format_version=stored.format_version,
+                    format_version=STORE_FORMAT_VERSION,
+                    note="sessions in progress are left to the model's threshold (their event counts "
+                    "were not kept) until they end",
+                )
             # Only now: switching a file to WAL writes to it, and a foreign file must stay untouched.
             conn.execute("PRAGMA journal_mode=WAL")
             # With WAL, NORMAL keeps every commit atomic; a power loss may drop the last checkpoint,
@@ -282,9 +309,7 @@ class SqliteStateStore:
     ) -> Iterator[EntityRows]:
         read = 0
         try:
-            cursor = conn.execute(
-                "SELECT entity, kafka_partition, h, c, last_seen, events_applied FROM entities"
-            )
+            cursor = conn.execute(f"SELECT {_ENTITY_COLUMNS} FROM entities")
             while batch := cursor.fetchmany(self._chunk_rows):
                 rows = decode_rows(batch, header, str(self.path))
                 check_saved_rows(rows, str(self.path))
@@ -302,12 +327,17 @@ class SqliteStateStore:
             )
 
 
-def _entity_params(rows: EntityRows, row_bytes: int) -> list[tuple[str, int, bytes, bytes, float, int]]:
+def _entity_params(
+    rows: EntityRows, row_bytes: int
+) -> list[tuple[str, int, bytes, bytes, float, int, int, float | None]]:
     h_bytes = np.ascontiguousarray(rows.h, FLOAT32_LE).tobytes()
     c_bytes = np.ascontiguousarray(rows.c, FLOAT32_LE).tobytes()
     partitions = rows.partition.tolist()
     last_seen = rows.last_seen.tolist()
     events = rows.events_applied.tolist()
+    # SQLite's integers are signed 64-bit: the hash is stored as the int64 with the same bits.
+    profiles = rows.count_profile.view(np.int64).tolist()
+    surprises = [None if math.isnan(value) else value for value in rows.max_surprise.tolist()]
     return [
         (
             entity,
@@ -316,6 +346,8 @@ def _entity_params(rows: EntityRows, row_bytes: int) -> list[tuple[str, int, byt
             c_bytes[i * row_bytes : (i + 1) * row_bytes],
             last_seen[i],
             events[i],
+            profiles[i],
+            surprises[i],
         )
         for i, entity in enumerate(rows.entities)
     ]

@@ -19,7 +19,8 @@ import numpy as np
 
 from logwarden.errors import StateStoreError, shown
 
-STORE_FORMAT_VERSION = 1
+STORE_FORMAT_VERSION = 2
+"""2 added each entity's ``count_profile`` and ``max_surprise``; version 1 files are migrated on open."""
 DEFAULT_CHUNK_ROWS = 4096
 MAX_PARTITION = 2**31 - 1
 """Kafka partition numbers are int32."""
@@ -52,6 +53,14 @@ def check_header(stored: StoreHeader, expected: StoreHeader, where: str) -> None
     """Raise StateStoreError naming the first field where ``stored`` differs from ``expected``."""
     for spec in fields(StoreHeader):
         was, wanted = getattr(stored, spec.name), getattr(expected, spec.name)
+        if was != wanted and spec.name == "format_version":
+            raise StateStoreError(
+                f"{where}: saved state has format_version={was!r} "
+                f"but the daemon runs with format_version={wanted!r}; "
+                "this logwarden cannot read a state store of that format (written by another version of "
+                "logwarden?). Delete or move the state directory to start from empty state, or run the "
+                "logwarden version that wrote it"
+            )
         if was != wanted:
             raise StateStoreError(
                 f"{where}: saved state has {spec.name}={was!r} "
@@ -68,6 +77,8 @@ class EntityRows:
     ``h`` and ``c`` are ``[N, L, H]`` float32: row ``i`` is the BLOB a store writes for entity
     ``i``.  They may be transposed views of ``[L, N, H]`` copies (how the state table hands rows
     out), so a store that needs each row's bytes contiguous makes them so (``np.ascontiguousarray``).
+    ``count_profile`` and ``max_surprise`` are what the count gate judges at the session's end; a NaN
+    ``max_surprise`` marks a session whose counts are not tracked (restored from a version 1 store).
     """
 
     entities: Sequence[str]
@@ -76,14 +87,31 @@ class EntityRows:
     c: np.ndarray  # float32 [N, L, H]
     last_seen: np.ndarray  # float64 [N]
     events_applied: np.ndarray  # int64 [N]
+    count_profile: np.ndarray  # uint64 [N]
+    max_surprise: np.ndarray  # float32 [N], NaN = not tracked
 
     def __post_init__(self) -> None:
         n = len(self.entities)
         if self.h.ndim != 3 or self.h.shape != self.c.shape:
             raise ValueError(f"h and c must both be [N, L, H], got {self.h.shape} and {self.c.shape}")
-        lengths = {n, len(self.partition), self.h.shape[0], len(self.last_seen), len(self.events_applied)}
+        lengths = {
+            n,
+            len(self.partition),
+            self.h.shape[0],
+            len(self.last_seen),
+            len(self.events_applied),
+            len(self.count_profile),
+            len(self.max_surprise),
+        }
         if len(lengths) != 1:
             raise ValueError(f"EntityRows columns differ in length: {sorted(lengths)}")
+        # The hash uses all 64 bits: a signed or float array would change it on its way to a store.
+        if self.count_profile.dtype != np.uint64:
+            raise ValueError(f"count_profile must be uint64, got {self.count_profile.dtype}")
+        if self.max_surprise.dtype.kind != "f":
+            raise ValueError(
+                f"max_surprise must be floating point (NaN = not tracked), got {self.max_surprise.dtype}"
+            )
 
     def __len__(self) -> int:
         return len(self.entities)
@@ -99,6 +127,8 @@ class EntityRows:
                 c=self.c[start:end],
                 last_seen=self.last_seen[start:end],
                 events_applied=self.events_applied[start:end],
+                count_profile=self.count_profile[start:end],
+                max_surprise=self.max_surprise[start:end],
             )
 
     @classmethod
@@ -126,6 +156,10 @@ class EntityRows:
             ),
             events_applied=np.concatenate([np.zeros(0, np.int64)] + [p.events_applied for p in parts]).astype(
                 np.int64, copy=False
+            ),
+            count_profile=np.concatenate([np.zeros(0, np.uint64)] + [p.count_profile for p in parts]),
+            max_surprise=np.concatenate([np.zeros(0, np.float32)] + [p.max_surprise for p in parts]).astype(
+                np.float32, copy=False
             ),
         )
 
@@ -265,9 +299,12 @@ def check_saved_rows(rows: EntityRows, where: str) -> None:
     Restored rows are the state every later event of the entity is scored from, so damage must stop
     the start instead of being loaded: a NaN or infinity in ``h`` or ``c`` makes every later score of
     the entity NaN, an infinite ``last_seen`` becomes its partition's stream clock and ends (or never
-    ends) every session of that partition, and an empty name, a negative partition or a negative
-    event count describe nothing the daemon does.  The min/max reductions are the fast path: NaN and
-    infinities propagate into them, and only a damaged chunk pays for the per-row search.
+    ends) every session of that partition, an infinite ``max_surprise`` would make the count gate
+    alert at the session's end whatever happens, and an empty name, a negative partition, a negative
+    event count or a negative ``max_surprise`` (it starts at 0 and only grows) describe nothing the
+    daemon does.  A NaN ``max_surprise`` is valid: that session's counts are not tracked.  The min/max
+    reductions are the fast path: NaN and infinities propagate into them, and only a damaged chunk
+    pays for the per-row search.
     """
     if not len(rows):
         return
@@ -283,6 +320,7 @@ def check_saved_rows(rows: EntityRows, where: str) -> None:
     for what, bad in (
         ("a negative kafka_partition", rows.partition < 0),
         ("a negative events_applied", rows.events_applied < 0),
+        ("a negative or infinite max_surprise", (rows.max_surprise < 0) | np.isinf(rows.max_surprise)),
     ):
         if bad.any():
             raise damaged_row(where, rows.entities[int(np.argmax(bad))], what)

@@ -4,7 +4,9 @@ A million entities must fit in the daemon's memory budget and a micro-batch of t
 events must be handled with a few numpy operations, so an entity costs one dict entry
 (entity -> slot) and one column of each array; nothing else is a Python object per entity.
 ``h`` and ``c`` are ``[L, capacity, H]`` so ``h[:, slots, :]`` is the ``[L, B, H]`` the ONNX
-graph takes.  Pure logic: no I/O library is imported here.
+graph takes.  Beside the LSTM state each open session keeps what the count gate judges at its end:
+``count_profile``, a multiset hash of its events (the sum of their weights modulo 2**64), and
+``max_surprise``, its largest per-event surprise so far.  Pure logic: no I/O library is imported here.
 """
 
 from __future__ import annotations
@@ -33,10 +35,16 @@ class EntitySnapshot:
     c: np.ndarray  # [L, H]
     last_seen: float
     events_applied: int
+    count_profile: int
+    max_surprise: float  # NaN: the session's counts are not tracked
 
 
 class EntityStateTable:
-    """Fixed-capacity table of (h, c) per entity.
+    """Fixed-capacity table of (h, c) per entity, with each open session's count profile and largest surprise.
+
+    A ``max_surprise`` of NaN means the session's counts are not tracked (a row restored from a store
+    written before they were kept): ``np.maximum`` keeps NaN and ``NaN > threshold`` is False, so the
+    count gate stays silent for that session until it ends and the entity starts a new one.
 
     Slots returned by ``slots_for`` stay valid until the next call that can free slots
     (``slots_for``, ``remove``, ``load_rows``): a freed slot is reused by another entity.
@@ -67,6 +75,8 @@ class EntityStateTable:
         self.c = np.zeros((num_layers, capacity, hidden_size), np.float32)
         self.last_seen = np.zeros(capacity, np.float64)
         self.events_applied = np.zeros(capacity, np.int64)
+        self.count_profile = np.zeros(capacity, np.uint64)
+        self.max_surprise = np.zeros(capacity, np.float32)
         self.partition = np.zeros(capacity, np.int32)
         self._occupied = np.zeros(capacity, bool)
         self._dirty = np.zeros(capacity, bool)
@@ -133,6 +143,8 @@ class EntityStateTable:
             self.h[:, new_slots, :] = self._initial_h[:, None, :]
             self.c[:, new_slots, :] = self._initial_c[:, None, :]
             self.events_applied[new_slots] = 0
+            self.count_profile[new_slots] = 0
+            self.max_surprise[new_slots] = 0.0
             slot_of = self._slot_of
             slots[missing] = [slot_of[entities[i]] for i in missing.tolist()]
             if isinstance(now, np.ndarray):  # the time of each new entity's first event
@@ -144,11 +156,22 @@ class EntityStateTable:
         self._generation += 1
         return slots
 
-    def write(self, slots: np.ndarray, h_new: np.ndarray, c_new: np.ndarray, now: float | np.ndarray) -> None:
+    def write(
+        self,
+        slots: np.ndarray,
+        h_new: np.ndarray,
+        c_new: np.ndarray,
+        now: float | np.ndarray,
+        *,
+        count_weights: np.ndarray | None = None,
+        surprise: np.ndarray | None = None,
+    ) -> None:
         """Store the state after one more event for each slot (``h_new``/``c_new`` are [L, B, H]).
 
         ``now`` is the event's time (one per slot, or one for all); ``last_seen`` never moves
-        back, so a late record does not make its entity look idle.  The caller passes each slot
+        back, so a late record does not make its entity look idle.  ``count_weights`` (uint64,
+        the event's weight in the multiset hash) is added to ``count_profile`` modulo 2**64, and
+        ``surprise`` raises ``max_surprise`` (a NaN there stays NaN).  The caller passes each slot
         at most once per call; several events of one entity are successive steps, each its own
         ``write``.
         """
@@ -158,6 +181,13 @@ class EntityStateTable:
         self.h[:, slots, :] = h_new
         self.c[:, slots, :] = c_new
         self.events_applied[slots] += 1
+        if count_weights is not None:
+            # np.add wraps modulo 2**64 silently; the ``+`` of two numpy scalars would warn instead.
+            self.count_profile[slots] = np.add(
+                self.count_profile[slots], np.asarray(count_weights, np.uint64)
+            )
+        if surprise is not None:
+            self.max_surprise[slots] = np.maximum(self.max_surprise[slots], surprise)
         self.last_seen[slots] = np.maximum(self.last_seen[slots], now)
         self._dirty[slots] = True
         self._generation += 1
@@ -166,11 +196,14 @@ class EntityStateTable:
         """Put ``slots`` back to the initial state with no events applied, keeping their entities.
 
         For an entity whose new event arrives after its session ended (idle past the TTL): the
-        event opens a new session, exactly as if the entity had been expired and seen afresh.
+        event opens a new session, exactly as if the entity had been expired and seen afresh; its
+        counts are tracked again even if the ended session's were not.
         """
         self.h[:, slots, :] = self._initial_h[:, None, :]
         self.c[:, slots, :] = self._initial_c[:, None, :]
         self.events_applied[slots] = 0
+        self.count_profile[slots] = 0
+        self.max_surprise[slots] = 0.0
         self._dirty[slots] = True
         self.ended_total += len(slots)
         self._generation += 1
@@ -226,6 +259,8 @@ class EntityStateTable:
             c=self.c[:, slot, :].copy(),
             last_seen=float(self.last_seen[slot]),
             events_applied=int(self.events_applied[slot]),
+            count_profile=int(self.count_profile[slot]),
+            max_surprise=float(self.max_surprise[slot]),
         )
 
     def take_changes(self) -> StateChanges:
@@ -280,6 +315,8 @@ class EntityStateTable:
             self.partition[slots] = chunk.partition
             self.last_seen[slots] = chunk.last_seen
             self.events_applied[slots] = chunk.events_applied
+            self.count_profile[slots] = chunk.count_profile
+            self.max_surprise[slots] = chunk.max_surprise
             self._dirty[slots] = False
             self._pending_deletes.difference_update(entities)
             loaded += len(entities)
@@ -386,4 +423,6 @@ class _TableRows:
             c=c.transpose(1, 0, 2),
             last_seen=table.last_seen[idx],
             events_applied=table.events_applied[idx],
+            count_profile=table.count_profile[idx],
+            max_surprise=table.max_surprise[idx],
         )

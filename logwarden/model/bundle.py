@@ -18,6 +18,7 @@ from logwarden.model.contract import (
     METADATA_DIGEST_KEY,
     METADATA_FILE,
     ONNX_FILE,
+    SUPPORTED_FORMAT_VERSIONS,
     ModelMetadata,
     metadata_digest,
 )
@@ -58,10 +59,11 @@ def load_bundle(directory: str | Path) -> ModelBundle:
     if not isinstance(raw, dict):
         raise ModelLoadError(f"{metadata_path}: expected a JSON object at the top level")
     version = raw.get("format_version")
-    if version != FORMAT_VERSION:
+    if isinstance(version, bool) or version not in SUPPORTED_FORMAT_VERSIONS:
+        readable = " and ".join(str(v) for v in SUPPORTED_FORMAT_VERSIONS)
         raise ModelLoadError(
             f"{metadata_path}: format_version {shown(version)} is not supported "
-            f"(this logwarden reads {FORMAT_VERSION}); "
+            f"(this logwarden reads {readable}, and writes {FORMAT_VERSION}); "
             "retrain or export the model with this version"
         )
     try:

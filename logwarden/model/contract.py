@@ -26,8 +26,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from logwarden.errors import shown
+from logwarden.model.count_gate import CountGate
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""Version 2 added the optional ``count_gate``; an older logwarden refuses such a model rather than
+score it without its gate, while version-1 models (no gate) still load."""
+SUPPORTED_FORMAT_VERSIONS = (1, 2)
 ONNX_FILE = "model.onnx"
 METADATA_FILE = "model.json"
 METADATA_DIGEST_KEY = "metadata_sha256"
@@ -86,6 +90,9 @@ class ModelMetadata:
     onnx_sha256: str
     parser: ParserSettings | None = None
     training: dict[str, Any] = field(default_factory=dict)
+    count_gate: CountGate | None = None
+    """The session-level count check (``count_gate.py``); None when training declined it, and in
+    models of format version 1."""
 
     @property
     def vocab_size(self) -> int:
@@ -113,7 +120,9 @@ class ModelMetadata:
         """Serialise as stable, human-readable JSON, with the digest of its content."""
         # Through JSON and back first, so the digest covers what a loader parses (tuples become
         # lists, non-string keys strings) and both sides sort the same keys.
-        content = json.loads(json.dumps(dataclasses.asdict(self)))
+        content = dataclasses.asdict(self)
+        content["count_gate"] = None if self.count_gate is None else self.count_gate.to_dict()
+        content = json.loads(json.dumps(content))
         content[METADATA_DIGEST_KEY] = metadata_digest(content)
         return json.dumps(content, indent=2, sort_keys=True)
 
@@ -157,6 +166,7 @@ class ModelMetadata:
             onnx_sha256=_sha256_hex(raw, "onnx_sha256"),
             parser=parser,
             training=dict(training),
+            count_gate=None if raw.get("count_gate") is None else CountGate.from_dict(raw["count_gate"]),
         )
 
 

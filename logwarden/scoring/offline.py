@@ -98,7 +98,7 @@ def encode_sessions(metadata: ModelMetadata, sessions: Iterable[Sequence[str]]) 
 def session_record(metadata: ModelMetadata, ids: np.ndarray, verdict: SessionScore) -> dict[str, Any]:
     """The JSON fields shared by sequence and log output."""
     worst = "<END>" if verdict.worst_index >= len(ids) else metadata.token_name(int(ids[verdict.worst_index]))
-    return {
+    record: dict[str, Any] = {
         "anomalous": verdict.anomalous,
         "score": round(verdict.score, 6),
         "length": verdict.length,
@@ -106,6 +106,9 @@ def session_record(metadata: ModelMetadata, ids: np.ndarray, verdict: SessionSco
         "worst_event": worst,
         "unknown_events": verdict.unknown_events,
     }
+    if verdict.unseen_counts is not None:
+        record["unseen_counts"] = verdict.unseen_counts
+    return record
 
 
 def score_sequence_lines(
@@ -118,7 +121,9 @@ def score_sequence_lines(
             "not sessions of event keys"
         )
     encoded = encode_sessions(model.metadata, sessions)
-    verdicts = score_sessions(model, encoded, threshold_of(model, threshold))
+    verdicts = score_sessions(
+        model, encoded, threshold_of(model, threshold), count_gate=model.metadata.count_gate
+    )
     for line, (ids, verdict) in enumerate(zip(encoded, verdicts, strict=True)):
         yield {"line": line, **session_record(model.metadata, ids, verdict)}
 
@@ -292,6 +297,8 @@ def score_entity_sessions(
     """One record per entity of ``sessions``, in their order."""
     entities = list(sessions)
     encoded = [np.asarray(sessions[e], np.int64) for e in entities]
-    verdicts = score_sessions(model, encoded, threshold_of(model, threshold))
+    verdicts = score_sessions(
+        model, encoded, threshold_of(model, threshold), count_gate=model.metadata.count_gate
+    )
     for entity, ids, verdict in zip(entities, encoded, verdicts, strict=True):
         yield {"entity": entity, **session_record(model.metadata, ids, verdict)}

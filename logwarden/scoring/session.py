@@ -2,7 +2,9 @@
 
 A session's score is its largest per-event surprise ``-log P(event | events before it)``,
 including the end-of-session token, so a session that stops early is scored too.  An event
-the model has never seen (UNKNOWN) makes its session anomalous whatever the score.
+the model has never seen (UNKNOWN) makes its session anomalous whatever the score.  With the
+model's count gate (``logwarden/model/count_gate.py``), a session whose event counts no training
+session had is anomalous above the gate's lower threshold.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from logwarden.model.contract import END_ID, UNKNOWN_ID
+from logwarden.model.count_gate import CountGate, count_profiles, event_weights
 
 
 class StepOutputLike(Protocol):
@@ -43,6 +46,8 @@ class SessionScore:
     worst_index: int
     unknown_events: int
     length: int
+    unseen_counts: bool | None = None
+    """Whether no training session had this session's event counts; None without a count gate."""
 
 
 def surprise_of(log_probs: np.ndarray, event_ids: np.ndarray) -> np.ndarray:
@@ -58,6 +63,7 @@ def score_sessions(
     batch_size: int = 256,
     score_end: bool = True,
     window: int = 512,
+    count_gate: CountGate | None = None,
 ) -> list[SessionScore]:
     """Score every session (int64 event-id arrays), in input order.
 
@@ -69,6 +75,10 @@ def score_sessions(
     if batch_size < 1 or window < 1:
         raise ValueError(f"batch_size and window must be at least 1, got {batch_size} and {window}")
     arrays = [np.asarray(session, dtype=np.int64) for session in sessions]
+    unseen: np.ndarray | None = None
+    if count_gate is not None:
+        vocab_size = int(max((a.max() for a in arrays if a.size), default=END_ID)) + 1
+        unseen = count_gate.unseen(count_profiles(arrays, event_weights(vocab_size)))
     results: list[SessionScore | None] = [None] * len(arrays)
     order = sorted(range(len(arrays)), key=lambda i: len(arrays[i]))
     for start in range(0, len(order), batch_size):
@@ -85,12 +95,15 @@ def score_sessions(
                 continue
             unknown = int(np.count_nonzero(arrays[index] == UNKNOWN_ID))
             score = float(best[column])
+            unseen_counts = None if unseen is None else bool(unseen[index])
+            gated = bool(unseen_counts and count_gate is not None and score > count_gate.threshold)
             results[index] = SessionScore(
                 score=score,
-                anomalous=bool(score > threshold or unknown > 0),
+                anomalous=bool(score > threshold or unknown > 0 or gated),
                 worst_index=int(worst[column]),
                 unknown_events=unknown,
                 length=len(arrays[index]),
+                unseen_counts=unseen_counts,
             )
     return [r for r in results if r is not None]
 

@@ -83,7 +83,7 @@ def build_in_process_service(
             InputConfig(format="raw", entity=EntityConfig(regex=ENTITY_REGEX)), metadata
         ),
         processor=BatchProcessor(model, table),
-        policy=AlertPolicy(threshold),
+        policy=AlertPolicy(threshold, metadata.count_gate),
         table=table,
         checkpointer=Checkpointer(
             flush_producer=sink.flush,

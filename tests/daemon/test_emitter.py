@@ -17,8 +17,10 @@ from logwarden.daemon.alerts import alert_id, session_end_alert_id
 from logwarden.daemon.decode import DecodedEvent
 from logwarden.daemon.emitter import Emitter
 from logwarden.daemon.policy import AlertPolicy
+from logwarden.daemon.processor import EndedSessions
 from logwarden.errors import DecodeError
 from logwarden.model.contract import END_ID, FIRST_EVENT_ID, UNKNOWN_ID
+from logwarden.model.count_gate import CountGate
 
 THRESHOLD = 5.0
 CLASSES = FIRST_EVENT_ID + 3
@@ -82,13 +84,33 @@ def test_emitter_event_alerts_only_for_surprising_or_unknown_events_keyed_by_ent
     assert unknown["kind"] == "unknown_template"
 
 
+def ended_sessions(
+    entities: list[str],
+    end_scores: list[float],
+    last_seen: list[float],
+    *,
+    max_surprise: list[float] | None = None,
+    profiles: list[int] | None = None,
+) -> EndedSessions:
+    """Ended sessions as the processor hands them over: END scores, and what the count gate reads."""
+    count = len(entities)
+    return EndedSessions(
+        entities=entities,
+        scores=np.array(end_scores, np.float32),
+        log_probs=np.log(np.full((count, CLASSES), 1 / CLASSES, np.float32)),
+        events_applied=np.full(count, 3, np.int64),
+        last_seen=np.array(last_seen, np.float64),
+        count_profile=np.array(profiles or [0] * count, np.uint64),
+        max_surprise=np.array(max_surprise or [0.0] * count, np.float32),
+    )
+
+
 def test_emitter_session_end_alerts_are_named_by_entity_and_last_event_time() -> None:
     """Only flagged ends alert; the id comes from the entity and its last event's time, with no source."""
     sink = RecordingSink()
-    log_probs = np.log(np.full((2, CLASSES), 1 / CLASSES, np.float32))
 
     sent = emitter_for(sink).session_end_alerts(
-        ["blk_1", "blk_2"], np.array([THRESHOLD + 2, 1.0]), log_probs, np.array([1_700_000_000.25, 1.0])
+        ended_sessions(["blk_1", "blk_2"], [THRESHOLD + 2, 1.0], [1_700_000_000.25, 1.0])
     )
 
     assert sent == 1
@@ -97,6 +119,43 @@ def test_emitter_session_end_alerts_are_named_by_entity_and_last_event_time() ->
     assert alert["alert_id"] == session_end_alert_id("blk_1", 1_700_000_000_250)
     assert alert["kind"] == "session_end" and alert["source"] is None
     assert alert["template"] == hdfs_metadata().template_of(END_ID)
+
+
+GATE_THRESHOLD = THRESHOLD - 2
+
+
+def test_emitter_count_gate_alerts_once_on_a_quiet_session_with_unseen_counts() -> None:
+    """Of four ended sessions only the one with unseen counts, a largest surprise between the gate's
+    and the model's threshold and a quiet END alerts, as ``unseen_counts`` with the gate's threshold
+    and the session's score; familiar counts, a score below the gate, or one that already alerted
+    when its event came (above the model's threshold) do not."""
+    sink = RecordingSink()
+    gate = CountGate(GATE_THRESHOLD, (11,))
+    emitter = Emitter(sink, AlertPolicy(THRESHOLD, gate), hdfs_metadata(), THRESHOLD, top_k=2)
+    ended = ended_sessions(
+        ["unseen", "familiar", "below_gate", "already_alerted"],
+        [1.0, 1.0, 1.0, 1.0],
+        [10.0, 11.0, 12.0, 13.0],
+        max_surprise=[GATE_THRESHOLD + 1, GATE_THRESHOLD + 1, GATE_THRESHOLD - 1, THRESHOLD + 1],
+        profiles=[99, 11, 99, 99],
+    )
+
+    assert emitter.session_end_alerts(ended) == 1
+    ((entity, alert),) = sink.alerts
+    assert entity == "unseen"
+    assert alert["kind"] == "unseen_counts"
+    assert alert["alert_id"] == session_end_alert_id("unseen", 10_000)
+    assert alert["score"] == GATE_THRESHOLD + 1 and alert["threshold"] == GATE_THRESHOLD
+
+
+def test_emitter_session_with_untracked_counts_is_left_to_the_threshold() -> None:
+    """A session restored from a store without counts (NaN largest surprise) never alerts by the gate."""
+    sink = RecordingSink()
+    emitter = Emitter(
+        sink, AlertPolicy(THRESHOLD, CountGate(GATE_THRESHOLD, (11,))), hdfs_metadata(), THRESHOLD, top_k=2
+    )
+    ended = ended_sessions(["restored"], [1.0], [10.0], max_surprise=[float("nan")], profiles=[99])
+    assert emitter.session_end_alerts(ended) == 0
 
 
 def test_emitter_event_scores_only_with_a_scores_topic() -> None:

@@ -11,7 +11,9 @@ from logwarden.daemon.processor import MODEL_CALL_COLUMNS, BatchProcessor, colum
 from logwarden.daemon.state.table import EntityStateTable
 from logwarden.model.bundle import load_bundle
 from logwarden.model.contract import FIRST_EVENT_ID
+from logwarden.model.count_gate import count_profile, event_weights
 from logwarden.model.runtime import OnnxStepModel
+from logwarden.scoring.session import score_sessions
 
 
 def sequential_waves(slots: list[int]) -> list[list[int]]:
@@ -140,3 +142,44 @@ def test_processor_gap_of_exactly_the_ttl_continues_the_session(synthetic_model:
     assert table.snapshot("a").events_applied == 2
     assert processor.process(["a"], ids, parts, now=160.5, ttl_seconds=30.0).ended.entities == ["a"]
     assert table.snapshot("a").events_applied == 1
+
+
+def test_ended_session_carries_the_offline_score_and_count_profile(synthetic_model: Path) -> None:
+    """Two interleaved sessions, ended by a late event: each ended session's largest surprise (END
+    included) and count hash equal what offline scoring of the whole session computes, and the new
+    session starts its counts afresh."""
+    model = OnnxStepModel.load(load_bundle(synthetic_model))
+    processor, table = make_processor(model, columns_per_call=4)
+    first = np.array([FIRST_EVENT_ID + k for k in (0, 1, 2, 1, 0)], np.int64)
+    second = np.array([FIRST_EVENT_ID + k for k in (0, 2, 2)], np.int64)
+    entities = ["a"] * len(first) + ["b"] * len(second)
+    ids = np.concatenate([first, second])
+    order = np.array([0, 5, 1, 6, 2, 3, 7, 4])  # interleaved, each session's own order kept
+    processor.process(
+        [entities[i] for i in order], ids[order], np.zeros(8, np.int32), now=1.0, ttl_seconds=10
+    )
+
+    late = processor.process(["a", "b"], ids[:2], np.zeros(2, np.int32), now=100.0, ttl_seconds=10)
+
+    weights = event_weights(model.metadata.vocab_size)
+    offline = score_sessions(model, [first, second], threshold=1e9)
+    assert late.ended.entities == ["a", "b"]
+    assert late.ended.count_profile.tolist() == [
+        count_profile(first, weights),
+        count_profile(second, weights),
+    ]
+    np.testing.assert_allclose(late.ended.session_scores, [v.score for v in offline], atol=1e-5)
+    assert int(table.count_profile[table.get("a")]) == int(weights[first[0]])
+
+
+def test_idle_sessions_end_with_their_count_profile(synthetic_model: Path) -> None:
+    """``end_sessions`` (the idle sweep's path) reports the same counts and largest surprise as the table."""
+    model = OnnxStepModel.load(load_bundle(synthetic_model))
+    processor, table = make_processor(model)
+    session = np.array([FIRST_EVENT_ID + k for k in (0, 1, 1)], np.int64)
+    for event in session:
+        processor.process(["a"], np.array([event]), np.zeros(1, np.int32), now=1.0)
+    ended = processor.end_sessions(["a"], np.array([table.get("a")], np.int64))
+    assert ended.count_profile.tolist() == [count_profile(session, event_weights(model.metadata.vocab_size))]
+    [offline] = score_sessions(model, [session], threshold=1e9)
+    np.testing.assert_allclose(ended.session_scores, [offline.score], atol=1e-5)

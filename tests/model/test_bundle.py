@@ -97,11 +97,26 @@ def test_load_bundle_json_array_raises_expected_object(model_dir: Path) -> None:
 
 
 def test_load_bundle_other_format_version_raises_naming_both_versions(model_dir: Path) -> None:
-    """A model of another format version is refused, quoting its version and the supported one."""
+    """A model of another format version is refused, quoting its version and the supported ones."""
     _edit_metadata(model_dir, format_version=FORMAT_VERSION + 1)
     with pytest.raises(
-        ModelLoadError, match=rf"model\.json: format_version {FORMAT_VERSION + 1} .* reads {FORMAT_VERSION}"
+        ModelLoadError,
+        match=rf"model\.json: format_version {FORMAT_VERSION + 1} .* reads 1 and 2, "
+        rf"and writes {FORMAT_VERSION}",
     ):
+        load_bundle(model_dir)
+
+
+def test_load_bundle_reads_format_version_1_models_without_a_count_gate(model_dir: Path) -> None:
+    """A model exported before the count gate (format version 1) still loads, with no gate."""
+    _edit_metadata(model_dir, format_version=1, count_gate=None)
+    assert load_bundle(model_dir).metadata.count_gate is None
+
+
+def test_load_bundle_refuses_a_damaged_count_gate_naming_the_key(model_dir: Path) -> None:
+    """A count gate whose hashes are not hex is refused, the file and key named."""
+    _edit_metadata(model_dir, count_gate={"threshold": 1.0, "profiles": ["not hex at all!"]})
+    with pytest.raises(ModelLoadError, match=r"model\.json: invalid value: count_gate\.profiles\[0\]"):
         load_bundle(model_dir)
 
 

@@ -277,11 +277,17 @@ _EMBEDDING_IS_INTERNAL = (
 )
 _OLD_EXPORT = "models exported before metadata_sha256 existed carry none and load as before"
 _TRAINING_IS_A_RECORD = "training is a free-form record of the run; models from sequence files record {}"
+_NO_GATE = (
+    "a model whose training declined the count gate, or of format version 1, has none: sessions are "
+    "then judged by the threshold alone"
+)
 _ANY_VALID_REGEX = "any valid regex is an entity rule a model may be trained with"
 _ANY_EVENT_KEY = "any unique string is a valid event key; nothing ties a key's spelling to the graph"
 _ANY_TEMPLATE = "any string is a valid template: it is matched, as a model trained on such lines would"
 
 ACCEPTED_TOP_LEVEL: dict[tuple[str, str], Accepted] = {
+    ("count_gate", DELETED): Accepted(_NO_GATE, _replaced(count_gate=None)),
+    ("count_gate", "null"): Accepted(_NO_GATE, _replaced(count_gate=None)),
     ("metadata_sha256", DELETED): Accepted(_OLD_EXPORT),
     ("metadata_sha256", "null"): Accepted(_OLD_EXPORT + "; null is read as absent"),
     ("training", DELETED): Accepted(_TRAINING_IS_A_RECORD, _replaced(training={})),
@@ -315,6 +321,7 @@ ACCEPTED_PARSER: dict[tuple[str, str], Accepted] = {
 }
 
 TOP_LEVEL_KEYS = (
+    "count_gate",
     "embedding_dim",
     "format_version",
     "hidden_size",

@@ -7,6 +7,7 @@ import pytest
 
 from logwarden.events.vocabulary import Vocabulary
 from logwarden.model.contract import END_ID, FIRST_EVENT_ID, UNKNOWN_ID
+from logwarden.model.count_gate import CountGate, count_profile, event_weights
 from logwarden.model.runtime import OnnxStepModel
 from logwarden.scoring.session import SessionScore, score_sessions, surprise_of
 
@@ -180,3 +181,40 @@ def test_score_sessions_padding_of_a_shorter_session_never_counts() -> None:
         score_end=False,
     )
     assert short.score < 9.0 - 1e-3 and short.worst_index == 0
+
+
+def _gate_of(threshold: float, *sessions: np.ndarray) -> CountGate:
+    weights = event_weights(8)
+    return CountGate(threshold, tuple(sorted(count_profile(s, weights) for s in sessions)))
+
+
+def test_score_sessions_count_gate_lowers_the_bar_for_unseen_counts_only() -> None:
+    """Two sessions with the same score between the gate's and the model's threshold: the one with
+    counts no training session had is anomalous, the one with familiar counts is not."""
+    model = FixedSurpriseModel([9.0, 1.0, 9.0, 2.0, 5.0, 3.0])
+    score = float(model.surprise[4])
+    gate = _gate_of(score - 0.5, _ids(3, 4, 5))
+    familiar, unseen = score_sessions(
+        model, [_ids(5, 4, 3), _ids(3, 4, 4, 5)], threshold=score + 1.0, count_gate=gate
+    )
+    assert familiar.score == unseen.score == pytest.approx(score)
+    assert (familiar.unseen_counts, familiar.anomalous) == (False, False)
+    assert (unseen.unseen_counts, unseen.anomalous) == (True, True)
+
+
+def test_score_sessions_count_gate_needs_the_score_above_its_threshold() -> None:
+    """Unseen counts alone are not an alert: the session must also exceed the gate's threshold."""
+    model = FixedSurpriseModel([9.0, 1.0, 9.0, 2.0, 5.0, 3.0])
+    score = float(model.surprise[4])
+    [verdict] = score_sessions(
+        model, [_ids(3, 4, 4, 5)], threshold=score + 1.0, count_gate=_gate_of(score + 0.5, _ids(3, 4, 5))
+    )
+    assert verdict.unseen_counts is True
+    assert not verdict.anomalous
+
+
+def test_score_sessions_without_a_gate_reports_no_count_verdict() -> None:
+    """A model without a count gate leaves ``unseen_counts`` None (the JSON output omits it)."""
+    model = FixedSurpriseModel([9.0, 1.0, 9.0, 2.0, 5.0, 3.0])
+    [verdict] = score_sessions(model, [_ids(3, 4, 5)], threshold=100.0)
+    assert verdict.unseen_counts is None

@@ -11,10 +11,11 @@ import pytest
 
 from logwarden.errors import ModelLoadError, TrainingError
 from logwarden.events.raw import parser_settings
-from logwarden.events.sequences import LabelledSession
+from logwarden.events.sequences import LabelledSession, read_sequences
 from logwarden.events.vocabulary import Vocabulary
 from logwarden.model.bundle import load_bundle, sha256_hex
 from logwarden.model.contract import ModelMetadata
+from logwarden.model.count_gate import GATE_MARGIN, count_profile, event_weights
 from logwarden.model.runtime import OnnxStepModel
 from logwarden.scoring.session import score_sessions
 from logwarden.train.fit import DEFAULT_THRESHOLD_MARGIN, TrainingOptions
@@ -180,3 +181,36 @@ def test_pipeline_raw_logs_without_lines_says_so(small_options: TrainingOptions,
     """An empty log file is reported as such before training."""
     with pytest.raises(TrainingError, match="no log lines to train on"):
         train_on_logs([], parser_settings(r"job_\d+"), small_options, tmp_path)
+
+
+def test_pipeline_learns_the_count_gate_when_held_out_counts_repeat(
+    tmp_path: Path, small_options: TrainingOptions, hdfs_train_file: Path
+) -> None:
+    """1,500 HDFS sessions (300 held out), whose event counts repeat: model.json holds a gate at the
+    held-out maximum + GATE_MARGIN with the counts of every training session, and it loads back; the
+    same run with the gate turned off stores none and says so."""
+    keys = [s for s in read_sequences(hdfs_train_file) if s][:1500]
+    options = dataclasses.replace(small_options, epochs=1)  # what the gate holds needs no good model
+    metadata = train_on_sequences(keys, options, tmp_path / "gated")
+    gate = metadata.count_gate
+    assert gate is not None
+    calibration = metadata.training["calibration"]
+    assert gate.threshold == pytest.approx(calibration["holdout_max_score"] + GATE_MARGIN)
+    vocabulary = Vocabulary(metadata.vocabulary)
+    weights = event_weights(metadata.vocab_size)
+    assert set(gate.profiles) == {count_profile(vocabulary.encode(s), weights) for s in keys}
+    assert metadata.training["count_gate"]["holdout_unseen_counts"] <= 1
+    assert load_bundle(tmp_path / "gated").metadata.count_gate == gate
+
+    off = train_on_sequences(keys, dataclasses.replace(options, count_gate=False), tmp_path / "off")
+    assert off.count_gate is None
+    assert "turned off" in off.training["count_gate"]["off"]
+
+
+def test_pipeline_declines_the_count_gate_with_too_few_held_out_sessions(
+    trained_model: tuple[Path, ModelMetadata],
+) -> None:
+    """400 sessions hold out 80, too few to show that unseen counts are rare: no gate, and why."""
+    _, metadata = trained_model
+    assert metadata.count_gate is None
+    assert "held-out sessions" in metadata.training["count_gate"]["off"]

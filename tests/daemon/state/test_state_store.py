@@ -10,9 +10,11 @@ import textwrap
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
+from unittest.mock import ANY
 
 import numpy as np
 import pytest
+from structlog.testing import capture_logs
 
 from logwarden.daemon.state.memory_store import MemoryStateStore
 from logwarden.daemon.state.sqlite_store import DB_FILE, SqliteStateStore
@@ -31,9 +33,14 @@ Reopen = Callable[[], StateStore]
 
 
 def make_rows(entities: Sequence[str], value: float = 0.0) -> EntityRows:
-    """Rows for ``entities``: partitions 0, 1, ..., distinct float32 states, counts shifted by ``value``."""
+    """Rows for ``entities``: partitions 0, 1, ..., distinct float32 states, counts shifted by ``value``.
+
+    Count profiles use the top bit (>= 2**63, beyond SQLite's signed integers) and every third
+    ``max_surprise`` is NaN (not tracked).
+    """
     n = len(entities)
     h = (np.arange(n * L * H, dtype=np.float32).reshape(n, L, H) + value) / 7.0
+    index = np.arange(n)
     return EntityRows(
         entities=list(entities),
         partition=np.arange(n, dtype=np.int32),
@@ -41,6 +48,8 @@ def make_rows(entities: Sequence[str], value: float = 0.0) -> EntityRows:
         c=-h,
         last_seen=np.arange(n, dtype=np.float64) + value,
         events_applied=np.arange(n, dtype=np.int64) + int(value),
+        count_profile=np.array([(2**63 + 977 * i + int(value)) % 2**64 for i in range(n)], np.uint64),
+        max_surprise=np.where(index % 3 == 1, np.nan, index * 1.25 + value).astype(np.float32),
     )
 
 
@@ -55,8 +64,13 @@ def load_all(store: StateStore) -> tuple[EntityRows, dict[tuple[str, int], int]]
     return EntityRows.concat(list(rows), L, H), offsets
 
 
+def surprise_of(value: float) -> float | None:
+    """``max_surprise`` in a form that compares equal to itself: None for NaN (not tracked)."""
+    return None if np.isnan(value) else float(value)
+
+
 def as_dict(rows: EntityRows) -> dict[str, tuple]:
-    """Each entity's partition, state bytes, last_seen and count, to compare rows exactly and in any order."""
+    """Each entity's partition, state, last_seen, counts and surprise: rows compared exactly, in any order."""
     return {
         entity: (
             int(rows.partition[i]),
@@ -64,6 +78,8 @@ def as_dict(rows: EntityRows) -> dict[str, tuple]:
             rows.c[i].tobytes(),
             float(rows.last_seen[i]),
             int(rows.events_applied[i]),
+            int(rows.count_profile[i]),
+            surprise_of(rows.max_surprise[i]),
         )
         for i, entity in enumerate(rows.entities)
     }
@@ -127,6 +143,7 @@ def test_store_round_trip_restores_rows_and_offsets(store: StateStore, reopen: R
     assert as_dict(rows) == as_dict(saved)
     assert offsets == {("events", 0): 10, ("events", 1): 7}
     assert rows.h.dtype == np.float32 and rows.partition.dtype == np.int32
+    assert rows.count_profile.dtype == np.uint64 and rows.max_surprise.dtype == np.float32
 
 
 def test_store_load_yields_chunks_covering_all_rows(store: StateStore) -> None:
@@ -206,6 +223,8 @@ def test_store_rows_of_wrong_shape_are_refused_and_nothing_saved(store: StateSto
         c=np.zeros((1, L, H + 1), np.float32),
         last_seen=np.zeros(1),
         events_applied=np.zeros(1, np.int64),
+        count_profile=np.zeros(1, np.uint64),
+        max_surprise=np.zeros(1, np.float32),
     )
     with pytest.raises(ValueError, match="state shape"):
         store.save_checkpoint(changes_of(wrong), {("t", 0): 1})
@@ -251,8 +270,18 @@ def test_store_round_trip_of_state_table_checkpoint(store: StateStore) -> None:
     table = EntityStateTable(L, H, 8, initial, -initial)
     slots = table.slots_for(["a", "b", "c"], now=1.0, partitions=[0, 1, 1])
     step_h = np.random.default_rng(0).normal(size=(L, 3, H)).astype(np.float32)
-    table.write(slots, step_h, -step_h, now=2.0)
-    table.write(slots[:1], step_h[:, :1] * 2, -step_h[:, :1], now=3.0)
+    weights = np.array([2**63 + 5, 7, 2**64 - 1], np.uint64)
+    table.write(
+        slots, step_h, -step_h, now=2.0, count_weights=weights, surprise=np.array([1.5, np.nan, 0.25])
+    )
+    table.write(
+        slots[:1],
+        step_h[:, :1] * 2,
+        -step_h[:, :1],
+        now=3.0,
+        count_weights=weights[:1],
+        surprise=np.array([4.0]),
+    )
     store.save_checkpoint(table.take_changes(), {("t", 0): 42})
     table.remove(["b"])
     store.save_checkpoint(table.take_changes(), {("t", 0): 43})
@@ -265,11 +294,15 @@ def test_store_round_trip_of_state_table_checkpoint(store: StateStore) -> None:
         want, got = table.snapshot(entity), restored.snapshot(entity)
         np.testing.assert_array_equal(got.h, want.h)
         np.testing.assert_array_equal(got.c, want.c)
-        assert (got.partition, got.events_applied, got.last_seen) == (
+        assert (got.partition, got.events_applied, got.last_seen, got.count_profile) == (
             want.partition,
             want.events_applied,
             want.last_seen,
+            want.count_profile,
         )
+        assert surprise_of(got.max_surprise) == surprise_of(want.max_surprise)
+    assert restored.snapshot("a").count_profile == 10  # (2**63 + 5) * 2 modulo 2**64
+    assert (restored.snapshot("a").max_surprise, restored.snapshot("c").max_surprise) == (4.0, 0.25)
 
 
 def test_sqlite_store_creates_directory_with_wal_journal(tmp_path: Path) -> None:
@@ -350,7 +383,10 @@ header = StoreHeader(model_sha256={sha!r}, num_layers=L, hidden_size=H)
 def rows(names, value):
     n = len(names)
     h = np.full((n, L, H), value, np.float32)
-    return EntityRows(list(names), np.zeros(n, np.int32), h, h, np.zeros(n), np.full(n, int(value), np.int64))
+    return EntityRows(
+        list(names), np.zeros(n, np.int32), h, h, np.zeros(n), np.full(n, int(value), np.int64),
+        np.zeros(n, np.uint64), np.zeros(n, np.float32),
+    )
 
 store = SqliteStateStore(sys.argv[1], chunk_rows=2)
 store.open(header)
@@ -384,3 +420,205 @@ def test_store_released_partition_offsets_forgotten(store: StateStore, reopen: R
     again.open(HEADER)
     _, offsets = load_all(again)
     assert offsets == {("events", 0): 12}
+
+
+def test_store_round_trip_keeps_every_count_profile_bit_and_a_nan_surprise(
+    store: StateStore, reopen: Reopen
+) -> None:
+    """count_profile comes back bit for bit over all of uint64 (SQLite's integers are signed), NaN as NaN."""
+    saved = make_rows(["zero", "top-bit", "max", "one"])
+    saved.count_profile[:] = [0, 2**63, 2**64 - 1, 1]
+    saved.max_surprise[:] = [0.0, np.nan, np.finfo(np.float32).max, 1e-30]
+    store.save_checkpoint(changes_of(saved), {})
+    store.close()
+    again = reopen()
+    again.open(HEADER)
+    rows, _ = load_all(again)
+    assert as_dict(rows) == as_dict(saved)
+    by_entity = dict(zip(rows.entities, rows.count_profile.tolist(), strict=True))
+    assert by_entity == {"zero": 0, "top-bit": 2**63, "max": 2**64 - 1, "one": 1}
+    assert np.isnan(rows.max_surprise[rows.entities.index("top-bit")])
+
+
+def test_sqlite_store_writes_a_nan_surprise_as_null(tmp_path: Path) -> None:
+    """A session whose counts are not tracked is stored as NULL, the value a migrated row holds."""
+    store = SqliteStateStore(tmp_path)
+    store.open(HEADER)
+    store.save_checkpoint(changes_of(make_rows(["a", "b"])), {})
+    store.close()
+    with sqlite3.connect(tmp_path / DB_FILE) as conn:
+        stored = dict(conn.execute("SELECT entity, typeof(max_surprise) FROM entities").fetchall())
+    assert stored == {"a": "real", "b": "null"}
+
+
+# What every state file written by logwarden before the count gate holds (format version 1).
+V1_SCHEMA = (
+    """CREATE TABLE header (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        format_version INTEGER NOT NULL,
+        model_sha256 TEXT NOT NULL,
+        num_layers INTEGER NOT NULL,
+        hidden_size INTEGER NOT NULL
+    )""",
+    """CREATE TABLE entities (
+        entity TEXT PRIMARY KEY,
+        kafka_partition INTEGER NOT NULL,
+        h BLOB NOT NULL,
+        c BLOB NOT NULL,
+        last_seen REAL NOT NULL,
+        events_applied INTEGER NOT NULL
+    )""",
+    """CREATE TABLE offsets (
+        topic TEXT NOT NULL,
+        kafka_partition INTEGER NOT NULL,
+        next_offset INTEGER NOT NULL,
+        PRIMARY KEY (topic, kafka_partition)
+    )""",
+)
+V1_OFFSETS = {("events", 0): 10, ("events", 3): 7}
+
+
+def write_v1_store(directory: Path, rows: EntityRows, model_sha256: str = HEADER.model_sha256) -> Path:
+    """A version 1 state file of ``rows`` and ``V1_OFFSETS``, as logwarden before the count gate wrote it."""
+    directory.mkdir()
+    conn = sqlite3.connect(directory / DB_FILE, isolation_level=None)
+    try:
+        conn.execute("PRAGMA page_size=8192")
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("BEGIN IMMEDIATE")
+        for statement in V1_SCHEMA:
+            conn.execute(statement)
+        conn.execute("INSERT INTO header VALUES (1, 1, ?, ?, ?)", (model_sha256, L, H))
+        conn.executemany(
+            "INSERT INTO entities VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    entity,
+                    int(rows.partition[i]),
+                    rows.h[i].astype("<f4").tobytes(),
+                    rows.c[i].astype("<f4").tobytes(),
+                    float(rows.last_seen[i]),
+                    int(rows.events_applied[i]),
+                )
+                for i, entity in enumerate(rows.entities)
+            ],
+        )
+        conn.executemany("INSERT INTO offsets VALUES (?, ?, ?)", [(*key, o) for key, o in V1_OFFSETS.items()])
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+    return directory / DB_FILE
+
+
+def file_contents(database: Path) -> tuple[list, list, list]:
+    """The header row, the tables' SQL and the entity rows of a state file, to tell whether it changed."""
+    with sqlite3.connect(database) as conn:
+        return (
+            conn.execute("SELECT * FROM header").fetchall(),
+            conn.execute("SELECT name, sql FROM sqlite_schema ORDER BY name").fetchall(),
+            conn.execute("SELECT * FROM entities ORDER BY entity").fetchall(),
+        )
+
+
+def test_sqlite_store_version_1_file_is_migrated_keeping_every_entity_and_offset(tmp_path: Path) -> None:
+    """A version 1 file opens: rows and offsets kept, counts untracked, and it reopens as version 2."""
+    saved = make_rows(["blk_1", "blk_-2", "host-ä"], value=0.5)
+    database = write_v1_store(tmp_path / "s", saved)
+    store = SqliteStateStore(tmp_path / "s", chunk_rows=2)
+    with capture_logs() as logs:
+        store.open(HEADER)
+    assert [entry for entry in logs if entry["event"] == "state_store_migrated"] == [
+        {
+            "event": "state_store_migrated",
+            "log_level": "info",
+            "path": str(database),
+            "from_format_version": 1,
+            "format_version": 2,
+            "note": ANY,
+        }
+    ]
+    rows, offsets = load_all(store)
+    store.close()
+    assert offsets == V1_OFFSETS
+    assert rows.count_profile.tolist() == [0, 0, 0]
+    assert np.isnan(rows.max_surprise).all()
+    kept = {entity: state[:5] for entity, state in as_dict(rows).items()}
+    assert kept == {entity: state[:5] for entity, state in as_dict(saved).items()}
+    with sqlite3.connect(database) as conn:
+        assert conn.execute("SELECT format_version FROM header").fetchone() == (2,)
+
+    again = SqliteStateStore(tmp_path / "s", chunk_rows=2)
+    with capture_logs() as logs:
+        again.open(HEADER)
+    assert not [entry for entry in logs if entry["event"] == "state_store_migrated"]
+    newer = make_rows(["blk_1"], value=3.0)
+    again.save_checkpoint(changes_of(newer), {("events", 0): 11})
+    again.close()
+    third = SqliteStateStore(tmp_path / "s", chunk_rows=2)
+    third.open(HEADER)
+    rows, offsets = load_all(third)
+    third.close()
+    assert as_dict(rows)["blk_1"] == as_dict(newer)["blk_1"]
+    assert as_dict(rows)["host-ä"][:5] == as_dict(saved)["host-ä"][:5]
+    assert offsets == {**V1_OFFSETS, ("events", 0): 11}
+
+
+def test_sqlite_store_version_1_file_of_another_model_is_refused_and_left_unmigrated(tmp_path: Path) -> None:
+    """The model and shape are checked before the migration: a refused version 1 file is left as it was."""
+    database = write_v1_store(tmp_path / "s", make_rows(["a", "b"]), model_sha256="cd" * 32)
+    before = file_contents(database)
+    with pytest.raises(StateStoreError, match="model_sha256='cdcd"):
+        SqliteStateStore(tmp_path / "s").open(HEADER)
+    assert file_contents(database) == before
+
+
+def test_sqlite_store_version_1_file_with_an_edited_table_is_refused_and_left_unmigrated(
+    tmp_path: Path,
+) -> None:
+    """Only an exact version 1 schema is migrated; a column added by hand is refused, the file unchanged."""
+    database = write_v1_store(tmp_path / "s", make_rows(["a"]))
+    with sqlite3.connect(database) as conn:
+        conn.execute("ALTER TABLE entities ADD COLUMN count_profile INTEGER NOT NULL DEFAULT 0")
+    before = file_contents(database)
+    with pytest.raises(StateStoreError, match=f"{database}: table entities is not as logwarden creates it"):
+        SqliteStateStore(tmp_path / "s").open(HEADER)
+    assert file_contents(database) == before
+
+
+def test_sqlite_store_newer_format_version_is_refused_naming_it(tmp_path: Path) -> None:
+    """A file of a format this logwarden does not know (a newer one) is refused, not migrated or read."""
+    store = SqliteStateStore(tmp_path)
+    store.open(HEADER)
+    store.close()
+    with sqlite3.connect(tmp_path / DB_FILE) as conn:
+        conn.execute("UPDATE header SET format_version = 3")
+    with pytest.raises(StateStoreError, match="format_version=3 but the daemon runs with format_version=2"):
+        SqliteStateStore(tmp_path).open(HEADER)
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "problem"),
+    [
+        ("count_profile", "many", "text in count_profile, where logwarden writes an integer"),
+        ("count_profile", 1.5, "a real in count_profile, where logwarden writes an integer"),
+        ("max_surprise", "high", "text in max_surprise, where logwarden writes NULL or a real"),
+        ("max_surprise", -1.0, "a negative or infinite max_surprise"),
+    ],
+)
+def test_sqlite_store_damaged_value_in_a_migrated_column_is_refused_naming_it(
+    tmp_path: Path, column: str, value: object, problem: str
+) -> None:
+    """The columns a migration adds are checked like the others once the file is version 2."""
+    database = write_v1_store(tmp_path / "s", make_rows(["a", "b"]))
+    store = SqliteStateStore(tmp_path / "s")
+    store.open(HEADER)
+    store.close()
+    with sqlite3.connect(database) as conn:
+        conn.execute(f"UPDATE entities SET {column} = ? WHERE entity = 'b'", (value,))
+    again = SqliteStateStore(tmp_path / "s")
+    again.open(HEADER)
+    try:
+        with pytest.raises(StateStoreError, match=f"{database}: the saved row of entity 'b' has {problem}"):
+            list(again.load().rows)
+    finally:
+        again.close()

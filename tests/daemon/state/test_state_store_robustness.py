@@ -37,7 +37,7 @@ HEADER = StoreHeader(model_sha256="ab" * 32, num_layers=L, hidden_size=H)
 WAL = DB_FILE + "-wal"
 SHM = DB_FILE + "-shm"
 
-EntityState = tuple[int, bytes, bytes, float, int]
+EntityState = tuple[int, bytes, bytes, float, int, int, float]
 Offsets = dict[tuple[str, int], int]
 
 
@@ -86,15 +86,25 @@ def state_of(table: EntityStateTable, offsets: Offsets) -> Saved:
             row.c.tobytes(),
             row.last_seen,
             row.events_applied,
+            row.count_profile,
+            row.max_surprise,  # never NaN here: NaN would not compare equal to itself
         )
     return Saved(entities, dict(offsets))
 
 
 def advance(table: EntityStateTable, rng: np.random.Generator, names: Sequence[str], now: float) -> None:
-    """One event for each of ``names``, with random states and partitions."""
+    """One event for each of ``names``, with random states, partitions, count weights and surprises."""
     slots = table.slots_for(list(names), now=now, partitions=rng.integers(0, PARTITIONS, len(names)))
     h = rng.normal(size=(L, len(names), H)).astype(np.float32)
-    table.write(slots, h, rng.normal(size=(L, len(names), H)).astype(np.float32), now=now + rng.random())
+    counts = np.random.default_rng([SEED, int(now)])  # apart, so ``rng`` draws the states it always did
+    table.write(
+        slots,
+        h,
+        rng.normal(size=(L, len(names), H)).astype(np.float32),
+        now=now + rng.random(),
+        count_weights=counts.integers(0, 2**64 - 1, len(names), dtype=np.uint64, endpoint=True),
+        surprise=counts.exponential(2.0, len(names)),
+    )
 
 
 def checkpoint(store: SqliteStateStore, table: EntityStateTable, saved: Offsets, offsets: Offsets) -> Saved:
@@ -461,13 +471,35 @@ def test_sqlite_store_log_beside_an_older_backup_is_refused(history: History, tm
     """Checkpoint 3's log over checkpoint 1's file (a backup put back, the log left) mixes two cuts.
 
     The log's pages replace only the pages checkpoint 3 changed, so the rows mix checkpoints 1 and
-    3 under checkpoint 3's offsets.  Here the mix leaves the entities table and its index with
-    different row counts, which the load compares.  (A mix that keeps them equal cannot be told
-    from a saved state; deploy/README.md says to put a backup back with its own log, or none.)
+    3 under checkpoint 3's offsets.  Which check notices depends on where the rows fall in the pages:
+    SQLite finds a b-tree malformed, or the entities table and its index hold different row counts,
+    which the load compares (the next test).  (A mix that keeps both sound cannot be told from a
+    saved state; deploy/README.md says to put a backup back with its own log, or none.)
     """
     store = history.copy("crashed", tmp_path / "s")
     shutil.copy(history.root / "backup" / DB_FILE, store / DB_FILE)
-    assert_refused(outcome(store), store / DB_FILE, "index")
+    result = outcome(store)
+    assert_refused(result, store / DB_FILE)
+    assert any(words in str(result) for words in ("its index", "malformed")), result
+
+
+def test_sqlite_store_entities_index_of_other_rows_is_refused(history: History, tmp_path: Path) -> None:
+    """Rows and an index from different checkpoints are refused when their row counts differ.
+
+    The entities index is pointed at the offsets index's b-tree, a sound b-tree of another length:
+    the mismatch a log applied over a backup can leave, without depending on where rows fall.
+    """
+    store = history.copy("clean", tmp_path / "s")
+    edit(
+        store / DB_FILE,
+        "PRAGMA writable_schema = ON",
+        "UPDATE sqlite_schema SET rootpage = (SELECT rootpage FROM sqlite_schema"
+        " WHERE name = 'sqlite_autoindex_offsets_1') WHERE name = 'sqlite_autoindex_entities_1'",
+    )
+    rows = len(history.third.entities)
+    assert_refused(
+        outcome(store), store / DB_FILE, f"holds {rows} rows but its index {len(history.third.offsets)}"
+    )
 
 
 def test_sqlite_store_log_without_its_database_is_refused(history: History, tmp_path: Path) -> None:
@@ -480,6 +512,17 @@ def test_sqlite_store_log_without_its_database_is_refused(history: History, tmp_
 
 # --- Tables and columns dropped, renamed or rebuilt. ----------------------------------------------
 
+ENTITY_VALUE_COLUMNS = [
+    "kafka_partition",
+    "h",
+    "c",
+    "last_seen",
+    "events_applied",
+    "count_profile",
+    "max_surprise",
+]
+"""Every column of ``entities`` but its key."""
+
 SCHEMA_EDITS = {
     "drop header": ["DROP TABLE header"],
     "drop entities": ["DROP TABLE entities"],
@@ -491,7 +534,7 @@ SCHEMA_EDITS = {
         f"drop {table}.{column}": [f"ALTER TABLE {table} DROP COLUMN {column}"]
         for table, columns in {
             "header": ["format_version", "model_sha256", "num_layers", "hidden_size"],
-            "entities": ["kafka_partition", "h", "c", "last_seen", "events_applied"],
+            "entities": ENTITY_VALUE_COLUMNS,
             "offsets": ["next_offset"],
         }.items()
         for column in columns
@@ -500,7 +543,7 @@ SCHEMA_EDITS = {
         f"rename {table}.{column}": [f"ALTER TABLE {table} RENAME COLUMN {column} TO {column}_old"]
         for table, columns in {
             "header": ["id", "format_version", "model_sha256", "num_layers", "hidden_size"],
-            "entities": ["entity", "kafka_partition", "h", "c", "last_seen", "events_applied"],
+            "entities": ["entity", *ENTITY_VALUE_COLUMNS],
             "offsets": ["topic", "kafka_partition", "next_offset"],
         }.items()
         for column in columns
@@ -600,6 +643,15 @@ ROW_EDITS: dict[str, tuple[str, object, str]] = {
     "kafka_partition far below int32": ("kafka_partition", -(2**40), "kafka_partition outside"),
     "kafka_partition as text": ("kafka_partition", "p1", "text in kafka_partition"),
     "kafka_partition fractional": ("kafka_partition", 0.5, "a real in kafka_partition"),
+    "count_profile as text": ("count_profile", "abc", "text in count_profile"),
+    "count_profile fractional": ("count_profile", 0.5, "a real in count_profile"),
+    "count_profile beyond int64": ("count_profile", 2.0**64, "a real in count_profile"),
+    "count_profile as a blob": ("count_profile", b"\x01" * 8, "a blob in count_profile"),
+    "max_surprise as text": ("max_surprise", "high", "text in max_surprise"),
+    "max_surprise as a blob": ("max_surprise", b"\x01", "a blob in max_surprise"),
+    "max_surprise negative": ("max_surprise", -0.5, "negative or infinite max_surprise"),
+    "max_surprise infinite": ("max_surprise", float("inf"), "negative or infinite max_surprise"),
+    "max_surprise beyond float32": ("max_surprise", 1e300, "negative or infinite max_surprise"),
     "entity empty": ("entity", "", "an empty name"),
     "entity NULL": ("entity", None, "NULL in entity"),
     "entity as a blob": ("entity", b"\x00\xff", "a blob in entity"),
@@ -663,7 +715,12 @@ HEADER_EDITS: dict[str, tuple[str, object, str]] = {
     "layers fractional": ("num_layers", L + 0.5, "num_layers holds a real"),
     "hidden size doubled": ("hidden_size", 2 * H, f"hidden_size={2 * H}"),
     "hidden size as a blob": ("hidden_size", b"\x08", "hidden_size holds a blob"),
-    "format version 2": ("format_version", 2, "format_version=2"),
+    "format version 3": ("format_version", 3, "format_version=3"),
+    "format version 1 over version 2 tables": (
+        "format_version",
+        1,
+        "table entities is not as logwarden creates it for format_version 1",
+    ),
     "format version 0": ("format_version", 0, "format_version=0"),
     "format version as text": ("format_version", "one", "format_version holds text"),
     "format version fractional": ("format_version", 1.5, "format_version holds a real"),
@@ -685,7 +742,7 @@ def test_sqlite_store_header_number_written_as_text_is_the_same_header(
 ) -> None:
     """``SET num_layers = '2'`` stores the integer 2 (INTEGER affinity): nothing changed, checkpoint 3."""
     store = history.copy("clean", tmp_path / "s")
-    edit(store / DB_FILE, ("UPDATE header SET num_layers = ?, format_version = ?", (str(L), "1")))
+    edit(store / DB_FILE, ("UPDATE header SET num_layers = ?, format_version = ?", (str(L), "2")))
     assert_restored(outcome(store), history.third)
 
 

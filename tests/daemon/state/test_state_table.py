@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -67,18 +69,21 @@ def test_state_table_new_entity_starts_from_initial_state() -> None:
     np.testing.assert_array_equal(snap.h, INITIAL_H)
     np.testing.assert_array_equal(snap.c, INITIAL_C)
     assert (snap.slot, snap.partition, snap.events_applied, snap.last_seen) == (slot, 3, 0, 5.0)
+    assert (snap.count_profile, snap.max_surprise) == (0, 0.0)
 
 
 def test_state_table_reused_slot_is_reset_to_initial_state() -> None:
     """A slot freed by one entity and reused by another carries none of the old state."""
     table = make_table(capacity=1)
     slots = table.slots_for(["a"], now=1.0, partitions=0)
-    table.write(slots, *states(1, 9.0), now=1.0)
+    table.write(
+        slots, *states(1, 9.0), now=1.0, count_weights=np.array([99], np.uint64), surprise=np.array([np.nan])
+    )
     table.remove(["a"])
     table.slots_for(["b"], now=2.0, partitions=0)
     snap = table.snapshot("b")
     np.testing.assert_array_equal(snap.h, INITIAL_H)
-    assert snap.events_applied == 0
+    assert (snap.events_applied, snap.count_profile, snap.max_surprise) == (0, 0, 0.0)
 
 
 def test_state_table_write_stores_state_and_counts_events() -> None:
@@ -256,7 +261,7 @@ def test_state_table_copy_into_a_buffer_equals_the_chunked_copy_and_reuses_its_m
     first = changes.detached(buffer).upserts
     assert isinstance(first, EntityRows)
     assert list(first.entities) == list(expected.entities)
-    for column in ("partition", "h", "c", "last_seen", "events_applied"):
+    for column in ("partition", "h", "c", "last_seen", "events_applied", "count_profile", "max_surprise"):
         np.testing.assert_array_equal(getattr(first, column), getattr(expected, column))
     first_h = first.h.copy()
     table.write(table.slots_for(names[:3], now=10.0, partitions=0), *states(3, 5.0), now=10.0)
@@ -301,19 +306,24 @@ def test_state_table_load_rows_restores_state_as_clean() -> None:
     """load_rows restores every field of saved rows, and restored rows are not dirty."""
     source = make_table()
     slots = source.slots_for(["a", "b"], now=1.0, partitions=[4, 5])
-    source.write(slots, *states(2, 3.0), now=7.0)
+    weights = np.array([2**64 - 3, 2**63], np.uint64)
+    source.write(slots, *states(2, 3.0), now=7.0, count_weights=weights, surprise=np.array([2.5, np.nan]))
     rows = EntityRows.concat(list(source.take_changes().upserts.chunks(1)), L, H)
+    assert rows.count_profile.dtype == np.uint64 and rows.max_surprise.dtype == np.float32
     restored = make_table()
     assert restored.load_rows(rows.chunks(1)) == 2
     for entity in ("a", "b"):
         want, got = source.snapshot(entity), restored.snapshot(entity)
         np.testing.assert_array_equal(got.h, want.h)
         np.testing.assert_array_equal(got.c, want.c)
-        assert (got.partition, got.last_seen, got.events_applied) == (
+        assert (got.partition, got.last_seen, got.events_applied, got.count_profile) == (
             want.partition,
             want.last_seen,
             want.events_applied,
+            want.count_profile,
         )
+    assert (restored.snapshot("a").count_profile, restored.snapshot("b").count_profile) == (2**64 - 3, 2**63)
+    assert restored.snapshot("a").max_surprise == 2.5 and np.isnan(restored.snapshot("b").max_surprise)
     changes = restored.take_changes()
     assert len(changes.upserts) == 0 and list(changes.deletes) == []
 
@@ -385,3 +395,57 @@ def test_state_table_full_table_takes_a_batch_of_exactly_its_capacity() -> None:
     fill(table, 4)
     slots = table.slots_for(["n0", "n1", "n2", "n3"], now=10.0, partitions=0)
     assert len(set(slots.tolist())) == 4 and len(table) == 4 and table.evicted_total == 4
+
+
+def test_state_table_write_adds_count_weights_modulo_2_64_without_a_warning() -> None:
+    """count_profile is a sum of uint64 weights that wraps silently: no overflow warning, no error."""
+    table = make_table()
+    slots = table.slots_for(["a", "b"], now=1.0, partitions=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        table.write(slots, *states(2, 1.0), now=1.0, count_weights=np.array([2**64 - 1, 2**63], np.uint64))
+        table.write(slots, *states(2, 2.0), now=2.0, count_weights=np.array([5, 2**63 + 1], np.uint64))
+        table.write(slots[:1], *states(1, 3.0), now=3.0, count_weights=np.uint64(2**64 - 1))
+    assert (table.snapshot("a").count_profile, table.snapshot("b").count_profile) == (3, 1)
+
+
+def test_state_table_write_keeps_the_largest_surprise_and_a_nan_for_good() -> None:
+    """max_surprise only grows; once NaN (not tracked) it stays NaN whatever surprise follows."""
+    table = make_table()
+    slots = table.slots_for(["a", "b"], now=1.0, partitions=0)
+    for surprise in ([1.5, 0.5], [0.25, np.nan], [3.0, 9.0]):
+        table.write(slots, *states(2, 1.0), now=1.0, surprise=np.array(surprise))
+    assert table.snapshot("a").max_surprise == 3.0
+    assert np.isnan(table.snapshot("b").max_surprise)
+
+
+def test_state_table_write_without_counts_leaves_them_unchanged() -> None:
+    """A write that passes neither weights nor surprise keeps the session's count profile and surprise."""
+    table = make_table()
+    slots = table.slots_for(["a"], now=1.0, partitions=0)
+    table.write(
+        slots, *states(1, 1.0), now=1.0, count_weights=np.array([7], np.uint64), surprise=np.array([2.0])
+    )
+    table.write(slots, *states(1, 2.0), now=2.0)
+    assert (table.snapshot("a").count_profile, table.snapshot("a").max_surprise) == (7, 2.0)
+
+
+def test_state_table_restarted_session_counts_again_from_zero() -> None:
+    """restart_sessions resets count_profile to 0 and max_surprise to 0.0, so an untracked (NaN) entity
+    is tracked again from its next session; its neighbours keep theirs."""
+    table = make_table()
+    slots = table.slots_for(["a", "b"], now=1.0, partitions=0)
+    table.write(
+        slots,
+        *states(2, 1.0),
+        now=1.0,
+        count_weights=np.array([11, 13], np.uint64),
+        surprise=np.array([np.nan, 4.0]),
+    )
+    table.restart_sessions(slots[:1])
+    assert (table.snapshot("a").count_profile, table.snapshot("a").max_surprise) == (0, 0.0)
+    assert (table.snapshot("b").count_profile, table.snapshot("b").max_surprise) == (13, 4.0)
+    table.write(
+        slots[:1], *states(1, 2.0), now=2.0, count_weights=np.array([3], np.uint64), surprise=np.array([1.0])
+    )
+    assert (table.snapshot("a").count_profile, table.snapshot("a").max_surprise) == (3, 1.0)
