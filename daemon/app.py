@@ -189,7 +189,7 @@ def build_service(config: DaemonConfig) -> DaemonService:
         sink=sink,
         decoder=decoder,
         processor=BatchProcessor(model, table),
-        policy=AlertPolicy(threshold, metadata.count_gate),
+        policy=AlertPolicy.for_model(metadata, config.model.threshold, count_gate=config.model.count_gate),
         table=table,
         checkpointer=checkpointer,
         stored_offsets=stored_offsets,

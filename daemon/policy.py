@@ -28,9 +28,13 @@ class AlertPolicy:
         self.count_gate = count_gate
 
     @classmethod
-    def for_model(cls, metadata: ModelMetadata, override: float | None = None) -> AlertPolicy:
-        """The model's calibrated threshold unless the configuration overrides it, and its count gate."""
-        return cls(metadata.threshold if override is None else override, metadata.count_gate)
+    def for_model(
+        cls, metadata: ModelMetadata, override: float | None = None, *, count_gate: bool = True
+    ) -> AlertPolicy:
+        """The model's calibrated threshold unless the configuration overrides it, and its count gate
+        unless the configuration turns it off (``model.count_gate: false``)."""
+        threshold = metadata.threshold if override is None else override
+        return cls(threshold, metadata.count_gate if count_gate else None)
 
     def decide(self, scores: np.ndarray, event_ids: np.ndarray) -> np.ndarray:
         """Boolean mask, same shape as ``scores``: which events raise an alert."""

@@ -261,7 +261,12 @@ _CHECKS: dict[type, dict[str, Check | type]] = {
         "timestamp_field": non_empty_string,
         "event_field": non_empty_string,
     },
-    ModelConfig: {"path": file_path, "threshold": number(positive=False), "top_k": integer_at_least(0)},
+    ModelConfig: {
+        "path": file_path,
+        "threshold": number(positive=False),
+        "top_k": integer_at_least(0),
+        "count_gate": boolean,
+    },
     StateConfig: {
         "dir": file_path,
         "ttl_seconds": number(positive=True),

@@ -96,11 +96,13 @@ class InputConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The model directory; ``threshold`` None means the model's calibrated threshold."""
+    """The model directory; ``threshold`` None means the model's calibrated threshold; ``count_gate``
+    False ignores the model's count gate (``logwarden/model/count_gate.py``) without retraining."""
 
     path: Path
     threshold: float | None = None
     top_k: int = 3
+    count_gate: bool = True
 
 
 @dataclass(frozen=True)

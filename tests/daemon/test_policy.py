@@ -7,6 +7,7 @@ import pytest
 
 from logwarden.daemon.policy import AlertPolicy
 from logwarden.model.contract import END_ID, FIRST_EVENT_ID, UNKNOWN_ID, ModelMetadata
+from logwarden.model.count_gate import CountGate
 
 
 def test_decide_score_above_threshold_anomalous() -> None:
@@ -50,3 +51,33 @@ def test_for_model_override_wins_over_calibrated(override: float | None, expecte
     """The configured threshold overrides the model's calibrated one; null keeps the model's."""
     metadata = ModelMetadata(1, "sequences", ("1",), ("E1",), 4, 4, 1, 3.5, "test", "00" * 32)
     assert AlertPolicy.for_model(metadata, override).threshold == expected
+
+
+def test_for_model_keeps_the_models_count_gate_unless_configured_off() -> None:
+    """``model.count_gate: false`` drops the gate; by default the model's own gate is applied."""
+    gate = CountGate(2.0, (7,))
+    metadata = ModelMetadata(
+        2, "sequences", ("1",), ("E1",), 4, 4, 1, 3.5, "test", "00" * 32, count_gate=gate
+    )
+    assert AlertPolicy.for_model(metadata).count_gate == gate
+    assert AlertPolicy.for_model(metadata, count_gate=False).count_gate is None
+
+
+def test_session_end_by_counts_only_when_no_event_or_end_alerted() -> None:
+    """Of four ended sessions with unseen counts: a quiet END and a largest surprise between the two
+    thresholds alerts by counts; an END above the threshold alerts by END only; a session whose
+    event already passed the threshold, or whose largest surprise stays under the gate, does not."""
+    policy = AlertPolicy(5.0, CountGate(2.0, (7,)))
+    by_end, by_counts = policy.decide_session_ends(
+        np.array([1.0, 6.0, 1.0, 1.0]), np.array([3.0, 6.0, 5.5, 1.5]), np.full(4, 9, np.uint64)
+    )
+    assert by_end.tolist() == [False, True, False, False]
+    assert by_counts.tolist() == [True, False, False, False]
+
+
+def test_session_end_without_a_gate_alerts_by_end_only() -> None:
+    """With no count gate the session-end verdict is the END token's alone."""
+    by_end, by_counts = AlertPolicy(5.0).decide_session_ends(
+        np.array([6.0, 1.0]), np.array([6.0, 4.0]), np.zeros(2, np.uint64)
+    )
+    assert by_end.tolist() == [True, False] and not by_counts.any()

@@ -5,18 +5,22 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import numpy as np
 import pytest
+from model_metadata import model_metadata
 
 from logwarden.errors import InputFormatError
 from logwarden.model.bundle import ModelBundle
-from logwarden.model.contract import ParserSettings
+from logwarden.model.contract import FIRST_EVENT_ID, ParserSettings
 from logwarden.model.runtime import OnnxStepModel
 from logwarden.scoring.offline import (
     LogScoringSummary,
     encode_sessions,
     score_log_lines,
     score_sequence_lines,
+    session_record,
 )
+from logwarden.scoring.session import SessionScore
 
 
 def test_encode_sessions_unseen_key_becomes_unknown(trained_model: OnnxStepModel) -> None:
@@ -98,3 +102,14 @@ def test_log_scoring_report_for_json_input_adds_invalid_lines_and_the_first_one(
     assert "first_invalid" not in summary.report(json_input=True)
     summary.first_invalid = "line 3: invalid JSON"
     assert summary.report(json_input=True)["first_invalid"] == "line 3: invalid JSON"
+
+
+def test_session_record_says_unseen_counts_only_for_a_model_with_a_count_gate() -> None:
+    """A verdict with a count-gate answer carries ``unseen_counts``; without a gate the key is absent,
+    so the output of models without one is unchanged."""
+    metadata = model_metadata(vocabulary=("a", "b"), templates=("a", "b"))
+    ids = np.array([FIRST_EVENT_ID, FIRST_EVENT_ID + 1], np.int64)
+    gated = SessionScore(3.0, True, 1, 0, 2, unseen_counts=True)
+    plain = dataclasses.replace(gated, unseen_counts=None)
+    assert session_record(metadata, ids, gated)["unseen_counts"] is True
+    assert "unseen_counts" not in session_record(metadata, ids, plain)
