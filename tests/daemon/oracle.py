@@ -25,10 +25,13 @@ from logwarden.daemon.state.sqlite_store import SqliteStateStore
 from logwarden.daemon.state.store import StoreHeader
 from logwarden.errors import DecodeError
 from logwarden.model.bundle import load_bundle
+from logwarden.model.count_gate import count_profile, event_weights
 from logwarden.model.runtime import OnnxStepModel
 from logwarden.scoring.session import surprise_of
 
 STATE_TOLERANCE = 1e-5
+SCORE_TOLERANCE = 1e-4
+"""Scores of one-step and batched onnxruntime calls differ in the last float32 bits."""
 BORDERLINE_NATS = 1e-4
 """Scores this close to the threshold may flip between batched and sequential onnxruntime calls."""
 
@@ -42,6 +45,10 @@ class EntityState:
     h: np.ndarray  # float32 [L, H]
     c: np.ndarray  # float32 [L, H]
     events_applied: int
+    count_profile: int
+    """The count gate's multiset hash of the events applied: exact, whatever the crashes."""
+    max_surprise: float
+    """The largest surprise among them (within float tolerance)."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,7 @@ def fold_records(records: Iterable[Any], config: DaemonConfig) -> OracleResult:
     decoder = MessageDecoder.build(config.input, metadata)
     threshold = metadata.threshold if config.model.threshold is None else config.model.threshold
     policy = AlertPolicy(threshold)
+    weights = event_weights(metadata.vocab_size)
 
     ordered = sorted(records, key=lambda r: (r.topic, r.partition, r.offset))
     next_offsets: Offsets = {}
@@ -99,7 +107,13 @@ def fold_records(records: Iterable[Any], config: DaemonConfig) -> OracleResult:
                 borderline.add(record_alert_id)
             elif is_flagged:
                 expected.add(record_alert_id)
-        entities[entity] = EntityState(h=h[:, 0, :].copy(), c=c[:, 0, :].copy(), events_applied=len(ids))
+        entities[entity] = EntityState(
+            h=h[:, 0, :].copy(),
+            c=c[:, 0, :].copy(),
+            events_applied=len(ids),
+            count_profile=count_profile(ids, weights),
+            max_surprise=float(scores.max()),
+        )
     return OracleResult(
         entities=entities,
         alert_ids=frozenset(expected),
@@ -118,7 +132,11 @@ def load_checkpoint(state_dir: Path, config: DaemonConfig) -> tuple[dict[str, En
         rows, offsets = store.load()
         states = {
             entity: EntityState(
-                h=chunk.h[i].copy(), c=chunk.c[i].copy(), events_applied=int(chunk.events_applied[i])
+                h=chunk.h[i].copy(),
+                c=chunk.c[i].copy(),
+                events_applied=int(chunk.events_applied[i]),
+                count_profile=int(chunk.count_profile[i]),
+                max_surprise=float(chunk.max_surprise[i]),
             )
             for chunk in rows
             for i, entity in enumerate(chunk.entities)
@@ -147,6 +165,12 @@ def state_differences(
         error = max(float(np.abs(got.h - want.h).max()), float(np.abs(got.c - want.c).max()))
         if not error <= tolerance:
             problems.append(f"{entity}: state differs by {error:.3g} (tolerance {tolerance:g})")
+        if got.count_profile != want.count_profile:
+            problems.append(
+                f"{entity}: count_profile {got.count_profile:016x}, oracle {want.count_profile:016x}"
+            )
+        if not abs(got.max_surprise - want.max_surprise) <= SCORE_TOLERANCE:
+            problems.append(f"{entity}: max_surprise {got.max_surprise:.6f}, oracle {want.max_surprise:.6f}")
     if len(problems) > limit:
         problems = problems[:limit] + [f"... and {len(problems) - limit} more"]
     return problems
