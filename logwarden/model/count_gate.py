@@ -20,6 +20,7 @@ look new.  Pure: numpy only.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -46,6 +47,8 @@ MAX_PROFILES = 100_000
 """Most distinct count combinations a model stores; more means the counts do not repeat."""
 
 _MASK64 = (1 << 64) - 1
+_HASH_HEX = re.compile(r"[0-9a-f]{16}")
+"""How ``to_dict`` writes a hash; ``int(x, 16)`` alone would also take "0x…", signs and underscores."""
 
 
 def event_weights(vocab_size: int) -> np.ndarray:
@@ -109,26 +112,30 @@ class CountGate:
         if not isinstance(raw, Mapping):
             raise ValueError(f"count_gate must be an object, got {shown(raw)}")
         threshold = raw.get("threshold")
-        if (
-            isinstance(threshold, bool)
-            or not isinstance(threshold, (int, float))
-            or not math.isfinite(threshold)
-        ):
+        if not _is_finite_number(threshold):
             raise ValueError(f"count_gate.threshold must be a finite number, got {shown(threshold)}")
+        assert isinstance(threshold, (int, float))
         hexes = raw.get("profiles")
         if not isinstance(hexes, list):
             raise ValueError(f"count_gate.profiles must be a list of hex strings, got {shown(hexes)}")
         profiles: list[int] = []
         for i, value in enumerate(hexes):
-            if not isinstance(value, str) or len(value) != 16:
-                raise ValueError(f"count_gate.profiles[{i}] must be 16 hex digits, got {shown(value)}")
-            try:
-                profiles.append(int(value, 16))
-            except ValueError:
+            if not isinstance(value, str) or not _HASH_HEX.fullmatch(value):
                 raise ValueError(
-                    f"count_gate.profiles[{i}] must be 16 hex digits, got {shown(value)}"
-                ) from None
+                    f"count_gate.profiles[{i}] must be 16 lowercase hex digits, got {shown(value)}"
+                )
+            profiles.append(int(value, 16))
         return cls(float(threshold), tuple(sorted(set(profiles))))
+
+
+def _is_finite_number(value: object) -> bool:
+    """A JSON number that is finite as a float (an integer of 400 digits is not: it overflows)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 @dataclass(frozen=True)

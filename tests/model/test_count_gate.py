@@ -86,6 +86,9 @@ def test_gate_survives_model_json_round_trip_with_64_bit_hashes() -> None:
         ({"threshold": 1.0, "profiles": [17]}, r"count_gate.profiles\[0\]"),
         ({"threshold": 1.0, "profiles": ["abc"]}, r"count_gate.profiles\[0\]"),
         ({"threshold": 1.0, "profiles": ["0" * 15 + "g"]}, r"count_gate.profiles\[0\]"),
+        ({"threshold": 1.0, "profiles": ["0x" + "0" * 14]}, r"count_gate.profiles\[0\]"),
+        ({"threshold": 1.0, "profiles": ["+" + "0" * 15]}, r"count_gate.profiles\[0\]"),
+        ({"threshold": 1.0, "profiles": ["0" * 15 + "A"]}, r"count_gate.profiles\[0\]"),
     ],
 )
 def test_bad_count_gate_is_refused_naming_the_key(raw: object, key: str) -> None:
@@ -128,3 +131,26 @@ def test_gate_is_declined_with_too_few_held_out_sessions() -> None:
     decision = learn_count_gate(_repeating_sessions(300, rng), _repeating_sessions(10, rng), 4.0, VOCAB)
     assert decision.gate is None
     assert "held-out sessions" in decision.summary["off"]
+
+
+WRONG_VALUES = [None, True, -1, 1.5, "x", [], {}, 10**400, float("nan"), float("inf"), "x" * 100_000]
+
+
+@pytest.mark.parametrize("key", ["threshold", "profiles"])
+@pytest.mark.parametrize("value", [*WRONG_VALUES, "deleted"], ids=repr)
+def test_each_count_gate_key_deleted_or_wrong_is_refused_naming_it(key: str, value: object) -> None:
+    """Every key of ``count_gate`` deleted or set to a wrong value: a ValueError naming
+    ``count_gate.<key>``, or, for a value that is a valid one, a gate that holds it."""
+    raw: dict[str, object] = {"threshold": 2.5, "profiles": ["00000000000000ff"]}
+    if value == "deleted":
+        del raw[key]
+    else:
+        raw[key] = value
+    if key == "threshold" and value in (-1, 1.5):
+        assert CountGate.from_dict(raw).threshold == value
+        return
+    if key == "profiles" and value == []:
+        assert CountGate.from_dict(raw).profiles == ()
+        return
+    with pytest.raises(ValueError, match=rf"count_gate\.{key}"):
+        CountGate.from_dict(raw)
