@@ -37,6 +37,7 @@ from logwarden.daemon.training_input import training_input_differences
 from logwarden.errors import DeliveryError
 from logwarden.logs import configure_logging, forward_library_logs
 from logwarden.model.bundle import load_bundle
+from logwarden.model.contract import ModelMetadata
 from logwarden.model.runtime import OnnxStepModel
 
 log = structlog.get_logger("logwarden.daemon")
@@ -203,6 +204,12 @@ def build_service(config: DaemonConfig) -> DaemonService:
     )
 
 
+def _count_gate_threshold(metadata: ModelMetadata, config: DaemonConfig) -> float | None:
+    """The count gate's threshold the daemon will apply, or None (no gate, or ``model.count_gate: false``)."""
+    policy = AlertPolicy.for_model(metadata, config.model.threshold, count_gate=config.model.count_gate)
+    return None if policy.count_gate is None else policy.count_gate.threshold
+
+
 def run_daemon(config_path: Path, *, check_only: bool = False) -> int:
     """``logwarden run``: validate, log the effective config once (secrets masked), serve until stopped."""
     config = load_config(config_path)
@@ -215,6 +222,7 @@ def run_daemon(config_path: Path, *, check_only: bool = False) -> int:
         report = {
             "config": config.as_loggable(),
             "model": bundle.metadata.model_version,
+            "count_gate_threshold": _count_gate_threshold(bundle.metadata, config),
             "software": software_versions(),
         }
         differences = training_input_differences(config.input, bundle.metadata)

@@ -145,6 +145,8 @@ class DaemonService:
         )
         self._released_partitions: set[tuple[str, int]] = set()
         self._model_info = {"version": metadata.model_version, "sha256": metadata.onnx_sha256}
+        gate = policy.count_gate
+        self._count_gate_threshold = None if gate is None else gate.threshold
 
     # -- lifecycle -------------------------------------------------------------------------
     def install_signal_handlers(self) -> None:
@@ -207,6 +209,7 @@ class DaemonService:
             partitions_restored=len(self._next_offsets),
             model=self._model_info,
             threshold=self._threshold,
+            count_gate_threshold=self._count_gate_threshold,
         )
         self._notifier.ready()
         self._notifier.status("started; no save yet")

@@ -826,6 +826,32 @@ def test_cli_run_check_valid_model_exits_0(
     assert code == 0, capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("gate", "configured", "reported"), [(None, True, None), (7.5, True, 7.5), (7.5, False, None)]
+)
+def test_cli_run_check_reports_the_count_gate_the_daemon_will_apply(
+    logs_model: LogsModel,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    gate: float | None,
+    configured: bool,
+    reported: float | None,
+) -> None:
+    """``run --check`` says which count-gate threshold applies: the model's, or none when the model has
+    no gate or ``model.count_gate: false`` turns it off."""
+    model_dir = _copy(logs_model, tmp_path)
+    if gate is not None:
+        raw = _read_raw(model_dir)
+        raw["count_gate"] = {"threshold": gate, "profiles": ["00000000000000ff"]}
+        _write_raw(model_dir, raw)
+    config_path = _check_config(tmp_path, model_dir)
+    config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    config["model"]["count_gate"] = configured
+    config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    assert main(["run", "--config", str(config_path), "--check"]) == 0
+    assert json.loads(capsys.readouterr().out)["count_gate_threshold"] == reported
+
+
 @pytest.mark.parametrize(("mutate", "field"), CLI_CASES)
 def test_cli_run_check_malformed_model_exits_4_with_one_line_naming_file_and_field(
     mutate: Mutation,
