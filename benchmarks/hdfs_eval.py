@@ -189,8 +189,9 @@ def evaluate(args: argparse.Namespace, out_dir: Path) -> DetectionMetrics:
         print(
             f"count gate       {gate.threshold:.3f} nats for sessions with unseen counts (held-out max + "
             f"{summary['margin']:.2f}); {len(gate.profiles)} count combinations in training, "
-            f"{summary['holdout_unseen_counts']} of {summary['holdout_sessions']} held-out sessions "
-            "unseen in the fit set"
+            f"{summary['sessions_with_a_unique_profile']} of {summary['sessions']} sessions with a "
+            f"combination no other has; {summary['holdout_unseen_counts']} of {summary['holdout_sessions']} "
+            "held-out sessions unseen in the fit set"
         )
     score_sessions(
         model, sessions[:256], metadata.threshold, count_gate=gate

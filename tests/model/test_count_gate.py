@@ -9,7 +9,7 @@ import pytest
 
 from logwarden.model.count_gate import (
     GATE_MARGIN,
-    MIN_HOLDOUT_SESSIONS,
+    MIN_SESSIONS,
     CountGate,
     count_profile,
     count_profiles,
@@ -103,21 +103,33 @@ def _repeating_sessions(count: int, rng: np.random.Generator) -> list[np.ndarray
     return [rng.permutation(shapes[i % 3]) for i in range(count)]
 
 
-def test_gate_is_learned_when_held_out_counts_repeat() -> None:
-    """Held-out sessions with only known combinations: a gate at the held-out max + margin, holding
-    the combinations of fit and held-out sessions alike."""
+def test_gate_is_learned_when_training_counts_repeat() -> None:
+    """300 sessions of three combinations and one of its own (1 in 301 unique, under 1 %): a gate at
+    the held-out max + margin holding the combinations of fit and held-out sessions alike."""
     rng = np.random.default_rng(0)
-    fit = _repeating_sessions(300, rng)
-    holdout = [*_repeating_sessions(MIN_HOLDOUT_SESSIONS, rng), _ids(3, 7, 5)]
+    fit = _repeating_sessions(200, rng)
+    holdout = [*_repeating_sessions(100, rng), _ids(3, 7, 5)]
     decision = learn_count_gate(fit, holdout, 4.0, VOCAB)
     assert decision.gate is not None
     assert decision.gate.threshold == pytest.approx(4.0 + GATE_MARGIN)
     assert len(decision.gate.profiles) == 4
+    assert decision.summary["sessions_with_a_unique_profile"] == 1
     assert decision.summary["holdout_unseen_counts"] == 1
 
 
-def test_gate_is_declined_when_held_out_counts_are_new() -> None:
-    """Sessions whose counts never repeat (long-lived entities) leave the gate off, saying why."""
+def test_gate_is_declined_when_more_than_one_percent_of_sessions_have_unique_counts() -> None:
+    """Four unique combinations among 304 sessions (1.3 %): unseen counts would be ordinary, no gate.
+    The same four among 404 (0.99 %) are few enough."""
+    rng = np.random.default_rng(3)
+    unique = [_ids(3, 7, 5), _ids(3, 7, 7, 5), _ids(3, 7, 7, 7, 5), _ids(3, 6, 6, 6, 5)]
+    declined = learn_count_gate(_repeating_sessions(300, rng), unique, 4.0, VOCAB)
+    assert declined.gate is None
+    assert "counts do not repeat" in declined.summary["off"]
+    assert learn_count_gate(_repeating_sessions(400, rng), unique, 4.0, VOCAB).gate is not None
+
+
+def test_gate_is_declined_when_counts_never_repeat() -> None:
+    """Sessions of random lengths and events (a host logging for days) leave the gate off, saying why."""
     rng = np.random.default_rng(1)
     sessions = [rng.integers(3, VOCAB, size=int(rng.integers(5, 40))) for _ in range(400)]
     decision = learn_count_gate(sessions[:300], sessions[300:], 4.0, VOCAB)
@@ -125,12 +137,16 @@ def test_gate_is_declined_when_held_out_counts_are_new() -> None:
     assert "counts do not repeat" in decision.summary["off"]
 
 
-def test_gate_is_declined_with_too_few_held_out_sessions() -> None:
-    """Below MIN_HOLDOUT_SESSIONS nothing shows that unseen counts are rare, so no gate."""
+def test_gate_is_declined_with_too_few_sessions_or_no_holdout() -> None:
+    """Below MIN_SESSIONS nothing shows that unseen counts are rare; without held-out sessions (a
+    threshold chosen on a labelled set) there is no maximum to set the gate at."""
     rng = np.random.default_rng(2)
-    decision = learn_count_gate(_repeating_sessions(300, rng), _repeating_sessions(10, rng), 4.0, VOCAB)
-    assert decision.gate is None
-    assert "held-out sessions" in decision.summary["off"]
+    few = learn_count_gate(
+        _repeating_sessions(MIN_SESSIONS - 20, rng), _repeating_sessions(10, rng), 4.0, VOCAB
+    )
+    assert few.gate is None and "training sessions" in few.summary["off"]
+    no_holdout = learn_count_gate(_repeating_sessions(400, rng), [], None, VOCAB)
+    assert no_holdout.gate is None and "no held-out sessions" in no_holdout.summary["off"]
 
 
 WRONG_VALUES = [None, True, -1, 1.5, "x", [], {}, 10**400, float("nan"), float("inf"), "x" * 100_000]
