@@ -100,17 +100,18 @@ class Emitter:
             ended.scores, session_scores, ended.count_profile
         )
         gate = self._policy.count_gate
+        gate_threshold = self._threshold if gate is None else gate.threshold  # by_counts needs a gate
         detected_ms = int(time.time() * 1000)
         flagged = np.flatnonzero(by_end | by_counts)
         for index in flagged.tolist():
             entity = ended.entities[index]
             last_event_ms = round(float(ended.last_seen[index]) * 1000)
-            counts = bool(by_counts[index]) and gate is not None
+            counts = bool(by_counts[index])
             alert = build_alert(
                 alert_id=session_end_alert_id(entity, last_event_ms),
                 entity=entity,
                 score=float(session_scores[index] if counts else ended.scores[index]),
-                threshold=gate.threshold if counts and gate is not None else self._threshold,
+                threshold=gate_threshold if counts else self._threshold,
                 event_id=END_ID,
                 event_text="",
                 log_probs=ended.log_probs[index],
