@@ -124,13 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--hidden-size", type=int, help="LSTM hidden size (default 64)")
     train.add_argument("--layers", type=int, help="LSTM layers (default 2)")
-    train.add_argument(
-        "--no-count-gate",
-        dest="count_gate",
-        action="store_false",
-        help="judge sessions by the model's threshold alone, even when training sessions repeat "
-        "their event counts (see 'The count gate' in the README)",
-    )
+    _add_no_count_gate(train, "learn no count gate, even when training sessions repeat their event counts")
 
     score = commands.add_parser("score", help="score a file offline with onnxruntime; JSON lines on stdout")
     score.add_argument("--model", type=_path, required=True, help="model directory (model.onnx + model.json)")
@@ -145,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_json_field_options(score, defaults_from_model=True)
     score.add_argument("--threshold", type=_finite_float, help="override the calibrated threshold")
+    _add_no_count_gate(score, "ignore the model's count gate: judge sessions by the threshold alone")
 
     evaluate = commands.add_parser("eval", help="detection metrics on a labelled CSV (Sequence,label)")
     evaluate.add_argument("--model", type=_path, required=True)
@@ -155,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="NORMAL:ANOMALOUS for the re-weighted F1 (default: DeepLog's HDFS test set)",
     )
     evaluate.add_argument("--threshold", type=_finite_float, help="override the calibrated threshold")
+    _add_no_count_gate(evaluate, "ignore the model's count gate: judge sessions by the threshold alone")
 
     run = commands.add_parser("run", help="run the Kafka daemon")
     run.add_argument(
@@ -164,6 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--check", action="store_true", help="validate config and model, print the effective config, exit"
     )
     return parser
+
+
+def _add_no_count_gate(command: argparse.ArgumentParser, help_text: str) -> None:
+    """``--no-count-gate`` (``args.count_gate`` False); see 'The count gate' in the README."""
+    command.add_argument("--no-count-gate", dest="count_gate", action="store_false", help=help_text)
 
 
 def _path(text: str) -> Path:
@@ -324,7 +325,9 @@ def _handle_score(args: argparse.Namespace) -> int:
     model = _load_model(args.model)
     out = sys.stdout
     if args.sequences is not None:
-        for record in score_sequence_lines(model, read_sequences(args.sequences), args.threshold):
+        for record in score_sequence_lines(
+            model, read_sequences(args.sequences), args.threshold, count_gate=args.count_gate
+        ):
             out.write(json.dumps(record) + "\n")
         return EXIT_OK
     summary = LogScoringSummary()
@@ -337,10 +340,14 @@ def _handle_score(args: argparse.Namespace) -> int:
         raise InputFormatError(f"{path}: cannot open log file: {exc}") from exc
     with handle:
         if args.logs is not None:
-            records = score_log_lines(model, handle, summary, args.threshold, args.entity_regex)
+            records = score_log_lines(
+                model, handle, summary, args.threshold, args.entity_regex, count_gate=args.count_gate
+            )
         else:
             fields = _json_fields_for(model.metadata, args)
-            records = score_json_lines(model, handle, summary, fields, args.threshold, args.entity_regex)
+            records = score_json_lines(
+                model, handle, summary, fields, args.threshold, args.entity_regex, count_gate=args.count_gate
+            )
         for record in records:
             out.write(json.dumps(record) + "\n")
     print(json.dumps({"summary": summary.report(json_input=args.json is not None)}), file=sys.stderr)
@@ -386,8 +393,10 @@ def _handle_eval(args: argparse.Namespace) -> int:
             f"{args.labelled}: {problem}; TPR, precision and F1 need both normal and anomalous ones "
             "(logwarden score --sequences gives each session's verdict)"
         )
-    records = list(score_sequence_lines(model, [row.keys for row in rows], args.threshold))
-    gate = model.metadata.count_gate
+    records = list(
+        score_sequence_lines(model, [row.keys for row in rows], args.threshold, count_gate=args.count_gate)
+    )
+    gate = model.metadata.count_gate if args.count_gate else None
     metrics = confusion([row.anomalous for row in rows], [record["anomalous"] for record in records])
     report = {
         "sessions": len(rows),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import re
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from logwarden import __version__, cli
 from logwarden.cli import EXIT_CONFIG, EXIT_INPUT, EXIT_MODEL, EXIT_TRAINING, EXIT_USAGE, main
 from logwarden.events.sequences import read_sequences
 from logwarden.model.bundle import load_bundle
-from logwarden.model.contract import METADATA_FILE, ONNX_FILE
+from logwarden.model.contract import METADATA_DIGEST_KEY, METADATA_FILE, ONNX_FILE, metadata_digest
 from logwarden.synthetic import (
     ENTITY_REGEX,
     generate_logs,
@@ -718,3 +719,45 @@ def test_cli_version_prints_the_version_the_installed_distribution_carries() -> 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"logwarden {__version__}"
     assert importlib.metadata.version("logwarden") == __version__
+
+
+@pytest.fixture
+def gated_sequence_model(sequence_model: TrainedModel, tmp_path: Path) -> Path:
+    """The sequence model with a count gate added by hand: no combination of counts known and a
+    threshold of 0 nats, so every session alerts by the gate (training declines one on this data)."""
+    model_dir = tmp_path / "gated"
+    shutil.copytree(sequence_model.directory, model_dir)
+    raw = json.loads((model_dir / METADATA_FILE).read_text(encoding="utf-8"))
+    raw["count_gate"] = {"threshold": 0.0, "profiles": []}
+    raw[METADATA_DIGEST_KEY] = metadata_digest(raw)
+    (model_dir / METADATA_FILE).write_text(json.dumps(raw), encoding="utf-8")
+    return model_dir
+
+
+def test_cli_score_applies_the_count_gate_unless_told_not_to(
+    gated_sequence_model: Path, cli_data: CliData
+) -> None:
+    """With the gate every session has unseen counts and alerts; ``--no-count-gate`` gives the
+    verdicts of the threshold alone and no ``unseen_counts`` key, as a model without a gate."""
+    gated = run_cli("score", "--model", gated_sequence_model, "--sequences", cli_data.test_sequences)
+    plain = run_cli(
+        "score", "--model", gated_sequence_model, "--sequences", cli_data.test_sequences, "--no-count-gate"
+    )
+    assert gated.returncode == plain.returncode == 0, gated.stderr + plain.stderr
+    with_gate, without = json_lines(gated.stdout), json_lines(plain.stdout)
+    assert all(r["unseen_counts"] and r["anomalous"] for r in with_gate)
+    assert all("unseen_counts" not in r for r in without)
+    assert not all(r["anomalous"] for r in without)
+
+
+def test_cli_eval_reports_the_count_gate_threshold_in_force(
+    gated_sequence_model: Path, cli_data: CliData
+) -> None:
+    """eval names the gate's threshold it applied, and null with ``--no-count-gate``; the gate that
+    flags every session gives TPR = FPR = 1."""
+    args = ("eval", "--model", gated_sequence_model, "--labelled", cli_data.labelled)
+    gated, plain = run_cli(*args), run_cli(*args, "--no-count-gate")
+    assert gated.returncode == plain.returncode == 0, gated.stderr + plain.stderr
+    with_gate, without = json.loads(gated.stdout), json.loads(plain.stdout)
+    assert with_gate["count_gate_threshold"] == 0.0 and with_gate["tpr"] == with_gate["fpr"] == 1.0
+    assert without["count_gate_threshold"] is None and without["fpr"] < 1.0

@@ -26,6 +26,7 @@ from logwarden.events.masking import Masker
 from logwarden.events.templates import TemplateMatcher
 from logwarden.events.vocabulary import Vocabulary
 from logwarden.model.contract import FIRST_EVENT_ID, UNKNOWN_ID, ModelMetadata, ParserSettings
+from logwarden.model.count_gate import CountGate
 from logwarden.model.runtime import OnnxStepModel
 from logwarden.scoring.session import SessionScore, score_sessions
 
@@ -89,6 +90,11 @@ def threshold_of(model: OnnxStepModel, override: float | None) -> float:
     return model.metadata.threshold if override is None else override
 
 
+def count_gate_of(model: OnnxStepModel, use: bool) -> CountGate | None:
+    """The model's count gate, unless the caller turns it off (``--no-count-gate``)."""
+    return model.metadata.count_gate if use else None
+
+
 def encode_sessions(metadata: ModelMetadata, sessions: Iterable[Sequence[str]]) -> list[np.ndarray]:
     """Event keys to model ids; keys absent from the training vocabulary become UNKNOWN."""
     vocabulary = Vocabulary(metadata.vocabulary)
@@ -112,7 +118,11 @@ def session_record(metadata: ModelMetadata, ids: np.ndarray, verdict: SessionSco
 
 
 def score_sequence_lines(
-    model: OnnxStepModel, sessions: Sequence[Sequence[str]], threshold: float | None = None
+    model: OnnxStepModel,
+    sessions: Sequence[Sequence[str]],
+    threshold: float | None = None,
+    *,
+    count_gate: bool = True,
 ) -> Iterator[dict[str, Any]]:
     """One record per input session, in input order, ``line`` counting from 0."""
     if model.metadata.input_kind != "sequences":
@@ -122,7 +132,7 @@ def score_sequence_lines(
         )
     encoded = encode_sessions(model.metadata, sessions)
     verdicts = score_sessions(
-        model, encoded, threshold_of(model, threshold), count_gate=model.metadata.count_gate
+        model, encoded, threshold_of(model, threshold), count_gate=count_gate_of(model, count_gate)
     )
     for line, (ids, verdict) in enumerate(zip(encoded, verdicts, strict=True)):
         yield {"line": line, **session_record(model.metadata, ids, verdict)}
@@ -261,9 +271,12 @@ def score_log_lines(
     summary: LogScoringSummary,
     threshold: float | None = None,
     entity_regex: str | None = None,
+    *,
+    count_gate: bool = True,
 ) -> Iterator[dict[str, Any]]:
     """One record per entity, in order of the entity's first line."""
-    return score_entity_sessions(model, group_log_lines(model, lines, summary, entity_regex), threshold)
+    sessions = group_log_lines(model, lines, summary, entity_regex)
+    return score_entity_sessions(model, sessions, threshold, count_gate=count_gate)
 
 
 def score_json_lines(
@@ -273,6 +286,8 @@ def score_json_lines(
     fields: JsonFields,
     threshold: float | None = None,
     entity_regex: str | None = None,
+    *,
+    count_gate: bool = True,
 ) -> Iterator[dict[str, Any]]:
     """One record per entity of a JSON-lines file, in order of the entity's first event.
 
@@ -288,17 +303,21 @@ def score_json_lines(
         )
     else:
         sessions = group_json_lines(model, lines, summary, fields, entity_regex)
-    return score_entity_sessions(model, sessions, threshold)
+    return score_entity_sessions(model, sessions, threshold, count_gate=count_gate)
 
 
 def score_entity_sessions(
-    model: OnnxStepModel, sessions: dict[str, list[int]], threshold: float | None = None
+    model: OnnxStepModel,
+    sessions: dict[str, list[int]],
+    threshold: float | None = None,
+    *,
+    count_gate: bool = True,
 ) -> Iterator[dict[str, Any]]:
     """One record per entity of ``sessions``, in their order."""
     entities = list(sessions)
     encoded = [np.asarray(sessions[e], np.int64) for e in entities]
     verdicts = score_sessions(
-        model, encoded, threshold_of(model, threshold), count_gate=model.metadata.count_gate
+        model, encoded, threshold_of(model, threshold), count_gate=count_gate_of(model, count_gate)
     )
     for entity, ids, verdict in zip(entities, encoded, verdicts, strict=True):
         yield {"entity": entity, **session_record(model.metadata, ids, verdict)}
