@@ -237,6 +237,7 @@ def training_summary(metadata: ModelMetadata, out_dir: Path, seconds: float) -> 
         "vocabulary_size": len(metadata.vocabulary),
         "threshold": metadata.threshold,
         "threshold_method": metadata.threshold_method,
+        "count_gate": _count_gate_summary(metadata),
         "sessions": training.get("sessions"),
         "epochs": training.get("epochs"),
         "final_loss": training.get("final_loss"),
@@ -247,6 +248,14 @@ def training_summary(metadata: ModelMetadata, out_dir: Path, seconds: float) -> 
         if counts in training:
             summary[counts] = training[counts]
     return summary
+
+
+def _count_gate_summary(metadata: ModelMetadata) -> dict[str, Any]:
+    """The gate's threshold and how many count combinations it knows, or why training declined one."""
+    gate = metadata.count_gate
+    if gate is None:
+        return {"off": metadata.training.get("count_gate", {}).get("off", "no count gate")}
+    return {"threshold": gate.threshold, "combinations": len(gate.profiles)}
 
 
 def _configure_training_logs() -> None:

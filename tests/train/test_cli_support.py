@@ -10,6 +10,7 @@ from model_metadata import model_metadata
 
 from logwarden.cli import build_parser
 from logwarden.errors import ConfigError, InputFormatError
+from logwarden.model.count_gate import CountGate
 from logwarden.train.cli_support import (
     check_option_combination,
     read_log_lines,
@@ -77,3 +78,12 @@ def test_training_summary_reports_lines_dropped_while_mining() -> None:
     )
     summary = training_summary(metadata, Path("m"), 1.0)
     assert summary["mining"] == mining
+
+
+def test_training_summary_names_the_count_gate_or_why_there_is_none() -> None:
+    """A gated model's summary gives the gate's threshold and how many combinations it knows; a model
+    without one, the reason training recorded."""
+    gated = model_metadata(count_gate=CountGate(10.5, (1, 2, 3)))
+    assert training_summary(gated, Path("m"), 1.0)["count_gate"] == {"threshold": 10.5, "combinations": 3}
+    declined = model_metadata(training={"count_gate": {"off": "counts do not repeat"}})
+    assert training_summary(declined, Path("m"), 1.0)["count_gate"] == {"off": "counts do not repeat"}
