@@ -29,6 +29,7 @@ from logwarden.daemon.decode import DecodedEvent, MessageDecoder
 from logwarden.daemon.emitter import Emitter
 from logwarden.daemon.faults import CrashPoints
 from logwarden.daemon.gc_tuning import collect_between_polls
+from logwarden.daemon.input_positions import InputPositions
 from logwarden.daemon.kafka_client.clients import OutputSink, input_position_required, poll_in_slices
 from logwarden.daemon.kafka_client.corrupt_batches import CorruptBatchReports
 from logwarden.daemon.kafka_client.group_commit import GroupCommitter
@@ -119,7 +120,7 @@ class DaemonService:
         self._emitter = Emitter(sink, policy, metadata, threshold, settings.top_k)
         self._table = table
         self._checkpointer = checkpointer
-        self._next_offsets: Offsets = dict(stored_offsets)
+        self._positions = InputPositions(stored_offsets, consumer, settings.group_id)
         self._threshold = threshold
         self._crash = crash_points
         self._notifier = notifier
@@ -206,7 +207,7 @@ class DaemonService:
             "started",
             topics=list(self._settings.topics),
             entities_restored=len(self._table),
-            partitions_restored=len(self._next_offsets),
+            partitions_restored=len(self._positions.offsets),
             model=self._model_info,
             threshold=self._threshold,
             count_gate_threshold=self._count_gate_threshold,
@@ -308,7 +309,7 @@ class DaemonService:
                 records.append(record)
             partitions.extend(repeat(tp.partition, len(events) - decoded_before))
             if batch:
-                self._next_offsets[(tp.topic, tp.partition)] = batch[-1].offset + 1
+                self._positions.applied((tp.topic, tp.partition), batch[-1].offset + 1)
                 newest_ms = batch[-1].timestamp
                 if newest_ms is not None and newest_ms >= 0:  # legacy (magic 0) records carry none
                     self._clock.observe((tp.topic, tp.partition), newest_ms / 1000.0)
@@ -382,18 +383,10 @@ class DaemonService:
         return resumed
 
     def pass_corrupt_batches(self, resumed: dict[tuple[str, int], int]) -> None:
-        """Move the saved offsets past skipped batches, so a restart does not read them again.
-
-        Called once the records polled before them are applied; a partition no longer assigned
-        keeps its offset (its new owner meets the batch and dead-letters it too).
-        """
-        if not resumed:
-            return
-        assigned = {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
-        for key, offset in resumed.items():
-            if key in assigned and offset > self._next_offsets.get(key, -1):
-                self._next_offsets[key] = offset
-        self._cadence.mark_dirty()
+        """Move the saved offsets past skipped batches (``InputPositions.pass_skipped``)."""
+        if resumed:
+            self._positions.pass_skipped(resumed)
+            self._cadence.mark_dirty()
 
     def expire_idle_entities(self, *, records_in_hand: bool = False) -> None:
         """End the sessions of entities idle longer than the TTL: score END, alert, forget them.
@@ -402,7 +395,7 @@ class DaemonService:
         this sweep has not reached yet is ended all the same when its next event comes late
         (``BatchProcessor.process``), with the same score and the same alert id.
         """
-        self._clock.advance(self.caught_up_partitions(records_in_hand=records_in_hand))
+        self._clock.advance(self._positions.caught_up(records_in_hand=records_in_hand))
         expired = self._table.expire_idle(
             self._clock.by_partition, self._settings.ttl_seconds + self._settings.allowed_lateness_seconds
         )
@@ -421,31 +414,6 @@ class DaemonService:
             alerts=alerts,
             ttl_seconds=self._settings.ttl_seconds,
         )
-
-    def caught_up_partitions(self, *, records_in_hand: bool = False) -> list[tuple[str, int]]:
-        """Assigned partitions processed up to their high watermark: nothing unread in them.
-
-        The high watermark is the one kafka-python last saw in a fetch response (no request is
-        made); a partition it has not fetched yet counts as not caught up.  A transactional
-        producer's commit or abort marker takes an offset but is never handed over as a record, so
-        when a transaction was the last write, the high watermark lies one past the offset after
-        its last record; the consumer's position, which moves past markers, shows it was read.
-        The position is asked only with no polled records waiting (``records_in_hand``), as it
-        counts polled records, not applied ones.
-        """
-        caught_up = []
-        for tp in self._consumer.assignment():
-            highwater = self._consumer.highwater(tp)
-            if highwater is None:
-                continue
-            key = (tp.topic, tp.partition)
-            read_to = self._next_offsets.get(key, 0)
-            if read_to < highwater and not records_in_hand:
-                with input_position_required(self._settings.group_id):
-                    read_to = max(read_to, self._consumer.position(tp, timeout_ms=0) or 0)
-            if read_to >= highwater:
-                caught_up.append(key)
-        return caught_up
 
     def checkpoint(
         self,
@@ -466,7 +434,7 @@ class DaemonService:
         if not self._cadence.dirty and reason in ("periodic", "caught_up"):
             return
         result = self._checkpointer.start(
-            self._next_offsets, flush_timeout_seconds, self._released_partitions, paced=paced
+            self._positions.offsets, flush_timeout_seconds, self._released_partitions, paced=paced
         )
         self._released_partitions = set()
         self._cadence.taken(time.monotonic(), reason)
@@ -496,15 +464,10 @@ class DaemonService:
         owned = {(tp.topic, tp.partition) for tp in self._consumer.assignment()} | {
             (tp.topic, tp.partition) for tp in assigned
         }
-        released = sorted(key for key in self._next_offsets if key not in owned)
+        released = self._positions.not_owned(owned)
         if released:
             self.release_partitions(released, owned)
-        resumed = {}
-        for tp in assigned:
-            offset = self._next_offsets.get((tp.topic, tp.partition))
-            if offset is not None:
-                self._consumer.seek(tp, offset)
-                resumed[f"{tp.topic}/{tp.partition}"] = offset
+        resumed = self._positions.resume(assigned)
         log.info(
             "partitions_assigned",
             partitions=sorted(f"{tp.topic}/{tp.partition}" for tp in assigned),
@@ -522,8 +485,7 @@ class DaemonService:
         numbers = {partition for _, partition in released} - {partition for _, partition in owned}
         entities = self._table.entities_in_partitions(numbers) if numbers else []
         self._table.remove(entities, reason="released")
-        for key in released:
-            del self._next_offsets[key]
+        self._positions.forget(released)
         self._clock.forget(released)
         self._released_partitions.update(released)
         self._cadence.mark_dirty()

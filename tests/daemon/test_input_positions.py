@@ -1,0 +1,140 @@
+"""InputPositions: the applied offsets a checkpoint saves, apart from the consumer's polled positions."""
+
+from __future__ import annotations
+
+import pytest
+from kafka import TopicPartition
+from kafka.errors import NoOffsetForPartitionError
+
+from logwarden.daemon.input_positions import InputPositions
+from logwarden.errors import ConfigError
+
+LOGS_0 = TopicPartition("logs", 0)
+LOGS_1 = TopicPartition("logs", 1)
+
+
+class AssignedConsumer:
+    """The consumer calls InputPositions makes, answered from fixed assignments, watermarks and positions."""
+
+    def __init__(
+        self,
+        assigned: set[TopicPartition],
+        highwater: dict[TopicPartition, int] | None = None,
+        position: dict[TopicPartition, int] | None = None,
+    ) -> None:
+        self.assigned = assigned
+        self.highwaters = highwater or {}
+        self.positions = position or {}
+        self.seeks: list[tuple[TopicPartition, int]] = []
+        self.position_calls = 0
+
+    def assignment(self) -> set[TopicPartition]:
+        """The fixed assignment."""
+        return set(self.assigned)
+
+    def highwater(self, partition: TopicPartition) -> int | None:
+        """The watermark given, None for a partition never fetched."""
+        return self.highwaters.get(partition)
+
+    def position(self, partition: TopicPartition, timeout_ms: int | None = None) -> int | None:
+        """The position given; counts the calls."""
+        self.position_calls += 1
+        return self.positions.get(partition)
+
+    def seek(self, partition: TopicPartition, offset: int) -> None:
+        """Records the seek."""
+        self.seeks.append((partition, offset))
+
+
+class UnpositionedConsumer(AssignedConsumer):
+    """A consumer with ``auto_offset_reset: none`` and no saved offset: asking the position raises."""
+
+    def position(self, partition: TopicPartition, timeout_ms: int | None = None) -> int | None:
+        """Raises like kafka-python."""
+        raise NoOffsetForPartitionError({partition})
+
+
+def test_applied_offsets_are_what_the_checkpoint_saves_not_the_consumers_position() -> None:
+    """The consumer may have polled further; the offsets are those applied."""
+    consumer = AssignedConsumer({LOGS_0}, position={LOGS_0: 900})
+    positions = InputPositions({("logs", 0): 100}, consumer, "group")
+    positions.applied(("logs", 0), 250)
+    assert positions.offsets == {("logs", 0): 250}
+    assert consumer.position_calls == 0
+
+
+def test_stored_offsets_are_copied_not_shared_with_the_caller() -> None:
+    """Applying records does not change the mapping the daemon restored from."""
+    stored = {("logs", 0): 100}
+    positions = InputPositions(stored, AssignedConsumer({LOGS_0}), "group")
+    positions.applied(("logs", 0), 101)
+    assert stored == {("logs", 0): 100}
+
+
+def test_skipped_batch_is_passed_only_forward_and_only_on_an_assigned_partition() -> None:
+    """A skipped batch moves an assigned partition's offset forward; never back, never for another owner's."""
+    consumer = AssignedConsumer({LOGS_0})
+    positions = InputPositions({("logs", 0): 500, ("logs", 1): 40}, consumer, "group")
+    positions.pass_skipped({("logs", 0): 520, ("logs", 1): 60})
+    assert positions.offsets == {("logs", 0): 520, ("logs", 1): 40}
+    positions.pass_skipped({("logs", 0): 510})
+    assert positions.offsets[("logs", 0)] == 520
+
+
+def test_skipped_batch_sets_the_offset_of_an_assigned_partition_with_none_saved() -> None:
+    """A corrupt first batch of a partition never applied here still gets its offset passed."""
+    positions = InputPositions({}, AssignedConsumer({LOGS_1}), "group")
+    positions.pass_skipped({("logs", 1): 7})
+    assert positions.offsets == {("logs", 1): 7}
+
+
+def test_partition_read_to_its_high_watermark_is_caught_up() -> None:
+    """Applied up to the watermark: caught up; one short, or never fetched: not."""
+    consumer = AssignedConsumer({LOGS_0, LOGS_1}, highwater={LOGS_0: 300, LOGS_1: 80})
+    positions = InputPositions({("logs", 0): 300, ("logs", 1): 79}, consumer, "group")
+    assert positions.caught_up(records_in_hand=True) == [("logs", 0)]
+    consumer.highwaters.pop(LOGS_0)
+    assert positions.caught_up(records_in_hand=True) == []
+
+
+def test_transaction_marker_after_the_last_record_counts_as_read_once_the_consumer_passed_it() -> None:
+    """The watermark lies one past the last record's successor; the consumer's position shows the marker read."""
+    consumer = AssignedConsumer({LOGS_0}, highwater={LOGS_0: 3}, position={LOGS_0: 3})
+    positions = InputPositions({("logs", 0): 2}, consumer, "group")
+    assert positions.caught_up() == [("logs", 0)]
+
+
+def test_consumer_position_is_not_trusted_while_polled_records_wait() -> None:
+    """With records of the last poll unapplied, the position (counting them) is not asked."""
+    consumer = AssignedConsumer({LOGS_0}, highwater={LOGS_0: 3}, position={LOGS_0: 3})
+    positions = InputPositions({("logs", 0): 2}, consumer, "group")
+    assert positions.caught_up(records_in_hand=True) == []
+    assert consumer.position_calls == 0
+
+
+def test_missing_start_offset_under_auto_offset_reset_none_is_a_config_error_naming_the_group() -> None:
+    """kafka-python's NoOffsetForPartitionError becomes a ConfigError that names the setting and group."""
+    consumer = UnpositionedConsumer({LOGS_0}, highwater={LOGS_0: 10})
+    positions = InputPositions({}, consumer, "fraud-team")
+    with pytest.raises(ConfigError, match=r"auto_offset_reset.*'fraud-team'"):
+        positions.caught_up()
+
+
+def test_partitions_owned_elsewhere_are_listed_sorted_and_forgotten() -> None:
+    """Saved offsets outside the owned set are another instance's now; forgetting drops only those."""
+    positions = InputPositions(
+        {("logs", 2): 5, ("logs", 0): 9, ("audit", 1): 3}, AssignedConsumer(set()), "group"
+    )
+    released = positions.not_owned({("logs", 0)})
+    assert released == [("audit", 1), ("logs", 2)]
+    positions.forget(released)
+    assert positions.offsets == {("logs", 0): 9}
+
+
+def test_assigned_partitions_resume_from_their_saved_offsets_only() -> None:
+    """Each assigned partition with a saved offset is sought there; one without is left to the group."""
+    consumer = AssignedConsumer({LOGS_0, LOGS_1})
+    positions = InputPositions({("logs", 0): 42}, consumer, "group")
+    resumed = positions.resume([LOGS_0, LOGS_1])
+    assert resumed == {"logs/0": 42}
+    assert consumer.seeks == [(LOGS_0, 42)]
