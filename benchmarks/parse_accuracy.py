@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from logwarden.cli import masking_rule_argument
+from logwarden.cli_options import masking_rule_argument
 from logwarden.events.raw import RawLineParser, parser_settings
 from logwarden.train.cli_support import masking_rules
 from logwarden.train.mining import mine_log_lines

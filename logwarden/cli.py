@@ -11,13 +11,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from logwarden import __version__
+from logwarden.cli_options import (
+    add_json_field_options,
+    add_no_count_gate_option,
+    check_json_field_options,
+    finite_float_argument,
+    masking_rule_argument,
+    path_argument,
+    seed_argument,
+)
 from logwarden.errors import (
     BrokerUnavailableError,
     ConfigError,
@@ -82,12 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a model and export it to ONNX")
     source = train.add_mutually_exclusive_group(required=True)
     source.add_argument(
-        "--sequences", type=_path, help="pre-parsed sessions: one per line, space-separated event keys"
+        "--sequences",
+        type=path_argument,
+        help="pre-parsed sessions: one per line, space-separated event keys",
     )
-    source.add_argument("--logs", type=_path, help="raw log lines (templates are mined with Drain3)")
+    source.add_argument("--logs", type=path_argument, help="raw log lines (templates are mined with Drain3)")
     source.add_argument(
         "--json",
-        type=_path,
+        type=path_argument,
         help="JSON events, one object per line, as the daemon reads them with input.format: json",
     )
     train.add_argument(
@@ -95,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=r"with --logs: regex naming each line's entity, e.g. 'blk_-?\d+'; with --json: run over "
         "the message",
     )
-    _add_json_field_options(train)
+    add_json_field_options(train)
     train.add_argument(
         "--header-regex",
         help="with --logs or --json: regex with a (?P<content>...) group; default handles common headers",
@@ -111,46 +121,55 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--templates",
-        type=_path,
+        type=path_argument,
         help="with --sequences or --event-field: CSV EventId,EventTemplate (key N <-> EN)",
     )
     train.add_argument(
-        "--labelled", type=_path, help="labelled CSV (Sequence,label): threshold maximising F1 there"
+        "--labelled", type=path_argument, help="labelled CSV (Sequence,label): threshold maximising F1 there"
     )
-    train.add_argument("--out", type=_path, required=True, help="model directory to write")
+    train.add_argument("--out", type=path_argument, required=True, help="model directory to write")
     train.add_argument("--epochs", type=int, help="training epochs (default: the trainer's)")
     train.add_argument(
-        "--seed", type=_seed, default=0, help="random seed in [0, 2**32); same seed, same data -> same model"
+        "--seed",
+        type=seed_argument,
+        default=0,
+        help="random seed in [0, 2**32); same seed, same data -> same model",
     )
     train.add_argument("--hidden-size", type=int, help="LSTM hidden size (default 64)")
     train.add_argument("--layers", type=int, help="LSTM layers (default 2)")
-    _add_no_count_gate(train, "learn no count gate, even when training sessions repeat their event counts")
+    add_no_count_gate_option(
+        train, "learn no count gate, even when training sessions repeat their event counts"
+    )
 
     score = commands.add_parser("score", help="score a file offline with onnxruntime; JSON lines on stdout")
-    score.add_argument("--model", type=_path, required=True, help="model directory (model.onnx + model.json)")
+    score.add_argument(
+        "--model", type=path_argument, required=True, help="model directory (model.onnx + model.json)"
+    )
     target = score.add_mutually_exclusive_group(required=True)
-    target.add_argument("--sequences", type=_path, help="one session per line; one JSON object per line out")
-    target.add_argument("--logs", type=_path, help="raw log lines; one JSON object per entity out")
     target.add_argument(
-        "--json", type=_path, help="JSON events, one per line; one JSON object per entity out"
+        "--sequences", type=path_argument, help="one session per line; one JSON object per line out"
+    )
+    target.add_argument("--logs", type=path_argument, help="raw log lines; one JSON object per entity out")
+    target.add_argument(
+        "--json", type=path_argument, help="JSON events, one per line; one JSON object per entity out"
     )
     score.add_argument(
         "--entity-regex", help="with --logs or --json: override the model's entity regex (over the message)"
     )
-    _add_json_field_options(score, defaults_from_model=True)
-    score.add_argument("--threshold", type=_finite_float, help="override the calibrated threshold")
-    _add_no_count_gate(score, "ignore the model's count gate: judge sessions by the threshold alone")
+    add_json_field_options(score, defaults_from_model=True)
+    score.add_argument("--threshold", type=finite_float_argument, help="override the calibrated threshold")
+    add_no_count_gate_option(score, "ignore the model's count gate: judge sessions by the threshold alone")
 
     evaluate = commands.add_parser("eval", help="detection metrics on a labelled CSV (Sequence,label)")
-    evaluate.add_argument("--model", type=_path, required=True)
-    evaluate.add_argument("--labelled", type=_path, required=True)
+    evaluate.add_argument("--model", type=path_argument, required=True)
+    evaluate.add_argument("--labelled", type=path_argument, required=True)
     evaluate.add_argument(
         "--ratio",
         default="553366:16838",
         help="NORMAL:ANOMALOUS for the re-weighted F1 (default: DeepLog's HDFS test set)",
     )
-    evaluate.add_argument("--threshold", type=_finite_float, help="override the calibrated threshold")
-    _add_no_count_gate(evaluate, "ignore the model's count gate: judge sessions by the threshold alone")
+    evaluate.add_argument("--threshold", type=finite_float_argument, help="override the calibrated threshold")
+    add_no_count_gate_option(evaluate, "ignore the model's count gate: judge sessions by the threshold alone")
 
     run = commands.add_parser("run", help="run the Kafka daemon")
     run.add_argument(
@@ -160,55 +179,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--check", action="store_true", help="validate config and model, print the effective config, exit"
     )
     return parser
-
-
-def _add_no_count_gate(command: argparse.ArgumentParser, help_text: str) -> None:
-    """``--no-count-gate`` (``args.count_gate`` False); see 'The count gate' in the README."""
-    command.add_argument("--no-count-gate", dest="count_gate", action="store_false", help=help_text)
-
-
-def _path(text: str) -> Path:
-    """argparse type: a path that is not empty.
-
-    ``Path("")`` is the current directory, so an empty value (an unset shell variable) would
-    read it as an input, or with ``--out`` replace it by the model, instead of being refused.
-    """
-    if not text.strip():
-        raise argparse.ArgumentTypeError(f"expected a path, got {text!r}")
-    return Path(text)
-
-
-def _finite_float(text: str) -> float:
-    """argparse type: a finite number (a NaN threshold would silence every alert)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
-    return value
-
-
-def masking_rule_argument(text: str) -> tuple[str, str]:
-    """argparse type: NAME=REGEX (the name and regex themselves are checked with the other rules)."""
-    name, separator, pattern = text.partition("=")
-    if not separator or not name or not pattern:
-        raise argparse.ArgumentTypeError(f"expected NAME=REGEX, got {text!r}")
-    return name, pattern
-
-
-def _seed(text: str) -> int:
-    """argparse type: an integer seed in [0, 2**32), the range TrainingOptions.validate accepts.
-
-    Checked here too so a bad seed is a usage error at once, without importing torch.
-    """
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"must be in [0, 2**32), got {value}")
-    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -261,43 +231,6 @@ def _handle_train(args: argparse.Namespace) -> int:
     summary = run_training(args)
     print(json.dumps(summary, sort_keys=True))
     return EXIT_OK
-
-
-def _add_json_field_options(command: argparse.ArgumentParser, *, defaults_from_model: bool = False) -> None:
-    """``--entity-field`` and ``--message-field``: where a JSON event keeps its entity and message."""
-    default = "the model's, else " if defaults_from_model else ""
-    command.add_argument(
-        "--entity-field",
-        help="with --json: field naming each event's entity (dotted names reach nested objects, "
-        "e.g. host.name), as input.entity.field in the daemon's config"
-        + ("; default: the model's" if defaults_from_model else ""),
-    )
-    command.add_argument(
-        "--message-field",
-        help=f"with --json: field holding the log message (default: {default}message), "
-        "as input.json.message_field",
-    )
-    command.add_argument(
-        "--event-field",
-        help="with --json: field holding an event key parsed upstream (a Windows event id, an audit "
-        "action), as input.json.event_field: events are these keys, no templates are mined"
-        + ("; default: the model's" if defaults_from_model else ""),
-    )
-
-
-def check_json_field_options(args: argparse.Namespace) -> None:
-    """ConfigError when a JSON field option is given without ``--json``, or empty."""
-    for option, value in (
-        ("--entity-field", args.entity_field),
-        ("--message-field", args.message_field),
-        ("--event-field", args.event_field),
-    ):
-        if value is None:
-            continue
-        if args.json is None:
-            raise ConfigError(f"{option} applies to --json only")
-        if not value.strip():
-            raise ConfigError(f"{option} must name a field, got {value!r}")
 
 
 def _load_model(directory: Path):  # noqa: ANN202 - returns OnnxStepModel, imported lazily

@@ -20,7 +20,7 @@ from typing import Any
 
 import structlog
 
-from logwarden.cli import check_json_field_options
+from logwarden.cli_options import check_json_field_options
 from logwarden.errors import ConfigError, InputFormatError
 from logwarden.events.csv_input import read_csv_rows
 from logwarden.events.entity import RegexEntityExtractor

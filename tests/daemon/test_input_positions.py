@@ -98,7 +98,7 @@ def test_partition_read_to_its_high_watermark_is_caught_up() -> None:
 
 
 def test_transaction_marker_after_the_last_record_counts_as_read_once_the_consumer_passed_it() -> None:
-    """The watermark lies one past the last record's successor; the consumer's position shows the marker read."""
+    """The watermark lies past the last record by a marker; the consumer's position shows it read."""
     consumer = AssignedConsumer({LOGS_0}, highwater={LOGS_0: 3}, position={LOGS_0: 3})
     positions = InputPositions({("logs", 0): 2}, consumer, "group")
     assert positions.caught_up() == [("logs", 0)]
