@@ -48,7 +48,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from lean_producer import LeanProducer, batches_by_partition, partition_for
 from synthetic_model import train_synthetic_model
 
-from logwarden.daemon.kafka_client import compiled_records
+from logwarden.daemon.kafka_client import reader_install
 from logwarden.daemon.kafka_client.corrupt_batches import CorruptBatchReports
 from logwarden.devbroker import LocalBroker
 from logwarden.synthetic import ENTITY_REGEX, SyntheticLog, generate_logs
@@ -101,7 +101,7 @@ def raw_consume_rate(
         fetch_max_wait_ms=100,
     )
     if compiled:
-        installed = compiled_records.install(consumer, CorruptBatchReports())
+        installed = reader_install.install(consumer, CorruptBatchReports())
         if not installed.compiled:
             raise RuntimeError(f"compiled record decoder unavailable: {installed.reason}")
     assigned = [TopicPartition(topic, p) for p in range(partitions)]

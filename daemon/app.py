@@ -16,7 +16,7 @@ from logwarden.daemon.config import DaemonConfig, KafkaConfig, load_config
 from logwarden.daemon.decode import MessageDecoder
 from logwarden.daemon.faults import CrashPoints
 from logwarden.daemon.gc_tuning import tune_for_event_loop
-from logwarden.daemon.kafka_client import compiled_records
+from logwarden.daemon.kafka_client import reader_install
 from logwarden.daemon.kafka_client.clients import (
     KAFKA_MESSAGES_ALWAYS_SHOWN,
     OutputSink,
@@ -84,7 +84,7 @@ def install_record_reader(consumer: KafkaConsumer, compiled: bool) -> CorruptBat
     stays (a corrupt batch then stops the daemon, as kafka-python raises on it).
     """
     reports = CorruptBatchReports()
-    reader = compiled_records.install(consumer, reports, compiled=compiled)
+    reader = reader_install.install(consumer, reports, compiled=compiled)
     corrupt_batches = "dead_lettered" if reader.skips_corrupt_batches else "stop_the_daemon"
     if reader.compiled:
         log.info("record_decoder", decoder="compiled", library="aiokafka", corrupt_batches=corrupt_batches)
