@@ -73,6 +73,12 @@ def parse_args() -> argparse.Namespace:
         default=defaults.swap_probability,
         help="adjacent-swap augmentation during training (see TrainingOptions)",
     )
+    parser.add_argument(
+        "--no-transition-rule",
+        dest="transition_rule",
+        action="store_false",
+        help="train without the transition rule (for comparison; see logwarden/model/transition_rule.py)",
+    )
     parser.add_argument("--verbose", action="store_true", help="show per-epoch training logs")
     return parser.parse_args()
 
@@ -152,6 +158,7 @@ def evaluate(args: argparse.Namespace, out_dir: Path) -> DetectionMetrics:
         hidden_size=args.hidden_size,
         embedding_dim=args.embedding_dim,
         swap_probability=args.swap_probability,
+        transition_rule=args.transition_rule,
     )
 
     started = time.perf_counter()
@@ -192,6 +199,16 @@ def evaluate(args: argparse.Namespace, out_dir: Path) -> DetectionMetrics:
             f"{summary['sessions_with_a_unique_profile']} of {summary['sessions']} sessions with a "
             f"combination no other has; {summary['holdout_unseen_counts']} of {summary['holdout_sessions']} "
             "held-out sessions unseen in the fit set"
+        )
+    rule = metadata.transition_rule
+    if rule is None:
+        print(f"transition rule  off: {training['transition_rule'].get('off')}")
+    else:
+        summary = training["transition_rule"]
+        print(
+            f"transition rule  {len(rule.transitions)} transitions in training, "
+            f"{summary['sessions_with_a_unique_transition']} of {summary['sessions']} sessions with one no "
+            f"other has; an unseen one adds {rule.penalty:g} nats to its event's surprise"
         )
     score_sessions(
         model, sessions[:256], metadata.threshold, count_gate=gate

@@ -134,9 +134,9 @@ def build_service(
     """A service over ``consumer`` with the daemon's loop defaults, an in-memory store and no outputs."""
     metadata = bundle.metadata
     store = MemoryStateStore()
-    store.open(StoreHeader(metadata.onnx_sha256, metadata.num_layers, metadata.hidden_size))
+    store.open(StoreHeader(metadata.onnx_sha256, metadata.num_layers, metadata.state_size))
     table = EntityStateTable(
-        metadata.num_layers, metadata.hidden_size, capacity, model.initial_h, model.initial_c
+        metadata.num_layers, metadata.state_size, capacity, model.initial_h, model.initial_c
     )
     return DaemonService(
         settings=LoopSettings(("bench",), 100, BATCH_MAX_EVENTS, 500_000, 5.0, TTL_SECONDS, 3, 5.0),

@@ -140,7 +140,7 @@ def build_service(config: DaemonConfig) -> DaemonService:
     threshold = metadata.threshold if config.model.threshold is None else config.model.threshold
     table = EntityStateTable(
         num_layers=metadata.num_layers,
-        hidden_size=metadata.hidden_size,
+        hidden_size=metadata.state_size,
         capacity=config.state.max_entities,
         initial_h=model.initial_h,
         initial_c=model.initial_c,
@@ -150,7 +150,7 @@ def build_service(config: DaemonConfig) -> DaemonService:
         StoreHeader(
             model_sha256=metadata.onnx_sha256,
             num_layers=metadata.num_layers,
-            hidden_size=metadata.hidden_size,
+            hidden_size=metadata.state_size,
         )
     )
     rows, stored_offsets = store.load()

@@ -140,6 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_no_count_gate_option(
         train, "learn no count gate, even when training sessions repeat their event counts"
     )
+    train.add_argument(
+        "--no-transition-rule",
+        dest="transition_rule",
+        action="store_false",
+        help="learn no transition rule, even when training sessions repeat their transitions",
+    )
 
     score = commands.add_parser("score", help="score a file offline with onnxruntime; JSON lines on stdout")
     score.add_argument(

@@ -309,7 +309,7 @@ def stored_events_applied(state_dir: Path, model_dir: Path) -> dict[str, int]:
     """entity -> events_applied as a stopped daemon left them in its SQLite store."""
     metadata = load_bundle(model_dir).metadata
     store = SqliteStateStore(state_dir)
-    store.open(StoreHeader(metadata.onnx_sha256, metadata.num_layers, metadata.hidden_size))
+    store.open(StoreHeader(metadata.onnx_sha256, metadata.num_layers, metadata.state_size))
     try:
         rows, _ = store.load()
         return {

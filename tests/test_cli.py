@@ -116,6 +116,10 @@ def test_cli_train_sequences_prints_summary_of_written_model(sequence_model: Tra
     assert summary["threshold"] == pytest.approx(metadata.threshold)
     assert summary["threshold_method"] == metadata.threshold_method
     assert "counts do not repeat" in summary["count_gate"]["off"]  # generated jobs vary their counts
+    assert summary["transition_rule"] == {  # generated jobs repeat their transitions
+        "transitions": len(metadata.transition_rule.transitions) if metadata.transition_rule else None,
+        "penalty": 100.0,
+    }
     assert summary["sessions"] == 200
     assert summary["epochs"] == 2
     assert summary["seconds"] >= 0

@@ -51,7 +51,11 @@ OPTION_NAMES = {
 
 def training_options(args: argparse.Namespace) -> TrainingOptions:
     """TrainingOptions with the trainer's defaults, overridden by the options given on the command line."""
-    overrides: dict[str, Any] = {"seed": args.seed, "count_gate": getattr(args, "count_gate", True)}
+    overrides: dict[str, Any] = {
+        "seed": args.seed,
+        "count_gate": getattr(args, "count_gate", True),
+        "transition_rule": getattr(args, "transition_rule", True),
+    }
     for option, field_name in (
         ("epochs", "epochs"),
         ("hidden_size", "hidden_size"),
@@ -238,6 +242,7 @@ def training_summary(metadata: ModelMetadata, out_dir: Path, seconds: float) -> 
         "threshold": metadata.threshold,
         "threshold_method": metadata.threshold_method,
         "count_gate": _count_gate_summary(metadata),
+        "transition_rule": _transition_rule_summary(metadata),
         "sessions": training.get("sessions"),
         "epochs": training.get("epochs"),
         "final_loss": training.get("final_loss"),
@@ -256,6 +261,14 @@ def _count_gate_summary(metadata: ModelMetadata) -> dict[str, Any]:
     if gate is None:
         return {"off": metadata.training.get("count_gate", {}).get("off", "no count gate")}
     return {"threshold": gate.threshold, "combinations": len(gate.profiles)}
+
+
+def _transition_rule_summary(metadata: ModelMetadata) -> dict[str, Any]:
+    """How many transitions the rule knows and its penalty, or why training declined it."""
+    rule = metadata.transition_rule
+    if rule is None:
+        return {"off": metadata.training.get("transition_rule", {}).get("off", "no transition rule")}
+    return {"transitions": len(rule.transitions), "penalty": rule.penalty}
 
 
 def _configure_training_logs() -> None:

@@ -39,14 +39,16 @@ from logwarden.model.contract import (
     ParserSettings,
 )
 from logwarden.model.count_gate import CountGate
+from logwarden.model.transition_rule import TransitionRule
 
 from .network import NextEventLSTM
+from .transition_graph import TransitionRuleLSTM
 
 ONNX_OPSET = 17
 MODEL_FILES = (ONNX_FILE, METADATA_FILE)
 
 
-def onnx_bytes(network: NextEventLSTM) -> bytes:
+def onnx_bytes(network: NextEventLSTM | TransitionRuleLSTM) -> bytes:
     """Serialise ``network`` to ONNX with dynamic sequence length and batch size."""
     network.eval()
     example_ids = torch.full((3, 2), START_ID, dtype=torch.int64)
@@ -64,7 +66,11 @@ def onnx_bytes(network: NextEventLSTM) -> bytes:
 
 
 def _export(
-    network: NextEventLSTM, example_ids: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor, path: Path
+    network: NextEventLSTM | TransitionRuleLSTM,
+    example_ids: torch.Tensor,
+    h0: torch.Tensor,
+    c0: torch.Tensor,
+    path: Path,
 ) -> None:
     time_batch = {0: "T", 1: "B"}
     state_batch = {1: "B"}
@@ -99,13 +105,15 @@ def export_model(
     training: dict[str, Any],
     parser: ParserSettings | None = None,
     count_gate: CountGate | None = None,
+    transition_rule: TransitionRule | None = None,
 ) -> ModelMetadata:
     """Write ``model.onnx`` and ``model.json`` as ``out_dir`` (``publish_model_dir``); return the metadata.
 
-    A write that fails (no space, no permission, a file in the way) raises TrainingError naming the path.
+    With a ``transition_rule`` the graph is ``TransitionRuleLSTM`` around ``network``.  A write that
+    fails (no space, no permission, a file in the way) raises TrainingError naming the path.
     """
     out_dir = Path(out_dir)
-    graph = onnx_bytes(network)
+    graph = onnx_bytes(network if transition_rule is None else TransitionRuleLSTM(network, transition_rule))
     metadata = ModelMetadata(
         format_version=FORMAT_VERSION,
         input_kind=input_kind,
@@ -120,6 +128,7 @@ def export_model(
         parser=parser,
         training=dict(training),
         count_gate=count_gate,
+        transition_rule=transition_rule,
     )
     try:
         publish_model_dir(out_dir, {ONNX_FILE: graph, METADATA_FILE: (metadata.to_json() + "\n").encode()})

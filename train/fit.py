@@ -41,7 +41,9 @@ class TrainingOptions:
     while training (``dataset.swap_adjacent``) so concurrent-worker reorderings look normal; it
     is off by default because it also teaches the network that swapped steps are normal, which
     hides genuine out-of-order and missing-step anomalies.  ``count_gate`` lets training learn the
-    session-level count check (``logwarden/model/count_gate.py``) when the data supports one.
+    session-level count check (``logwarden/model/count_gate.py``) when the data supports one, and
+    ``transition_rule`` the graph's penalty on transitions no training session contains
+    (``logwarden/model/transition_rule.py``), likewise.
     """
 
     epochs: int = 30
@@ -60,6 +62,7 @@ class TrainingOptions:
     threshold_margin: float = DEFAULT_THRESHOLD_MARGIN
     threads: int = 2
     count_gate: bool = True
+    transition_rule: bool = True
 
     def validate(self, names: Mapping[str, str] | None = None) -> None:
         """Raise TrainingError naming the first invalid option, as ``names`` calls it (default: its field).

@@ -27,6 +27,7 @@ from logwarden.events.sequences import LabelledSession
 from logwarden.events.vocabulary import Vocabulary
 from logwarden.model.contract import FIRST_EVENT_ID, InputKind, ModelMetadata, ParserSettings
 from logwarden.model.count_gate import GateDecision, learn_count_gate
+from logwarden.model.transition_rule import TransitionDecision, learn_transition_rule
 
 from .calibrate import Calibration, LabelledSessions, calibrate
 from .dataset import sessions_needed_for_holdout, split_holdout
@@ -263,6 +264,7 @@ def _train(
         labelled=labelled_ids,
     )
     gate = _count_gate(options, fit_sessions, holdout, calibration, vocab_size)
+    transitions = _transition_rule(options, sessions)
     training: dict[str, Any] = {
         "sessions": len(sessions),
         "events": int(sum(len(s) for s in sessions)),
@@ -276,6 +278,7 @@ def _train(
         "options": dataclasses.asdict(options),
         "calibration": calibration.summary,
         "count_gate": gate.summary,
+        "transition_rule": transitions.summary,
         **data,
         **extra,
     }
@@ -290,6 +293,7 @@ def _train(
         training=training,
         parser=parser,
         count_gate=gate.gate,
+        transition_rule=transitions.rule,
     )
     logger.info(
         "model_written",
@@ -318,6 +322,21 @@ def _count_gate(
         fit_sessions, holdout, calibration.summary.get("holdout_max_score"), vocab_size
     )
     logger.info("count_gate", learned=decision.gate is not None, **decision.summary)
+    return decision
+
+
+def _transition_rule(options: TrainingOptions, sessions: Sequence[np.ndarray]) -> TransitionDecision:
+    """The transition rule learned from every training session, or why there is none.
+
+    Every session, held-out ones included: a transition the holdout alone shows is still normal,
+    and the threshold calibrated on the holdout is then unaffected by the rule.
+    """
+    if not options.transition_rule:
+        return TransitionDecision(
+            None, {"off": "turned off (TrainingOptions.transition_rule, --no-transition-rule)"}
+        )
+    decision = learn_transition_rule(sessions)
+    logger.info("transition_rule", learned=decision.rule is not None, **decision.summary)
     return decision
 
 

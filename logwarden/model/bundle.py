@@ -60,7 +60,8 @@ def load_bundle(directory: str | Path) -> ModelBundle:
         raise ModelLoadError(f"{metadata_path}: expected a JSON object at the top level")
     version = raw.get("format_version")
     if isinstance(version, bool) or version not in SUPPORTED_FORMAT_VERSIONS:
-        readable = " and ".join(str(v) for v in SUPPORTED_FORMAT_VERSIONS)
+        *earlier, last = (str(v) for v in SUPPORTED_FORMAT_VERSIONS)
+        readable = f"{', '.join(earlier)} and {last}" if earlier else last
         raise ModelLoadError(
             f"{metadata_path}: format_version {shown(version)} is not supported "
             f"(this logwarden reads {readable}, and writes {FORMAT_VERSION}); "

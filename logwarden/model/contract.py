@@ -27,11 +27,13 @@ from typing import Any, Literal
 
 from logwarden.errors import shown
 from logwarden.model.count_gate import CountGate
+from logwarden.model.transition_rule import TransitionRule
 
-FORMAT_VERSION = 2
-"""Version 2 added the optional ``count_gate``; an older logwarden refuses such a model rather than
-score it without its gate, while version-1 models (no gate) still load."""
-SUPPORTED_FORMAT_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+"""Version 2 added the optional ``count_gate``, version 3 the optional ``transition_rule`` (whose
+graph has a state one unit wider); an older logwarden refuses such a model rather than score it
+wrongly, while models of earlier versions still load."""
+SUPPORTED_FORMAT_VERSIONS = (1, 2, 3)
 ONNX_FILE = "model.onnx"
 METADATA_FILE = "model.json"
 METADATA_DIGEST_KEY = "metadata_sha256"
@@ -93,6 +95,14 @@ class ModelMetadata:
     count_gate: CountGate | None = None
     """The session-level count check (``count_gate.py``); None when training declined it, and in
     models of format version 1."""
+    transition_rule: TransitionRule | None = None
+    """The transitions of the training sessions, whose absence the graph penalises
+    (``transition_rule.py``); None when training declined it, and in models before format version 3."""
+
+    @property
+    def state_size(self) -> int:
+        """Width of the graph's ``h`` and ``c``: ``hidden_size``, plus the previous event with the rule."""
+        return self.hidden_size + (1 if self.transition_rule is not None else 0)
 
     @property
     def vocab_size(self) -> int:
@@ -122,6 +132,7 @@ class ModelMetadata:
         # lists, non-string keys strings) and both sides sort the same keys.
         content = dataclasses.asdict(self)
         content["count_gate"] = None if self.count_gate is None else self.count_gate.to_dict()
+        content["transition_rule"] = None if self.transition_rule is None else self.transition_rule.to_dict()
         content = json.loads(json.dumps(content))
         content[METADATA_DIGEST_KEY] = metadata_digest(content)
         return json.dumps(content, indent=2, sort_keys=True)
@@ -167,6 +178,9 @@ class ModelMetadata:
             parser=parser,
             training=dict(training),
             count_gate=None if raw.get("count_gate") is None else CountGate.from_dict(raw["count_gate"]),
+            transition_rule=None
+            if raw.get("transition_rule") is None
+            else TransitionRule.from_dict(raw["transition_rule"], FIRST_EVENT_ID + len(vocabulary)),
         )
 
 

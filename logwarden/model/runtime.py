@@ -39,7 +39,8 @@ class OnnxStepModel:
         self._session = session
         self.metadata = metadata
         self.num_layers = metadata.num_layers
-        self.hidden_size = metadata.hidden_size
+        self.hidden_size = metadata.state_size
+        """Width of ``h`` and ``c``: the metadata's ``state_size``."""
         self._initial_h, self._initial_c = self._compute_initial_state()
 
     @classmethod
@@ -69,7 +70,7 @@ class OnnxStepModel:
         except Exception as exc:  # a state shape the graph rejects surfaces as an onnxruntime error
             raise ModelLoadError(
                 f"{onnx_path}: the graph does not run with num_layers {metadata.num_layers} and "
-                f"hidden_size {metadata.hidden_size} of {METADATA_FILE}: {_one_line(exc)}"
+                f"{_describe('state_size', metadata)} of {METADATA_FILE}: {_one_line(exc)}"
             ) from exc
         for name, actual in ((OUTPUT_LOG_PROBS, probe.log_probs), (OUTPUT_H, probe.h), (OUTPUT_C, probe.c)):
             expected = _probe_shape(name, metadata)
@@ -116,7 +117,7 @@ class OnnxStepModel:
 
 
 _FLOAT = "tensor(float)"
-_STATE = (_FLOAT, ("num_layers", None, "hidden_size"), "(layers, batch, hidden size)")
+_STATE = (_FLOAT, ("num_layers", None, "state_size"), "(layers, batch, hidden size)")
 _SIGNATURE: dict[str, tuple[str, tuple[str | None, ...], str]] = {
     INPUT_EVENT_IDS: ("tensor(int64)", (None, None), "(events, batch)"),
     INPUT_H: _STATE,
@@ -180,6 +181,12 @@ def _describe(field: str, metadata: ModelMetadata) -> str:
             f"vocabulary ({len(metadata.vocabulary)} event keys, {metadata.vocab_size} output classes with "
             "the reserved tokens)"
         )
+    if field == "state_size" and metadata.transition_rule is not None:
+        return (
+            f"hidden_size {metadata.hidden_size} (a state of {metadata.state_size} with the transition rule)"
+        )
+    if field == "state_size":
+        return f"hidden_size {metadata.hidden_size}"
     return f"{field} {getattr(metadata, field)}"
 
 
@@ -187,7 +194,7 @@ def _probe_shape(name: str, metadata: ModelMetadata) -> tuple[int, ...]:
     """Shape of output ``name`` for one event of one entity, as the metadata implies it."""
     if name == OUTPUT_LOG_PROBS:
         return (1, 1, metadata.vocab_size)
-    return (metadata.num_layers, 1, metadata.hidden_size)
+    return (metadata.num_layers, 1, metadata.state_size)
 
 
 def _fields_of(name: str) -> str:

@@ -21,7 +21,12 @@ from logwarden.synthetic.json_events import (
 
 
 def train_small_model(
-    out: Path, lines: Sequence[str], entity_regex: str | None, fields: JsonFields | None
+    out: Path,
+    lines: Sequence[str],
+    entity_regex: str | None,
+    fields: JsonFields | None,
+    *,
+    transition_rule: bool = True,
 ) -> Path:
     """A model directory trained on ``lines`` (small and quick, not tuned)."""
     from logwarden.train.fit import TrainingOptions
@@ -32,7 +37,9 @@ def train_small_model(
         train_on_logs(
             lines,
             parser_settings(entity_regex),
-            TrainingOptions(epochs=4, hidden_size=32, embedding_dim=16, seed=3),
+            TrainingOptions(
+                epochs=4, hidden_size=32, embedding_dim=16, seed=3, transition_rule=transition_rule
+            ),
             out,
             json_fields=fields,
         )
@@ -44,6 +51,14 @@ def synthetic_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model trained on normal synthetic scheduler logs, raw lines grouped by the job regex."""
     training = generate_logs(seed=3, entities=400, anomaly_fraction=0.0)
     return train_small_model(tmp_path_factory.mktemp("synthetic-model"), training.lines, ENTITY_REGEX, None)
+
+
+@pytest.fixture(scope="session")
+def synthetic_model_without_rule(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same model trained without the transition rule, so every session is judged by its scores."""
+    training = generate_logs(seed=3, entities=400, anomaly_fraction=0.0)
+    out = tmp_path_factory.mktemp("synthetic-model-without-rule")
+    return train_small_model(out, training.lines, ENTITY_REGEX, None, transition_rule=False)
 
 
 @pytest.fixture(scope="session")

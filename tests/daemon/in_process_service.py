@@ -65,9 +65,9 @@ def build_in_process_service(
     bundle = load_bundle(model_dir)
     model, metadata = OnnxStepModel.load(bundle), bundle.metadata
     store = MemoryStateStore()
-    store.open(StoreHeader(metadata.onnx_sha256, metadata.num_layers, metadata.hidden_size))
+    store.open(StoreHeader(metadata.onnx_sha256, metadata.num_layers, metadata.state_size))
     table = EntityStateTable(
-        metadata.num_layers, metadata.hidden_size, capacity, model.initial_h, model.initial_c
+        metadata.num_layers, metadata.state_size, capacity, model.initial_h, model.initial_c
     )
     threshold = metadata.threshold if threshold is None else threshold
     settings = dataclasses.replace(

@@ -127,7 +127,7 @@ def load_checkpoint(state_dir: Path, config: DaemonConfig) -> tuple[dict[str, En
     """The entity states and offsets of the daemon's SQLite checkpoint in ``state_dir`` (daemon stopped)."""
     metadata = load_bundle(config.model.path).metadata
     store = SqliteStateStore(state_dir)
-    store.open(StoreHeader(metadata.onnx_sha256, metadata.num_layers, metadata.hidden_size))
+    store.open(StoreHeader(metadata.onnx_sha256, metadata.num_layers, metadata.state_size))
     try:
         rows, offsets = store.load()
         states = {

@@ -39,11 +39,12 @@ def add_count_gate(model_dir: Path, threshold: float) -> None:
 
 
 @pytest.fixture(scope="module")
-def gated_model(synthetic_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def gated_model(synthetic_model_without_rule: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The synthetic model with a count gate whose threshold splits the test stream's sessions with
-    unseen counts in two by score, so both sides of it are exercised."""
+    unseen counts in two by score, so both sides of it are exercised.  Without the transition rule,
+    which would lift most anomalous sessions far above both thresholds."""
     model_dir = tmp_path_factory.mktemp("gated-model") / "model"
-    shutil.copytree(synthetic_model, model_dir)
+    shutil.copytree(synthetic_model_without_rule, model_dir)
     add_count_gate(model_dir, 0.0)
     model = OnnxStepModel.load(load_bundle(model_dir))
     offline = list(score_log_lines(model, stream().lines, LogScoringSummary()))
@@ -53,6 +54,21 @@ def gated_model(synthetic_model: Path, tmp_path_factory: pytest.TempPathFactory)
     middle = len(scores) // 2
     add_count_gate(model_dir, float(scores[middle - 1] + scores[middle]) / 2)
     return model_dir
+
+
+def run_through_daemon(model_dir: Path, lines: list[str]) -> AlertSink:
+    """Every line as one record of partition 0, then a far-future record (entity ``job_999999``, a line
+    no template fits) that ends every session; returns what the in-process daemon sent."""
+    records = [record(P0, offset, 1000.0 + offset, line) for offset, line in enumerate(lines)]
+    closing = f"{lines[0].split(' job_')[0]} job_999999 closes the stream"
+    records.append(record(P0, len(records), 1e8, closing))
+    sink = AlertSink()
+    service, _, _ = build_in_process_service(
+        model_dir, consumer=TwoPartitionConsumer(), sink=sink, offsets={}, ttl_seconds=TTL_SECONDS
+    )
+    service.handle_records({P0: records})
+    service.expire_idle_entities()
+    return sink
 
 
 def stream() -> SyntheticLog:
@@ -65,16 +81,7 @@ def test_daemon_alerts_on_unseen_counts_for_the_sessions_offline_scoring_flags(g
     on as ``unseen_counts`` are exactly those that offline scoring of the same lines finds with unseen
     counts and a score within the gate's band (above its threshold, not above the model's)."""
     lines = stream().lines
-    records = [record(P0, offset, 1000.0 + offset, line) for offset, line in enumerate(lines)]
-    closing = f"{lines[0].split(' job_')[0]} job_999999 closes the stream"
-    records.append(record(P0, len(records), 1e8, closing))
-    sink = AlertSink()
-    service, _, _ = build_in_process_service(
-        gated_model, consumer=TwoPartitionConsumer(), sink=sink, offsets={}, ttl_seconds=TTL_SECONDS
-    )
-
-    service.handle_records({P0: records})
-    service.expire_idle_entities()
+    sink = run_through_daemon(gated_model, lines)
 
     model = OnnxStepModel.load(load_bundle(gated_model))
     gate = model.metadata.count_gate

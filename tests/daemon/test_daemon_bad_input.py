@@ -49,7 +49,7 @@ def stored_state(state_dir: Path, model_dir: Path) -> dict[str, tuple[np.ndarray
     """entity -> (h, c, events_applied) as the stopped daemon left them in its SQLite store."""
     metadata = load_bundle(model_dir).metadata
     store = SqliteStateStore(state_dir)
-    store.open(StoreHeader(metadata.onnx_sha256, metadata.num_layers, metadata.hidden_size))
+    store.open(StoreHeader(metadata.onnx_sha256, metadata.num_layers, metadata.state_size))
     try:
         rows, _ = store.load()
         state = {}

@@ -281,6 +281,11 @@ _NO_GATE = (
     "a model whose training declined the count gate, or of format version 1, has none: sessions are "
     "then judged by the threshold alone"
 )
+_NO_RULE = (
+    "a model whose training declined the transition rule, or of a format version before 3, has none: its "
+    "graph's state is hidden_size wide (with a rule it is one wider, and the graph check refuses a "
+    "model.json that drops the rule)"
+)
 _ANY_VALID_REGEX = "any valid regex is an entity rule a model may be trained with"
 _ANY_EVENT_KEY = "any unique string is a valid event key; nothing ties a key's spelling to the graph"
 _ANY_TEMPLATE = "any string is a valid template: it is matched, as a model trained on such lines would"
@@ -288,6 +293,8 @@ _ANY_TEMPLATE = "any string is a valid template: it is matched, as a model train
 ACCEPTED_TOP_LEVEL: dict[tuple[str, str], Accepted] = {
     ("count_gate", DELETED): Accepted(_NO_GATE, _replaced(count_gate=None)),
     ("count_gate", "null"): Accepted(_NO_GATE, _replaced(count_gate=None)),
+    ("transition_rule", DELETED): Accepted(_NO_RULE, _replaced(transition_rule=None)),
+    ("transition_rule", "null"): Accepted(_NO_RULE, _replaced(transition_rule=None)),
     ("metadata_sha256", DELETED): Accepted(_OLD_EXPORT),
     ("metadata_sha256", "null"): Accepted(_OLD_EXPORT + "; null is read as absent"),
     ("training", DELETED): Accepted(_TRAINING_IS_A_RECORD, _replaced(training={})),
@@ -334,6 +341,7 @@ TOP_LEVEL_KEYS = (
     "threshold",
     "threshold_method",
     "training",
+    "transition_rule",
     "vocabulary",
 )
 

@@ -17,6 +17,7 @@ from logwarden.model.bundle import load_bundle, sha256_hex
 from logwarden.model.contract import ModelMetadata
 from logwarden.model.count_gate import GATE_MARGIN, count_profile, event_weights
 from logwarden.model.runtime import OnnxStepModel
+from logwarden.model.transition_rule import session_transitions
 from logwarden.scoring.session import score_sessions
 from logwarden.train.fit import DEFAULT_THRESHOLD_MARGIN, TrainingOptions
 from logwarden.train.pipeline import train_on_logs, train_on_sequences
@@ -205,6 +206,28 @@ def test_pipeline_learns_the_count_gate_when_held_out_counts_repeat(
     off = train_on_sequences(keys, dataclasses.replace(options, count_gate=False), tmp_path / "off")
     assert off.count_gate is None
     assert "turned off" in off.training["count_gate"]["off"]
+
+
+def test_pipeline_learns_the_transition_rule_from_every_training_session(
+    tmp_path: Path, small_options: TrainingOptions, hdfs_train_file: Path
+) -> None:
+    """1,500 HDFS sessions, whose transitions repeat: model.json holds the transitions of every training
+    session, held-out ones included, the graph's state is one unit wider, and it loads back; with the
+    rule turned off there is none, the state is hidden_size wide, and the summary says why."""
+    keys = [s for s in read_sequences(hdfs_train_file) if s][:1500]
+    options = dataclasses.replace(small_options, epochs=1)  # what the rule holds needs no good model
+    metadata = train_on_sequences(keys, options, tmp_path / "rule")
+    rule = metadata.transition_rule
+    assert rule is not None
+    vocabulary = Vocabulary(metadata.vocabulary)
+    assert set(rule.transitions) == set().union(*(session_transitions(vocabulary.encode(s)) for s in keys))
+    assert metadata.training["transition_rule"]["transitions"] == len(rule.transitions)
+    assert metadata.state_size == metadata.hidden_size + 1
+    assert load_bundle(tmp_path / "rule").metadata.transition_rule == rule
+
+    off = train_on_sequences(keys, dataclasses.replace(options, transition_rule=False), tmp_path / "off")
+    assert off.transition_rule is None and off.state_size == off.hidden_size
+    assert "turned off" in off.training["transition_rule"]["off"]
 
 
 def test_pipeline_declines_the_count_gate_when_counts_do_not_repeat_enough(
