@@ -23,6 +23,7 @@ from cli_runner import json_lines, run_cli, stderr_summary
 from logwarden import __version__, cli
 from logwarden.cli import EXIT_CONFIG, EXIT_INPUT, EXIT_MODEL, EXIT_TRAINING, EXIT_USAGE, main
 from logwarden.events.sequences import read_sequences
+from logwarden.events.vocabulary import Vocabulary
 from logwarden.model.bundle import load_bundle
 from logwarden.model.contract import METADATA_DIGEST_KEY, METADATA_FILE, ONNX_FILE, metadata_digest
 from logwarden.synthetic import (
@@ -174,6 +175,28 @@ def test_cli_score_sequences_one_record_per_input_line_in_order(
         assert isinstance(record["score"], float)
     assert records[3]["anomalous"]
     assert records[3]["unknown_events"] == 1
+
+
+def test_cli_score_counts_unseen_transitions_and_their_penalty_shows_in_the_score(
+    sequence_model: TrainedModel, cli_data: CliData, tmp_path: Path
+) -> None:
+    """A training session scores with no unseen transition; the same session with its last two keys
+    swapped, an order training never shows, is anomalous with a score of at least the penalty."""
+    metadata = load_bundle(sequence_model.directory).metadata
+    rule = metadata.transition_rule
+    assert rule is not None
+    session = cli_data.train_sequences.read_text(encoding="utf-8").splitlines()[0].split()
+    swapped = [*session[:-2], session[-1], session[-2]]
+    scored = tmp_path / "score.txt"
+    scored.write_text(f"{' '.join(session)}\n{' '.join(swapped)}\n", encoding="utf-8")
+    result = run_cli("score", "--model", sequence_model.directory, "--sequences", scored)
+    assert result.returncode == 0, result.stderr
+    trained, changed = json_lines(result.stdout)
+    assert trained["unseen_transitions"] == 0 and trained["score"] < rule.penalty
+    expected = rule.unseen(Vocabulary(metadata.vocabulary).encode(swapped), metadata.vocab_size)
+    assert expected >= 1, "the generated sessions never end with their last two steps swapped"
+    assert changed["unseen_transitions"] == expected
+    assert changed["anomalous"] and changed["score"] >= rule.penalty
 
 
 def test_cli_score_threshold_override_changes_verdicts(

@@ -114,6 +114,9 @@ def session_record(metadata: ModelMetadata, ids: np.ndarray, verdict: SessionSco
     }
     if verdict.unseen_counts is not None:
         record["unseen_counts"] = verdict.unseen_counts
+    if metadata.transition_rule is not None:
+        # Counted from the rule's list; the graph has already added the penalty to these events' scores.
+        record["unseen_transitions"] = metadata.transition_rule.unseen(ids, metadata.vocab_size)
     return record
 
 
