@@ -193,7 +193,7 @@ def test_cli_score_counts_unseen_transitions_and_their_penalty_shows_in_the_scor
     assert result.returncode == 0, result.stderr
     trained, changed = json_lines(result.stdout)
     assert trained["unseen_transitions"] == 0 and trained["score"] < rule.penalty
-    expected = rule.unseen(Vocabulary(metadata.vocabulary).encode(swapped), metadata.vocab_size)
+    expected = rule.unseen(Vocabulary(metadata.vocabulary).encode(swapped))
     assert expected >= 1, "the generated sessions never end with their last two steps swapped"
     assert changed["unseen_transitions"] == expected
     assert changed["anomalous"] and changed["score"] >= rule.penalty

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -59,12 +60,17 @@ class TransitionRule:
         allowed[UNKNOWN_ID, :] = True
         return allowed
 
-    def unseen(self, session: np.ndarray, vocab_size: int, *, with_end: bool = True) -> int:
+    @cached_property
+    def _known(self) -> frozenset[tuple[int, int]]:
+        return frozenset(self.transitions)
+
+    def unseen(self, session: np.ndarray, *, with_end: bool = True) -> int:
         """How many transitions of ``session`` (int event ids, START and END added) the rule penalises."""
-        allowed = self.allowed(vocab_size)
-        ids = np.concatenate([[START_ID], np.asarray(session, np.int64), [END_ID] if with_end else []])
-        ids = ids.astype(np.int64)
-        return int((~allowed[ids[:-1], ids[1:]]).sum())
+        ids = [START_ID, *np.asarray(session, np.int64).tolist(), *([END_ID] if with_end else [])]
+        known = self._known
+        return sum(
+            1 for pair in zip(ids, ids[1:], strict=False) if pair[0] != UNKNOWN_ID and pair not in known
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The ``transition_rule`` object of ``model.json``."""

@@ -116,7 +116,7 @@ def session_record(metadata: ModelMetadata, ids: np.ndarray, verdict: SessionSco
         record["unseen_counts"] = verdict.unseen_counts
     if metadata.transition_rule is not None:
         # Counted from the rule's list; the graph has already added the penalty to these events' scores.
-        record["unseen_transitions"] = metadata.transition_rule.unseen(ids, metadata.vocab_size)
+        record["unseen_transitions"] = metadata.transition_rule.unseen(ids)
     return record
 
 

@@ -27,10 +27,7 @@ def test_daemon_alerts_with_the_penalty_exactly_on_the_jobs_whose_transitions_tr
     sink = run_through_daemon(synthetic_model, lines)
 
     sessions = group_log_lines(model, lines, LogScoringSummary())
-    vocab_size = model.metadata.vocab_size
-    expected = {
-        entity for entity, ids in sessions.items() if rule.unseen(np.asarray(ids, np.int64), vocab_size)
-    }
+    expected = {entity for entity, ids in sessions.items() if rule.unseen(np.asarray(ids, np.int64))}
     penalised = {alert["entity"] for alert in sink.alerts if alert["score"] >= rule.penalty} - {"job_999999"}
     assert expected and len(expected) < len(sessions), "the stream must hold jobs on both sides"
     assert penalised == expected

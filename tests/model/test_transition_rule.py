@@ -84,9 +84,20 @@ def test_everything_may_follow_an_unknown_event() -> None:
 def test_unseen_counts_the_penalised_transitions_of_a_session() -> None:
     """A B after a rule of START→A, A→END: A→B and B→END are unseen; without the end only A→B."""
     rule = TransitionRule(((0, A), (A, 1)))
-    assert rule.unseen(np.array([A, B]), VOCAB) == 2
-    assert rule.unseen(np.array([A, B]), VOCAB, with_end=False) == 1
-    assert rule.unseen(np.array([A]), VOCAB) == 0
+    assert rule.unseen(np.array([A, B])) == 2
+    assert rule.unseen(np.array([A, B]), with_end=False) == 1
+    assert rule.unseen(np.array([A])) == 0
+
+
+def test_unseen_skips_what_follows_an_unknown_event_as_the_graph_does() -> None:
+    """A → UNKNOWN is unseen, UNKNOWN → B is not judged, B → END is unseen; and the count matches the
+    allowed matrix the exported graph is built from."""
+    rule = TransitionRule(((0, A), (A, B)))
+    session = np.array([A, contract.UNKNOWN_ID, B])
+    assert rule.unseen(session) == 2
+    allowed = rule.allowed(VOCAB)
+    ids = [0, A, contract.UNKNOWN_ID, B, 1]
+    assert rule.unseen(session) == sum(not allowed[a, b] for a, b in zip(ids, ids[1:], strict=False))
 
 
 def test_model_json_form_round_trips() -> None:
