@@ -148,6 +148,8 @@ class DaemonService:
         self._model_info = {"version": metadata.model_version, "sha256": metadata.onnx_sha256}
         gate = policy.count_gate
         self._count_gate_threshold = None if gate is None else gate.threshold
+        rule = metadata.transition_rule
+        self._transition_rule = None if rule is None else rule.describe()
 
     # -- lifecycle -------------------------------------------------------------------------
     def install_signal_handlers(self) -> None:
@@ -211,6 +213,7 @@ class DaemonService:
             model=self._model_info,
             threshold=self._threshold,
             count_gate_threshold=self._count_gate_threshold,
+            transition_rule=self._transition_rule,
         )
         self._notifier.ready()
         self._notifier.status("started; no save yet")

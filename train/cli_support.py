@@ -268,7 +268,7 @@ def _transition_rule_summary(metadata: ModelMetadata) -> dict[str, Any]:
     rule = metadata.transition_rule
     if rule is None:
         return {"off": metadata.training.get("transition_rule", {}).get("off", "no transition rule")}
-    return {"transitions": len(rule.transitions), "penalty": rule.penalty}
+    return rule.describe()
 
 
 def _configure_training_logs() -> None:

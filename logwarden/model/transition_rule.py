@@ -72,6 +72,11 @@ class TransitionRule:
             1 for pair in zip(ids, ids[1:], strict=False) if pair[0] != UNKNOWN_ID and pair not in known
         )
 
+    def describe(self) -> dict[str, float | int]:
+        """How many transitions the rule knows and its penalty, as ``train``, ``run --check`` and the
+        daemon's ``started`` line report it: a score of 100 or more in an alert reads as this rule."""
+        return {"transitions": len(self.transitions), "penalty": self.penalty}
+
     def to_dict(self) -> dict[str, Any]:
         """The ``transition_rule`` object of ``model.json``."""
         return {"penalty": self.penalty, "transitions": [list(pair) for pair in self.transitions]}

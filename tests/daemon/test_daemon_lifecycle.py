@@ -315,7 +315,8 @@ def test_daemon_missing_input_topic_is_a_warning_naming_it_and_the_daemon_runs(
 
 
 def test_daemon_run_check_prints_config_with_secrets_masked(synthetic_model: Path, tmp_path: Path) -> None:
-    """``run --check`` validates config and model, prints the effective config and never the SASL password."""
+    """``run --check`` validates config and model, prints the effective config (and the model's transition
+    rule) and never the SASL password."""
     config = offline_config(synthetic_model, tmp_path / "state")
     sasl = {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "PLAIN"}
     config["kafka"]["common"] = {**sasl, "sasl_plain_username": "logwarden", "sasl_plain_password": SECRET}
@@ -326,7 +327,13 @@ def test_daemon_run_check_prints_config_with_secrets_masked(synthetic_model: Pat
     common = printed["config"]["kafka"]["common"]
     assert common == {**sasl, "sasl_plain_username": "logwarden", "sasl_plain_password": "***"}
     assert printed["config"]["model"]["path"] == str(synthetic_model)
-    assert printed["model"] == load_bundle(synthetic_model).metadata.model_version
+    metadata = load_bundle(synthetic_model).metadata
+    assert printed["model"] == metadata.model_version
+    assert metadata.transition_rule is not None  # the generated jobs repeat their transitions
+    assert printed["transition_rule"] == {
+        "transitions": len(metadata.transition_rule.transitions),
+        "penalty": 100.0,
+    }
     assert printed["software"]["logwarden"] == __version__
     assert printed["software"]["onnxruntime"] == onnxruntime.__version__
     assert not (tmp_path / "state").exists(), "a check touches no state"
