@@ -27,6 +27,11 @@ from typing import Any, Literal
 
 from logwarden.errors import shown
 from logwarden.model.count_gate import CountGate
+from logwarden.model.tokens import END_ID as END_ID  # re-exported: the contract names every reserved id
+from logwarden.model.tokens import FIRST_EVENT_ID as FIRST_EVENT_ID
+from logwarden.model.tokens import RESERVED_TOKENS as RESERVED_TOKENS
+from logwarden.model.tokens import START_ID as START_ID
+from logwarden.model.tokens import UNKNOWN_ID as UNKNOWN_ID
 from logwarden.model.transition_rule import TransitionRule
 
 FORMAT_VERSION = 3
@@ -45,12 +50,6 @@ INPUT_C = "c0"
 OUTPUT_LOG_PROBS = "log_probs"
 OUTPUT_H = "hn"
 OUTPUT_C = "cn"
-
-START_ID = 0
-END_ID = 1
-UNKNOWN_ID = 2
-FIRST_EVENT_ID = 3
-RESERVED_TOKENS = ("<START>", "<END>", "<UNKNOWN>")
 
 InputKind = Literal["sequences", "logs"]
 

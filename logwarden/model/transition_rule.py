@@ -28,11 +28,7 @@ import numpy as np
 
 from logwarden.errors import shown
 from logwarden.model.count_gate import MAX_UNSEEN_SHARE, MIN_SESSIONS
-
-START_ID = 0
-END_ID = 1
-UNKNOWN_ID = 2
-# The contract's reserved ids, repeated here because contract.py imports this module; a test checks them.
+from logwarden.model.tokens import END_ID, START_ID, UNKNOWN_ID
 
 TRANSITION_PENALTY = 100.0
 """Nats added to the surprise of a transition no training session contains.

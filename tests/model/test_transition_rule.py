@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from logwarden.model import contract
-from logwarden.model import transition_rule as rule_module
 from logwarden.model.count_gate import MAX_UNSEEN_SHARE, MIN_SESSIONS
 from logwarden.model.transition_rule import (
     TRANSITION_PENALTY,
@@ -22,15 +21,6 @@ VOCAB = 7
 def sessions(*shapes: tuple[list[int], int]) -> list[np.ndarray]:
     """``count`` copies of each session shape, as int64 arrays."""
     return [np.array(ids, np.int64) for ids, count in shapes for _ in range(count)]
-
-
-def test_reserved_ids_are_the_contracts() -> None:
-    """The module's copies of START, END and UNKNOWN (it cannot import the contract) equal the contract's."""
-    assert (rule_module.START_ID, rule_module.END_ID, rule_module.UNKNOWN_ID) == (
-        contract.START_ID,
-        contract.END_ID,
-        contract.UNKNOWN_ID,
-    )
 
 
 def test_session_transitions_include_the_start_and_the_end() -> None:
