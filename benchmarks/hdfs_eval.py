@@ -6,7 +6,8 @@ TPR, FPR, precision, recall, F1, F1 at DeepLog's test ratio (553,366 normal : 16
 anomalous) and offline scoring throughput with onnxruntime on one intra-op thread; then, for
 information, other thresholds, DeepLog's own top-g rule applied to the same model, and count
 novelty (a session whose event counts no training session has) alone and as a gate.  The model has
-the transition rule unless ``--no-transition-rule`` is given (the comparison without it).
+the novelty rules training learns unless ``--no-transition-rule`` or ``--no-cooccurrence-rule`` is
+given (the comparisons without them).
 
     LOGWARDEN_DATA=../shared/data .venv/bin/python benchmarks/hdfs_eval.py
 """
@@ -79,6 +80,12 @@ def parse_args() -> argparse.Namespace:
         dest="transition_rule",
         action="store_false",
         help="train without the transition rule (for comparison; see logwarden/model/transition_rule.py)",
+    )
+    parser.add_argument(
+        "--no-cooccurrence-rule",
+        dest="cooccurrence_rule",
+        action="store_false",
+        help="train without the co-occurrence rule (for comparison; logwarden/model/cooccurrence_rule.py)",
     )
     parser.add_argument("--verbose", action="store_true", help="show per-epoch training logs")
     return parser.parse_args()
@@ -160,6 +167,7 @@ def evaluate(args: argparse.Namespace, out_dir: Path) -> DetectionMetrics:
         embedding_dim=args.embedding_dim,
         swap_probability=args.swap_probability,
         transition_rule=args.transition_rule,
+        cooccurrence_rule=args.cooccurrence_rule,
     )
 
     started = time.perf_counter()
@@ -207,9 +215,21 @@ def evaluate(args: argparse.Namespace, out_dir: Path) -> DetectionMetrics:
     else:
         summary = training["transition_rule"]
         print(
-            f"transition rule  {len(rule.transitions)} transitions in training, "
-            f"{summary['sessions_with_a_unique_transition']} of {summary['sessions']} sessions with one no "
-            f"other has; an unseen one adds {rule.penalty:g} nats to its event's surprise"
+            f"transition rule  {len(rule.transitions)} transitions in training; of {summary['sessions']} "
+            f"sessions {summary['sessions_with_a_unique_boundary']} have a boundary (start or end) and "
+            f"{summary['sessions_with_a_unique_inner_transition']} an inner transition no other has; "
+            f"checks {' and '.join(rule.describe()['checks'])}: an unseen one adds {rule.penalty:g} nats"
+        )
+    pairs = metadata.cooccurrence_rule
+    if pairs is None:
+        print(f"co-occurrence    off: {training['cooccurrence_rule'].get('off')}")
+    else:
+        summary = training["cooccurrence_rule"]
+        print(
+            f"co-occurrence    {len(pairs.pairs)} pairs of events together in training, "
+            f"{summary['sessions_with_a_unique_pair']} of {summary['sessions']} sessions with one no other "
+            f"has; {summary['watched_events']} events watched; an event after one it never met adds "
+            f"{pairs.penalty:g} nats"
         )
     score_sessions(
         model, sessions[:256], metadata.threshold, count_gate=gate
@@ -256,7 +276,7 @@ def evaluate(args: argparse.Namespace, out_dir: Path) -> DetectionMetrics:
     # comparison with the paper's published F1; g = 9 is its HDFS setting.
     print(
         "DeepLog's top-g rule on this model (for comparison; unseen keys alert as above; with the "
-        "transition rule, penalised events rank last):"
+        "novelty rules, penalised events rank last):"
     )
     ranks = np.array([worst_rank(model, s) for s in sessions])
     for g in (5, 9, 12):

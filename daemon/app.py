@@ -220,11 +220,13 @@ def run_daemon(config_path: Path, *, check_only: bool = False) -> int:
         OnnxStepModel.load(bundle, intra_op_threads=config.processing.onnx_threads)
         MessageDecoder.build(config.input, bundle.metadata)
         rule = bundle.metadata.transition_rule
+        pairs = bundle.metadata.cooccurrence_rule
         report = {
             "config": config.as_loggable(),
             "model": bundle.metadata.model_version,
             "count_gate_threshold": _count_gate_threshold(bundle.metadata, config),
             "transition_rule": None if rule is None else rule.describe(),
+            "cooccurrence_rule": None if pairs is None else pairs.describe(),
             "software": software_versions(),
         }
         differences = training_input_differences(config.input, bundle.metadata)

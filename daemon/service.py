@@ -150,6 +150,8 @@ class DaemonService:
         self._count_gate_threshold = None if gate is None else gate.threshold
         rule = metadata.transition_rule
         self._transition_rule = None if rule is None else rule.describe()
+        pairs = metadata.cooccurrence_rule
+        self._cooccurrence_rule = None if pairs is None else pairs.describe()
 
     # -- lifecycle -------------------------------------------------------------------------
     def install_signal_handlers(self) -> None:
@@ -214,6 +216,7 @@ class DaemonService:
             threshold=self._threshold,
             count_gate_threshold=self._count_gate_threshold,
             transition_rule=self._transition_rule,
+            cooccurrence_rule=self._cooccurrence_rule,
         )
         self._notifier.ready()
         self._notifier.status("started; no save yet")

@@ -146,6 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="learn no transition rule, even when training sessions repeat their transitions",
     )
+    train.add_argument(
+        "--no-cooccurrence-rule",
+        dest="cooccurrence_rule",
+        action="store_false",
+        help="learn no co-occurrence rule, even when training sessions repeat their pairs of events",
+    )
 
     score = commands.add_parser("score", help="score a file offline with onnxruntime; JSON lines on stdout")
     score.add_argument(

@@ -119,8 +119,14 @@ def test_cli_train_sequences_prints_summary_of_written_model(sequence_model: Tra
     assert "counts do not repeat" in summary["count_gate"]["off"]  # generated jobs vary their counts
     assert summary["transition_rule"] == {  # generated jobs repeat their transitions
         "transitions": len(metadata.transition_rule.transitions) if metadata.transition_rule else None,
+        "checks": ["boundaries", "inner"],
         "penalty": 100.0,
     }
+    assert summary["cooccurrence_rule"] == (  # what the generated jobs show, either way
+        metadata.cooccurrence_rule.describe()
+        if metadata.cooccurrence_rule
+        else {"off": metadata.training["cooccurrence_rule"]["off"]}
+    )
     assert summary["sessions"] == 200
     assert summary["epochs"] == 2
     assert summary["seconds"] >= 0

@@ -55,6 +55,7 @@ def training_options(args: argparse.Namespace) -> TrainingOptions:
         "seed": args.seed,
         "count_gate": getattr(args, "count_gate", True),
         "transition_rule": getattr(args, "transition_rule", True),
+        "cooccurrence_rule": getattr(args, "cooccurrence_rule", True),
     }
     for option, field_name in (
         ("epochs", "epochs"),
@@ -243,6 +244,7 @@ def training_summary(metadata: ModelMetadata, out_dir: Path, seconds: float) -> 
         "threshold_method": metadata.threshold_method,
         "count_gate": _count_gate_summary(metadata),
         "transition_rule": _transition_rule_summary(metadata),
+        "cooccurrence_rule": _cooccurrence_rule_summary(metadata),
         "sessions": training.get("sessions"),
         "epochs": training.get("epochs"),
         "final_loss": training.get("final_loss"),
@@ -268,6 +270,14 @@ def _transition_rule_summary(metadata: ModelMetadata) -> dict[str, Any]:
     rule = metadata.transition_rule
     if rule is None:
         return {"off": metadata.training.get("transition_rule", {}).get("off", "no transition rule")}
+    return rule.describe()
+
+
+def _cooccurrence_rule_summary(metadata: ModelMetadata) -> dict[str, Any]:
+    """How many pairs of events the rule knows and its penalty, or why training declined it."""
+    rule = metadata.cooccurrence_rule
+    if rule is None:
+        return {"off": metadata.training.get("cooccurrence_rule", {}).get("off", "no co-occurrence rule")}
     return rule.describe()
 
 

@@ -38,17 +38,18 @@ from logwarden.model.contract import (
     ModelMetadata,
     ParserSettings,
 )
+from logwarden.model.cooccurrence_rule import CooccurrenceRule
 from logwarden.model.count_gate import CountGate
 from logwarden.model.transition_rule import TransitionRule
 
 from .network import NextEventLSTM
-from .transition_graph import TransitionRuleLSTM
+from .rules_graph import RulesLSTM
 
 ONNX_OPSET = 17
 MODEL_FILES = (ONNX_FILE, METADATA_FILE)
 
 
-def onnx_bytes(network: NextEventLSTM | TransitionRuleLSTM) -> bytes:
+def onnx_bytes(network: NextEventLSTM | RulesLSTM) -> bytes:
     """Serialise ``network`` to ONNX with dynamic sequence length and batch size."""
     network.eval()
     example_ids = torch.full((3, 2), START_ID, dtype=torch.int64)
@@ -66,7 +67,7 @@ def onnx_bytes(network: NextEventLSTM | TransitionRuleLSTM) -> bytes:
 
 
 def _export(
-    network: NextEventLSTM | TransitionRuleLSTM,
+    network: NextEventLSTM | RulesLSTM,
     example_ids: torch.Tensor,
     h0: torch.Tensor,
     c0: torch.Tensor,
@@ -106,14 +107,17 @@ def export_model(
     parser: ParserSettings | None = None,
     count_gate: CountGate | None = None,
     transition_rule: TransitionRule | None = None,
+    cooccurrence_rule: CooccurrenceRule | None = None,
 ) -> ModelMetadata:
     """Write ``model.onnx`` and ``model.json`` as ``out_dir`` (``publish_model_dir``); return the metadata.
 
-    With a ``transition_rule`` the graph is ``TransitionRuleLSTM`` around ``network``.  A write that
-    fails (no space, no permission, a file in the way) raises TrainingError naming the path.
+    With a ``transition_rule`` or a ``cooccurrence_rule`` the graph is ``RulesLSTM`` around
+    ``network``.  A write that fails (no space, no permission, a file in the way) raises
+    TrainingError naming the path.
     """
     out_dir = Path(out_dir)
-    graph = onnx_bytes(network if transition_rule is None else TransitionRuleLSTM(network, transition_rule))
+    rules = transition_rule is not None or cooccurrence_rule is not None
+    graph = onnx_bytes(RulesLSTM(network, transition_rule, cooccurrence_rule) if rules else network)
     metadata = ModelMetadata(
         format_version=FORMAT_VERSION,
         input_kind=input_kind,
@@ -129,6 +133,7 @@ def export_model(
         training=dict(training),
         count_gate=count_gate,
         transition_rule=transition_rule,
+        cooccurrence_rule=cooccurrence_rule,
     )
     try:
         publish_model_dir(out_dir, {ONNX_FILE: graph, METADATA_FILE: (metadata.to_json() + "\n").encode()})

@@ -43,7 +43,8 @@ class TrainingOptions:
     hides genuine out-of-order and missing-step anomalies.  ``count_gate`` lets training learn the
     session-level count check (``logwarden/model/count_gate.py``) when the data supports one, and
     ``transition_rule`` the graph's penalty on transitions no training session contains
-    (``logwarden/model/transition_rule.py``), likewise.
+    (``logwarden/model/transition_rule.py``), likewise, and ``cooccurrence_rule`` its penalty on
+    pairs of events no training session holds together (``logwarden/model/cooccurrence_rule.py``).
     """
 
     epochs: int = 30
@@ -63,6 +64,7 @@ class TrainingOptions:
     threads: int = 2
     count_gate: bool = True
     transition_rule: bool = True
+    cooccurrence_rule: bool = True
 
     def validate(self, names: Mapping[str, str] | None = None) -> None:
         """Raise TrainingError naming the first invalid option, as ``names`` calls it (default: its field).

@@ -26,6 +26,7 @@ from logwarden.events.json_events import (
 from logwarden.events.sequences import LabelledSession
 from logwarden.events.vocabulary import Vocabulary
 from logwarden.model.contract import FIRST_EVENT_ID, InputKind, ModelMetadata, ParserSettings
+from logwarden.model.cooccurrence_rule import CooccurrenceDecision, learn_cooccurrence_rule
 from logwarden.model.count_gate import GateDecision, learn_count_gate
 from logwarden.model.transition_rule import TransitionDecision, learn_transition_rule
 
@@ -265,6 +266,7 @@ def _train(
     )
     gate = _count_gate(options, fit_sessions, holdout, calibration, vocab_size)
     transitions = _transition_rule(options, sessions)
+    pairs = _cooccurrence_rule(options, sessions, vocab_size)
     training: dict[str, Any] = {
         "sessions": len(sessions),
         "events": int(sum(len(s) for s in sessions)),
@@ -279,6 +281,7 @@ def _train(
         "calibration": calibration.summary,
         "count_gate": gate.summary,
         "transition_rule": transitions.summary,
+        "cooccurrence_rule": pairs.summary,
         **data,
         **extra,
     }
@@ -294,6 +297,7 @@ def _train(
         parser=parser,
         count_gate=gate.gate,
         transition_rule=transitions.rule,
+        cooccurrence_rule=pairs.rule,
     )
     logger.info(
         "model_written",
@@ -337,6 +341,20 @@ def _transition_rule(options: TrainingOptions, sessions: Sequence[np.ndarray]) -
         )
     decision = learn_transition_rule(sessions)
     logger.info("transition_rule", learned=decision.rule is not None, **decision.summary)
+    return decision
+
+
+def _cooccurrence_rule(
+    options: TrainingOptions, sessions: Sequence[np.ndarray], vocab_size: int
+) -> CooccurrenceDecision:
+    """The co-occurrence rule learned from every training session, or why there is none (every
+    session, as for the transition rule)."""
+    if not options.cooccurrence_rule:
+        return CooccurrenceDecision(
+            None, {"off": "turned off (TrainingOptions.cooccurrence_rule, --no-cooccurrence-rule)"}
+        )
+    decision = learn_cooccurrence_rule(sessions, vocab_size)
+    logger.info("cooccurrence_rule", learned=decision.rule is not None, **decision.summary)
     return decision
 
 

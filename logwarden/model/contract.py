@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from logwarden.errors import shown
+from logwarden.model.cooccurrence_rule import CooccurrenceRule
 from logwarden.model.count_gate import CountGate
 from logwarden.model.tokens import END_ID as END_ID  # re-exported: the contract names every reserved id
 from logwarden.model.tokens import FIRST_EVENT_ID as FIRST_EVENT_ID
@@ -34,11 +35,12 @@ from logwarden.model.tokens import START_ID as START_ID
 from logwarden.model.tokens import UNKNOWN_ID as UNKNOWN_ID
 from logwarden.model.transition_rule import TransitionRule
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 """Version 2 added the optional ``count_gate``, version 3 the optional ``transition_rule`` (whose
-graph has a state one unit wider); an older logwarden refuses such a model rather than score it
-wrongly, while models of earlier versions still load."""
-SUPPORTED_FORMAT_VERSIONS = (1, 2, 3)
+graph has a state one unit wider), version 4 the optional ``cooccurrence_rule`` and the transition
+rule's ``boundaries`` and ``inner`` (which kinds it checks); an older logwarden refuses such a model
+rather than score it wrongly, while models of earlier versions still load."""
+SUPPORTED_FORMAT_VERSIONS = (1, 2, 3, 4)
 ONNX_FILE = "model.onnx"
 METADATA_FILE = "model.json"
 METADATA_DIGEST_KEY = "metadata_sha256"
@@ -97,11 +99,19 @@ class ModelMetadata:
     transition_rule: TransitionRule | None = None
     """The transitions of the training sessions, whose absence the graph penalises
     (``transition_rule.py``); None when training declined it, and in models before format version 3."""
+    cooccurrence_rule: CooccurrenceRule | None = None
+    """The pairs of events the training sessions hold together, whose absence the graph penalises
+    (``cooccurrence_rule.py``); None when training declined it, and in models before format version 4."""
+
+    @property
+    def has_rules(self) -> bool:
+        """Whether the graph carries the novelty rules' unit in its state (``train/rules_graph.py``)."""
+        return self.transition_rule is not None or self.cooccurrence_rule is not None
 
     @property
     def state_size(self) -> int:
-        """Width of the graph's ``h`` and ``c``: ``hidden_size``, plus the previous event with the rule."""
-        return self.hidden_size + (1 if self.transition_rule is not None else 0)
+        """Width of the graph's ``h`` and ``c``: ``hidden_size``, plus the rules' unit when it has rules."""
+        return self.hidden_size + (1 if self.has_rules else 0)
 
     @property
     def vocab_size(self) -> int:
@@ -132,6 +142,9 @@ class ModelMetadata:
         content = dataclasses.asdict(self)
         content["count_gate"] = None if self.count_gate is None else self.count_gate.to_dict()
         content["transition_rule"] = None if self.transition_rule is None else self.transition_rule.to_dict()
+        content["cooccurrence_rule"] = (
+            None if self.cooccurrence_rule is None else self.cooccurrence_rule.to_dict()
+        )
         content = json.loads(json.dumps(content))
         content[METADATA_DIGEST_KEY] = metadata_digest(content)
         return json.dumps(content, indent=2, sort_keys=True)
@@ -180,6 +193,9 @@ class ModelMetadata:
             transition_rule=None
             if raw.get("transition_rule") is None
             else TransitionRule.from_dict(raw["transition_rule"], FIRST_EVENT_ID + len(vocabulary)),
+            cooccurrence_rule=None
+            if raw.get("cooccurrence_rule") is None
+            else CooccurrenceRule.from_dict(raw["cooccurrence_rule"], FIRST_EVENT_ID + len(vocabulary)),
         )
 
 

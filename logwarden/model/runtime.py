@@ -181,10 +181,8 @@ def _describe(field: str, metadata: ModelMetadata) -> str:
             f"vocabulary ({len(metadata.vocabulary)} event keys, {metadata.vocab_size} output classes with "
             "the reserved tokens)"
         )
-    if field == "state_size" and metadata.transition_rule is not None:
-        return (
-            f"hidden_size {metadata.hidden_size} (a state of {metadata.state_size} with the transition rule)"
-        )
+    if field == "state_size" and metadata.has_rules:
+        return f"hidden_size {metadata.hidden_size} (a state of {metadata.state_size} with the novelty rules)"
     if field == "state_size":
         return f"hidden_size {metadata.hidden_size}"
     return f"{field} {getattr(metadata, field)}"

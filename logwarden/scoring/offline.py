@@ -117,6 +117,9 @@ def session_record(metadata: ModelMetadata, ids: np.ndarray, verdict: SessionSco
     if metadata.transition_rule is not None:
         # Counted from the rule's list; the graph has already added the penalty to these events' scores.
         record["unseen_transitions"] = metadata.transition_rule.unseen(ids)
+    if metadata.cooccurrence_rule is not None:
+        # Events arriving after an event they never met in training, penalised by the graph likewise.
+        record["unmet_pairs"] = metadata.cooccurrence_rule.unseen(ids)
     return record
 
 

@@ -286,6 +286,10 @@ _NO_RULE = (
     "graph's state is hidden_size wide (with a rule it is one wider, and the graph check refuses a "
     "model.json that drops the rule)"
 )
+_NO_PAIRS = (
+    "a model whose training declined the co-occurrence rule, or of a format version before 4, has none "
+    "(with a rule the state is one wider, and the graph check refuses a model.json that drops it)"
+)
 _ANY_VALID_REGEX = "any valid regex is an entity rule a model may be trained with"
 _ANY_EVENT_KEY = "any unique string is a valid event key; nothing ties a key's spelling to the graph"
 _ANY_TEMPLATE = "any string is a valid template: it is matched, as a model trained on such lines would"
@@ -295,6 +299,8 @@ ACCEPTED_TOP_LEVEL: dict[tuple[str, str], Accepted] = {
     ("count_gate", "null"): Accepted(_NO_GATE, _replaced(count_gate=None)),
     ("transition_rule", DELETED): Accepted(_NO_RULE, _replaced(transition_rule=None)),
     ("transition_rule", "null"): Accepted(_NO_RULE, _replaced(transition_rule=None)),
+    ("cooccurrence_rule", DELETED): Accepted(_NO_PAIRS, _replaced(cooccurrence_rule=None)),
+    ("cooccurrence_rule", "null"): Accepted(_NO_PAIRS, _replaced(cooccurrence_rule=None)),
     ("metadata_sha256", DELETED): Accepted(_OLD_EXPORT),
     ("metadata_sha256", "null"): Accepted(_OLD_EXPORT + "; null is read as absent"),
     ("training", DELETED): Accepted(_TRAINING_IS_A_RECORD, _replaced(training={})),
@@ -328,6 +334,7 @@ ACCEPTED_PARSER: dict[tuple[str, str], Accepted] = {
 }
 
 TOP_LEVEL_KEYS = (
+    "cooccurrence_rule",
     "count_gate",
     "embedding_dim",
     "format_version",

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from logwarden.model import contract
-from logwarden.model.count_gate import MAX_UNSEEN_SHARE, MIN_SESSIONS
+from logwarden.model.count_gate import MAX_ALARM_SHARE, MIN_SESSIONS
 from logwarden.model.transition_rule import (
     TRANSITION_PENALTY,
     TransitionRule,
@@ -33,27 +33,62 @@ def test_rule_is_learned_when_transitions_repeat_over_enough_sessions() -> None:
     decision = learn_transition_rule(sessions(([A, B, C], 150), ([A, C], 150)))
     assert decision.rule is not None
     assert set(decision.rule.transitions) == {(0, A), (A, B), (B, C), (C, 1), (A, C)}
-    assert decision.summary["sessions_with_a_unique_transition"] == 0
+    assert decision.summary["sessions_with_a_unique_boundary"] == 0
+    assert decision.summary["sessions_with_a_unique_inner_transition"] == 0
+    assert decision.summary["checks"] == ["boundaries", "inner"]
     assert decision.summary["penalty"] == TRANSITION_PENALTY
+    assert decision.rule.boundaries and decision.rule.inner
 
 
-def test_rule_is_declined_when_too_many_sessions_bring_a_transition_of_their_own() -> None:
-    """Over MAX_UNSEEN_SHARE of sessions with a transition no other has: no rule, and the summary says why."""
-    unique = int(MAX_UNSEEN_SHARE * 300) + 1
-    one_offs = [np.array([A, 10 + i], np.int64) for i in range(unique)]  # A→10+i: no other session has it
-    decision = learn_transition_rule(sessions(([A, B, C], 300 - unique)) + one_offs)
-    assert decision.summary["sessions_with_a_unique_transition"] == unique
+SESSIONS = 3000
+"""Enough sessions that MAX_ALARM_SHARE of them is a few (0.1 % of 3,000: 3)."""
+
+
+def one_off_inner_transitions(count: int) -> list[np.ndarray]:
+    """Sessions A X B with X = 10, 11, …: A→X and X→B no other session has, start and end ordinary."""
+    return [np.array([A, 10 + i, B], np.int64) for i in range(count)]
+
+
+def one_off_endings(count: int) -> list[np.ndarray]:
+    """Sessions A X with X = 10, 11, …: the ending X→END (and A→X) no other session has."""
+    return [np.array([A, 10 + i], np.int64) for i in range(count)]
+
+
+def test_inner_transitions_are_not_checked_when_too_many_sessions_bring_one_of_their_own() -> None:
+    """Over MAX_ALARM_SHARE of sessions with an inner transition no other has, boundaries all shared:
+    the rule checks boundaries only, and lets any inner transition pass."""
+    unique = int(MAX_ALARM_SHARE * SESSIONS) + 1
+    decision = learn_transition_rule(
+        sessions(([A, B], SESSIONS - unique)) + one_off_inner_transitions(unique)
+    )
+    assert decision.summary["sessions_with_a_unique_inner_transition"] == unique
+    assert decision.summary["sessions_with_a_unique_boundary"] == 0
+    assert decision.rule is not None
+    assert decision.summary["checks"] == ["boundaries"]
+    assert decision.rule.boundaries and not decision.rule.inner
+    assert decision.rule.unseen(np.array([B, A, A, B])) == 1  # START→B only; B→A and A→A pass
+    allowed = decision.rule.allowed(30)
+    assert allowed[B, A] and allowed[A, A] and allowed[B, 1] and not allowed[0, B]
+
+
+def test_rule_is_declined_when_neither_kind_of_transition_repeats() -> None:
+    """Over MAX_ALARM_SHARE of sessions with a unique ending, and as many with a unique inner
+    transition: no rule, and the summary says why."""
+    unique = int(MAX_ALARM_SHARE * SESSIONS) + 1
+    decision = learn_transition_rule(sessions(([A, B], SESSIONS - 2 * unique)) + one_off_endings(2 * unique))
+    assert decision.summary["sessions_with_a_unique_boundary"] == 2 * unique
     assert decision.rule is None
     assert "transitions do not repeat" in decision.summary["off"]
 
 
 def test_rule_at_the_share_limit_is_still_learned() -> None:
-    """Exactly MAX_UNSEEN_SHARE of the sessions with a unique transition is within the limit."""
-    unique = int(MAX_UNSEEN_SHARE * 300)
-    one_offs = [np.array([A, 10 + i], np.int64) for i in range(unique)]
-    decision = learn_transition_rule(sessions(([A, B, C], 300 - unique)) + one_offs)
-    assert decision.summary["sessions_with_a_unique_transition"] == unique
-    assert decision.rule is not None
+    """Exactly MAX_ALARM_SHARE of the sessions with a unique transition of each kind is within the limit."""
+    unique = int(MAX_ALARM_SHARE * SESSIONS)
+    decision = learn_transition_rule(
+        sessions(([A, B], SESSIONS - unique)) + one_off_inner_transitions(unique)
+    )
+    assert decision.summary["sessions_with_a_unique_inner_transition"] == unique
+    assert decision.rule is not None and decision.rule.inner
 
 
 def test_rule_needs_enough_sessions_to_judge() -> None:
@@ -90,10 +125,28 @@ def test_unseen_skips_what_follows_an_unknown_event_as_the_graph_does() -> None:
     assert rule.unseen(session) == sum(not allowed[a, b] for a, b in zip(ids, ids[1:], strict=False))
 
 
-def test_model_json_form_round_trips() -> None:
-    """to_dict then from_dict gives the same rule."""
-    rule = TransitionRule(((0, A), (A, B), (B, 1)), 100.0)
+def test_a_rule_checking_boundaries_only_allows_every_inner_transition() -> None:
+    """boundaries only: START→B and B→END are judged against the list, A→C and C→A never."""
+    rule = TransitionRule(((0, A), (A, 1)), boundaries=True, inner=False)
+    allowed = rule.allowed(VOCAB)
+    assert allowed[A, C] and allowed[C, A] and allowed[0, A] and allowed[A, 1]
+    assert not allowed[0, B] and not allowed[B, 1]
+    assert rule.unseen(np.array([A, C, A])) == 0
+    assert rule.unseen(np.array([B, C])) == 2
+    assert rule.describe()["checks"] == ["boundaries"]
+
+
+@pytest.mark.parametrize(("boundaries", "inner"), [(True, True), (True, False), (False, True)])
+def test_model_json_form_round_trips(boundaries: bool, inner: bool) -> None:
+    """to_dict then from_dict gives the same rule, the kinds it checks included."""
+    rule = TransitionRule(((0, A), (A, B), (B, 1)), 100.0, boundaries=boundaries, inner=inner)
     assert TransitionRule.from_dict(rule.to_dict(), VOCAB) == rule
+
+
+def test_a_format_3_rule_without_its_kinds_checks_both() -> None:
+    """model.json of format 3 had no boundaries/inner keys: its rules checked every transition."""
+    rule = TransitionRule.from_dict({"penalty": 100, "transitions": [[0, A], [A, 1]]}, VOCAB)
+    assert rule.boundaries and rule.inner
 
 
 @pytest.mark.parametrize(
@@ -110,6 +163,12 @@ def test_model_json_form_round_trips() -> None:
         ({"penalty": 100, "transitions": [[0, -1]]}, r"transition_rule.transitions\[0\]"),
         ({"penalty": 100, "transitions": [[False, 3]]}, r"transition_rule.transitions\[0\]"),
         ({"penalty": 100, "transitions": [["0", 3]]}, r"transition_rule.transitions\[0\]"),
+        ({"penalty": 100, "transitions": [[0, 3]], "inner": "yes"}, "transition_rule.inner"),
+        ({"penalty": 100, "transitions": [[0, 3]], "boundaries": 1}, "transition_rule.boundaries"),
+        (
+            {"penalty": 100, "transitions": [[0, 3]], "boundaries": False, "inner": False},
+            "transition_rule checks nothing",
+        ),
     ],
 )
 def test_damaged_model_json_rule_is_refused_naming_the_key(raw: object, names: str) -> None:

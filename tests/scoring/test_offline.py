@@ -12,6 +12,7 @@ from model_metadata import model_metadata
 from logwarden.errors import InputFormatError
 from logwarden.model.bundle import ModelBundle
 from logwarden.model.contract import FIRST_EVENT_ID, ParserSettings
+from logwarden.model.cooccurrence_rule import CooccurrenceRule
 from logwarden.model.runtime import OnnxStepModel
 from logwarden.scoring.offline import (
     LogScoringSummary,
@@ -113,3 +114,15 @@ def test_session_record_says_unseen_counts_only_for_a_model_with_a_count_gate() 
     plain = dataclasses.replace(gated, unseen_counts=None)
     assert session_record(metadata, ids, gated)["unseen_counts"] is True
     assert "unseen_counts" not in session_record(metadata, ids, plain)
+
+
+def test_session_record_counts_unmet_pairs_only_for_a_model_with_a_cooccurrence_rule() -> None:
+    """With a co-occurrence rule in which a and c never met, the session a b c says ``unmet_pairs: 1``
+    (c after a) and a b says 0; a model without the rule has no such key."""
+    a, b, c = FIRST_EVENT_ID, FIRST_EVENT_ID + 1, FIRST_EVENT_ID + 2
+    plain = model_metadata(vocabulary=("a", "b", "c"), templates=("a", "b", "c"))
+    with_rule = dataclasses.replace(plain, cooccurrence_rule=CooccurrenceRule(((a, b), (b, c))))
+    verdict = SessionScore(3.0, True, 1, 0, 3)
+    assert session_record(with_rule, np.array([a, b, c]), verdict)["unmet_pairs"] == 1
+    assert session_record(with_rule, np.array([a, b]), verdict)["unmet_pairs"] == 0
+    assert "unmet_pairs" not in session_record(plain, np.array([a, b, c]), verdict)

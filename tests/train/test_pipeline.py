@@ -15,6 +15,7 @@ from logwarden.events.sequences import LabelledSession, read_sequences
 from logwarden.events.vocabulary import Vocabulary
 from logwarden.model.bundle import load_bundle, sha256_hex
 from logwarden.model.contract import ModelMetadata
+from logwarden.model.cooccurrence_rule import session_pairs
 from logwarden.model.count_gate import GATE_MARGIN, count_profile, event_weights
 from logwarden.model.runtime import OnnxStepModel
 from logwarden.model.transition_rule import session_transitions
@@ -208,26 +209,36 @@ def test_pipeline_learns_the_count_gate_when_held_out_counts_repeat(
     assert "turned off" in off.training["count_gate"]["off"]
 
 
-def test_pipeline_learns_the_transition_rule_from_every_training_session(
+def test_pipeline_learns_the_novelty_rules_from_every_training_session(
     tmp_path: Path, small_options: TrainingOptions, hdfs_train_file: Path
 ) -> None:
-    """1,500 HDFS sessions, whose transitions repeat: model.json holds the transitions of every training
-    session, held-out ones included, the graph's state is one unit wider, and it loads back; with the
-    rule turned off there is none, the state is hidden_size wide, and the summary says why."""
-    keys = [s for s in read_sequences(hdfs_train_file) if s][:1500]
-    options = dataclasses.replace(small_options, epochs=1)  # what the rule holds needs no good model
+    """All 4,855 HDFS sessions: the transition rule checks boundaries only (2 sessions with a unique
+    boundary, 7 with a unique inner transition: over 0.1 %), the co-occurrence rule holds every pair
+    of every training session, held-out ones included; the graph's state is one unit wider, and the
+    model loads back.  With the rules turned off there are none, the state is hidden_size wide, and
+    the summaries say why."""
+    keys = [s for s in read_sequences(hdfs_train_file) if s]
+    options = dataclasses.replace(small_options, epochs=1)  # what the rules hold needs no good model
     metadata = train_on_sequences(keys, options, tmp_path / "rule")
-    rule = metadata.transition_rule
-    assert rule is not None
+    rule, pairs = metadata.transition_rule, metadata.cooccurrence_rule
+    assert rule is not None and pairs is not None
     vocabulary = Vocabulary(metadata.vocabulary)
-    assert set(rule.transitions) == set().union(*(session_transitions(vocabulary.encode(s)) for s in keys))
-    assert metadata.training["transition_rule"]["transitions"] == len(rule.transitions)
+    encoded = [vocabulary.encode(s) for s in keys]
+    assert set(rule.transitions) == set().union(*(session_transitions(s) for s in encoded))
+    assert rule.boundaries and not rule.inner
+    assert metadata.training["transition_rule"]["checks"] == ["boundaries"]
+    assert set(pairs.pairs) == set().union(*(session_pairs(s) for s in encoded))
+    assert metadata.training["cooccurrence_rule"]["sessions_with_a_unique_pair"] == 0
     assert metadata.state_size == metadata.hidden_size + 1
-    assert load_bundle(tmp_path / "rule").metadata.transition_rule == rule
+    loaded = load_bundle(tmp_path / "rule").metadata
+    assert loaded.transition_rule == rule and loaded.cooccurrence_rule == pairs
 
-    off = train_on_sequences(keys, dataclasses.replace(options, transition_rule=False), tmp_path / "off")
-    assert off.transition_rule is None and off.state_size == off.hidden_size
+    off = train_on_sequences(
+        keys, dataclasses.replace(options, transition_rule=False, cooccurrence_rule=False), tmp_path / "off"
+    )
+    assert off.transition_rule is None and off.cooccurrence_rule is None and off.state_size == off.hidden_size
     assert "turned off" in off.training["transition_rule"]["off"]
+    assert "turned off" in off.training["cooccurrence_rule"]["off"]
 
 
 def test_pipeline_declines_the_count_gate_when_counts_do_not_repeat_enough(
