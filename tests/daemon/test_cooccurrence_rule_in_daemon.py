@@ -7,14 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ENTITY_REGEX, train_small_model
+from small_models import train_small_model
 from test_count_gate_in_daemon import run_through_daemon, stream
 
 from logwarden.model.bundle import load_bundle
 from logwarden.model.cooccurrence_rule import CooccurrenceDecision, CooccurrenceRule, session_pairs
 from logwarden.model.runtime import OnnxStepModel
 from logwarden.scoring.offline import LogScoringSummary, group_log_lines
-from logwarden.synthetic import generate_logs
+from logwarden.synthetic import ENTITY_REGEX, generate_logs
 from logwarden.train import pipeline
 
 
