@@ -332,8 +332,11 @@ def test_daemon_run_check_prints_config_with_secrets_masked(synthetic_model: Pat
     assert metadata.transition_rule is not None  # the generated jobs repeat their transitions
     assert printed["transition_rule"] == {
         "transitions": len(metadata.transition_rule.transitions),
+        "checks": ["boundaries", "inner"],
         "penalty": 100.0,
     }
+    assert metadata.cooccurrence_rule is None  # every pair of the generated jobs' events meets
+    assert printed["cooccurrence_rule"] is None
     assert printed["software"]["logwarden"] == __version__
     assert printed["software"]["onnxruntime"] == onnxruntime.__version__
     assert not (tmp_path / "state").exists(), "a check touches no state"
