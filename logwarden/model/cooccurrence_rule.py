@@ -22,7 +22,7 @@ Pure: numpy only.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -65,11 +65,14 @@ class CooccurrenceRule:
         Only events (ids from ``FIRST_EVENT_ID``) are ever forbidden: START, END and UNKNOWN meet
         everything (an unknown event alerts on its own).
         """
-        forbidden = np.zeros((vocab_size, vocab_size), bool)
-        events = range(FIRST_EVENT_ID, vocab_size)
-        for a, b in itertools.combinations(events, 2):
-            if (a, b) not in self._met:
-                forbidden[a, b] = forbidden[b, a] = True
+        met = np.zeros((vocab_size, vocab_size), bool)
+        if self.pairs:
+            first, second = np.array(self.pairs, np.int64).T
+            met[first, second] = met[second, first] = True
+        forbidden = ~met
+        forbidden[:FIRST_EVENT_ID, :] = False
+        forbidden[:, :FIRST_EVENT_ID] = False
+        np.fill_diagonal(forbidden, False)
         return forbidden
 
     def watched(self, vocab_size: int) -> list[int]:
@@ -134,6 +137,24 @@ class CooccurrenceRule:
         return rule
 
 
+_HELD_CHUNK_ROWS = 8192
+"""Sessions per block of the session x event matrix ``learn_cooccurrence_rule`` multiplies, so its
+memory stays bounded (8,192 x 1,000 events: 32 MB) however many sessions training reads."""
+
+
+def _held_events(sessions: Sequence[np.ndarray], vocab_size: int) -> Iterator[np.ndarray]:
+    """float32 [chunk, vocab_size] blocks: 1 where the session of the row holds the event of the
+    column, reserved ids left out.  Pair counts are matrix products of these, so sessions holding
+    hundreds of distinct templates stay cheap."""
+    for start in range(0, len(sessions), _HELD_CHUNK_ROWS):
+        chunk = sessions[start : start + _HELD_CHUNK_ROWS]
+        held = np.zeros((len(chunk), vocab_size), np.float32)
+        for row, session in enumerate(chunk):
+            held[row, np.asarray(session, np.int64)] = 1.0
+        held[:, :FIRST_EVENT_ID] = 0.0
+        yield held
+
+
 @dataclass(frozen=True)
 class CooccurrenceDecision:
     """The learned rule, or None, and the summary ``model.json`` records either way."""
@@ -150,26 +171,31 @@ def learn_cooccurrence_rule(sessions: Sequence[np.ndarray], vocab_size: int) -> 
     rule would never fire), and when more than ``MAX_WATCHED_EVENTS`` events have a partner they
     never met.
     """
-    per_session = [session_pairs(s) for s in sessions if len(s)]
-    occurrences: dict[tuple[int, int], int] = {}
-    for pairs in per_session:
-        for pair in pairs:
-            occurrences[pair] = occurrences.get(pair, 0) + 1
-    once = sum(1 for pairs in per_session if any(occurrences[p] == 1 for p in pairs))
-    rule = CooccurrenceRule(tuple(sorted(occurrences)))
+    nonempty = [s for s in sessions if len(s)]
+    together = np.zeros((vocab_size, vocab_size), np.float64)
+    for held in _held_events(nonempty, vocab_size):
+        together += held.T @ held  # sessions holding both events (the diagonal: each event alone)
+    np.fill_diagonal(together, 0.0)
+    unique = (together == 1.0).astype(np.float32)
+    once = sum(
+        int((((held @ unique) * held).sum(axis=1) > 0).sum()) for held in _held_events(nonempty, vocab_size)
+    )
+    first, second = np.nonzero(np.triu(together > 0))
+    rule = CooccurrenceRule(tuple(zip(first.tolist(), second.tolist(), strict=True)))
     watched = rule.watched(vocab_size)
+    count = len(nonempty)
     summary: dict[str, Any] = {
-        "sessions": len(per_session),
-        "pairs": len(occurrences),
+        "sessions": count,
+        "pairs": len(rule.pairs),
         "sessions_with_a_unique_pair": once,
-        "estimated_unseen_share": round(once / max(len(per_session), 1), 6),
+        "estimated_unseen_share": round(once / max(count, 1), 6),
         "watched_events": len(watched),
     }
-    if len(per_session) < MIN_SESSIONS:
+    if count < MIN_SESSIONS:
         summary["off"] = f"fewer than {MIN_SESSIONS} training sessions to judge whether pairs repeat"
-    elif once > MAX_ALARM_SHARE * len(per_session):
+    elif once > MAX_ALARM_SHARE * count:
         summary["off"] = (
-            f"{once} of {len(per_session)} training sessions hold a pair of events no other holds "
+            f"{once} of {count} training sessions hold a pair of events no other holds "
             f"(more than {MAX_ALARM_SHARE:.1%}): pairs do not repeat"
         )
     elif not watched:

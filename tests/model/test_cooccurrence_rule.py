@@ -134,3 +134,21 @@ def test_model_json_rule_watching_more_events_than_the_state_holds_is_refused() 
     vocab = A + MAX_WATCHED_EVENTS + 1
     with pytest.raises(ValueError, match=f"at most {MAX_WATCHED_EVENTS}"):
         CooccurrenceRule.from_dict({"penalty": 100, "pairs": []}, vocab)
+
+
+def test_learned_pairs_and_unique_count_match_counting_pair_by_pair_across_chunks() -> None:
+    """9,000 random sessions (more than one block of the matrix products): the pairs and the number of
+    sessions with a pair no other holds equal those counted from each session's pairs directly."""
+    rng = np.random.default_rng(5)
+    vocab = 200  # 19,701 possible pairs: some sessions hold one no other does
+    drawn = [rng.choice(np.arange(A, vocab), size=int(rng.integers(1, 5))) for _ in range(9000)]
+    drawn[17] = np.array([UNKNOWN_ID, A], np.int64)  # reserved ids meet nothing
+    decision = learn_cooccurrence_rule(drawn, vocab)
+    counted: dict[tuple[int, int], int] = {}
+    for session in drawn:
+        for pair in session_pairs(session):
+            counted[pair] = counted.get(pair, 0) + 1
+    once = sum(1 for s in drawn if any(counted[p] == 1 for p in session_pairs(s)))
+    assert decision.summary["pairs"] == len(counted)
+    assert decision.summary["sessions_with_a_unique_pair"] == once > 0
+    assert decision.rule is None  # far more than 0.1 % of such sessions hold a pair of their own
