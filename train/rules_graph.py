@@ -66,6 +66,9 @@ class RulesLSTM(nn.Module):
         self.register_buffer("forbidden_with", forbidden_with)
         self.register_buffer("powers", 2.0 ** torch.arange(len(watched), dtype=torch.float32))
         self.cooccurrence_penalty = 0.0 if cooccurrence_rule is None else cooccurrence_rule.penalty
+        self.checks_transitions = transition_rule is not None
+        self.checks_pairs = cooccurrence_rule is not None
+        """Which rules the graph applies: the export traces only their operations."""
         self.vocab_size = vocab
         self.embedding_dim = network.embedding_dim
         self.hidden_size = network.hidden_size + 1
@@ -78,23 +81,29 @@ class RulesLSTM(nn.Module):
         """As ``NextEventLSTM.forward`` on states one unit wider, with the rules' penalties."""
         width = self.network.hidden_size
         log_probs, hn, cn = self.network(event_ids, h0[:, :, :width], c0[:, :, :width])
-        # Transition rule: the previous event of step t is event t-1, or the carried one at t = 0.
-        previous_before = torch.round(h0[0:1, :, width]).to(torch.int64)  # [1, B]
-        previous = torch.cat([previous_before, event_ids[:-1]], dim=0)  # [T, B]
-        log_probs = log_probs + self.transition_penalty[previous]
-        # Co-occurrence rule: the watched events seen before step t, then the candidates they forbid.
-        carried = c0[0, :, width].unsqueeze(-1)  # [B, 1], a whole number below 2**W
-        seen_carried = torch.floor(carried / self.powers) - 2.0 * torch.floor(carried / (2.0 * self.powers))
-        arriving = self.bit_of[event_ids]  # [T, B, W]
-        so_far = torch.cumsum(arriving, dim=0)
-        seen_before = torch.clamp(seen_carried.unsqueeze(0) + so_far - arriving, max=1.0)  # [T, B, W]
-        conflicts = torch.matmul(seen_before, self.forbidden_with)  # [T, B, V]
-        log_probs = log_probs - self.cooccurrence_penalty * (conflicts > 0.5).to(log_probs.dtype)
-        seen_after = torch.clamp(seen_carried + so_far[-1], max=1.0)  # [B, W]
-        bits_after = (seen_after * self.powers).sum(dim=-1, keepdim=True)  # [B, 1]
-        last = event_ids[-1:].to(h0.dtype).unsqueeze(-1)  # [1, B, 1]
-        h_unit = torch.cat([last, torch.zeros_like(hn[1:, :, :1])], dim=0)
-        c_unit = torch.cat([bits_after.unsqueeze(0), torch.zeros_like(cn[1:, :, :1])], dim=0)
+        h_unit = torch.zeros_like(hn[:, :, :1])
+        c_unit = torch.zeros_like(cn[:, :, :1])
+        if self.checks_transitions:
+            # The previous event of step t is event t-1, or the carried one at t = 0.
+            previous_before = torch.round(h0[0:1, :, width]).to(torch.int64)  # [1, B]
+            previous = torch.cat([previous_before, event_ids[:-1]], dim=0)  # [T, B]
+            log_probs = log_probs + self.transition_penalty[previous]
+            last = event_ids[-1:].to(h0.dtype).unsqueeze(-1)  # [1, B, 1]
+            h_unit = torch.cat([last, h_unit[1:]], dim=0)
+        if self.checks_pairs:
+            # The watched events seen before step t, then the candidates they never met.
+            carried = c0[0, :, width].unsqueeze(-1)  # [B, 1], a whole number below 2**W
+            seen_carried = torch.floor(carried / self.powers) - 2.0 * torch.floor(
+                carried / (2.0 * self.powers)
+            )
+            arriving = self.bit_of[event_ids]  # [T, B, W]
+            so_far = torch.cumsum(arriving, dim=0)
+            seen_before = torch.clamp(seen_carried.unsqueeze(0) + so_far - arriving, max=1.0)  # [T, B, W]
+            conflicts = torch.matmul(seen_before, self.forbidden_with)  # [T, B, V]
+            log_probs = log_probs - self.cooccurrence_penalty * (conflicts > 0.5).to(log_probs.dtype)
+            seen_after = torch.clamp(seen_carried + so_far[-1], max=1.0)  # [B, W]
+            bits_after = (seen_after * self.powers).sum(dim=-1, keepdim=True)  # [B, 1]
+            c_unit = torch.cat([bits_after.unsqueeze(0), c_unit[1:]], dim=0)
         return log_probs, torch.cat([hn, h_unit], dim=2), torch.cat([cn, c_unit], dim=2)
 
     def zero_state(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
