@@ -32,7 +32,7 @@ import numpy as np
 from logwarden.errors import shown
 from logwarden.model.count_gate import MAX_ALARM_SHARE, MIN_SESSIONS
 from logwarden.model.tokens import FIRST_EVENT_ID
-from logwarden.model.transition_rule import rule_object, rule_penalty
+from logwarden.model.transition_rule import is_id_pair, rule_object, rule_penalty
 
 COOCCURRENCE_PENALTY = 100.0
 """Nats added to the surprise of an event that completes a pair no training session contains
@@ -112,16 +112,7 @@ class CooccurrenceRule:
             raise ValueError(f"cooccurrence_rule.pairs must be a list, got {shown(raw_pairs)}")
         pairs = []
         for index, pair in enumerate(raw_pairs):
-            ok = (
-                isinstance(pair, list)
-                and len(pair) == 2
-                and all(
-                    isinstance(i, int) and not isinstance(i, bool) and FIRST_EVENT_ID <= i < vocab_size
-                    for i in pair
-                )
-                and pair[0] < pair[1]
-            )
-            if not ok:
+            if not (is_id_pair(pair, FIRST_EVENT_ID, vocab_size) and pair[0] < pair[1]):
                 raise ValueError(
                     f"cooccurrence_rule.pairs[{index}] must be two event ids from {FIRST_EVENT_ID} to "
                     f"{vocab_size - 1}, the smaller first, got {shown(pair)}"

@@ -117,12 +117,7 @@ class TransitionRule:
             raise ValueError(f"transition_rule.transitions must be a non-empty list, got {shown(pairs)}")
         transitions = []
         for index, pair in enumerate(pairs):
-            ok = (
-                isinstance(pair, list)
-                and len(pair) == 2
-                and all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < vocab_size for i in pair)
-            )
-            if not ok:
+            if not is_id_pair(pair, 0, vocab_size):
                 raise ValueError(
                     f"transition_rule.transitions[{index}] must be two event ids below {vocab_size}, "
                     f"got {shown(pair)}"
@@ -144,6 +139,15 @@ def rule_object(raw: object, name: str) -> Mapping[str, Any]:
     if not isinstance(raw, Mapping):
         raise ValueError(f"{name} must be an object, got {shown(raw)}")
     return raw
+
+
+def is_id_pair(value: object, low: int, high: int) -> bool:
+    """Whether ``value`` (from ``model.json``) is a list of two int event ids in [low, high)."""
+    return (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(isinstance(i, int) and not isinstance(i, bool) and low <= i < high for i in value)
+    )
 
 
 def rule_penalty(raw: Mapping[str, Any], name: str) -> float:
