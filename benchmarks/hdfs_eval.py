@@ -6,8 +6,8 @@ TPR, FPR, precision, recall, F1, F1 at DeepLog's test ratio (553,366 normal : 16
 anomalous) and offline scoring throughput with onnxruntime on one intra-op thread; then, for
 information, other thresholds, DeepLog's own top-g rule applied to the same model, and count
 novelty (a session whose event counts no training session has) alone and as a gate.  The model has
-the novelty rules training learns unless ``--no-transition-rule`` or ``--no-cooccurrence-rule`` is
-given (the comparisons without them).
+the novelty rules training learns unless ``--no-transition-rule``, ``--no-cooccurrence-rule`` or
+``--no-length-rule`` is given (the comparisons without them).
 
     LOGWARDEN_DATA=../shared/data .venv/bin/python benchmarks/hdfs_eval.py
 """
@@ -30,7 +30,7 @@ import structlog
 from logwarden.events.sequences import LabelledSession, read_labelled_csv, read_sequences
 from logwarden.events.vocabulary import Vocabulary
 from logwarden.model.bundle import load_bundle
-from logwarden.model.contract import END_ID, UNKNOWN_ID
+from logwarden.model.contract import END_ID, UNKNOWN_ID, ModelMetadata
 from logwarden.model.runtime import OnnxStepModel
 from logwarden.scoring.metrics import DEEPLOG_TEST_RATIO, DetectionMetrics, confusion
 from logwarden.scoring.session import score_sessions
@@ -87,8 +87,40 @@ def parse_args() -> argparse.Namespace:
         action="store_false",
         help="train without the co-occurrence rule (for comparison; logwarden/model/cooccurrence_rule.py)",
     )
+    parser.add_argument(
+        "--no-length-rule",
+        dest="length_rule",
+        action="store_false",
+        help="train without the length rule (for comparison; logwarden/model/length_rule.py)",
+    )
     parser.add_argument("--verbose", action="store_true", help="show per-epoch training logs")
     return parser.parse_args()
+
+
+def print_rule_breakdown(
+    metadata: ModelMetadata, sessions: list[np.ndarray], anomalous: np.ndarray, alerted: np.ndarray
+) -> None:
+    """Which rule flags how many normal and anomalous sessions (a session may break several), and how
+    many alerts come from the threshold (or gate) alone, with no rule broken."""
+    rules: dict[str, list[bool]] = {"unseen key": [bool((s == UNKNOWN_ID).any()) for s in sessions]}
+    if metadata.transition_rule is not None:
+        rules["transition"] = [metadata.transition_rule.unseen(s) > 0 for s in sessions]
+    if metadata.cooccurrence_rule is not None:
+        rules["pair"] = [metadata.cooccurrence_rule.unseen(s) > 0 for s in sessions]
+    if metadata.length_rule is not None:
+        rules["length"] = [metadata.length_rule.ends_early(s) for s in sessions]
+    broken = np.zeros(len(sessions), bool)
+    parts = []
+    for name, flags in rules.items():
+        flagged = np.array(flags)
+        broken |= flagged
+        parts.append(f"{name} {int((flagged & ~anomalous).sum())}/{int((flagged & anomalous).sum())}")
+    by_score = alerted & ~broken
+    print(
+        f"rules            normal/anomalous sessions each flags: {', '.join(parts)}; any rule "
+        f"{int((broken & ~anomalous).sum())}/{int((broken & anomalous).sum())}; the threshold alone "
+        f"{int((by_score & ~anomalous).sum())}/{int((by_score & anomalous).sum())}"
+    )
 
 
 def print_metrics(label: str, metrics: DetectionMetrics) -> None:
@@ -168,6 +200,7 @@ def evaluate(args: argparse.Namespace, out_dir: Path) -> DetectionMetrics:
         swap_probability=args.swap_probability,
         transition_rule=args.transition_rule,
         cooccurrence_rule=args.cooccurrence_rule,
+        length_rule=args.length_rule,
     )
 
     started = time.perf_counter()
@@ -231,6 +264,17 @@ def evaluate(args: argparse.Namespace, out_dir: Path) -> DetectionMetrics:
             f"has; {summary['watched_events']} events watched; an event after one it never met adds "
             f"{pairs.penalty:g} nats"
         )
+    length = metadata.length_rule
+    if length is None:
+        print(f"length rule      off: {training['length_rule'].get('off')}")
+    else:
+        summary = training["length_rule"]
+        print(
+            f"length rule      the shortest of {summary['sessions']} training sessions holds "
+            f"{summary['shortest']} events ({summary['sessions_at_shortest']} sessions); END after fewer "
+            f"adds {length.penalty:g} nats (a normal session is that short with probability at most "
+            f"1/{summary['sessions'] + 1})"
+        )
     score_sessions(
         model, sessions[:256], metadata.threshold, count_gate=gate
     )  # warm-up: first onnxruntime calls allocate
@@ -261,6 +305,7 @@ def evaluate(args: argparse.Namespace, out_dir: Path) -> DetectionMetrics:
         f"{int((has_unknown & anomalous).sum())} anomalous; highest normal score without unseen key "
         f"{scores[~anomalous & ~has_unknown].max():.3f}"
     )
+    print_rule_breakdown(metadata, sessions, anomalous, np.array([r.anomalous for r in results]))
     print("sensitivity (for information only; the model's threshold above is the honest figure):")
     predictions = [bool(s > metadata.threshold or u) for s, u in zip(scores, has_unknown, strict=True)]
     print_metrics("  without count gate", confusion(labels, predictions))

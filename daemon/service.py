@@ -152,6 +152,8 @@ class DaemonService:
         self._transition_rule = None if rule is None else rule.describe()
         pairs = metadata.cooccurrence_rule
         self._cooccurrence_rule = None if pairs is None else pairs.describe()
+        length = metadata.length_rule
+        self._length_rule = None if length is None else length.describe()
 
     # -- lifecycle -------------------------------------------------------------------------
     def install_signal_handlers(self) -> None:
@@ -217,6 +219,7 @@ class DaemonService:
             count_gate_threshold=self._count_gate_threshold,
             transition_rule=self._transition_rule,
             cooccurrence_rule=self._cooccurrence_rule,
+            length_rule=self._length_rule,
         )
         self._notifier.ready()
         self._notifier.status("started; no save yet")

@@ -152,6 +152,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="learn no co-occurrence rule, even when training sessions repeat their pairs of events",
     )
+    train.add_argument(
+        "--no-length-rule",
+        dest="length_rule",
+        action="store_false",
+        help="learn no length rule (a session ending shorter than every training session alerts), "
+        "e.g. when the daemon's state.ttl_seconds cuts sessions shorter than the training data's",
+    )
 
     score = commands.add_parser("score", help="score a file offline with onnxruntime; JSON lines on stdout")
     score.add_argument(

@@ -127,6 +127,7 @@ def test_cli_train_sequences_prints_summary_of_written_model(sequence_model: Tra
         if metadata.cooccurrence_rule
         else {"off": metadata.training["cooccurrence_rule"]["off"]}
     )
+    assert "one-layer model" in summary["length_rule"]["off"]  # trained with --layers 1
     assert summary["sessions"] == 200
     assert summary["epochs"] == 2
     assert summary["seconds"] >= 0

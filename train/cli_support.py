@@ -56,6 +56,7 @@ def training_options(args: argparse.Namespace) -> TrainingOptions:
         "count_gate": getattr(args, "count_gate", True),
         "transition_rule": getattr(args, "transition_rule", True),
         "cooccurrence_rule": getattr(args, "cooccurrence_rule", True),
+        "length_rule": getattr(args, "length_rule", True),
     }
     for option, field_name in (
         ("epochs", "epochs"),
@@ -245,6 +246,7 @@ def training_summary(metadata: ModelMetadata, out_dir: Path, seconds: float) -> 
         "count_gate": _count_gate_summary(metadata),
         "transition_rule": _transition_rule_summary(metadata),
         "cooccurrence_rule": _cooccurrence_rule_summary(metadata),
+        "length_rule": _length_rule_summary(metadata),
         "sessions": training.get("sessions"),
         "epochs": training.get("epochs"),
         "final_loss": training.get("final_loss"),
@@ -278,6 +280,14 @@ def _cooccurrence_rule_summary(metadata: ModelMetadata) -> dict[str, Any]:
     rule = metadata.cooccurrence_rule
     if rule is None:
         return {"off": metadata.training.get("cooccurrence_rule", {}).get("off", "no co-occurrence rule")}
+    return rule.describe()
+
+
+def _length_rule_summary(metadata: ModelMetadata) -> dict[str, Any]:
+    """The fewest events a session may end with and the penalty, or why training declined the rule."""
+    rule = metadata.length_rule
+    if rule is None:
+        return {"off": metadata.training.get("length_rule", {}).get("off", "no length rule")}
     return rule.describe()
 
 

@@ -40,6 +40,7 @@ from logwarden.model.contract import (
 )
 from logwarden.model.cooccurrence_rule import CooccurrenceRule
 from logwarden.model.count_gate import CountGate
+from logwarden.model.length_rule import LengthRule
 from logwarden.model.transition_rule import TransitionRule
 
 from .network import NextEventLSTM
@@ -108,16 +109,19 @@ def export_model(
     count_gate: CountGate | None = None,
     transition_rule: TransitionRule | None = None,
     cooccurrence_rule: CooccurrenceRule | None = None,
+    length_rule: LengthRule | None = None,
 ) -> ModelMetadata:
     """Write ``model.onnx`` and ``model.json`` as ``out_dir`` (``publish_model_dir``); return the metadata.
 
-    With a ``transition_rule`` or a ``cooccurrence_rule`` the graph is ``RulesLSTM`` around
-    ``network``.  A write that fails (no space, no permission, a file in the way) raises
+    With any of ``transition_rule``, ``cooccurrence_rule`` and ``length_rule`` the graph is
+    ``RulesLSTM`` around ``network``.  A write that fails (no space, no permission, a file in the way) raises
     TrainingError naming the path.
     """
     out_dir = Path(out_dir)
-    rules = transition_rule is not None or cooccurrence_rule is not None
-    graph = onnx_bytes(RulesLSTM(network, transition_rule, cooccurrence_rule) if rules else network)
+    rules = transition_rule is not None or cooccurrence_rule is not None or length_rule is not None
+    graph = onnx_bytes(
+        RulesLSTM(network, transition_rule, cooccurrence_rule, length_rule) if rules else network
+    )
     metadata = ModelMetadata(
         format_version=FORMAT_VERSION,
         input_kind=input_kind,
@@ -134,6 +138,7 @@ def export_model(
         count_gate=count_gate,
         transition_rule=transition_rule,
         cooccurrence_rule=cooccurrence_rule,
+        length_rule=length_rule,
     )
     try:
         publish_model_dir(out_dir, {ONNX_FILE: graph, METADATA_FILE: (metadata.to_json() + "\n").encode()})

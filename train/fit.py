@@ -44,7 +44,9 @@ class TrainingOptions:
     session-level count check (``logwarden/model/count_gate.py``) when the data supports one, and
     ``transition_rule`` the graph's penalty on transitions no training session contains
     (``logwarden/model/transition_rule.py``), likewise, and ``cooccurrence_rule`` its penalty on
-    pairs of events no training session holds together (``logwarden/model/cooccurrence_rule.py``).
+    pairs of events no training session holds together (``logwarden/model/cooccurrence_rule.py``),
+    and ``length_rule`` its penalty on a session ending shorter than every training session
+    (``logwarden/model/length_rule.py``; it needs ``num_layers`` of at least 2).
     """
 
     epochs: int = 30
@@ -65,6 +67,7 @@ class TrainingOptions:
     count_gate: bool = True
     transition_rule: bool = True
     cooccurrence_rule: bool = True
+    length_rule: bool = True
 
     def validate(self, names: Mapping[str, str] | None = None) -> None:
         """Raise TrainingError naming the first invalid option, as ``names`` calls it (default: its field).

@@ -28,6 +28,7 @@ from logwarden.events.vocabulary import Vocabulary
 from logwarden.model.contract import FIRST_EVENT_ID, InputKind, ModelMetadata, ParserSettings
 from logwarden.model.cooccurrence_rule import CooccurrenceDecision, learn_cooccurrence_rule
 from logwarden.model.count_gate import GateDecision, learn_count_gate
+from logwarden.model.length_rule import LengthDecision, learn_length_rule
 from logwarden.model.transition_rule import TransitionDecision, learn_transition_rule
 
 from .calibrate import Calibration, LabelledSessions, calibrate
@@ -267,6 +268,7 @@ def _train(
     gate = _count_gate(options, fit_sessions, holdout, calibration, vocab_size)
     transitions = _transition_rule(options, sessions)
     pairs = _cooccurrence_rule(options, sessions, vocab_size)
+    length = _length_rule(options, sessions)
     training: dict[str, Any] = {
         "sessions": len(sessions),
         "events": int(sum(len(s) for s in sessions)),
@@ -282,6 +284,7 @@ def _train(
         "count_gate": gate.summary,
         "transition_rule": transitions.summary,
         "cooccurrence_rule": pairs.summary,
+        "length_rule": length.summary,
         **data,
         **extra,
     }
@@ -298,6 +301,7 @@ def _train(
         count_gate=gate.gate,
         transition_rule=transitions.rule,
         cooccurrence_rule=pairs.rule,
+        length_rule=length.rule,
     )
     logger.info(
         "model_written",
@@ -355,6 +359,20 @@ def _cooccurrence_rule(
         )
     decision = learn_cooccurrence_rule(sessions, vocab_size)
     logger.info("cooccurrence_rule", learned=decision.rule is not None, **decision.summary)
+    return decision
+
+
+def _length_rule(options: TrainingOptions, sessions: Sequence[np.ndarray]) -> LengthDecision:
+    """The length rule learned from every training session, or why there is none (every session,
+    as for the transition rule)."""
+    if not options.length_rule:
+        return LengthDecision(None, {"off": "turned off (TrainingOptions.length_rule, --no-length-rule)"})
+    if options.num_layers < 2:
+        return LengthDecision(
+            None, {"off": "a one-layer model has no state unit to count events in (--layers 2 or more)"}
+        )
+    decision = learn_length_rule(sessions)
+    logger.info("length_rule", learned=decision.rule is not None, **decision.summary)
     return decision
 
 

@@ -28,6 +28,7 @@ from typing import Any, Literal
 from logwarden.errors import shown
 from logwarden.model.cooccurrence_rule import CooccurrenceRule
 from logwarden.model.count_gate import CountGate
+from logwarden.model.length_rule import LengthRule
 from logwarden.model.tokens import END_ID as END_ID  # re-exported: the contract names every reserved id
 from logwarden.model.tokens import FIRST_EVENT_ID as FIRST_EVENT_ID
 from logwarden.model.tokens import RESERVED_TOKENS as RESERVED_TOKENS
@@ -35,12 +36,13 @@ from logwarden.model.tokens import START_ID as START_ID
 from logwarden.model.tokens import UNKNOWN_ID as UNKNOWN_ID
 from logwarden.model.transition_rule import TransitionRule
 
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 """Version 2 added the optional ``count_gate``, version 3 the optional ``transition_rule`` (whose
 graph has a state one unit wider), version 4 the optional ``cooccurrence_rule`` and the transition
-rule's ``boundaries`` and ``inner`` (which kinds it checks); an older logwarden refuses such a model
-rather than score it wrongly, while models of earlier versions still load."""
-SUPPORTED_FORMAT_VERSIONS = (1, 2, 3, 4)
+rule's ``boundaries`` and ``inner`` (which kinds it checks), version 5 the optional ``length_rule``;
+an older logwarden refuses such a model rather than score it wrongly, while models of earlier
+versions still load."""
+SUPPORTED_FORMAT_VERSIONS = (1, 2, 3, 4, 5)
 ONNX_FILE = "model.onnx"
 METADATA_FILE = "model.json"
 METADATA_DIGEST_KEY = "metadata_sha256"
@@ -102,11 +104,18 @@ class ModelMetadata:
     cooccurrence_rule: CooccurrenceRule | None = None
     """The pairs of events the training sessions hold together, whose absence the graph penalises
     (``cooccurrence_rule.py``); None when training declined it, and in models before format version 4."""
+    length_rule: LengthRule | None = None
+    """The fewest events a training session held; the graph penalises END before that many
+    (``length_rule.py``); None when training declined it, and in models before format version 5."""
 
     @property
     def has_rules(self) -> bool:
         """Whether the graph carries the novelty rules' unit in its state (``train/rules_graph.py``)."""
-        return self.transition_rule is not None or self.cooccurrence_rule is not None
+        return (
+            self.transition_rule is not None
+            or self.cooccurrence_rule is not None
+            or self.length_rule is not None
+        )
 
     @property
     def state_size(self) -> int:
@@ -145,6 +154,7 @@ class ModelMetadata:
         content["cooccurrence_rule"] = (
             None if self.cooccurrence_rule is None else self.cooccurrence_rule.to_dict()
         )
+        content["length_rule"] = None if self.length_rule is None else self.length_rule.to_dict()
         content = json.loads(json.dumps(content))
         content[METADATA_DIGEST_KEY] = metadata_digest(content)
         return json.dumps(content, indent=2, sort_keys=True)
@@ -176,6 +186,13 @@ class ModelMetadata:
         training = raw.get("training", {})
         if not isinstance(training, dict):
             raise ValueError(f"training must be an object, got {shown(training)}")
+        num_layers = _positive_int(raw, "num_layers")
+        length_rule = None if raw.get("length_rule") is None else LengthRule.from_dict(raw["length_rule"])
+        if length_rule is not None and num_layers < 2:
+            raise ValueError(
+                f"length_rule needs num_layers of at least 2 (its count travels in the second "
+                f"layer's state), got {num_layers}"
+            )
         return cls(
             format_version=_positive_int(raw, "format_version"),
             input_kind=input_kind,
@@ -183,7 +200,7 @@ class ModelMetadata:
             templates=templates,
             embedding_dim=_positive_int(raw, "embedding_dim"),
             hidden_size=_positive_int(raw, "hidden_size"),
-            num_layers=_positive_int(raw, "num_layers"),
+            num_layers=num_layers,
             threshold=_finite_number(raw, "threshold"),
             threshold_method=_string(raw, "threshold_method"),
             onnx_sha256=_sha256_hex(raw, "onnx_sha256"),
@@ -196,6 +213,7 @@ class ModelMetadata:
             cooccurrence_rule=None
             if raw.get("cooccurrence_rule") is None
             else CooccurrenceRule.from_dict(raw["cooccurrence_rule"], FIRST_EVENT_ID + len(vocabulary)),
+            length_rule=length_rule,
         )
 
 

@@ -120,6 +120,9 @@ def session_record(metadata: ModelMetadata, ids: np.ndarray, verdict: SessionSco
     if metadata.cooccurrence_rule is not None:
         # Events arriving after an event they never met in training, penalised by the graph likewise.
         record["unmet_pairs"] = metadata.cooccurrence_rule.unseen(ids)
+    if metadata.length_rule is not None:
+        # The session ended with fewer events than every training session: END carries the penalty.
+        record["ended_early"] = metadata.length_rule.ends_early(ids)
     return record
 
 

@@ -337,6 +337,8 @@ def test_daemon_run_check_prints_config_with_secrets_masked(synthetic_model: Pat
     }
     assert metadata.cooccurrence_rule is None  # every pair of the generated jobs' events meets
     assert printed["cooccurrence_rule"] is None
+    assert metadata.length_rule is None  # 400 training jobs are too few for the rule's bound
+    assert printed["length_rule"] is None
     assert printed["software"]["logwarden"] == __version__
     assert printed["software"]["onnxruntime"] == onnxruntime.__version__
     assert not (tmp_path / "state").exists(), "a check touches no state"

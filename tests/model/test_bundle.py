@@ -101,7 +101,7 @@ def test_load_bundle_other_format_version_raises_naming_both_versions(model_dir:
     _edit_metadata(model_dir, format_version=FORMAT_VERSION + 1)
     with pytest.raises(
         ModelLoadError,
-        match=rf"model\.json: format_version {FORMAT_VERSION + 1} .* reads 1, 2, 3 and 4, "
+        match=rf"model\.json: format_version {FORMAT_VERSION + 1} .* reads 1, 2, 3, 4 and 5, "
         rf"and writes {FORMAT_VERSION}",
     ):
         load_bundle(model_dir)

@@ -290,6 +290,10 @@ _NO_PAIRS = (
     "a model whose training declined the co-occurrence rule, or of a format version before 4, has none "
     "(with a rule the state is one wider, and the graph check refuses a model.json that drops it)"
 )
+_NO_LENGTH = (
+    "a model whose training declined the length rule, or of a format version before 5, has none "
+    "(with a rule the state is one wider, and the graph check refuses a model.json that drops every rule)"
+)
 _ANY_VALID_REGEX = "any valid regex is an entity rule a model may be trained with"
 _ANY_EVENT_KEY = "any unique string is a valid event key; nothing ties a key's spelling to the graph"
 _ANY_TEMPLATE = "any string is a valid template: it is matched, as a model trained on such lines would"
@@ -301,6 +305,8 @@ ACCEPTED_TOP_LEVEL: dict[tuple[str, str], Accepted] = {
     ("transition_rule", "null"): Accepted(_NO_RULE, _replaced(transition_rule=None)),
     ("cooccurrence_rule", DELETED): Accepted(_NO_PAIRS, _replaced(cooccurrence_rule=None)),
     ("cooccurrence_rule", "null"): Accepted(_NO_PAIRS, _replaced(cooccurrence_rule=None)),
+    ("length_rule", DELETED): Accepted(_NO_LENGTH, _replaced(length_rule=None)),
+    ("length_rule", "null"): Accepted(_NO_LENGTH, _replaced(length_rule=None)),
     ("metadata_sha256", DELETED): Accepted(_OLD_EXPORT),
     ("metadata_sha256", "null"): Accepted(_OLD_EXPORT + "; null is read as absent"),
     ("training", DELETED): Accepted(_TRAINING_IS_A_RECORD, _replaced(training={})),
@@ -340,6 +346,7 @@ TOP_LEVEL_KEYS = (
     "format_version",
     "hidden_size",
     "input_kind",
+    "length_rule",
     METADATA_DIGEST_KEY,
     "num_layers",
     "onnx_sha256",

@@ -13,6 +13,7 @@ from logwarden.errors import InputFormatError
 from logwarden.model.bundle import ModelBundle
 from logwarden.model.contract import FIRST_EVENT_ID, ParserSettings
 from logwarden.model.cooccurrence_rule import CooccurrenceRule
+from logwarden.model.length_rule import LengthRule
 from logwarden.model.runtime import OnnxStepModel
 from logwarden.scoring.offline import (
     LogScoringSummary,
@@ -126,3 +127,15 @@ def test_session_record_counts_unmet_pairs_only_for_a_model_with_a_cooccurrence_
     assert session_record(with_rule, np.array([a, b, c]), verdict)["unmet_pairs"] == 1
     assert session_record(with_rule, np.array([a, b]), verdict)["unmet_pairs"] == 0
     assert "unmet_pairs" not in session_record(plain, np.array([a, b, c]), verdict)
+
+
+def test_session_record_says_whether_the_session_ended_early_only_for_a_model_with_a_length_rule() -> None:
+    """With a length rule of 3 events, a b says ``ended_early: true`` and a b a ``false``; a model without
+    the rule has no such key."""
+    a, b = FIRST_EVENT_ID, FIRST_EVENT_ID + 1
+    plain = model_metadata(vocabulary=("a", "b"), templates=("a", "b"), num_layers=2)
+    with_rule = dataclasses.replace(plain, length_rule=LengthRule(3))
+    verdict = SessionScore(3.0, True, 1, 0, 3)
+    assert session_record(with_rule, np.array([a, b]), verdict)["ended_early"] is True
+    assert session_record(with_rule, np.array([a, b, a]), verdict)["ended_early"] is False
+    assert "ended_early" not in session_record(plain, np.array([a, b]), verdict)

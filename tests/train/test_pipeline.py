@@ -17,6 +17,7 @@ from logwarden.model.bundle import load_bundle, sha256_hex
 from logwarden.model.contract import ModelMetadata
 from logwarden.model.cooccurrence_rule import session_pairs
 from logwarden.model.count_gate import GATE_MARGIN, count_profile, event_weights
+from logwarden.model.length_rule import LengthRule
 from logwarden.model.runtime import OnnxStepModel
 from logwarden.model.transition_rule import session_transitions
 from logwarden.scoring.session import score_sessions
@@ -214,9 +215,9 @@ def test_pipeline_learns_the_novelty_rules_from_every_training_session(
 ) -> None:
     """All 4,855 HDFS sessions: the transition rule checks boundaries only (2 sessions with a unique
     boundary, 7 with a unique inner transition: over 0.1 %), the co-occurrence rule holds every pair
-    of every training session, held-out ones included; the graph's state is one unit wider, and the
-    model loads back.  With the rules turned off there are none, the state is hidden_size wide, and
-    the summaries say why."""
+    of every training session, held-out ones included, and the length rule the shortest session (13
+    events); the graph's state is one unit wider, and the model loads back.  With the rules turned off
+    there are none, the state is hidden_size wide, and the summaries say why."""
     keys = [s for s in read_sequences(hdfs_train_file) if s]
     options = dataclasses.replace(small_options, epochs=1)  # what the rules hold needs no good model
     metadata = train_on_sequences(keys, options, tmp_path / "rule")
@@ -229,16 +230,21 @@ def test_pipeline_learns_the_novelty_rules_from_every_training_session(
     assert metadata.training["transition_rule"]["checks"] == ["boundaries"]
     assert set(pairs.pairs) == set().union(*(session_pairs(s) for s in encoded))
     assert metadata.training["cooccurrence_rule"]["sessions_with_a_unique_pair"] == 0
+    assert metadata.length_rule == LengthRule(min(len(s) for s in keys)) == LengthRule(13)
     assert metadata.state_size == metadata.hidden_size + 1
     loaded = load_bundle(tmp_path / "rule").metadata
     assert loaded.transition_rule == rule and loaded.cooccurrence_rule == pairs
+    assert loaded.length_rule == metadata.length_rule
 
     off = train_on_sequences(
-        keys, dataclasses.replace(options, transition_rule=False, cooccurrence_rule=False), tmp_path / "off"
+        keys,
+        dataclasses.replace(options, transition_rule=False, cooccurrence_rule=False, length_rule=False),
+        tmp_path / "off",
     )
-    assert off.transition_rule is None and off.cooccurrence_rule is None and off.state_size == off.hidden_size
-    assert "turned off" in off.training["transition_rule"]["off"]
-    assert "turned off" in off.training["cooccurrence_rule"]["off"]
+    assert off.transition_rule is None and off.cooccurrence_rule is None and off.length_rule is None
+    assert off.state_size == off.hidden_size
+    for name in ("transition_rule", "cooccurrence_rule", "length_rule"):
+        assert "turned off" in off.training[name]["off"]
 
 
 def test_pipeline_declines_the_count_gate_when_counts_do_not_repeat_enough(

@@ -20,11 +20,12 @@ from logwarden.model.contract import (
     metadata_digest,
 )
 from logwarden.model.cooccurrence_rule import MAX_WATCHED_EVENTS, CooccurrenceRule, session_pairs
+from logwarden.model.length_rule import LengthRule
 from logwarden.model.runtime import OnnxStepModel
 from logwarden.model.transition_rule import TransitionRule, session_transitions
 from logwarden.train.export import export_model
 from logwarden.train.fit import FitResult, TrainingOptions, fit
-from logwarden.train.network import TorchStepModel
+from logwarden.train.network import NextEventLSTM, TorchStepModel
 from logwarden.train.rules_graph import RulesLSTM
 
 
@@ -50,11 +51,19 @@ def pairs(hdfs_sessions: list[np.ndarray], fitted: FitResult) -> CooccurrenceRul
     return rule
 
 
+@pytest.fixture(scope="module")
+def length(hdfs_sessions: list[np.ndarray]) -> LengthRule:
+    """The shortest of the same sessions (whether training would learn the rule from so few is
+    ``learn_length_rule``'s business, tested on its own)."""
+    return LengthRule(min(len(s) for s in hdfs_sessions))
+
+
 def export_with(
     fitted: FitResult,
     out_dir: Path,
     rule: TransitionRule | None,
     pairs: CooccurrenceRule | None,
+    length: LengthRule | None = None,
 ) -> Path:
     """The fitted network exported with the given rules."""
     keys = [str(i) for i in range(fitted.network.vocab_size - FIRST_EVENT_ID)]
@@ -69,21 +78,26 @@ def export_with(
         training={},
         transition_rule=rule,
         cooccurrence_rule=pairs,
+        length_rule=length,
     )
     return out_dir
 
 
 @pytest.fixture(scope="module")
 def rule_model_dir(
-    fitted: FitResult, rule: TransitionRule, pairs: CooccurrenceRule, tmp_path_factory: pytest.TempPathFactory
+    fitted: FitResult,
+    rule: TransitionRule,
+    pairs: CooccurrenceRule,
+    length: LengthRule,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Path:
-    """The fitted network exported with both rules."""
-    return export_with(fitted, tmp_path_factory.mktemp("rules") / "model", rule, pairs)
+    """The fitted network exported with all three rules."""
+    return export_with(fitted, tmp_path_factory.mktemp("rules") / "model", rule, pairs, length)
 
 
 @pytest.fixture(scope="module")
 def rule_model(rule_model_dir: Path) -> OnnxStepModel:
-    """The exported model with both rules, loaded through the daemon's loader."""
+    """The exported model with all three rules, loaded through the daemon's loader."""
     return OnnxStepModel.load(load_bundle(rule_model_dir))
 
 
@@ -104,6 +118,16 @@ def transition_model(
     """The fitted network exported with the transition rule alone."""
     return OnnxStepModel.load(
         load_bundle(export_with(fitted, tmp_path_factory.mktemp("transitions") / "model", rule, None))
+    )
+
+
+@pytest.fixture(scope="module")
+def length_model(
+    fitted: FitResult, length: LengthRule, tmp_path_factory: pytest.TempPathFactory
+) -> OnnxStepModel:
+    """The fitted network exported with the length rule alone."""
+    return OnnxStepModel.load(
+        load_bundle(export_with(fitted, tmp_path_factory.mktemp("length") / "model", None, None, length))
     )
 
 
@@ -132,40 +156,61 @@ def surprises(model: object, ids: np.ndarray) -> np.ndarray:
     return -log_probs[np.arange(len(ids)), ids]
 
 
+def surprises_in_three_calls(model: OnnxStepModel, ids: np.ndarray) -> np.ndarray:
+    """``surprises`` with ``ids`` fed in three calls, the state carried between them (as the daemon
+    scores an entity's messages)."""
+    h, c = model.initial_state(1)
+    split: list[float] = []
+    for part in np.array_split(ids, 3):
+        step = model.run(part[:, None], h, c)
+        split.extend(-step.log_probs[np.arange(len(part)), 0, part])
+        h, c = step.h, step.c
+    return np.array(split)
+
+
 def test_rule_model_state_is_one_unit_wider_and_its_rules_are_in_model_json(
     rule_model: OnnxStepModel,
     pairs_model: OnnxStepModel,
+    length_model: OnnxStepModel,
     rule: TransitionRule,
     pairs: CooccurrenceRule,
+    length: LengthRule,
     fitted: FitResult,
 ) -> None:
-    """The metadata keeps the LSTM's hidden size, reports a state one wider (with either rule or both),
+    """The metadata keeps the LSTM's hidden size, reports a state one wider (with any rule or all),
     and round-trips the rules."""
-    for model in (rule_model, pairs_model):
+    for model in (rule_model, pairs_model, length_model):
         metadata = model.metadata
         assert metadata.hidden_size == fitted.network.hidden_size
         assert metadata.state_size == fitted.network.hidden_size + 1
         assert model.initial_h.shape == (metadata.num_layers, metadata.state_size)
     assert rule_model.metadata.transition_rule == rule
     assert rule_model.metadata.cooccurrence_rule == pairs
+    assert rule_model.metadata.length_rule == length
     assert pairs_model.metadata.transition_rule is None
+    assert pairs_model.metadata.length_rule is None
+    assert length_model.metadata.cooccurrence_rule is None
 
 
 def test_rule_graph_whole_sessions_onnx_matches_torch(
     fitted: FitResult,
     rule: TransitionRule,
     pairs: CooccurrenceRule,
+    length: LengthRule,
     rule_model: OnnxStepModel,
     hdfs_sessions: list[np.ndarray],
 ) -> None:
-    """One call over whole real sessions, two of them given an event that never met an earlier one:
-    onnxruntime gives the wrapped network's log_probs, h and c (the seen-events bits included)."""
+    """One call over whole real sessions, two of them given an event that never met an earlier one and
+    two cut short by END: onnxruntime gives the wrapped network's log_probs, h and c (the seen-events
+    bits and the event counts included)."""
     ids = session_batch(hdfs_sessions, 16)
     vocab = fitted.network.vocab_size
     for column in (0, 5):
         ids[-2, column] = unmet_partner(pairs, vocab, ids[:-2, column])
+    for column in (7, 9):
+        ids[3:, column] = END_ID
     h, c = rule_model.zero_state(ids.shape[1])
-    expected = torch_run(RulesLSTM(fitted.network, rule, pairs), ids, h, c)  # type: ignore[arg-type]
+    expected = torch_run(RulesLSTM(fitted.network, rule, pairs, length), ids, h, c)  # type: ignore[arg-type]
     actual = rule_model.run(ids, h, c)
     np.testing.assert_allclose(actual.log_probs, expected[0], atol=TOLERANCE)
     np.testing.assert_allclose(actual.h, expected[1], atol=TOLERANCE)
@@ -253,13 +298,7 @@ def test_an_event_after_one_it_never_met_costs_exactly_the_penalty_in_one_call_o
     expected[positions] = pairs.penalty
     np.testing.assert_allclose(surprises(pairs_model, ids) - plain, expected, atol=1e-3)
 
-    h, c = pairs_model.initial_state(1)
-    split = []
-    for part in np.array_split(ids, 3):
-        step = pairs_model.run(part[:, None], h, c)
-        split.extend(-step.log_probs[np.arange(len(part)), 0, part])
-        h, c = step.h, step.c
-    np.testing.assert_allclose(np.array(split) - plain, expected, atol=1e-3)
+    np.testing.assert_allclose(surprises_in_three_calls(pairs_model, ids) - plain, expected, atol=1e-3)
 
     ids[cut] = UNKNOWN_ID
     expected = np.zeros(len(ids))
@@ -275,7 +314,7 @@ def plain_with(fitted: FitResult, ids: np.ndarray) -> np.ndarray:
 def test_model_json_without_its_rules_is_refused_naming_the_sizes(
     rule_model_dir: Path, tmp_path: Path
 ) -> None:
-    """Dropping both rules from a rule model's model.json leaves a state one unit too narrow for the
+    """Dropping the rules from a rule model's model.json leaves a state one unit too narrow for the
     graph: refused at load, naming hidden_size, not at the first event scored."""
     copy = tmp_path / "model"
     copy.mkdir()
@@ -284,7 +323,41 @@ def test_model_json_without_its_rules_is_refused_naming_the_sizes(
     raw = json.loads((copy / METADATA_FILE).read_text(encoding="utf-8"))
     raw["transition_rule"] = None
     raw["cooccurrence_rule"] = None
+    raw["length_rule"] = None
     raw[METADATA_DIGEST_KEY] = metadata_digest(raw)
     (copy / METADATA_FILE).write_text(json.dumps(raw), encoding="utf-8")
     with pytest.raises(ModelLoadError, match="hidden_size"):
         OnnxStepModel.load(load_bundle(copy))
+
+
+def test_a_session_ending_shorter_than_every_training_session_costs_the_penalty_at_its_end_only(
+    fitted: FitResult, length: LengthRule, length_model: OnnxStepModel, hdfs_sessions: list[np.ndarray]
+) -> None:
+    """A training session cut to one event fewer than the shortest, then END: END alone scores penalty
+    nats more than in the plain network, in one call and split over calls (the count travels in the
+    state).  Cut to exactly the shortest length, or ended after more, END costs nothing more; an
+    UNKNOWN event counts as an event."""
+    session = next(s for s in sorted(hdfs_sessions, key=len, reverse=True))
+    cut = length.min_events - 1
+    ids = np.append(session[:cut], END_ID).astype(np.int64)
+    expected = np.zeros(len(ids))
+    expected[-1] = length.penalty
+    np.testing.assert_allclose(surprises(length_model, ids) - plain_with(fitted, ids), expected, atol=1e-3)
+    assert length.ends_early(ids[:-1])
+
+    np.testing.assert_allclose(
+        surprises_in_three_calls(length_model, ids) - plain_with(fitted, ids), expected, atol=1e-3
+    )
+
+    for ended in (np.append(session[: cut + 1], END_ID), np.append(session, END_ID)):
+        ended = ended.astype(np.int64)
+        np.testing.assert_allclose(surprises(length_model, ended), plain_with(fitted, ended), atol=TOLERANCE)
+        assert not length.ends_early(ended[:-1])
+    padded = np.concatenate([session[:cut], [UNKNOWN_ID], [END_ID]]).astype(np.int64)
+    assert surprises(length_model, padded)[-1] == pytest.approx(plain_with(fitted, padded)[-1], abs=1e-3)
+
+
+def test_the_length_rule_needs_a_second_layer_to_count_in(length: LengthRule) -> None:
+    """A one-layer network has no spare unit for the count: refused when the graph is built."""
+    with pytest.raises(ValueError, match="one layer"):
+        RulesLSTM(NextEventLSTM(vocab_size=8, num_layers=1), length_rule=length)
