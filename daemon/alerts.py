@@ -101,6 +101,7 @@ def build_alert(
     event_time_ms: int | None,
     detected_ms: int,
     kind: AlertKind | None = None,
+    session_events: int | None = None,
 ) -> dict[str, Any]:
     """The alert for one anomalous event, or for a session's end when ``event_id`` is END_ID.
 
@@ -108,8 +109,10 @@ def build_alert(
     model's distribution before the event (the row the score came from); ``source`` is the
     triggering record's (topic, partition, offset), None for a session end.  The detection
     time is a parameter so that the function stays pure.  ``kind`` overrides the kind read from
-    ``event_id``: a session end that the count gate flagged is ``unseen_counts``.  An event text longer than
-    MAX_ALERT_EVENT_BYTES is cut, and ``event_truncated`` and ``event_bytes`` (its full size) say so.
+    ``event_id``: a session end that the count gate flagged is ``unseen_counts``.  ``session_events``,
+    given for a session end, is how many events the session held (what a length rule judged).  An
+    event text longer than MAX_ALERT_EVENT_BYTES is cut, and ``event_truncated`` and ``event_bytes``
+    (its full size) say so.
     """
     event, event_bytes = _capped(event_text)
     alert: dict[str, Any] = {
@@ -128,6 +131,8 @@ def build_alert(
         "event_time": iso_utc(event_time_ms),
         "detected_at": iso_utc(detected_ms),
     }
+    if session_events is not None:
+        alert["session_events"] = session_events
     if event_bytes is not None:
         alert["event_truncated"] = True
         alert["event_bytes"] = event_bytes

@@ -121,6 +121,7 @@ class Emitter:
                 event_time_ms=last_event_ms,
                 detected_ms=detected_ms,
                 kind="unseen_counts" if counts else None,
+                session_events=int(ended.events_applied[index]),
             )
             self._sink.send_alert(entity, encode_alert(alert))
         return len(flagged)

@@ -19,3 +19,7 @@ ALERT_FIELDS = frozenset(
 
 TRUNCATED_EVENT_FIELDS = frozenset({"event_truncated", "event_bytes"})
 """Present, besides ALERT_FIELDS, only when ``event`` holds the start of a longer line."""
+
+SESSION_END_FIELDS = frozenset({"session_events"})
+"""Present, besides ALERT_FIELDS, only in the alert of a session's end (kinds ``session_end`` and
+``unseen_counts``): how many events the session held."""

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+from alert_contract import ALERT_FIELDS, SESSION_END_FIELDS
 from model_metadata import hdfs_metadata
 
 from logwarden.daemon.alerts import alert_id, session_end_alert_id
@@ -82,6 +83,7 @@ def test_emitter_event_alerts_only_for_surprising_or_unknown_events_keyed_by_ent
     assert first["event"] == "text blk_1" and first["score"] == THRESHOLD + 1
     assert first["source"] == {"topic": "logs", "partition": 1, "offset": 10}
     assert unknown["kind"] == "unknown_template"
+    assert not any("session_events" in alert for _, alert in sink.alerts), "events alerts hold no count"
 
 
 def ended_sessions(
@@ -106,7 +108,8 @@ def ended_sessions(
 
 
 def test_emitter_session_end_alerts_are_named_by_entity_and_last_event_time() -> None:
-    """Only flagged ends alert; the id comes from the entity and its last event's time, with no source."""
+    """Only flagged ends alert; the id comes from the entity and its last event's time, with no source,
+    and the alert says how many events the session held."""
     sink = RecordingSink()
 
     sent = emitter_for(sink).session_end_alerts(
@@ -119,6 +122,8 @@ def test_emitter_session_end_alerts_are_named_by_entity_and_last_event_time() ->
     assert alert["alert_id"] == session_end_alert_id("blk_1", 1_700_000_000_250)
     assert alert["kind"] == "session_end" and alert["source"] is None
     assert alert["template"] == hdfs_metadata().template_of(END_ID)
+    assert alert["session_events"] == 3
+    assert set(alert) == ALERT_FIELDS | SESSION_END_FIELDS
 
 
 GATE_THRESHOLD = THRESHOLD - 2
@@ -146,6 +151,7 @@ def test_emitter_count_gate_alerts_once_on_a_quiet_session_with_unseen_counts() 
     assert alert["kind"] == "unseen_counts"
     assert alert["alert_id"] == session_end_alert_id("unseen", 10_000)
     assert alert["score"] == GATE_THRESHOLD + 1 and alert["threshold"] == GATE_THRESHOLD
+    assert alert["session_events"] == 3
 
 
 def test_emitter_session_with_untracked_counts_is_left_to_the_threshold() -> None:

@@ -78,5 +78,7 @@ def test_daemon_alerts_with_the_penalty_exactly_on_the_jobs_the_rules_flag(rules
     assert by_length - by_transitions - by_pairs, "and jobs only the length rule flags"
     assert len(by_pairs | by_transitions | by_length) < len(sessions), "and jobs no rule flags"
     assert penalised == by_pairs | by_transitions | by_length
-    ended_early = {alert["entity"] for alert in sink.alerts if alert["template"] == "<END>"}
-    assert by_length - by_transitions <= ended_early, "the length rule's alerts are at the session's end"
+    ended = {alert["entity"]: alert for alert in sink.alerts if alert["template"] == "<END>"}
+    assert by_length - by_transitions <= set(ended), "the length rule's alerts are at the session's end"
+    for entity, alert in ended.items():
+        assert alert["session_events"] == len(sessions[entity]), "and say how many events it held"
