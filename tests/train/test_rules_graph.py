@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -61,8 +62,9 @@ def length(hdfs_sessions: list[np.ndarray]) -> LengthRule:
 def export_with(
     fitted: FitResult,
     out_dir: Path,
-    rule: TransitionRule | None,
-    pairs: CooccurrenceRule | None,
+    *,
+    rule: TransitionRule | None = None,
+    pairs: CooccurrenceRule | None = None,
     length: LengthRule | None = None,
 ) -> Path:
     """The fitted network exported with the given rules."""
@@ -92,7 +94,9 @@ def rule_model_dir(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Path:
     """The fitted network exported with all three rules."""
-    return export_with(fitted, tmp_path_factory.mktemp("rules") / "model", rule, pairs, length)
+    return export_with(
+        fitted, tmp_path_factory.mktemp("rules") / "model", rule=rule, pairs=pairs, length=length
+    )
 
 
 @pytest.fixture(scope="module")
@@ -101,14 +105,19 @@ def rule_model(rule_model_dir: Path) -> OnnxStepModel:
     return OnnxStepModel.load(load_bundle(rule_model_dir))
 
 
+def loaded_with(fitted: FitResult, tmp_path_factory: pytest.TempPathFactory, **rules: Any) -> OnnxStepModel:
+    """The fitted network exported with ``rules`` (``export_with``'s keywords) into a fresh directory,
+    loaded through the daemon's loader."""
+    directory = tmp_path_factory.mktemp("_".join(rules)) / "model"
+    return OnnxStepModel.load(load_bundle(export_with(fitted, directory, **rules)))
+
+
 @pytest.fixture(scope="module")
 def pairs_model(
     fitted: FitResult, pairs: CooccurrenceRule, tmp_path_factory: pytest.TempPathFactory
 ) -> OnnxStepModel:
     """The fitted network exported with the co-occurrence rule alone."""
-    return OnnxStepModel.load(
-        load_bundle(export_with(fitted, tmp_path_factory.mktemp("pairs") / "model", None, pairs))
-    )
+    return loaded_with(fitted, tmp_path_factory, pairs=pairs)
 
 
 @pytest.fixture(scope="module")
@@ -116,9 +125,7 @@ def transition_model(
     fitted: FitResult, rule: TransitionRule, tmp_path_factory: pytest.TempPathFactory
 ) -> OnnxStepModel:
     """The fitted network exported with the transition rule alone."""
-    return OnnxStepModel.load(
-        load_bundle(export_with(fitted, tmp_path_factory.mktemp("transitions") / "model", rule, None))
-    )
+    return loaded_with(fitted, tmp_path_factory, rule=rule)
 
 
 @pytest.fixture(scope="module")
@@ -126,9 +133,7 @@ def length_model(
     fitted: FitResult, length: LengthRule, tmp_path_factory: pytest.TempPathFactory
 ) -> OnnxStepModel:
     """The fitted network exported with the length rule alone."""
-    return OnnxStepModel.load(
-        load_bundle(export_with(fitted, tmp_path_factory.mktemp("length") / "model", None, None, length))
-    )
+    return loaded_with(fitted, tmp_path_factory, length=length)
 
 
 def unmet_partner(pairs: CooccurrenceRule, vocab_size: int, session: np.ndarray) -> int:
