@@ -33,7 +33,9 @@ from logwarden.model.bundle import load_bundle
 from logwarden.model.contract import END_ID, UNKNOWN_ID, ModelMetadata
 from logwarden.model.runtime import OnnxStepModel
 from logwarden.scoring.metrics import DEEPLOG_TEST_RATIO, DetectionMetrics, confusion
-from logwarden.scoring.session import score_sessions
+from logwarden.scoring.offline import session_record
+from logwarden.scoring.rule_breakdown import rule_breakdown
+from logwarden.scoring.session import SessionScore, score_sessions
 from logwarden.train.cli_support import read_templates_csv
 from logwarden.train.fit import TrainingOptions
 from logwarden.train.pipeline import train_on_sequences
@@ -98,29 +100,14 @@ def parse_args() -> argparse.Namespace:
 
 
 def print_rule_breakdown(
-    metadata: ModelMetadata, sessions: list[np.ndarray], anomalous: np.ndarray, alerted: np.ndarray
+    metadata: ModelMetadata, sessions: list[np.ndarray], labels: list[bool], results: list[SessionScore]
 ) -> None:
     """Which rule flags how many normal and anomalous sessions (a session may break several), and how
-    many alerts come from the threshold (or gate) alone, with no rule broken."""
-    rules: dict[str, list[bool]] = {"unseen key": [bool((s == UNKNOWN_ID).any()) for s in sessions]}
-    if metadata.transition_rule is not None:
-        rules["transition"] = [metadata.transition_rule.unseen(s) > 0 for s in sessions]
-    if metadata.cooccurrence_rule is not None:
-        rules["pair"] = [metadata.cooccurrence_rule.unseen(s) > 0 for s in sessions]
-    if metadata.length_rule is not None:
-        rules["length"] = [metadata.length_rule.ends_early(s) for s in sessions]
-    broken = np.zeros(len(sessions), bool)
-    parts = []
-    for name, flags in rules.items():
-        flagged = np.array(flags)
-        broken |= flagged
-        parts.append(f"{name} {int((flagged & ~anomalous).sum())}/{int((flagged & anomalous).sum())}")
-    by_score = alerted & ~broken
-    print(
-        f"rules            normal/anomalous sessions each flags: {', '.join(parts)}; any rule "
-        f"{int((broken & ~anomalous).sum())}/{int((broken & anomalous).sum())}; the threshold alone "
-        f"{int((by_score & ~anomalous).sum())}/{int((by_score & anomalous).sum())}"
-    )
+    many alerts come from the threshold (or gate) alone, with no rule broken: ``eval``'s ``by_rule``."""
+    records = [session_record(metadata, s, r) for s, r in zip(sessions, results, strict=True)]
+    counts = rule_breakdown(records, labels)
+    parts = [f"{name} {c['normal']}/{c['anomalous']}" for name, c in counts.items()]
+    print(f"rules            normal/anomalous sessions: {', '.join(parts)}")
 
 
 def print_metrics(label: str, metrics: DetectionMetrics) -> None:
@@ -305,7 +292,7 @@ def evaluate(args: argparse.Namespace, out_dir: Path) -> DetectionMetrics:
         f"{int((has_unknown & anomalous).sum())} anomalous; highest normal score without unseen key "
         f"{scores[~anomalous & ~has_unknown].max():.3f}"
     )
-    print_rule_breakdown(metadata, sessions, anomalous, np.array([r.anomalous for r in results]))
+    print_rule_breakdown(metadata, sessions, labels, results)
     print("sensitivity (for information only; the model's threshold above is the honest figure):")
     predictions = [bool(s > metadata.threshold or u) for s, u in zip(scores, has_unknown, strict=True)]
     print_metrics("  without count gate", confusion(labels, predictions))

@@ -333,6 +333,7 @@ def _handle_eval(args: argparse.Namespace) -> int:
     from logwarden.events.sequences import read_labelled_csv
     from logwarden.scoring.metrics import confusion, one_class_problem
     from logwarden.scoring.offline import score_sequence_lines
+    from logwarden.scoring.rule_breakdown import rule_breakdown
 
     normal, anomalous = _parse_ratio(args.ratio)
     model = _load_model(args.model)
@@ -349,7 +350,8 @@ def _handle_eval(args: argparse.Namespace) -> int:
         score_sequence_lines(model, [row.keys for row in rows], args.threshold, count_gate=args.count_gate)
     )
     gate = model.metadata.count_gate if args.count_gate else None
-    metrics = confusion([row.anomalous for row in rows], [record["anomalous"] for record in records])
+    labels = [row.anomalous for row in rows]
+    metrics = confusion(labels, [record["anomalous"] for record in records])
     report = {
         "sessions": len(rows),
         "threshold": model.metadata.threshold if args.threshold is None else args.threshold,
@@ -357,6 +359,7 @@ def _handle_eval(args: argparse.Namespace) -> int:
         **metrics.as_dict(),
         "ratio": f"{normal}:{anomalous}",
         "f1_at_ratio": metrics.f1_at_ratio(normal, anomalous),
+        "by_rule": rule_breakdown(records, labels),
     }
     print(json.dumps(report, indent=2))
     return EXIT_OK

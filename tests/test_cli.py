@@ -300,6 +300,14 @@ def test_cli_eval_prints_detection_metrics(sequence_model: TrainedModel, cli_dat
     assert report["ratio"] == "9:1"
     for rate in ("tpr", "fpr", "precision", "recall", "f1", "f1_at_ratio"):
         assert 0.0 <= report[rate] <= 1.0
+    # Every session breaking a rule alerts (100 nats above the threshold), so the breakdown splits the
+    # flagged sessions exactly into those a rule flags and those the threshold alone flags.
+    by_rule = report["by_rule"]
+    assert (
+        by_rule["any_rule"]["anomalous"] + by_rule["threshold_alone"]["anomalous"] == report["true_positives"]
+    )
+    assert by_rule["any_rule"]["normal"] + by_rule["threshold_alone"]["normal"] == report["false_positives"]
+    assert by_rule["unseen_key"]["anomalous"] > 0  # the generated anomalies include unknown templates
 
 
 _NO_TORCH_WRAPPER = """
