@@ -219,16 +219,11 @@ def run_daemon(config_path: Path, *, check_only: bool = False) -> int:
         # The graph is opened as at start, so a model.onnx that disagrees with model.json fails here.
         OnnxStepModel.load(bundle, intra_op_threads=config.processing.onnx_threads)
         MessageDecoder.build(config.input, bundle.metadata)
-        rule = bundle.metadata.transition_rule
-        pairs = bundle.metadata.cooccurrence_rule
-        length = bundle.metadata.length_rule
         report = {
             "config": config.as_loggable(),
             "model": bundle.metadata.model_version,
             "count_gate_threshold": _count_gate_threshold(bundle.metadata, config),
-            "transition_rule": None if rule is None else rule.describe(),
-            "cooccurrence_rule": None if pairs is None else pairs.describe(),
-            "length_rule": None if length is None else length.describe(),
+            **bundle.metadata.describe_rules(),
             "software": software_versions(),
         }
         differences = training_input_differences(config.input, bundle.metadata)

@@ -148,12 +148,7 @@ class DaemonService:
         self._model_info = {"version": metadata.model_version, "sha256": metadata.onnx_sha256}
         gate = policy.count_gate
         self._count_gate_threshold = None if gate is None else gate.threshold
-        rule = metadata.transition_rule
-        self._transition_rule = None if rule is None else rule.describe()
-        pairs = metadata.cooccurrence_rule
-        self._cooccurrence_rule = None if pairs is None else pairs.describe()
-        length = metadata.length_rule
-        self._length_rule = None if length is None else length.describe()
+        self._rules = metadata.describe_rules()
 
     # -- lifecycle -------------------------------------------------------------------------
     def install_signal_handlers(self) -> None:
@@ -217,9 +212,7 @@ class DaemonService:
             model=self._model_info,
             threshold=self._threshold,
             count_gate_threshold=self._count_gate_threshold,
-            transition_rule=self._transition_rule,
-            cooccurrence_rule=self._cooccurrence_rule,
-            length_rule=self._length_rule,
+            **self._rules,
         )
         self._notifier.ready()
         self._notifier.status("started; no save yet")

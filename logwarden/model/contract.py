@@ -117,6 +117,16 @@ class ModelMetadata:
             or self.length_rule is not None
         )
 
+    def describe_rules(self) -> dict[str, dict[str, Any] | None]:
+        """Each novelty rule's summary (``describe()``), None for a rule the model lacks: what
+        ``run --check`` and the daemon's ``started`` line report, under ``model.json``'s keys."""
+        rules = (
+            ("transition_rule", self.transition_rule),
+            ("cooccurrence_rule", self.cooccurrence_rule),
+            ("length_rule", self.length_rule),
+        )
+        return {name: None if rule is None else dict(rule.describe()) for name, rule in rules}
+
     @property
     def state_size(self) -> int:
         """Width of the graph's ``h`` and ``c``: ``hidden_size``, plus the rules' unit when it has rules."""

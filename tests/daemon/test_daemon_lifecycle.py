@@ -90,7 +90,8 @@ def test_daemon_sigterm_under_load_exits_0_and_restart_resumes_without_replay(
     synthetic_model: Path,
     tmp_path: Path,
 ) -> None:
-    """SIGTERM mid-stream stops cleanly; a restart processes exactly the rest, state and alert ids go on."""
+    """SIGTERM mid-stream stops cleanly; a restart processes exactly the rest, state and alert ids go on;
+    the restart's ``started`` line reports the state restored and the model's rules."""
     log = generate_logs(seed=9, entities=500, anomaly_fraction=0.05, first_job_id=90_000)
     records = keyed_records(log)
     input_topic = topic_factory(partitions=3, prefix="in")
@@ -138,6 +139,8 @@ def test_daemon_sigterm_under_load_exits_0_and_restart_resumes_without_replay(
     assert stopped["dead_letters"] == resumed["dead_letters"] == 0
     started = next(e for e in second.events() if e.get("event") == "started")
     assert started["entities_restored"] > 0
+    rules = load_bundle(synthetic_model).metadata.describe_rules()
+    assert {name: started[name] for name in rules} == rules  # as run --check prints them
 
     total_alerts = stopped["alerts"] + resumed["alerts"]
     alerts = read_all(kafka_bootstrap, alerts_topic, expected_count=total_alerts, timeout_s=30)

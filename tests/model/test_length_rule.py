@@ -111,3 +111,13 @@ def test_model_json_length_rule_on_a_one_layer_model_is_refused_naming_num_layer
     raw = metadata_raw(num_layers=1, length_rule=LengthRule(13).to_dict())
     with pytest.raises(ValueError, match="length_rule needs num_layers"):
         ModelMetadata.from_dict(raw)
+
+
+def test_the_metadata_describes_each_rule_under_its_model_json_key_and_none_for_a_missing_one() -> None:
+    """What ``run --check`` and the daemon's ``started`` line print: a model with the length rule alone."""
+    metadata = ModelMetadata.from_dict(metadata_raw(length_rule=LengthRule(13).to_dict()))
+    assert metadata.describe_rules() == {
+        "transition_rule": None,
+        "cooccurrence_rule": None,
+        "length_rule": {"min_events": 13, "penalty": LENGTH_PENALTY},
+    }
