@@ -244,9 +244,7 @@ def training_summary(metadata: ModelMetadata, out_dir: Path, seconds: float) -> 
         "threshold": metadata.threshold,
         "threshold_method": metadata.threshold_method,
         "count_gate": _count_gate_summary(metadata),
-        "transition_rule": _transition_rule_summary(metadata),
-        "cooccurrence_rule": _cooccurrence_rule_summary(metadata),
-        "length_rule": _length_rule_summary(metadata),
+        **_rule_summaries(metadata),
         "sessions": training.get("sessions"),
         "epochs": training.get("epochs"),
         "final_loss": training.get("final_loss"),
@@ -267,28 +265,14 @@ def _count_gate_summary(metadata: ModelMetadata) -> dict[str, Any]:
     return {"threshold": gate.threshold, "combinations": len(gate.profiles)}
 
 
-def _transition_rule_summary(metadata: ModelMetadata) -> dict[str, Any]:
-    """How many transitions the rule knows and its penalty, or why training declined it."""
-    rule = metadata.transition_rule
-    if rule is None:
-        return {"off": metadata.training.get("transition_rule", {}).get("off", "no transition rule")}
-    return rule.describe()
-
-
-def _cooccurrence_rule_summary(metadata: ModelMetadata) -> dict[str, Any]:
-    """How many pairs of events the rule knows and its penalty, or why training declined it."""
-    rule = metadata.cooccurrence_rule
-    if rule is None:
-        return {"off": metadata.training.get("cooccurrence_rule", {}).get("off", "no co-occurrence rule")}
-    return rule.describe()
-
-
-def _length_rule_summary(metadata: ModelMetadata) -> dict[str, Any]:
-    """The fewest events a session may end with and the penalty, or why training declined the rule."""
-    rule = metadata.length_rule
-    if rule is None:
-        return {"off": metadata.training.get("length_rule", {}).get("off", "no length rule")}
-    return rule.describe()
+def _rule_summaries(metadata: ModelMetadata) -> dict[str, dict[str, Any]]:
+    """Each novelty rule's summary (``ModelMetadata.describe_rules``), or why training declined it."""
+    return {
+        name: summary
+        if summary is not None
+        else {"off": metadata.training.get(name, {}).get("off", f"no {name.replace('_', ' ')}")}
+        for name, summary in metadata.describe_rules().items()
+    }
 
 
 def _configure_training_logs() -> None:
