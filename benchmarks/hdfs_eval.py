@@ -22,7 +22,9 @@ import os
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import structlog
@@ -97,6 +99,62 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--verbose", action="store_true", help="show per-epoch training logs")
     return parser.parse_args()
+
+
+def print_learned(metadata: ModelMetadata) -> None:
+    """One line for each check training learned beside the network (count gate, novelty rules), with
+    what it rests on in the training data, or why training declined it."""
+    training = metadata.training
+
+    def print_line(label: str, key: str, learned: object, describe: Callable[[dict[str, Any]], str]) -> None:
+        text = f"off: {training[key].get('off')}" if learned is None else describe(training[key])
+        print(f"{label:<17}{text}")
+
+    print_line(
+        "count gate",
+        "count_gate",
+        metadata.count_gate,
+        lambda summary: (
+            f"{summary['holdout_max_score'] + summary['margin']:.3f} nats for sessions with unseen counts "
+            f"(held-out max + {summary['margin']:.2f}); {summary['distinct_profiles']} count combinations in "
+            "training, "
+            f"{summary['sessions_with_a_unique_profile']} of {summary['sessions']} sessions with a "
+            f"combination no other has; {summary['holdout_unseen_counts']} of {summary['holdout_sessions']} "
+            "held-out sessions unseen in the fit set"
+        ),
+    )
+    print_line(
+        "transition rule",
+        "transition_rule",
+        metadata.transition_rule,
+        lambda summary: (
+            f"{summary['transitions']} transitions in training; of {summary['sessions']} "
+            f"sessions {summary['sessions_with_a_unique_boundary']} have a boundary (start or end) and "
+            f"{summary['sessions_with_a_unique_inner_transition']} an inner transition no other has; "
+            f"checks {' and '.join(summary['checks'])}: an unseen one adds {summary['penalty']:g} nats"
+        ),
+    )
+    print_line(
+        "co-occurrence",
+        "cooccurrence_rule",
+        metadata.cooccurrence_rule,
+        lambda summary: (
+            f"{summary['pairs']} pairs of events together in training, "
+            f"{summary['sessions_with_a_unique_pair']} of {summary['sessions']} sessions with one no other "
+            f"has; {summary['watched_events']} events watched; an event after one it never met adds "
+            f"{summary['penalty']:g} nats"
+        ),
+    )
+    print_line(
+        "length rule",
+        "length_rule",
+        metadata.length_rule,
+        lambda summary: (
+            f"the shortest of {summary['sessions']} training sessions holds {summary['shortest']} events "
+            f"({summary['sessions_at_shortest']} sessions); END after fewer adds {summary['penalty']:g} "
+            f"nats (a normal session is that short with probability at most 1/{summary['sessions'] + 1})"
+        ),
+    )
 
 
 def print_rule_breakdown(
@@ -218,50 +276,7 @@ def evaluate(args: argparse.Namespace, out_dir: Path) -> DetectionMetrics:
     labels = [row.anomalous for row in labelled]
     events = sum(len(s) for s in sessions)
     gate = metadata.count_gate
-    if gate is None:
-        print(f"count gate       off: {training['count_gate'].get('off')}")
-    else:
-        summary = training["count_gate"]
-        print(
-            f"count gate       {gate.threshold:.3f} nats for sessions with unseen counts (held-out max + "
-            f"{summary['margin']:.2f}); {len(gate.profiles)} count combinations in training, "
-            f"{summary['sessions_with_a_unique_profile']} of {summary['sessions']} sessions with a "
-            f"combination no other has; {summary['holdout_unseen_counts']} of {summary['holdout_sessions']} "
-            "held-out sessions unseen in the fit set"
-        )
-    rule = metadata.transition_rule
-    if rule is None:
-        print(f"transition rule  off: {training['transition_rule'].get('off')}")
-    else:
-        summary = training["transition_rule"]
-        print(
-            f"transition rule  {len(rule.transitions)} transitions in training; of {summary['sessions']} "
-            f"sessions {summary['sessions_with_a_unique_boundary']} have a boundary (start or end) and "
-            f"{summary['sessions_with_a_unique_inner_transition']} an inner transition no other has; "
-            f"checks {' and '.join(rule.describe()['checks'])}: an unseen one adds {rule.penalty:g} nats"
-        )
-    pairs = metadata.cooccurrence_rule
-    if pairs is None:
-        print(f"co-occurrence    off: {training['cooccurrence_rule'].get('off')}")
-    else:
-        summary = training["cooccurrence_rule"]
-        print(
-            f"co-occurrence    {len(pairs.pairs)} pairs of events together in training, "
-            f"{summary['sessions_with_a_unique_pair']} of {summary['sessions']} sessions with one no other "
-            f"has; {summary['watched_events']} events watched; an event after one it never met adds "
-            f"{pairs.penalty:g} nats"
-        )
-    length = metadata.length_rule
-    if length is None:
-        print(f"length rule      off: {training['length_rule'].get('off')}")
-    else:
-        summary = training["length_rule"]
-        print(
-            f"length rule      the shortest of {summary['sessions']} training sessions holds "
-            f"{summary['shortest']} events ({summary['sessions_at_shortest']} sessions); END after fewer "
-            f"adds {length.penalty:g} nats (a normal session is that short with probability at most "
-            f"1/{summary['sessions'] + 1})"
-        )
+    print_learned(metadata)
     score_sessions(
         model, sessions[:256], metadata.threshold, count_gate=gate
     )  # warm-up: first onnxruntime calls allocate
