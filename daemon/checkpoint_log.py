@@ -64,7 +64,7 @@ class CheckpointLog:
             log.warning(
                 "group_commit_refused",
                 error=result.group_commit_error,
-                note="the local checkpoint stands; the next checkpoint commits again",
+                note="the local checkpoint stands; the next save or a retry commits it again",
             )
         if self._clock.clamped > self._clamped_logged:
             log.warning(

@@ -10,12 +10,12 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 
 MAX_AHEAD_OF_WALL_SECONDS = 3600.0
-"""How far ahead of this host's clock a record timestamp may move stream time.
+"""How far ahead of this host's clock a record's own event time may be (later ones are cut back).
 
-One record stamped in microseconds where milliseconds were meant (or by a producer whose clock is
-decades off) would otherwise move stream time years ahead: every tracked entity would look idle
-past its TTL and be ended at once, and since stream time never goes back, expiry would stay
-broken until real time caught up.  An hour covers any honest clock skew."""
+It bounds the time an entity is last seen at, which ranks it for eviction and is where its
+partition's clock resumes after a restart: one record stamped in microseconds where milliseconds
+were meant would otherwise pin its entity in the table for years.  An hour covers any honest clock
+skew.  Stream time itself never runs past the wall clock (``StreamClock``)."""
 
 TopicPartitionKey = tuple[str, int]
 
@@ -35,6 +35,12 @@ class StreamClock:
     restart, or behind a slow fetch, its time must come from its records, or the sweep would end
     sessions whose next events are still unread.
 
+    Stream time never runs past this host's wall clock, whatever a record claims: with a TTL of an
+    hour, stream time an hour ahead (a record stamped in microseconds, a producer whose clock is
+    off) would end every session of the partition at the next sweep, and since stream time never
+    goes back and runs on with the wall, each later session after a second of quiet.  A producer
+    stamping ahead only makes its own entities' sessions end that much later.
+
     Entity state is kept per partition number, so an entity is judged by ``by_partition``: for
     each number, the earliest of that number's topics, so no topic's unread records are passed.
     """
@@ -45,12 +51,16 @@ class StreamClock:
         wall_time: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._times: dict[TopicPartitionKey, float] = dict(start or {})
         self._wall_time = wall_time
+        wall = wall_time()
+        # Restored times come from entities' event times, which may run ahead of the wall.
+        self._times: dict[TopicPartitionKey, float] = {
+            key: min(moment, wall) for key, moment in (start or {}).items()
+        }
         self._monotonic = monotonic
         self._advanced_at: dict[TopicPartitionKey, float] = dict.fromkeys(self._times, monotonic())
         self.clamped = 0
-        """How many observed times were cut back to ``MAX_AHEAD_OF_WALL_SECONDS`` past the wall clock."""
+        """How many observed times were more than ``MAX_AHEAD_OF_WALL_SECONDS`` past the wall clock."""
 
     @property
     def by_partition(self) -> dict[int, float]:
@@ -70,22 +80,27 @@ class StreamClock:
         return self._wall_time() + MAX_AHEAD_OF_WALL_SECONDS
 
     def observe(self, partition: TopicPartitionKey, record_time: float) -> None:
-        """Move ``partition`` forward to a record's timestamp (seconds); never back, never far ahead."""
+        """Move ``partition`` forward to a record's timestamp (seconds); never back, never past the wall."""
         self._advanced_at[partition] = self._monotonic()
-        limit = self.limit()
-        if record_time > limit:
+        wall = self._wall_time()
+        if record_time > wall + MAX_AHEAD_OF_WALL_SECONDS:
             self.clamped += 1
-            record_time = limit
-        if record_time > self._times.get(partition, float("-inf")):
-            self._times[partition] = record_time
+        moment = min(record_time, wall)
+        if moment > self._times.get(partition, float("-inf")):
+            self._times[partition] = moment
 
     def advance(self, caught_up: Iterable[TopicPartitionKey]) -> None:
-        """Let the wall time since the last call pass on ``caught_up`` partitions, and only on them."""
+        """Let the wall time since the last call pass on ``caught_up`` partitions, and only on them.
+
+        A partition's time runs on up to the wall clock, not past it.
+        """
         now = self._monotonic()
+        wall = self._wall_time()
         caught = set(caught_up)
-        for partition in self._times:
+        for partition, moment in self._times.items():
             if partition in caught:
-                self._times[partition] += now - self._advanced_at.get(partition, now)
+                passed = moment + now - self._advanced_at.get(partition, now)
+                self._times[partition] = max(moment, min(passed, wall))
             self._advanced_at[partition] = now
 
     def forget(self, partitions: Iterable[TopicPartitionKey]) -> None:

@@ -254,7 +254,28 @@ class DaemonService:
         if reason is not None:
             # Paced while input flows, so the snapshot thread leaves the cores to the loop.
             self.checkpoint(reason, paced=not input_idle)
+        elif not self._checkpointer.in_flight and self._committer.retry_due():
+            self.retry_group_commit()
         self._notifier.watchdog()
+
+    def retry_group_commit(self) -> None:
+        """Commit again the saved offsets the group refused, when no checkpoint came to commit newer ones.
+
+        Without it a refusal just before the input went quiet would leave the group behind the
+        local state for as long as the quiet lasts: lag tools would show work left, and a
+        partition's next owner would apply again what this instance saved.
+        """
+        partitions, refused = self._committer.retry_unconfirmed()
+        if not partitions:
+            return
+        if refused is None:
+            log.info("group_commit_retried", partitions=partitions)
+        else:
+            log.warning(
+                "group_commit_refused",
+                error=refused,
+                note="committing the saved offsets again later, or with the next checkpoint",
+            )
 
     def shutdown(self, *, checkpoint: bool = True) -> None:
         """Checkpoint what was processed (unless told not to), then close; bounded by the shutdown timeout.

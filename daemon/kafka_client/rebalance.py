@@ -8,7 +8,8 @@ run as before (flush, snapshot), its group commit is held (``GroupCommitter.defe
 then awaited as a coroutine (``commit_on_network_thread``), which lets the network thread carry
 the request.  The revocation completes only once the commit is answered (or after
 ``GROUP_COMMIT_TIMEOUT_SECONDS``), so the partitions' next owner starts exactly where this
-instance stopped.
+instance stopped.  When the revocation takes no checkpoint (nothing new since the last one), the
+offsets of an earlier refused commit are committed here instead.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class CheckpointingRebalanceListener(AsyncConsumerRebalanceListener):
         """Checkpoint with the group commit held, then await that commit here on the network thread."""
         with self._committer.deferring():
             self._owner.handle_revoked(revoked)
-        offsets = self._committer.take_deferred()
+        offsets = self._committer.take_for_revocation(revoked)
         if not offsets:
             return
         try:
@@ -74,3 +75,4 @@ class CheckpointingRebalanceListener(AsyncConsumerRebalanceListener):
         with self._committer.deferring():
             self._owner.handle_revoked(lost, lost=True)
         self._committer.take_deferred()
+        self._committer.forget(lost)

@@ -16,6 +16,7 @@ from logwarden.daemon.checkpoint import Checkpointer
 from logwarden.daemon.config import EntityConfig, InputConfig
 from logwarden.daemon.decode import MessageDecoder
 from logwarden.daemon.faults import CrashPoints
+from logwarden.daemon.kafka_client.group_commit import GroupCommitter
 from logwarden.daemon.policy import AlertPolicy
 from logwarden.daemon.processor import BatchProcessor
 from logwarden.daemon.service import DaemonService, LoopSettings
@@ -54,13 +55,15 @@ def build_in_process_service(
     allowed_lateness_seconds: float = 0.0,
     idle_time: Callable[[], float] = lambda: 0.0,
     on_close: Callable[[], None] = lambda: None,
+    committer: GroupCommitter | None = None,
 ) -> tuple[DaemonService, EntityStateTable, MemoryStateStore]:
     """The service over raw lines with entity regex ``job_<n>``, its state table and its store.
 
     ``threshold`` defaults to the model's own; ``ttl_seconds`` to none (no session ends);
     ``idle_time`` is the clock by which partitions read to their end gain stream time (by default
     one that stands still, so results never depend on how fast the test ran); the store is open
-    and holds no checkpoint yet.
+    and holds no checkpoint yet.  Checkpoints commit to the group through ``committer`` if given,
+    else nowhere.
     """
     bundle = load_bundle(model_dir)
     model, metadata = OnnxStepModel.load(bundle), bundle.metadata
@@ -89,7 +92,7 @@ def build_in_process_service(
             flush_producer=sink.flush,
             store=store,
             table=table,
-            commit_group=lambda offsets, budget: None,
+            commit_group=committer.commit if committer is not None else lambda offsets, budget: None,
             crash_points=CrashPoints(None),
         ),
         stored_offsets=offsets,
@@ -99,5 +102,6 @@ def build_in_process_service(
         notifier=SystemdNotifier(address=""),
         idle_time=idle_time,
         on_close=on_close,
+        committer=committer,
     )
     return service, table, store

@@ -1,22 +1,14 @@
-"""Stream time follows record timestamps per partition, never backwards, never far past this host's
-clock, and runs on with wall time only where nothing is left to read."""
+"""Stream time follows record timestamps per partition, never backwards, never past this host's clock,
+and runs on with wall time only where nothing is left to read."""
 
 from __future__ import annotations
 
-from logwarden.daemon.clock import MAX_AHEAD_OF_WALL_SECONDS, StreamClock
+from manual_clock import ManualClock
+
+from logwarden.daemon.clock import StreamClock
 
 WALL = 1_700_000_000.0
 A0, A1, B0 = ("a", 0), ("a", 1), ("b", 0)
-
-
-class Ticks:
-    """A monotonic clock the test moves."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_stream_time_follows_the_newest_record_of_each_partition_and_never_goes_back() -> None:
@@ -37,13 +29,26 @@ def test_a_partition_number_is_as_late_as_its_latest_topic() -> None:
     assert clock.by_partition == {0: WALL - 300}
 
 
-def test_a_timestamp_in_microseconds_does_not_move_stream_time_years_ahead() -> None:
+def test_a_timestamp_in_microseconds_does_not_move_stream_time_past_the_wall() -> None:
     """A record stamped 1,000 times too large would make every entity look idle past any TTL."""
     clock = StreamClock(wall_time=lambda: WALL)
     clock.observe(A0, WALL - 10)
     clock.observe(A0, WALL * 1000)
-    assert clock.now == WALL + MAX_AHEAD_OF_WALL_SECONDS
-    assert clock.clamped == 1
+    assert clock.now == WALL
+    assert clock.clamped == 1, "counted, for the future_timestamps warning"
+
+
+def test_a_record_ahead_of_the_wall_by_less_than_the_limit_is_not_counted_but_stops_at_the_wall() -> None:
+    """Clock skew of minutes is no fault of the record; stream time still waits for the wall."""
+    clock = StreamClock(wall_time=lambda: WALL)
+    clock.observe(A0, WALL + 600)
+    assert clock.now == WALL and clock.clamped == 0
+
+
+def test_a_time_restored_ahead_of_the_wall_starts_at_the_wall() -> None:
+    """After a restart a partition resumes at its entities' latest event time, which may be ahead."""
+    clock = StreamClock({A0: WALL + 3000, A1: WALL - 50}, wall_time=lambda: WALL)
+    assert clock.by_partition == {0: WALL, 1: WALL - 50}
 
 
 def test_historical_records_keep_their_own_time() -> None:
@@ -55,7 +60,7 @@ def test_historical_records_keep_their_own_time() -> None:
 
 def test_wall_time_passes_only_on_partitions_read_to_their_end() -> None:
     """After a restart the restored times wait for records; a partition with nothing unread runs on."""
-    ticks = Ticks()
+    ticks = ManualClock(100.0)
     clock = StreamClock({A0: 1000.0, A1: 2000.0}, wall_time=lambda: WALL, monotonic=ticks)
     ticks.now += 45.0  # e.g. the group join after a restart: no partition known to be caught up
     clock.advance([])
@@ -65,20 +70,36 @@ def test_wall_time_passes_only_on_partitions_read_to_their_end() -> None:
     assert clock.by_partition == {0: 1000.0, 1: 2030.0}, "only the 30 s while A1 had nothing to read"
 
 
-def test_a_caught_up_partition_does_not_take_another_partitions_skew() -> None:
-    """A partition whose producers stamp an hour ahead does not drag the others with it."""
-    ticks = Ticks()
-    clock = StreamClock(wall_time=lambda: WALL, monotonic=ticks)
-    clock.observe(A0, WALL)
-    clock.observe(A1, WALL + 3000)
+class Wall:
+    """This host's clock, moved by the test together with a ``ManualClock``."""
+
+    def __init__(self, ticks: ManualClock) -> None:
+        self._ticks = ticks
+
+    def __call__(self) -> float:
+        return WALL + self._ticks.now
+
+
+def test_a_caught_up_partition_runs_on_with_the_wall_but_never_past_it() -> None:
+    """A partition behind the wall gains the wall time that passes; one whose producers stamp ahead waits."""
+    ticks = ManualClock(100.0)
+    wall = Wall(ticks)
+    clock = StreamClock(wall_time=wall, monotonic=ticks)
+    clock.observe(A0, wall() - 10)
+    clock.observe(A1, wall() + 3000)
+    assert clock.by_partition == {0: wall() - 10, 1: wall()}
     ticks.now += 5.0
     clock.advance([A0, A1])
-    assert clock.by_partition == {0: WALL + 5.0, 1: WALL + 3005.0}
+    assert clock.by_partition == {0: wall() - 10, 1: wall()}
+    clock.observe(A0, wall() - 20)  # an older record moves nothing
+    ticks.now += 60.0
+    clock.advance([A0, A1])
+    assert clock.by_partition == {0: wall() - 10, 1: wall()}
 
 
 def test_a_released_partition_starts_again_from_its_records() -> None:
     """A forgotten partition gains no wall time and starts again from its next record, even an earlier one."""
-    ticks = Ticks()
+    ticks = ManualClock(100.0)
     clock = StreamClock({A0: 1000.0}, wall_time=lambda: WALL, monotonic=ticks)
     clock.forget([A0])
     ticks.now += 300.0

@@ -1,19 +1,23 @@
 """DaemonService in process: at a rebalance partitions this instance lost are released and kept ones
-resume locally; bad input is logged once per save, not once per batch."""
+resume locally; bad input is logged once per save, not once per batch; a refused group commit is
+made again while the input is quiet."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from in_process_service import QuietSink, build_in_process_service
 from kafka import TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import KafkaTimeoutError
+from kafka.errors import KafkaTimeoutError, RebalanceInProgressError
+from manual_clock import ManualClock
 from structlog.testing import capture_logs
 
+from logwarden.daemon.kafka_client.group_commit import FIRST_RETRY_SECONDS, GroupCommitter
 from logwarden.errors import DeliveryError
 
 
@@ -193,3 +197,44 @@ def test_service_stop_request_starts_the_shutdown_budget_and_cuts_flushes_short(
         service.shutdown(checkpoint=False)
     [shutdown] = [entry for entry in logs if entry["event"] == "shutdown"]
     assert shutdown["seconds"] >= 0.3, "the shutdown line says how long the stop took since it was asked for"
+
+
+class RefusingOnceConsumer(AssignedConsumer):
+    """Owns in/0; the group refuses the first commit (it was rebalancing) and accepts the next ones."""
+
+    def __init__(self) -> None:
+        super().__init__({TopicPartition("in", 0)})
+        self.refused = False
+        self.commits: list[dict[TopicPartition, int]] = []
+
+    def commit(self, offsets: dict[TopicPartition, Any], timeout_ms: int | None = None) -> None:
+        if not self.refused:
+            self.refused = True
+            raise RebalanceInProgressError()
+        self.commits.append({tp: meta.offset for tp, meta in offsets.items()})
+
+
+def test_service_commits_refused_offsets_again_while_the_input_stays_quiet(synthetic_model: Path) -> None:
+    """A caught-up save whose commit the group refused, then no input: the loop commits the offsets
+    again after the retry wait, so lag tools and the partition's next owner see what was saved."""
+    consumer, clock = RefusingOnceConsumer(), ManualClock()
+    committer = GroupCommitter(consumer, monotonic=clock)  # type: ignore[arg-type]
+    sink = DeadLetterSink()
+    service, _, store = build_in_process_service(
+        synthetic_model, consumer=consumer, sink=sink, offsets={}, committer=committer
+    )
+    service.handle_records({TopicPartition("in", 0): [bad_record(0, b"no entity"), bad_record(1, b"\xff")]})
+    with capture_logs() as logged:
+        service.checkpoint("caught_up", wait=True)
+        assert store.load().offsets == {("in", 0): 2} and consumer.commits == []
+        for _ in range(3):
+            service.on_tick(input_idle=True)
+        assert consumer.commits == [], "not before the retry wait"
+        clock.now += FIRST_RETRY_SECONDS
+        service.on_tick(input_idle=True)
+        service.on_tick(input_idle=True)
+    assert consumer.commits == [{TopicPartition("in", 0): 2}], "committed again, once"
+    assert [line["event"] for line in logged if "group_commit" in line["event"]] == [
+        "group_commit_refused",
+        "group_commit_retried",
+    ]

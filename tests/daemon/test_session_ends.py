@@ -4,6 +4,7 @@ idle sweep ran does not change which sessions end, their alerts, or any entity's
 from __future__ import annotations
 
 import json
+import time
 import zlib
 from datetime import datetime
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 from in_process_service import build_in_process_service
 from kafka import TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
+from manual_clock import ManualClock
 
 from logwarden.daemon.state.table import EntityStateTable
 from logwarden.synthetic import generate_logs
@@ -165,22 +167,12 @@ class FetchedToTheEnd(TwoPartitionConsumer):
         return self.positions[partition]
 
 
-class Ticks:
-    """A monotonic clock the test moves."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def b_after_wall_time_passes(
     model: Path, partition_1_end: int, partition_1_position: int = 2, records_in_hand: bool = False
 ) -> tuple[str, EntityStateTable]:
     """B's two records handled, then 40 s of wall time (TTL 30 s) and the sweep; B and the table."""
     records = streams()
-    ticks = Ticks()
+    ticks = ManualClock()
     service, table, _ = build_in_process_service(
         model,
         consumer=FetchedToTheEnd(partition_1_end, partition_1_position),
@@ -391,3 +383,52 @@ def test_a_sweep_between_the_batches_of_one_poll_does_not_end_a_session_the_next
     service.run_once()
     assert table.expired_total == 0
     assert table.snapshot(entity_b).events_applied == 2
+
+
+class ReadToItsEnd(TwoPartitionConsumer):
+    """Partition 0 read to its end, whatever was polled last; partition 1 never written to."""
+
+    def __init__(self) -> None:
+        self.end = {P0: 0, P1: 0}
+
+    def highwater(self, partition: TopicPartition) -> int | None:
+        return self.end[partition]
+
+    def position(self, partition: TopicPartition, timeout_ms: int | None = None) -> int | None:
+        return self.end[partition]
+
+
+def test_a_record_stamped_far_ahead_of_the_wall_ends_no_other_session(synthetic_model: Path) -> None:
+    """A timestamp in microseconds, under an hour's TTL, must not end sessions idle for seconds, nor later.
+
+    Stream time stops at this host's clock: were it an hour ahead, every entity of the partition
+    would look idle past the TTL at once, and with stream time running on with the wall, each
+    later session after a second of quiet.
+    """
+    lines = [r.value.decode() for r in streams()[P0]]
+    ticks = ManualClock()
+    consumer = ReadToItsEnd()
+    service, table, _ = build_in_process_service(
+        synthetic_model,
+        consumer=consumer,
+        sink=AlertSink(),
+        offsets={},
+        ttl_seconds=3600.0,
+        idle_time=ticks,
+    )
+    now = time.time()
+
+    def handle(offset: int, seconds: float, line: str) -> None:
+        service.handle_records({P0: [record(P0, offset, seconds, line)]})
+        consumer.end[P0] = offset + 1
+        ticks.now += 1.0
+        service.expire_idle_entities()
+
+    handle(0, now - 10.0, lines[0])  # job A
+    handle(1, now - 5.0, lines[2])  # job C
+    handle(2, now * 1000.0, lines[1])  # job A again, stamped in microseconds
+    assert len(table) == 2 and table.expired_total == 0
+    handle(3, time.time(), lines[3])  # job A once more, honestly stamped
+    ticks.now += 2.0
+    service.expire_idle_entities()
+    assert len(table) == 2 and table.expired_total == 0

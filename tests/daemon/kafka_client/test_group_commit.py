@@ -15,9 +15,12 @@ from kafka.errors import CommitFailedError, RebalanceInProgressError
 from kafka.future import Future
 from kafka.structs import OffsetAndMetadata, TopicPartition
 from kafka_broker import FAST_CONSUMER_SETTINGS
+from manual_clock import ManualClock
 
 from logwarden.daemon.kafka_client.group_commit import (
+    FIRST_RETRY_SECONDS,
     GROUP_COMMIT_TIMEOUT_SECONDS,
+    LONGEST_RETRY_SECONDS,
     GroupCommitter,
     commit_on_network_thread,
 )
@@ -170,3 +173,119 @@ def test_revocation_commit_is_answered_before_the_listener_returns_even_with_the
     finally:
         admin.close()
         consumer.close(autocommit=False)
+
+
+class RefusingFor:
+    """A group member that refuses the first ``refusals`` commits (the group is rebalancing), then accepts."""
+
+    def __init__(self, refusals: int, owned: set[TopicPartition] | None = None) -> None:
+        self.refusals = refusals
+        self.owned = {OWNED} if owned is None else owned
+        self.commits: list[dict[TopicPartition, int]] = []
+        self.async_commits: list[dict[TopicPartition, int]] = []
+
+    def assignment(self) -> set[TopicPartition]:
+        return self.owned
+
+    def commit(self, offsets: dict[TopicPartition, Any], timeout_ms: int | None = None) -> None:
+        if self.refusals:
+            self.refusals -= 1
+            raise RebalanceInProgressError()
+        self.commits.append({tp: meta.offset for tp, meta in offsets.items()})
+
+    def commit_async(self, offsets: dict[TopicPartition, Any]) -> Future:
+        self.async_commits.append({tp: meta.offset for tp, meta in offsets.items()})
+        return Future().success(None)
+
+
+def test_refused_offsets_are_committed_again_once_their_wait_is_over() -> None:
+    """Input that went quiet brings no next checkpoint: the refused offsets are committed by a retry."""
+    member, clock = RefusingFor(1), ManualClock()
+    committer = GroupCommitter(member, monotonic=clock)  # type: ignore[arg-type]
+    assert committer.commit({("in", 0): 5}, 30.0) is not None
+    clock.now += FIRST_RETRY_SECONDS - 0.1
+    assert not committer.retry_due()
+    clock.now += 0.1
+    assert committer.retry_due()
+    assert committer.retry_unconfirmed() == (1, None)
+    assert member.commits == [{OWNED: 5}]
+    assert not committer.retry_due() and committer.unconfirmed == {}
+
+
+def test_each_further_refusal_doubles_the_wait_up_to_a_minute() -> None:
+    """A broker refusing for an hour costs a warning a minute, not one every five seconds."""
+    member, clock = RefusingFor(10), ManualClock()
+    committer = GroupCommitter(member, monotonic=clock)  # type: ignore[arg-type]
+    committer.commit({("in", 0): 5}, 30.0)
+    waits = []
+    for _ in range(6):
+        started = clock.now
+        while not committer.retry_due():
+            clock.now += 1.0
+        waits.append(clock.now - started)
+        assert committer.retry_unconfirmed()[1] is not None
+    assert waits == [5.0, 10.0, 20.0, 40.0, LONGEST_RETRY_SECONDS, LONGEST_RETRY_SECONDS]
+
+
+def test_a_later_accepted_commit_supersedes_the_refused_offsets() -> None:
+    """The next checkpoint's commit carries newer offsets of the same partition: nothing is left to retry."""
+    member, clock = RefusingFor(1), ManualClock()
+    committer = GroupCommitter(member, monotonic=clock)  # type: ignore[arg-type]
+    committer.commit({("in", 0): 5}, 30.0)
+    assert committer.commit({("in", 0): 9}, 30.0) is None
+    clock.now += 3600.0
+    assert not committer.retry_due()
+    assert member.commits == [{OWNED: 9}]
+
+
+def test_refused_offsets_of_a_partition_no_longer_owned_are_never_committed() -> None:
+    """Its next owner may have committed further: committing ours later would move the group back."""
+    member, clock = RefusingFor(1), ManualClock()
+    committer = GroupCommitter(member, monotonic=clock)  # type: ignore[arg-type]
+    committer.commit({("in", 0): 5}, 30.0)
+    member.owned = set()
+    clock.now += FIRST_RETRY_SECONDS
+    assert committer.retry_unconfirmed() == (0, None)
+    assert member.commits == [] and committer.unconfirmed == {}
+
+
+def test_a_revocation_without_a_checkpoint_commits_the_refused_offsets() -> None:
+    """Nothing new since the refused commit, so the revocation takes no checkpoint; the next owner
+    must still start after what this instance saved, not from the group's older offset."""
+    member = RefusingFor(1)
+    committer = GroupCommitter(member)  # type: ignore[arg-type]
+    committer.commit({("in", 0): 5}, 30.0)
+    listener = CheckpointingRebalanceListener(IdleOwner(), committer, member)  # type: ignore[arg-type]
+    asyncio.run(listener.on_partitions_revoked({OWNED}))
+    assert member.async_commits == [{OWNED: 5}]
+    assert committer.unconfirmed == {}
+
+
+def test_a_revocation_checkpoint_commits_its_newer_offsets_over_the_refused_ones() -> None:
+    """The revocation's own checkpoint saved offset 42 after the refused 5: 42 is what the group gets."""
+    member = RefusingFor(1)
+    committer = GroupCommitter(member)  # type: ignore[arg-type]
+    committer.commit({("in", 0): 5}, 30.0)
+    listener = CheckpointingRebalanceListener(CheckpointingOwner(committer), committer, member)  # type: ignore[arg-type]
+    asyncio.run(listener.on_partitions_revoked({OWNED}))
+    assert member.async_commits == [{OWNED: 42}]
+
+
+def test_lost_partitions_forget_their_refused_offsets() -> None:
+    """The group gave them to another member: neither the loss nor a later retry commits them."""
+    member = RefusingFor(1)
+    committer = GroupCommitter(member)  # type: ignore[arg-type]
+    committer.commit({("in", 0): 5}, 30.0)
+    listener = CheckpointingRebalanceListener(IdleOwner(), committer, member)  # type: ignore[arg-type]
+    asyncio.run(listener.on_partitions_lost({OWNED}))
+    assert committer.unconfirmed == {} and member.async_commits == [] and member.commits == []
+
+
+class IdleOwner:
+    """Stands in for DaemonService with nothing processed since its last checkpoint: no checkpoint to take."""
+
+    def handle_revoked(self, revoked: Collection[TopicPartition], *, lost: bool = False) -> None:
+        pass
+
+    def handle_assigned(self, assigned: Collection[TopicPartition]) -> None:
+        pass
