@@ -32,7 +32,7 @@ from logwarden.model.length_rule import LengthDecision, learn_length_rule
 from logwarden.model.transition_rule import TransitionDecision, learn_transition_rule
 
 from .calibrate import Calibration, LabelledSessions, calibrate
-from .dataset import sessions_needed_for_holdout, split_holdout
+from .dataset import holdout_size, sessions_needed_for_holdout, split_holdout
 from .export import export_model, out_dir_problem
 from .fit import TrainingOptions, fit
 from .mining import MinedLogs, mine_json_lines, mine_log_lines
@@ -241,10 +241,17 @@ def _train(
             [vocabulary.encode(s.keys) for s in labelled], [s.anomalous for s in labelled]
         )
     fit_sessions, holdout = split_holdout(sessions, options.holdout_fraction, options.seed)
+    moved_to_fit = holdout_size(len(sessions), options.holdout_fraction) - len(holdout)
+    if not holdout and labelled_ids is None and moved_to_fit:
+        raise TrainingError(
+            f"{where}the {moved_to_fit} session(s) held out to calibrate the threshold on each hold an "
+            "event no other training session holds, so they were trained on instead: give more "
+            "sessions, or a labelled set to choose the threshold on"
+        )
     if not holdout and labelled_ids is None:
         needed = sessions_needed_for_holdout(options.holdout_fraction)
         raise TrainingError(
-            f"{len(sessions)} training sessions leave none held out to calibrate the threshold on "
+            f"{where}{len(sessions)} training sessions leave none held out to calibrate the threshold on "
             f"(holdout_fraction {options.holdout_fraction:g}): at least {needed} are needed, "
             "or a labelled set to choose it on"
         )
@@ -274,6 +281,7 @@ def _train(
         "events": int(sum(len(s) for s in sessions)),
         "fit_sessions": len(fit_sessions),
         "holdout_sessions": len(holdout),
+        "holdout_moved_to_fit": moved_to_fit,
         "epochs": options.epochs,
         "seed": options.seed,
         "final_loss": result.final_loss,

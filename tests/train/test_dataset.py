@@ -63,13 +63,36 @@ def test_validate_sessions_unknown_id_raises_training_error() -> None:
 
 def test_split_holdout_same_seed_same_disjoint_split() -> None:
     """The split is reproducible for a seed and keeps every session exactly once."""
-    sessions = sessions_of(*range(1, 21))
+    sessions = [np.full(n, 3, np.int64) for n in range(1, 21)]
     training, holdout = split_holdout(sessions, 0.25, seed=3)
     again_training, again_holdout = split_holdout(sessions, 0.25, seed=3)
     assert len(holdout) == 5 and len(training) == 15
     assert [len(s) for s in holdout] == [len(s) for s in again_holdout]
     assert sorted(len(s) for s in training + holdout) == list(range(1, 21))
     assert [len(s) for s in training] == [len(s) for s in again_training]
+
+
+def test_split_holdout_trains_on_every_session_holding_an_event_no_other_holds() -> None:
+    """Held out, such a session would be scored on an event the network never learned, and its score,
+    the held-out maximum, would set the threshold; in training it is learned like any other."""
+    common = [np.array([3, 4, 5], np.int64) for _ in range(39)]
+    rare = np.array([3, 9, 5], np.int64)
+    held_out_somewhere = 0
+    for seed in range(20):
+        sessions = [*common[:seed], rare, *common[seed:]]
+        training, holdout = split_holdout(sessions, 0.25, seed=seed)
+        assert any(s is rare for s in training) and not any(s is rare for s in holdout)
+        assert len(training) + len(holdout) == 40 and len(holdout) in (9, 10)
+        held_out_somewhere += len(holdout) == 9
+    assert held_out_somewhere, "some seeds draw the rare session into the holdout, and it moves"
+
+
+def test_split_holdout_keeps_the_order_of_the_sessions_it_moves() -> None:
+    """A moved session keeps its place among the training sessions: the split stays a pure function."""
+    sessions = [np.array([3, 4], np.int64) for _ in range(9)] + [np.array([3, 4, 7], np.int64)]
+    for seed in range(10):
+        training, _ = split_holdout(sessions, 0.3, seed=seed)
+        assert training[-1] is sessions[-1]
 
 
 def test_swap_adjacent_zero_probability_returns_session_unchanged() -> None:

@@ -46,6 +46,7 @@ def test_pipeline_small_run_records_training_facts(
     assert training["sessions"] == len(hdfs_keys)
     assert training["events"] == sum(len(s) for s in hdfs_keys)
     assert training["holdout_sessions"] == round(len(hdfs_keys) * small_options.holdout_fraction)
+    assert training["holdout_moved_to_fit"] == 0, "every HDFS event is in many sessions"
     assert (training["epochs"], training["seed"]) == (small_options.epochs, small_options.seed)
     assert training["data_file"] == "hdfs_train"
     assert training["data_sha256"] == sha256_hex(hdfs_train_file.read_bytes())
@@ -153,6 +154,19 @@ def test_pipeline_too_few_sessions_for_a_holdout_says_how_many_before_fit(
     options = dataclasses.replace(small_options, holdout_fraction=0.1)
     with pytest.raises(TrainingError, match=r"5 training sessions .* at least 6 are needed"):
         train_on_sequences(FORTY_SESSIONS[:5], options, tmp_path)
+
+
+@pytest.mark.usefixtures("fit_must_not_run")
+def test_pipeline_holdout_of_sessions_each_with_an_event_of_its_own_says_why_before_fit(
+    small_options: TrainingOptions, tmp_path: Path
+) -> None:
+    """Ten sessions, each with an event no other holds: the one held out goes to training, leaving none."""
+    sessions = [["1", "2", str(100 + n)] for n in range(10)]
+    options = dataclasses.replace(small_options, holdout_fraction=0.1)
+    with pytest.raises(
+        TrainingError, match=r"the 1 session\(s\) held out .* event no other training session holds"
+    ):
+        train_on_sequences(sessions, options, tmp_path)
 
 
 @pytest.mark.usefixtures("fit_must_not_run")
