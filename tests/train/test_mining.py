@@ -17,7 +17,13 @@ from logwarden.events.json_events import JsonFields
 from logwarden.events.masking import Masker
 from logwarden.events.raw import RawLineParser, parser_settings
 from logwarden.events.templates import NO_MATCH, WILDCARD, TemplateMatcher
-from logwarden.train.mining import MinedLogs, mine_json_lines, mine_log_lines, mine_templates
+from logwarden.train.mining import (
+    MinedLogs,
+    entity_as_wildcard,
+    mine_json_lines,
+    mine_log_lines,
+    mine_templates,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 HDFS_ENTITY = r"blk_-?\d+"
@@ -222,3 +228,41 @@ def test_mine_json_events_count_bad_lines_and_lines_without_the_entity_field() -
     assert (mined.invalid_lines, mined.lines_without_entity) == (2, 1)
     assert mined.invalid_reasons == {"missing_message": 1, "invalid_json": 1}
     assert mined.first_invalid is not None and mined.first_invalid.startswith("line 4: missing_message:")
+
+
+def test_mine_short_messages_give_one_template_per_event_not_one_per_entity() -> None:
+    """``job_12 start`` / ``job_12 done``: the entity's word (no number to the masking rules) used to
+    reach Drain3, which merged one job's events into ``job_12 <*>``, one template per job, and every
+    line of a new job was UNKNOWN."""
+    stamp = "2026-11-21T10:00:00Z host sched[1]:"
+    steps = ("start", "delete cache", "done")
+    lines = [f"{stamp} job_{job} {step}" for job in range(300) for step in steps]
+    settings = parser_settings(r"job_\d+")
+    mined = mine_log_lines(lines, settings)
+    assert mined.templates == ["<*> start", "<*> delete cache", "<*> done"]
+    assert mined.sessions["job_7"] == [0, 1, 2]
+    parser = RawLineParser(settings, mined.templates)
+    new_job = [parser.parse_one(f"{stamp} job_1000 {step}") for step in steps]
+    assert [(p.entity, p.template_index) for p in new_job] == [
+        ("job_1000", 0),
+        ("job_1000", 1),
+        ("job_1000", 2),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("masked", "entity", "expected"),
+    [
+        ("job_12 start", "job_12", "<*> start"),
+        ("ended job_12: ok (job_12)", "job_12", "ended <*> ok <*>"),
+        ("job_123 start", "job_12", "job_123 start"),
+        ("user alice logged in from <IP>", "alice", "user <*> logged in from <IP>"),
+        ("malice aforethought", "alice", "malice aforethought"),
+        ("deleted <BLK>", "blk_7", "deleted <BLK>"),
+    ],
+)
+def test_entity_as_wildcard_replaces_whole_tokens_naming_the_entity_only(
+    masked: str, entity: str, expected: str
+) -> None:
+    """The matcher's wildcard stands for one whole token, so the token goes whole; a longer word stays."""
+    assert entity_as_wildcard(masked, entity) == expected
