@@ -295,6 +295,48 @@ def test_train_json_event_keys_equals_training_on_the_same_sessions_as_sequences
     assert [r["score"] for r in by_user] == pytest.approx([r["score"] for r in by_line], abs=1e-4)
 
 
+def test_score_json_of_an_event_key_model_finds_entities_by_the_regex_it_was_trained_with(
+    tmp_path: Path, keyed_data: KeyedData
+) -> None:
+    """Trained on event keys with the user named in the message: ``score --json`` with no entity
+    option uses the model's recorded regex, as it uses a recorded entity field."""
+
+    def user_in_message(source: Path, target: Path) -> None:
+        events = [json.loads(line) for line in source.read_text(encoding="utf-8").splitlines()]
+        write_lines(
+            target,
+            [
+                json.dumps({"event": e["event"], "message": f"audit event by {e['user']['name']}"})
+                for e in events
+            ],
+        )
+
+    user_in_message(keyed_data.train_json, tmp_path / "train.jsonl")
+    user_in_message(keyed_data.test_json, tmp_path / "test.jsonl")
+    regex = r"user-\d+"
+    trained = run_cli(
+        "train",
+        "--json",
+        tmp_path / "train.jsonl",
+        "--event-field",
+        EVENT_FIELD,
+        "--entity-regex",
+        regex,
+        "--out",
+        tmp_path / "m",
+        *TRAINING,
+    )
+    assert trained.returncode == 0, trained.stderr
+    assert load_bundle(tmp_path / "m").metadata.training["input"]["entity_regex"] == regex
+    by_default = run_cli("score", "--model", tmp_path / "m", "--json", tmp_path / "test.jsonl")
+    assert by_default.returncode == 0, by_default.stderr
+    given = run_cli(
+        "score", "--model", tmp_path / "m", "--json", tmp_path / "test.jsonl", "--entity-regex", regex
+    )
+    assert json_lines(by_default.stdout) == json_lines(given.stdout)
+    assert [r["entity"] for r in json_lines(by_default.stdout)] == keyed_data.test_users
+
+
 def test_event_field_on_a_model_of_mined_templates_exits_3(
     json_data: JsonData, json_model: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

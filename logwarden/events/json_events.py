@@ -149,6 +149,19 @@ def trained_json_fields(metadata: ModelMetadata) -> JsonFields | None:
     )
 
 
+def trained_entity_regex(metadata: ModelMetadata) -> str | None:
+    """The entity regex a model trained on JSON events without an entity field found entities with.
+
+    A model of mined templates keeps it in its parser settings too; a model trained on event keys
+    (``--event-field``) has no parser, so this record is where ``score --json`` finds it.
+    """
+    source = metadata.training.get("input")
+    if not isinstance(source, dict) or source.get("format") != "json":
+        return None
+    regex = source.get("entity_regex")
+    return regex if isinstance(regex, str) and regex else None
+
+
 def describe_fields(fields: JsonFields, entity_regex: str | None) -> dict[str, str | None]:
     """What a model records of the JSON input it was trained on (``training.input``)."""
     return {

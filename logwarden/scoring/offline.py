@@ -20,6 +20,7 @@ from logwarden.events.json_events import (
     JsonFields,
     JsonLineTally,
     read_json_lines,
+    trained_entity_regex,
     trained_json_fields,
 )
 from logwarden.events.masking import Masker
@@ -195,7 +196,10 @@ def group_json_event_keys(
     entity_regex: str | None = None,
 ) -> dict[str, list[int]]:
     """Per-entity id lists of JSON events whose event key is in ``fields.event``: a model trained on
-    event keys (``logwarden train --json --event-field``); keys it never saw become UNKNOWN."""
+    event keys (``logwarden train --json --event-field``); keys it never saw become UNKNOWN.
+
+    With no entity field, the entities are found by ``entity_regex``, else by the regex the model
+    was trained with."""
     metadata = model.metadata
     if metadata.input_kind != "sequences":
         raise ConfigError(
@@ -206,6 +210,8 @@ def group_json_event_keys(
         raise ConfigError(
             "this model was trained on event keys: give the field that holds them (--event-field)"
         )
+    if fields.entity is None and entity_regex is None:
+        entity_regex = trained_entity_regex(metadata)
     if fields.entity is None and entity_regex is None:
         raise ConfigError("give the field naming each event's entity (--entity-field) or an --entity-regex")
     vocabulary = Vocabulary(metadata.vocabulary)
