@@ -10,9 +10,10 @@ from logwarden.events.csv_input import describe_utf8_error, read_csv_rows
 
 
 def read_sequences(path: str | Path) -> list[list[str]]:
-    """One session per line, whitespace-separated event keys; blank lines are empty sessions.
+    """One session per line, whitespace-separated event keys; a blank line yields ``[]``.
 
-    Line numbers are kept (an empty line yields ``[]``) so output can be matched to input.  Only
+    Line numbers are kept (a blank line holds no session, and each caller says what it does with
+    one) so output can be matched to input.  Only
     ``\n`` ends a line: a stray ``\r`` inside one is whitespace, as is the ``\r`` of ``\r\n``.  A
     UTF-8 byte order mark is not part of the first key.
     """

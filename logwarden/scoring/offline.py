@@ -134,17 +134,28 @@ def score_sequence_lines(
     *,
     count_gate: bool = True,
 ) -> Iterator[dict[str, Any]]:
-    """One record per input session, in input order, ``line`` counting from 0."""
+    """One record per input session, in input order, ``line`` counting from 0.
+
+    A blank line holds no session (training and ``eval`` skip it too): its record says so
+    (``"skipped": "blank line"``, not anomalous, score 0) instead of judging an empty session, which
+    every model flags (it ends before any training session did), so that a stray blank line in a
+    file raises no alert while the records still follow the input line for line.
+    """
     if model.metadata.input_kind != "sequences":
         raise InputFormatError(
             "this model was trained on raw logs and scores raw log lines only (logwarden score --logs), "
             "not sessions of event keys"
         )
-    encoded = encode_sessions(model.metadata, sessions)
+    encoded = encode_sessions(model.metadata, (keys for keys in sessions if keys))
     verdicts = score_sessions(
         model, encoded, threshold_of(model, threshold), count_gate=count_gate_of(model, count_gate)
     )
-    for line, (ids, verdict) in enumerate(zip(encoded, verdicts, strict=True)):
+    scored = zip(encoded, verdicts, strict=True)
+    for line, keys in enumerate(sessions):
+        if not keys:
+            yield {"line": line, "anomalous": False, "score": 0.0, "length": 0, "skipped": "blank line"}
+            continue
+        ids, verdict = next(scored)
         yield {"line": line, **session_record(model.metadata, ids, verdict)}
 
 

@@ -44,6 +44,21 @@ def test_score_sequence_lines_records_follow_input_lines(
     assert records[1]["unknown_events"] == 1
 
 
+def test_score_sequence_lines_blank_line_is_reported_skipped_not_judged(
+    trained_model: OnnxStepModel, normal_test_keys: list[list[str]]
+) -> None:
+    """A blank line holds no session: its record keeps its place, not anomalous, and the sessions
+    around it get the verdicts they get without it."""
+    sessions = [normal_test_keys[0], [], [*normal_test_keys[1][:3], "999"], []]
+    records = list(score_sequence_lines(trained_model, sessions))
+    alone = list(score_sequence_lines(trained_model, [sessions[0], sessions[2]]))
+    assert [r["line"] for r in records] == [0, 1, 2, 3]
+    skipped = {"anomalous": False, "score": 0.0, "length": 0, "skipped": "blank line"}
+    assert (records[1], records[3]) == ({"line": 1, **skipped}, {"line": 3, **skipped})
+    assert [records[0], records[2]] == [{**alone[0], "line": 0}, {**alone[1], "line": 2}]
+    assert records[2]["anomalous"]
+
+
 def test_score_sequence_lines_threshold_override_flags_everything(
     trained_model: OnnxStepModel, normal_test_keys: list[list[str]]
 ) -> None:
