@@ -25,6 +25,7 @@ from logwarden.cli_options import (
     masking_rule_argument,
     path_argument,
     seed_argument,
+    similarity_argument,
 )
 from logwarden.errors import (
     BrokerUnavailableError,
@@ -118,6 +119,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --logs or --json, repeatable: mask what REGEX matches as <NAME> before mining, tried "
         "before the default rules (BLK, IP, MAC, HEX, NUM); e.g. 'HOST=\\b[a-z]+\\d+\\b' makes lists "
         "of host names one template whatever their length",
+    )
+    train.add_argument(
+        "--similarity",
+        type=similarity_argument,
+        metavar="X",
+        help="with --logs or --json: Drain3's similarity threshold in (0, 1] (default 0.4); a line joins a "
+        "template when this share of its words equals the template's, so lower merges more (messages "
+        "of two or three words differing in one word stay apart at 0.4)",
     )
     train.add_argument(
         "--templates",

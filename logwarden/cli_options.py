@@ -41,6 +41,14 @@ def finite_float_argument(text: str) -> float:
     return value
 
 
+def similarity_argument(text: str) -> float:
+    """argparse type: Drain3's similarity threshold, a number in (0, 1]."""
+    value = finite_float_argument(text)
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text!r}")
+    return value
+
+
 def masking_rule_argument(text: str) -> tuple[str, str]:
     """argparse type: NAME=REGEX (the name and regex themselves are checked with the other rules)."""
     name, separator, pattern = text.partition("=")

@@ -596,6 +596,14 @@ def no_training(monkeypatch: pytest.MonkeyPatch) -> None:
     [
         (["train", "--sequences", "{train}", "--out", "{tmp}/m", "--seed", "-1"], "--seed"),
         (["train", "--sequences", "{train}", "--out", "{tmp}/m", "--seed", "4294967296"], "--seed"),
+        (
+            ["train", "--logs", "{train}", "--entity-regex", "x", "--out", "{tmp}/m", "--similarity", "0"],
+            "--similarity",
+        ),
+        (
+            ["train", "--logs", "{train}", "--entity-regex", "x", "--out", "{tmp}/m", "--similarity", "1.5"],
+            "--similarity",
+        ),
         (["score", "--model", "{model}", "--sequences", "{test}", "--threshold", "nan"], "--threshold"),
         (["score", "--model", "{model}", "--sequences", "{test}", "--threshold", "inf"], "--threshold"),
         (["eval", "--model", "{model}", "--labelled", "{labelled}", "--threshold=-inf"], "--threshold"),
@@ -610,7 +618,8 @@ def test_cli_out_of_range_option_value_is_a_usage_error_naming_it(
     sequence_model: TrainedModel,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """A seed numpy cannot take, or a threshold that is not a finite number, exits 2 naming the option."""
+    """A seed numpy cannot take, a threshold that is not a finite number or a similarity outside (0, 1]
+    exits 2 naming the option."""
     names = {
         "train": cli_data.train_sequences,
         "test": cli_data.test_sequences,

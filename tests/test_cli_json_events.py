@@ -353,6 +353,7 @@ def test_event_field_on_a_model_of_mined_templates_exits_3(
     [
         (["--sequences", "S", "--header-regex", "(?P<content>.*)"], "--header-regex applies to messages"),
         (["--json", "X", *KEYED_FIELDS, "--mask", "A=a"], "--mask applies to messages"),
+        (["--sequences", "S", "--similarity", "0.3"], "--similarity applies to messages"),
         (
             ["--logs", "X", "--entity-regex", "b", "--event-field", "e"],
             "--event-field applies to --json only",
@@ -362,6 +363,7 @@ def test_event_field_on_a_model_of_mined_templates_exits_3(
 def test_train_event_key_option_mistakes_exit_3_naming_the_option(
     args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """--header-regex or --mask with no messages to parse, or --event-field on --logs, exit 3 naming it."""
+    """--header-regex, --mask or --similarity with no messages to parse, or --event-field on --logs, exit 3
+    naming it."""
     assert main(["train", *args, "--out", str(tmp_path / "m")]) == EXIT_CONFIG
     assert message in capsys.readouterr().err

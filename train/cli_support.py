@@ -36,6 +36,7 @@ from logwarden.model.contract import ModelMetadata
 from .calibrate import validate_labels
 from .export import out_dir_problem
 from .fit import TrainingOptions
+from .mining import DEFAULT_SIMILARITY
 from .pipeline import train_on_json_event_keys, train_on_logs, train_on_sequences
 
 _EVENT_ID = re.compile(r"E(\d+)")
@@ -127,7 +128,11 @@ def check_option_combination(args: argparse.Namespace) -> None:
             )
     else:
         keys_from = "--sequences" if args.sequences is not None else "--event-field"
-        for option, value in (("--header-regex", args.header_regex), ("--mask", args.mask)):
+        for option, value in (
+            ("--header-regex", args.header_regex),
+            ("--mask", args.mask),
+            ("--similarity", args.similarity),
+        ):
             if value is not None:
                 raise ConfigError(
                     f"{option} applies to messages matched against mined templates, not to the event keys "
@@ -226,7 +231,14 @@ def _train_logs(
     lines = read_log_lines(data_file)
     _configure_training_logs()
     return train_on_logs(
-        lines, settings, options, args.out, labelled, data_file=data_file, json_fields=json_fields
+        lines,
+        settings,
+        options,
+        args.out,
+        labelled,
+        data_file=data_file,
+        json_fields=json_fields,
+        similarity=DEFAULT_SIMILARITY if args.similarity is None else args.similarity,
     )
 
 

@@ -57,6 +57,13 @@ class DrainMining:
     assigned: list[int]
 
 
+DEFAULT_SIMILARITY = 0.4
+"""Drain3's similarity threshold (``sim_th``): the share of a line's non-wildcard tokens that must
+equal a template's for the line to join it (Drain3's own default).  Lower merges more: on messages of
+two or three words one differing word already falls below 0.4 (``<*> delete cache`` and ``<*> delete
+spool`` stay two templates at 0.4 and become ``<*> delete <*>`` at 0.3)."""
+
+
 def template_key(index: int) -> str:
     """Event key of template ``index`` (vocabulary entry of raw-log models)."""
     return f"T{index}"
@@ -73,7 +80,9 @@ def drain_config(*, sim_th: float, depth: int) -> TemplateMinerConfig:
     return config
 
 
-def mine_templates(masked_contents: Iterable[str], *, sim_th: float = 0.4, depth: int = 4) -> DrainMining:
+def mine_templates(
+    masked_contents: Iterable[str], *, sim_th: float = DEFAULT_SIMILARITY, depth: int = 4
+) -> DrainMining:
     """Run Drain3 over already-masked contents, in order; deterministic for the same input.
 
     Templates are listed by first appearance (Drain3 cluster id); clusters that ended with the
@@ -118,7 +127,7 @@ def _entity_token_pattern(entity: str) -> re.Pattern[str]:
 
 
 def mine_log_lines(
-    lines: Iterable[str], settings: ParserSettings, *, sim_th: float = 0.4, depth: int = 4
+    lines: Iterable[str], settings: ParserSettings, *, sim_th: float = DEFAULT_SIMILARITY, depth: int = 4
 ) -> MinedLogs:
     """Mine templates from the lines that name an entity, then assign every such line by matching.
 
@@ -156,7 +165,12 @@ def mine_log_lines(
 
 
 def mine_json_lines(
-    lines: Iterable[str], settings: ParserSettings, fields: JsonFields, *, sim_th: float = 0.4, depth: int = 4
+    lines: Iterable[str],
+    settings: ParserSettings,
+    fields: JsonFields,
+    *,
+    sim_th: float = DEFAULT_SIMILARITY,
+    depth: int = 4,
 ) -> MinedLogs:
     """``mine_log_lines`` for JSON events, one object per line, read as the daemon reads JSON records.
 

@@ -35,7 +35,7 @@ from .calibrate import Calibration, LabelledSessions, calibrate
 from .dataset import holdout_size, sessions_needed_for_holdout, split_holdout
 from .export import export_model, out_dir_problem
 from .fit import TrainingOptions, fit
-from .mining import MinedLogs, mine_json_lines, mine_log_lines
+from .mining import DEFAULT_SIMILARITY, MinedLogs, mine_json_lines, mine_log_lines
 from .network import TorchStepModel
 
 logger = structlog.get_logger(__name__)
@@ -132,20 +132,25 @@ def train_on_logs(
     *,
     data_file: str | Path | None = None,
     json_fields: JsonFields | None = None,
+    similarity: float = DEFAULT_SIMILARITY,
 ) -> ModelMetadata:
     """Mine templates from raw lines, group them per entity, and train on those sessions.
 
     With ``json_fields`` each line is a JSON event, read as the daemon reads one with
     ``input.format: json``; the fields are recorded in the model's ``training.input``.
+    ``similarity`` is Drain3's similarity threshold (``mining.DEFAULT_SIMILARITY``).
     """
     check_out_dir(out_dir)
+    if not 0.0 < similarity <= 1.0:
+        raise TrainingError(f"the similarity threshold must be in (0, 1], got {similarity}")
     if json_fields is None:
-        mined = mine_log_lines(lines, settings)
+        mined = mine_log_lines(lines, settings, sim_th=similarity)
         source: dict[str, Any] = {"format": "raw"}
     else:
-        mined = mine_json_lines(lines, settings, json_fields)
+        mined = mine_json_lines(lines, settings, json_fields, sim_th=similarity)
         source = describe_fields(json_fields, settings.entity_regex)
     mining: dict[str, Any] = {
+        "similarity": similarity,
         "lines": mined.lines_total,
         "blank_lines": mined.blank_lines,
         "lines_without_entity": mined.lines_without_entity,

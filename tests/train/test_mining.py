@@ -266,3 +266,11 @@ def test_entity_as_wildcard_replaces_whole_tokens_naming_the_entity_only(
 ) -> None:
     """The matcher's wildcard stands for one whole token, so the token goes whole; a longer word stays."""
     assert entity_as_wildcard(masked, entity) == expected
+
+
+def test_mine_a_lower_similarity_merges_short_messages_differing_in_one_word() -> None:
+    """``--similarity``: at Drain3's 0.4 one differing word of three keeps two templates; at 0.3 one."""
+    lines = [f"2026-11-21T10:00:00Z h s[1]: job_{n} delete {('cache', 'spool')[n % 2]}" for n in range(20)]
+    settings = parser_settings(r"job_\d+")
+    assert mine_log_lines(lines, settings).templates == ["<*> delete cache", "<*> delete spool"]
+    assert mine_log_lines(lines, settings, sim_th=0.3).templates == ["<*> delete <*>"]

@@ -22,6 +22,7 @@ from logwarden.model.runtime import OnnxStepModel
 from logwarden.model.transition_rule import session_transitions
 from logwarden.scoring.session import score_sessions
 from logwarden.train.fit import DEFAULT_THRESHOLD_MARGIN, TrainingOptions
+from logwarden.train.mining import DEFAULT_SIMILARITY
 from logwarden.train.pipeline import train_on_logs, train_on_sequences
 
 
@@ -117,7 +118,8 @@ def test_pipeline_raw_logs_model_records_parser_and_templates(
     assert metadata.input_kind == "logs" and metadata.parser == settings
     assert all(key.startswith("T") for key in metadata.vocabulary)
     assert any("Receiving block" in text for text in metadata.templates)
-    assert json.loads((tmp_path / "model.json").read_text())["training"]["mining"]["lines"] == len(lines)
+    mining = json.loads((tmp_path / "model.json").read_text())["training"]["mining"]
+    assert (mining["lines"], mining["similarity"]) == (len(lines), DEFAULT_SIMILARITY)
     assert load_bundle(tmp_path).metadata == metadata
 
 
