@@ -124,7 +124,7 @@ def build_alert(
         "template": metadata.template_of(event_id),
         "event": event,
         "expected": expected_events(log_probs, metadata, top_k),
-        "model": {"version": metadata.model_version, "sha256": metadata.onnx_sha256},
+        "model": metadata.identity(),
         "source": None
         if source is None
         else {"topic": source[0], "partition": source[1], "offset": source[2]},

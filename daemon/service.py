@@ -145,7 +145,7 @@ class DaemonService:
             table, self._clock, notifier, sink.dead_letter_topic, self.counters.as_dict()
         )
         self._released_partitions: set[tuple[str, int]] = set()
-        self._model_info = {"version": metadata.model_version, "sha256": metadata.onnx_sha256}
+        self._model_info = metadata.identity()
         gate = policy.count_gate
         self._count_gate_threshold = None if gate is None else gate.threshold
         self._rules = metadata.describe_rules()

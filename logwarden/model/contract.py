@@ -17,6 +17,7 @@ feeding ``START_ID`` to zero state; an ended session is scored by feeding ``END_
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -141,6 +142,23 @@ class ModelMetadata:
     def model_version(self) -> str:
         """Short identifier quoted in alerts: format version and the ONNX hash prefix."""
         return f"v{self.format_version}-{self.onnx_sha256[:12]}"
+
+    @functools.cached_property
+    def metadata_sha256(self) -> str:
+        """The digest of this metadata's ``model.json`` content (``metadata_digest``).
+
+        Why beside the graph's sha256: two models with the same graph can differ in what decides an
+        alert (threshold, count gate, templates, parser), e.g. a retrain with ``--labelled``.
+        """
+        return metadata_digest(json.loads(self.to_json()))
+
+    def identity(self) -> dict[str, str]:
+        """What alerts and the ``started`` line quote to name the model: version and both digests."""
+        return {
+            "version": self.model_version,
+            "sha256": self.onnx_sha256,
+            "metadata_sha256": self.metadata_sha256,
+        }
 
     def token_name(self, event_id: int) -> str:
         """Human-readable name of an output class (reserved token or event key)."""

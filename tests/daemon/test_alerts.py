@@ -21,7 +21,7 @@ from logwarden.daemon.alerts import (
     iso_utc,
     session_end_alert_id,
 )
-from logwarden.model.contract import END_ID, FIRST_EVENT_ID, UNKNOWN_ID
+from logwarden.model.contract import END_ID, FIRST_EVENT_ID, UNKNOWN_ID, metadata_digest
 
 METADATA = model_metadata(
     vocabulary=("T0", "T1", "T2"),
@@ -90,7 +90,11 @@ def test_build_alert_has_every_documented_field() -> None:
         4.5,
     )
     assert (built["template"], built["event"]) == ("close <*>", "close blk_1")
-    assert built["model"] == {"version": METADATA.model_version, "sha256": METADATA.onnx_sha256}
+    assert built["model"] == {
+        "version": METADATA.model_version,
+        "sha256": METADATA.onnx_sha256,
+        "metadata_sha256": metadata_digest(json.loads(METADATA.to_json())),
+    }
     assert built["source"] == {"topic": "logs", "partition": 3, "offset": 1234}
     assert built["event_time"] == "2023-11-14T22:13:20.123Z"
     assert built["detected_at"] == "2023-11-14T22:13:21.000Z"

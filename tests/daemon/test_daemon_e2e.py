@@ -113,7 +113,11 @@ def test_daemon_synthetic_stream_alerts_match_offline_oracle(
         line = line_of[source[1:]]
         assert alert["entity"] == log.entity_of_line[line]
         assert alert["event"] == log.lines[line]
-        assert alert["model"] == {"version": metadata.model_version, "sha256": metadata.onnx_sha256}
+        assert alert["model"] == {
+            "version": metadata.model_version,
+            "sha256": metadata.onnx_sha256,
+            "metadata_sha256": json.loads((synthetic_model / "model.json").read_text())["metadata_sha256"],
+        }
         assert alert["threshold"] == round(policy.threshold, 6)
         assert alert["kind"] == ("unknown_template" if source in unknown_sources else "event")
         assert alert["score"] == pytest.approx(expected[source], abs=SCORE_TOLERANCE)

@@ -139,8 +139,10 @@ def test_daemon_sigterm_under_load_exits_0_and_restart_resumes_without_replay(
     assert stopped["dead_letters"] == resumed["dead_letters"] == 0
     started = next(e for e in second.events() if e.get("event") == "started")
     assert started["entities_restored"] > 0
-    rules = load_bundle(synthetic_model).metadata.describe_rules()
+    metadata = load_bundle(synthetic_model).metadata
+    rules = metadata.describe_rules()
     assert {name: started[name] for name in rules} == rules  # as run --check prints them
+    assert started["model"] == metadata.identity()
 
     total_alerts = stopped["alerts"] + resumed["alerts"]
     alerts = read_all(kafka_bootstrap, alerts_topic, expected_count=total_alerts, timeout_s=30)
