@@ -124,11 +124,12 @@ def check_file(path: Path) -> None:
     """
     if not path.is_file():
         raise StateStoreError(f"{path}: not a regular file (a directory?); {START_EMPTY}")
-    if not accessible(path, os.R_OK | os.W_OK):
-        raise StateStoreError(
-            f"{path}: not readable and writable by this process (owned by another user?); "
-            "the state in it is untouched"
-        )
+    for beside in (path, path.with_name(f"{path.name}-wal"), path.with_name(f"{path.name}-shm")):
+        if (beside == path or beside.exists()) and not accessible(beside, os.R_OK | os.W_OK):
+            raise StateStoreError(
+                f"{beside}: not readable and writable by this process (owned by another user?); "
+                "the state in it is untouched"
+            )
     with open(path, "rb") as file:
         head = file.read(100)
         size = os.fstat(file.fileno()).st_size

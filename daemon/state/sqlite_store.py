@@ -197,14 +197,7 @@ class SqliteStateStore:
         except sqlite3.Error as exc:
             if conn is not None:
                 conn.close()
-            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-                raise StateStoreError(
-                    f"{self.path}: locked by another process ({exc}); close whatever holds it open "
-                    "(an sqlite3 shell, a backup tool) and start again; the state itself is intact"
-                ) from exc
-            raise StateStoreError(
-                f"{self.path}: not a readable logwarden state store ({exc}); {START_EMPTY}"
-            ) from exc
+            raise StateStoreError(describe_open_error(self.path, exc)) from exc
         except BaseException:
             if conn is not None:
                 conn.close()
@@ -351,3 +344,30 @@ def _entity_params(
         )
         for i, entity in enumerate(rows.entities)
     ]
+
+
+_LOCKED_ERRORS = ("SQLITE_BUSY", "SQLITE_LOCKED")
+_CANNOT_WRITE_ERRORS = ("SQLITE_FULL", "SQLITE_IOERR", "SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM")
+
+
+def describe_open_error(path: Path, exc: sqlite3.Error) -> str:
+    """Why an existing store could not be opened, with the advice that fits, by SQLite's error name.
+
+    Why it matters: "move the state aside" throws away every entity's state and the saved offsets,
+    right for a damaged file and wrong for a full disk or a ``-wal``/``-shm`` file left behind by
+    another user (a root ``sqlite3`` shell), where the file is intact and freeing space or fixing
+    the owner is the whole fix.  Only what SQLite does not name as one of those is taken for damage.
+    """
+    name = getattr(exc, "sqlite_errorname", None) or ""
+    if name.startswith(_LOCKED_ERRORS) or "locked" in str(exc):
+        return (
+            f"{path}: locked by another process ({exc}); close whatever holds it open "
+            "(an sqlite3 shell, a backup tool) and start again; the state itself is intact"
+        )
+    if name.startswith(_CANNOT_WRITE_ERRORS):
+        return (
+            f"{path}: cannot be opened for writing ({exc}, {name}): is the disk full, or are its "
+            f"{path.name}-wal and {path.name}-shm files beside it owned by another user? The state in "
+            "it is untouched: free space or give the files back to the service user, and start again"
+        )
+    return f"{path}: not a readable logwarden state store ({exc}); {START_EMPTY}"

@@ -18,7 +18,7 @@ from snapshots import assert_same_entity
 from structlog.testing import capture_logs
 
 from logwarden.daemon.state.memory_store import MemoryStateStore
-from logwarden.daemon.state.sqlite_store import DB_FILE, SqliteStateStore
+from logwarden.daemon.state.sqlite_store import DB_FILE, SqliteStateStore, describe_open_error
 from logwarden.daemon.state.store import (
     EntityRows,
     StateChanges,
@@ -614,3 +614,39 @@ def test_sqlite_store_damaged_value_in_a_migrated_column_is_refused_naming_it(
             list(again.load().rows)
     finally:
         again.close()
+
+
+def sqlite_error(message: str, name: str) -> sqlite3.Error:
+    """An error as SQLite raises it, with its extended error name."""
+    error = sqlite3.OperationalError(message)
+    error.sqlite_errorname = name  # type: ignore[attr-defined]
+    return error
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        sqlite_error("disk I/O error", "SQLITE_IOERR_SHMSIZE"),
+        sqlite_error("database or disk is full", "SQLITE_FULL"),
+        sqlite_error("attempt to write a readonly database", "SQLITE_READONLY"),
+        sqlite_error("unable to open database file", "SQLITE_CANTOPEN"),
+    ],
+)
+def test_sqlite_store_full_disk_or_unwritable_file_is_no_damage(error: sqlite3.Error) -> None:
+    """The state in the file is intact: the advice is to free space or fix the owner, not to move it aside."""
+    message = describe_open_error(Path("/var/lib/logwarden/state/state.sqlite3"), error)
+    assert "untouched" in message and "disk full" in message
+    assert "aside" not in message and "delete" not in message
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        sqlite_error("database disk image is malformed", "SQLITE_CORRUPT"),
+        sqlite_error("file is not a database", "SQLITE_NOTADB"),
+    ],
+)
+def test_sqlite_store_damaged_file_is_advised_to_be_moved_aside(error: sqlite3.Error) -> None:
+    """What SQLite calls corrupt or no database is damage: the one case for starting from empty state."""
+    message = describe_open_error(Path("/var/lib/logwarden/state/state.sqlite3"), error)
+    assert "not a readable logwarden state store" in message and "aside" in message

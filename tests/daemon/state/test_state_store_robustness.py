@@ -794,3 +794,25 @@ def test_sqlite_store_database_owned_by_another_user_is_refused(history: History
             result = outcome(store)
         assert_refused(result, store / DB_FILE, "not readable and writable")
         assert "delete" not in str(result)
+
+
+@pytest.mark.parametrize("leftover", ["-wal", "-shm"])
+def test_sqlite_store_wal_or_shm_file_of_another_user_is_refused_without_advising_deletion(
+    history: History, leftover: str
+) -> None:
+    """A root sqlite3 shell, or a killed ``sudo logwarden run``, leaves root-owned files beside the
+    database; SQLite then cannot write it, which is no damage: the advice must not be to move it aside."""
+    with world_reachable_copy(history) as store:
+        before = (store / DB_FILE).read_bytes()
+        beside = store / f"{DB_FILE}{leftover}"
+        beside.write_bytes(b"")
+        beside.chmod(0o600)
+        if running_as_root():
+            os.chown(beside, 0, 0)
+        else:
+            beside.chmod(0o400)
+        with unprivileged():
+            result = outcome(store)
+        assert_refused(result, beside, "not readable and writable", "untouched")
+        assert "delete" not in str(result) and "aside" not in str(result)
+        assert (store / DB_FILE).read_bytes() == before
