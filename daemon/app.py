@@ -29,12 +29,13 @@ from logwarden.daemon.kafka_client.group_commit import GroupCommitter
 from logwarden.daemon.policy import AlertPolicy
 from logwarden.daemon.processor import BatchProcessor
 from logwarden.daemon.service import DaemonService, LoopSettings
+from logwarden.daemon.state.memory_budget import check_table_fits, memory_limit_bytes
 from logwarden.daemon.state.sqlite_store import SqliteStateStore
 from logwarden.daemon.state.store import StoreHeader
 from logwarden.daemon.state.table import EntityStateTable
 from logwarden.daemon.systemd import SystemdNotifier
 from logwarden.daemon.training_input import training_input_differences
-from logwarden.errors import DeliveryError
+from logwarden.errors import ConfigError, DeliveryError
 from logwarden.logs import configure_logging, forward_library_logs
 from logwarden.model.bundle import load_bundle
 from logwarden.model.contract import ModelMetadata
@@ -138,13 +139,22 @@ def build_service(config: DaemonConfig) -> DaemonService:
     if differences:
         log.warning("input_differs_from_training", differences=differences)
     threshold = metadata.threshold if config.model.threshold is None else config.model.threshold
-    table = EntityStateTable(
-        num_layers=metadata.num_layers,
-        hidden_size=metadata.state_size,
-        capacity=config.state.max_entities,
-        initial_h=model.initial_h,
-        initial_c=model.initial_c,
+    check_table_fits(
+        config.state.max_entities, metadata.num_layers, metadata.state_size, memory_limit_bytes()
     )
+    try:
+        table = EntityStateTable(
+            num_layers=metadata.num_layers,
+            hidden_size=metadata.state_size,
+            capacity=config.state.max_entities,
+            initial_h=model.initial_h,
+            initial_c=model.initial_c,
+        )
+    except MemoryError as exc:
+        raise ConfigError(
+            f"state.max_entities: a table of {config.state.max_entities:,} entities cannot be allocated "
+            f"({exc or 'out of memory'}); lower it"
+        ) from exc
     store = SqliteStateStore(config.state.dir)
     store.open(
         StoreHeader(
@@ -219,6 +229,8 @@ def run_daemon(config_path: Path, *, check_only: bool = False) -> int:
         # The graph is opened as at start, so a model.onnx that disagrees with model.json fails here.
         OnnxStepModel.load(bundle, intra_op_threads=config.processing.onnx_threads)
         MessageDecoder.build(config.input, bundle.metadata)
+        shape = bundle.metadata
+        check_table_fits(config.state.max_entities, shape.num_layers, shape.state_size, memory_limit_bytes())
         report = {
             "config": config.as_loggable(),
             "model": bundle.metadata.model_version,

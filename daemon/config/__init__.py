@@ -9,6 +9,7 @@ kafka-python except for the options the daemon sets itself.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from logwarden.daemon.config.checks import parse_config
@@ -53,6 +54,20 @@ __all__ = [
 
 
 def load_config(path: str | Path) -> DaemonConfig:
-    """Read, parse and validate a YAML config file; ConfigError on any problem."""
+    """Read, parse and validate a YAML config file; ConfigError on any problem.
+
+    A relative ``model.path`` or ``state.dir`` is taken relative to the config file's directory,
+    never to the working directory: systemd starts the daemon in ``/``, so a ``run --check`` from
+    the state directory would otherwise pass with paths the service then cannot find.
+    """
     path = Path(path)
-    return parse_config(read_config_file(path), source=str(path))
+    return with_paths_from(parse_config(read_config_file(path), source=str(path)), path.absolute().parent)
+
+
+def with_paths_from(config: DaemonConfig, directory: Path) -> DaemonConfig:
+    """``config`` with its relative file system paths joined to ``directory``."""
+    return dataclasses.replace(
+        config,
+        model=dataclasses.replace(config.model, path=directory / config.model.path),
+        state=dataclasses.replace(config.state, dir=directory / config.state.dir),
+    )

@@ -29,6 +29,7 @@ from logwarden.daemon.config.sections import (
     StateConfig,
 )
 from logwarden.daemon.config.value_checks import (
+    ONNX_THREADS_MAXIMUM,
     SHUTDOWN_TIMEOUT_MAXIMUM,
     Check,
     boolean,
@@ -36,6 +37,7 @@ from logwarden.daemon.config.value_checks import (
     file_path,
     header_regex,
     integer_at_least,
+    integer_from_to,
     kafka_options,
     non_empty_string,
     non_negative_number,
@@ -278,7 +280,7 @@ _CHECKS: dict[type, dict[str, Check | type]] = {
     ProcessingConfig: {
         "batch_max_events": integer_at_least(1),
         "poll_timeout_ms": integer_at_least(0),
-        "onnx_threads": integer_at_least(1),
+        "onnx_threads": integer_from_to(1, ONNX_THREADS_MAXIMUM),
     },
     ShutdownConfig: {"timeout_seconds": number(positive=True, maximum=SHUTDOWN_TIMEOUT_MAXIMUM)},
     LoggingConfig: {"level": one_of(LOG_LEVELS), "kafka_level": one_of(LOG_LEVELS)},

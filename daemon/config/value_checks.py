@@ -114,6 +114,23 @@ def integer_at_least(minimum: int) -> Check:
     return check
 
 
+def integer_from_to(minimum: int, maximum: int) -> Check:
+    """The check for a whole number from ``minimum`` to ``maximum`` (a bool is not one)."""
+
+    def check(reader: KeyErrors, key: str, value: Any) -> int:
+        if not is_kafka_int(value, minimum) or value > maximum:
+            raise reader.error(key, f"expected an integer from {minimum} to {maximum:,}, got {shown(value)}")
+        return value
+
+    return check
+
+
+ONNX_THREADS_MAXIMUM = 64
+"""onnxruntime starts every intra-op thread when the graph is loaded: 100,000 took minutes, then
+failed with a bad_alloc blamed on model.onnx (exit 4).  More threads than cores only slows a call
+(one is the default and the measured best, benchmarks/README.md), so 64 is far past any use."""
+
+
 def number(*, positive: bool, maximum: float | None = None) -> Check:
     """The check for a finite number, above 0 when ``positive``, at most ``maximum`` when given."""
 

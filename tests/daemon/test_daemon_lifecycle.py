@@ -158,6 +158,7 @@ def test_daemon_sigterm_under_load_exits_0_and_restart_resumes_without_replay(
         ("state", "ttl_seconds", -5, "state.ttl_seconds"),
         ("kafka", "grup_id", "typo", "kafka.grup_id"),
         ("state", "max_entities", 10, "state.max_entities"),
+        ("state", "max_entities", 2_147_483_647, "state.max_entities"),
         ("kafka", "consumer", {"enable_auto_commit": True}, "kafka.consumer.enable_auto_commit"),
     ],
 )

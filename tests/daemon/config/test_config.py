@@ -101,6 +101,22 @@ def test_example_config_equals_minimal_with_defaults() -> None:
     assert load_config(EXAMPLE) == parse_config(minimal())
 
 
+def test_load_config_relative_paths_are_relative_to_the_config_files_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """systemd starts the daemon in /: a relative model.path must not depend on where --check ran."""
+    raw = minimal()
+    raw["model"]["path"] = "model"
+    raw["state"]["dir"] = "../state"
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "config.yaml").write_text(yaml.safe_dump(raw), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    config = load_config("etc/config.yaml")
+    assert config.model.path == tmp_path / "etc" / "model"
+    assert config.state.dir == tmp_path / "etc" / ".." / "state"
+    assert load_config(EXAMPLE).model.path == Path("/var/lib/logwarden/model"), "absolute paths stay"
+
+
 def test_example_config_documents_every_field() -> None:
     """Every field of the config model appears as a key in config.example.yaml."""
     text = EXAMPLE.read_text(encoding="utf-8")
@@ -174,6 +190,7 @@ def test_example_config_every_key_has_comment() -> None:
         ("processing.batch_max_events", 0, "processing.batch_max_events"),
         ("processing.poll_timeout_ms", -1, "processing.poll_timeout_ms"),
         ("processing.onnx_threads", 0, "processing.onnx_threads"),
+        ("processing.onnx_threads", 100_000, "processing.onnx_threads"),
         ("shutdown.timeout_seconds", float("inf"), "shutdown.timeout_seconds"),
         ("shutdown.timeout_seconds", 3601, "shutdown.timeout_seconds"),
         ("logging.level", "verbose", "logging.level"),

@@ -102,9 +102,10 @@ def boolean(value: Any) -> bool:
     return type(value) is bool
 
 
-def integer(minimum: int) -> Callable[[Any], bool]:
-    """A whole number from ``minimum`` to the Int32 bound (``value_checks.INTEGER_MAXIMUM`` says why)."""
-    return lambda value: type(value) is int and minimum <= value <= INT32_MAX
+def integer(minimum: int, maximum: int = INT32_MAX) -> Callable[[Any], bool]:
+    """A whole number from ``minimum`` to ``maximum``, by default the Int32 bound
+    (``value_checks.INTEGER_MAXIMUM`` says why)."""
+    return lambda value: type(value) is int and minimum <= value <= maximum
 
 
 def finite(value: Any) -> bool:
@@ -198,7 +199,7 @@ KEYS: dict[str, Key] = {
     "state.checkpoint_interval_seconds": Key(number_above(0)),
     "processing.batch_max_events": Key(integer(1)),
     "processing.poll_timeout_ms": Key(integer(0)),
-    "processing.onnx_threads": Key(integer(1)),
+    "processing.onnx_threads": Key(integer(1, 64)),
     "shutdown.timeout_seconds": Key(lambda value: number_above(0)(value) and value <= 3600),  # an hour
     "logging.level": Key(one_of(*LOG_LEVELS)),
     "logging.kafka_level": Key(one_of(*LOG_LEVELS)),
