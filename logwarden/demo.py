@@ -84,8 +84,13 @@ def write_config(path: Path, bootstrap: str, model_dir: Path, state_dir: Path, j
         "input": {"format": "json", **json_input}
         if json_events
         else {"format": "raw", "entity": {"regex": ENTITY_REGEX}},
-        "model": {"path": str(model_dir)},
-        "state": {"dir": str(state_dir), "ttl_seconds": TTL_SECONDS, "checkpoint_interval_seconds": 2.0},
+        # Absolute: the daemon reads relative paths from the config file's directory.
+        "model": {"path": str(model_dir.absolute())},
+        "state": {
+            "dir": str(state_dir.absolute()),
+            "ttl_seconds": TTL_SECONDS,
+            "checkpoint_interval_seconds": 2.0,
+        },
         "logging": {"level": "info"},
     }
     path.write_text(yaml.safe_dump(config, sort_keys=False))
