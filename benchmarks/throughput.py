@@ -208,8 +208,9 @@ def daemon_config(
             "consumer": FAST_GROUP,
         },
         "input": {"format": "raw", "entity": {"regex": ENTITY_REGEX}},
-        "model": {"path": str(model)},
-        "state": {"dir": str(state), **state_extra},
+        # Absolute: the daemon reads relative paths from the config file's directory (the work dir).
+        "model": {"path": str(model.absolute())},
+        "state": {"dir": str(state.absolute()), **state_extra},
         "logging": {"level": "info"},
     }
 
