@@ -12,7 +12,7 @@ Pure: the settings and the model's metadata in, sentences out.
 from __future__ import annotations
 
 from logwarden.daemon.config import InputConfig
-from logwarden.events.json_events import trained_json_fields
+from logwarden.events.json_events import trained_entity_regex, trained_json_fields
 from logwarden.model.contract import ModelMetadata
 
 
@@ -26,6 +26,12 @@ def training_input_differences(config: InputConfig, metadata: ModelMetadata) -> 
     trained = trained_json_fields(metadata)
     trained_regex = _trained_entity_regex(metadata)
     differences = []
+    if metadata.input_kind == "logs" and config.format == "json" and config.json.event_field is not None:
+        differences.append(
+            f"input.json.event_field is '{config.json.event_field}'; the model was trained on messages, "
+            "so its event keys are its mined template ids (T0, T1, ...) and any other key is UNKNOWN "
+            "and alerts: remove it to match the messages against the templates"
+        )
     if trained is not None:
         if config.format != "json":
             return [
@@ -59,6 +65,4 @@ def _trained_entity_regex(metadata: ModelMetadata) -> str | None:
     """The entity regex the model's training used: its parser's, or for event keys its input's."""
     if metadata.parser is not None:
         return metadata.parser.entity_regex
-    source = metadata.training.get("input")
-    regex = source.get("entity_regex") if isinstance(source, dict) else None
-    return regex if isinstance(regex, str) else None
+    return trained_entity_regex(metadata)

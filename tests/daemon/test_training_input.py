@@ -102,3 +102,14 @@ def test_a_model_of_event_keys_names_another_event_field_and_entity_regex() -> N
         r"input.entity.regex 'uid=(\d+)' differs from the entity regex the model was trained with, "
         r"'user=(\w+)'",
     ]
+
+
+def test_an_event_field_for_a_model_trained_on_messages_is_named_raw_or_json_alike() -> None:
+    """Its event keys are mined template ids: a field of upstream event codes would make every event
+    UNKNOWN, and that is worth a line at start (T<i> keys sent on purpose remain possible)."""
+    by_event_field = InputConfig(
+        format="json", entity=EntityConfig(field="job.id"), json=JsonInputConfig(event_field="event.code")
+    )
+    for trained_on in ({"format": "raw"}, JSON_BY_FIELD):
+        differences = training_input_differences(by_event_field, model(trained_on, None))
+        assert any(d.startswith("input.json.event_field is 'event.code'") for d in differences), differences
