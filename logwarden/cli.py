@@ -253,8 +253,21 @@ def _log_fatal_daemon_error() -> None:
     )
 
 
+TRAINING_EXTRA_MODULES = ("torch", "onnx")
+"""What ``pip install 'logwarden[train]'`` adds, and the daemon's install leaves out."""
+
+
 def _handle_train(args: argparse.Namespace) -> int:
-    from logwarden.train.cli_support import run_training  # torch is imported only for training
+    try:
+        from logwarden.train.cli_support import run_training  # torch is imported only for training
+    except ModuleNotFoundError as exc:
+        if exc.name not in TRAINING_EXTRA_MODULES:
+            raise
+        raise TrainingError(
+            f"training needs PyTorch and onnx, which this install lacks (no module {exc.name!r}): "
+            "install the train extra (pip install 'logwarden[train]') in a virtualenv of its own; "
+            "the daemon and score/eval run without it"
+        ) from exc
 
     summary = run_training(args)
     print(json.dumps(summary, sort_keys=True))

@@ -813,3 +813,18 @@ def test_cli_eval_reports_the_count_gate_threshold_in_force(
     with_gate, without = json.loads(gated.stdout), json.loads(plain.stdout)
     assert with_gate["count_gate_threshold"] == 0.0 and with_gate["tpr"] == with_gate["fpr"] == 1.0
     assert without["count_gate_threshold"] is None and without["fpr"] < 1.0
+
+
+def test_train_without_the_train_extra_says_what_to_install(tmp_path: Path) -> None:
+    """The daemon's virtualenv has no PyTorch: ``train`` there says so, not a ModuleNotFoundError."""
+    sequences = tmp_path / "s.txt"
+    sequences.write_text("1 2 3\n", encoding="utf-8")
+    # A process of its own, where import torch fails as when it is absent.
+    script = (
+        "import sys; sys.modules['torch'] = None; from logwarden.cli import main; "
+        f"sys.exit(main(['train', '--sequences', {str(sequences)!r}, '--out', {str(tmp_path / 'm')!r}]))"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == EXIT_TRAINING, result.stderr
+    assert "no module 'torch'" in result.stderr and "pip install 'logwarden[train]'" in result.stderr
+    assert "Traceback" not in result.stderr
