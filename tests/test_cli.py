@@ -260,12 +260,13 @@ def test_cli_score_logs_reads_lines_as_the_daemon_receives_them(
 def test_cli_score_logs_lists_a_new_event_once_whatever_its_values(
     log_model: TrainedModel, tmp_path: Path
 ) -> None:
-    """new_templates names new events, masked: three lines differing only in a number are one."""
+    """new_templates names new events, masked, the entity a wildcard: three lines of three jobs
+    differing only in a number are one."""
     path = tmp_path / "new.log"
     write_lines(
         path,
         [
-            f"2026-11-21T10:00:0{n}.000Z host-3 scheduler[7]: job_1000 exploded with code {n}"
+            f"2026-11-21T10:00:0{n}.000Z host-3 scheduler[7]: job_100{n} exploded with code {n}"
             for n in (1, 2, 3)
         ],
     )
@@ -273,7 +274,7 @@ def test_cli_score_logs_lists_a_new_event_once_whatever_its_values(
     assert result.returncode == 0, result.stderr
     summary = stderr_summary(result)
     assert summary["unknown_template_lines"] == 3
-    assert summary["new_templates"] == ["job_1000 exploded with code <NUM>"]
+    assert summary["new_templates"] == ["<*> exploded with code <NUM>"]
 
 
 def test_cli_train_logs_records_parser_settings(log_model: TrainedModel) -> None:

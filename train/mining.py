@@ -8,19 +8,17 @@ handler, no pickled snapshot.  Masking is ours, applied before Drain3 sees a lin
 
 from __future__ import annotations
 
-import functools
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from drain3 import TemplateMiner
 from drain3.template_miner_config import TemplateMinerConfig
 
-from logwarden.events.entity import RegexEntityExtractor
+from logwarden.events.entity import RegexEntityExtractor, entity_as_wildcard
 from logwarden.events.header import HeaderStripper
 from logwarden.events.json_events import JsonEventReader, JsonFields, JsonLineTally, read_json_lines
 from logwarden.events.masking import Masker
-from logwarden.events.templates import NO_MATCH, WILDCARD, TemplateMatcher
+from logwarden.events.templates import NO_MATCH, TemplateMatcher
 from logwarden.model.contract import ParserSettings
 
 
@@ -100,30 +98,6 @@ def mine_templates(
             templates.append(template)
         index_of_cluster[cluster.cluster_id] = index
     return DrainMining(templates=templates, assigned=[index_of_cluster[c] for c in cluster_ids])
-
-
-def entity_as_wildcard(masked_content: str, entity: str) -> str:
-    """``masked_content`` with each token that names ``entity`` replaced by Drain's wildcard ``<*>``.
-
-    An entity the masking rules leave in place (``job_12``: digits glued to a word are no number)
-    would otherwise reach Drain3 as a word.  On short messages (``job_12 start``, ``job_12
-    done``) Drain3 then merges the events of one entity instead of one event of all entities, and
-    mines one template per entity, none of which fits the next entity's lines (UNKNOWN, an alert,
-    for every event of every new entity).  A whole token goes, punctuation around the entity
-    included (``job_12:``), because the matcher's wildcard stands for a whole token; a token merely
-    containing the entity's text inside a longer word (``job_123`` for ``job_12``) stays.  Only
-    mining sees this; the matcher's ``<*>`` then fits any entity's token at that place.
-    """
-    if entity not in masked_content:
-        return masked_content
-    naming = _entity_token_pattern(entity)
-    return " ".join(WILDCARD if naming.search(token) else token for token in masked_content.split())
-
-
-@functools.lru_cache(maxsize=4096)
-def _entity_token_pattern(entity: str) -> re.Pattern[str]:
-    """The entity's text, not inside a longer word: what makes a token name it."""
-    return re.compile(rf"(?<![\w-]){re.escape(entity)}(?![\w-])")
 
 
 def mine_log_lines(

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from logwarden.errors import ConfigError, InputFormatError
-from logwarden.events.entity import RegexEntityExtractor
+from logwarden.events.entity import RegexEntityExtractor, entity_as_wildcard
 from logwarden.events.header import HeaderStripper
 from logwarden.events.json_events import (
     JsonEventReader,
@@ -282,7 +282,7 @@ def _group_events(
         template_index = matcher.match_one(content)
         if template_index < 0:
             summary.unknown_template_lines += 1
-            new_template = masker.mask(content)
+            new_template = entity_as_wildcard(masker.mask(content), entity)
             summary.new_templates[new_template] = summary.new_templates.get(new_template, 0) + 1
             event_id = UNKNOWN_ID
         else:

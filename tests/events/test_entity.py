@@ -1,11 +1,11 @@
-"""Entity extraction: whole match, group 1, no match, invalid regex."""
+"""Entity extraction: whole match, group 1, no match, invalid regex; an entity's token as a wildcard."""
 
 from __future__ import annotations
 
 import pytest
 
 from logwarden.errors import ConfigError
-from logwarden.events.entity import RegexEntityExtractor
+from logwarden.events.entity import RegexEntityExtractor, entity_as_wildcard
 
 
 def test_entity_extractor_without_group_returns_first_whole_match() -> None:
@@ -36,3 +36,21 @@ def test_entity_extractor_invalid_regex_raises_config_error_naming_it() -> None:
     with pytest.raises(ConfigError) as caught:
         RegexEntityExtractor(regex)
     assert repr(regex) in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("masked", "entity", "expected"),
+    [
+        ("job_12 start", "job_12", "<*> start"),
+        ("ended job_12: ok (job_12)", "job_12", "ended <*> ok <*>"),
+        ("job_123 start", "job_12", "job_123 start"),
+        ("user alice logged in from <IP>", "alice", "user <*> logged in from <IP>"),
+        ("malice aforethought", "alice", "malice aforethought"),
+        ("deleted <BLK>", "blk_7", "deleted <BLK>"),
+    ],
+)
+def test_entity_as_wildcard_replaces_whole_tokens_naming_the_entity_only(
+    masked: str, entity: str, expected: str
+) -> None:
+    """The matcher's wildcard stands for one whole token, so the token goes whole; a longer word stays."""
+    assert entity_as_wildcard(masked, entity) == expected

@@ -99,7 +99,7 @@ def test_score_log_lines_lines_without_entity_are_counted(trained_bundle: ModelB
     )
     assert [r["entity"] for r in records] == ["job_7", "job_8"]
     assert (summary.lines, summary.lines_without_entity, summary.unknown_template_lines) == (4, 1, 1)
-    assert summary.new_templates == {"weird job_8": 1}
+    assert summary.new_templates == {"weird <*>": 1}
     assert records[1]["anomalous"]
 
 

@@ -19,7 +19,6 @@ from logwarden.events.raw import RawLineParser, parser_settings
 from logwarden.events.templates import NO_MATCH, WILDCARD, TemplateMatcher
 from logwarden.train.mining import (
     MinedLogs,
-    entity_as_wildcard,
     mine_json_lines,
     mine_log_lines,
     mine_templates,
@@ -248,24 +247,6 @@ def test_mine_short_messages_give_one_template_per_event_not_one_per_entity() ->
         ("job_1000", 1),
         ("job_1000", 2),
     ]
-
-
-@pytest.mark.parametrize(
-    ("masked", "entity", "expected"),
-    [
-        ("job_12 start", "job_12", "<*> start"),
-        ("ended job_12: ok (job_12)", "job_12", "ended <*> ok <*>"),
-        ("job_123 start", "job_12", "job_123 start"),
-        ("user alice logged in from <IP>", "alice", "user <*> logged in from <IP>"),
-        ("malice aforethought", "alice", "malice aforethought"),
-        ("deleted <BLK>", "blk_7", "deleted <BLK>"),
-    ],
-)
-def test_entity_as_wildcard_replaces_whole_tokens_naming_the_entity_only(
-    masked: str, entity: str, expected: str
-) -> None:
-    """The matcher's wildcard stands for one whole token, so the token goes whole; a longer word stays."""
-    assert entity_as_wildcard(masked, entity) == expected
 
 
 def test_mine_a_lower_similarity_merges_short_messages_differing_in_one_word() -> None:
