@@ -103,15 +103,7 @@ and would fail far from the config (a 400-digit ``poll_timeout_ms`` overflows in
 
 def integer_at_least(minimum: int) -> Check:
     """The check for a whole number from ``minimum`` to ``INTEGER_MAXIMUM`` (a bool is not one)."""
-
-    def check(reader: KeyErrors, key: str, value: Any) -> int:
-        if not is_kafka_int(value, minimum):
-            raise reader.error(
-                key, f"expected an integer from {minimum} to {INTEGER_MAXIMUM:,}, got {shown(value)}"
-            )
-        return value
-
-    return check
+    return integer_from_to(minimum, INTEGER_MAXIMUM)
 
 
 def integer_from_to(minimum: int, maximum: int) -> Check:
