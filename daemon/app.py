@@ -29,7 +29,7 @@ from logwarden.daemon.kafka_client.group_commit import GroupCommitter
 from logwarden.daemon.policy import AlertPolicy
 from logwarden.daemon.processor import BatchProcessor
 from logwarden.daemon.service import DaemonService, LoopSettings
-from logwarden.daemon.state.memory_budget import check_table_fits, memory_limit_bytes
+from logwarden.daemon.state.memory_budget import check_model_table_fits
 from logwarden.daemon.state.sqlite_store import SqliteStateStore
 from logwarden.daemon.state.store import StoreHeader
 from logwarden.daemon.state.table import EntityStateTable
@@ -139,9 +139,7 @@ def build_service(config: DaemonConfig) -> DaemonService:
     if differences:
         log.warning("input_differs_from_training", differences=differences)
     threshold = metadata.threshold if config.model.threshold is None else config.model.threshold
-    check_table_fits(
-        config.state.max_entities, metadata.num_layers, metadata.state_size, memory_limit_bytes()
-    )
+    check_model_table_fits(config.state.max_entities, metadata)
     try:
         table = EntityStateTable(
             num_layers=metadata.num_layers,
@@ -229,8 +227,7 @@ def run_daemon(config_path: Path, *, check_only: bool = False) -> int:
         # The graph is opened as at start, so a model.onnx that disagrees with model.json fails here.
         OnnxStepModel.load(bundle, intra_op_threads=config.processing.onnx_threads)
         MessageDecoder.build(config.input, bundle.metadata)
-        shape = bundle.metadata
-        check_table_fits(config.state.max_entities, shape.num_layers, shape.state_size, memory_limit_bytes())
+        check_model_table_fits(config.state.max_entities, bundle.metadata)
         report = {
             "config": config.as_loggable(),
             "model": bundle.metadata.model_version,

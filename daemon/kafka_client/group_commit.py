@@ -126,13 +126,9 @@ class GroupCommitter:
             self._retry_at = self._monotonic() + self._retry_wait
             self._unconfirmed.update(offsets)
             return describe_refusal(exc)
-        self.confirmed(offsets)
+        # Accepted: earlier refused offsets of these partitions are superseded.
+        self.forget(offsets)
         return None
-
-    def confirmed(self, offsets: GroupOffsets) -> None:
-        """The group accepted ``offsets``: earlier refused offsets of those partitions are superseded."""
-        for partition in offsets:
-            self._unconfirmed.pop(partition, None)
 
     @property
     def unconfirmed(self) -> GroupOffsets:

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from logwarden.errors import ConfigError
+from logwarden.model.contract import ModelMetadata
 
 SLOT_BYTES = 50
 """Per table slot besides h and c: last_seen, events, count profile, surprise, partition, flags,
@@ -76,3 +77,8 @@ def check_table_fits(max_entities: int, num_layers: int, state_size: int, limit:
             f"{SLOT_BYTES + TRACKED_ENTITY_BYTES} bytes), more than the {limit / 2**30:,.1f} GiB this "
             "process may use (the host's memory, or systemd's MemoryMax=); lower it"
         )
+
+
+def check_model_table_fits(max_entities: int, metadata: ModelMetadata) -> None:
+    """``check_table_fits`` for ``metadata``'s state shape against this process's memory limit."""
+    check_table_fits(max_entities, metadata.num_layers, metadata.state_size, memory_limit_bytes())
