@@ -97,7 +97,7 @@ class Emitter:
         """
         session_scores = ended.session_scores
         by_end, by_counts = self._policy.decide_session_ends(
-            ended.scores, session_scores, ended.count_profile
+            ended.scores, session_scores, ended.count_profile, ended.unknown_events
         )
         gate = self._policy.count_gate
         gate_threshold = self._threshold if gate is None else gate.threshold  # by_counts needs a gate

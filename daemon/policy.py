@@ -45,20 +45,25 @@ class AlertPolicy:
         return (scores > self.threshold) | (event_ids == UNKNOWN_ID)
 
     def decide_session_ends(
-        self, end_scores: np.ndarray, session_scores: np.ndarray, count_profiles: np.ndarray
+        self,
+        end_scores: np.ndarray,
+        session_scores: np.ndarray,
+        count_profiles: np.ndarray,
+        unknown_events: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray]:
         """(by END, by counts): boolean masks of the ended sessions that raise an alert, and why.
 
         A session alerts by END when ending where it did is itself surprising.  The count gate
         flags the others whose counts no training session had and whose largest surprise
         (``session_scores``, END included) exceeds the gate's threshold, unless an event of the
-        session already exceeded the model's threshold and alerted then: one alert says enough.
+        session already alerted, by exceeding the model's threshold or by matching no template
+        (``unknown_events``): one alert says enough.
         """
         end_scores = np.asarray(end_scores)
         by_end = end_scores > self.threshold
         if self.count_gate is None:
             return by_end, np.zeros_like(by_end)
         session_scores = np.asarray(session_scores)
-        already = session_scores > self.threshold
+        already = (session_scores > self.threshold) | (np.asarray(unknown_events) > 0)
         by_counts = self.count_gate.flags(count_profiles, session_scores) & ~by_end & ~already
         return by_end, by_counts

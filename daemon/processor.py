@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from logwarden.daemon.state.table import EntityStateTable
-from logwarden.model.contract import END_ID
+from logwarden.model.contract import END_ID, UNKNOWN_ID
 from logwarden.model.count_gate import event_weights
 from logwarden.scoring.session import StepModel, surprise_of
 
@@ -36,6 +36,7 @@ class EndedSessions:
     last_seen: np.ndarray  # float64 [E]: time of its last event
     count_profile: np.ndarray  # uint64 [E]: multiset hash of the session's events (count_gate.py)
     max_surprise: np.ndarray  # float32 [E]: largest surprise of its events; NaN if not tracked
+    unknown_events: np.ndarray  # int64 [E]: its events that matched no template (each alerted already)
 
     @property
     def session_scores(self) -> np.ndarray:
@@ -56,6 +57,7 @@ def no_ended_sessions() -> EndedSessions:
         np.empty(0),
         np.empty(0, np.uint64),
         np.empty(0, np.float32),
+        np.empty(0, np.int64),
     )
 
 
@@ -161,6 +163,7 @@ class BatchProcessor:
                     times[piece],
                     count_weights=self._count_weights(step_log_probs.shape[1])[ids],
                     surprise=scores[piece],
+                    unknown=ids == UNKNOWN_ID,
                 )
         if log_probs is None:
             log_probs = np.empty((0, 0), np.float32)
@@ -187,6 +190,7 @@ class BatchProcessor:
             last_seen=table.last_seen[slots].copy(),
             count_profile=table.count_profile[slots].copy(),
             max_surprise=table.max_surprise[slots].copy(),
+            unknown_events=table.unknown_events[slots].copy(),
         )
 
     def _end_stale_sessions(
@@ -221,6 +225,7 @@ class BatchProcessor:
             last_seen=np.concatenate([s.last_seen for s in sessions]),
             count_profile=np.concatenate([s.count_profile for s in sessions]),
             max_surprise=np.concatenate([s.max_surprise for s in sessions]),
+            unknown_events=np.concatenate([s.unknown_events for s in sessions]),
         )
 
     def score_session_end(self, slots: np.ndarray) -> ScoredBatch:

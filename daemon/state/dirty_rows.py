@@ -63,4 +63,5 @@ class DirtyRows:
             events_applied=table.events_applied[idx],
             count_profile=table.count_profile[idx],
             max_surprise=table.max_surprise[idx],
+            unknown_events=table.unknown_events[idx],
         )

@@ -34,6 +34,7 @@ class _StoredRow(NamedTuple):
     events_applied: int
     count_profile: int
     max_surprise: float
+    unknown_events: int
 
 
 class MemoryStateStore:
@@ -88,6 +89,7 @@ class MemoryStateStore:
                     int(chunk.events_applied[i]),
                     int(chunk.count_profile[i]),
                     float(chunk.max_surprise[i]),
+                    int(chunk.unknown_events[i]),
                 )
         if midway is not None:
             midway()
@@ -115,4 +117,5 @@ class MemoryStateStore:
                 events_applied=np.array([row.events_applied for _, row in chunk], np.int64),
                 count_profile=np.array([row.count_profile for _, row in chunk], np.uint64),
                 max_surprise=np.array([row.max_surprise for _, row in chunk], np.float32),
+                unknown_events=np.array([row.unknown_events for _, row in chunk], np.int64),
             )

@@ -59,6 +59,17 @@ _ENTITIES_V2 = """CREATE TABLE entities (
         count_profile INTEGER NOT NULL,
         max_surprise REAL
     )"""
+_ENTITIES_V3 = """CREATE TABLE entities (
+        entity TEXT PRIMARY KEY,
+        kafka_partition INTEGER NOT NULL,
+        h BLOB NOT NULL,
+        c BLOB NOT NULL,
+        last_seen REAL NOT NULL,
+        events_applied INTEGER NOT NULL,
+        count_profile INTEGER NOT NULL,
+        max_surprise REAL,
+        unknown_events INTEGER NOT NULL
+    )"""
 _OFFSETS_TABLE = """CREATE TABLE offsets (
         topic TEXT NOT NULL,
         kafka_partition INTEGER NOT NULL,
@@ -66,20 +77,36 @@ _OFFSETS_TABLE = """CREATE TABLE offsets (
         PRIMARY KEY (topic, kafka_partition)
     )"""
 
-SCHEMA = (_HEADER_TABLE, _ENTITIES_V2, _OFFSETS_TABLE)
+SCHEMA = (_HEADER_TABLE, _ENTITIES_V3, _OFFSETS_TABLE)
 """What a new file is created with (STORE_FORMAT_VERSION)."""
 
 _ADDED_IN_V2 = ("count_profile INTEGER NOT NULL DEFAULT 0", "max_surprise REAL")
 """Columns a version 1 file gains: every saved session gets count_profile 0 and max_surprise NULL
 (NaN, not tracked), so the count gate ignores it until it ends.  ADD COLUMN changes no row."""
 
+_ADDED_IN_V3 = ("unknown_events INTEGER NOT NULL DEFAULT 0",)
+"""The column a version 2 file gains: a saved session counts no unknown event, as before version 3,
+so one that held some may still get the count gate's alert at its end besides theirs."""
+
 MIGRATIONS = {
     1: (
         *(f"ALTER TABLE entities ADD COLUMN {column}" for column in _ADDED_IN_V2),
         "UPDATE header SET format_version = 2 WHERE id = 1",
     ),
+    2: (
+        *(f"ALTER TABLE entities ADD COLUMN {column}" for column in _ADDED_IN_V3),
+        "UPDATE header SET format_version = 3 WHERE id = 1",
+    ),
 }
 """The statements that bring a file of format version N to version N + 1."""
+
+MIGRATION_NOTES = {
+    1: "sessions in progress are left to the model's threshold (their event counts were not kept) "
+    "until they end",
+    2: "sessions in progress count no unknown event from before the upgrade: one that held one may get an "
+    "unseen_counts alert at its end besides its unknown_template alert",
+}
+"""What migrating from format version N means for the sessions in progress, for the log."""
 
 
 def _with_added_columns(create: str, columns: tuple[str, ...]) -> str:
@@ -109,7 +136,12 @@ def _tables(*statements: str) -> dict[str, frozenset[str]]:
 # STORE_FORMAT_VERSION and a migration.
 _ACCEPTED_TABLES = {
     1: _tables(_HEADER_TABLE, _ENTITIES_V1, _OFFSETS_TABLE),
-    2: _tables(*SCHEMA, _with_added_columns(_ENTITIES_V1, _ADDED_IN_V2)),
+    2: _tables(_HEADER_TABLE, _ENTITIES_V2, _OFFSETS_TABLE, _with_added_columns(_ENTITIES_V1, _ADDED_IN_V2)),
+    3: _tables(
+        *SCHEMA,
+        _with_added_columns(_ENTITIES_V2, _ADDED_IN_V3),
+        _with_added_columns(_ENTITIES_V1, _ADDED_IN_V2 + _ADDED_IN_V3),
+    ),
 }
 
 STORAGE_CLASS = {type(None): "NULL", int: "an integer", float: "a real", str: "text", bytes: "a blob"}
@@ -222,7 +254,7 @@ def decode_rows(batch: list[Any], header: StoreHeader, where: str) -> EntityRows
     SQLite keeps whatever type a value was written with, whatever the column says, so an edited
     row may hold text where a BLOB or a number belongs.
     """
-    entities, partitions, hs, cs, last_seen, events, profiles, surprises = zip(*batch, strict=True)
+    entities, partitions, hs, cs, last_seen, events, profiles, surprises, unknown = zip(*batch, strict=True)
     columns: tuple[tuple[str, tuple[Any, ...], set[type]], ...] = (
         ("entity", entities, {str}),
         ("kafka_partition", partitions, {int}),
@@ -232,6 +264,7 @@ def decode_rows(batch: list[Any], header: StoreHeader, where: str) -> EntityRows
         ("events_applied", events, {int}),
         ("count_profile", profiles, {int}),
         ("max_surprise", surprises, {float, type(None)}),
+        ("unknown_events", unknown, {int}),
     )
     for column, values, kinds in columns:
         if not set(map(type, values)) <= kinds:
@@ -267,6 +300,7 @@ def decode_rows(batch: list[Any], header: StoreHeader, where: str) -> EntityRows
         # Written as the int64 with the same bits (SQLite's integers are signed 64-bit).
         count_profile=np.array(profiles, np.int64).view(np.uint64),
         max_surprise=max_surprise,
+        unknown_events=np.array(unknown, np.int64),
     )
 
 

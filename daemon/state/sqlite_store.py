@@ -25,6 +25,7 @@ import structlog
 
 from logwarden.daemon.state.sqlite_format import (
     FLOAT32_LE,
+    MIGRATION_NOTES,
     MIGRATIONS,
     SCHEMA,
     accessible,
@@ -59,12 +60,15 @@ LOCK_FILE = "lock"
 """Held (flock) by the process that has the store open: two daemons on one state.dir would each
 overwrite the other's checkpoints, so the second is refused at start, naming the first's pid."""
 
-_ENTITY_COLUMNS = "entity, kafka_partition, h, c, last_seen, events_applied, count_profile, max_surprise"
+_ENTITY_COLUMNS = (
+    "entity, kafka_partition, h, c, last_seen, events_applied, count_profile, max_surprise, unknown_events"
+)
 _UPSERT_ENTITY = f"""INSERT INTO entities ({_ENTITY_COLUMNS})
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (entity) DO UPDATE SET kafka_partition = excluded.kafka_partition, h = excluded.h,
         c = excluded.c, last_seen = excluded.last_seen, events_applied = excluded.events_applied,
-        count_profile = excluded.count_profile, max_surprise = excluded.max_surprise"""
+        count_profile = excluded.count_profile, max_surprise = excluded.max_surprise,
+        unknown_events = excluded.unknown_events"""
 _UPSERT_OFFSET = """INSERT INTO offsets (topic, kafka_partition, next_offset) VALUES (?, ?, ?)
     ON CONFLICT (topic, kafka_partition) DO UPDATE SET next_offset = excluded.next_offset"""
 
@@ -185,8 +189,7 @@ class SqliteStateStore:
                     path=str(self.path),
                     from_format_version=stored.format_version,
                     format_version=STORE_FORMAT_VERSION,
-                    note="sessions in progress are left to the model's threshold (their event counts "
-                    "were not kept) until they end",
+                    note=MIGRATION_NOTES[stored.format_version],
                 )
             # Only now: switching a file to WAL writes to it, and a foreign file must stay untouched.
             conn.execute("PRAGMA journal_mode=WAL")
@@ -322,7 +325,7 @@ class SqliteStateStore:
 
 def _entity_params(
     rows: EntityRows, row_bytes: int
-) -> list[tuple[str, int, bytes, bytes, float, int, int, float | None]]:
+) -> list[tuple[str, int, bytes, bytes, float, int, int, float | None, int]]:
     h_bytes = np.ascontiguousarray(rows.h, FLOAT32_LE).tobytes()
     c_bytes = np.ascontiguousarray(rows.c, FLOAT32_LE).tobytes()
     partitions = rows.partition.tolist()
@@ -331,6 +334,7 @@ def _entity_params(
     # SQLite's integers are signed 64-bit: the hash is stored as the int64 with the same bits.
     profiles = rows.count_profile.view(np.int64).tolist()
     surprises = [None if math.isnan(value) else value for value in rows.max_surprise.tolist()]
+    unknown = rows.unknown_events.tolist()
     return [
         (
             entity,
@@ -341,6 +345,7 @@ def _entity_params(
             events[i],
             profiles[i],
             surprises[i],
+            unknown[i],
         )
         for i, entity in enumerate(rows.entities)
     ]

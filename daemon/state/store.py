@@ -19,8 +19,9 @@ import numpy as np
 
 from logwarden.errors import StateStoreError, shown
 
-STORE_FORMAT_VERSION = 2
-"""2 added each entity's ``count_profile`` and ``max_surprise``; version 1 files are migrated on open."""
+STORE_FORMAT_VERSION = 3
+"""2 added each entity's ``count_profile`` and ``max_surprise``, 3 its ``unknown_events``; files of an
+earlier version are migrated on open."""
 DEFAULT_CHUNK_ROWS = 4096
 MAX_PARTITION = 2**31 - 1
 """Kafka partition numbers are int32."""
@@ -79,6 +80,8 @@ class EntityRows:
     out), so a store that needs each row's bytes contiguous makes them so (``np.ascontiguousarray``).
     ``count_profile`` and ``max_surprise`` are what the count gate judges at the session's end; a NaN
     ``max_surprise`` marks a session whose counts are not tracked (restored from a version 1 store).
+    ``unknown_events`` counts the session's events that matched no template: each alerted when it
+    came, so the session's end does not alert again for its counts.
     """
 
     entities: Sequence[str]
@@ -89,6 +92,7 @@ class EntityRows:
     events_applied: np.ndarray  # int64 [N]
     count_profile: np.ndarray  # uint64 [N]
     max_surprise: np.ndarray  # float32 [N], NaN = not tracked
+    unknown_events: np.ndarray  # int64 [N]
 
     def __post_init__(self) -> None:
         n = len(self.entities)
@@ -102,6 +106,7 @@ class EntityRows:
             len(self.events_applied),
             len(self.count_profile),
             len(self.max_surprise),
+            len(self.unknown_events),
         }
         if len(lengths) != 1:
             raise ValueError(f"EntityRows columns differ in length: {sorted(lengths)}")
@@ -129,6 +134,7 @@ class EntityRows:
                 events_applied=self.events_applied[start:end],
                 count_profile=self.count_profile[start:end],
                 max_surprise=self.max_surprise[start:end],
+                unknown_events=self.unknown_events[start:end],
             )
 
     @classmethod
@@ -160,6 +166,9 @@ class EntityRows:
             count_profile=np.concatenate([np.zeros(0, np.uint64)] + [p.count_profile for p in parts]),
             max_surprise=np.concatenate([np.zeros(0, np.float32)] + [p.max_surprise for p in parts]).astype(
                 np.float32, copy=False
+            ),
+            unknown_events=np.concatenate([np.zeros(0, np.int64)] + [p.unknown_events for p in parts]).astype(
+                np.int64, copy=False
             ),
         )
 
@@ -301,10 +310,10 @@ def check_saved_rows(rows: EntityRows, where: str) -> None:
     the entity NaN, an infinite ``last_seen`` becomes its partition's stream clock and ends (or never
     ends) every session of that partition, an infinite ``max_surprise`` would make the count gate
     alert at the session's end whatever happens, and an empty name, a negative partition, a negative
-    event count or a negative ``max_surprise`` (it starts at 0 and only grows) describe nothing the
-    daemon does.  A NaN ``max_surprise`` is valid: that session's counts are not tracked.  The min/max
-    reductions are the fast path: NaN and infinities propagate into them, and only a damaged chunk
-    pays for the per-row search.
+    event count, a negative ``max_surprise`` (it starts at 0 and only grows) or more unknown events
+    than events describe nothing the daemon does.  A NaN ``max_surprise`` is valid: that session's
+    counts are not tracked.  The min/max reductions are the fast path: NaN and infinities propagate
+    into them, and only a damaged chunk pays for the per-row search.
     """
     if not len(rows):
         return
@@ -321,6 +330,10 @@ def check_saved_rows(rows: EntityRows, where: str) -> None:
         ("a negative kafka_partition", rows.partition < 0),
         ("a negative events_applied", rows.events_applied < 0),
         ("a negative or infinite max_surprise", (rows.max_surprise < 0) | np.isinf(rows.max_surprise)),
+        (
+            "an unknown_events below 0 or above events_applied",
+            (rows.unknown_events < 0) | (rows.unknown_events > rows.events_applied),
+        ),
     ):
         if bad.any():
             raise damaged_row(where, rows.entities[int(np.argmax(bad))], what)

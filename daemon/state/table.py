@@ -5,8 +5,10 @@ events must be handled with a few numpy operations, so an entity costs one dict 
 (entity -> slot) and one column of each array; nothing else is a Python object per entity.
 ``h`` and ``c`` are ``[L, capacity, H]`` so ``h[:, slots, :]`` is the ``[L, B, H]`` the ONNX
 graph takes.  Beside the LSTM state each open session keeps what the count gate judges at its end:
-``count_profile``, a multiset hash of its events (the sum of their weights modulo 2**64), and
-``max_surprise``, its largest per-event surprise so far.  Pure logic: no I/O library is imported here.
+``count_profile``, a multiset hash of its events (the sum of their weights modulo 2**64),
+``max_surprise``, its largest per-event surprise so far, and ``unknown_events``, how many of its
+events matched no template (each alerted already, so the gate need not).  Pure logic: no I/O
+library is imported here.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class EntitySnapshot:
     events_applied: int
     count_profile: int
     max_surprise: float  # NaN: the session's counts are not tracked
+    unknown_events: int
 
 
 class EntityStateTable:
@@ -78,6 +81,7 @@ class EntityStateTable:
         self.events_applied = np.zeros(capacity, np.int64)
         self.count_profile = np.zeros(capacity, np.uint64)
         self.max_surprise = np.zeros(capacity, np.float32)
+        self.unknown_events = np.zeros(capacity, np.int64)
         self.partition = np.zeros(capacity, np.int32)
         self._occupied = np.zeros(capacity, bool)
         self._dirty = np.zeros(capacity, bool)
@@ -146,6 +150,7 @@ class EntityStateTable:
             self.events_applied[new_slots] = 0
             self.count_profile[new_slots] = 0
             self.max_surprise[new_slots] = 0.0
+            self.unknown_events[new_slots] = 0
             slot_of = self._slot_of
             slots[missing] = [slot_of[entities[i]] for i in missing.tolist()]
             if isinstance(now, np.ndarray):  # the time of each new entity's first event
@@ -166,13 +171,15 @@ class EntityStateTable:
         *,
         count_weights: np.ndarray | None = None,
         surprise: np.ndarray | None = None,
+        unknown: np.ndarray | None = None,
     ) -> None:
         """Store the state after one more event for each slot (``h_new``/``c_new`` are [L, B, H]).
 
         ``now`` is the event's time (one per slot, or one for all); ``last_seen`` never moves
         back, so a late record does not make its entity look idle.  ``count_weights`` (uint64,
         the event's weight in the multiset hash) is added to ``count_profile`` modulo 2**64, and
-        ``surprise`` raises ``max_surprise`` (a NaN there stays NaN).  The caller passes each slot
+        ``surprise`` raises ``max_surprise`` (a NaN there stays NaN), and ``unknown`` (bool, the
+        event matched no template) counts into ``unknown_events``.  The caller passes each slot
         at most once per call; several events of one entity are successive steps, each its own
         ``write``.
         """
@@ -189,6 +196,8 @@ class EntityStateTable:
             )
         if surprise is not None:
             self.max_surprise[slots] = np.maximum(self.max_surprise[slots], surprise)
+        if unknown is not None and unknown.any():
+            self.unknown_events[slots] += unknown
         self.last_seen[slots] = np.maximum(self.last_seen[slots], now)
         self._dirty[slots] = True
         self._generation += 1
@@ -205,6 +214,7 @@ class EntityStateTable:
         self.events_applied[slots] = 0
         self.count_profile[slots] = 0
         self.max_surprise[slots] = 0.0
+        self.unknown_events[slots] = 0
         self._dirty[slots] = True
         self.ended_total += len(slots)
         self._generation += 1
@@ -262,6 +272,7 @@ class EntityStateTable:
             events_applied=int(self.events_applied[slot]),
             count_profile=int(self.count_profile[slot]),
             max_surprise=float(self.max_surprise[slot]),
+            unknown_events=int(self.unknown_events[slot]),
         )
 
     def take_changes(self) -> StateChanges:
@@ -318,6 +329,7 @@ class EntityStateTable:
             self.events_applied[slots] = chunk.events_applied
             self.count_profile[slots] = chunk.count_profile
             self.max_surprise[slots] = chunk.max_surprise
+            self.unknown_events[slots] = chunk.unknown_events
             self._dirty[slots] = False
             self._pending_deletes.difference_update(entities)
             loaded += len(entities)

@@ -25,6 +25,7 @@ from logwarden.daemon.state.sqlite_store import SqliteStateStore
 from logwarden.daemon.state.store import StoreHeader
 from logwarden.errors import DecodeError
 from logwarden.model.bundle import load_bundle
+from logwarden.model.contract import UNKNOWN_ID
 from logwarden.model.count_gate import count_profile, event_weights
 from logwarden.model.runtime import OnnxStepModel
 from logwarden.scoring.session import surprise_of
@@ -49,6 +50,8 @@ class EntityState:
     """The count gate's multiset hash of the events applied: exact, whatever the crashes."""
     max_surprise: float
     """The largest surprise among them (within float tolerance)."""
+    unknown_events: int
+    """How many of them matched no template: exact."""
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,7 @@ def fold_records(records: Iterable[Any], config: DaemonConfig) -> OracleResult:
             events_applied=len(ids),
             count_profile=count_profile(ids, weights),
             max_surprise=float(scores.max()),
+            unknown_events=int(np.count_nonzero(ids == UNKNOWN_ID)),
         )
     return OracleResult(
         entities=entities,
@@ -137,6 +141,7 @@ def load_checkpoint(state_dir: Path, config: DaemonConfig) -> tuple[dict[str, En
                 events_applied=int(chunk.events_applied[i]),
                 count_profile=int(chunk.count_profile[i]),
                 max_surprise=float(chunk.max_surprise[i]),
+                unknown_events=int(chunk.unknown_events[i]),
             )
             for chunk in rows
             for i, entity in enumerate(chunk.entities)
@@ -171,6 +176,8 @@ def state_differences(
             )
         if not abs(got.max_surprise - want.max_surprise) <= SCORE_TOLERANCE:
             problems.append(f"{entity}: max_surprise {got.max_surprise:.6f}, oracle {want.max_surprise:.6f}")
+        if got.unknown_events != want.unknown_events:
+            problems.append(f"{entity}: unknown_events {got.unknown_events}, oracle {want.unknown_events}")
     if len(problems) > limit:
         problems = problems[:limit] + [f"... and {len(problems) - limit} more"]
     return problems

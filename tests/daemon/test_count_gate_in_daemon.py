@@ -79,7 +79,8 @@ def stream() -> SyntheticLog:
 def test_daemon_alerts_on_unseen_counts_for_the_sessions_offline_scoring_flags(gated_model: Path) -> None:
     """A stream of normal and anomalous jobs, all ended by one late record: the jobs the daemon alerts
     on as ``unseen_counts`` are exactly those that offline scoring of the same lines finds with unseen
-    counts and a score within the gate's band (above its threshold, not above the model's)."""
+    counts and a score within the gate's band (above its threshold, not above the model's), and no
+    unknown event (which alerted when it came)."""
     lines = stream().lines
     sink = run_through_daemon(gated_model, lines)
 
@@ -90,11 +91,23 @@ def test_daemon_alerts_on_unseen_counts_for_the_sessions_offline_scoring_flags(g
     expected = {
         r["entity"]
         for r in offline
-        if r["unseen_counts"] and gate.threshold < r["score"] <= model.metadata.threshold
+        if r["unseen_counts"]
+        and gate.threshold < r["score"] <= model.metadata.threshold
+        and r["unknown_events"] == 0
     }
     gated = {alert["entity"] for alert in sink.alerts if alert["kind"] == "unseen_counts"}
     below = [r for r in offline if r["unseen_counts"] and r["score"] <= gate.threshold]
     assert expected and below, "the gate must split the sessions with unseen counts to mean anything"
     assert gated == expected
+    unknown_in_band = {
+        r["entity"]
+        for r in offline
+        if r["unseen_counts"]
+        and gate.threshold < r["score"] <= model.metadata.threshold
+        and r["unknown_events"]
+    }
+    assert unknown_in_band, "the stream must hold sessions that only their unknown events flag"
+    alerted_unknown = {a["entity"] for a in sink.alerts if a["kind"] == "unknown_template"}
+    assert unknown_in_band <= alerted_unknown
     assert all(r["anomalous"] for r in offline if r["entity"] in gated)
     assert {a["threshold"] for a in sink.alerts if a["kind"] == "unseen_counts"} == {round(gate.threshold, 6)}

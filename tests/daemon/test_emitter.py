@@ -93,6 +93,7 @@ def ended_sessions(
     *,
     max_surprise: list[float] | None = None,
     profiles: list[int] | None = None,
+    unknown_events: list[int] | None = None,
 ) -> EndedSessions:
     """Ended sessions as the processor hands them over: END scores, and what the count gate reads."""
     count = len(entities)
@@ -104,6 +105,7 @@ def ended_sessions(
         last_seen=np.array(last_seen, np.float64),
         count_profile=np.array(profiles or [0] * count, np.uint64),
         max_surprise=np.array(max_surprise or [0.0] * count, np.float32),
+        unknown_events=np.array(unknown_events or [0] * count, np.int64),
     )
 
 
@@ -130,19 +132,26 @@ GATE_THRESHOLD = THRESHOLD - 2
 
 
 def test_emitter_count_gate_alerts_once_on_a_quiet_session_with_unseen_counts() -> None:
-    """Of four ended sessions only the one with unseen counts, a largest surprise between the gate's
+    """Of five ended sessions only the one with unseen counts, a largest surprise between the gate's
     and the model's threshold and a quiet END alerts, as ``unseen_counts`` with the gate's threshold
     and the session's score; familiar counts, a score below the gate, or one that already alerted
-    when its event came (above the model's threshold) do not."""
+    when its event came (above the model's threshold, or an unknown event) do not."""
     sink = RecordingSink()
     gate = CountGate(GATE_THRESHOLD, (11,))
     emitter = Emitter(sink, AlertPolicy(THRESHOLD, gate), hdfs_metadata(), THRESHOLD, top_k=2)
     ended = ended_sessions(
-        ["unseen", "familiar", "below_gate", "already_alerted"],
-        [1.0, 1.0, 1.0, 1.0],
-        [10.0, 11.0, 12.0, 13.0],
-        max_surprise=[GATE_THRESHOLD + 1, GATE_THRESHOLD + 1, GATE_THRESHOLD - 1, THRESHOLD + 1],
-        profiles=[99, 11, 99, 99],
+        ["unseen", "familiar", "below_gate", "already_alerted", "held_an_unknown_event"],
+        [1.0, 1.0, 1.0, 1.0, 1.0],
+        [10.0, 11.0, 12.0, 13.0, 14.0],
+        max_surprise=[
+            GATE_THRESHOLD + 1,
+            GATE_THRESHOLD + 1,
+            GATE_THRESHOLD - 1,
+            THRESHOLD + 1,
+            GATE_THRESHOLD + 1,
+        ],
+        profiles=[99, 11, 99, 99, 99],
+        unknown_events=[0, 0, 0, 0, 1],
     )
 
     assert emitter.session_end_alerts(ended) == 1

@@ -64,20 +64,24 @@ def test_for_model_keeps_the_models_count_gate_unless_configured_off() -> None:
 
 
 def test_session_end_by_counts_only_when_no_event_or_end_alerted() -> None:
-    """Of four ended sessions with unseen counts: a quiet END and a largest surprise between the two
+    """Of five ended sessions with unseen counts: a quiet END and a largest surprise between the two
     thresholds alerts by counts; an END above the threshold alerts by END only; a session whose
-    event already passed the threshold, or whose largest surprise stays under the gate, does not."""
+    event already passed the threshold, whose unknown event alerted when it came, or whose largest
+    surprise stays under the gate, does not."""
     policy = AlertPolicy(5.0, CountGate(2.0, (7,)))
     by_end, by_counts = policy.decide_session_ends(
-        np.array([1.0, 6.0, 1.0, 1.0]), np.array([3.0, 6.0, 5.5, 1.5]), np.full(4, 9, np.uint64)
+        np.array([1.0, 6.0, 1.0, 1.0, 1.0]),
+        np.array([3.0, 6.0, 5.5, 1.5, 3.0]),
+        np.full(5, 9, np.uint64),
+        np.array([0, 0, 0, 0, 1]),
     )
-    assert by_end.tolist() == [False, True, False, False]
-    assert by_counts.tolist() == [True, False, False, False]
+    assert by_end.tolist() == [False, True, False, False, False]
+    assert by_counts.tolist() == [True, False, False, False, False]
 
 
 def test_session_end_without_a_gate_alerts_by_end_only() -> None:
     """With no count gate the session-end verdict is the END token's alone."""
     by_end, by_counts = AlertPolicy(5.0).decide_session_ends(
-        np.array([6.0, 1.0]), np.array([6.0, 4.0]), np.zeros(2, np.uint64)
+        np.array([6.0, 1.0]), np.array([6.0, 4.0]), np.zeros(2, np.uint64), np.zeros(2, np.int64)
     )
     assert by_end.tolist() == [True, False] and not by_counts.any()

@@ -10,7 +10,7 @@ import pytest
 from logwarden.daemon.processor import MODEL_CALL_COLUMNS, BatchProcessor, column_chunks, wave_indices
 from logwarden.daemon.state.table import EntityStateTable
 from logwarden.model.bundle import load_bundle
-from logwarden.model.contract import FIRST_EVENT_ID
+from logwarden.model.contract import FIRST_EVENT_ID, UNKNOWN_ID
 from logwarden.model.count_gate import count_profile, event_weights
 from logwarden.model.runtime import OnnxStepModel
 from logwarden.scoring.session import score_sessions
@@ -146,11 +146,13 @@ def test_processor_gap_of_exactly_the_ttl_continues_the_session(synthetic_model:
 
 def test_ended_session_carries_the_offline_score_and_count_profile(synthetic_model: Path) -> None:
     """Two interleaved sessions, ended by a late event: each ended session's largest surprise (END
-    included) and count hash equal what offline scoring of the whole session computes, and the new
-    session starts its counts afresh."""
+    included), count hash and number of unknown events equal what offline scoring of the whole
+    session computes, and the new session starts its counts afresh."""
     model = OnnxStepModel.load(load_bundle(synthetic_model))
     processor, table = make_processor(model, columns_per_call=4)
-    first = np.array([FIRST_EVENT_ID + k for k in (0, 1, 2, 1, 0)], np.int64)
+    first = np.array(
+        [FIRST_EVENT_ID, FIRST_EVENT_ID + 1, UNKNOWN_ID, FIRST_EVENT_ID + 1, UNKNOWN_ID], np.int64
+    )
     second = np.array([FIRST_EVENT_ID + k for k in (0, 2, 2)], np.int64)
     entities = ["a"] * len(first) + ["b"] * len(second)
     ids = np.concatenate([first, second])
@@ -169,7 +171,9 @@ def test_ended_session_carries_the_offline_score_and_count_profile(synthetic_mod
         count_profile(second, weights),
     ]
     np.testing.assert_allclose(late.ended.session_scores, [v.score for v in offline], atol=1e-5)
+    assert late.ended.unknown_events.tolist() == [v.unknown_events for v in offline] == [2, 0]
     assert int(table.count_profile[table.get("a")]) == int(weights[first[0]])
+    assert int(table.unknown_events[table.get("a")]) == 0
 
 
 def test_idle_sessions_end_with_their_count_profile(synthetic_model: Path) -> None:

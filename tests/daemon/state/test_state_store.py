@@ -36,8 +36,8 @@ Reopen = Callable[[], StateStore]
 def make_rows(entities: Sequence[str], value: float = 0.0) -> EntityRows:
     """Rows for ``entities``: partitions 0, 1, ..., distinct float32 states, counts shifted by ``value``.
 
-    Count profiles use the top bit (>= 2**63, beyond SQLite's signed integers) and every third
-    ``max_surprise`` is NaN (not tracked).
+    Count profiles use the top bit (>= 2**63, beyond SQLite's signed integers), every third
+    ``max_surprise`` is NaN (not tracked) and every second row holds one unknown event.
     """
     n = len(entities)
     h = (np.arange(n * L * H, dtype=np.float32).reshape(n, L, H) + value) / 7.0
@@ -51,6 +51,7 @@ def make_rows(entities: Sequence[str], value: float = 0.0) -> EntityRows:
         events_applied=np.arange(n, dtype=np.int64) + int(value),
         count_profile=np.array([(2**63 + 977 * i + int(value)) % 2**64 for i in range(n)], np.uint64),
         max_surprise=np.where(index % 3 == 1, np.nan, index * 1.25 + value).astype(np.float32),
+        unknown_events=(index % 2).astype(np.int64),
     )
 
 
@@ -71,7 +72,8 @@ def surprise_of(value: float) -> float | None:
 
 
 def as_dict(rows: EntityRows) -> dict[str, tuple]:
-    """Each entity's partition, state, last_seen, counts and surprise: rows compared exactly, in any order."""
+    """Each entity's partition, state, last_seen, counts, surprise and unknown events: rows compared
+    exactly, in any order."""
     return {
         entity: (
             int(rows.partition[i]),
@@ -81,6 +83,7 @@ def as_dict(rows: EntityRows) -> dict[str, tuple]:
             int(rows.events_applied[i]),
             int(rows.count_profile[i]),
             surprise_of(rows.max_surprise[i]),
+            int(rows.unknown_events[i]),
         )
         for i, entity in enumerate(rows.entities)
     }
@@ -226,6 +229,7 @@ def test_store_rows_of_wrong_shape_are_refused_and_nothing_saved(store: StateSto
         events_applied=np.zeros(1, np.int64),
         count_profile=np.zeros(1, np.uint64),
         max_surprise=np.zeros(1, np.float32),
+        unknown_events=np.zeros(1, np.int64),
     )
     with pytest.raises(ValueError, match="state shape"):
         store.save_checkpoint(changes_of(wrong), {("t", 0): 1})
@@ -377,7 +381,7 @@ def rows(names, value):
     h = np.full((n, L, H), value, np.float32)
     return EntityRows(
         list(names), np.zeros(n, np.int32), h, h, np.zeros(n), np.full(n, int(value), np.int64),
-        np.zeros(n, np.uint64), np.zeros(n, np.float32),
+        np.zeros(n, np.uint64), np.zeros(n, np.float32), np.zeros(n, np.int64),
     )
 
 store = SqliteStateStore(sys.argv[1], chunk_rows=2)
@@ -444,7 +448,7 @@ def test_sqlite_store_writes_a_nan_surprise_as_null(tmp_path: Path) -> None:
 
 
 # What every state file written by logwarden before the count gate holds (format version 1).
-V1_SCHEMA = (
+V1_SCHEMA: tuple[str, ...] = (
     """CREATE TABLE header (
         id INTEGER PRIMARY KEY CHECK (id = 1),
         format_version INTEGER NOT NULL,
@@ -467,34 +471,54 @@ V1_SCHEMA = (
         PRIMARY KEY (topic, kafka_partition)
     )""",
 )
+# What a state file written by logwarden with the count gate and before unknown events were counted
+# holds (format version 2).
+V2_SCHEMA = (
+    V1_SCHEMA[0],
+    """CREATE TABLE entities (
+        entity TEXT PRIMARY KEY,
+        kafka_partition INTEGER NOT NULL,
+        h BLOB NOT NULL,
+        c BLOB NOT NULL,
+        last_seen REAL NOT NULL,
+        events_applied INTEGER NOT NULL,
+        count_profile INTEGER NOT NULL,
+        max_surprise REAL
+    )""",
+    V1_SCHEMA[2],
+)
 V1_OFFSETS = {("events", 0): 10, ("events", 3): 7}
 
 
-def write_v1_store(directory: Path, rows: EntityRows, model_sha256: str = HEADER.model_sha256) -> Path:
-    """A version 1 state file of ``rows`` and ``V1_OFFSETS``, as logwarden before the count gate wrote it."""
+def write_old_store(
+    directory: Path, rows: EntityRows, version: int, model_sha256: str = HEADER.model_sha256
+) -> Path:
+    """A state file of format ``version`` (1 or 2) holding ``rows`` and ``V1_OFFSETS``, as the logwarden
+    of that format wrote it: version 1 before the count gate, version 2 before unknown events were counted."""
     directory.mkdir()
     conn = sqlite3.connect(directory / DB_FILE, isolation_level=None)
     try:
         conn.execute("PRAGMA page_size=8192")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("BEGIN IMMEDIATE")
-        for statement in V1_SCHEMA:
+        for statement in {1: V1_SCHEMA, 2: V2_SCHEMA}[version]:
             conn.execute(statement)
-        conn.execute("INSERT INTO header VALUES (1, 1, ?, ?, ?)", (model_sha256, L, H))
-        conn.executemany(
-            "INSERT INTO entities VALUES (?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    entity,
-                    int(rows.partition[i]),
-                    rows.h[i].astype("<f4").tobytes(),
-                    rows.c[i].astype("<f4").tobytes(),
-                    float(rows.last_seen[i]),
-                    int(rows.events_applied[i]),
-                )
-                for i, entity in enumerate(rows.entities)
-            ],
-        )
+        conn.execute("INSERT INTO header VALUES (1, ?, ?, ?, ?)", (version, model_sha256, L, H))
+        values = [
+            (
+                entity,
+                int(rows.partition[i]),
+                rows.h[i].astype("<f4").tobytes(),
+                rows.c[i].astype("<f4").tobytes(),
+                float(rows.last_seen[i]),
+                int(rows.events_applied[i]),
+                int(rows.count_profile[i].view(np.int64)),
+                None if np.isnan(rows.max_surprise[i]) else float(rows.max_surprise[i]),
+            )[: 6 if version == 1 else 8]
+            for i, entity in enumerate(rows.entities)
+        ]
+        placeholders = ", ".join("?" * len(values[0]))
+        conn.executemany(f"INSERT INTO entities VALUES ({placeholders})", values)
         conn.executemany("INSERT INTO offsets VALUES (?, ?, ?)", [(*key, o) for key, o in V1_OFFSETS.items()])
         conn.execute("COMMIT")
     finally:
@@ -513,9 +537,9 @@ def file_contents(database: Path) -> tuple[list, list, list]:
 
 
 def test_sqlite_store_version_1_file_is_migrated_keeping_every_entity_and_offset(tmp_path: Path) -> None:
-    """A version 1 file opens: rows and offsets kept, counts untracked, and it reopens as version 2."""
+    """A version 1 file opens: rows and offsets kept, counts untracked, and it reopens as version 3."""
     saved = make_rows(["blk_1", "blk_-2", "host-ä"], value=0.5)
-    database = write_v1_store(tmp_path / "s", saved)
+    database = write_old_store(tmp_path / "s", saved, version=1)
     store = SqliteStateStore(tmp_path / "s", chunk_rows=2)
     with capture_logs() as logs:
         store.open(HEADER)
@@ -525,7 +549,7 @@ def test_sqlite_store_version_1_file_is_migrated_keeping_every_entity_and_offset
             "log_level": "info",
             "path": str(database),
             "from_format_version": 1,
-            "format_version": 2,
+            "format_version": 3,
             "note": ANY,
         }
     ]
@@ -534,10 +558,11 @@ def test_sqlite_store_version_1_file_is_migrated_keeping_every_entity_and_offset
     assert offsets == V1_OFFSETS
     assert rows.count_profile.tolist() == [0, 0, 0]
     assert np.isnan(rows.max_surprise).all()
+    assert rows.unknown_events.tolist() == [0, 0, 0]
     kept = {entity: state[:5] for entity, state in as_dict(rows).items()}
     assert kept == {entity: state[:5] for entity, state in as_dict(saved).items()}
     with sqlite3.connect(database) as conn:
-        assert conn.execute("SELECT format_version FROM header").fetchone() == (2,)
+        assert conn.execute("SELECT format_version FROM header").fetchone() == (3,)
 
     again = SqliteStateStore(tmp_path / "s", chunk_rows=2)
     with capture_logs() as logs:
@@ -555,9 +580,39 @@ def test_sqlite_store_version_1_file_is_migrated_keeping_every_entity_and_offset
     assert offsets == {**V1_OFFSETS, ("events", 0): 11}
 
 
+def test_sqlite_store_version_2_file_is_migrated_keeping_counts_and_surprise(tmp_path: Path) -> None:
+    """A version 2 file opens with every value it held and no unknown event counted; it reopens as
+    version 3."""
+    saved = make_rows(["blk_1", "blk_-2", "host-ä", "job_4"], value=0.5)
+    database = write_old_store(tmp_path / "s", saved, version=2)
+    store = SqliteStateStore(tmp_path / "s", chunk_rows=3)
+    with capture_logs() as logs:
+        store.open(HEADER)
+    migrated = [entry for entry in logs if entry["event"] == "state_store_migrated"]
+    assert [(e["from_format_version"], e["format_version"]) for e in migrated] == [(2, 3)]
+    assert "unknown event" in migrated[0]["note"]
+    rows, offsets = load_all(store)
+    store.close()
+    assert offsets == V1_OFFSETS
+    assert rows.unknown_events.tolist() == [0, 0, 0, 0]
+    kept = {entity: state[:7] for entity, state in as_dict(rows).items()}
+    assert kept == {entity: state[:7] for entity, state in as_dict(saved).items()}
+    with sqlite3.connect(database) as conn:
+        assert conn.execute("SELECT format_version FROM header").fetchone() == (3,)
+    again = SqliteStateStore(tmp_path / "s")
+    again.open(HEADER)
+    again.save_checkpoint(changes_of(saved), {})
+    again.close()
+    third = SqliteStateStore(tmp_path / "s")
+    third.open(HEADER)
+    rows, _ = load_all(third)
+    third.close()
+    assert as_dict(rows) == as_dict(saved)
+
+
 def test_sqlite_store_version_1_file_of_another_model_is_refused_and_left_unmigrated(tmp_path: Path) -> None:
     """The model and shape are checked before the migration: a refused version 1 file is left as it was."""
-    database = write_v1_store(tmp_path / "s", make_rows(["a", "b"]), model_sha256="cd" * 32)
+    database = write_old_store(tmp_path / "s", make_rows(["a", "b"]), version=1, model_sha256="cd" * 32)
     before = file_contents(database)
     with pytest.raises(StateStoreError, match="model_sha256='cdcd"):
         SqliteStateStore(tmp_path / "s").open(HEADER)
@@ -568,7 +623,7 @@ def test_sqlite_store_version_1_file_with_an_edited_table_is_refused_and_left_un
     tmp_path: Path,
 ) -> None:
     """Only an exact version 1 schema is migrated; a column added by hand is refused, the file unchanged."""
-    database = write_v1_store(tmp_path / "s", make_rows(["a"]))
+    database = write_old_store(tmp_path / "s", make_rows(["a"]), version=1)
     with sqlite3.connect(database) as conn:
         conn.execute("ALTER TABLE entities ADD COLUMN count_profile INTEGER NOT NULL DEFAULT 0")
     before = file_contents(database)
@@ -583,8 +638,8 @@ def test_sqlite_store_newer_format_version_is_refused_naming_it(tmp_path: Path) 
     store.open(HEADER)
     store.close()
     with sqlite3.connect(tmp_path / DB_FILE) as conn:
-        conn.execute("UPDATE header SET format_version = 3")
-    with pytest.raises(StateStoreError, match="format_version=3 but the daemon runs with format_version=2"):
+        conn.execute("UPDATE header SET format_version = 4")
+    with pytest.raises(StateStoreError, match="format_version=4 but the daemon runs with format_version=3"):
         SqliteStateStore(tmp_path).open(HEADER)
 
 
@@ -595,13 +650,16 @@ def test_sqlite_store_newer_format_version_is_refused_naming_it(tmp_path: Path) 
         ("count_profile", 1.5, "a real in count_profile, where logwarden writes an integer"),
         ("max_surprise", "high", "text in max_surprise, where logwarden writes NULL or a real"),
         ("max_surprise", -1.0, "a negative or infinite max_surprise"),
+        ("unknown_events", "one", "text in unknown_events, where logwarden writes an integer"),
+        ("unknown_events", -1, "an unknown_events below 0 or above events_applied"),
+        ("unknown_events", 1_000, "an unknown_events below 0 or above events_applied"),
     ],
 )
 def test_sqlite_store_damaged_value_in_a_migrated_column_is_refused_naming_it(
     tmp_path: Path, column: str, value: object, problem: str
 ) -> None:
-    """The columns a migration adds are checked like the others once the file is version 2."""
-    database = write_v1_store(tmp_path / "s", make_rows(["a", "b"]))
+    """The columns a migration adds are checked like the others once the file is version 3."""
+    database = write_old_store(tmp_path / "s", make_rows(["a", "b"]), version=1)
     store = SqliteStateStore(tmp_path / "s")
     store.open(HEADER)
     store.close()

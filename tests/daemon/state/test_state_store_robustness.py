@@ -88,12 +88,14 @@ def state_of(table: EntityStateTable, offsets: Offsets) -> Saved:
             row.events_applied,
             row.count_profile,
             row.max_surprise,  # never NaN here: NaN would not compare equal to itself
+            row.unknown_events,
         )
     return Saved(entities, dict(offsets))
 
 
 def advance(table: EntityStateTable, rng: np.random.Generator, names: Sequence[str], now: float) -> None:
-    """One event for each of ``names``, with random states, partitions, count weights and surprises."""
+    """One event for each of ``names``, with random states, partitions, count weights and surprises;
+    one in ten is an unknown event."""
     slots = table.slots_for(list(names), now=now, partitions=rng.integers(0, PARTITIONS, len(names)))
     h = rng.normal(size=(L, len(names), H)).astype(np.float32)
     counts = np.random.default_rng([SEED, int(now)])  # apart, so ``rng`` draws the states it always did
@@ -104,6 +106,7 @@ def advance(table: EntityStateTable, rng: np.random.Generator, names: Sequence[s
         now=now + rng.random(),
         count_weights=counts.integers(0, 2**64 - 1, len(names), dtype=np.uint64, endpoint=True),
         surprise=counts.exponential(2.0, len(names)),
+        unknown=counts.random(len(names)) < 0.1,
     )
 
 
@@ -521,6 +524,7 @@ ENTITY_VALUE_COLUMNS = [
     "events_applied",
     "count_profile",
     "max_surprise",
+    "unknown_events",
 ]
 """Every column of ``entities`` but its key."""
 
@@ -653,6 +657,14 @@ ROW_EDITS: dict[str, tuple[str, object, str]] = {
     "max_surprise negative": ("max_surprise", -0.5, "negative or infinite max_surprise"),
     "max_surprise infinite": ("max_surprise", float("inf"), "negative or infinite max_surprise"),
     "max_surprise beyond float32": ("max_surprise", 1e300, "negative or infinite max_surprise"),
+    "unknown_events as text": ("unknown_events", "none", "text in unknown_events"),
+    "unknown_events fractional": ("unknown_events", 0.5, "a real in unknown_events"),
+    "unknown_events negative": ("unknown_events", -1, "unknown_events below 0 or above events_applied"),
+    "unknown_events above events_applied": (
+        "unknown_events",
+        2**40,
+        "unknown_events below 0 or above events_applied",
+    ),
     "entity empty": ("entity", "", "an empty name"),
     "entity NULL": ("entity", None, "NULL in entity"),
     "entity as a blob": ("entity", b"\x00\xff", "a blob in entity"),
@@ -716,11 +728,16 @@ HEADER_EDITS: dict[str, tuple[str, object, str]] = {
     "layers fractional": ("num_layers", L + 0.5, "num_layers holds a real"),
     "hidden size doubled": ("hidden_size", 2 * H, f"hidden_size={2 * H}"),
     "hidden size as a blob": ("hidden_size", b"\x08", "hidden_size holds a blob"),
-    "format version 3": ("format_version", 3, "format_version=3"),
-    "format version 1 over version 2 tables": (
+    "format version 4": ("format_version", 4, "format_version=4"),
+    "format version 1 over version 3 tables": (
         "format_version",
         1,
         "table entities is not as logwarden creates it for format_version 1",
+    ),
+    "format version 2 over version 3 tables": (
+        "format_version",
+        2,
+        "table entities is not as logwarden creates it for format_version 2",
     ),
     "format version 0": ("format_version", 0, "format_version=0"),
     "format version as text": ("format_version", "one", "format_version holds text"),
@@ -743,7 +760,7 @@ def test_sqlite_store_header_number_written_as_text_is_the_same_header(
 ) -> None:
     """``SET num_layers = '2'`` stores the integer 2 (INTEGER affinity): nothing changed, checkpoint 3."""
     store = history.copy("clean", tmp_path / "s")
-    edit(store / DB_FILE, ("UPDATE header SET num_layers = ?, format_version = ?", (str(L), "2")))
+    edit(store / DB_FILE, ("UPDATE header SET num_layers = ?, format_version = ?", (str(L), "3")))
     assert_restored(outcome(store), history.third)
 
 

@@ -309,6 +309,7 @@ def test_state_table_load_rows_restores_state_as_clean() -> None:
     slots = source.slots_for(["a", "b"], now=1.0, partitions=[4, 5])
     weights = np.array([2**64 - 3, 2**63], np.uint64)
     source.write(slots, *states(2, 3.0), now=7.0, count_weights=weights, surprise=np.array([2.5, np.nan]))
+    source.write(slots, *states(2, 4.0), now=8.0, unknown=np.array([False, True]))
     rows = EntityRows.concat(list(source.take_changes().upserts.chunks(1)), L, H)
     assert rows.count_profile.dtype == np.uint64 and rows.max_surprise.dtype == np.float32
     restored = make_table()
@@ -317,6 +318,7 @@ def test_state_table_load_rows_restores_state_as_clean() -> None:
         assert_same_entity(restored.snapshot(entity), source.snapshot(entity))
     assert (restored.snapshot("a").count_profile, restored.snapshot("b").count_profile) == (2**64 - 3, 2**63)
     assert restored.snapshot("a").max_surprise == 2.5 and np.isnan(restored.snapshot("b").max_surprise)
+    assert (restored.snapshot("a").unknown_events, restored.snapshot("b").unknown_events) == (0, 1)
     changes = restored.take_changes()
     assert len(changes.upserts) == 0 and list(changes.deletes) == []
 
@@ -442,3 +444,20 @@ def test_state_table_restarted_session_counts_again_from_zero() -> None:
         slots[:1], *states(1, 2.0), now=2.0, count_weights=np.array([3], np.uint64), surprise=np.array([1.0])
     )
     assert (table.snapshot("a").count_profile, table.snapshot("a").max_surprise) == (3, 1.0)
+
+
+def test_state_table_counts_unknown_events_per_session_from_zero() -> None:
+    """``unknown_events`` counts each session's unknown events: a new entity and a restarted session
+    start at 0, and a write without ``unknown`` leaves the count as it was."""
+    table = make_table()
+    slots = table.slots_for(["a", "b"], now=1.0, partitions=0)
+    assert (table.snapshot("a").unknown_events, table.snapshot("b").unknown_events) == (0, 0)
+    table.write(slots, *states(2, 1.0), now=1.0, unknown=np.array([True, False]))
+    table.write(slots, *states(2, 2.0), now=2.0, unknown=np.array([True, True]))
+    table.write(slots, *states(2, 3.0), now=3.0)
+    assert (table.snapshot("a").unknown_events, table.snapshot("b").unknown_events) == (2, 1)
+    table.restart_sessions(slots[:1])
+    assert (table.snapshot("a").unknown_events, table.snapshot("b").unknown_events) == (0, 1)
+    table.remove(["b"])
+    table.slots_for(["b"], now=4.0, partitions=0)
+    assert table.snapshot("b").unknown_events == 0
