@@ -260,7 +260,7 @@ def evaluate(args: argparse.Namespace, out_dir: Path) -> DetectionMetrics:
         f"held out {training['holdout_sessions']}"
     )
     print(
-        f"training time    {training['seconds']:.1f} s fit, {wall:.1f} s wall incl. calibration and export "
+        f"training time    {wall:.1f} s wall, calibration and export included "
         f"({options.threads} threads, {options.epochs} epochs, final loss {training['final_loss']:.4f})"
     )
     calibration = training["calibration"]

@@ -35,6 +35,19 @@ event takes at most 96 KiB of the alert however it is escaped, leaving room for 
 still holds far more than an analyst reads of one log line.
 """
 
+MAX_ALERT_TEMPLATE_CHARS = 1024
+"""Most characters of a template an alert carries, its own and each expected event's (then "...").
+
+Templates are mined from training lines, and a line of megabytes gives a template as long; quoted
+whole in every alert whose top events include it, it would make the alert too large to deliver, and
+the daemon would stop on the failed delivery after every restart.  With at most ``TOP_K_MAXIMUM + 1``
+templates of at most 1,024 characters (12 bytes each as the JSON escape of a character outside the
+BMP at worst) and the event's 96 KiB, an alert stays under 400 KiB, within Kafka's 1 MB default."""
+
+TOP_K_MAXIMUM = 20
+"""Most expected events an alert lists (``model.top_k``): an analyst reads the first few, and each
+costs up to 12 KiB of the alert."""
+
 REASON_HEADER = "logwarden.reason"
 DETAIL_HEADER = "logwarden.detail"
 TOPIC_HEADER = "logwarden.source.topic"
@@ -79,7 +92,7 @@ def expected_events(log_probs: np.ndarray, metadata: ModelMetadata, top_k: int) 
     return [
         {
             "event": metadata.token_name(int(i)),
-            "template": metadata.template_of(int(i)),
+            "template": capped_template(metadata.template_of(int(i))),
             "probability": round(float(np.exp(row[i])), 6),
         }
         for i in ranked
@@ -121,7 +134,7 @@ def build_alert(
         "entity": entity,
         "score": _finite_or_none(score),
         "threshold": _finite_or_none(threshold),
-        "template": metadata.template_of(event_id),
+        "template": capped_template(metadata.template_of(event_id)),
         "event": event,
         "expected": expected_events(log_probs, metadata, top_k),
         "model": metadata.identity(),
@@ -191,6 +204,13 @@ def _capped(text: str | None) -> tuple[str | None, int | None]:
     while encoded[end] & 0xC0 == 0x80:  # a continuation byte: ``end`` is inside a character
         end -= 1
     return encoded[:end].decode("utf-8", "surrogatepass"), len(encoded)
+
+
+def capped_template(template: str) -> str:
+    """``template`` cut to MAX_ALERT_TEMPLATE_CHARS characters, marked "..." where it was cut."""
+    if len(template) <= MAX_ALERT_TEMPLATE_CHARS:
+        return template
+    return template[: MAX_ALERT_TEMPLATE_CHARS - 3] + "..."
 
 
 def _finite_or_none(value: float) -> float | None:

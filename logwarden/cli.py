@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from logwarden import __version__
 from logwarden.cli_options import (
@@ -35,9 +36,13 @@ from logwarden.errors import (
     ModelLoadError,
     StateStoreError,
     TrainingError,
+    shown,
 )
 from logwarden.events.json_events import JsonFields, trained_json_fields
 from logwarden.model.contract import ModelMetadata
+
+if TYPE_CHECKING:  # imported when scoring only: the scorer loads onnxruntime
+    from logwarden.scoring.offline import LogScoringSummary
 
 EXIT_OK = 0
 EXIT_UNEXPECTED = 1
@@ -282,7 +287,7 @@ def _load_model(directory: Path):  # noqa: ANN202 - returns OnnxStepModel, impor
 
 
 def _handle_score(args: argparse.Namespace) -> int:
-    from logwarden.events.log_files import open_log_file
+    from logwarden.events.log_files import log_lines, opened_log_file
     from logwarden.events.sequences import read_sequences
     from logwarden.scoring.offline import (
         LogScoringSummary,
@@ -296,6 +301,8 @@ def _handle_score(args: argparse.Namespace) -> int:
     check_json_field_options(args)
     if args.json is not None and args.entity_field is not None and args.entity_regex is not None:
         raise ConfigError("--entity-field and --entity-regex exclude each other: give one")
+    if args.entity_regex == "":
+        raise ConfigError("--entity-regex is empty: give a regex, or leave the option out to use the model's")
     model = _load_model(args.model)
     out = sys.stdout
     if args.sequences is not None:
@@ -306,26 +313,45 @@ def _handle_score(args: argparse.Namespace) -> int:
         return EXIT_OK
     summary = LogScoringSummary()
     path = args.logs if args.logs is not None else args.json
-    try:
-        handle = open_log_file(path)
-    except FileNotFoundError as exc:
-        raise InputFormatError(f"{path}: log file not found") from exc
-    except OSError as exc:
-        raise InputFormatError(f"{path}: cannot open log file: {exc}") from exc
-    with handle:
+    fields = None
+    with opened_log_file(path) as handle:
+        lines = log_lines(handle, path)
         if args.logs is not None:
             records = score_log_lines(
-                model, handle, summary, args.threshold, args.entity_regex, count_gate=args.count_gate
+                model, lines, summary, args.threshold, args.entity_regex, count_gate=args.count_gate
             )
         else:
             fields = _json_fields_for(model.metadata, args)
             records = score_json_lines(
-                model, handle, summary, fields, args.threshold, args.entity_regex, count_gate=args.count_gate
+                model, lines, summary, fields, args.threshold, args.entity_regex, count_gate=args.count_gate
             )
         for record in records:
             out.write(json.dumps(record) + "\n")
+    warning = _no_entity_warning(summary, path, fields, args.entity_regex)
+    if warning is not None:
+        print(f"logwarden score: warning: {warning}", file=sys.stderr)
     print(json.dumps({"summary": summary.report(json_input=args.json is not None)}), file=sys.stderr)
     return EXIT_OK
+
+
+def _no_entity_warning(
+    summary: LogScoringSummary, path: Path, fields: JsonFields | None, entity_regex: str | None
+) -> str | None:
+    """What to say when no line named an entity, so nothing was scored (a regex that fits nothing).
+
+    A warning, not an error: a file whose lines all lack an entity may be what it is, and the
+    summary's counts say so too, but an empty output is most often a mistyped regex.
+    """
+    events = summary.lines - summary.invalid_lines
+    if not events or summary.lines_without_entity < events:
+        return None
+    if fields is not None and fields.entity is not None:
+        rule = f"the entity field '{fields.entity}'"
+    elif entity_regex is not None:
+        rule = f"--entity-regex {shown(entity_regex)}"
+    else:
+        rule = "the model's entity regex"
+    return f"{path}: {rule} named no entity in any of its {events} lines, so nothing was scored"
 
 
 def _json_fields_for(metadata: ModelMetadata, args: argparse.Namespace) -> JsonFields:

@@ -108,6 +108,26 @@ def log_model(tmp_path_factory: pytest.TempPathFactory, cli_data: CliData) -> Tr
     return _train(out_dir, "--logs", cli_data.train_logs, "--entity-regex", ENTITY_REGEX)
 
 
+FAILS_WHEN_READ = Path("/proc/self/mem")
+"""Opens, and fails with EIO at its first byte (the first page of a process is never mapped): an I/O
+error in the middle of reading, as a failing disk or a network file system gives."""
+
+
+@pytest.mark.skipif(not FAILS_WHEN_READ.exists(), reason="needs Linux's /proc")
+@pytest.mark.parametrize("option", ["--logs", "--json"])
+def test_cli_score_log_file_failing_while_it_is_read_exits_5_naming_it(
+    option: str, log_model: TrainedModel
+) -> None:
+    """An error reading the file after it opened is the input's exit status and one line naming the
+    file, as an error opening it is; never a traceback with exit 1."""
+    result = run_cli("score", "--model", log_model.directory, option, FAILS_WHEN_READ)
+    assert result.returncode == EXIT_INPUT, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip() == (
+        f"logwarden score: error: {FAILS_WHEN_READ}: cannot read log file: Input/output error"
+    )
+
+
 def test_cli_train_sequences_prints_summary_of_written_model(sequence_model: TrainedModel) -> None:
     """The printed summary describes the model directory that was written."""
     metadata = load_bundle(sequence_model.directory).metadata
@@ -275,6 +295,39 @@ def test_cli_score_logs_lists_a_new_event_once_whatever_its_values(
     summary = stderr_summary(result)
     assert summary["unknown_template_lines"] == 3
     assert summary["new_templates"] == ["<*> exploded with code <NUM>"]
+
+
+def test_cli_score_logs_with_an_entity_regex_that_names_nothing_warns_naming_it(
+    log_model: TrainedModel, cli_data: CliData
+) -> None:
+    """A regex that fits no line scores nothing: exit 0 with no records, as the input says, and a
+    warning line naming the regex, since an empty output is most often a mistyped regex."""
+    result = run_cli(
+        "score", "--model", log_model.directory, "--logs", cli_data.test_logs, "--entity-regex", "(x)?nomatch"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    warning, summary = result.stderr.strip().splitlines()
+    lines = stderr_summary(result)["lines"]
+    assert warning == (
+        f"logwarden score: warning: {cli_data.test_logs}: --entity-regex '(x)?nomatch' named no entity "
+        f"in any of its {lines} lines, so nothing was scored"
+    )
+    assert stderr_summary(result)["lines_without_entity"] == lines > 0
+
+
+def test_cli_score_logs_with_an_empty_entity_regex_is_refused(
+    log_model: TrainedModel, cli_data: CliData
+) -> None:
+    """An empty --entity-regex is no regex: refused as a config error, as train refuses it."""
+    result = run_cli(
+        "score", "--model", log_model.directory, "--logs", cli_data.test_logs, "--entity-regex", ""
+    )
+    assert result.returncode == EXIT_CONFIG
+    assert result.stderr.strip() == (
+        "logwarden score: error: --entity-regex is empty: give a regex, or leave the option out to use "
+        "the model's"
+    )
 
 
 def test_cli_train_logs_records_parser_settings(log_model: TrainedModel) -> None:

@@ -392,7 +392,7 @@ INPUT_CASES = [
     (TRAIN_TEMPLATES, "binary", EXIT_INPUT, "not UTF-8 text"),
     (TRAIN_TEMPLATES, "missing", EXIT_INPUT, "templates CSV not found"),
     (SCORE_SEQUENCES, "binary", EXIT_INPUT, "not UTF-8 text"),
-    (SCORE_JSON, "directory", EXIT_INPUT, "cannot open log file"),
+    (SCORE_JSON, "directory", EXIT_INPUT, "cannot read log file"),
     (SCORE_JSON, "missing", EXIT_INPUT, "log file not found"),
     (EVAL_LABELLED, "empty", EXIT_INPUT, "header must have 'Sequence' and 'label' columns"),
     (EVAL_LABELLED, "blank", EXIT_INPUT, "header must have 'Sequence' and 'label' columns"),

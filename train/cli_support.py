@@ -26,7 +26,7 @@ from logwarden.events.csv_input import read_csv_rows
 from logwarden.events.entity import RegexEntityExtractor
 from logwarden.events.header import DEFAULT_HEADER_REGEX, HeaderStripper
 from logwarden.events.json_events import DEFAULT_MESSAGE_FIELD, JsonFields
-from logwarden.events.log_files import open_log_file
+from logwarden.events.log_files import log_lines, opened_log_file
 from logwarden.events.masking import DEFAULT_MASKING, Masker
 from logwarden.events.raw import parser_settings
 from logwarden.events.sequences import LabelledSession, read_labelled_csv, read_sequences
@@ -88,15 +88,10 @@ def read_templates_csv(path: str | Path) -> dict[str, str]:
 
 
 def read_log_lines(path: str | Path) -> list[str]:
-    """All lines of a raw log file, read the way the scorer reads them (``open_log_file``)."""
+    """All lines of a raw log file, read the way the scorer reads them (``log_lines``)."""
     path = Path(path)
-    try:
-        with open_log_file(path) as handle:
-            return handle.readlines()
-    except FileNotFoundError as exc:
-        raise InputFormatError(f"{path}: log file not found") from exc
-    except OSError as exc:
-        raise InputFormatError(f"{path}: cannot read log file: {exc.strerror or exc}") from exc
+    with opened_log_file(path) as handle:
+        return list(log_lines(handle, path))
 
 
 def check_option_combination(args: argparse.Namespace) -> None:
@@ -260,7 +255,6 @@ def training_summary(metadata: ModelMetadata, out_dir: Path, seconds: float) -> 
         "sessions": training.get("sessions"),
         "epochs": training.get("epochs"),
         "final_loss": training.get("final_loss"),
-        "fit_seconds": training.get("seconds"),
         "seconds": round(seconds, 3),
     }
     for counts in ("mining", "reading"):

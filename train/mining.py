@@ -8,6 +8,7 @@ handler, no pickled snapshot.  Masking is ours, applied before Drain3 sees a lin
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -17,8 +18,8 @@ from drain3.template_miner_config import TemplateMinerConfig
 from logwarden.events.entity import RegexEntityExtractor, entity_as_wildcard
 from logwarden.events.header import HeaderStripper
 from logwarden.events.json_events import JsonEventReader, JsonFields, JsonLineTally, read_json_lines
-from logwarden.events.masking import Masker
-from logwarden.events.templates import NO_MATCH, TemplateMatcher
+from logwarden.events.masking import Masker, mask_token
+from logwarden.events.templates import NO_MATCH, WILDCARD, TemplateMatcher
 from logwarden.model.contract import ParserSettings
 
 
@@ -180,18 +181,69 @@ def _mine_and_assign(
     sim_th: float,
     depth: int,
 ) -> MinedLogs:
-    """Templates mined from ``contents``, then every content assigned by the daemon's matcher."""
+    """Templates mined from ``contents``, then every content assigned by the daemon's matcher.
+
+    Where a mined line fits none of the templates (a list Drain3 merged with a word, see
+    ``templates_for_unfitted_lines``), the templates that fit it are added and every line assigned again.
+    """
     masker = Masker(settings.masking, settings.collapse_repeated_masks)
-    masked = (entity_as_wildcard(masker.mask(c), e) for c, e in zip(contents, entities, strict=True))
-    templates = mine_templates(masked, sim_th=sim_th, depth=depth).templates
-    return assign_sessions(
-        templates,
+    masked = [entity_as_wildcard(masker.mask(c), e) for c, e in zip(contents, entities, strict=True)]
+    mining = mine_templates(masked, sim_th=sim_th, depth=depth)
+    mined = assign_sessions(
+        mining.templates,
         entities,
         contents,
         settings,
         lines_total=lines_total,
         lines_without_entity=lines_without_entity,
     )
+    if not mined.unmatched_lines:
+        return mined
+    added = templates_for_unfitted_lines(mining, masked, contents, settings)
+    if not added:
+        return mined
+    return assign_sessions(
+        mining.templates + added,
+        entities,
+        contents,
+        settings,
+        lines_total=lines_total,
+        lines_without_entity=lines_without_entity,
+    )
+
+
+def templates_for_unfitted_lines(
+    mining: DrainMining, masked: Sequence[str], contents: Sequence[str], settings: ParserSettings
+) -> list[str]:
+    """Templates for the mined lines that fit none of Drain3's: each its template with the masks put back.
+
+    Drain3 sees masked text, where one token may stand for several: a list (``0 1 2 3``) collapsed to
+    ``<NUM>`` so that lists of any length make one template, or a rule whose match spans a space
+    (``user bob`` as ``<USER>``).  When Drain3 merges such a line with one holding a plain word at
+    that place (``released cpus all``) it writes ``<*>``, which the matcher reads as exactly one
+    token: the line it was mined from no longer fits, and every such line would be UNKNOWN, in
+    training and in scoring.  Its template with each ``<*>`` where the line's token holds a mask
+    given that token back (``released cpus <NUM>``, which fits a list) fits it.  Added after
+    Drain3's templates, in the order the lines came, once each.
+    """
+    matcher = TemplateMatcher(mining.templates, settings.masking, settings.collapse_repeated_masks)
+    masks = re.compile("|".join(re.escape(mask_token(name)) for name, _ in settings.masking) or r"(?!)")
+    known = set(mining.templates)
+    added: dict[str, None] = {}
+    for index, content in enumerate(contents):
+        if matcher.match_one(content) != NO_MATCH:
+            continue
+        template = mining.templates[mining.assigned[index]].split()
+        tokens = masked[index].split()
+        if len(tokens) != len(template):
+            continue
+        fitted = " ".join(
+            token if mined == WILDCARD and masks.search(token) else mined
+            for mined, token in zip(template, tokens, strict=True)
+        )
+        if fitted not in known:
+            added.setdefault(fitted)
+    return list(added)
 
 
 def assign_sessions(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -203,6 +204,12 @@ def _no_entity_found(
     events = lines - tally.invalid_lines
     if fields is not None and fields.entity is not None:
         return f"the entity field '{fields.entity}' is missing or empty in all {events} events"
+    if entity_regex is not None and re.compile(entity_regex).groups:
+        # '(x)?blk_\d+' matches every line and names no entity: its group 1 never takes part.
+        return (
+            f"the entity regex '{entity_regex}' named no entity in any of the {events} lines: it matched "
+            "none, or its group 1 (which names the entity) was empty or took no part in the match"
+        )
     return f"the entity regex '{entity_regex}' matched none of the {events} lines"
 
 
@@ -247,18 +254,19 @@ def _train(
         )
     fit_sessions, holdout = split_holdout(sessions, options.holdout_fraction, options.seed)
     moved_to_fit = holdout_size(len(sessions), options.holdout_fraction) - len(holdout)
+    # A labelled set is only read with event keys (sequences): say so only where it can be given.
+    or_labelled = ", or a labelled set to choose the threshold on" if input_kind == "sequences" else ""
     if not holdout and labelled_ids is None and moved_to_fit:
         raise TrainingError(
             f"{where}the {moved_to_fit} session(s) held out to calibrate the threshold on each hold an "
-            "event no other training session holds, so they were trained on instead: give more "
-            "sessions, or a labelled set to choose the threshold on"
+            f"event no other training session holds, so they were trained on instead: give more "
+            f"sessions{or_labelled}"
         )
     if not holdout and labelled_ids is None:
         needed = sessions_needed_for_holdout(options.holdout_fraction)
         raise TrainingError(
             f"{where}{len(sessions)} training sessions leave none held out to calibrate the threshold on "
-            f"(holdout_fraction {options.holdout_fraction:g}): at least {needed} are needed, "
-            "or a labelled set to choose it on"
+            f"(holdout_fraction {options.holdout_fraction:g}): at least {needed} are needed{or_labelled}"
         )
     vocab_size = vocabulary_size(vocabulary)
     logger.info(
@@ -291,7 +299,8 @@ def _train(
         "seed": options.seed,
         "final_loss": result.final_loss,
         "epoch_losses": list(result.epoch_losses),
-        "seconds": round(result.seconds, 3),
+        # No wall-clock time here: the same seed and data must give the same model.json, and so the
+        # same metadata_sha256 in every alert (the model_written log line says how long it took).
         "options": dataclasses.asdict(options),
         "calibration": calibration.summary,
         "count_gate": gate.summary,

@@ -13,6 +13,7 @@ import functools
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+from logwarden.daemon.alerts import TOP_K_MAXIMUM
 from logwarden.daemon.config.kafka_options import security_problem
 from logwarden.daemon.config.sections import (
     INPUT_FORMATS,
@@ -266,7 +267,7 @@ _CHECKS: dict[type, dict[str, Check | type]] = {
     ModelConfig: {
         "path": file_path,
         "threshold": number(positive=False),
-        "top_k": integer_at_least(0),
+        "top_k": integer_from_to(0, TOP_K_MAXIMUM),
         "count_gate": boolean,
     },
     StateConfig: {

@@ -9,10 +9,40 @@ dead-letter topic; a file has no such place).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
+
+from logwarden.errors import InputFormatError
 
 
 def open_log_file(path: Path) -> TextIO:
     """``path`` opened for reading lines; OSError as ``open`` raises it."""
     return path.open(encoding="utf-8-sig", errors="replace", newline="\n")
+
+
+def opened_log_file(path: Path) -> TextIO:
+    """``open_log_file``, with a file that cannot be opened (missing, a directory, no permission) an
+    InputFormatError naming it: the user's input, one line and the input's exit status."""
+    try:
+        return open_log_file(path)
+    except FileNotFoundError as exc:
+        raise InputFormatError(f"{path}: log file not found") from exc
+    except OSError as exc:
+        raise InputFormatError(f"{path}: cannot read log file: {exc.strerror or exc}") from exc
+
+
+def log_lines(handle: TextIO, path: Path) -> Iterator[str]:
+    """The lines of an opened log file, one at a time; an error while reading (a failing disk or
+    network file system) is an InputFormatError naming ``path``, as an error opening it is.
+
+    Only reading is wrapped, so an error writing the output (a closed pipe) stays what it is.
+    """
+    while True:
+        try:
+            line = handle.readline()
+        except OSError as exc:
+            raise InputFormatError(f"{path}: cannot read log file: {exc.strerror or exc}") from exc
+        if not line:
+            return
+        yield line

@@ -34,6 +34,15 @@ from logwarden.scoring.session import SessionScore, score_sessions
 NEW_TEMPLATES_SHOWN = 20
 """How many new templates the score summary names."""
 
+NEW_TEMPLATE_CHARS = 500
+"""The most characters of a new template the summary keeps (then "..."): one 20 MB line would
+otherwise make the one-line summary 20 MB, and a file of long new lines fill memory with them."""
+
+
+def shortened_template(masked: str) -> str:
+    """``masked`` cut to ``NEW_TEMPLATE_CHARS`` characters, marked "..." where it was cut."""
+    return masked if len(masked) <= NEW_TEMPLATE_CHARS else masked[: NEW_TEMPLATE_CHARS - 3] + "..."
+
 
 @dataclass
 class LogScoringSummary:
@@ -282,7 +291,7 @@ def _group_events(
         template_index = matcher.match_one(content)
         if template_index < 0:
             summary.unknown_template_lines += 1
-            new_template = entity_as_wildcard(masker.mask(content), entity)
+            new_template = shortened_template(entity_as_wildcard(masker.mask(content), entity))
             summary.new_templates[new_template] = summary.new_templates.get(new_template, 0) + 1
             event_id = UNKNOWN_ID
         else:

@@ -13,6 +13,8 @@ from model_metadata import model_metadata
 
 from logwarden.daemon.alerts import (
     MAX_ALERT_EVENT_BYTES,
+    MAX_ALERT_TEMPLATE_CHARS,
+    TOP_K_MAXIMUM,
     alert_id,
     build_alert,
     dead_letter_headers,
@@ -225,6 +227,43 @@ def test_encode_alert_of_the_largest_input_line_fits_kafkas_default_limit(char: 
     text = char * (1024 * 1024 // len(char.encode()))
     encoded = encode_alert(alert(event_text=text))
     assert len(encoded) < KAFKA_DEFAULT_MAX_MESSAGE_BYTES
+
+
+@pytest.mark.parametrize("char", ["x", "\U0001f600"])
+def test_encode_alert_of_a_model_with_huge_templates_fits_kafkas_default_limit(char: str) -> None:
+    """Templates mined from lines of a million characters, the event's and every expected one's, at the
+    largest top_k and with the largest event: each template is cut to its first characters, and the
+    alert stays deliverable."""
+    vocabulary = tuple(f"T{n}" for n in range(TOP_K_MAXIMUM + 1))
+    huge = model_metadata(
+        vocabulary=vocabulary,
+        templates=tuple(f"{n} " + char * 1_100_000 for n in range(len(vocabulary))),
+        threshold=4.5,
+        onnx_sha256="0123456789abcdef" * 4,
+    )
+    # Every template event equally likely; the reserved tokens (no template of their own) never.
+    log_probs = np.full(FIRST_EVENT_ID + len(vocabulary), -np.log(len(vocabulary)))
+    log_probs[:FIRST_EVENT_ID] = -50.0
+    built = alert(
+        metadata=huge,
+        log_probs=log_probs.astype(np.float32),
+        top_k=TOP_K_MAXIMUM,
+        event_text=char * (1024 * 1024 // len(char.encode())),
+    )
+    assert len(built["expected"]) == TOP_K_MAXIMUM
+    templates = [built["template"], *(expected["template"] for expected in built["expected"])]
+    assert all(len(t) == MAX_ALERT_TEMPLATE_CHARS and t.endswith(char * 3 + "...") for t in templates)
+    assert len(encode_alert(built)) < KAFKA_DEFAULT_MAX_MESSAGE_BYTES
+
+
+def test_build_alert_template_at_the_limit_kept_whole() -> None:
+    """A template of exactly MAX_ALERT_TEMPLATE_CHARS characters is not cut."""
+    template = "t" * MAX_ALERT_TEMPLATE_CHARS
+    metadata = model_metadata(
+        vocabulary=("T0",), templates=(template,), threshold=4.5, onnx_sha256="0123456789abcdef" * 4
+    )
+    built = alert(metadata=metadata, event_id=FIRST_EVENT_ID, log_probs=LOG_PROBS[:4], top_k=1)
+    assert built["template"] == template and built["expected"][0]["template"] == template
 
 
 def test_build_alert_session_end_without_event_has_no_truncation_fields() -> None:

@@ -16,6 +16,7 @@ from logwarden.model.cooccurrence_rule import CooccurrenceRule
 from logwarden.model.length_rule import LengthRule
 from logwarden.model.runtime import OnnxStepModel
 from logwarden.scoring.offline import (
+    NEW_TEMPLATE_CHARS,
     LogScoringSummary,
     encode_sessions,
     score_log_lines,
@@ -101,6 +102,22 @@ def test_score_log_lines_lines_without_entity_are_counted(trained_bundle: ModelB
     assert (summary.lines, summary.lines_without_entity, summary.unknown_template_lines) == (4, 1, 1)
     assert summary.new_templates == {"weird <*>": 1}
     assert records[1]["anomalous"]
+
+
+def test_score_log_lines_keeps_a_long_new_template_cut_to_its_first_characters(
+    trained_bundle: ModelBundle,
+) -> None:
+    """A 2 MB line no template fits is one new template of NEW_TEMPLATE_CHARS characters, ending "...",
+    in the summary; the line itself is still counted and scored."""
+    settings = ParserSettings(header_regex=r"(?P<content>.*)", entity_regex=r"job_\d+", masking=())
+    model = _with_metadata(trained_bundle, input_kind="logs", parser=settings, templates=("step <*>",))
+    summary = LogScoringSummary()
+    long_line = "job_8 " + "x" * 2_000_000 + "\n"
+    records = list(score_log_lines(model, [long_line, long_line], summary))
+    [(template, count)] = summary.new_templates.items()
+    assert len(template) == NEW_TEMPLATE_CHARS and template.startswith("<*> xxx") and template.endswith("...")
+    assert count == 2 and summary.unknown_template_lines == 2
+    assert [r["entity"] for r in records] == ["job_8"] and records[0]["anomalous"]
 
 
 def test_log_scoring_report_names_the_most_frequent_new_templates_first_and_cuts_them() -> None:

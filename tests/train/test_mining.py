@@ -19,6 +19,7 @@ from logwarden.events.raw import RawLineParser, parser_settings
 from logwarden.events.templates import NO_MATCH, WILDCARD, TemplateMatcher
 from logwarden.train.mining import (
     MinedLogs,
+    assign_sessions,
     mine_json_lines,
     mine_log_lines,
     mine_templates,
@@ -177,15 +178,47 @@ def test_mine_list_lengths_never_seen_in_training_still_match_the_template() -> 
     assert RawLineParser(settings, mined.templates).parse_one(five).template_index == 0
 
 
-def test_mine_lines_no_template_fits_are_counted_as_unmatched() -> None:
-    """A masking rule spanning a space can make a line fit no wildcard template; it is counted."""
+def test_mine_a_mask_spanning_a_space_merged_with_a_word_gets_a_template_that_fits_it() -> None:
+    """Drain3 merges ``login <USER> ok`` (``user bob``, two raw tokens) with ``login guest ok`` into
+    ``login <*> ok``, which fits one token only; the lines it was mined from get ``login <USER> ok``."""
     settings = parser_settings(r"id=(\d+)", masking=[("USER", r"user \w+")])
     lines = ["id=1 login user bob ok", "id=2 login guest ok", "id=3 login user eve ok"]
     mined = mine_log_lines(lines, settings)
-    assert mined.templates == ["<*> login <*> ok"]
-    assert mined.unmatched_lines == 2
-    assert mined.sessions == {"2": [0]}
+    assert mined.templates == ["<*> login <*> ok", "<*> login <USER> ok"]
+    assert mined.unmatched_lines == 0
+    assert mined.sessions == {"1": [1], "2": [0], "3": [1]}
     assert mined.lines_total == 3
+
+
+def test_mine_a_list_merged_with_a_word_gets_a_template_that_fits_every_list() -> None:
+    """Lists of cpus collapse to one ``<NUM>`` for Drain3, which merges them with ``all`` into
+    ``released cpus <*>``; every list line, in training and in the daemon's parser, fits the added
+    ``released cpus <NUM>`` (every list of two or more used to be UNKNOWN), and ``all`` keeps
+    Drain3's template."""
+    lines = [
+        f"job_{n} released cpus " + ("all" if n % 3 == 0 else " ".join(str(c) for c in range(n % 5 + 1)))
+        for n in range(60)
+    ]
+    settings = parser_settings(r"job_\d+")
+    mined = mine_log_lines(lines, settings)
+    assert mined.templates == ["<*> released cpus <*>", "<*> released cpus <NUM>"]
+    assert mined.unmatched_lines == 0
+    assert mined.template_counts == [20, 40]
+    parser = RawLineParser(settings, mined.templates)
+    assert [parser.parse_one(line).template_index for line in lines[:4]] == [0, 1, 1, 0]
+    assert parser.parse_one("job_99 released cpus 3 4 5 6 7 8 9").template_index == 1
+
+
+def test_assigned_lines_no_template_fits_are_counted_as_unmatched() -> None:
+    """A line that fits none of the templates is counted, and left out of its session."""
+    settings = parser_settings(r"id=(\d+)")
+    contents = ["id=1 login ok", "id=2 logout", "id=1 login ok"]
+    mined = assign_sessions(
+        ["<*> login ok"], ["1", "2", "1"], contents, settings, lines_total=3, lines_without_entity=0
+    )
+    assert mined.unmatched_lines == 1
+    assert mined.sessions == {"1": [0, 0]}
+    assert mined.template_counts == [2]
 
 
 def test_mine_uses_no_drain3_ini_and_logs_no_warning(

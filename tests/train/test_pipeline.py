@@ -75,11 +75,15 @@ def test_pipeline_same_seed_identical_model(
     hdfs_train_file: Path,
     tmp_path: Path,
 ) -> None:
-    """Retraining with the same seed and data reproduces the ONNX sha and the threshold exactly."""
-    _, first = trained_model
+    """Retraining with the same seed and data reproduces both files byte for byte, so the model's
+    identity in alerts (ONNX and metadata sha256) is the same too."""
+    first_dir, first = trained_model
     second = train_on_sequences(hdfs_keys, small_options, tmp_path, data_file=hdfs_train_file)
     assert second.onnx_sha256 == first.onnx_sha256
     assert second.threshold == first.threshold
+    assert second.metadata_sha256 == first.metadata_sha256
+    for name in ("model.onnx", "model.json"):
+        assert (tmp_path / name).read_bytes() == (first_dir / name).read_bytes(), name
 
 
 def test_pipeline_tampered_onnx_load_fails(trained_model: tuple[Path, ModelMetadata], tmp_path: Path) -> None:
@@ -183,6 +187,31 @@ def test_pipeline_labelled_set_without_both_labels_raises_before_fit(
     labelled = [LabelledSession(["1", "2"], anomalous) for anomalous in labels]
     with pytest.raises(TrainingError, match=message):
         train_on_sequences(FORTY_SESSIONS, small_options, tmp_path, labelled)
+
+
+@pytest.mark.usefixtures("fit_must_not_run")
+def test_pipeline_raw_logs_entity_regex_whose_group_never_takes_part_says_so(
+    small_options: TrainingOptions, tmp_path: Path
+) -> None:
+    """A regex that matches every line while its group 1 names nothing is not said to match none."""
+    lines = ["081109 blk_1 started\n", "081109 blk_1 done\n"]
+    with pytest.raises(TrainingError, match=r"named no entity in any of the 2 lines: .* group 1") as raised:
+        train_on_logs(lines, parser_settings(r"(x)?blk_\d+"), small_options, tmp_path)
+    assert "matched none of the" not in str(raised.value)
+
+
+@pytest.mark.usefixtures("fit_must_not_run")
+def test_pipeline_raw_logs_too_few_sessions_suggest_no_labelled_set(
+    small_options: TrainingOptions, tmp_path: Path
+) -> None:
+    """A labelled set is for event keys only: a raw-log training with too few sessions asks for more
+    sessions, not for a labelled set its command line refuses; event keys are offered one."""
+    options = dataclasses.replace(small_options, holdout_fraction=0.1)
+    lines = [f"job_{n} {step}\n" for n in range(3) for step in ("start", "stop")]
+    with pytest.raises(TrainingError, match=r"at least 6 are needed$"):
+        train_on_logs(lines, parser_settings(r"job_\d+"), options, tmp_path)
+    with pytest.raises(TrainingError, match=r"at least 6 are needed, or a labelled set"):
+        train_on_sequences(FORTY_SESSIONS[:3], options, tmp_path)
 
 
 @pytest.mark.usefixtures("fit_must_not_run")

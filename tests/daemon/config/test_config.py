@@ -181,6 +181,7 @@ def test_example_config_every_key_has_comment() -> None:
         ("model.threshold", "high", "model.threshold"),
         ("model.threshold", float("nan"), "model.threshold"),
         ("model.top_k", -1, "model.top_k"),
+        ("model.top_k", 21, "model.top_k"),
         ("model.top_k", True, "model.top_k"),
         ("state.dir", 3, "state.dir"),
         ("state.ttl_seconds", 0, "state.ttl_seconds"),

@@ -189,7 +189,7 @@ KEYS: dict[str, Key] = {
     "model.path": Key(non_empty_string, required=True),
     # Surprise is in nats, so any finite number is a threshold (0 or below alerts on every event).
     "model.threshold": Key(finite, null_means_something=True),  # the model's calibrated one
-    "model.top_k": Key(integer(0)),
+    "model.top_k": Key(integer(0, 20)),
     "model.count_gate": Key(boolean),
     "state.dir": Key(non_empty_string, required=True),
     "state.ttl_seconds": Key(number_above(0)),
