@@ -9,7 +9,7 @@ handler, no pickled snapshot.  Masking is ours, applied before Drain3 sees a lin
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from drain3 import TemplateMiner
@@ -185,9 +185,10 @@ def _mine_and_assign(
 
     Where a mined line fits none of the templates (a list Drain3 merged with a word, see
     ``templates_for_unfitted_lines``), the templates that fit it are added and every line assigned again.
+    The masked lines are made as Drain3 reads them and not kept: a large training file is in memory
+    once, as ``contents``.
     """
-    masker = Masker(settings.masking, settings.collapse_repeated_masks)
-    masked = [entity_as_wildcard(masker.mask(c), e) for c, e in zip(contents, entities, strict=True)]
+    masked = masked_for_mining(entities, contents, settings)
     mining = mine_templates(masked, sim_th=sim_th, depth=depth)
     mined = assign_sessions(
         mining.templates,
@@ -199,7 +200,7 @@ def _mine_and_assign(
     )
     if not mined.unmatched_lines:
         return mined
-    added = templates_for_unfitted_lines(mining, masked, contents, settings)
+    added = templates_for_unfitted_lines(mining, entities, contents, settings)
     if not added:
         return mined
     return assign_sessions(
@@ -212,8 +213,17 @@ def _mine_and_assign(
     )
 
 
+def masked_for_mining(
+    entities: Sequence[str], contents: Sequence[str], settings: ParserSettings
+) -> Iterator[str]:
+    """Each content as Drain3 mines it: masked, and its entity's token a wildcard."""
+    masker = Masker(settings.masking, settings.collapse_repeated_masks)
+    for content, entity in zip(contents, entities, strict=True):
+        yield entity_as_wildcard(masker.mask(content), entity)
+
+
 def templates_for_unfitted_lines(
-    mining: DrainMining, masked: Sequence[str], contents: Sequence[str], settings: ParserSettings
+    mining: DrainMining, entities: Sequence[str], contents: Sequence[str], settings: ParserSettings
 ) -> list[str]:
     """Templates for the mined lines that fit none of Drain3's: each its template with the masks put back.
 
@@ -227,6 +237,7 @@ def templates_for_unfitted_lines(
     Drain3's templates, in the order the lines came, once each.
     """
     matcher = TemplateMatcher(mining.templates, settings.masking, settings.collapse_repeated_masks)
+    masker = Masker(settings.masking, settings.collapse_repeated_masks)  # as masked_for_mining
     masks = re.compile("|".join(re.escape(mask_token(name)) for name, _ in settings.masking) or r"(?!)")
     known = set(mining.templates)
     added: dict[str, None] = {}
@@ -234,7 +245,7 @@ def templates_for_unfitted_lines(
         if matcher.match_one(content) != NO_MATCH:
             continue
         template = mining.templates[mining.assigned[index]].split()
-        tokens = masked[index].split()
+        tokens = entity_as_wildcard(masker.mask(content), entities[index]).split()
         if len(tokens) != len(template):
             continue
         fitted = " ".join(
