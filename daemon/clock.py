@@ -41,8 +41,8 @@ class StreamClock:
     goes back and runs on with the wall, each later session after a second of quiet.  A producer
     stamping ahead only makes its own entities' sessions end that much later.
 
-    Entity state is kept per partition number, so an entity is judged by ``by_partition``: for
-    each number, the earliest of that number's topics, so no topic's unread records are passed.
+    Each entity is judged by the time of the topic-partition its last event came from
+    (``by_source``).
     """
 
     def __init__(
@@ -63,12 +63,9 @@ class StreamClock:
         """How many observed times were more than ``MAX_AHEAD_OF_WALL_SECONDS`` past the wall clock."""
 
     @property
-    def by_partition(self) -> dict[int, float]:
-        """Stream time of each partition number: the earliest of its topics' times."""
-        times: dict[int, float] = {}
-        for (_, partition), moment in self._times.items():
-            times[partition] = min(moment, times.get(partition, moment))
-        return times
+    def by_source(self) -> dict[TopicPartitionKey, float]:
+        """Stream time of each topic-partition."""
+        return dict(self._times)
 
     @property
     def now(self) -> float:

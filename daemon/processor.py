@@ -126,8 +126,11 @@ class BatchProcessor:
         partitions: np.ndarray,
         now: float | np.ndarray,
         ttl_seconds: float | None = None,
+        topic_ids: int | np.ndarray = 0,
     ) -> ScoredBatch:
         """Score and apply ``event_ids`` (int64 [N]) for ``entities``; ``now`` is each event's time.
+
+        ``partitions`` and ``topic_ids`` (the table's ``topic_id_of``) say where each event came from.
 
         Slots are looked up (and new entities given one) once for the whole batch, so no
         entity of the batch can be evicted to make room for another.  With ``ttl_seconds``, an
@@ -139,7 +142,7 @@ class BatchProcessor:
         scores = np.empty(count, np.float32)
         log_probs: np.ndarray | None = None
         times = np.broadcast_to(np.asarray(now, np.float64), (count,))
-        all_slots = self._table.slots_for(entities, times, partitions)
+        all_slots = self._table.slots_for(entities, times, partitions, topic_ids)
         ended: list[tuple[np.ndarray, EndedSessions]] = []
         for wave in wave_indices(all_slots):
             # A wave holds each slot once, so its pieces are independent of one another.

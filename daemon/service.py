@@ -127,9 +127,9 @@ class DaemonService:
         self._on_close = on_close
         self._corrupt_batches = corrupt_batches
         # Each partition's time resumes at its entities' latest event: at most where it was.
-        latest = table.last_seen_max_by_partition()
+        latest = table.last_seen_max_by_source()
         self._clock = StreamClock(
-            {key: latest[key[1]] for key in stored_offsets if key[1] in latest}, monotonic=idle_time
+            {key: latest[key] for key in stored_offsets if key in latest}, monotonic=idle_time
         )
         self.counters = Counters()
         self.should_exit = False
@@ -319,6 +319,7 @@ class DaemonService:
         records: list[Any] = []
         events: list[DecodedEvent] = []
         partitions: list[int] = []
+        topic_ids: list[int] = []
         bad: Counter[str] = Counter()
         for tp, batch in polled.items():
             decoded_before = len(events)
@@ -331,6 +332,7 @@ class DaemonService:
                     continue
                 records.append(record)
             partitions.extend(repeat(tp.partition, len(events) - decoded_before))
+            topic_ids.extend(repeat(self._table.topic_id_of(tp.topic), len(events) - decoded_before))
             if batch:
                 self._positions.applied((tp.topic, tp.partition), batch[-1].offset + 1)
                 newest_ms = batch[-1].timestamp
@@ -350,6 +352,7 @@ class DaemonService:
                 event_times(records, self._clock.now, self._clock.limit()),
                 records,
                 events,
+                np.asarray(topic_ids, np.int32),
             )
         self._crash.reach("batch")
 
@@ -361,12 +364,16 @@ class DaemonService:
         times: np.ndarray,
         records: list[Any],
         events: list[DecodedEvent],
+        topic_ids: np.ndarray,
     ) -> None:
         """Score a decoded batch, send its alerts and scores, and update the counters.
 
         Sessions that a late event ended (TTL passed) are alerted on first, like idle-expired ones.
+        ``partitions`` and ``topic_ids`` (the table's) say where each event came from.
         """
-        scored = self._processor.process(entities, event_ids, partitions, times, self._settings.ttl_seconds)
+        scored = self._processor.process(
+            entities, event_ids, partitions, times, self._settings.ttl_seconds, topic_ids
+        )
         if scored.ended.entities:
             self.counters.alerts += self._emitter.session_end_alerts(scored.ended)
             self.counters.session_ends += len(scored.ended.entities)
@@ -420,7 +427,7 @@ class DaemonService:
         """
         self._clock.advance(self._positions.caught_up(records_in_hand=records_in_hand))
         expired = self._table.expire_idle(
-            self._clock.by_partition, self._settings.ttl_seconds + self._settings.allowed_lateness_seconds
+            self._clock.by_source, self._settings.ttl_seconds + self._settings.allowed_lateness_seconds
         )
         if not expired:
             return
@@ -489,7 +496,7 @@ class DaemonService:
         }
         released = self._positions.not_owned(owned)
         if released:
-            self.release_partitions(released, owned)
+            self.release_partitions(released)
         resumed = self._positions.resume(assigned)
         log.info(
             "partitions_assigned",
@@ -497,16 +504,14 @@ class DaemonService:
             resumed=resumed,
         )
 
-    def release_partitions(self, released: list[tuple[str, int]], owned: set[tuple[str, int]]) -> None:
+    def release_partitions(self, released: list[tuple[str, int]]) -> None:
         """Forget partitions another instance now owns: their entities' state and their saved offsets.
 
         Their entities are dropped without scoring END (their sessions go on elsewhere), and the
-        next start on them resumes from the group's committed offsets, not a stale local one.
-        State is keyed by partition number, so an entity is kept while any input topic's partition
-        of that number is still owned here.
+        next start on them resumes from the group's committed offsets, not a stale local one.  An
+        entity goes with the topic-partition of its last event.
         """
-        numbers = {partition for _, partition in released} - {partition for _, partition in owned}
-        entities = self._table.entities_in_partitions(numbers) if numbers else []
+        entities = self._table.entities_in(released)
         self._table.remove(entities, reason="released")
         self._positions.forget(released)
         self._clock.forget(released)

@@ -15,13 +15,13 @@ from pathlib import Path
 from logwarden.errors import ConfigError
 from logwarden.model.contract import ModelMetadata
 
-SLOT_BYTES = 58
-"""Per table slot besides h and c: last_seen, events, count profile, surprise, unknown events,
+SLOT_BYTES = 62
+"""Per table slot besides h and c: last_seen, events, count profile, surprise, unknown events, topic,
 partition, flags, the entity list and the free-slot stack (daemon/state/table.py)."""
 
 TRACKED_ENTITY_BYTES = 150
 """Per tracked entity in Python: its name and its entry in the slot dictionary.  With the benchmark
-model (2 layers of 65) 1,000,000 entities take 1,370 MB RSS, which these figures put at 1,248 MB
+model (2 layers of 65) 1,000,000 entities take 1,370 MB RSS, which these figures put at 1,252 MB
 plus the process itself (benchmarks/throughput.py, memory phase)."""
 
 

@@ -35,6 +35,7 @@ class _StoredRow(NamedTuple):
     count_profile: int
     max_surprise: float
     unknown_events: int
+    topic: str
 
 
 class MemoryStateStore:
@@ -90,6 +91,7 @@ class MemoryStateStore:
                     int(chunk.count_profile[i]),
                     float(chunk.max_surprise[i]),
                     int(chunk.unknown_events[i]),
+                    chunk.topic[i],
                 )
         if midway is not None:
             midway()
@@ -118,4 +120,5 @@ class MemoryStateStore:
                 count_profile=np.array([row.count_profile for _, row in chunk], np.uint64),
                 max_surprise=np.array([row.max_surprise for _, row in chunk], np.float32),
                 unknown_events=np.array([row.unknown_events for _, row in chunk], np.int64),
+                topic=[row.topic for _, row in chunk],
             )

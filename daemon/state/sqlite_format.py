@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +69,8 @@ _ENTITIES_V3 = """CREATE TABLE entities (
         events_applied INTEGER NOT NULL,
         count_profile INTEGER NOT NULL,
         max_surprise REAL,
-        unknown_events INTEGER NOT NULL
+        unknown_events INTEGER NOT NULL,
+        topic TEXT NOT NULL
     )"""
 _OFFSETS_TABLE = """CREATE TABLE offsets (
         topic TEXT NOT NULL,
@@ -84,9 +86,10 @@ _ADDED_IN_V2 = ("count_profile INTEGER NOT NULL DEFAULT 0", "max_surprise REAL")
 """Columns a version 1 file gains: every saved session gets count_profile 0 and max_surprise NULL
 (NaN, not tracked), so the count gate ignores it until it ends.  ADD COLUMN changes no row."""
 
-_ADDED_IN_V3 = ("unknown_events INTEGER NOT NULL DEFAULT 0",)
-"""The column a version 2 file gains: a saved session counts no unknown event, as before version 3,
-so one that held some may still get the count gate's alert at its end besides theirs."""
+_ADDED_IN_V3 = ("unknown_events INTEGER NOT NULL DEFAULT 0", "topic TEXT NOT NULL DEFAULT ''")
+"""The columns a version 2 file gains.  A saved session counts no unknown event, as before version 3,
+so one that held some may still get the count gate's alert at its end besides theirs.  Its topic is
+empty, read as the topic of a saved offset of the same partition number (``topics_for_untopped``)."""
 
 MIGRATIONS = {
     1: (
@@ -104,7 +107,8 @@ MIGRATION_NOTES = {
     1: "sessions in progress are left to the model's threshold (their event counts were not kept) "
     "until they end",
     2: "sessions in progress count no unknown event from before the upgrade: one that held one may get an "
-    "unseen_counts alert at its end besides its unknown_template alert",
+    "unseen_counts alert at its end besides its unknown_template alert; with several input topics, an "
+    "entity is taken to come from the first topic (by name) with its partition number",
 }
 """What migrating from format version N means for the sessions in progress, for the log."""
 
@@ -248,13 +252,31 @@ def migrate(conn: sqlite3.Connection, path: Path, version: int) -> None:
             conn.execute(statement)
 
 
-def decode_rows(batch: list[Any], header: StoreHeader, where: str) -> EntityRows:
+def topics_for_untopped(offsets: Iterable[tuple[str, int]]) -> tuple[dict[int, str], str]:
+    """The topic a row migrated from version 2 (an empty ``topic``) is read as: per partition number,
+    the first topic by name among the saved offsets with that number, else the first saved topic.
+
+    Version 2 kept only the partition number; with one input topic, the usual case, this is exact.
+    """
+    by_partition: dict[int, str] = {}
+    for topic, partition in sorted(offsets):
+        by_partition.setdefault(partition, topic)
+    return by_partition, min((topic for topic, _ in offsets), default="")
+
+
+def decode_rows(
+    batch: list[Any], header: StoreHeader, where: str, untopped: tuple[dict[int, str], str] = ({}, "")
+) -> EntityRows:
     """A batch of ``entities`` rows as arrays, refusing a value of the wrong SQLite type or size.
 
     SQLite keeps whatever type a value was written with, whatever the column says, so an edited
-    row may hold text where a BLOB or a number belongs.
+    row may hold text where a BLOB or a number belongs.  ``untopped`` (``topics_for_untopped``)
+    names the topic of a row migrated without one.
     """
-    entities, partitions, hs, cs, last_seen, events, profiles, surprises, unknown = zip(*batch, strict=True)
+    untopped_by_partition, untopped_default = untopped
+    entities, partitions, hs, cs, last_seen, events, profiles, surprises, unknown, topics = zip(
+        *batch, strict=True
+    )
     columns: tuple[tuple[str, tuple[Any, ...], set[type]], ...] = (
         ("entity", entities, {str}),
         ("kafka_partition", partitions, {int}),
@@ -265,6 +287,7 @@ def decode_rows(batch: list[Any], header: StoreHeader, where: str) -> EntityRows
         ("count_profile", profiles, {int}),
         ("max_surprise", surprises, {float, type(None)}),
         ("unknown_events", unknown, {int}),
+        ("topic", topics, {str}),
     )
     for column, values, kinds in columns:
         if not set(map(type, values)) <= kinds:
@@ -301,6 +324,10 @@ def decode_rows(batch: list[Any], header: StoreHeader, where: str) -> EntityRows
         count_profile=np.array(profiles, np.int64).view(np.uint64),
         max_surprise=max_surprise,
         unknown_events=np.array(unknown, np.int64),
+        topic=[
+            topic or untopped_by_partition.get(p, untopped_default)
+            for topic, p in zip(topics, partitions, strict=True)
+        ],
     )
 
 

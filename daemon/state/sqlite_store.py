@@ -34,6 +34,7 @@ from logwarden.daemon.state.sqlite_format import (
     decode_rows,
     migrate,
     read_header,
+    topics_for_untopped,
     wal_of,
 )
 from logwarden.daemon.state.store import (
@@ -61,14 +62,15 @@ LOCK_FILE = "lock"
 overwrite the other's checkpoints, so the second is refused at start, naming the first's pid."""
 
 _ENTITY_COLUMNS = (
-    "entity, kafka_partition, h, c, last_seen, events_applied, count_profile, max_surprise, unknown_events"
+    "entity, kafka_partition, h, c, last_seen, events_applied, count_profile, max_surprise, unknown_events, "
+    "topic"
 )
 _UPSERT_ENTITY = f"""INSERT INTO entities ({_ENTITY_COLUMNS})
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (entity) DO UPDATE SET kafka_partition = excluded.kafka_partition, h = excluded.h,
         c = excluded.c, last_seen = excluded.last_seen, events_applied = excluded.events_applied,
         count_profile = excluded.count_profile, max_surprise = excluded.max_surprise,
-        unknown_events = excluded.unknown_events"""
+        unknown_events = excluded.unknown_events, topic = excluded.topic"""
 _UPSERT_OFFSET = """INSERT INTO offsets (topic, kafka_partition, next_offset) VALUES (?, ?, ?)
     ON CONFLICT (topic, kafka_partition) DO UPDATE SET next_offset = excluded.next_offset"""
 
@@ -220,7 +222,9 @@ class SqliteStateStore:
                 f"{self.path}: cannot read the saved checkpoint: {exc}; {START_EMPTY}"
             ) from exc
         offsets = check_saved_offsets(stored, str(self.path))
-        return LoadedCheckpoint(self._iter_rows(conn, header, indexed_rows), offsets)
+        return LoadedCheckpoint(
+            self._iter_rows(conn, header, indexed_rows, topics_for_untopped(offsets)), offsets
+        )
 
     def save_checkpoint(
         self,
@@ -301,13 +305,17 @@ class SqliteStateStore:
         return self._conn, self._header
 
     def _iter_rows(
-        self, conn: sqlite3.Connection, header: StoreHeader, indexed_rows: int
+        self,
+        conn: sqlite3.Connection,
+        header: StoreHeader,
+        indexed_rows: int,
+        untopped: tuple[dict[int, str], str],
     ) -> Iterator[EntityRows]:
         read = 0
         try:
             cursor = conn.execute(f"SELECT {_ENTITY_COLUMNS} FROM entities")
             while batch := cursor.fetchmany(self._chunk_rows):
-                rows = decode_rows(batch, header, str(self.path))
+                rows = decode_rows(batch, header, str(self.path), untopped)
                 check_saved_rows(rows, str(self.path))
                 read += len(rows)
                 yield rows
@@ -325,7 +333,7 @@ class SqliteStateStore:
 
 def _entity_params(
     rows: EntityRows, row_bytes: int
-) -> list[tuple[str, int, bytes, bytes, float, int, int, float | None, int]]:
+) -> list[tuple[str, int, bytes, bytes, float, int, int, float | None, int, str]]:
     h_bytes = np.ascontiguousarray(rows.h, FLOAT32_LE).tobytes()
     c_bytes = np.ascontiguousarray(rows.c, FLOAT32_LE).tobytes()
     partitions = rows.partition.tolist()
@@ -346,6 +354,7 @@ def _entity_params(
             profiles[i],
             surprises[i],
             unknown[i],
+            rows.topic[i],
         )
         for i, entity in enumerate(rows.entities)
     ]

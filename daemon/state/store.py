@@ -20,8 +20,8 @@ import numpy as np
 from logwarden.errors import StateStoreError, shown
 
 STORE_FORMAT_VERSION = 3
-"""2 added each entity's ``count_profile`` and ``max_surprise``, 3 its ``unknown_events``; files of an
-earlier version are migrated on open."""
+"""2 added each entity's ``count_profile`` and ``max_surprise``, 3 its ``unknown_events`` and the
+``topic`` of its last event; files of an earlier version are migrated on open."""
 DEFAULT_CHUNK_ROWS = 4096
 MAX_PARTITION = 2**31 - 1
 """Kafka partition numbers are int32."""
@@ -81,7 +81,8 @@ class EntityRows:
     ``count_profile`` and ``max_surprise`` are what the count gate judges at the session's end; a NaN
     ``max_surprise`` marks a session whose counts are not tracked (restored from a version 1 store).
     ``unknown_events`` counts the session's events that matched no template: each alerted when it
-    came, so the session's end does not alert again for its counts.
+    came, so the session's end does not alert again for its counts.  ``topic`` and ``partition`` say
+    where the entity's last event came from.
     """
 
     entities: Sequence[str]
@@ -93,6 +94,7 @@ class EntityRows:
     count_profile: np.ndarray  # uint64 [N]
     max_surprise: np.ndarray  # float32 [N], NaN = not tracked
     unknown_events: np.ndarray  # int64 [N]
+    topic: Sequence[str]
 
     def __post_init__(self) -> None:
         n = len(self.entities)
@@ -107,6 +109,7 @@ class EntityRows:
             len(self.count_profile),
             len(self.max_surprise),
             len(self.unknown_events),
+            len(self.topic),
         }
         if len(lengths) != 1:
             raise ValueError(f"EntityRows columns differ in length: {sorted(lengths)}")
@@ -135,6 +138,7 @@ class EntityRows:
                 count_profile=self.count_profile[start:end],
                 max_surprise=self.max_surprise[start:end],
                 unknown_events=self.unknown_events[start:end],
+                topic=self.topic[start:end],
             )
 
     @classmethod
@@ -170,6 +174,7 @@ class EntityRows:
             unknown_events=np.concatenate([np.zeros(0, np.int64)] + [p.unknown_events for p in parts]).astype(
                 np.int64, copy=False
             ),
+            topic=[topic for part in parts for topic in part.topic],
         )
 
 

@@ -7,8 +7,10 @@ events must be handled with a few numpy operations, so an entity costs one dict 
 graph takes.  Beside the LSTM state each open session keeps what the count gate judges at its end:
 ``count_profile``, a multiset hash of its events (the sum of their weights modulo 2**64),
 ``max_surprise``, its largest per-event surprise so far, and ``unknown_events``, how many of its
-events matched no template (each alerted already, so the gate need not).  Pure logic: no I/O
-library is imported here.
+events matched no template (each alerted already, so the gate need not).  Each entity also keeps
+where its last event came from, its topic (a small id into ``topics``) and partition number, so that
+an instance hands over exactly the entities of a topic-partition it no longer owns, and judges each
+entity by that topic-partition's stream time.  Pure logic: no I/O library is imported here.
 """
 
 from __future__ import annotations
@@ -21,10 +23,15 @@ from typing import Literal
 import numpy as np
 
 from logwarden.daemon.state.dirty_rows import DirtyRows
-from logwarden.daemon.state.store import EntityRows, StateChanges
+from logwarden.daemon.state.store import MAX_PARTITION, EntityRows, StateChanges
 from logwarden.errors import StateStoreError
 
 RemovalReason = Literal["expired", "ended", "released"]
+
+TopicPartition = tuple[str, int]
+
+NO_TOPIC = ""
+"""Topic id 0's name: where the entities of a caller that passes no topic (tests, benchmarks) are."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,7 @@ class EntitySnapshot:
 
     entity: str
     slot: int
+    topic: str
     partition: int
     h: np.ndarray  # [L, H]
     c: np.ndarray  # [L, H]
@@ -83,6 +91,10 @@ class EntityStateTable:
         self.max_surprise = np.zeros(capacity, np.float32)
         self.unknown_events = np.zeros(capacity, np.int64)
         self.partition = np.zeros(capacity, np.int32)
+        self.topic_id = np.zeros(capacity, np.int32)
+        self.topics: list[str] = [NO_TOPIC]
+        """Topic names by id; ids are this process's own, stores keep the names."""
+        self._topic_ids: dict[str, int] = {NO_TOPIC: 0}
         self._occupied = np.zeros(capacity, bool)
         self._dirty = np.zeros(capacity, bool)
         self._slot_of: dict[str, int] = {}
@@ -113,21 +125,44 @@ class EntityStateTable:
         """Slot of ``entity``, or None if it is not tracked."""
         return self._slot_of.get(entity)
 
-    def last_seen_max_by_partition(self) -> dict[int, float]:
-        """Latest ``last_seen`` of each partition number's entities: where restored stream clocks resume."""
+    def topic_id_of(self, topic: str) -> int:
+        """The id of ``topic`` in this table, given one the first time it is asked for."""
+        found = self._topic_ids.get(topic)
+        if found is None:
+            found = self._topic_ids[topic] = len(self.topics)
+            self.topics.append(topic)
+        return found
+
+    def last_seen_max_by_source(self) -> dict[TopicPartition, float]:
+        """Latest ``last_seen`` of each topic-partition's entities: where restored stream clocks resume."""
         occupied = np.flatnonzero(self._occupied)
         if occupied.size == 0:
             return {}
-        partitions = self.partition[occupied]
-        latest = np.full(int(partitions.max()) + 1, -np.inf)
-        np.maximum.at(latest, partitions, self.last_seen[occupied])
-        return {int(p): float(latest[p]) for p in np.unique(partitions).tolist()}
+        keys, inverse = np.unique(self._source_keys(occupied), return_inverse=True)
+        latest = np.full(len(keys), -np.inf)
+        np.maximum.at(latest, inverse, self.last_seen[occupied])
+        return {
+            self._source_of_key(key): float(moment)
+            for key, moment in zip(keys.tolist(), latest.tolist(), strict=True)
+        }
+
+    def _source_keys(self, slots: np.ndarray) -> np.ndarray:
+        """One int64 per slot naming its topic-partition: topic id and partition number side by side."""
+        return self.topic_id[slots].astype(np.int64) * (MAX_PARTITION + 1) + self.partition[slots]
+
+    def _source_key(self, topic: str, partition: int) -> int:
+        return self._topic_ids[topic] * (MAX_PARTITION + 1) + partition
+
+    def _source_of_key(self, key: int) -> TopicPartition:
+        topic, partition = divmod(key, MAX_PARTITION + 1)
+        return self.topics[topic], partition
 
     def slots_for(
         self,
         entities: Sequence[str],
         now: float | np.ndarray,
         partitions: int | Sequence[int] | np.ndarray,
+        topic_ids: int | Sequence[int] | np.ndarray = 0,
     ) -> np.ndarray:
         """Slots of ``entities`` (int64, one per element, repeats share a slot), allocating new ones.
 
@@ -136,6 +171,7 @@ class EntityStateTable:
         only with ``write``, so it still tells how long the entity was idle before this batch.
         When the table is full the least recently seen entities are evicted in one go (at least
         ``evict_fraction`` of the capacity, so the scan is rare), never one of ``entities``.
+        ``partitions`` and ``topic_ids`` (from ``topic_id_of``) say where each event came from.
         """
         get = self._slot_of.get
         slots = np.fromiter((get(e, -1) for e in entities), np.int64, count=len(entities))
@@ -159,6 +195,7 @@ class EntityStateTable:
             else:
                 self.last_seen[new_slots] = now
         self.partition[slots] = partitions
+        self.topic_id[slots] = topic_ids
         self._generation += 1
         return slots
 
@@ -219,21 +256,30 @@ class EntityStateTable:
         self.ended_total += len(slots)
         self._generation += 1
 
-    def expire_idle(self, now: float | Mapping[int, float], ttl_seconds: float) -> list[tuple[str, int]]:
+    def expire_idle(
+        self, now: float | Mapping[TopicPartition, float], ttl_seconds: float
+    ) -> list[tuple[str, int]]:
         """(entity, slot) of every entity not seen for more than ``ttl_seconds``; removes nothing.
 
-        ``now`` is one time for all, or the stream time of each partition number: an entity is
-        then judged by the time of the partition its events come from, so a partition read ahead
-        of the others cannot end sessions whose next events are still unread in another.  Entities
-        of a partition missing from the mapping are not judged.  The caller scores the end of
-        their sessions from ``h[:, slot, :]`` and then calls ``remove``.
+        ``now`` is one time for all, or the stream time of each topic-partition: an entity is then
+        judged by the time of the topic-partition its last event came from, so a partition read
+        ahead of the others cannot end sessions whose next events are still unread in another.
+        Entities of a topic-partition missing from the mapping are not judged.  The caller scores
+        the end of their sessions from ``h[:, slot, :]`` and then calls ``remove``.
         """
+        horizon: np.ndarray | float
         if isinstance(now, Mapping):
-            if not now or not self._slot_of:
+            known = [
+                (self._topic_ids[t], p, moment) for (t, p), moment in now.items() if t in self._topic_ids
+            ]
+            if not known or not self._slot_of:
                 return []
-            clock = np.full(max(max(now), int(self.partition.max())) + 1, -np.inf)
-            clock[np.fromiter(now.keys(), np.int64)] = np.fromiter(now.values(), np.float64)
-            horizon: np.ndarray | float = clock[self.partition] - ttl_seconds
+            # The clock of every (topic id, partition) in one small array, read with one gather.
+            width = max(int(self.partition.max()), max(p for _, p, _ in known)) + 1
+            clock = np.full((len(self.topics), width), -np.inf)
+            for topic_id, partition, moment in known:
+                clock[topic_id, partition] = moment
+            horizon = clock[self.topic_id, self.partition] - ttl_seconds
         else:
             horizon = now - ttl_seconds
         idle = np.flatnonzero(self._occupied & (self.last_seen < horizon))
@@ -252,10 +298,11 @@ class EntityStateTable:
             self.ended_total += removed
         return removed
 
-    def entities_in_partitions(self, partitions: Iterable[int]) -> list[str]:
-        """Tracked entities whose last event came from one of ``partitions``."""
-        wanted = np.fromiter(partitions, np.int32)
-        slots = np.flatnonzero(self._occupied & np.isin(self.partition, wanted))
+    def entities_in(self, sources: Iterable[TopicPartition]) -> list[str]:
+        """Tracked entities whose last event came from one of the topic-partitions ``sources``."""
+        wanted = np.fromiter((self._source_key(t, p) for t, p in sources if t in self._topic_ids), np.int64)
+        occupied = np.flatnonzero(self._occupied)
+        slots = occupied[np.isin(self._source_keys(occupied), wanted)]
         entity_at = self._entity_at
         return [entity_at[s] for s in slots.tolist()]  # type: ignore[misc]
 
@@ -265,6 +312,7 @@ class EntityStateTable:
         return EntitySnapshot(
             entity=entity,
             slot=slot,
+            topic=self.topics[int(self.topic_id[slot])],
             partition=int(self.partition[slot]),
             h=self.h[:, slot, :].copy(),
             c=self.c[:, slot, :].copy(),
@@ -325,6 +373,8 @@ class EntityStateTable:
             self.h[:, slots, :] = chunk.h.transpose(1, 0, 2)
             self.c[:, slots, :] = chunk.c.transpose(1, 0, 2)
             self.partition[slots] = chunk.partition
+            topic_id_of = self.topic_id_of
+            self.topic_id[slots] = [topic_id_of(topic) for topic in chunk.topic]
             self.last_seen[slots] = chunk.last_seen
             self.events_applied[slots] = chunk.events_applied
             self.count_profile[slots] = chunk.count_profile

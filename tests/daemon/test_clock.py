@@ -17,16 +17,16 @@ def test_stream_time_follows_the_newest_record_of_each_partition_and_never_goes_
     clock.observe(A0, WALL - 100)
     clock.observe(A0, WALL - 200)
     clock.observe(A1, WALL - 500)
-    assert clock.by_partition == {0: WALL - 100, 1: WALL - 500}
+    assert clock.by_source == {A0: WALL - 100, A1: WALL - 500}
     assert clock.now == WALL - 100 and clock.clamped == 0
 
 
-def test_a_partition_number_is_as_late_as_its_latest_topic() -> None:
-    """Topic b read ahead of topic a must not end sessions whose next events are unread in a."""
+def test_each_topic_of_a_partition_number_keeps_its_own_time() -> None:
+    """Topic b read ahead of topic a moves only b/0's time: an entity of a/0 is judged by a/0's."""
     clock = StreamClock(wall_time=lambda: WALL)
     clock.observe(A0, WALL - 300)
     clock.observe(B0, WALL - 10)
-    assert clock.by_partition == {0: WALL - 300}
+    assert clock.by_source == {A0: WALL - 300, B0: WALL - 10}
 
 
 def test_a_timestamp_in_microseconds_does_not_move_stream_time_past_the_wall() -> None:
@@ -48,7 +48,7 @@ def test_a_record_ahead_of_the_wall_by_less_than_the_limit_is_not_counted_but_st
 def test_a_time_restored_ahead_of_the_wall_starts_at_the_wall() -> None:
     """After a restart a partition resumes at its entities' latest event time, which may be ahead."""
     clock = StreamClock({A0: WALL + 3000, A1: WALL - 50}, wall_time=lambda: WALL)
-    assert clock.by_partition == {0: WALL, 1: WALL - 50}
+    assert clock.by_source == {A0: WALL, A1: WALL - 50}
 
 
 def test_historical_records_keep_their_own_time() -> None:
@@ -64,10 +64,10 @@ def test_wall_time_passes_only_on_partitions_read_to_their_end() -> None:
     clock = StreamClock({A0: 1000.0, A1: 2000.0}, wall_time=lambda: WALL, monotonic=ticks)
     ticks.now += 45.0  # e.g. the group join after a restart: no partition known to be caught up
     clock.advance([])
-    assert clock.by_partition == {0: 1000.0, 1: 2000.0}
+    assert clock.by_source == {A0: 1000.0, A1: 2000.0}
     ticks.now += 30.0
     clock.advance([A1])
-    assert clock.by_partition == {0: 1000.0, 1: 2030.0}, "only the 30 s while A1 had nothing to read"
+    assert clock.by_source == {A0: 1000.0, A1: 2030.0}, "only the 30 s while A1 had nothing to read"
 
 
 class Wall:
@@ -87,14 +87,14 @@ def test_a_caught_up_partition_runs_on_with_the_wall_but_never_past_it() -> None
     clock = StreamClock(wall_time=wall, monotonic=ticks)
     clock.observe(A0, wall() - 10)
     clock.observe(A1, wall() + 3000)
-    assert clock.by_partition == {0: wall() - 10, 1: wall()}
+    assert clock.by_source == {A0: wall() - 10, A1: wall()}
     ticks.now += 5.0
     clock.advance([A0, A1])
-    assert clock.by_partition == {0: wall() - 10, 1: wall()}
+    assert clock.by_source == {A0: wall() - 10, A1: wall()}
     clock.observe(A0, wall() - 20)  # an older record moves nothing
     ticks.now += 60.0
     clock.advance([A0, A1])
-    assert clock.by_partition == {0: wall() - 10, 1: wall()}
+    assert clock.by_source == {A0: wall() - 10, A1: wall()}
 
 
 def test_a_released_partition_starts_again_from_its_records() -> None:
@@ -104,6 +104,6 @@ def test_a_released_partition_starts_again_from_its_records() -> None:
     clock.forget([A0])
     ticks.now += 300.0
     clock.advance([A0])
-    assert clock.by_partition == {}
+    assert clock.by_source == {}
     clock.observe(A0, 900.0)
-    assert clock.by_partition == {0: 900.0}
+    assert clock.by_source == {A0: 900.0}

@@ -45,7 +45,9 @@ def test_service_partition_moved_away_entities_and_offset_released(synthetic_mod
     service, table, store = build_in_process_service(
         synthetic_model, consumer=consumer, sink=QuietSink(), offsets={("in", 0): 5, ("in", 1): 7}
     )
-    slots = table.slots_for(["job_1", "job_2", "job_3"], 1.0, np.array([0, 1, 1], np.int32))
+    slots = table.slots_for(
+        ["job_1", "job_2", "job_3"], 1.0, np.array([0, 1, 1], np.int32), table.topic_id_of("in")
+    )
     table.write(slots, table.h[:, slots, :], table.c[:, slots, :], 1.0)
 
     service.handle_assigned([kept])
@@ -57,6 +59,37 @@ def test_service_partition_moved_away_entities_and_offset_released(synthetic_mod
     rows, offsets = store.load()
     assert offsets == {("in", 0): 5}
     assert [entity for chunk in rows for entity in chunk.entities] == ["job_1"]
+
+
+def test_service_partition_moved_away_takes_only_its_topics_entities(synthetic_model: Path) -> None:
+    """Two input topics with a partition 1 each: when logs/1 moves away and audit/1 stays, the
+    entities whose last event came from logs/1 go, those of audit/1 stay; partition numbers alone
+    would keep both (their sessions then spliced with a gap when logs/1 came back)."""
+    owned = {TopicPartition("logs", 0), TopicPartition("audit", 1)}
+    consumer = AssignedConsumer(owned)
+    service, table, store = build_in_process_service(
+        synthetic_model,
+        consumer=consumer,
+        sink=QuietSink(),
+        offsets={("logs", 0): 5, ("logs", 1): 7, ("audit", 1): 9},
+    )
+    logs, audit = table.topic_id_of("logs"), table.topic_id_of("audit")
+    slots = table.slots_for(
+        ["job_1", "job_2", "host_1"], 1.0, np.array([0, 1, 1], np.int32), np.array([logs, logs, audit])
+    )
+    table.write(slots, table.h[:, slots, :], table.c[:, slots, :], 1.0)
+
+    service.handle_assigned(sorted(owned))
+    service.checkpoint("rebalance")
+
+    assert "job_1" in table and "job_2" not in table and "host_1" in table
+    assert table.released_total == 1
+    rows, offsets = store.load()
+    assert offsets == {("logs", 0): 5, ("audit", 1): 9}
+    saved = {
+        entity: topic for chunk in rows for entity, topic in zip(chunk.entities, chunk.topic, strict=True)
+    }
+    assert saved == {"job_1": "logs", "host_1": "audit"}
 
 
 def test_service_same_partitions_reassigned_nothing_released(synthetic_model: Path) -> None:

@@ -19,14 +19,14 @@ GIB = 2**30
 
 
 def test_table_bytes_counts_h_and_c_of_every_layer_and_the_rest_of_a_slot() -> None:
-    """2 layers of 65 floats, h and c: 1,040 bytes, and 208 more for the slot and the entity's name."""
-    assert table_bytes(1_000_000, 2, 65) == 1_000_000 * (1_040 + 208)
+    """2 layers of 65 floats, h and c: 1,040 bytes, and 212 more for the slot and the entity's name."""
+    assert table_bytes(1_000_000, 2, 65) == 1_000_000 * (1_040 + 212)
 
 
 def test_a_table_of_two_billion_entities_is_refused_naming_the_key_and_the_sizes() -> None:
     """A typo of 2**31 - 1 would fail at start with a traceback or be killed hours later: exit 3 instead."""
     with pytest.raises(
-        ConfigError, match=r"state\.max_entities: 2,147,483,647 entities need about 2,496\.0 GiB"
+        ConfigError, match=r"state\.max_entities: 2,147,483,647 entities need about 2,504\.0 GiB"
     ) as raised:
         check_table_fits(2_147_483_647, 2, 65, 24 * GIB)
     assert "24.0 GiB this process may use" in str(raised.value)

@@ -18,6 +18,7 @@ from snapshots import assert_same_entity
 from structlog.testing import capture_logs
 
 from logwarden.daemon.state.memory_store import MemoryStateStore
+from logwarden.daemon.state.sqlite_format import topics_for_untopped
 from logwarden.daemon.state.sqlite_store import DB_FILE, SqliteStateStore, describe_open_error
 from logwarden.daemon.state.store import (
     EntityRows,
@@ -37,7 +38,8 @@ def make_rows(entities: Sequence[str], value: float = 0.0) -> EntityRows:
     """Rows for ``entities``: partitions 0, 1, ..., distinct float32 states, counts shifted by ``value``.
 
     Count profiles use the top bit (>= 2**63, beyond SQLite's signed integers), every third
-    ``max_surprise`` is NaN (not tracked) and every second row holds one unknown event.
+    ``max_surprise`` is NaN (not tracked), every second row holds one unknown event and comes from
+    topic "audit", the others from "logs".
     """
     n = len(entities)
     h = (np.arange(n * L * H, dtype=np.float32).reshape(n, L, H) + value) / 7.0
@@ -52,6 +54,7 @@ def make_rows(entities: Sequence[str], value: float = 0.0) -> EntityRows:
         count_profile=np.array([(2**63 + 977 * i + int(value)) % 2**64 for i in range(n)], np.uint64),
         max_surprise=np.where(index % 3 == 1, np.nan, index * 1.25 + value).astype(np.float32),
         unknown_events=(index % 2).astype(np.int64),
+        topic=["audit" if i % 2 else "logs" for i in range(n)],
     )
 
 
@@ -84,6 +87,7 @@ def as_dict(rows: EntityRows) -> dict[str, tuple]:
             int(rows.count_profile[i]),
             surprise_of(rows.max_surprise[i]),
             int(rows.unknown_events[i]),
+            rows.topic[i],
         )
         for i, entity in enumerate(rows.entities)
     }
@@ -230,6 +234,7 @@ def test_store_rows_of_wrong_shape_are_refused_and_nothing_saved(store: StateSto
         count_profile=np.zeros(1, np.uint64),
         max_surprise=np.zeros(1, np.float32),
         unknown_events=np.zeros(1, np.int64),
+        topic=["t"],
     )
     with pytest.raises(ValueError, match="state shape"):
         store.save_checkpoint(changes_of(wrong), {("t", 0): 1})
@@ -381,7 +386,7 @@ def rows(names, value):
     h = np.full((n, L, H), value, np.float32)
     return EntityRows(
         list(names), np.zeros(n, np.int32), h, h, np.zeros(n), np.full(n, int(value), np.int64),
-        np.zeros(n, np.uint64), np.zeros(n, np.float32), np.zeros(n, np.int64),
+        np.zeros(n, np.uint64), np.zeros(n, np.float32), np.zeros(n, np.int64), ["t"] * n,
     )
 
 store = SqliteStateStore(sys.argv[1], chunk_rows=2)
@@ -595,6 +600,7 @@ def test_sqlite_store_version_2_file_is_migrated_keeping_counts_and_surprise(tmp
     store.close()
     assert offsets == V1_OFFSETS
     assert rows.unknown_events.tolist() == [0, 0, 0, 0]
+    assert rows.topic == ["events"] * 4, "the one topic of the saved offsets"
     kept = {entity: state[:7] for entity, state in as_dict(rows).items()}
     assert kept == {entity: state[:7] for entity, state in as_dict(saved).items()}
     with sqlite3.connect(database) as conn:
@@ -708,3 +714,11 @@ def test_sqlite_store_damaged_file_is_advised_to_be_moved_aside(error: sqlite3.E
     """What SQLite calls corrupt or no database is damage: the one case for starting from empty state."""
     message = describe_open_error(Path("/var/lib/logwarden/state/state.sqlite3"), error)
     assert "not a readable logwarden state store" in message and "aside" in message
+
+
+def test_rows_migrated_without_a_topic_take_the_first_topic_with_their_partition_number() -> None:
+    """A version 2 row knew its partition number only: with several topics of that number saved, the
+    first by name; with none, the first saved topic of all."""
+    by_partition, default = topics_for_untopped([("logs", 0), ("audit", 0), ("logs", 3), ("zeta", 5)])
+    assert by_partition == {0: "audit", 3: "logs", 5: "zeta"} and default == "audit"
+    assert topics_for_untopped([]) == ({}, "")

@@ -33,6 +33,8 @@ SEED = 20_241_206
 L, H = 2, 8
 PAGE = 8192
 PARTITIONS = 4
+SOURCES = [("logs", partition) for partition in range(PARTITIONS)]
+"""Where the entities of ``advance`` come from."""
 HEADER = StoreHeader(model_sha256="ab" * 32, num_layers=L, hidden_size=H)
 WAL = DB_FILE + "-wal"
 SHM = DB_FILE + "-shm"
@@ -78,9 +80,10 @@ def new_table() -> EntityStateTable:
 def state_of(table: EntityStateTable, offsets: Offsets) -> Saved:
     """Every entity of the table with ``offsets``: a checkpoint in the form restores are compared in."""
     entities: dict[str, EntityState] = {}
-    for entity in table.entities_in_partitions(range(PARTITIONS)):
+    for entity in table.entities_in(SOURCES):
         row = table.snapshot(entity)
         entities[entity] = (
+            row.topic,
             row.partition,
             row.h.tobytes(),
             row.c.tobytes(),
@@ -96,7 +99,12 @@ def state_of(table: EntityStateTable, offsets: Offsets) -> Saved:
 def advance(table: EntityStateTable, rng: np.random.Generator, names: Sequence[str], now: float) -> None:
     """One event for each of ``names``, with random states, partitions, count weights and surprises;
     one in ten is an unknown event."""
-    slots = table.slots_for(list(names), now=now, partitions=rng.integers(0, PARTITIONS, len(names)))
+    slots = table.slots_for(
+        list(names),
+        now=now,
+        partitions=rng.integers(0, PARTITIONS, len(names)),
+        topic_ids=table.topic_id_of("logs"),
+    )
     h = rng.normal(size=(L, len(names), H)).astype(np.float32)
     counts = np.random.default_rng([SEED, int(now)])  # apart, so ``rng`` draws the states it always did
     table.write(
@@ -229,7 +237,7 @@ def save_everything_again(store: Path, rng: np.random.Generator) -> Saved | Stat
         table = new_table()
         rows, offsets = opened.load()
         table.load_rows(rows)
-        known = table.entities_in_partitions(range(PARTITIONS))
+        known = table.entities_in(SOURCES)
         advance(table, rng, [*known, *(f"new_{i}" for i in range(len(known)))], 4_000.0)
         saved = {**offsets, ("logs", 0): 4_000}
         try:
@@ -525,6 +533,7 @@ ENTITY_VALUE_COLUMNS = [
     "count_profile",
     "max_surprise",
     "unknown_events",
+    "topic",
 ]
 """Every column of ``entities`` but its key."""
 
@@ -658,6 +667,7 @@ ROW_EDITS: dict[str, tuple[str, object, str]] = {
     "max_surprise infinite": ("max_surprise", float("inf"), "negative or infinite max_surprise"),
     "max_surprise beyond float32": ("max_surprise", 1e300, "negative or infinite max_surprise"),
     "unknown_events as text": ("unknown_events", "none", "text in unknown_events"),
+    "topic as a blob": ("topic", b"logs", "a blob in topic"),
     "unknown_events fractional": ("unknown_events", 0.5, "a real in unknown_events"),
     "unknown_events negative": ("unknown_events", -1, "unknown_events below 0 or above events_applied"),
     "unknown_events above events_applied": (

@@ -166,6 +166,16 @@ def test_state_table_random_stream_never_exceeds_capacity() -> None:
     assert table.evicted_total > 0
 
 
+def test_state_table_expire_idle_judges_each_entity_by_its_own_topic_partition() -> None:
+    """Per-topic-partition clocks: a/0 read ahead ends a/0's idle entity only; b/0, same number, behind,
+    keeps its own; an entity of a topic-partition without a clock is not judged."""
+    table = make_table()
+    a, b = table.topic_id_of("a"), table.topic_id_of("b")
+    table.slots_for(["x", "y", "z"], 10.0, np.array([0, 0, 3], np.int32), [a, b, a])
+    clocks = {("a", 0): 100.0, ("b", 0): 20.0, ("other", 0): 1e9}
+    assert table.expire_idle(now=clocks, ttl_seconds=30.0) == [("x", table.get("x"))]
+
+
 def test_state_table_expire_idle_reports_only_entities_past_ttl() -> None:
     """expire_idle lists entities idle longer than the TTL, with their slots, and removes nothing."""
     table = make_table()
@@ -333,13 +343,19 @@ def test_state_table_load_rows_beyond_capacity_raises() -> None:
         make_table(capacity=2).load_rows([rows])
 
 
-def test_state_table_last_seen_max_by_partition_ignores_freed_slots() -> None:
-    """The latest time of each partition number's tracked entities; nothing for an empty table."""
+def test_state_table_last_seen_max_by_source_ignores_freed_slots() -> None:
+    """The latest time of each topic-partition's tracked entities; nothing for an empty table."""
     table = make_table()
-    assert table.last_seen_max_by_partition() == {}
-    table.slots_for(["a", "b", "c"], now=np.array([5.0, 7.0, 9.0]), partitions=[0, 0, 1])
+    assert table.last_seen_max_by_source() == {}
+    logs, audit = table.topic_id_of("logs"), table.topic_id_of("audit")
+    table.slots_for(
+        ["a", "b", "c", "d"],
+        now=np.array([5.0, 7.0, 9.0, 3.0]),
+        partitions=[0, 0, 1, 0],
+        topic_ids=[logs, logs, logs, audit],
+    )
     table.remove(["b"])
-    assert table.last_seen_max_by_partition() == {0: 5.0, 1: 9.0}
+    assert table.last_seen_max_by_source() == {("logs", 0): 5.0, ("logs", 1): 9.0, ("audit", 0): 3.0}
 
 
 def test_state_table_snapshot_of_unknown_entity_raises_key_error() -> None:
@@ -354,13 +370,17 @@ def test_state_table_initial_state_of_wrong_shape_raises() -> None:
         EntityStateTable(L, H, 4, np.zeros((L, H + 1), np.float32), INITIAL_C)
 
 
-def test_state_table_entities_in_partitions_lists_only_those_partitions() -> None:
-    """entities_in_partitions finds entities by the partition of their last event; release counts them."""
+def test_state_table_entities_in_lists_only_those_topic_partitions() -> None:
+    """entities_in finds entities by the topic-partition of their last event, not its number alone
+    (a/1 released, b/1 still owned); release counts them; an unknown topic holds none."""
     table = make_table()
-    table.slots_for(["a", "b", "c"], 1.0, np.array([0, 1, 2], np.int32))
-    assert sorted(table.entities_in_partitions([1, 2])) == ["b", "c"]
-    assert table.remove(table.entities_in_partitions([1]), reason="released") == 1
-    assert table.released_total == 1 and "b" not in table and "a" in table
+    a, b = table.topic_id_of("a"), table.topic_id_of("b")
+    table.slots_for(["x", "y", "z", "w"], 1.0, np.array([0, 1, 2, 1], np.int32), [a, a, a, b])
+    assert sorted(table.entities_in([("a", 1), ("a", 2)])) == ["y", "z"]
+    assert table.entities_in([("c", 1)]) == []
+    assert table.remove(table.entities_in([("a", 1)]), reason="released") == 1
+    assert table.released_total == 1 and "y" not in table and "w" in table and "x" in table
+    assert table.snapshot("w").topic == "b" and table.snapshot("w").partition == 1
 
 
 def test_state_table_expire_idle_at_exactly_the_ttl_keeps_the_entity() -> None:
@@ -369,7 +389,7 @@ def test_state_table_expire_idle_at_exactly_the_ttl_keeps_the_entity() -> None:
     table = make_table()
     table.slots_for(["a"], now=10.0, partitions=0)
     assert table.expire_idle(now=40.0, ttl_seconds=30.0) == []
-    assert table.expire_idle(now={0: 40.0}, ttl_seconds=30.0) == []
+    assert table.expire_idle(now={("", 0): 40.0}, ttl_seconds=30.0) == []
     assert table.expire_idle(now=40.5, ttl_seconds=30.0) == [("a", table.get("a"))]
 
 
