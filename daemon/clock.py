@@ -41,8 +41,8 @@ class StreamClock:
     goes back and runs on with the wall, each later session after a second of quiet.  A producer
     stamping ahead only makes its own entities' sessions end that much later.
 
-    Each entity is judged by the time of the topic-partition its last event came from
-    (``by_source``).
+    The state table judges each entity by the partition of its latest event, at the earliest time
+    of the topics with that partition number (``EntityStateTable.expire_idle`` reads ``by_source``).
     """
 
     def __init__(

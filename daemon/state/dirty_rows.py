@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from logwarden.daemon.state.store import EntityRows, RowBuffer
+from logwarden.daemon.state.store import EntityRows, RowBuffer, TopicNames
 
 if TYPE_CHECKING:
     from logwarden.daemon.state.table import EntityStateTable
@@ -44,7 +44,6 @@ class DirtyRows:
         if table.generation != self._generation:
             raise RuntimeError("the state table changed after take_changes(); save before going on")
         idx = self._slots[start:end]
-        topics = table.topics
         # np.take along the slot axis keeps the table's [L, N, H] order and copies whole rows of H
         # floats: 5.9 ms for 16,500 rows where indexing a transposed view took 10.1 ms.  The rows
         # are handed out as [N, L, H] views; a store makes each row's bytes contiguous itself.
@@ -65,5 +64,5 @@ class DirtyRows:
             count_profile=table.count_profile[idx],
             max_surprise=table.max_surprise[idx],
             unknown_events=table.unknown_events[idx],
-            topic=[topics[i] for i in table.topic_id[idx].tolist()],
+            topic=TopicNames(table.topic_id[idx], table.topics),
         )

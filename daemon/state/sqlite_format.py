@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +88,16 @@ _ADDED_IN_V2 = ("count_profile INTEGER NOT NULL DEFAULT 0", "max_surprise REAL")
 _ADDED_IN_V3 = ("unknown_events INTEGER NOT NULL DEFAULT 0", "topic TEXT NOT NULL DEFAULT ''")
 """The columns a version 2 file gains.  A saved session counts no unknown event, as before version 3,
 so one that held some may still get the count gate's alert at its end besides theirs.  Its topic is
-empty, read as the topic of a saved offset of the same partition number (``topics_for_untopped``)."""
+set once, by ``_TOPIC_OF_MIGRATED_ROWS``."""
+
+_TOPIC_OF_MIGRATED_ROWS = """UPDATE entities SET topic = COALESCE(
+        (SELECT MIN(topic) FROM offsets WHERE offsets.kafka_partition = entities.kafka_partition),
+        (SELECT MIN(topic) FROM offsets),
+        '')"""
+"""A version 2 row knew its partition number only: its topic is the first (by name) of the saved
+offsets' topics with that number, else the first of all; with one input topic, the usual case, the
+right one.  Set in the migration, once, so it never changes with the offsets saved later (it
+rewrites every row: seconds for a million entities, once)."""
 
 MIGRATIONS = {
     1: (
@@ -98,6 +106,7 @@ MIGRATIONS = {
     ),
     2: (
         *(f"ALTER TABLE entities ADD COLUMN {column}" for column in _ADDED_IN_V3),
+        _TOPIC_OF_MIGRATED_ROWS,
         "UPDATE header SET format_version = 3 WHERE id = 1",
     ),
 }
@@ -252,28 +261,12 @@ def migrate(conn: sqlite3.Connection, path: Path, version: int) -> None:
             conn.execute(statement)
 
 
-def topics_for_untopped(offsets: Iterable[tuple[str, int]]) -> tuple[dict[int, str], str]:
-    """The topic a row migrated from version 2 (an empty ``topic``) is read as: per partition number,
-    the first topic by name among the saved offsets with that number, else the first saved topic.
-
-    Version 2 kept only the partition number; with one input topic, the usual case, this is exact.
-    """
-    by_partition: dict[int, str] = {}
-    for topic, partition in sorted(offsets):
-        by_partition.setdefault(partition, topic)
-    return by_partition, min((topic for topic, _ in offsets), default="")
-
-
-def decode_rows(
-    batch: list[Any], header: StoreHeader, where: str, untopped: tuple[dict[int, str], str] = ({}, "")
-) -> EntityRows:
+def decode_rows(batch: list[Any], header: StoreHeader, where: str) -> EntityRows:
     """A batch of ``entities`` rows as arrays, refusing a value of the wrong SQLite type or size.
 
     SQLite keeps whatever type a value was written with, whatever the column says, so an edited
-    row may hold text where a BLOB or a number belongs.  ``untopped`` (``topics_for_untopped``)
-    names the topic of a row migrated without one.
+    row may hold text where a BLOB or a number belongs.
     """
-    untopped_by_partition, untopped_default = untopped
     entities, partitions, hs, cs, last_seen, events, profiles, surprises, unknown, topics = zip(
         *batch, strict=True
     )
@@ -324,10 +317,7 @@ def decode_rows(
         count_profile=np.array(profiles, np.int64).view(np.uint64),
         max_surprise=max_surprise,
         unknown_events=np.array(unknown, np.int64),
-        topic=[
-            topic or untopped_by_partition.get(p, untopped_default)
-            for topic, p in zip(topics, partitions, strict=True)
-        ],
+        topic=list(topics),
     )
 
 

@@ -34,7 +34,6 @@ from logwarden.daemon.state.sqlite_format import (
     decode_rows,
     migrate,
     read_header,
-    topics_for_untopped,
     wal_of,
 )
 from logwarden.daemon.state.store import (
@@ -191,7 +190,9 @@ class SqliteStateStore:
                     path=str(self.path),
                     from_format_version=stored.format_version,
                     format_version=STORE_FORMAT_VERSION,
-                    note=MIGRATION_NOTES[stored.format_version],
+                    note="; ".join(
+                        MIGRATION_NOTES[v] for v in range(stored.format_version, STORE_FORMAT_VERSION)
+                    ),
                 )
             # Only now: switching a file to WAL writes to it, and a foreign file must stay untouched.
             conn.execute("PRAGMA journal_mode=WAL")
@@ -222,9 +223,7 @@ class SqliteStateStore:
                 f"{self.path}: cannot read the saved checkpoint: {exc}; {START_EMPTY}"
             ) from exc
         offsets = check_saved_offsets(stored, str(self.path))
-        return LoadedCheckpoint(
-            self._iter_rows(conn, header, indexed_rows, topics_for_untopped(offsets)), offsets
-        )
+        return LoadedCheckpoint(self._iter_rows(conn, header, indexed_rows), offsets)
 
     def save_checkpoint(
         self,
@@ -305,17 +304,13 @@ class SqliteStateStore:
         return self._conn, self._header
 
     def _iter_rows(
-        self,
-        conn: sqlite3.Connection,
-        header: StoreHeader,
-        indexed_rows: int,
-        untopped: tuple[dict[int, str], str],
+        self, conn: sqlite3.Connection, header: StoreHeader, indexed_rows: int
     ) -> Iterator[EntityRows]:
         read = 0
         try:
             cursor = conn.execute(f"SELECT {_ENTITY_COLUMNS} FROM entities")
             while batch := cursor.fetchmany(self._chunk_rows):
-                rows = decode_rows(batch, header, str(self.path), untopped)
+                rows = decode_rows(batch, header, str(self.path))
                 check_saved_rows(rows, str(self.path))
                 read += len(rows)
                 yield rows

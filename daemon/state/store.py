@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, overload, runtime_checkable
 
 import numpy as np
 
@@ -69,6 +69,31 @@ def check_header(stored: StoreHeader, expected: StoreHeader, where: str) -> None
                 "the saved LSTM state cannot be used with this model. Delete or move the state directory to "
                 "start from empty state, or run the daemon with the model that wrote it"
             )
+
+
+class TopicNames(Sequence[str]):
+    """Topic names of rows, kept as ids into a list of names (the state table's ``topics``).
+
+    Why: the table hands a checkpoint's rows out on the event loop, where a Python string per row
+    cost 1.5-2 ms per 50,000 rows; the names are looked up when a store writes the rows.
+    ``names`` must only grow while the rows are in use (the table's list only ever appends).
+    """
+
+    def __init__(self, ids: np.ndarray, names: Sequence[str]) -> None:
+        self._ids = ids
+        self._names = names
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> TopicNames: ...
+    def __getitem__(self, index: int | slice) -> str | TopicNames:
+        if isinstance(index, slice):
+            return TopicNames(self._ids[index], self._names)
+        return self._names[int(self._ids[index])]
 
 
 @dataclass(frozen=True)

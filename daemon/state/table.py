@@ -171,7 +171,9 @@ class EntityStateTable:
         only with ``write``, so it still tells how long the entity was idle before this batch.
         When the table is full the least recently seen entities are evicted in one go (at least
         ``evict_fraction`` of the capacity, so the scan is rare), never one of ``entities``.
-        ``partitions`` and ``topic_ids`` (from ``topic_id_of``) say where each event came from.
+        ``partitions`` and ``topic_ids`` (from ``topic_id_of``) say where each event came from; an
+        entity is taken to come from where its latest event (by time, then by batch order) came from,
+        whatever order the events were read in (``_record_sources``).
         """
         get = self._slot_of.get
         slots = np.fromiter((get(e, -1) for e in entities), np.int64, count=len(entities))
@@ -194,10 +196,38 @@ class EntityStateTable:
                 np.minimum.at(self.last_seen, slots[missing], now[missing])
             else:
                 self.last_seen[new_slots] = now
-        self.partition[slots] = partitions
-        self.topic_id[slots] = topic_ids
+        self._record_sources(slots, now, partitions, topic_ids)
         self._generation += 1
         return slots
+
+    def _record_sources(
+        self,
+        slots: np.ndarray,
+        now: float | np.ndarray,
+        partitions: int | Sequence[int] | np.ndarray,
+        topic_ids: int | Sequence[int] | np.ndarray,
+    ) -> None:
+        """Set each slot's topic-partition to that of its latest event, the batch's or an earlier one.
+
+        By time, not by the order events were read: one poll returns partitions in any order, and
+        an entity whose events come from two topic-partitions must be released with, and resumed
+        at, the same one however the polls were cut.  An event stamped before the entity's
+        ``last_seen`` (as ``write`` leaves it) leaves the source as it is.
+        """
+        count = len(slots)
+        partitions = np.broadcast_to(np.asarray(partitions, np.int32), (count,))
+        topic_ids = np.broadcast_to(np.asarray(topic_ids, np.int32), (count,))
+        if count and not 0 <= int(topic_ids.min()) <= int(topic_ids.max()) < len(self.topics):
+            raise ValueError(f"topic ids must come from topic_id_of (0 to {len(self.topics) - 1})")
+        times = np.broadcast_to(np.asarray(now, np.float64), (count,))
+        order = np.argsort(times, kind="stable") if np.any(times[1:] < times[:-1]) else np.arange(count)
+        latest = order[times[order] >= self.last_seen[slots[order]]]
+        # The last of each slot's events in that order: first of the reversed list.
+        reversed_slots = slots[latest[::-1]]
+        _, first = np.unique(reversed_slots, return_index=True)
+        chosen = latest[::-1][first]
+        self.partition[slots[chosen]] = partitions[chosen]
+        self.topic_id[slots[chosen]] = topic_ids[chosen]
 
     def write(
         self,
@@ -262,29 +292,38 @@ class EntityStateTable:
         """(entity, slot) of every entity not seen for more than ``ttl_seconds``; removes nothing.
 
         ``now`` is one time for all, or the stream time of each topic-partition: an entity is then
-        judged by the time of the topic-partition its last event came from, so a partition read
-        ahead of the others cannot end sessions whose next events are still unread in another.
-        Entities of a topic-partition missing from the mapping are not judged.  The caller scores
-        the end of their sessions from ``h[:, slot, :]`` and then calls ``remove``.
+        judged by the partition of its latest event (the earliest time of the topics with that
+        partition number, ``_clock_by_number``), so a partition read ahead of the others cannot end
+        sessions whose next events are still unread in another.  Entities of a partition number
+        missing from the mapping are not judged.  The caller scores the end of their sessions from
+        ``h[:, slot, :]`` and then calls ``remove``.
         """
         horizon: np.ndarray | float
         if isinstance(now, Mapping):
-            known = [
-                (self._topic_ids[t], p, moment) for (t, p), moment in now.items() if t in self._topic_ids
-            ]
-            if not known or not self._slot_of:
+            if not now or not self._slot_of:
                 return []
-            # The clock of every (topic id, partition) in one small array, read with one gather.
-            width = max(int(self.partition.max()), max(p for _, p, _ in known)) + 1
-            clock = np.full((len(self.topics), width), -np.inf)
-            for topic_id, partition, moment in known:
-                clock[topic_id, partition] = moment
-            horizon = clock[self.topic_id, self.partition] - ttl_seconds
+            horizon = self._clock_by_number(now) - ttl_seconds
         else:
             horizon = now - ttl_seconds
         idle = np.flatnonzero(self._occupied & (self.last_seen < horizon))
         entity_at = self._entity_at
         return [(entity_at[s], s) for s in idle.tolist()]  # type: ignore[misc]
+
+    def _clock_by_number(self, now: Mapping[TopicPartition, float]) -> np.ndarray:
+        """Per slot, the earliest stream time of the topics with its partition number (-inf: none).
+
+        By number, not by topic: co-partitioned topics (one key, one partition number in each) carry
+        an entity's events in both, and the one read ahead must not end sessions whose next events
+        are still unread in the other.  Looked up among the sorted numbers, so a partition number
+        of billions costs no memory.
+        """
+        by_number: dict[int, float] = {}
+        for (_, partition), moment in now.items():
+            by_number[partition] = min(moment, by_number.get(partition, moment))
+        numbers = np.fromiter(sorted(by_number), np.int64, len(by_number))
+        times = np.fromiter((by_number[n] for n in numbers.tolist()), np.float64, len(by_number))
+        position = np.minimum(np.searchsorted(numbers, self.partition), len(numbers) - 1)
+        return np.where(numbers[position] == self.partition, times[position], -np.inf)
 
     def remove(self, entities: Iterable[str], *, reason: RemovalReason = "expired") -> int:
         """Forget ``entities`` (unknown ones are ignored) and count them under ``reason``."""

@@ -79,12 +79,19 @@ def streams() -> dict[TopicPartition, list[ConsumerRecord]]:
 
 
 def run(
-    model: Path, polls: list[dict[TopicPartition, list[ConsumerRecord]]]
+    model: Path,
+    polls: list[dict[TopicPartition, list[ConsumerRecord]]],
+    consumer: Any = None,
 ) -> tuple[EntityStateTable, AlertSink]:
     """Every poll handled, each followed by the idle sweep; every event alerts (threshold -1)."""
     sink = AlertSink()
     service, table, _ = build_in_process_service(
-        model, consumer=TwoPartitionConsumer(), sink=sink, offsets={}, threshold=-1.0, ttl_seconds=TTL_SECONDS
+        model,
+        consumer=consumer or TwoPartitionConsumer(),
+        sink=sink,
+        offsets={},
+        threshold=-1.0,
+        ttl_seconds=TTL_SECONDS,
     )
     for polled in polls:
         service.handle_records(polled)
@@ -121,6 +128,39 @@ def test_partitions_read_unevenly_end_the_same_sessions_as_one_poll(synthetic_mo
     )
     assert session_end_ids(uneven_sink) == session_end_ids(together_sink)
     assert one_poll.snapshot(entities[0]).events_applied >= 1
+
+
+LOGS0, AUDIT0 = TopicPartition("logs", 0), TopicPartition("audit", 0)
+
+
+class CoPartitionedConsumer:
+    """A member reading partition 0 of two topics that carry the same entities."""
+
+    def assignment(self) -> set[TopicPartition]:
+        return {LOGS0, AUDIT0}
+
+    def highwater(self, partition: TopicPartition) -> int | None:
+        return None
+
+
+def test_co_partitioned_topics_read_unevenly_end_the_same_sessions_as_one_poll(synthetic_model: Path) -> None:
+    """Job A logs to logs/0 at 1000 s and to audit/0 at 1020 s; logs/0 read ahead (job C at 1100 s)
+    before audit/0 must not end A's session: A keeps both events, however the polls were cut."""
+    log = generate_logs(seed=5, entities=3, anomaly_fraction=0.0)
+    a, b, c = list(dict.fromkeys(log.entity_of_line))[:3]
+    first = {
+        e: next(ln for ln, owner in zip(log.lines, log.entity_of_line, strict=True) if owner == e)
+        for e in (a, b, c)
+    }
+    second_of_a = [ln for ln, owner in zip(log.lines, log.entity_of_line, strict=True) if owner == a][1]
+    audit = [record(AUDIT0, 0, 990.0, first[b]), record(AUDIT0, 1, 1020.0, second_of_a)]
+    logs = [record(LOGS0, 0, 1000.0, first[a]), record(LOGS0, 1, 1100.0, first[c])]
+    together, together_sink = run(synthetic_model, [{AUDIT0: audit, LOGS0: logs}], CoPartitionedConsumer())
+    cut = [{AUDIT0: audit[:1]}, {LOGS0: logs}, {AUDIT0: audit[1:]}]
+    uneven, uneven_sink = run(synthetic_model, cut, CoPartitionedConsumer())
+    assert together.snapshot(a).events_applied == uneven.snapshot(a).events_applied == 2
+    assert session_end_ids(uneven_sink) == session_end_ids(together_sink)
+    assert (uneven.snapshot(a).topic, together.snapshot(a).topic) == ("audit", "audit"), "its latest event"
 
 
 def test_a_session_ended_by_the_sweep_or_by_its_next_event_ends_alike(synthetic_model: Path) -> None:

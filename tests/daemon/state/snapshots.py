@@ -12,7 +12,15 @@ def assert_same_entity(got: EntitySnapshot, want: EntitySnapshot) -> None:
     tracked) equal to NaN."""
     np.testing.assert_array_equal(got.h, want.h)
     np.testing.assert_array_equal(got.c, want.c)
-    assert (got.partition, got.last_seen, got.events_applied, got.count_profile, got.unknown_events) == (
+    assert (
+        got.topic,
+        got.partition,
+        got.last_seen,
+        got.events_applied,
+        got.count_profile,
+        got.unknown_events,
+    ) == (
+        want.topic,
         want.partition,
         want.last_seen,
         want.events_applied,

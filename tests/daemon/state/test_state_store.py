@@ -7,7 +7,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from unittest.mock import ANY
@@ -18,7 +18,6 @@ from snapshots import assert_same_entity
 from structlog.testing import capture_logs
 
 from logwarden.daemon.state.memory_store import MemoryStateStore
-from logwarden.daemon.state.sqlite_format import topics_for_untopped
 from logwarden.daemon.state.sqlite_store import DB_FILE, SqliteStateStore, describe_open_error
 from logwarden.daemon.state.store import (
     EntityRows,
@@ -496,7 +495,11 @@ V1_OFFSETS = {("events", 0): 10, ("events", 3): 7}
 
 
 def write_old_store(
-    directory: Path, rows: EntityRows, version: int, model_sha256: str = HEADER.model_sha256
+    directory: Path,
+    rows: EntityRows,
+    version: int,
+    model_sha256: str = HEADER.model_sha256,
+    offsets: Mapping[tuple[str, int], int] = V1_OFFSETS,
 ) -> Path:
     """A state file of format ``version`` (1 or 2) holding ``rows`` and ``V1_OFFSETS``, as the logwarden
     of that format wrote it: version 1 before the count gate, version 2 before unknown events were counted."""
@@ -524,7 +527,7 @@ def write_old_store(
         ]
         placeholders = ", ".join("?" * len(values[0]))
         conn.executemany(f"INSERT INTO entities VALUES ({placeholders})", values)
-        conn.executemany("INSERT INTO offsets VALUES (?, ?, ?)", [(*key, o) for key, o in V1_OFFSETS.items()])
+        conn.executemany("INSERT INTO offsets VALUES (?, ?, ?)", [(*key, o) for key, o in offsets.items()])
         conn.execute("COMMIT")
     finally:
         conn.close()
@@ -716,9 +719,21 @@ def test_sqlite_store_damaged_file_is_advised_to_be_moved_aside(error: sqlite3.E
     assert "not a readable logwarden state store" in message and "aside" in message
 
 
-def test_rows_migrated_without_a_topic_take_the_first_topic_with_their_partition_number() -> None:
-    """A version 2 row knew its partition number only: with several topics of that number saved, the
-    first by name; with none, the first saved topic of all."""
-    by_partition, default = topics_for_untopped([("logs", 0), ("audit", 0), ("logs", 3), ("zeta", 5)])
-    assert by_partition == {0: "audit", 3: "logs", 5: "zeta"} and default == "audit"
-    assert topics_for_untopped([]) == ({}, "")
+def test_sqlite_store_version_2_rows_get_their_topic_once_from_the_saved_offsets(tmp_path: Path) -> None:
+    """A version 2 row knew its partition number only: it takes the first topic (by name) of the saved
+    offsets with that number, else the first topic of all, set in the migration, so offsets saved
+    later (a topic first assigned after the upgrade) never move it."""
+    offsets = {("logs", 0): 5, ("audit", 0): 6, ("logs", 3): 7}
+    write_old_store(tmp_path / "s", make_rows(["p0", "p1", "p2", "p3"]), version=2, offsets=offsets)
+    store = SqliteStateStore(tmp_path / "s")
+    store.open(HEADER)
+    rows, _ = load_all(store)
+    expected = {"p0": "audit", "p1": "audit", "p2": "audit", "p3": "logs"}
+    assert dict(zip(rows.entities, rows.topic, strict=True)) == expected
+    store.save_checkpoint(changes_of(make_rows(["other"])), {("aaa", 1): 1, ("aaa", 3): 2})
+    store.close()
+    again = SqliteStateStore(tmp_path / "s")
+    again.open(HEADER)
+    rows, _ = load_all(again)
+    again.close()
+    assert {e: t for e, t in zip(rows.entities, rows.topic, strict=True) if e != "other"} == expected

@@ -166,14 +166,44 @@ def test_state_table_random_stream_never_exceeds_capacity() -> None:
     assert table.evicted_total > 0
 
 
-def test_state_table_expire_idle_judges_each_entity_by_its_own_topic_partition() -> None:
-    """Per-topic-partition clocks: a/0 read ahead ends a/0's idle entity only; b/0, same number, behind,
-    keeps its own; an entity of a topic-partition without a clock is not judged."""
+def test_state_table_expire_idle_judges_an_entity_by_the_earliest_topic_of_its_partition_number() -> None:
+    """Co-partitioned topics: a/0 read ahead must not end x, whose next event may still be unread in
+    b/0 (behind), so partition 0's entities wait for the earlier of a/0 and b/0; a/3 has a clock of
+    its own; an entity of a partition number without any clock (7) is not judged."""
     table = make_table()
     a, b = table.topic_id_of("a"), table.topic_id_of("b")
-    table.slots_for(["x", "y", "z"], 10.0, np.array([0, 0, 3], np.int32), [a, b, a])
-    clocks = {("a", 0): 100.0, ("b", 0): 20.0, ("other", 0): 1e9}
-    assert table.expire_idle(now=clocks, ttl_seconds=30.0) == [("x", table.get("x"))]
+    table.slots_for(["x", "y", "z", "w"], 10.0, np.array([0, 0, 3, 7], np.int32), [a, b, a, a])
+    clocks = {("a", 0): 100.0, ("b", 0): 35.0, ("a", 3): 100.0, ("other", 5): 1e9}
+    assert table.expire_idle(now=clocks, ttl_seconds=30.0) == [("z", table.get("z"))]
+    assert sorted(table.expire_idle(now={**clocks, ("b", 0): 41.0}, ttl_seconds=30.0)) == sorted(
+        (name, table.get(name)) for name in ("x", "y", "z")
+    )
+
+
+def test_state_table_entity_comes_from_where_its_latest_event_came_from_whatever_the_read_order() -> None:
+    """An entity with events in logs/0 (t=1000) and audit/1 (t=1020) is audit/1's whether one poll
+    returned audit first or two polls came in either order; an older event read later changes
+    nothing, so release and restore do not depend on how the polls were cut."""
+
+    def source_after(batches: list[tuple[float, str, int]]) -> tuple[str, int]:
+        table = make_table()
+        for moment, topic, partition in batches:
+            slots = table.slots_for(["e"], np.array([moment]), [partition], [table.topic_id_of(topic)])
+            table.write(slots, *states(1, 1.0), now=np.array([moment]))
+        return table.snapshot("e").topic, table.snapshot("e").partition
+
+    logs, audit = (1000.0, "logs", 0), (1020.0, "audit", 1)
+    assert source_after([logs, audit]) == source_after([audit, logs]) == ("audit", 1)
+    one_poll = make_table()
+    ids = [one_poll.topic_id_of("audit"), one_poll.topic_id_of("logs")]
+    one_poll.slots_for(["e", "e"], np.array([1020.0, 1000.0]), [1, 0], ids)
+    assert (one_poll.snapshot("e").topic, one_poll.snapshot("e").partition) == ("audit", 1)
+
+
+def test_state_table_refuses_a_topic_id_it_never_gave() -> None:
+    """A topic id not from topic_id_of fails at once, not at the next checkpoint."""
+    with pytest.raises(ValueError, match="topic_id_of"):
+        make_table().slots_for(["a"], 1.0, [0], [5])
 
 
 def test_state_table_expire_idle_reports_only_entities_past_ttl() -> None:
