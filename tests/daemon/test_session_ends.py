@@ -27,8 +27,10 @@ P0, P1 = TopicPartition("in", 0), TopicPartition("in", 1)
 class TwoPartitionConsumer:
     """The assignment of a member reading two partitions; no fetch response seen yet."""
 
+    partitions = (P0, P1)
+
     def assignment(self) -> set[TopicPartition]:
-        return {P0, P1}
+        return set(self.partitions)
 
     def highwater(self, partition: TopicPartition) -> int | None:
         return None
@@ -133,14 +135,10 @@ def test_partitions_read_unevenly_end_the_same_sessions_as_one_poll(synthetic_mo
 LOGS0, AUDIT0 = TopicPartition("logs", 0), TopicPartition("audit", 0)
 
 
-class CoPartitionedConsumer:
+class CoPartitionedConsumer(TwoPartitionConsumer):
     """A member reading partition 0 of two topics that carry the same entities."""
 
-    def assignment(self) -> set[TopicPartition]:
-        return {LOGS0, AUDIT0}
-
-    def highwater(self, partition: TopicPartition) -> int | None:
-        return None
+    partitions = (LOGS0, AUDIT0)
 
 
 def test_co_partitioned_topics_read_unevenly_end_the_same_sessions_as_one_poll(synthetic_model: Path) -> None:
