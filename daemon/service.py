@@ -425,9 +425,16 @@ class DaemonService:
         this sweep has not reached yet is ended all the same when its next event comes late
         (``BatchProcessor.process``), with the same score and the same alert id.
         """
-        self._clock.advance(self._positions.caught_up(records_in_hand=records_in_hand))
+        caught_up = self._positions.caught_up(records_in_hand=records_in_hand)
+        self._clock.advance(caught_up)
+        clocks = self._clock.by_source
+        # An assigned partition with no time yet and records that may be unread (not fetched yet, or
+        # not restored after a restart) holds back its partition number: a co-partitioned topic read
+        # first must not end sessions whose next events wait in it.
+        assigned = {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
+        clocks.update(dict.fromkeys(assigned - clocks.keys() - set(caught_up), float("-inf")))
         expired = self._table.expire_idle(
-            self._clock.by_source, self._settings.ttl_seconds + self._settings.allowed_lateness_seconds
+            clocks, self._settings.ttl_seconds + self._settings.allowed_lateness_seconds
         )
         if not expired:
             return

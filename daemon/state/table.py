@@ -189,6 +189,7 @@ class EntityStateTable:
             self.count_profile[new_slots] = 0
             self.max_surprise[new_slots] = 0.0
             self.unknown_events[new_slots] = 0
+            self.partition[new_slots] = -1  # no source yet: _record_sources gives one
             slot_of = self._slot_of
             slots[missing] = [slot_of[entities[i]] for i in missing.tolist()]
             if isinstance(now, np.ndarray):  # the time of each new entity's first event
@@ -211,8 +212,9 @@ class EntityStateTable:
 
         By time, not by the order events were read: one poll returns partitions in any order, and
         an entity whose events come from two topic-partitions must be released with, and resumed
-        at, the same one however the polls were cut.  An event stamped before the entity's
-        ``last_seen`` (as ``write`` leaves it) leaves the source as it is.
+        at, the same one however the polls were cut.  Events of one time (timestamps of whole
+        seconds) are ranked by topic name, then partition, for the same reason.  An event older
+        than the entity's ``last_seen`` (as ``write`` leaves it) leaves the source as it is.
         """
         count = len(slots)
         partitions = np.broadcast_to(np.asarray(partitions, np.int32), (count,))
@@ -220,12 +222,28 @@ class EntityStateTable:
         if count and not 0 <= int(topic_ids.min()) <= int(topic_ids.max()) < len(self.topics):
             raise ValueError(f"topic ids must come from topic_id_of (0 to {len(self.topics) - 1})")
         times = np.broadcast_to(np.asarray(now, np.float64), (count,))
-        order = np.argsort(times, kind="stable") if np.any(times[1:] < times[:-1]) else np.arange(count)
-        latest = order[times[order] >= self.last_seen[slots[order]]]
-        # The last of each slot's events in that order: first of the reversed list.
-        reversed_slots = slots[latest[::-1]]
+        rank = np.empty(len(self.topics), np.int64)  # each topic id's place in name order
+        rank[np.argsort(np.array(self.topics, dtype=object), kind="stable")] = np.arange(len(self.topics))
+        event_rank = rank[topic_ids]
+        # Each event against the source already recorded: later, or as late and ranked no lower.
+        last = self.last_seen[slots]
+        stored = (rank[self.topic_id[slots]], self.partition[slots])
+        newer = (
+            (stored[1] < 0)
+            | (times > last)
+            | (
+                (times == last)
+                & ((event_rank > stored[0]) | ((event_rank == stored[0]) & (partitions >= stored[1])))
+            )
+        )
+        candidates = np.flatnonzero(newer)
+        if candidates.size == 0:
+            return
+        # The greatest (time, topic rank, partition) of each slot among them: last in this order.
+        order = candidates[np.lexsort((partitions[candidates], event_rank[candidates], times[candidates]))]
+        reversed_slots = slots[order[::-1]]
         _, first = np.unique(reversed_slots, return_index=True)
-        chosen = latest[::-1][first]
+        chosen = order[::-1][first]
         self.partition[slots[chosen]] = partitions[chosen]
         self.topic_id[slots[chosen]] = topic_ids[chosen]
 

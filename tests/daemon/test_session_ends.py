@@ -141,9 +141,14 @@ class CoPartitionedConsumer(TwoPartitionConsumer):
     partitions = (LOGS0, AUDIT0)
 
 
-def test_co_partitioned_topics_read_unevenly_end_the_same_sessions_as_one_poll(synthetic_model: Path) -> None:
+@pytest.mark.parametrize("audit_first", [True, False])
+def test_co_partitioned_topics_read_unevenly_end_the_same_sessions_as_one_poll(
+    synthetic_model: Path, audit_first: bool
+) -> None:
     """Job A logs to logs/0 at 1000 s and to audit/0 at 1020 s; logs/0 read ahead (job C at 1100 s)
-    before audit/0 must not end A's session: A keeps both events, however the polls were cut."""
+    before audit/0 must not end A's session, whether audit/0 has been read from yet or not (then
+    its time is unknown, and partition 0 waits for it): A keeps both events, however the polls
+    were cut."""
     log = generate_logs(seed=5, entities=3, anomaly_fraction=0.0)
     a, b, c = list(dict.fromkeys(log.entity_of_line))[:3]
     first = {
@@ -154,7 +159,11 @@ def test_co_partitioned_topics_read_unevenly_end_the_same_sessions_as_one_poll(s
     audit = [record(AUDIT0, 0, 990.0, first[b]), record(AUDIT0, 1, 1020.0, second_of_a)]
     logs = [record(LOGS0, 0, 1000.0, first[a]), record(LOGS0, 1, 1100.0, first[c])]
     together, together_sink = run(synthetic_model, [{AUDIT0: audit, LOGS0: logs}], CoPartitionedConsumer())
-    cut = [{AUDIT0: audit[:1]}, {LOGS0: logs}, {AUDIT0: audit[1:]}]
+    cut = (
+        [{AUDIT0: audit[:1]}, {LOGS0: logs}, {AUDIT0: audit[1:]}]
+        if audit_first
+        else [{LOGS0: logs}, {AUDIT0: audit}]
+    )
     uneven, uneven_sink = run(synthetic_model, cut, CoPartitionedConsumer())
     assert together.snapshot(a).events_applied == uneven.snapshot(a).events_applied == 2
     assert session_end_ids(uneven_sink) == session_end_ids(together_sink)

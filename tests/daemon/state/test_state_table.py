@@ -194,6 +194,8 @@ def test_state_table_entity_comes_from_where_its_latest_event_came_from_whatever
 
     logs, audit = (1000.0, "logs", 0), (1020.0, "audit", 1)
     assert source_after([logs, audit]) == source_after([audit, logs]) == ("audit", 1)
+    same_time = (1020.0, "logs", 0)  # a tie is ranked by topic name, then partition: logs/0
+    assert source_after([same_time, audit]) == source_after([audit, same_time]) == ("logs", 0)
     one_poll = make_table()
     ids = [one_poll.topic_id_of("audit"), one_poll.topic_id_of("logs")]
     one_poll.slots_for(["e", "e"], np.array([1020.0, 1000.0]), [1, 0], ids)
