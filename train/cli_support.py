@@ -222,19 +222,20 @@ def _train_logs(
     json_fields = None
     if args.json is not None:
         json_fields = JsonFields(args.message_field or DEFAULT_MESSAGE_FIELD, args.entity_field)
-    data_file = args.logs if args.logs is not None else args.json
-    lines = read_log_lines(data_file)
-    _configure_training_logs()
-    return train_on_logs(
-        lines,
-        settings,
-        options,
-        args.out,
-        labelled,
-        data_file=data_file,
-        json_fields=json_fields,
-        similarity=DEFAULT_SIMILARITY if args.similarity is None else args.similarity,
-    )
+    data_file = Path(args.logs if args.logs is not None else args.json)
+    # Streamed into mining, never held whole: mining keeps what it needs of each line.
+    with opened_log_file(data_file) as handle:
+        _configure_training_logs()
+        return train_on_logs(
+            log_lines(handle, data_file),
+            settings,
+            options,
+            args.out,
+            labelled,
+            data_file=data_file,
+            json_fields=json_fields,
+            similarity=DEFAULT_SIMILARITY if args.similarity is None else args.similarity,
+        )
 
 
 def training_summary(metadata: ModelMetadata, out_dir: Path, seconds: float) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +125,7 @@ def train_on_json_event_keys(
 
 
 def train_on_logs(
-    lines: Sequence[str],
+    lines: Iterable[str],
     settings: ParserSettings,
     options: TrainingOptions,
     out_dir: str | Path,
@@ -300,7 +300,7 @@ def _train(
         "final_loss": result.final_loss,
         "epoch_losses": list(result.epoch_losses),
         # No wall-clock time here: the same seed and data must give the same model.json, and so the
-        # same metadata_sha256 in every alert (the model_written log line says how long it took).
+        # same metadata_sha256 in every alert (the model_written log line says how long fitting took).
         "options": dataclasses.asdict(options),
         "calibration": calibration.summary,
         "count_gate": gate.summary,
@@ -333,7 +333,7 @@ def _train(
         threshold_method=calibration.method,
         count_gate=None if gate.gate is None else round(gate.gate.threshold, 4),
         final_loss=round(result.final_loss, 6),
-        seconds=round(result.seconds, 2),
+        fit_seconds=round(result.seconds, 2),
     )
     return metadata
 
@@ -415,12 +415,26 @@ def _where(data_file: str | Path | None) -> str:
     return "" if data_file is None else f"{data_file}: "
 
 
+HASH_CHUNK_BYTES = 1 << 20
+
+
 def _describe_file(path: str | Path | None) -> dict[str, str]:
+    """The training file's name and sha256, read in chunks (never a second copy of a large log).
+
+    The file is read again for this, so a pipe (``--logs <(zcat app.log.gz)``), which the training
+    has already read to its end, has no digest to give: its sha256 would be that of nothing.  Such
+    a source is named, with why it has no digest.
+    """
     if path is None:
         return {}
     path = Path(path)
+    if not path.is_file():
+        return {"data_file": path.name, "data_sha256_missing": "not a regular file (a pipe?): read once"}
+    digest = hashlib.sha256()
     try:
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        with path.open("rb") as data:
+            while chunk := data.read(HASH_CHUNK_BYTES):
+                digest.update(chunk)
     except OSError as exc:
         raise InputFormatError(f"{path}: cannot read training data file: {exc}") from exc
-    return {"data_file": path.name, "data_sha256": digest}
+    return {"data_file": path.name, "data_sha256": digest.hexdigest()}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ from logwarden.model.transition_rule import session_transitions
 from logwarden.scoring.session import score_sessions
 from logwarden.train.fit import DEFAULT_THRESHOLD_MARGIN, TrainingOptions
 from logwarden.train.mining import DEFAULT_SIMILARITY
-from logwarden.train.pipeline import train_on_logs, train_on_sequences
+from logwarden.train.pipeline import HASH_CHUNK_BYTES, _describe_file, train_on_logs, train_on_sequences
 
 
 def test_pipeline_small_run_model_loads_with_matching_sha(trained_model: tuple[Path, ModelMetadata]) -> None:
@@ -302,3 +303,17 @@ def test_pipeline_declines_the_count_gate_when_counts_do_not_repeat_enough(
     summary = metadata.training["count_gate"]
     assert summary["sessions_with_a_unique_profile"] > 4
     assert "counts do not repeat" in summary["off"]
+
+
+def test_training_file_is_hashed_in_chunks_and_a_pipe_is_named_without_a_digest(tmp_path: Path) -> None:
+    """A file larger than one chunk gets the sha256 of all its bytes; a pipe, which training has
+    already read to its end, gets no digest (it would be the digest of nothing) and says why."""
+    data = tmp_path / "train.log"
+    content = bytes(range(256)) * (HASH_CHUNK_BYTES // 256 * 2 + 3)
+    data.write_bytes(content)
+    assert _describe_file(data) == {"data_file": "train.log", "data_sha256": sha256_hex(content)}
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    described = _describe_file(pipe)
+    assert described["data_file"] == "pipe" and "data_sha256" not in described
+    assert "not a regular file" in described["data_sha256_missing"]
