@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import re
-
 from logwarden.events.masking import compile_regex
 from logwarden.events.templates import WILDCARD
 
@@ -41,11 +38,27 @@ def entity_as_wildcard(masked_content: str, entity: str) -> str:
     """
     if entity not in masked_content:
         return masked_content
-    naming = _entity_token_pattern(entity)
-    return " ".join(WILDCARD if naming.search(token) else token for token in masked_content.split())
+    return " ".join(WILDCARD if names_entity(token, entity) else token for token in masked_content.split())
 
 
-@functools.lru_cache(maxsize=4096)
-def _entity_token_pattern(entity: str) -> re.Pattern[str]:
-    """The entity's text, not inside a longer word: what makes a token name it."""
-    return re.compile(rf"(?<![\w-]){re.escape(entity)}(?![\w-])")
+def names_entity(token: str, entity: str) -> bool:
+    """Whether ``token`` holds ``entity``'s text not inside a longer word (no letter, digit, ``_`` or
+    ``-`` right before or after it), as ``(?<![\\w-])ENTITY(?![\\w-])`` would find.
+
+    String search, not a regex per entity: mining meets every entity once, and compiling a pattern
+    for each of 500,000 short-lived ones cost a third of mining time.
+    """
+    start = token.find(entity)
+    while start >= 0:
+        end = start + len(entity)
+        if (start == 0 or not _word_character(token[start - 1])) and (
+            end == len(token) or not _word_character(token[end])
+        ):
+            return True
+        start = token.find(entity, start + 1)
+    return False
+
+
+def _word_character(character: str) -> bool:
+    """What regex ``[\\w-]`` matches: a letter or digit of any script, ``_`` or ``-``."""
+    return character.isalnum() or character in "_-"

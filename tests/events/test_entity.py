@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import random
+import re
+
 import pytest
 
 from logwarden.errors import ConfigError
-from logwarden.events.entity import RegexEntityExtractor, entity_as_wildcard
+from logwarden.events.entity import RegexEntityExtractor, entity_as_wildcard, names_entity
 
 
 def test_entity_extractor_without_group_returns_first_whole_match() -> None:
@@ -54,3 +57,17 @@ def test_entity_as_wildcard_replaces_whole_tokens_naming_the_entity_only(
 ) -> None:
     """The matcher's wildcard stands for one whole token, so the token goes whole; a longer word stays."""
     assert entity_as_wildcard(masked, entity) == expected
+
+
+def test_names_entity_agrees_with_the_regex_it_replaces_on_random_tokens() -> None:
+    """The string search finds the entity where ``(?<![\\w-])ENTITY(?![\\w-])`` would: 20,000 seeded
+    random tokens and entities, with non-ASCII letters and digits, punctuation and repeats."""
+    rng = random.Random(5)
+    for _ in range(20_000):
+        entity = "".join(rng.choice("ab1_-é.") for _ in range(rng.randint(1, 3)))
+        token = "".join(rng.choice("ab_-1.:é²x/") for _ in range(rng.randint(0, 8)))
+        if rng.random() < 0.5:
+            at = rng.randint(0, len(token))
+            token = token[:at] + entity + token[at:]
+        expected = re.search(rf"(?<![\w-]){re.escape(entity)}(?![\w-])", token) is not None
+        assert names_entity(token, entity) == expected, (token, entity)
