@@ -513,3 +513,16 @@ def test_state_table_counts_unknown_events_per_session_from_zero() -> None:
     table.remove(["b"])
     table.slots_for(["b"], now=4.0, partitions=0)
     assert table.snapshot("b").unknown_events == 0
+
+
+def test_state_table_expire_idle_with_a_partition_number_of_billions_looks_clocks_up_sparsely() -> None:
+    """Partition numbers 0 and 2**31 - 1 together: the same verdicts as small numbers, without an
+    array of two billion clocks."""
+    table = make_table()
+    t = table.topic_id_of("t")
+    table.slots_for(["low", "high", "none"], 10.0, np.array([0, 2**31 - 1, 5], np.int32), t)
+    clocks = {("t", 0): 100.0, ("t", 2**31 - 1): 20.0}
+    assert table.expire_idle(now=clocks, ttl_seconds=30.0) == [("low", table.get("low"))]
+    assert sorted(table.expire_idle(now={**clocks, ("t", 2**31 - 1): 50.0}, ttl_seconds=30.0)) == sorted(
+        (name, table.get(name)) for name in ("low", "high")
+    )
