@@ -98,6 +98,7 @@ class EntityStateTable:
         self.topics: list[str] = [NO_TOPIC]
         """Topic names by id; ids are this process's own, stores keep the names."""
         self._topic_ids: dict[str, int] = {NO_TOPIC: 0}
+        self._topic_rank = np.zeros(1, np.int64)  # each topic id's place in name order
         self._occupied = np.zeros(capacity, bool)
         self._dirty = np.zeros(capacity, bool)
         self._slot_of: dict[str, int] = {}
@@ -134,6 +135,9 @@ class EntityStateTable:
         if found is None:
             found = self._topic_ids[topic] = len(self.topics)
             self.topics.append(topic)
+            order = sorted(range(len(self.topics)), key=self.topics.__getitem__)
+            self._topic_rank = np.empty(len(self.topics), np.int64)
+            self._topic_rank[order] = np.arange(len(self.topics))
         return found
 
     def last_seen_max_by_source(self) -> dict[TopicPartition, float]:
@@ -225,8 +229,7 @@ class EntityStateTable:
         if count and not 0 <= int(topic_ids.min()) <= int(topic_ids.max()) < len(self.topics):
             raise ValueError(f"topic ids must come from topic_id_of (0 to {len(self.topics) - 1})")
         times = np.broadcast_to(np.asarray(now, np.float64), (count,))
-        rank = np.empty(len(self.topics), np.int64)  # each topic id's place in name order
-        rank[np.argsort(np.array(self.topics, dtype=object), kind="stable")] = np.arange(len(self.topics))
+        rank = self._topic_rank
         event_rank = rank[topic_ids]
         # Each event against the source already recorded: later, or as late and ranked no lower.
         last = self.last_seen[slots]
