@@ -14,7 +14,7 @@ from torch import nn
 from logwarden.errors import TrainingError
 
 from .calibrate import DEFAULT_THRESHOLD_MARGIN
-from .dataset import bptt_chunks, make_batches, validate_sessions
+from .dataset import DEFAULT_SEGMENT_LENGTH, bptt_chunks, make_batches, training_pieces, validate_sessions
 from .network import NextEventLSTM
 
 logger = structlog.get_logger(__name__)
@@ -46,7 +46,10 @@ class TrainingOptions:
     (``logwarden/model/transition_rule.py``), likewise, and ``cooccurrence_rule`` its penalty on
     pairs of events no training session holds together (``logwarden/model/cooccurrence_rule.py``),
     and ``length_rule`` its penalty on a session ending shorter than every training session
-    (``logwarden/model/length_rule.py``; it needs ``num_layers`` of at least 2).
+    (``logwarden/model/length_rule.py``; it needs ``num_layers`` of at least 2).  A session of more
+    than ``segment_length`` events is trained as segments side by side, each warmed up on the
+    ``segment_warmup`` events before it (``dataset.training_pieces``), so one very long entity does
+    not make every epoch wait for its steps one after another.
     """
 
     epochs: int = 30
@@ -59,6 +62,8 @@ class TrainingOptions:
     final_learning_rate: float = 5e-4
     gradient_clip: float = 1.0
     bptt_length: int = 128
+    segment_length: int = DEFAULT_SEGMENT_LENGTH
+    segment_warmup: int = 128
     holdout_fraction: float = 0.1
     swap_probability: float = 0.0
     threshold_quantile: float = 1.0
@@ -84,6 +89,7 @@ class TrainingOptions:
             "num_layers",
             "batch_size",
             "bptt_length",
+            "segment_length",
             "threads",
         )
         for field_name in positive:
@@ -94,6 +100,8 @@ class TrainingOptions:
             limit = limits.get(field_name)
             if limit is not None and value > limit:
                 raise TrainingError(f"{name} must be at most {limit:,}, got {_shorten_int(value)}")
+        if self.segment_warmup < 0:
+            raise TrainingError(f"segment_warmup must be non-negative, got {self.segment_warmup}")
         if not 0 <= self.seed < SEED_LIMIT:
             raise TrainingError(f"{name_of.get('seed', 'seed')} must be in [0, 2**32), got {self.seed}")
         if not (self.learning_rate > 0 and self.final_learning_rate > 0):
@@ -119,6 +127,8 @@ class FitResult:
     network: NextEventLSTM
     epoch_losses: tuple[float, ...]
     seconds: float
+    epoch_seconds: tuple[float, ...] = ()
+    """Wall time of each epoch: never written to ``model.json``, whose bytes a seed alone decides."""
 
     @property
     def final_loss(self) -> float:
@@ -143,12 +153,25 @@ def fit(sessions: Sequence[np.ndarray], vocab_size: int, options: TrainingOption
     decay = (options.final_learning_rate / options.learning_rate) ** (1.0 / max(options.epochs - 1, 1))
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimiser, gamma=decay)
     loss_function = nn.NLLLoss(reduction="sum")
+    pieces = training_pieces(sessions, options.segment_length, options.segment_warmup)
+    if len(pieces) > len(sessions):
+        cut = [len(s) for s in sessions if len(s) > options.segment_length]
+        logger.info(
+            "long_sessions_cut",
+            sessions=len(cut),
+            longest=max(cut),
+            segments=len(pieces) - len(sessions) + len(cut),
+            segment_length=options.segment_length,
+            warmup=options.segment_warmup,
+        )
     started = time.perf_counter()
     losses: list[float] = []
+    epoch_seconds: list[float] = []
     network.train()
     for epoch in range(options.epochs):
+        epoch_started = time.perf_counter()
         total_loss, total_targets = 0.0, 0
-        for batch in make_batches(sessions, options.batch_size, rng, options.swap_probability):
+        for batch in make_batches(pieces, options.batch_size, rng, options.swap_probability):
             h, c = network.zero_state(batch.tokens.shape[1])
             for chunk in bptt_chunks(batch, options.bptt_length):
                 log_probs, h, c = network(chunk.tokens, h, c)
@@ -164,7 +187,16 @@ def fit(sessions: Sequence[np.ndarray], vocab_size: int, options: TrainingOption
                 h, c = h.detach(), c.detach()
         scheduler.step()
         losses.append(total_loss / max(total_targets, 1))
-        logger.info("training_epoch", epoch=epoch + 1, epochs=options.epochs, loss=round(losses[-1], 6))
+        epoch_seconds.append(time.perf_counter() - epoch_started)
+        logger.info(
+            "training_epoch",
+            epoch=epoch + 1,
+            epochs=options.epochs,
+            loss=round(losses[-1], 6),
+            seconds=round(epoch_seconds[-1], 2),
+        )
     network.eval()
     seconds = time.perf_counter() - started
-    return FitResult(network=network, epoch_losses=tuple(losses), seconds=seconds)
+    return FitResult(
+        network=network, epoch_losses=tuple(losses), seconds=seconds, epoch_seconds=tuple(epoch_seconds)
+    )
