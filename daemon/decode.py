@@ -14,6 +14,7 @@ from typing import Any, Literal, NamedTuple, get_args
 
 from logwarden.daemon.config import InputConfig
 from logwarden.errors import ConfigError, DecodeError
+from logwarden.events.entity import entity_refusal
 from logwarden.events.header import HeaderStripper
 from logwarden.events.json_events import (
     FieldGetter,
@@ -50,11 +51,10 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
 
 
-MAX_ENTITY_CHARS = 1024
-"""Longest entity accepted.  An entity is an identifier (host, user, session, block id); it becomes
-the key of every alert and score record and of its state row, so a megabyte-long one would make
-its alerts larger than Kafka accepts and stop the daemon at each restart.  Longer goes to the
-dead-letter topic (reason ``oversize``)."""
+BYTE_ORDER_MARK = "\ufeff"
+"""Dropped from the start of a record's value, as the trainer and the scorer drop it from the start
+of a file: some producers (.NET's default UTF-8 encoder) write one, and a JSON record starting with it
+would otherwise be ``invalid_json`` at column 1 with nothing saying why."""
 
 
 class DecodedEvent(NamedTuple):
@@ -157,6 +157,8 @@ class MessageDecoder:
             text = value.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise DecodeError("invalid_utf8", f"value is not UTF-8 at byte offset {exc.start}") from None
+        if text.startswith(BYTE_ORDER_MARK):  # as at the start of a file: not part of the event
+            text = text[1:]
         if self.json_input:
             return self._decode_json(text, key, timestamp_ms)
         line = text.rstrip("\r\n")
@@ -167,8 +169,9 @@ class MessageDecoder:
             entity = _entity_of_key(key)
         if entity is None:
             raise DecodeError("missing_entity", _NO_KEY if self._entity_from_key else _NO_REGEX_MATCH)
-        if len(entity) > MAX_ENTITY_CHARS:
-            raise _oversize_entity(entity)
+        refusal = entity_refusal(entity, "record key" if self._entity_from_key else "entity regex")
+        if refusal is not None:
+            raise refusal
         return DecodedEvent(entity, event_id, line, timestamp_ms)
 
     def _decode_json(self, text: str, key: bytes | None, timestamp_ms: int) -> DecodedEvent:
@@ -183,14 +186,13 @@ class MessageDecoder:
             entity = _entity_of_key(key)
             if entity is None:
                 raise DecodeError("missing_entity", _NO_KEY)
+            refusal = entity_refusal(entity, "record key")
+            if refusal is not None:
+                raise refusal
         elif event.entity is None:
             raise DecodeError("missing_entity", reader.entity_problem(document))
         else:
-            entity = event.entity
-            if not entity.isascii():
-                _check_encodable(entity, reader.entity_source_field(document))
-        if len(entity) > MAX_ENTITY_CHARS:
-            raise _oversize_entity(entity)
+            entity = event.entity  # the reader has refused the entities that cannot be one
         if self._timestamp_field is not None:
             timestamp_ms = _timestamp_ms(self._timestamp_field(document), self._timestamp_field_name)
         return DecodedEvent(entity, event_id, event.text, timestamp_ms)
@@ -247,28 +249,6 @@ def _entity_of_key(key: bytes | None) -> str | None:
         return key.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise DecodeError("invalid_utf8", f"record key is not UTF-8 at byte offset {exc.start}") from None
-
-
-def _oversize_entity(entity: str) -> DecodeError:
-    return DecodeError("oversize", f"entity of {len(entity)} characters > {MAX_ENTITY_CHARS}")
-
-
-def _check_encodable(text: str, field_name: str) -> None:
-    """DecodeError unless ``text`` can be written as UTF-8.
-
-    JSON can spell a lone UTF-16 surrogate (``"\\ud800"``), which decodes to a Python string that
-    UTF-8 cannot encode.  An entity becomes a Kafka record key and a state-store key, both UTF-8:
-    left in, the record would crash every attempt to write its alert or save the state, after
-    each restart again.  Rejected here, it goes to the dead-letter topic like undecodable bytes.
-    """
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise DecodeError(
-            "invalid_utf8",
-            f"field {field_name!r}: the entity holds a lone UTF-16 surrogate "
-            f"(\\u{ord(text[exc.start]):04x}) at character {exc.start}, which UTF-8 cannot encode",
-        ) from None
 
 
 def _timestamp_ms(value: Any, field_name: str) -> int:

@@ -22,6 +22,7 @@ from cli_runner import json_lines, run_cli, stderr_summary
 
 from logwarden import __version__, cli
 from logwarden.cli import EXIT_CONFIG, EXIT_INPUT, EXIT_MODEL, EXIT_TRAINING, EXIT_USAGE, main
+from logwarden.events.entity import MAX_ENTITY_CHARS
 from logwarden.events.sequences import read_sequences
 from logwarden.events.vocabulary import Vocabulary
 from logwarden.model.bundle import load_bundle
@@ -275,6 +276,30 @@ def test_cli_score_logs_reads_lines_as_the_daemon_receives_them(
     summary = stderr_summary(result)
     assert (summary["lines"], summary["blank_lines"]) == (40, 2)
     assert (summary["lines_without_entity"], summary["unknown_template_lines"]) == (0, 0)
+
+
+def test_cli_score_logs_counts_a_line_whose_entity_the_daemon_refuses_as_invalid(
+    log_model: TrainedModel, cli_data: CliData, tmp_path: Path
+) -> None:
+    """An entity past MAX_ENTITY_CHARS is a dead letter in the daemon; offline its line is an invalid
+    line (reason oversize, quoted), and no session, so both keep the same events."""
+    lines = cli_data.test_logs.read_text(encoding="utf-8").splitlines()[:20]
+    long_job = "job_" + "7" * MAX_ENTITY_CHARS
+    lines.insert(3, re.sub(r"job_\d+", long_job, lines[0], count=1))
+    path = tmp_path / "long-entity.log"
+    write_lines(path, lines)
+    result = run_cli("score", "--model", log_model.directory, "--logs", path)
+    assert result.returncode == 0, result.stderr
+    summary = stderr_summary(result)
+    assert (summary["lines"], summary["invalid_lines"], summary["invalid_reasons"]) == (
+        21,
+        1,
+        {"oversize": 1},
+    )
+    assert summary["first_invalid"].startswith(
+        f"line 4: oversize: entity regex: entity of {len(long_job)} characters"
+    )
+    assert long_job not in {record["entity"] for record in json_lines(result.stdout)}
 
 
 def test_cli_score_logs_lists_a_new_event_once_whatever_its_values(

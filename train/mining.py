@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from drain3 import TemplateMiner
 from drain3.template_miner_config import TemplateMinerConfig
 
-from logwarden.events.entity import RegexEntityExtractor, entity_as_wildcard
+from logwarden.events.entity import RegexEntityExtractor, entity_as_wildcard, entity_refusal
 from logwarden.events.header import HeaderStripper
 from logwarden.events.json_events import JsonEventReader, JsonFields, JsonLineTally, read_json_lines
 from logwarden.events.masking import Masker, mask_token
@@ -43,7 +43,8 @@ class MinedLogs:
     template_counts: list[int] = field(default_factory=list)
     blank_lines: int = 0
     invalid_lines: int = 0
-    """JSON input only: lines that are no JSON object with a message (reasons in ``invalid_reasons``)."""
+    """Lines that are no JSON object with a message, or whose entity the daemon refuses (reasons in
+    ``invalid_reasons``)."""
     invalid_reasons: dict[str, int] = field(default_factory=dict)
     first_invalid: str | None = None
 
@@ -107,7 +108,8 @@ def mine_log_lines(
     """Mine templates from the lines that name an entity, then assign every such line by matching.
 
     Lines without an entity are left out of mining too: a template seen only outside sessions
-    would be an event the model never learns.
+    would be an event the model never learns.  So are lines whose entity the daemon would send to
+    its dead-letter topic (longer than ``MAX_ENTITY_CHARS``), counted in ``invalid_lines``.
     """
     header = HeaderStripper(settings.header_regex)
     if settings.entity_regex is None:
@@ -117,9 +119,10 @@ def mine_log_lines(
     lines_total = 0
     lines_without_entity = 0
     blank_lines = 0
+    refused = JsonLineTally()  # lines whose entity the daemon would refuse (entity_refusal), by reason
     entities: list[str] = []
     contents: list[str] = []
-    for raw_line in lines:
+    for line_number, raw_line in enumerate(lines, 1):
         line = raw_line.rstrip("\r\n")
         if not line.strip():  # counted apart, as the scorer does: a blank line names no entity
             blank_lines += 1
@@ -129,6 +132,10 @@ def mine_log_lines(
         if entity is None:
             lines_without_entity += 1
             continue
+        refusal = entity_refusal(entity, "entity regex")
+        if refusal is not None:
+            refused.count_invalid(line_number, refusal)
+            continue
         entities.append(entity)
         contents.append(header.content_of(line))
 
@@ -136,6 +143,9 @@ def mine_log_lines(
         entities, contents, settings, lines_total, lines_without_entity, sim_th=sim_th, depth=depth
     )
     mined.blank_lines = blank_lines
+    mined.invalid_lines = refused.invalid_lines
+    mined.invalid_reasons = refused.invalid_reasons
+    mined.first_invalid = refused.first_invalid
     return mined
 
 

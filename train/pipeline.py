@@ -158,7 +158,7 @@ def train_on_logs(
         "unmatched_lines": mined.unmatched_lines,
         "templates_mined": len(mined.templates),
     }
-    if json_fields is not None:
+    if json_fields is not None or mined.invalid_lines:
         mining["invalid_lines"] = mined.invalid_lines
         mining["invalid_reasons"] = mined.invalid_reasons
         if mined.first_invalid is not None:
@@ -170,10 +170,14 @@ def train_on_logs(
     where = _where(data_file)
     if not mined.lines_total:
         raise TrainingError(f"{where}no log lines to train on")
-    if json_fields is not None and mined.invalid_lines == mined.lines_total:
+    if mined.invalid_lines == mined.lines_total:
+        what = (
+            f"is a JSON object with a message in field '{json_fields.message}'"
+            if json_fields is not None
+            else "names an entity the daemon would keep"
+        )
         raise TrainingError(
-            f"{where}none of the {mined.lines_total} lines is a JSON object with a message in field "
-            f"'{json_fields.message}'; the first: {mined.first_invalid}"
+            f"{where}none of the {mined.lines_total} lines {what}; the first: {mined.first_invalid}"
         )
     if mined.lines_without_entity == mined.lines_total - mined.invalid_lines:
         found = _no_entity_found(json_fields, settings.entity_regex, mined)

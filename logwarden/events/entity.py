@@ -2,8 +2,38 @@
 
 from __future__ import annotations
 
+from logwarden.errors import DecodeError
 from logwarden.events.masking import compile_regex
 from logwarden.events.templates import WILDCARD
+
+MAX_ENTITY_CHARS = 1024
+"""Longest entity accepted.  An entity is an identifier (host, user, session, block id); it becomes
+the key of every alert and score record and of its state row, so a megabyte-long one would make
+its alerts larger than Kafka accepts and stop the daemon at each restart.  The daemon sends a
+longer one to the dead-letter topic (reason ``oversize``); the trainer and the offline scorer
+count its line as invalid, so a model is never trained on sessions the daemon would not keep."""
+
+
+def entity_refusal(entity: str, source: str) -> DecodeError | None:
+    """Why ``entity`` (read from ``source``: a field, the entity regex, the record key) cannot be one.
+
+    ``oversize`` past ``MAX_ENTITY_CHARS``; ``invalid_utf8`` for a lone UTF-16 surrogate, which
+    JSON can spell (``"\\ud800"``) and UTF-8 cannot encode: the entity becomes a Kafka record key
+    and a state-store key, both UTF-8, and left in it would crash every attempt to write its alert
+    or save the state, after each restart again.  None when the entity is fine.
+    """
+    if len(entity) > MAX_ENTITY_CHARS:
+        return DecodeError("oversize", f"{source}: entity of {len(entity)} characters > {MAX_ENTITY_CHARS}")
+    if not entity.isascii():
+        try:
+            entity.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return DecodeError(
+                "invalid_utf8",
+                f"{source}: the entity holds a lone UTF-16 surrogate "
+                f"(\\u{ord(entity[exc.start]):04x}) at character {exc.start}, which UTF-8 cannot encode",
+            )
+    return None
 
 
 class RegexEntityExtractor:

@@ -15,7 +15,7 @@ from dataclasses import field as dataclass_field
 from typing import Any, NamedTuple
 
 from logwarden.errors import DecodeError
-from logwarden.events.entity import RegexEntityExtractor
+from logwarden.events.entity import RegexEntityExtractor, entity_refusal
 from logwarden.model.contract import ModelMetadata
 
 ABSENT: Any = object()
@@ -213,7 +213,9 @@ class JsonEventReader:
 
         DecodeError ``missing_message`` when the message field holds no text, ``missing_event``
         when the event field holds no key: such an object has no event at all, where one without
-        an entity has an event that belongs to no session.
+        an entity has an event that belongs to no session.  DecodeError ``oversize`` or
+        ``invalid_utf8`` for an entity the daemon could not key a record or a state row by
+        (``entity_refusal``), so the trainer, the scorer and the daemon keep the same events.
         """
         message = self._message(document)
         event_key = None
@@ -232,6 +234,10 @@ class JsonEventReader:
             entity = entity_of_field(self._entity_field(document))
         else:
             entity = self._entity_regex.entity_of(line) if self._entity_regex is not None else None
+        if entity is not None:
+            refusal = entity_refusal(entity, f"field {self.entity_source_field(document)!r}")
+            if refusal is not None:
+                raise refusal
         return JsonEvent(entity, line, event_key)
 
     def entity_problem(self, document: dict[str, Any]) -> str:

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from logwarden.errors import ConfigError, InputFormatError
-from logwarden.events.entity import RegexEntityExtractor, entity_as_wildcard
+from logwarden.errors import ConfigError, DecodeError, InputFormatError
+from logwarden.events.entity import RegexEntityExtractor, entity_as_wildcard, entity_refusal
 from logwarden.events.header import HeaderStripper
 from logwarden.events.json_events import (
     JsonEventReader,
@@ -56,9 +56,17 @@ class LogScoringSummary:
     """Masked content of each line no template matched, with its count: one entry per new event,
     not per IP address or number it was logged with."""
     invalid_lines: int = 0
-    """JSON input only: lines that are no JSON object with a message, by reason in ``invalid_reasons``."""
+    """Lines that are no JSON object with a message, or whose entity the daemon refuses, by reason in
+    ``invalid_reasons``."""
     invalid_reasons: dict[str, int] = field(default_factory=dict)
     first_invalid: str | None = None
+
+    def count_invalid(self, line_number: int, error: DecodeError) -> None:
+        """Count a line that yields no event, and quote it if it is the first (``line_number`` from 1)."""
+        self.invalid_lines += 1
+        self.invalid_reasons[error.reason] = self.invalid_reasons.get(error.reason, 0) + 1
+        if self.first_invalid is None:
+            self.first_invalid = f"line {line_number}: {error}"
 
     def add_json_counts(self, tally: JsonLineTally) -> None:
         """Add what a JSON-lines reader counted."""
@@ -77,7 +85,8 @@ class LogScoringSummary:
 
         New templates come most frequent first and are cut to ``new_templates_shown``: one noisy
         new event can log thousands of distinct lines, and the summary is a single JSON line.
-        The invalid-line counts exist for JSON input only, so they are left out for raw logs.
+        Raw lines are invalid only when their entity is one the daemon refuses (``entity_refusal``),
+        so for raw logs the invalid-line counts are shown only when there are some.
         """
         by_count = sorted(self.new_templates, key=self.new_templates.__getitem__, reverse=True)
         report: dict[str, object] = {
@@ -87,7 +96,7 @@ class LogScoringSummary:
             "unknown_template_lines": self.unknown_template_lines,
             "new_templates": by_count[:new_templates_shown],
         }
-        if json_input:
+        if json_input or self.invalid_lines:
             report["invalid_lines"] = self.invalid_lines
             report["invalid_reasons"] = self.invalid_reasons
             if self.first_invalid is not None:
@@ -177,13 +186,18 @@ def group_log_lines(
     entity_of = RegexEntityExtractor(settings.entity_regex).entity_of
 
     def events() -> Iterator[tuple[str | None, str]]:
-        for raw_line in lines:
+        for line_number, raw_line in enumerate(lines, 1):
             line = raw_line.rstrip("\r\n")
             if not line.strip():
                 summary.blank_lines += 1
                 continue
             summary.lines += 1
-            yield entity_of(line), line
+            entity = entity_of(line)
+            refusal = None if entity is None else entity_refusal(entity, "entity regex")
+            if refusal is not None:  # the daemon's dead letter: no session holds this line
+                summary.count_invalid(line_number, refusal)
+                continue
+            yield entity, line
 
     return _group_events(model, settings, events(), summary)
 

@@ -9,8 +9,9 @@ import pytest
 from model_metadata import HDFS_BLOCK, hdfs_metadata
 
 from logwarden.daemon.config import EntityConfig, InputConfig, JsonInputConfig
-from logwarden.daemon.decode import DECODE_REASONS, MAX_ENTITY_CHARS, DecodedEvent, MessageDecoder
+from logwarden.daemon.decode import DECODE_REASONS, DecodedEvent, MessageDecoder
 from logwarden.errors import ConfigError, DecodeError
+from logwarden.events.entity import MAX_ENTITY_CHARS
 from logwarden.model.contract import FIRST_EVENT_ID, UNKNOWN_ID
 
 RECEIVING = (
@@ -143,6 +144,21 @@ def test_decode_one_json_entity_of_exactly_the_limit_is_kept() -> None:
     )
     document["host"] += "h"
     assert reason_of(decoder("json", **JSON_FIELD_ENTITY), as_json(document)).reason == "oversize"
+
+
+@pytest.mark.parametrize("fmt", ["raw", "json"])
+def test_decode_one_byte_order_mark_at_the_start_of_a_record_is_dropped(fmt: str) -> None:
+    """A record starting with a UTF-8 BOM is the same event as without it, as a file's first line is."""
+    value = as_json({"host": "h-1", "message": TERMINATING}) if fmt == "json" else TERMINATING.encode()
+    options = JSON_FIELD_ENTITY if fmt == "json" else {}
+    plain = decoder(fmt, **options).decode_one(value, None, TS)
+    assert decoder(fmt, **options).decode_one(b"\xef\xbb\xbf" + value, None, TS) == plain
+
+
+def test_decode_one_byte_order_mark_inside_a_line_stays_in_it() -> None:
+    """Only a leading BOM goes: one inside the line is part of what was logged."""
+    inside = TERMINATING.replace(" ", " \ufeff", 1)
+    assert decoder().decode_one(inside.encode(), None, TS).text == inside
 
 
 def test_decode_one_value_at_limit_accepted() -> None:

@@ -18,8 +18,9 @@ import pytest
 from model_metadata import HDFS_BLOCK, hdfs_metadata
 
 from logwarden.daemon.config import EntityConfig, InputConfig, JsonInputConfig
-from logwarden.daemon.decode import DECODE_REASONS, MAX_ENTITY_CHARS, DecodedEvent, MessageDecoder
+from logwarden.daemon.decode import DECODE_REASONS, DecodedEvent, MessageDecoder
 from logwarden.errors import DecodeError
+from logwarden.events.entity import MAX_ENTITY_CHARS
 
 SEED = 20_251_206
 HEADER = "081109 203615 148 INFO dfs.DataNode$PacketResponder: "
