@@ -337,12 +337,18 @@ def _handle_score(args: argparse.Namespace) -> int:
 def _no_entity_warning(
     summary: LogScoringSummary, path: Path, fields: JsonFields | None, entity_regex: str | None
 ) -> str | None:
-    """What to say when no line named an entity, so nothing was scored (a regex that fits nothing).
+    """What to say when no line was a usable event or none named an entity, so nothing was scored.
 
     A warning, not an error: a file whose lines all lack an entity may be what it is, and the
     summary's counts say so too, but an empty output is most often a mistyped regex.
     """
     events = summary.lines - summary.invalid_lines
+    if summary.lines and not events:
+        # A mistyped --message-field or --event-field makes every line invalid: as empty an output.
+        return (
+            f"{path}: none of its {summary.lines} lines is a usable event, so nothing was scored; "
+            f"the first: {summary.first_invalid}"
+        )
     if not events or summary.lines_without_entity < events:
         return None
     if fields is not None and fields.entity is not None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from cli_runner import json_lines, run_cli, stderr_summary
 
-from logwarden.cli import EXIT_CONFIG, EXIT_TRAINING, main
+from logwarden.cli import EXIT_CONFIG, EXIT_INPUT, EXIT_TRAINING, main
 from logwarden.model.bundle import load_bundle
 from logwarden.synthetic import (
     ENTITY_REGEX,
@@ -144,6 +144,22 @@ def test_score_json_counts_bad_lines_by_reason_and_names_the_first(
     assert summary["lines_without_entity"] == 1
     scored_events = sum(r["length"] for r in json_lines(result.stdout))
     assert scored_events == 10
+
+
+def test_score_json_with_a_mistyped_message_field_warns_that_no_line_was_an_event(
+    json_data: JsonData, json_model: Path
+) -> None:
+    """Every line invalid (a wrong --message-field) scores nothing: exit 0, as the input says, and a
+    warning line quoting the first, since an empty output is most often a mistyped option."""
+    result = run_cli("score", "--model", json_model, "--json", json_data.test_json, "--message-field", "msg")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    lines = stderr_summary(result)["lines"]
+    warning = result.stderr.splitlines()[0]
+    assert warning.startswith(
+        f"logwarden score: warning: {json_data.test_json}: none of its {lines} lines is a usable event, "
+        "so nothing was scored; the first: line 1: missing_message: field 'msg'"
+    )
 
 
 def test_score_json_model_on_raw_lines_without_a_regex_exits_3_saying_what_to_give(
@@ -293,6 +309,44 @@ def test_train_json_event_keys_equals_training_on_the_same_sessions_as_sequences
     assert [r["entity"] for r in by_user] == keyed_data.test_users
     assert [r["anomalous"] for r in by_user] == [r["anomalous"] for r in by_line]
     assert [r["score"] for r in by_user] == pytest.approx([r["score"] for r in by_line], abs=1e-4)
+
+
+def test_event_keys_holding_spaces_are_refused_where_sessions_are_read_as_text(
+    tmp_path: Path, keyed_data: KeyedData
+) -> None:
+    """Actions like ``user login`` train a model that ``score --json`` serves; ``score --sequences``
+    and ``eval``, whose keys are split on whitespace, refuse it instead of scoring every event
+    UNKNOWN, and training with a labelled CSV is refused before it starts."""
+    spaced = tmp_path / "spaced.jsonl"
+    events = [json.loads(line) for line in keyed_data.train_json.read_text(encoding="utf-8").splitlines()]
+    for event in events:
+        event["event"]["code"] = f"action {event['event']['code']}"
+    write_lines(spaced, [json.dumps(event) for event in events])
+    assert EVENT_FIELD == "event.code"
+    trained = run_cli("train", "--json", spaced, *KEYED_FIELDS, "--out", tmp_path / "m", *TRAINING)
+    assert trained.returncode == 0, trained.stderr
+    assert load_bundle(tmp_path / "m").metadata.vocabulary[0].startswith("action ")
+    assert run_cli("score", "--model", tmp_path / "m", "--json", spaced).returncode == 0
+    sequences = tmp_path / "s.txt"
+    write_lines(sequences, ["action 1 action 2"])
+    labelled = tmp_path / "l.csv"
+    write_lines(labelled, ["Sequence,label", "action 1,0", "action 2,1"])
+    for command in (
+        ("score", "--model", tmp_path / "m", "--sequences", sequences),
+        ("eval", "--model", tmp_path / "m", "--labelled", labelled),
+    ):
+        refused = run_cli(*command)
+        assert refused.returncode == EXIT_INPUT, refused.stderr
+        assert "'action 1', which holds whitespace" in refused.stderr
+        assert "logwarden score --json" in refused.stderr
+    as_logs = run_cli("score", "--model", tmp_path / "m", "--logs", sequences)
+    assert as_logs.returncode == EXIT_INPUT
+    assert "trained on event keys of JSON events (field 'event.code'): score it with --json" in as_logs.stderr
+    with_labels = run_cli(
+        "train", "--json", spaced, *KEYED_FIELDS, "--labelled", labelled, "--out", tmp_path / "m2", *TRAINING
+    )
+    assert with_labels.returncode == EXIT_TRAINING
+    assert "event key 'action 1' holds whitespace" in with_labels.stderr
 
 
 def test_score_json_of_an_event_key_model_finds_entities_by_the_regex_it_was_trained_with(

@@ -78,12 +78,19 @@ def read_templates_csv(path: str | Path) -> dict[str, str]:
     """
     path = Path(path)
     templates: dict[str, str] = {}
+    line_of: dict[str, int] = {}
     for line_number, row in read_csv_rows(path, ("EventId", "EventTemplate"), "templates CSV"):
         event_id = (row["EventId"] or "").strip()
         if not event_id:
             raise InputFormatError(f"{path}:{line_number}: empty EventId")
         match = _EVENT_ID.fullmatch(event_id)
-        templates[match.group(1) if match else event_id] = row["EventTemplate"] or ""
+        key = match.group(1) if match else event_id
+        if key in line_of:  # which of two templates an event has is not for the reader to guess
+            raise InputFormatError(
+                f"{path}:{line_number}: EventId {event_id!r} names key {key!r}, as line {line_of[key]} does"
+            )
+        line_of[key] = line_number
+        templates[key] = row["EventTemplate"] or ""
     return templates
 
 

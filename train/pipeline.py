@@ -24,7 +24,7 @@ from logwarden.events.json_events import (
     describe_fields,
     read_json_lines,
 )
-from logwarden.events.sequences import LabelledSession
+from logwarden.events.sequences import LabelledSession, keys_a_sequence_cannot_name
 from logwarden.events.vocabulary import Vocabulary
 from logwarden.model.contract import FIRST_EVENT_ID, InputKind, ModelMetadata, ParserSettings
 from logwarden.model.cooccurrence_rule import CooccurrenceDecision, learn_cooccurrence_rule
@@ -100,6 +100,17 @@ def train_on_json_event_keys(
         sessions.setdefault(entity, []).append(event.event_key)
     reading = tally.as_dict()
     where = _where(data_file)
+    unnamable = (
+        keys_a_sequence_cannot_name(sorted({key for keys in sessions.values() for key in keys}))
+        if labelled is not None
+        else []
+    )
+    if unnamable:
+        raise TrainingError(
+            f"{where}event key {unnamable[0]!r} holds whitespace, which a labelled CSV (keys split on "
+            "whitespace) cannot name: its sessions would hold UNKNOWN events where training has that key; "
+            "train without --labelled"
+        )
     left_out = tally.invalid_lines or tally.lines_without_entity
     (logger.warning if left_out else logger.info)("events_read", **reading)
     if not tally.lines:
@@ -213,6 +224,12 @@ def _no_entity_found(
         return (
             f"the entity regex '{entity_regex}' named no entity in any of the {events} lines: it matched "
             "none, or its group 1 (which names the entity) was empty or took no part in the match"
+        )
+    if entity_regex is not None and re.compile(entity_regex).fullmatch(""):
+        # '^' or '\d*' match every line, empty where no entity is: an empty match names none.
+        return (
+            f"the entity regex '{entity_regex}' named no entity in any of the {events} lines: it matched "
+            "none, or matched only empty text (it can match nothing at all, as '^' or '\\d*' do)"
         )
     return f"the entity regex '{entity_regex}' matched none of the {events} lines"
 

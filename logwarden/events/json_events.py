@@ -223,7 +223,7 @@ class JsonEventReader:
             event_key = self._event(document)
             if type(event_key) is int:
                 event_key = str(event_key)
-            elif type(event_key) is not str or not event_key:
+            elif type(event_key) is not str or not event_key or event_key.isspace():
                 raise DecodeError("missing_event", field_problem(self.fields.event or "", event_key))
             line = message if type(message) is str and message else event_key
         elif is_message(message):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,5 +46,22 @@ def read_labelled_csv(path: str | Path) -> list[LabelledSession]:
         label = (row["label"] or "").strip()
         if label not in ("0", "1"):
             raise InputFormatError(f"{path}:{line_number}: label must be 0 or 1, got {label!r}")
-        sessions.append(LabelledSession((row["Sequence"] or "").split(), label == "1"))
+        keys = (row["Sequence"] or "").split()
+        if not keys:
+            # Scored, an empty session alerts (it ends before any training session did); skipped, it
+            # would drop a labelled row from the counts in silence.  Neither is what the row meant.
+            raise InputFormatError(
+                f"{path}:{line_number}: the Sequence is empty; a labelled session needs an event key"
+            )
+        sessions.append(LabelledSession(keys, label == "1"))
     return sessions
+
+
+def keys_a_sequence_cannot_name(keys: Iterable[str]) -> list[str]:
+    """The event keys holding whitespace: a sequences file or a labelled CSV, split on whitespace, can
+    never name them (``user login`` reads as ``user`` and ``login``, both UNKNOWN).
+
+    JSON events may carry such keys (``--event-field`` with an action name), so a model may hold them;
+    what reads sessions of keys from text refuses such a model instead of scoring every event UNKNOWN.
+    """
+    return [key for key in keys if key.split() != [key]]

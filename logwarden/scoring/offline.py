@@ -24,6 +24,7 @@ from logwarden.events.json_events import (
     trained_json_fields,
 )
 from logwarden.events.masking import Masker
+from logwarden.events.sequences import keys_a_sequence_cannot_name
 from logwarden.events.templates import TemplateMatcher
 from logwarden.events.vocabulary import Vocabulary
 from logwarden.model.contract import FIRST_EVENT_ID, UNKNOWN_ID, ModelMetadata, ParserSettings
@@ -164,6 +165,13 @@ def score_sequence_lines(
             "this model was trained on raw logs and scores raw log lines only (logwarden score --logs), "
             "not sessions of event keys"
         )
+    unnamable = keys_a_sequence_cannot_name(model.metadata.vocabulary)
+    if unnamable:
+        raise InputFormatError(
+            f"this model's event keys include {unnamable[0]!r}, which holds whitespace: sessions of keys "
+            "split on whitespace cannot name it, so every such event would score as UNKNOWN; score its "
+            "JSON events instead (logwarden score --json)"
+        )
     encoded = encode_sessions(model.metadata, (keys for keys in sessions if keys))
     verdicts = score_sessions(
         model, encoded, threshold_of(model, threshold), count_gate=count_gate_of(model, count_gate)
@@ -269,6 +277,12 @@ def _log_parser_settings(
     """The model's parser, with ``entity_regex`` in place of its own when given."""
     metadata = model.metadata
     if metadata.parser is None:
+        trained = trained_json_fields(metadata)
+        if trained is not None and trained.event is not None:
+            raise InputFormatError(
+                f"this model was trained on event keys of JSON events (field '{trained.event}'): score it "
+                "with --json, or with --sequences on sessions of those keys"
+            )
         raise InputFormatError("this model was trained on pre-parsed sequences: score it with --sequences")
     settings = metadata.parser
     if entity_regex is not None:

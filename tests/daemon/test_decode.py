@@ -313,7 +313,10 @@ def test_decode_one_event_field_text_is_message_when_present() -> None:
     assert (event.event_id, event.text) == (FIRST_EVENT_ID, "hi")
 
 
-@pytest.mark.parametrize("document", [{"host": "a"}, {"host": "a", "event": ""}, {"host": "a", "event": [5]}])
+@pytest.mark.parametrize(
+    "document",
+    [{"host": "a"}, {"host": "a", "event": ""}, {"host": "a", "event": " \t"}, {"host": "a", "event": [5]}],
+)
 def test_decode_one_event_field_missing_rejected(document: dict[str, Any]) -> None:
     """A record without a usable event key is a dead letter with reason missing_event."""
     assert reason_of(decoder("json", **SEQUENCE_JSON), as_json(document)).reason == "missing_event"

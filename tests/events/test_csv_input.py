@@ -111,6 +111,15 @@ def test_labelled_csv_bad_label_names_its_line(tmp_path: Path) -> None:
 
 
 def test_labelled_csv_reads_keys_and_labels(tmp_path: Path) -> None:
-    """Sequence splits on spaces into keys and label 1 is anomalous; an empty Sequence is an empty session."""
-    rows = read_labelled_csv(write(tmp_path, "Sequence,label\n5 22 5,0\n,1\n"))
-    assert [(row.keys, row.anomalous) for row in rows] == [(["5", "22", "5"], False), ([], True)]
+    """Sequence splits on spaces into keys and label 1 is anomalous."""
+    rows = read_labelled_csv(write(tmp_path, "Sequence,label\n5 22 5,0\n9,1\n"))
+    assert [(row.keys, row.anomalous) for row in rows] == [(["5", "22", "5"], False), (["9"], True)]
+
+
+@pytest.mark.parametrize("sequence", ["", "   ", '""'])
+def test_labelled_csv_empty_sequence_is_an_error_naming_its_line(tmp_path: Path, sequence: str) -> None:
+    """A labelled row with no event key is refused: scored it would alert, skipped it would vanish from
+    the counts, and ``eval`` and ``train --labelled`` must not each pick one."""
+    path = write(tmp_path, f"Sequence,label\n5 22,0\n{sequence},1\n")
+    with pytest.raises(InputFormatError, match=r"input\.csv:3: the Sequence is empty"):
+        read_labelled_csv(path)

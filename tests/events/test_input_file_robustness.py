@@ -216,11 +216,10 @@ def test_read_labelled_csv_empty_file_says_so(tmp_path: Path) -> None:
 def test_read_labelled_csv_odd_but_valid_rows_are_read(tmp_path: Path) -> None:
     """Blank lines, NUL in a key, CRLF, quoted commas and padded labels are valid and read as written."""
     path = tmp_path / "labelled.csv"
-    path.write_bytes(b'Sequence,label\r\n\r\n5 \x00 22, 1 \r\n"1,2 3",0\r\n,0\n')
+    path.write_bytes(b'Sequence,label\r\n\r\n5 \x00 22, 1 \r\n"1,2 3",0\n')
     assert read_labelled_csv(path) == [
         LabelledSession(["5", "\x00", "22"], True),
         LabelledSession(["1,2", "3"], False),
-        LabelledSession([], False),
     ]
 
 

@@ -36,6 +36,16 @@ def test_templates_csv_empty_event_id_names_its_line(tmp_path: Path) -> None:
         read_templates_csv(path)
 
 
+def test_templates_csv_two_rows_for_one_key_names_both_lines(tmp_path: Path) -> None:
+    """E5 and 5 both name key 5: which template it has is refused, not left to the last row."""
+    path = tmp_path / "templates.csv"
+    path.write_text("EventId,EventTemplate\nE5,a <*>\nE6,b\n5,c <*>\n", encoding="utf-8")
+    with pytest.raises(
+        InputFormatError, match=r"templates\.csv:4: EventId '5' names key '5', as line 2 does"
+    ):
+        read_templates_csv(path)
+
+
 def test_templates_csv_missing_file_says_which_kind(tmp_path: Path) -> None:
     """The not-found message says which of the input files is missing."""
     with pytest.raises(InputFormatError, match="templates CSV not found"):

@@ -201,6 +201,20 @@ def test_pipeline_raw_logs_entity_regex_whose_group_never_takes_part_says_so(
     assert "matched none of the" not in str(raised.value)
 
 
+@pytest.mark.parametrize("regex", ["^", r"\d*"])
+@pytest.mark.usefixtures("fit_must_not_run")
+def test_pipeline_raw_logs_entity_regex_matching_only_empty_text_says_so(
+    small_options: TrainingOptions, tmp_path: Path, regex: str
+) -> None:
+    """``^`` matches every line and names nothing: the error says an empty match names no entity."""
+    lines = ["sshd started\n", "sshd stopped\n"]
+    with pytest.raises(
+        TrainingError, match=r"named no entity in any of the 2 lines: .* only empty text"
+    ) as raised:
+        train_on_logs(lines, parser_settings(regex), small_options, tmp_path)
+    assert "matched none of the" not in str(raised.value)
+
+
 @pytest.mark.usefixtures("fit_must_not_run")
 def test_pipeline_raw_logs_too_few_sessions_suggest_no_labelled_set(
     small_options: TrainingOptions, tmp_path: Path
