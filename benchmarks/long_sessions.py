@@ -1,11 +1,13 @@
 """Training time with one very long session among short ones: whole against cut into segments.
 
     .venv/bin/python benchmarks/long_sessions.py [--long-events 200000] [--sessions 4000] [--epochs 2]
+        [--sequences ../shared/data/hdfs-deeplog/hdfs_train]
 
 A host or a user that logs all day is one session of hundreds of thousands of events.  Trained
 whole, its batch runs its steps one after another, so every epoch waits for it however few the
-other sessions are.  This script trains the same data, generated and seeded (short synthetic
-job lifecycles, and one long session of such lifecycles back to back), twice in one run: with
+other sessions are.  This script trains the same data (short sessions, generated and seeded job
+lifecycles or those of ``--sequences``, and one long session of them back to back), twice in one
+run: with
 ``segment_length`` past the long session (whole) and with the default (segments side by side),
 and prints each run's seconds per epoch (the first epoch apart: it pays torch's one-time set-up)
 and the mean surprise, in nats, of an unseen long session scored with its state carried all the
@@ -20,6 +22,7 @@ import dataclasses
 import numpy as np
 import torch
 
+from logwarden.events.sequences import read_sequences
 from logwarden.events.vocabulary import Vocabulary
 from logwarden.model.contract import START_ID
 from logwarden.synthetic import generate_sequences
@@ -54,8 +57,14 @@ def main() -> None:
     parser.add_argument("--long-events", type=int, default=200_000)
     parser.add_argument("--sessions", type=int, default=4000, help="short sessions beside the long one")
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument(
+        "--sequences", help="short sessions from this DeepLog-style file instead of generated ones"
+    )
     args = parser.parse_args()
-    keys = generate_sequences(seed=11, sessions=args.sessions, anomaly_fraction=0.0).sessions
+    if args.sequences:
+        keys = [session for session in read_sequences(args.sequences) if session]
+    else:
+        keys = generate_sequences(seed=11, sessions=args.sessions, anomaly_fraction=0.0).sessions
     vocabulary = Vocabulary.from_sessions(keys)
     short = [vocabulary.encode(session) for session in keys]
     rng = np.random.default_rng(11)

@@ -8,8 +8,9 @@ START itself.  Sessions are batched by similar length; a batch is cut into chunk
 A session longer than ``segment_length`` events (a chatty host's whole day) is cut into
 segments trained side by side in one batch, each but the first fed the ``warmup`` events before
 it first, uncounted, to bring the state near where the whole session would have it.  Whole, one
-session of 200,000 events was a batch of its own, 200,000 steps one after another every epoch:
-93 s an epoch against 0.6 s for the other 4,855 sessions together.  Gradients never reach back
+session of 200,000 events made its batch 200,000 steps one after another every epoch, its shorter
+neighbours padded all the way: 33 s an epoch beside HDFS's 4,855 sessions, 2.6 s cut
+(``benchmarks/long_sessions.py``).  Gradients never reach back
 further than ``bptt_length`` steps anyway, so what a segment loses is only state older than its
 warm-up.
 """

@@ -16,6 +16,7 @@ from logwarden.errors import TrainingError
 from .calibrate import DEFAULT_THRESHOLD_MARGIN
 from .dataset import DEFAULT_SEGMENT_LENGTH, bptt_chunks, make_batches, training_pieces, validate_sessions
 from .network import NextEventLSTM
+from .progress import Progress
 
 logger = structlog.get_logger(__name__)
 
@@ -171,7 +172,10 @@ def fit(sessions: Sequence[np.ndarray], vocab_size: int, options: TrainingOption
     for epoch in range(options.epochs):
         epoch_started = time.perf_counter()
         total_loss, total_targets = 0.0, 0
-        for batch in make_batches(pieces, options.batch_size, rng, options.swap_probability):
+        batches = make_batches(pieces, options.batch_size, rng, options.swap_probability)
+        progress = Progress("training_progress")
+        for done, batch in enumerate(batches):
+            progress.tick(epoch=epoch + 1, batches_done=done, batches=len(batches))
             h, c = network.zero_state(batch.tokens.shape[1])
             for chunk in bptt_chunks(batch, options.bptt_length):
                 log_probs, h, c = network(chunk.tokens, h, c)

@@ -22,6 +22,8 @@ from logwarden.events.masking import Masker, mask_token
 from logwarden.events.templates import NO_MATCH, WILDCARD, TemplateMatcher
 from logwarden.model.contract import ParserSettings
 
+from .progress import Progress
+
 
 @dataclass
 class MinedLogs:
@@ -64,6 +66,10 @@ two or three words one differing word already falls below 0.4 (``<*> delete cach
 spool`` stay two templates at 0.4 and become ``<*> delete <*>`` at 0.3)."""
 
 
+PROGRESS_CHECK_LINES = 4096
+"""Mining looks at the clock once per this many lines: a line costs 26 µs to milliseconds."""
+
+
 def template_key(index: int) -> str:
     """Event key of template ``index`` (vocabulary entry of raw-log models)."""
     return f"T{index}"
@@ -89,7 +95,12 @@ def mine_templates(
     same template text are merged.
     """
     miner = TemplateMiner(persistence_handler=None, config=drain_config(sim_th=sim_th, depth=depth))
-    cluster_ids = [miner.add_log_message(content)["cluster_id"] for content in masked_contents]
+    progress = Progress("mining_progress")
+    cluster_ids: list[int] = []
+    for content in masked_contents:
+        cluster_ids.append(miner.add_log_message(content)["cluster_id"])
+        if not len(cluster_ids) % PROGRESS_CHECK_LINES:
+            progress.tick(lines=len(cluster_ids), templates=len(miner.drain.clusters))
     templates: list[str] = []
     index_of_template: dict[str, int] = {}
     index_of_cluster: dict[int, int] = {}

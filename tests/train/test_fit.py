@@ -6,6 +6,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+import structlog
 import torch
 
 from logwarden.errors import TrainingError
@@ -52,3 +53,39 @@ def test_options_seed_outside_unsigned_32_bits_raises_training_error(seed: int) 
     """numpy seeds take 0 <= seed < 2**32; anything else is refused by validate(), before training."""
     with pytest.raises(TrainingError, match=rf"seed must be in \[0, 2\*\*32\), got {seed}"):
         dataclasses.replace(TINY, seed=seed).validate()
+
+
+def test_fit_logs_progress_inside_an_epoch_when_it_runs_long(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With an interval every batch passes, each epoch logs its batches done so far, then its seconds."""
+    from logwarden.train import fit as fit_module
+    from logwarden.train.progress import Progress
+
+    monkeypatch.setattr(fit_module, "Progress", lambda event: Progress(event, interval_seconds=0.0))
+    with structlog.testing.capture_logs() as logs:
+        result = fit(cyclic_sessions(), 7, dataclasses.replace(TINY, epochs=1))
+    progress = [log for log in logs if log["event"] == "training_progress"]
+    assert [log["batches_done"] for log in progress] == list(range(5))  # 40 sessions in batches of 8
+    assert {log["batches"] for log in progress} == {5}
+    epoch = [log for log in logs if log["event"] == "training_epoch"]
+    assert epoch[0]["seconds"] == round(result.epoch_seconds[0], 2)
+
+
+def test_fit_logs_how_long_sessions_were_cut_into_segments() -> None:
+    """A session past segment_length is trained in segments, and the log says how many (200 / 16: 13)."""
+    long = np.array([3, 4, 5, 6] * 50, np.int64)
+    options = dataclasses.replace(TINY, epochs=1, segment_length=16, segment_warmup=4)
+    with structlog.testing.capture_logs() as logs:
+        result = fit([*cyclic_sessions(), long], 7, options)
+    cut = [log for log in logs if log["event"] == "long_sessions_cut"]
+    assert cut == [
+        {
+            "event": "long_sessions_cut",
+            "log_level": "info",
+            "sessions": 1,
+            "longest": 200,
+            "segments": 13,
+            "segment_length": 16,
+            "warmup": 4,
+        }
+    ]
+    assert np.isfinite(result.final_loss)
