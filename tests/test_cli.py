@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -539,6 +540,33 @@ def test_cli_train_zero_epochs_exits_7(
     )
     assert code == EXIT_TRAINING
     assert "epochs" in capsys.readouterr().err
+
+
+def test_cli_score_keeps_no_onnxruntime_usage_data_under_home(
+    sequence_model: TrainedModel, cli_data: CliData, tmp_path: Path
+) -> None:
+    """onnxruntime 1.32 would write a device id and queued usage events under $HOME/.cache: logwarden
+    turns that off unless the operator set ORT_DISABLE_TELEMETRY, so $HOME stays empty."""
+    environment = {key: value for key, value in os.environ.items() if key != "ORT_DISABLE_TELEMETRY"}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "logwarden.cli",
+            "score",
+            "--model",
+            str(sequence_model.directory),
+            "--sequences",
+            str(cli_data.test_sequences),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**environment, "HOME": str(tmp_path)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_cli_score_sequences_on_logs_model_exits_5(log_model: TrainedModel, cli_data: CliData) -> None:

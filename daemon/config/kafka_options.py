@@ -294,6 +294,16 @@ def _kind_of(default: Any) -> str | None:
     return "list" if isinstance(default, (list, tuple)) else None
 
 
+SECRET_MARKERS = ("password", "secret", "token", "ssl_key", "credential")
+MASK = "***"
+
+
+def is_secret(key: str) -> bool:
+    """Whether an option's value must never be shown: the config log line, ``--check`` and errors mask it."""
+    lowered = key.lower()
+    return any(marker in lowered for marker in SECRET_MARKERS)
+
+
 def _value_problem(role: Role, name: str, value: Any) -> str | None:
     """A value of the wrong type fails here, not deep inside kafka-python after the daemon started.
 
@@ -311,8 +321,8 @@ def _value_problem(role: Role, name: str, value: Any) -> str | None:
     if kind is None:
         return None
     accepts, expected = _KIND_RULES[kind]
-    if not accepts(value):
-        return f"expected {expected}, got {shown(value)}"
+    if not accepts(value):  # an unquoted numeric password is a common slip, and stderr goes to the journal
+        return f"expected {expected}, got {MASK if is_secret(name) else shown(value)}"
     minimum = 1 if name in _POSITIVE_OPTIONS else 0
     if kind == "integer" and not is_kafka_int(value, minimum):  # sizes, counts and milliseconds
         return f"expected an integer from {minimum} to {KAFKA_INT32_MAXIMUM:,}, got {shown(value)}"

@@ -13,15 +13,14 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal, cast
 
+from logwarden.daemon.config.kafka_options import MASK, is_secret
+
 InputFormat = Literal["raw", "json"]
 EntitySource = Literal["regex", "field", "key"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 
 INPUT_FORMATS: tuple[InputFormat, ...] = ("raw", "json")
 LOG_LEVELS: tuple[LogLevel, ...] = ("debug", "info", "warning", "error")
-
-SECRET_MARKERS = ("password", "secret", "token", "ssl_key", "credential")
-MASK = "***"
 
 
 @dataclass(frozen=True)
@@ -179,12 +178,7 @@ def _plain(value: Any) -> Any:
 
 def _mask(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: (MASK if v is not None and _is_secret(k) else _mask(v)) for k, v in value.items()}
+        return {k: (MASK if v is not None and is_secret(k) else _mask(v)) for k, v in value.items()}
     if isinstance(value, list):
         return [_mask(v) for v in value]
     return value
-
-
-def _is_secret(key: str) -> bool:
-    lowered = key.lower()
-    return any(marker in lowered for marker in SECRET_MARKERS)

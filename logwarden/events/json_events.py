@@ -15,7 +15,7 @@ from dataclasses import field as dataclass_field
 from typing import Any, NamedTuple
 
 from logwarden.errors import DecodeError
-from logwarden.events.entity import RegexEntityExtractor, entity_refusal
+from logwarden.events.entity import MAX_ENTITY_CHARS, RegexEntityExtractor, entity_refusal
 from logwarden.model.contract import ModelMetadata
 
 ABSENT: Any = object()
@@ -234,7 +234,8 @@ class JsonEventReader:
             entity = entity_of_field(self._entity_field(document))
         else:
             entity = self._entity_regex.entity_of(line) if self._entity_regex is not None else None
-        if entity is not None:
+        if entity is not None and not (entity.isascii() and len(entity) <= MAX_ENTITY_CHARS):
+            # Checked in full, and its field named, only where it can fail: this runs for every record.
             refusal = entity_refusal(entity, f"field {self.entity_source_field(document)!r}")
             if refusal is not None:
                 raise refusal

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
-import onnxruntime as ort
+
+# onnxruntime 1.32 keeps a device id and a queue of usage events under $HOME/.cache/Microsoft (for
+# the service, beside its state) and, where $HOME is not writable, prints a coloured warning line
+# among the daemon's JSON logs.  An operator who wants it can set ORT_DISABLE_TELEMETRY=0.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+import onnxruntime as ort  # noqa: E402 - after the telemetry setting it reads
 
 from logwarden.errors import ModelLoadError
 from logwarden.model.bundle import ModelBundle

@@ -612,7 +612,8 @@ def test_checks_across_sections_wait_until_every_key_is_valid() -> None:
         ("producer", "acks", 0, "expected 1, -1 or all (0 would let alerts be lost), got 0"),
         ("producer", "linger_ms", None, "expected an integer, got null"),
         ("common", "security_protocol", 1, "expected a string, got 1"),
-        ("common", "sasl_plain_password", 1234, "expected a string, got 1234"),
+        ("common", "sasl_plain_password", 12345678, "expected a string, got ***"),
+        ("common", "ssl_password", ["hunter2"], "expected a string, got ***"),
         ("common", "api_version", [3, "6"], 'expected a broker version such as "3.6" or [3, 6]'),
         ("common", "socket_options", "tcp_nodelay", "expected a list of [level, option, value] integers"),
         ("common", "socket_options", [[6, [1]]], "expected a list of [level, option, value] integers"),
@@ -632,6 +633,17 @@ def test_kafka_option_of_the_wrong_type_is_a_config_error_naming_it(
     restarted in a loop): the config check refuses it at start instead, with what the option takes."""
     message = error_of(with_value(f"kafka.{section}", {option: value}))
     assert message.startswith(f"config.yaml: kafka.{section}.{option}: {expected}")
+
+
+@pytest.mark.parametrize("value", [12345678, ["hunter2"], 1.5])
+def test_a_secret_of_the_wrong_type_is_named_but_never_shown(value: Any) -> None:
+    """An unquoted numeric password is an ordinary slip, and the error goes to the journal: masked there
+    as in the config log line."""
+    message = error_of(
+        with_value("kafka.common", {"security_protocol": "SASL_PLAINTEXT", "sasl_plain_password": value})
+    )
+    assert "kafka.common.sasl_plain_password: expected a string, got ***" in message
+    assert str(value) not in message and "hunter2" not in message
 
 
 def test_kafka_options_of_the_right_type_pass_and_a_version_list_becomes_the_tuple_kafka_python_takes() -> (
