@@ -25,6 +25,7 @@ from logwarden.daemon.kafka_client.clients import (
     topics_missing,
 )
 from logwarden.daemon.kafka_client.corrupt_batches import CorruptBatchReports
+from logwarden.daemon.kafka_client.fetch_times import FRESH_MARGIN_SECONDS, FetchTimes, watch_fetches
 from logwarden.daemon.kafka_client.group_commit import GroupCommitter
 from logwarden.daemon.policy import AlertPolicy
 from logwarden.daemon.processor import BatchProcessor
@@ -101,6 +102,21 @@ def install_record_reader(consumer: KafkaConsumer, compiled: bool) -> CorruptBat
     return reports if reader.skips_corrupt_batches else None
 
 
+def watch_input_fetches(consumer: KafkaConsumer) -> FetchTimes | None:
+    """Note when each input partition's fetch responses come, so a stale high watermark (brokers out
+    of reach) is not taken for a quiet partition; None, with a warning, where it cannot be watched."""
+    times = FetchTimes()
+    reason = watch_fetches(consumer, times)
+    if not reason:
+        return times
+    log.warning(
+        "fetch_times_unavailable",
+        reason=reason,
+        note="while no broker can be reached, idle sessions end as if their partitions were quiet",
+    )
+    return None
+
+
 def check_topics(consumer: KafkaConsumer, kafka: KafkaConfig) -> None:
     """Stop at start when an output topic is missing; warn when an input topic is.
 
@@ -170,6 +186,7 @@ def build_service(config: DaemonConfig) -> DaemonService:
     try:
         check_topics(consumer, config.kafka)
         corrupt_batches = install_record_reader(consumer, config.kafka.compiled_record_decoder)
+        fetch_times = watch_input_fetches(consumer)
         producer = build_producer(config.kafka.bootstrap_servers, config.kafka.producer_options())
     except BaseException:
         consumer.close(autocommit=False)
@@ -209,6 +226,8 @@ def build_service(config: DaemonConfig) -> DaemonService:
         committer=committer,
         on_close=store.close,
         corrupt_batches=corrupt_batches,
+        fetch_times=fetch_times,
+        fresh_fetch_seconds=consumer.config["fetch_max_wait_ms"] / 1000 + FRESH_MARGIN_SECONDS,
     )
 
 

@@ -86,19 +86,27 @@ class StreamClock:
         if moment > self._times.get(partition, float("-inf")):
             self._times[partition] = moment
 
-    def advance(self, caught_up: Iterable[TopicPartitionKey]) -> None:
-        """Let the wall time since the last call pass on ``caught_up`` partitions, and only on them.
+    def advance(self, caught_up: Mapping[TopicPartitionKey, float]) -> None:
+        """Let wall time pass on ``caught_up`` partitions, up to when each was last seen read to its end.
 
-        A partition's time runs on up to the wall clock, not past it.
+        ``caught_up`` maps a partition to the monotonic time of the fetch response that showed
+        nothing unread in it: later time is not known to be quiet (while the brokers cannot be
+        reached, producers may write on), so it passes only once a later response shows it.  The
+        other partitions gain nothing, and the time they spend so is never passed on.  A
+        partition's time runs on up to the wall clock, not past it.
         """
         now = self._monotonic()
         wall = self._wall_time()
-        caught = set(caught_up)
         for partition, moment in self._times.items():
-            if partition in caught:
-                passed = moment + now - self._advanced_at.get(partition, now)
-                self._times[partition] = max(moment, min(passed, wall))
-            self._advanced_at[partition] = now
+            confirmed = caught_up.get(partition)
+            if confirmed is None:
+                self._advanced_at[partition] = now
+                continue
+            since = self._advanced_at.get(partition, now)
+            until = min(confirmed, now)
+            if until > since:
+                self._times[partition] = max(moment, min(moment + until - since, wall))
+                self._advanced_at[partition] = until
 
     def forget(self, partitions: Iterable[TopicPartitionKey]) -> None:
         """Drop released partitions: if one comes back, its time starts again from its records."""

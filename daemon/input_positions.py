@@ -9,13 +9,15 @@ records before it are applied, for the same reason.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Protocol
 
 from kafka import TopicPartition
 
 from logwarden.daemon.checkpoint import Offsets
 from logwarden.daemon.kafka_client.clients import input_position_required
+from logwarden.daemon.kafka_client.fetch_times import FRESH_MARGIN_SECONDS, FetchTimes
 
 PartitionKey = tuple[str, int]
 
@@ -44,12 +46,26 @@ class InputPositions:
     """For each input partition this instance has applied records of, the offset after the last one."""
 
     def __init__(
-        self, stored: Mapping[PartitionKey, int], consumer: ConsumerPositions, group_id: str
+        self,
+        stored: Mapping[PartitionKey, int],
+        consumer: ConsumerPositions,
+        group_id: str,
+        fetch_times: FetchTimes | None = None,
+        fresh_seconds: float = FRESH_MARGIN_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        """``stored``: the offsets of the last checkpoint; ``group_id`` names the group in config errors."""
+        """``stored``: the offsets of the last checkpoint; ``group_id`` names the group in config errors.
+
+        ``fetch_times``: when each partition's last fetch response came (``watch_fetches``); a
+        partition whose last one is more than ``fresh_seconds`` old is not caught up.  None: the
+        high watermark alone decides (a consumer whose fetches cannot be watched).
+        """
         self._offsets: Offsets = dict(stored)
         self._consumer = consumer
         self._group_id = group_id
+        self._fetch_times = fetch_times
+        self._fresh_seconds = fresh_seconds
+        self._monotonic = monotonic
 
     @property
     def offsets(self) -> Offsets:
@@ -71,29 +87,36 @@ class InputPositions:
             if key in assigned and offset > self._offsets.get(key, -1):
                 self._offsets[key] = offset
 
-    def caught_up(self, *, records_in_hand: bool = False) -> list[PartitionKey]:
-        """Assigned partitions applied up to their high watermark: nothing unread in them.
+    def caught_up(self, *, records_in_hand: bool = False) -> dict[PartitionKey, float]:
+        """Assigned partitions applied up to their high watermark, each with the monotonic time of the
+        fetch response that showed it: nothing was unread in them then.
 
         The high watermark is the one kafka-python last saw in a fetch response (no request is
-        made); a partition it has not fetched yet counts as not caught up. A transactional
+        made); a partition it has not fetched yet counts as not caught up, and so does one whose last
+        fetch response is older than ``fresh_seconds`` (the brokers cannot be reached: records may be
+        waiting there). A transactional
         producer's commit or abort marker takes an offset but is never handed over as a record, so
         when a transaction was the last write, the high watermark lies one past the offset after
         its last record; the consumer's position, which moves past markers, shows it was read.
         The position is asked only with no polled records waiting (``records_in_hand``), as it
         counts polled records, not applied ones.
         """
-        caught_up = []
+        caught_up: dict[PartitionKey, float] = {}
+        now = self._monotonic()
         for tp in self._consumer.assignment():
             highwater = self._consumer.highwater(tp)
             if highwater is None:
                 continue
             key = (tp.topic, tp.partition)
+            fetched_at = now if self._fetch_times is None else self._fetch_times.fetched_at(key)
+            if fetched_at is None or now - fetched_at > self._fresh_seconds:
+                continue
             read_to = self._offsets.get(key, 0)
             if read_to < highwater and not records_in_hand:
                 with input_position_required(self._group_id):
                     read_to = max(read_to, self._consumer.position(tp, timeout_ms=0) or 0)
             if read_to >= highwater:
-                caught_up.append(key)
+                caught_up[key] = fetched_at
         return caught_up
 
     def not_owned(self, owned: Collection[PartitionKey]) -> list[PartitionKey]:

@@ -63,10 +63,10 @@ def test_wall_time_passes_only_on_partitions_read_to_their_end() -> None:
     ticks = ManualClock(100.0)
     clock = StreamClock({A0: 1000.0, A1: 2000.0}, wall_time=lambda: WALL, monotonic=ticks)
     ticks.now += 45.0  # e.g. the group join after a restart: no partition known to be caught up
-    clock.advance([])
+    clock.advance({})
     assert clock.by_source == {A0: 1000.0, A1: 2000.0}
     ticks.now += 30.0
-    clock.advance([A1])
+    clock.advance({A1: ticks.now})
     assert clock.by_source == {A0: 1000.0, A1: 2030.0}, "only the 30 s while A1 had nothing to read"
 
 
@@ -89,11 +89,11 @@ def test_a_caught_up_partition_runs_on_with_the_wall_but_never_past_it() -> None
     clock.observe(A1, wall() + 3000)
     assert clock.by_source == {A0: wall() - 10, A1: wall()}
     ticks.now += 5.0
-    clock.advance([A0, A1])
+    clock.advance({A0: ticks.now, A1: ticks.now})
     assert clock.by_source == {A0: wall() - 10, A1: wall()}
     clock.observe(A0, wall() - 20)  # an older record moves nothing
     ticks.now += 60.0
-    clock.advance([A0, A1])
+    clock.advance({A0: ticks.now, A1: ticks.now})
     assert clock.by_source == {A0: wall() - 10, A1: wall()}
 
 
@@ -103,7 +103,38 @@ def test_a_released_partition_starts_again_from_its_records() -> None:
     clock = StreamClock({A0: 1000.0}, wall_time=lambda: WALL, monotonic=ticks)
     clock.forget([A0])
     ticks.now += 300.0
-    clock.advance([A0])
+    clock.advance({A0: ticks.now})
     assert clock.by_source == {}
     clock.observe(A0, 900.0)
     assert clock.by_source == {A0: 900.0}
+
+
+def test_a_caught_up_partition_gains_time_only_up_to_its_last_answered_fetch() -> None:
+    """Read to its end as of a fetch answered at 130: time after it is not known to be quiet yet."""
+    ticks = ManualClock(100.0)
+    clock = StreamClock(wall_time=lambda: WALL, monotonic=ticks)
+    clock.observe(A0, WALL - 100)
+    ticks.now = 160.0
+    clock.advance({A0: 130.0})
+    assert clock.by_source == {A0: WALL - 70}
+    ticks.now = 170.0
+    clock.advance({A0: 130.0})
+    assert clock.by_source == {A0: WALL - 70}, "no later answer, no more time"
+    clock.advance({A0: 169.0})
+    assert clock.by_source == {A0: WALL - 31}
+
+
+def test_time_while_a_partition_was_not_known_caught_up_is_never_passed_on() -> None:
+    """Brokers out of reach for a minute: a later answer passes on the time after the last sweep that
+    found the partition not caught up, not the minute."""
+    ticks = ManualClock(100.0)
+    clock = StreamClock(wall_time=lambda: WALL, monotonic=ticks)
+    clock.observe(A0, WALL - 100)
+    ticks.now = 101.0
+    clock.advance({A0: 101.0})
+    for second in range(102, 162):
+        ticks.now = float(second)
+        clock.advance({})
+    ticks.now = 162.5
+    clock.advance({A0: 162.0})
+    assert clock.by_source == {A0: WALL - 100 + 1 + 1}

@@ -197,3 +197,55 @@ def test_daemon_sigterm_while_the_broker_is_frozen_stops_in_time_and_a_restart_l
     assert len(outage.scored_sources(at_most=2 * outage.records)) == outage.records, (
         "an event was never scored"
     )
+
+
+FREEZE_PAST_TTL_S = 10.0
+TTL_S = 6.0
+"""Idle time of the sessions in the freeze test: shorter than the freeze, longer than producing and
+reading them takes."""
+
+
+def test_a_frozen_broker_ends_no_session_however_long_the_freeze(
+    private_broker: LocalBroker, synthetic_model: Path, tmp_path: Path
+) -> None:
+    """While no fetch is answered, records may be waiting on the broker (producers elsewhere reach it):
+    the partitions are not known to be quiet, so their stream time stands still and no session ends,
+    even past the TTL.  Its high watermark, kafka-python's from the last answered fetch, made them look
+    read to their end: a 30 s network cut ended all 30 sessions in progress of a review's test."""
+    private_broker.create_topics([INPUT], partitions=3)
+    private_broker.create_topics([ALERTS, DEAD], partitions=1)
+    log = generate_logs(seed=23, entities=30, anomaly_fraction=0.0, first_job_id=71_000)
+    config = daemon_config(
+        bootstrap=private_broker.bootstrap,
+        group="g-freeze-ttl",
+        input_topic=INPUT,
+        alerts_topic=ALERTS,
+        dead_letter_topic=DEAD,
+        model_dir=synthetic_model,
+        state_dir=tmp_path / "state",
+        state={"ttl_seconds": TTL_S},
+    )
+    daemon = DaemonProcess.start(tmp_path, config)
+    outage = Outage(private_broker, log, [], [], config)
+    try:
+        daemon.wait_assigned()
+        now_ms = int(time.time() * 1000)
+        produce_records(private_broker.bootstrap, INPUT, keyed_records(log), [now_ms] * len(log.lines))
+        daemon.wait_processed(len(log.lines), timeout_s=PROCESS_DEADLINE_S)
+        assert not [e for e in daemon.events() if e.get("event") == "sessions_expired"]
+        with outage.frozen():
+            time.sleep(FREEZE_PAST_TTL_S)
+            ended = [e for e in daemon.events() if e.get("event") == "sessions_expired"]
+            assert not ended, f"sessions ended while no fetch was answered: {ended}"
+        # Answered again, the partitions are quiet: their time runs on and the idle sessions end.
+        daemon.wait_for(
+            lambda events: (
+                sum(e.get("entities", 0) for e in events if e.get("event") == "sessions_expired")
+                == len(set(log.entity_of_line))
+            ),
+            PROCESS_DEADLINE_S,
+            "every session to end once fetches are answered",
+        )
+        assert daemon.terminate(timeout_s=STOP_DEADLINE_S) == 0, daemon.log_text()[-4000:]
+    finally:
+        daemon.kill()

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 from kafka import TopicPartition
 from kafka.errors import NoOffsetForPartitionError
+from manual_clock import ManualClock
 
 from logwarden.daemon.input_positions import InputPositions
+from logwarden.daemon.kafka_client.fetch_times import FetchTimes, watch_fetches
 from logwarden.errors import ConfigError
 
 LOGS_0 = TopicPartition("logs", 0)
@@ -92,23 +96,23 @@ def test_partition_read_to_its_high_watermark_is_caught_up() -> None:
     """Applied up to the watermark: caught up; one short, or never fetched: not."""
     consumer = AssignedConsumer({LOGS_0, LOGS_1}, highwater={LOGS_0: 300, LOGS_1: 80})
     positions = InputPositions({("logs", 0): 300, ("logs", 1): 79}, consumer, "group")
-    assert positions.caught_up(records_in_hand=True) == [("logs", 0)]
+    assert list(positions.caught_up(records_in_hand=True)) == [("logs", 0)]
     consumer.highwaters.pop(LOGS_0)
-    assert positions.caught_up(records_in_hand=True) == []
+    assert list(positions.caught_up(records_in_hand=True)) == []
 
 
 def test_transaction_marker_after_the_last_record_counts_as_read_once_the_consumer_passed_it() -> None:
     """The watermark lies past the last record by a marker; the consumer's position shows it read."""
     consumer = AssignedConsumer({LOGS_0}, highwater={LOGS_0: 3}, position={LOGS_0: 3})
     positions = InputPositions({("logs", 0): 2}, consumer, "group")
-    assert positions.caught_up() == [("logs", 0)]
+    assert list(positions.caught_up()) == [("logs", 0)]
 
 
 def test_consumer_position_is_not_trusted_while_polled_records_wait() -> None:
     """With records of the last poll unapplied, the position (counting them) is not asked."""
     consumer = AssignedConsumer({LOGS_0}, highwater={LOGS_0: 3}, position={LOGS_0: 3})
     positions = InputPositions({("logs", 0): 2}, consumer, "group")
-    assert positions.caught_up(records_in_hand=True) == []
+    assert list(positions.caught_up(records_in_hand=True)) == []
     assert consumer.position_calls == 0
 
 
@@ -138,3 +142,59 @@ def test_assigned_partitions_resume_from_their_saved_offsets_only() -> None:
     resumed = positions.resume([LOGS_0, LOGS_1])
     assert resumed == {"logs/0": 42}
     assert consumer.seeks == [(LOGS_0, 42)]
+
+
+def test_a_partition_is_caught_up_as_of_its_last_fetch_response_and_only_while_it_is_recent() -> None:
+    """The high watermark is the last answered fetch's: once that is older than fresh_seconds (brokers
+    out of reach, records perhaps waiting there), the partition is no longer known to be read to its end."""
+    ticks = ManualClock(100.0)
+    fetches = FetchTimes(monotonic=ticks)
+    consumer = AssignedConsumer({LOGS_0, LOGS_1}, highwater={LOGS_0: 5, LOGS_1: 7})
+    positions = InputPositions(
+        {("logs", 0): 5, ("logs", 1): 7}, consumer, "group", fetches, fresh_seconds=2.0, monotonic=ticks
+    )
+    assert positions.caught_up() == {}, "no fetch answered yet: not known"
+    fetches.record(("logs", 0))
+    ticks.now = 101.5
+    fetches.record(("logs", 1))
+    ticks.now = 101.9
+    assert positions.caught_up() == {("logs", 0): 100.0, ("logs", 1): 101.5}
+    ticks.now = 102.5
+    assert positions.caught_up() == {("logs", 1): 101.5}, "logs/0's last answer is 2.5 s old"
+
+
+def test_watch_fetches_notes_each_answered_fetch_and_passes_its_result_on() -> None:
+    """Error-free responses a fetcher parses are noted with the time; failed or discarded ones are not."""
+    ticks = ManualClock(7.0)
+    fetches = FetchTimes(monotonic=ticks)
+
+    class Fetcher:
+        def _parse_fetched_data(self, completed_fetch: object) -> object:
+            return completed_fetch.parsed
+
+    class Consumer:
+        _fetcher = Fetcher()
+
+    def completed(partition: int, error_code: int, parsed: object) -> object:
+        return SimpleNamespace(
+            topic_partition=TopicPartition("logs", partition),
+            partition_data=SimpleNamespace(error_code=error_code),
+            parsed=parsed,
+        )
+
+    assert watch_fetches(Consumer(), fetches) == ""
+    parse = Consumer._fetcher._parse_fetched_data
+    assert parse(completed(0, 0, "records")) == "records"
+    ticks.now = 9.0
+    assert parse(completed(1, 6, "error")) == "error"  # NOT_LEADER_FOR_PARTITION
+    assert parse(completed(2, 0, None)) is None  # discarded: another position by now
+    assert (
+        fetches.fetched_at(("logs", 0)),
+        fetches.fetched_at(("logs", 1)),
+        fetches.fetched_at(("logs", 2)),
+    ) == (
+        7.0,
+        None,
+        None,
+    )
+    assert watch_fetches(object(), fetches).startswith("this kafka-python consumer has no fetcher")

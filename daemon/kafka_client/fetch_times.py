@@ -1,0 +1,61 @@
+"""When each input partition's last fetch response came: how fresh the high watermark it carried is.
+
+Why: a partition read to its high watermark has nothing unread, so its stream time runs on with the
+wall clock and its idle entities expire (``StreamClock.advance``).  But kafka-python keeps the high
+watermark of the last fetch that succeeded: while the brokers cannot be reached (a network cut, a
+frozen broker), producers elsewhere keep writing, the watermark goes stale, and the daemon took its
+partitions for quiet: a 30 s cut ended all 30 sessions in progress of a test (30 false session-end
+alerts), and the held-back events, read afterwards, alerted again as new sessions.  A partition is
+caught up only as of its last fetch response, and only while that response is recent.
+
+How: ``watch_fetches`` wraps the parsing of fetch responses of one consumer's fetcher (a kafka-python
+internal, like the record reader's) and notes the monotonic time of each error-free answer for a
+partition.  Where it cannot (another kafka-python), the caller falls back to the high watermark alone.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+PartitionKey = tuple[str, int]
+
+FRESH_MARGIN_SECONDS = 2.0
+"""How much older than ``fetch_max_wait_ms`` a partition's last fetch response may be for it to count
+as read to its end: a healthy consumer gets one per poll, at least every ``fetch_max_wait_ms``, while
+the loop may be busy with another partition's batch for a second or so."""
+
+
+class FetchTimes:
+    """The monotonic time of the last error-free fetch response of each partition."""
+
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._monotonic = monotonic
+        self._at: dict[PartitionKey, float] = {}
+
+    def record(self, key: PartitionKey) -> None:
+        """A fetch response for ``key`` came now, without an error."""
+        self._at[key] = self._monotonic()
+
+    def fetched_at(self, key: PartitionKey) -> float | None:
+        """When the last such response for ``key`` came, or None before any."""
+        return self._at.get(key)
+
+
+def watch_fetches(consumer: Any, times: FetchTimes) -> str:
+    """Note in ``times`` each error-free fetch response ``consumer`` parses; '' or why it cannot."""
+    fetcher: Any = getattr(consumer, "_fetcher", None)
+    parse = getattr(fetcher, "_parse_fetched_data", None)
+    if fetcher is None or parse is None:
+        return "this kafka-python consumer has no fetcher._parse_fetched_data to watch"
+
+    def parse_and_note(completed_fetch: Any) -> Any:
+        parsed = parse(completed_fetch)
+        if parsed is not None and getattr(completed_fetch.partition_data, "error_code", None) == 0:
+            tp = completed_fetch.topic_partition
+            times.record((tp.topic, tp.partition))
+        return parsed
+
+    fetcher._parse_fetched_data = parse_and_note
+    return ""
