@@ -33,7 +33,7 @@ from logwarden.daemon.input_positions import InputPositions
 from logwarden.daemon.kafka_client.clients import OutputSink, input_position_required, poll_in_slices
 from logwarden.daemon.kafka_client.corrupt_batches import CorruptBatchReports
 from logwarden.daemon.kafka_client.fetch_times import FRESH_MARGIN_SECONDS, FetchTimes
-from logwarden.daemon.kafka_client.group_commit import GroupCommitter
+from logwarden.daemon.kafka_client.group_commit import GROUP_COMMIT_TIMEOUT_SECONDS, GroupCommitter
 from logwarden.daemon.kafka_client.rebalance import CheckpointingRebalanceListener
 from logwarden.daemon.policy import AlertPolicy
 from logwarden.daemon.poll_batches import event_times, split_polled
@@ -181,6 +181,14 @@ class DaemonService:
         self.should_exit = True
         self._start_stop_budget()
 
+    def revocation_commit_seconds(self) -> float:
+        """How long a revocation's group commit may wait: its usual bound, or while stopping what is
+        left of the stop budget (at least 0.1 s), since ``consumer.close()`` revokes every partition
+        and its commit waited the full bound after the shutdown checkpoint's had given up."""
+        if self._stop_deadline is None:
+            return GROUP_COMMIT_TIMEOUT_SECONDS
+        return min(GROUP_COMMIT_TIMEOUT_SECONDS, max(0.1, self._stop_deadline - time.monotonic()))
+
     def _start_stop_budget(self) -> float:
         """The deadline of the stop, set at its first request (a signal, or the shutdown itself)."""
         if self._stop_deadline is None:
@@ -209,7 +217,9 @@ class DaemonService:
         """Subscribe with the rebalance listener, log ``started`` and tell systemd the daemon is ready."""
         self._consumer.subscribe(
             list(self._settings.topics),
-            listener=CheckpointingRebalanceListener(self, self._committer, self._consumer),
+            listener=CheckpointingRebalanceListener(
+                self, self._committer, self._consumer, self.revocation_commit_seconds
+            ),
         )
         log.info(
             "started",

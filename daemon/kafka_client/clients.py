@@ -3,6 +3,7 @@ that counts delivery failures instead of losing them."""
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -164,8 +165,9 @@ def start_client(
             outcome["error"] = exc
 
     starter = threading.Thread(target=run, name=f"logwarden-start-{role}", daemon=True)
-    starter.start()
-    starter.join(deadline_s)
+    with refusals_logged() as refusals:
+        starter.start()
+        starter.join(deadline_s)
     where = f"kafka.bootstrap_servers {list(bootstrap_servers)}"
     checks = (
         "check the addresses, that the brokers advertise listeners this host can reach, and the "
@@ -183,7 +185,11 @@ def start_client(
         # Raised once connected, for values the config check cannot know (e.g. a codec that this
         # kafka-python build lacks): a config error, so systemd does not restart in a loop.
         raise ConfigError(f"kafka.{role}: kafka-python rejects the settings: {error}") from None
-    if isinstance(error, (SaslAuthenticationFailedError, UnsupportedSaslMechanismError, AuthorizationError)):
+    if isinstance(error, KafkaTimeoutError) and refusals:
+        # kafka-python 3.0 retries a refused login until its bootstrap times out and then raises a bare
+        # timeout; the refusal itself is only in its log.
+        error = refusals[-1]
+    if isinstance(error, REFUSALS):
         # Restarting with the same credentials cannot succeed and may lock the account: exit 3.
         raise ConfigError(
             f"kafka.common: the brokers refused this client ({type(error).__name__}: {error}); check "
@@ -195,6 +201,39 @@ def start_client(
             f"({type(error).__name__}); {checks}"
         ) from None
     raise error
+
+
+REFUSALS = (SaslAuthenticationFailedError, UnsupportedSaslMechanismError, AuthorizationError)
+"""Errors by which brokers refuse this client: retrying with the same settings cannot succeed."""
+
+
+class _RefusalCollector(logging.Handler):
+    """Keeps the refusal errors kafka-python logs as arguments of its connection warnings."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.refusals: list[BaseException] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        arguments = record.args if isinstance(record.args, tuple) else ()
+        self.refusals.extend(argument for argument in arguments if isinstance(argument, REFUSALS))
+
+
+@contextmanager
+def refusals_logged() -> Iterator[list[BaseException]]:
+    """The refusals kafka-python logs while the block runs (its "Bootstrap connection ... failed: %s"
+    warning carries the error itself), with its logger letting warnings through for that time."""
+    library = logging.getLogger("kafka")
+    collector = _RefusalCollector()
+    level = library.level
+    library.addHandler(collector)
+    if level == logging.NOTSET or level > logging.WARNING:
+        library.setLevel(logging.WARNING)
+    try:
+        yield collector.refusals
+    finally:
+        library.removeHandler(collector)
+        library.setLevel(level)
 
 
 @contextmanager

@@ -14,7 +14,7 @@ offsets of an earlier refused commit are committed here instead.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Protocol
 
 import structlog
@@ -45,10 +45,19 @@ class PartitionOwner(Protocol):
 class CheckpointingRebalanceListener(AsyncConsumerRebalanceListener):
     """Checkpoints and commits before a rebalance; resumes partitions from the local checkpoint after."""
 
-    def __init__(self, owner: PartitionOwner, committer: GroupCommitter, consumer: KafkaConsumer) -> None:
+    def __init__(
+        self,
+        owner: PartitionOwner,
+        committer: GroupCommitter,
+        consumer: KafkaConsumer,
+        commit_seconds: Callable[[], float] = lambda: GROUP_COMMIT_TIMEOUT_SECONDS,
+    ) -> None:
+        """``commit_seconds``: how long the revocation's group commit may wait now; when the daemon
+        stops, what is left of its stop budget (``consumer.close()`` revokes every partition)."""
         self._owner = owner
         self._committer = committer
         self._consumer = consumer
+        self._commit_seconds = commit_seconds
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         """Checkpoint with the group commit held, then await that commit here on the network thread."""
@@ -58,7 +67,7 @@ class CheckpointingRebalanceListener(AsyncConsumerRebalanceListener):
         if not offsets:
             return
         try:
-            await commit_on_network_thread(self._consumer, offsets, GROUP_COMMIT_TIMEOUT_SECONDS)
+            await commit_on_network_thread(self._consumer, offsets, self._commit_seconds())
         except KafkaError as exc:
             log.warning(
                 "group_commit_refused",

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from in_process_service import QuietSink, build_in_process_service
+from in_process_service import SETTINGS, QuietSink, build_in_process_service
 from kafka import TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaTimeoutError, RebalanceInProgressError
@@ -271,3 +271,32 @@ def test_service_commits_refused_offsets_again_while_the_input_stays_quiet(synth
         "group_commit_refused",
         "group_commit_retried",
     ]
+
+
+def test_service_revocation_commit_while_stopping_waits_only_what_is_left_of_the_stop_budget(
+    synthetic_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``consumer.close()`` revokes every partition, and its group commit waited its full 5 s after the
+    shutdown checkpoint's had given up at the deadline (an outage): while stopping it gets what is left."""
+    from types import SimpleNamespace
+
+    from logwarden.daemon import service as service_module
+    from logwarden.daemon.kafka_client.group_commit import GROUP_COMMIT_TIMEOUT_SECONDS
+
+    ticks = ManualClock(1000.0)
+    monkeypatch.setattr(service_module, "time", SimpleNamespace(monotonic=ticks, time=time.time))
+
+    class StoppingSink(QuietSink):
+        def give_up_at(self, deadline: float) -> None:
+            self.deadline = deadline
+
+    service, _, _ = build_in_process_service(
+        synthetic_model, consumer=AssignedConsumer(set()), sink=StoppingSink(), offsets={}
+    )
+    assert service.revocation_commit_seconds() == GROUP_COMMIT_TIMEOUT_SECONDS
+    service.request_stop()
+    budget = SETTINGS.shutdown_timeout_seconds
+    ticks.now += budget - 1.5
+    assert service.revocation_commit_seconds() == pytest.approx(min(1.5, GROUP_COMMIT_TIMEOUT_SECONDS))
+    ticks.now += 10.0
+    assert service.revocation_commit_seconds() == 0.1, "past the deadline: one short try"

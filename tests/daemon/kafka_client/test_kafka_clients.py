@@ -3,6 +3,7 @@ failures surface at flush, oversize dead letters are cut instead of blocking; po
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Any
@@ -15,6 +16,7 @@ from kafka.errors import (
     NoOffsetForPartitionError,
     OffsetOutOfRangeError,
     SaslAuthenticationFailedError,
+    UnsupportedSaslMechanismError,
 )
 from kafka.producer.future import FutureProduceResult, FutureRecordMetadata
 from kafka.structs import TopicPartition
@@ -79,6 +81,41 @@ def test_start_client_refused_credentials_are_config_error_not_retried() -> None
     """Refused SASL credentials are a ConfigError (kafka.common): its exit status stops systemd's restarts."""
     with pytest.raises(ConfigError, match=r"kafka.common: the brokers refused this client"):
         start_client("consumer", SERVERS, QUICK, raising(SaslAuthenticationFailedError("bad password")))
+
+
+@pytest.mark.parametrize(
+    "refusal", [UnsupportedSaslMechanismError("[Error 33]"), SaslAuthenticationFailedError("bad password")]
+)
+def test_start_client_refusal_kafka_python_only_logs_before_timing_out_is_a_config_error(
+    refusal: Exception,
+) -> None:
+    """kafka-python 3.0 catches a refused login while bootstrapping, logs it as the argument of a
+    warning, retries, and raises a bare timeout: that was exit 8, restarted every 5 s with the same
+    credentials.  The logged refusal makes it the ConfigError (exit 3) it is."""
+
+    def refused_then_timeout() -> None:
+        logging.getLogger("kafka.net.manager").warning(
+            "Bootstrap connection to %s failed: %s (backoff %.2f secs)", "bootstrap-0", refusal, 0.05
+        )
+        raise KafkaTimeoutError("Unable to bootstrap from ['kafka1:9092']")
+
+    with pytest.raises(
+        ConfigError, match=rf"kafka.common: the brokers refused this client \({type(refusal).__name__}"
+    ):
+        start_client("consumer", SERVERS, QUICK, refused_then_timeout)
+
+
+def test_start_client_timeout_without_a_refusal_is_still_broker_unavailable() -> None:
+    """Connection failures that are no refusal (refused port, reset) keep the timeout's exit status 8."""
+
+    def unreachable_then_timeout() -> None:
+        logging.getLogger("kafka.net.manager").warning(
+            "Bootstrap connection to %s failed: %s", "bootstrap-0", ConnectionRefusedError(111, "refused")
+        )
+        raise KafkaTimeoutError("Unable to bootstrap")
+
+    with pytest.raises(BrokerUnavailableError, match="no broker answered the consumer"):
+        start_client("consumer", SERVERS, QUICK, unreachable_then_timeout)
 
 
 def test_start_client_other_errors_pass_through_unchanged() -> None:
