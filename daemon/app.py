@@ -25,7 +25,7 @@ from logwarden.daemon.kafka_client.clients import (
     topics_missing,
 )
 from logwarden.daemon.kafka_client.corrupt_batches import CorruptBatchReports
-from logwarden.daemon.kafka_client.fetch_times import FRESH_MARGIN_SECONDS, FetchTimes, watch_fetches
+from logwarden.daemon.kafka_client.fetch_times import FetchTimes, watch_fetches
 from logwarden.daemon.kafka_client.group_commit import GroupCommitter
 from logwarden.daemon.policy import AlertPolicy
 from logwarden.daemon.processor import BatchProcessor
@@ -227,7 +227,6 @@ def build_service(config: DaemonConfig) -> DaemonService:
         on_close=store.close,
         corrupt_batches=corrupt_batches,
         fetch_times=fetch_times,
-        fresh_fetch_seconds=consumer.config["fetch_max_wait_ms"] / 1000 + FRESH_MARGIN_SECONDS,
     )
 
 

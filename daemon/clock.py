@@ -89,11 +89,12 @@ class StreamClock:
     def advance(self, caught_up: Mapping[TopicPartitionKey, float]) -> None:
         """Let wall time pass on ``caught_up`` partitions, up to when each was last seen read to its end.
 
-        ``caught_up`` maps a partition to the monotonic time of the fetch response that showed
-        nothing unread in it: later time is not known to be quiet (while the brokers cannot be
-        reached, producers may write on), so it passes only once a later response shows it.  The
-        other partitions gain nothing, and the time they spend so is never passed on.  A
-        partition's time runs on up to the wall clock, not past it.
+        ``caught_up`` maps a partition to the monotonic time of the fetch answer whose high watermark
+        it has been read to.  Time up to that answer passes; later time waits for a later answer
+        (while the brokers cannot be reached, producers may write on), and passes once one shows the
+        partition still read to its end: nothing was written meanwhile.  A partition not in
+        ``caught_up`` has records unread: its time comes from their timestamps, and the wall time
+        it spends so never passes.  A partition's time runs on up to the wall clock, not past it.
         """
         now = self._monotonic()
         wall = self._wall_time()

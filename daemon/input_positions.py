@@ -17,7 +17,7 @@ from kafka import TopicPartition
 
 from logwarden.daemon.checkpoint import Offsets
 from logwarden.daemon.kafka_client.clients import input_position_required
-from logwarden.daemon.kafka_client.fetch_times import FRESH_MARGIN_SECONDS, FetchTimes
+from logwarden.daemon.kafka_client.fetch_times import FetchTimes
 
 PartitionKey = tuple[str, int]
 
@@ -51,20 +51,18 @@ class InputPositions:
         consumer: ConsumerPositions,
         group_id: str,
         fetch_times: FetchTimes | None = None,
-        fresh_seconds: float = FRESH_MARGIN_SECONDS,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         """``stored``: the offsets of the last checkpoint; ``group_id`` names the group in config errors.
 
-        ``fetch_times``: when each partition's last fetch response came (``watch_fetches``); a
-        partition whose last one is more than ``fresh_seconds`` old is not caught up.  None: the
-        high watermark alone decides (a consumer whose fetches cannot be watched).
+        ``fetch_times``: when each partition's last fetch answer came (``watch_fetches``), the
+        moment its high watermark is known as of.  None: a consumer whose fetches cannot be
+        watched, whose high watermark is taken as of now.
         """
         self._offsets: Offsets = dict(stored)
         self._consumer = consumer
         self._group_id = group_id
         self._fetch_times = fetch_times
-        self._fresh_seconds = fresh_seconds
         self._monotonic = monotonic
 
     @property
@@ -89,12 +87,10 @@ class InputPositions:
 
     def caught_up(self, *, records_in_hand: bool = False) -> dict[PartitionKey, float]:
         """Assigned partitions applied up to their high watermark, each with the monotonic time of the
-        fetch response that showed it: nothing was unread in them then.
+        fetch answer that carried it: nothing was unread in them then; later is not known yet.
 
-        The high watermark is the one kafka-python last saw in a fetch response (no request is
-        made); a partition it has not fetched yet counts as not caught up, and so does one whose last
-        fetch response is older than ``fresh_seconds`` (the brokers cannot be reached: records may be
-        waiting there). A transactional
+        The high watermark is the one kafka-python last saw in a fetch answer (no request is
+        made); a partition it has not fetched yet counts as not caught up. A transactional
         producer's commit or abort marker takes an offset but is never handed over as a record, so
         when a transaction was the last write, the high watermark lies one past the offset after
         its last record; the consumer's position, which moves past markers, shows it was read.
@@ -109,7 +105,7 @@ class InputPositions:
                 continue
             key = (tp.topic, tp.partition)
             fetched_at = now if self._fetch_times is None else self._fetch_times.fetched_at(key)
-            if fetched_at is None or now - fetched_at > self._fresh_seconds:
+            if fetched_at is None:
                 continue
             read_to = self._offsets.get(key, 0)
             if read_to < highwater and not records_in_hand:

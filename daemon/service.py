@@ -32,7 +32,7 @@ from logwarden.daemon.gc_tuning import collect_between_polls
 from logwarden.daemon.input_positions import InputPositions
 from logwarden.daemon.kafka_client.clients import OutputSink, input_position_required, poll_in_slices
 from logwarden.daemon.kafka_client.corrupt_batches import CorruptBatchReports
-from logwarden.daemon.kafka_client.fetch_times import FRESH_MARGIN_SECONDS, FetchTimes
+from logwarden.daemon.kafka_client.fetch_times import FetchTimes
 from logwarden.daemon.kafka_client.group_commit import GROUP_COMMIT_TIMEOUT_SECONDS, GroupCommitter
 from logwarden.daemon.kafka_client.rebalance import CheckpointingRebalanceListener
 from logwarden.daemon.policy import AlertPolicy
@@ -108,14 +108,13 @@ class DaemonService:
         idle_time: Callable[[], float] = time.monotonic,
         corrupt_batches: CorruptBatchReports | None = None,
         fetch_times: FetchTimes | None = None,
-        fresh_fetch_seconds: float = FRESH_MARGIN_SECONDS,
     ) -> None:
         """``committer`` is the one ``checkpointer`` commits to the group with: the rebalance listener
         holds its commits and sends them asynchronously (daemon/kafka_client/rebalance.py).  Without one, the
         listener commits nothing itself.  ``corrupt_batches``: where the consumer's record reader
         reports the batches it skipped (daemon/kafka_client/compiled_records.py); each is dead-lettered.
-        ``fetch_times``: when each partition's last fetch response came (``watch_fetches``), so that a
-        partition is caught up only while that is at most ``fresh_fetch_seconds`` old."""
+        ``fetch_times``: when each partition's last fetch answer came (``watch_fetches``): a partition
+        is known to be read to its end only as of then."""
         self._settings = settings
         self._committer = committer if committer is not None else GroupCommitter(consumer)
         self._consumer = consumer
@@ -125,9 +124,7 @@ class DaemonService:
         self._emitter = Emitter(sink, policy, metadata, threshold, settings.top_k)
         self._table = table
         self._checkpointer = checkpointer
-        self._positions = InputPositions(
-            stored_offsets, consumer, settings.group_id, fetch_times, fresh_fetch_seconds, idle_time
-        )
+        self._positions = InputPositions(stored_offsets, consumer, settings.group_id, fetch_times, idle_time)
         self._threshold = threshold
         self._crash = crash_points
         self._notifier = notifier

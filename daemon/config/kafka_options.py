@@ -32,6 +32,8 @@ CONTROLLED_OPTIONS: Mapping[str, str] = MappingProxyType(
         "enable_auto_commit": "offsets are committed by logwarden only after alerts are flushed",
         "allow_auto_create_topics": "logwarden never creates topics; create them before it starts "
         "(deploy/README.md, section 5)",
+        "enable_incremental_fetch_sessions": "logwarden fetches without sessions: a broker leaves a quiet "
+        "partition out of a session's answers, and idle time needs every answer to show each partition",
         "transactional_id": "logwarden sets none; its outputs are at-least-once, outside transactions, "
         "with alert ids stable across replays (deploy/README.md)",
         "key_deserializer": _BYTES_REASON,

@@ -111,6 +111,9 @@ def build_consumer(bootstrap_servers: Sequence[str], group_id: str, options: dic
             group_id=group_id,
             enable_auto_commit=False,
             allow_auto_create_topics=False,
+            # Every fetch answer then lists every partition asked for, a quiet one too: that answer is
+            # what lets a quiet partition's idle time pass (daemon/kafka_client/fetch_times.py).
+            enable_incremental_fetch_sessions=False,
             **settings,
         ),
     )

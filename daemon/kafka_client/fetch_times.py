@@ -1,16 +1,20 @@
-"""When each input partition's last fetch response came: how fresh the high watermark it carried is.
+"""When each input partition's last fetch answer came: the moment its high watermark is known as of.
 
 Why: a partition read to its high watermark has nothing unread, so its stream time runs on with the
 wall clock and its idle entities expire (``StreamClock.advance``).  But kafka-python keeps the high
-watermark of the last fetch that succeeded: while the brokers cannot be reached (a network cut, a
-frozen broker), producers elsewhere keep writing, the watermark goes stale, and the daemon took its
+watermark of the last fetch that was answered: while the brokers cannot be reached (a network cut, a
+frozen broker), producers elsewhere may write on, the watermark goes stale, and the daemon took its
 partitions for quiet: a 30 s cut ended all 30 sessions in progress of a test (30 false session-end
 alerts), and the held-back events, read afterwards, alerted again as new sessions.  A partition is
-caught up only as of its last fetch response, and only while that response is recent.
+known to be read to its end only as of its last fetch answer; time after that passes once a later
+answer shows the same (nothing was written meanwhile), and never if records came meanwhile: those
+records' own timestamps move its time instead.
 
-How: ``watch_fetches`` wraps the parsing of fetch responses of one consumer's fetcher (a kafka-python
+How: ``watch_fetches`` wraps the parsing of fetch answers of one consumer's fetcher (a kafka-python
 internal, like the record reader's) and notes the monotonic time of each error-free answer for a
-partition.  Where it cannot (another kafka-python), the caller falls back to the high watermark alone.
+partition.  The consumer fetches without incremental fetch sessions (``build_consumer``), in which a
+broker leaves partitions that did not change out of its answers.  Where the fetcher cannot be
+watched (another kafka-python), the caller falls back to the high watermark alone.
 """
 
 from __future__ import annotations
@@ -20,11 +24,6 @@ from collections.abc import Callable
 from typing import Any
 
 PartitionKey = tuple[str, int]
-
-FRESH_MARGIN_SECONDS = 2.0
-"""How much older than ``fetch_max_wait_ms`` a partition's last fetch response may be for it to count
-as read to its end: a healthy consumer gets one per poll, at least every ``fetch_max_wait_ms``, while
-the loop may be busy with another partition's batch for a second or so."""
 
 
 class FetchTimes:

@@ -124,9 +124,9 @@ def test_a_caught_up_partition_gains_time_only_up_to_its_last_answered_fetch() -
     assert clock.by_source == {A0: WALL - 31}
 
 
-def test_time_while_a_partition_was_not_known_caught_up_is_never_passed_on() -> None:
-    """Brokers out of reach for a minute: a later answer passes on the time after the last sweep that
-    found the partition not caught up, not the minute."""
+def test_time_while_a_partition_had_records_unread_is_never_passed_on() -> None:
+    """Records came during a minute (the answers showed a higher watermark): that minute's time comes
+    from their timestamps, so once read to its end again only the time after the last sweep passes."""
     ticks = ManualClock(100.0)
     clock = StreamClock(wall_time=lambda: WALL, monotonic=ticks)
     clock.observe(A0, WALL - 100)
@@ -138,3 +138,18 @@ def test_time_while_a_partition_was_not_known_caught_up_is_never_passed_on() -> 
     ticks.now = 162.5
     clock.advance({A0: 162.0})
     assert clock.by_source == {A0: WALL - 100 + 1 + 1}
+
+
+def test_time_after_a_stale_answer_passes_once_a_later_answer_shows_nothing_was_written() -> None:
+    """Brokers out of reach (or the loop busy) for a minute, the partition read to its end as of 101:
+    no time passes meanwhile; an answer at 162 with the same watermark shows the minute was quiet."""
+    ticks = ManualClock(100.0)
+    clock = StreamClock(wall_time=lambda: WALL, monotonic=ticks)
+    clock.observe(A0, WALL - 100)
+    for second in range(101, 162):
+        ticks.now = float(second)
+        clock.advance({A0: 101.0})
+        assert clock.by_source == {A0: WALL - 99}
+    ticks.now = 162.5
+    clock.advance({A0: 162.0})
+    assert clock.by_source == {A0: WALL - 100 + 62}

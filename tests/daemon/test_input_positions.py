@@ -144,23 +144,21 @@ def test_assigned_partitions_resume_from_their_saved_offsets_only() -> None:
     assert consumer.seeks == [(LOGS_0, 42)]
 
 
-def test_a_partition_is_caught_up_as_of_its_last_fetch_response_and_only_while_it_is_recent() -> None:
-    """The high watermark is the last answered fetch's: once that is older than fresh_seconds (brokers
-    out of reach, records perhaps waiting there), the partition is no longer known to be read to its end."""
+def test_a_partition_is_caught_up_as_of_the_fetch_answer_whose_high_watermark_it_reached() -> None:
+    """The high watermark is the last answered fetch's: a partition read to it is caught up as of that
+    answer, however old (the brokers may be out of reach: later is not known); never fetched, not at all."""
     ticks = ManualClock(100.0)
     fetches = FetchTimes(monotonic=ticks)
     consumer = AssignedConsumer({LOGS_0, LOGS_1}, highwater={LOGS_0: 5, LOGS_1: 7})
-    positions = InputPositions(
-        {("logs", 0): 5, ("logs", 1): 7}, consumer, "group", fetches, fresh_seconds=2.0, monotonic=ticks
-    )
-    assert positions.caught_up() == {}, "no fetch answered yet: not known"
+    positions = InputPositions({("logs", 0): 5, ("logs", 1): 6}, consumer, "group", fetches, monotonic=ticks)
+    assert positions.caught_up(records_in_hand=True) == {}, "no fetch answered yet: not known"
     fetches.record(("logs", 0))
     ticks.now = 101.5
     fetches.record(("logs", 1))
-    ticks.now = 101.9
-    assert positions.caught_up() == {("logs", 0): 100.0, ("logs", 1): 101.5}
-    ticks.now = 102.5
-    assert positions.caught_up() == {("logs", 1): 101.5}, "logs/0's last answer is 2.5 s old"
+    ticks.now = 160.0
+    assert positions.caught_up(records_in_hand=True) == {("logs", 0): 100.0}, "logs/1 has a record unread"
+    positions.applied(("logs", 1), 7)
+    assert positions.caught_up(records_in_hand=True) == {("logs", 0): 100.0, ("logs", 1): 101.5}
 
 
 def test_watch_fetches_notes_each_answered_fetch_and_passes_its_result_on() -> None:

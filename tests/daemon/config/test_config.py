@@ -299,6 +299,7 @@ def test_parse_config_top_level_not_mapping_rejected() -> None:
         ("consumer", "allow_auto_create_topics"),
         ("producer", "allow_auto_create_topics"),
         ("common", "allow_auto_create_topics"),
+        ("consumer", "enable_incremental_fetch_sessions"),
         ("producer", "transactional_id"),
     ],
 )

@@ -24,6 +24,7 @@ from kafka.structs import TopicPartition
 from logwarden.daemon.kafka_client.clients import (
     POLL_SLICE_MS,
     OutputSink,
+    build_consumer,
     input_position_required,
     poll_in_slices,
     start_client,
@@ -321,3 +322,15 @@ def test_output_sink_flush_waiting_for_the_broker_gives_up_at_the_stop_deadline(
     assert not flusher.is_alive()
     assert outcome and "producer flush failed" in str(outcome[0])
     assert time.monotonic() - started < 5.0
+
+
+def test_the_daemons_consumer_fetches_without_incremental_sessions(
+    kafka_bootstrap: str, consumer_group: str
+) -> None:
+    """In a fetch session a broker leaves partitions that did not change out of its answers, and a
+    quiet partition's idle time passes only on an answer that shows it (fetch_times.py): so none."""
+    consumer = build_consumer([kafka_bootstrap], consumer_group, {})
+    try:
+        assert consumer.config["enable_incremental_fetch_sessions"] is False
+    finally:
+        consumer.close()
