@@ -11,10 +11,12 @@ answer shows the same (nothing was written meanwhile), and never if records came
 records' own timestamps move its time instead.
 
 How: ``watch_fetches`` wraps the parsing of fetch answers of one consumer's fetcher (a kafka-python
-internal, like the record reader's) and notes the monotonic time of each error-free answer for a
-partition.  The consumer fetches without incremental fetch sessions (``build_consumer``), in which a
-broker leaves partitions that did not change out of its answers.  Where the fetcher cannot be
-watched (another kafka-python), the caller falls back to the high watermark alone.
+internal, like the record reader's) and notes, for each error-free answer for a partition, when its
+request was sent (its high watermark is at least the broker's then; the parse itself may come
+seconds later, after a busy loop or a rebalance).  The consumer fetches without incremental fetch
+sessions (``build_consumer``), in which a broker leaves partitions that did not change out of its
+answers.  Where the fetcher cannot be watched (another kafka-python), the caller falls back to the
+high watermark alone.
 """
 
 from __future__ import annotations
@@ -33,9 +35,10 @@ class FetchTimes:
         self._monotonic = monotonic
         self._at: dict[PartitionKey, float] = {}
 
-    def record(self, key: PartitionKey) -> None:
-        """A fetch response for ``key`` came now, without an error."""
-        self._at[key] = self._monotonic()
+    def record(self, key: PartitionKey, sent_at: float | None = None) -> None:
+        """An error-free fetch answer for ``key``, to a request sent at ``sent_at`` (monotonic; now
+        when unknown): the high watermark it carries was reached no earlier than then."""
+        self._at[key] = self._monotonic() if sent_at is None else sent_at
 
     def fetched_at(self, key: PartitionKey) -> float | None:
         """When the last such response for ``key`` came, or None before any."""
@@ -48,12 +51,26 @@ def watch_fetches(consumer: Any, times: FetchTimes) -> str:
     parse = getattr(fetcher, "_parse_fetched_data", None)
     if fetcher is None or parse is None:
         return "this kafka-python consumer has no fetcher._parse_fetched_data to watch"
+    # An answer is parsed only at a later poll, seconds later behind a busy loop or a rebalance, and
+    # its high watermark is the broker's when it answered: the request's send time, which
+    # kafka-python hands to its response handler (looked up on the instance at each send), is the
+    # time it is known as of.  Written on the network thread before the answer is queued for parsing.
+    sent_at: dict[Any, float] = {}
+    handle = getattr(fetcher, "_handle_fetch_response", None)
+    if handle is not None:
+
+        def handle_noting_send_time(node_id: Any, fetch_offsets: Any, send_time: float, response: Any) -> Any:
+            for tp in fetch_offsets:
+                sent_at[tp] = send_time
+            return handle(node_id, fetch_offsets, send_time, response)
+
+        fetcher._handle_fetch_response = handle_noting_send_time
 
     def parse_and_note(completed_fetch: Any) -> Any:
         parsed = parse(completed_fetch)
         if parsed is not None and getattr(completed_fetch.partition_data, "error_code", None) == 0:
             tp = completed_fetch.topic_partition
-            times.record((tp.topic, tp.partition))
+            times.record((tp.topic, tp.partition), sent_at.get(tp))
         return parsed
 
     fetcher._parse_fetched_data = parse_and_note

@@ -196,3 +196,35 @@ def test_watch_fetches_notes_each_answered_fetch_and_passes_its_result_on() -> N
         None,
     )
     assert watch_fetches(object(), fetches).startswith("this kafka-python consumer has no fetcher")
+
+
+def test_watch_fetches_dates_an_answer_by_its_request_not_by_when_it_is_parsed() -> None:
+    """An answer waits in kafka-python's queue until a poll parses it, seconds later behind a busy loop
+    or a rebalance; its high watermark is the broker's when it answered, so it counts as of the send."""
+    ticks = ManualClock(50.0)
+    fetches = FetchTimes(monotonic=ticks)
+    queued: list[object] = []
+
+    class Fetcher:
+        def _handle_fetch_response(
+            self, node_id: int, fetch_offsets: dict, send_time: float, response: object
+        ) -> None:
+            for tp in fetch_offsets:
+                queued.append(
+                    SimpleNamespace(
+                        topic_partition=tp, partition_data=SimpleNamespace(error_code=0), parsed="p"
+                    )
+                )
+
+        def _parse_fetched_data(self, completed_fetch: object) -> object:
+            return completed_fetch.parsed
+
+    class Consumer:
+        _fetcher = Fetcher()
+
+    assert watch_fetches(Consumer(), fetches) == ""
+    Consumer._fetcher._handle_fetch_response(1, {LOGS_0: 5, LOGS_1: 9}, 42.0, object())  # network thread
+    ticks.now = 58.0  # parsed at the next poll, 16 s after the request went out
+    for completed_fetch in queued:
+        Consumer._fetcher._parse_fetched_data(completed_fetch)
+    assert (fetches.fetched_at(("logs", 0)), fetches.fetched_at(("logs", 1))) == (42.0, 42.0)
