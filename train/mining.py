@@ -17,7 +17,8 @@ from drain3.template_miner_config import TemplateMinerConfig
 
 from logwarden.events.entity import RegexEntityExtractor, entity_as_wildcard, entity_refusal
 from logwarden.events.header import HeaderStripper
-from logwarden.events.json_events import JsonEventReader, JsonFields, JsonLineTally, read_json_lines
+from logwarden.events.json_events import JsonEventReader, JsonFields, read_json_lines
+from logwarden.events.line_tally import LineTally
 from logwarden.events.masking import Masker, mask_token
 from logwarden.events.templates import NO_MATCH, WILDCARD, TemplateMatcher
 from logwarden.model.contract import ParserSettings
@@ -130,7 +131,7 @@ def mine_log_lines(
     lines_total = 0
     lines_without_entity = 0
     blank_lines = 0
-    refused = JsonLineTally()  # lines whose entity the daemon would refuse (entity_refusal), by reason
+    refused = LineTally()  # lines whose entity the daemon would refuse (entity_refusal), by reason
     entities: list[str] = []
     contents: list[str] = []
     for line_number, raw_line in enumerate(lines, 1):
@@ -176,7 +177,7 @@ def mine_json_lines(
     are counted by reason in ``invalid_lines``.
     """
     header = HeaderStripper(settings.header_regex)
-    tally = JsonLineTally()
+    tally = LineTally()
     entities: list[str] = []
     contents: list[str] = []
     for entity, event in read_json_lines(lines, JsonEventReader(fields, settings.entity_regex), tally):

@@ -20,10 +20,10 @@ from logwarden.errors import InputFormatError, TrainingError
 from logwarden.events.json_events import (
     JsonEventReader,
     JsonFields,
-    JsonLineTally,
     describe_fields,
     read_json_lines,
 )
+from logwarden.events.line_tally import LineTally
 from logwarden.events.sequences import LabelledSession, keys_a_sequence_cannot_name
 from logwarden.events.vocabulary import Vocabulary
 from logwarden.model.contract import FIRST_EVENT_ID, InputKind, ModelMetadata, ParserSettings
@@ -93,7 +93,7 @@ def train_on_json_event_keys(
     if fields.event is None:
         raise ValueError("training on event keys needs the field that holds them (fields.event)")
     check_out_dir(out_dir)
-    tally = JsonLineTally()
+    tally = LineTally()
     sessions: dict[str, list[str]] = {}
     for entity, event in read_json_lines(lines, JsonEventReader(fields, entity_regex), tally):
         assert event.event_key is not None  # an event field is set, so every event read carries its key
@@ -212,10 +212,10 @@ def train_on_logs(
 
 
 def _no_entity_found(
-    fields: JsonFields | None, entity_regex: str | None, tally: JsonLineTally | MinedLogs
+    fields: JsonFields | None, entity_regex: str | None, tally: LineTally | MinedLogs
 ) -> str:
     """What the entity rule found in no event, for the error that stops training."""
-    lines = tally.lines if isinstance(tally, JsonLineTally) else tally.lines_total
+    lines = tally.lines if isinstance(tally, LineTally) else tally.lines_total
     events = lines - tally.invalid_lines
     if fields is not None and fields.entity is not None:
         return f"the entity field '{fields.entity}' is missing or empty in all {events} events"

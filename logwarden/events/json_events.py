@@ -11,11 +11,11 @@ import json
 import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from dataclasses import field as dataclass_field
 from typing import Any, NamedTuple
 
 from logwarden.errors import DecodeError
 from logwarden.events.entity import MAX_ENTITY_CHARS, RegexEntityExtractor, entity_refusal
+from logwarden.events.line_tally import LineTally
 from logwarden.model.contract import ModelMetadata
 
 ABSENT: Any = object()
@@ -258,44 +258,8 @@ class JsonEventReader:
         return self.fields.message
 
 
-@dataclass
-class JsonLineTally:
-    """Lines of a JSON-lines file that yield no event in a session, counted, never dropped in silence.
-
-    ``first_invalid`` quotes the first line that is not a usable event, with its number (from 1)
-    and the reason, so a wrong ``--message-field`` or a raw log given as JSON is named at once.
-    """
-
-    lines: int = 0
-    blank_lines: int = 0
-    invalid_lines: int = 0
-    invalid_reasons: dict[str, int] = dataclass_field(default_factory=dict)
-    first_invalid: str | None = None
-    lines_without_entity: int = 0
-
-    def count_invalid(self, line_number: int, error: DecodeError) -> None:
-        """Count a line that yields no event, and quote it if it is the first (``line_number`` from 1)."""
-        self.invalid_lines += 1
-        self.invalid_reasons[error.reason] = self.invalid_reasons.get(error.reason, 0) + 1
-        if self.first_invalid is None:
-            self.first_invalid = f"line {line_number}: {error}"
-
-    def as_dict(self) -> dict[str, object]:
-        """The counts, as ``logwarden train`` and ``score`` print them."""
-        counts: dict[str, object] = {
-            "lines": self.lines,
-            "blank_lines": self.blank_lines,
-            "lines_without_entity": self.lines_without_entity,
-            "invalid_lines": self.invalid_lines,
-            "invalid_reasons": dict(self.invalid_reasons),
-        }
-        if self.first_invalid is not None:
-            counts["first_invalid"] = self.first_invalid
-        return counts
-
-
 def read_json_lines(
-    lines: Iterable[str], reader: JsonEventReader, tally: JsonLineTally
+    lines: Iterable[str], reader: JsonEventReader, tally: LineTally
 ) -> Iterator[tuple[str, JsonEvent]]:
     """(entity, event) of each line whose event belongs to an entity, in order; other lines counted.
 
@@ -308,7 +272,7 @@ def read_json_lines(
 
 
 def _events_of(
-    lines: Iterable[str], reader: JsonEventReader, tally: JsonLineTally
+    lines: Iterable[str], reader: JsonEventReader, tally: LineTally
 ) -> Iterator[tuple[str, JsonEvent]]:
     for line_number, raw_line in enumerate(lines, 1):
         line = raw_line.rstrip("\r\n")

@@ -12,17 +12,17 @@ from typing import Any
 
 import numpy as np
 
-from logwarden.errors import ConfigError, DecodeError, InputFormatError
+from logwarden.errors import ConfigError, InputFormatError
 from logwarden.events.entity import RegexEntityExtractor, entity_as_wildcard, entity_refusal
 from logwarden.events.header import HeaderStripper
 from logwarden.events.json_events import (
     JsonEventReader,
     JsonFields,
-    JsonLineTally,
     read_json_lines,
     trained_entity_regex,
     trained_json_fields,
 )
+from logwarden.events.line_tally import LineTally
 from logwarden.events.masking import Masker
 from logwarden.events.sequences import keys_a_sequence_cannot_name
 from logwarden.events.templates import TemplateMatcher
@@ -46,30 +46,16 @@ def shortened_template(masked: str) -> str:
 
 
 @dataclass
-class LogScoringSummary:
-    """Counts for log scoring; lines without an entity are reported, never silently dropped."""
+class LogScoringSummary(LineTally):
+    """Counts for log scoring: the lines left out (``LineTally``: blank, without an entity, invalid,
+    never silently dropped) and the lines no template fitted."""
 
-    lines: int = 0
-    blank_lines: int = 0
-    lines_without_entity: int = 0
     unknown_template_lines: int = 0
     new_templates: dict[str, int] = field(default_factory=dict)
     """Masked content of each line no template matched, with its count: one entry per new event,
     not per IP address or number it was logged with."""
-    invalid_lines: int = 0
-    """Lines that are no JSON object with a message, or whose entity the daemon refuses, by reason in
-    ``invalid_reasons``."""
-    invalid_reasons: dict[str, int] = field(default_factory=dict)
-    first_invalid: str | None = None
 
-    def count_invalid(self, line_number: int, error: DecodeError) -> None:
-        """Count a line that yields no event, and quote it if it is the first (``line_number`` from 1)."""
-        self.invalid_lines += 1
-        self.invalid_reasons[error.reason] = self.invalid_reasons.get(error.reason, 0) + 1
-        if self.first_invalid is None:
-            self.first_invalid = f"line {line_number}: {error}"
-
-    def add_json_counts(self, tally: JsonLineTally) -> None:
+    def add_json_counts(self, tally: LineTally) -> None:
         """Add what a JSON-lines reader counted."""
         self.lines += tally.lines
         self.blank_lines += tally.blank_lines
@@ -223,7 +209,7 @@ def group_json_lines(
     match in the message (``entity_regex``, else the model's).
     """
     settings = _log_parser_settings(model, entity_regex, needs_regex=fields.entity is None)
-    tally = JsonLineTally()
+    tally = LineTally()
     events = read_json_lines(lines, JsonEventReader(fields, settings.entity_regex), tally)
     sessions = _group_events(model, settings, ((entity, event.text) for entity, event in events), summary)
     summary.add_json_counts(tally)
@@ -257,7 +243,7 @@ def group_json_event_keys(
     if fields.entity is None and entity_regex is None:
         raise ConfigError("give the field naming each event's entity (--entity-field) or an --entity-regex")
     vocabulary = Vocabulary(metadata.vocabulary)
-    tally = JsonLineTally()
+    tally = LineTally()
     sessions: dict[str, list[int]] = {}
     for entity, event in read_json_lines(lines, JsonEventReader(fields, entity_regex), tally):
         key = event.event_key

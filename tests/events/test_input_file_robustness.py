@@ -18,7 +18,8 @@ import pytest
 from logwarden.daemon.decode import DECODE_REASONS
 from logwarden.errors import InputFormatError
 from logwarden.events.csv_input import read_csv_rows
-from logwarden.events.json_events import JsonEventReader, JsonFields, JsonLineTally, read_json_lines
+from logwarden.events.json_events import JsonEventReader, JsonFields, read_json_lines
+from logwarden.events.line_tally import LineTally
 from logwarden.events.log_files import open_log_file
 from logwarden.events.raw import RawLineParser, parser_settings
 from logwarden.events.sequences import LabelledSession, read_labelled_csv, read_sequences
@@ -274,7 +275,7 @@ def test_read_json_lines_random_files_count_every_line(tmp_path: Path, fields: J
             chosen.append(random_file(rng))
         data = b"\n".join(chosen) + rng.choice((b"", b"\n", b"\r\n"))
         path.write_bytes(data)
-        tally = JsonLineTally()
+        tally = LineTally()
         with open_log_file(path) as handle:
             events = list(read_json_lines(handle, reader, tally))
         assert tally.lines + tally.blank_lines == len(_split_at_newlines(data.removeprefix(b"\xef\xbb\xbf")))
@@ -293,7 +294,7 @@ def test_read_json_lines_huge_event_key_builds_a_vocabulary(tmp_path: Path) -> N
         "\n".join(json.dumps({"user": "u", "event": key}) for key in (HUGE_NUMBER, "22", "5")) + "\n",
         encoding="utf-8",
     )
-    tally = JsonLineTally()
+    tally = LineTally()
     with open_log_file(path) as handle:
         events = list(
             read_json_lines(handle, JsonEventReader(JsonFields(entity="user", event="event")), tally)

@@ -13,12 +13,12 @@ from logwarden.events.json_events import (
     JsonEvent,
     JsonEventReader,
     JsonFields,
-    JsonLineTally,
     decode_object,
     field_getter,
     read_json_lines,
     trained_json_fields,
 )
+from logwarden.events.line_tally import LineTally
 from logwarden.events.raw import parser_settings
 from logwarden.model.contract import ModelMetadata
 
@@ -84,7 +84,7 @@ def test_json_lines_need_an_entity_field_or_regex() -> None:
     reader = JsonEventReader(JsonFields())
     assert reader.read('{"message": "m"}') == JsonEvent(None, "m", None)
     with pytest.raises(ValueError, match="entity field or an entity regex"):
-        read_json_lines([], reader, JsonLineTally())
+        read_json_lines([], reader, LineTally())
 
 
 @pytest.mark.parametrize("message", ['""', '"  "', "42", "null", '{"a": 1}'])
@@ -98,7 +98,7 @@ def test_a_line_without_message_text_has_no_event(message: str) -> None:
 def test_read_json_lines_counts_blank_and_bad_lines_and_quotes_the_first_bad_one() -> None:
     """Blank, invalid and entity-less lines are counted apart, reasons tallied, the first bad line quoted."""
     lines = ['{"message": "a", "u": "x"}\n', "\n", "oops\n", "   \n", "[]\n", '{"message": "b"}\n']
-    tally = JsonLineTally()
+    tally = LineTally()
     events = list(read_json_lines(lines, JsonEventReader(JsonFields(entity="u")), tally))
     assert events == [("x", JsonEvent("x", "a", None))]
     assert (tally.lines, tally.blank_lines, tally.invalid_lines, tally.lines_without_entity) == (4, 2, 2, 1)
