@@ -103,6 +103,22 @@ class Outage:
         return Counter(json.dumps(json.loads(record.value)["source"], sort_keys=True) for record in scores)
 
 
+def outage_config(
+    broker: LocalBroker, group: str, model_dir: Path, tmp_path: Path, **extra: Any
+) -> dict[str, Any]:
+    """The daemon config of these tests: the private broker's INPUT, ALERTS and DEAD topics, and extra."""
+    return daemon_config(
+        bootstrap=broker.bootstrap,
+        group=group,
+        input_topic=INPUT,
+        alerts_topic=ALERTS,
+        dead_letter_topic=DEAD,
+        model_dir=model_dir,
+        state_dir=tmp_path / "state",
+        **extra,
+    )
+
+
 @pytest.fixture
 def outage(private_broker: LocalBroker, synthetic_model: Path, tmp_path: Path) -> Outage:
     """Three quarters of the generated log already in the input topic; every event's score goes to a
@@ -114,14 +130,11 @@ def outage(private_broker: LocalBroker, synthetic_model: Path, tmp_path: Path) -
     split = 3 * len(records) // 4
     backlog, rest = records[:split], records[split:]
     produce_records(private_broker.bootstrap, INPUT, backlog)
-    config = daemon_config(
-        bootstrap=private_broker.bootstrap,
-        group="g-outage",
-        input_topic=INPUT,
-        alerts_topic=ALERTS,
-        dead_letter_topic=DEAD,
-        model_dir=synthetic_model,
-        state_dir=tmp_path / "state",
+    config = outage_config(
+        private_broker,
+        "g-outage",
+        synthetic_model,
+        tmp_path,
         processing={"batch_max_events": 32},
         kafka_extra={"scores_topic": SCORES},
     )
@@ -215,15 +228,8 @@ def test_a_frozen_broker_ends_no_session_however_long_the_freeze(
     private_broker.create_topics([INPUT], partitions=3)
     private_broker.create_topics([ALERTS, DEAD], partitions=1)
     log = generate_logs(seed=23, entities=30, anomaly_fraction=0.0, first_job_id=71_000)
-    config = daemon_config(
-        bootstrap=private_broker.bootstrap,
-        group="g-freeze-ttl",
-        input_topic=INPUT,
-        alerts_topic=ALERTS,
-        dead_letter_topic=DEAD,
-        model_dir=synthetic_model,
-        state_dir=tmp_path / "state",
-        state={"ttl_seconds": TTL_S},
+    config = outage_config(
+        private_broker, "g-freeze-ttl", synthetic_model, tmp_path, state={"ttl_seconds": TTL_S}
     )
     daemon = DaemonProcess.start(tmp_path, config)
     outage = Outage(private_broker, log, [], [], config)
