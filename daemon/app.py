@@ -19,6 +19,7 @@ from logwarden.daemon.gc_tuning import tune_for_event_loop
 from logwarden.daemon.kafka_client import reader_install
 from logwarden.daemon.kafka_client.clients import (
     KAFKA_MESSAGES_ALWAYS_SHOWN,
+    POLL_SLICE_MS,
     OutputSink,
     build_consumer,
     build_producer,
@@ -27,6 +28,7 @@ from logwarden.daemon.kafka_client.clients import (
 from logwarden.daemon.kafka_client.corrupt_batches import CorruptBatchReports
 from logwarden.daemon.kafka_client.fetch_times import FetchTimes, watch_fetches
 from logwarden.daemon.kafka_client.group_commit import GroupCommitter
+from logwarden.daemon.kafka_client.poll_spin import stop_poll_spins
 from logwarden.daemon.policy import AlertPolicy
 from logwarden.daemon.processor import BatchProcessor
 from logwarden.daemon.service import DaemonService, LoopSettings
@@ -117,6 +119,18 @@ def watch_input_fetches(consumer: KafkaConsumer) -> FetchTimes | None:
     return None
 
 
+def keep_polls_from_spinning(consumer: KafkaConsumer) -> None:
+    """Stop kafka-python's poll spinning while the brokers are out of reach (a core and hundreds of
+    MB an outage, daemon/kafka_client/poll_spin.py); a warning where this kafka-python differs."""
+    reason = stop_poll_spins(consumer, POLL_SLICE_MS)
+    if reason:
+        log.warning(
+            "poll_spin_unchanged",
+            reason=reason,
+            note="while no broker answers, polls may spin on a core and hold memory until requests time out",
+        )
+
+
 def check_topics(consumer: KafkaConsumer, kafka: KafkaConfig) -> None:
     """Stop at start when an output topic is missing; warn when an input topic is.
 
@@ -187,6 +201,7 @@ def build_service(config: DaemonConfig) -> DaemonService:
         check_topics(consumer, config.kafka)
         corrupt_batches = install_record_reader(consumer, config.kafka.compiled_record_decoder)
         fetch_times = watch_input_fetches(consumer)
+        keep_polls_from_spinning(consumer)
         producer = build_producer(config.kafka.bootstrap_servers, config.kafka.producer_options())
     except BaseException:
         consumer.close(autocommit=False)

@@ -49,6 +49,12 @@ STOP_DEADLINE_S = 10.0
 PROCESS_DEADLINE_S = 120.0
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a running process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @pytest.fixture
 def private_broker(tmp_path: Path) -> Iterator[LocalBroker]:
     """A broker of this test's own: freezing the suite's shared one would stall other tests."""
@@ -239,10 +245,17 @@ def test_a_frozen_broker_ends_no_session_however_long_the_freeze(
         produce_records(private_broker.bootstrap, INPUT, keyed_records(log), [now_ms] * len(log.lines))
         daemon.wait_processed(len(log.lines), timeout_s=PROCESS_DEADLINE_S)
         assert not [e for e in daemon.events() if e.get("event") == "sessions_expired"]
+        assert daemon.process is not None
         with outage.frozen():
+            cpu_before = process_cpu_seconds(daemon.process.pid)
             time.sleep(FREEZE_PAST_TTL_S)
+            cpu_frozen = process_cpu_seconds(daemon.process.pid) - cpu_before
             ended = [e for e in daemon.events() if e.get("event") == "sessions_expired"]
             assert not ended, f"sessions ended while no fetch was answered: {ended}"
+        # kafka-python's poll spun on a core while its heartbeat went unanswered (poll_spin.py).
+        assert cpu_frozen < FREEZE_PAST_TTL_S / 2, (
+            f"{cpu_frozen:.1f} s of CPU in a {FREEZE_PAST_TTL_S:g} s freeze"
+        )
         # Answered again, the partitions are quiet: their time runs on and the idle sessions end.
         daemon.wait_for(
             lambda events: (
