@@ -19,6 +19,7 @@ from logwarden.events.entity import RegexEntityExtractor, entity_as_wildcard, en
 from logwarden.events.header import HeaderStripper
 from logwarden.events.json_events import JsonEventReader, JsonFields, read_json_lines
 from logwarden.events.line_tally import LineTally
+from logwarden.events.log_files import not_utf8
 from logwarden.events.masking import Masker, mask_token
 from logwarden.events.templates import NO_MATCH, WILDCARD, TemplateMatcher
 from logwarden.model.contract import ParserSettings
@@ -50,6 +51,8 @@ class MinedLogs:
     ``invalid_reasons``)."""
     invalid_reasons: dict[str, int] = field(default_factory=dict)
     first_invalid: str | None = None
+    lines_without_header: int = 0
+    """Mined lines the header regex did not match, so mined whole: timestamps, host and all (raw logs)."""
 
 
 @dataclass
@@ -131,6 +134,7 @@ def mine_log_lines(
     lines_total = 0
     lines_without_entity = 0
     blank_lines = 0
+    lines_without_header = 0
     refused = LineTally()  # lines whose entity the daemon would refuse (entity_refusal), by reason
     entities: list[str] = []
     contents: list[str] = []
@@ -140,6 +144,10 @@ def mine_log_lines(
             blank_lines += 1
             continue
         lines_total += 1
+        undecodable = not_utf8(line)  # the daemon's dead letter: no session holds this line
+        if undecodable is not None:
+            refused.count_invalid(line_number, undecodable)
+            continue
         entity = entity_extractor.entity_of(line)
         if entity is None:
             lines_without_entity += 1
@@ -149,12 +157,17 @@ def mine_log_lines(
             refused.count_invalid(line_number, refusal)
             continue
         entities.append(entity)
-        contents.append(header.content_of(line))
+        content = header.content_or_none(line)
+        if content is None:
+            lines_without_header += 1
+            content = line
+        contents.append(content)
 
     mined = _mine_and_assign(
         entities, contents, settings, lines_total, lines_without_entity, sim_th=sim_th, depth=depth
     )
     mined.blank_lines = blank_lines
+    mined.lines_without_header = lines_without_header
     mined.invalid_lines = refused.invalid_lines
     mined.invalid_reasons = refused.invalid_reasons
     mined.first_invalid = refused.first_invalid

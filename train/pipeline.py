@@ -169,6 +169,8 @@ def train_on_logs(
         "unmatched_lines": mined.unmatched_lines,
         "templates_mined": len(mined.templates),
     }
+    if json_fields is None:
+        mining["lines_without_header"] = mined.lines_without_header
     if json_fields is not None or mined.invalid_lines:
         mining["invalid_lines"] = mined.invalid_lines
         mining["invalid_reasons"] = mined.invalid_reasons
@@ -178,6 +180,17 @@ def train_on_logs(
     # a fraction of the log.
     left_out = mined.lines_without_entity or mined.unmatched_lines or mined.invalid_lines
     (logger.warning if left_out else logger.info)("logs_mined", **mining)
+    mined_lines = mined.lines_total - mined.lines_without_entity - mined.invalid_lines
+    if json_fields is None and mined_lines and mined.lines_without_header * 2 > mined_lines:
+        # Mined whole, a line's timestamp becomes part of its template (a date no masking rule
+        # folds, such as "[2015-12-10"), and tomorrow's lines fit no template: every one UNKNOWN.
+        logger.warning(
+            "header_regex_unmatched",
+            lines_without_header=mined.lines_without_header,
+            lines=mined_lines,
+            hint="the header regex matched fewer than half of the lines, so they were mined whole, "
+            "timestamps included; give --header-regex with a (?P<content>...) group for this format",
+        )
     where = _where(data_file)
     if not mined.lines_total:
         raise TrainingError(f"{where}no log lines to train on")

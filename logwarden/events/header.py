@@ -53,8 +53,11 @@ class HeaderStripper:
 
     def content_of(self, line: str) -> str:
         """The message content of ``line``; the whole line when the header regex does not match."""
-        match = self._pattern.match(line)
-        if match is None:
-            return line
-        content = match.group(self._content_group)
+        content = self.content_or_none(line)
         return line if content is None else content
+
+    def content_or_none(self, line: str) -> str | None:
+        """The message content of ``line``; None when the header regex does not match (or its group
+        ``content`` took no part), so a reader can count the lines mined whole, header and all."""
+        match = self._pattern.match(line)
+        return None if match is None else match.group(self._content_group)

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 from logwarden.errors import DecodeError
 from logwarden.events.entity import MAX_ENTITY_CHARS, RegexEntityExtractor, entity_refusal
 from logwarden.events.line_tally import LineTally
+from logwarden.events.log_files import not_utf8
 from logwarden.model.contract import ModelMetadata
 
 ABSENT: Any = object()
@@ -280,6 +281,10 @@ def _events_of(
             tally.blank_lines += 1
             continue
         tally.lines += 1
+        undecodable = not_utf8(line)  # the daemon dead-letters such a record before reading its JSON
+        if undecodable is not None:
+            tally.count_invalid(line_number, undecodable)
+            continue
         try:
             event = reader.read(line)
         except DecodeError as exc:

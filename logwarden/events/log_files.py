@@ -3,8 +3,9 @@
 Both must split a file into the same lines the daemon receives as records: only ``\\n`` ends a
 line (a stray ``\\r`` inside a line stays in it, as it does in a Kafka record, where universal
 newlines would cut it in two), a UTF-8 byte order mark is not part of the first line, and
-undecodable bytes are replaced rather than fatal (the daemon sends such records to its
-dead-letter topic; a file has no such place).
+undecodable bytes are kept as lone surrogates (``surrogateescape``) rather than fatal: the readers
+count such a line as invalid (``invalid_utf8``, ``not_utf8``), as the daemon sends such a record to
+its dead-letter topic, so a model never learns events the daemon never sees.
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-from logwarden.errors import InputFormatError
+from logwarden.errors import DecodeError, InputFormatError
 
 
 def open_log_file(path: Path) -> TextIO:
     """``path`` opened for reading lines; OSError as ``open`` raises it."""
-    return path.open(encoding="utf-8-sig", errors="replace", newline="\n")
+    return path.open(encoding="utf-8-sig", errors="surrogateescape", newline="\n")
 
 
 def opened_log_file(path: Path) -> TextIO:
@@ -46,3 +47,16 @@ def log_lines(handle: TextIO, path: Path) -> Iterator[str]:
         if not line:
             return
         yield line
+
+
+def not_utf8(line: str) -> DecodeError | None:
+    """``invalid_utf8`` when ``line`` (read by ``open_log_file``) held bytes that are no UTF-8, as the
+    daemon's decoder says of such a record; None for a line of valid UTF-8."""
+    if line.isascii():
+        return None
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        offset = len(line[: exc.start].encode("utf-8", "surrogateescape"))
+        return DecodeError("invalid_utf8", f"line is not UTF-8 at byte offset {offset}")
+    return None

@@ -23,6 +23,7 @@ from logwarden.events.json_events import (
     trained_json_fields,
 )
 from logwarden.events.line_tally import LineTally
+from logwarden.events.log_files import not_utf8
 from logwarden.events.masking import Masker
 from logwarden.events.sequences import keys_a_sequence_cannot_name
 from logwarden.events.templates import TemplateMatcher
@@ -186,8 +187,10 @@ def group_log_lines(
                 summary.blank_lines += 1
                 continue
             summary.lines += 1
-            entity = entity_of(line)
-            refusal = None if entity is None else entity_refusal(entity, "entity regex")
+            refusal = not_utf8(line)
+            entity = None if refusal is not None else entity_of(line)
+            if entity is not None:
+                refusal = entity_refusal(entity, "entity regex")
             if refusal is not None:  # the daemon's dead letter: no session holds this line
                 summary.count_invalid(line_number, refusal)
                 continue

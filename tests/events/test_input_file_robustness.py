@@ -20,11 +20,12 @@ from logwarden.errors import InputFormatError
 from logwarden.events.csv_input import read_csv_rows
 from logwarden.events.json_events import JsonEventReader, JsonFields, read_json_lines
 from logwarden.events.line_tally import LineTally
-from logwarden.events.log_files import open_log_file
+from logwarden.events.log_files import not_utf8, open_log_file
 from logwarden.events.raw import RawLineParser, parser_settings
 from logwarden.events.sequences import LabelledSession, read_labelled_csv, read_sequences
 from logwarden.events.vocabulary import Vocabulary
 from logwarden.model.contract import FIRST_EVENT_ID
+from logwarden.train.mining import mine_log_lines
 
 SEED = 20_251_206
 FILES = 300
@@ -306,8 +307,8 @@ def test_read_json_lines_huge_event_key_builds_a_vocabulary(tmp_path: Path) -> N
 # -- raw log files ------------------------------------------------------------------------------
 
 
-def test_raw_log_file_of_any_bytes_reads_every_line_with_bad_bytes_replaced(tmp_path: Path) -> None:
-    """Raw logs are split at '\\n' only and undecodable bytes become U+FFFD, as log_files documents."""
+def test_raw_log_file_of_any_bytes_reads_every_line_with_bad_bytes_escaped(tmp_path: Path) -> None:
+    """Raw logs are split at '\\n' only and undecodable bytes are kept escaped, as log_files documents."""
     rng = random.Random(SEED)
     path = tmp_path / "app.log"
     parser = RawLineParser(
@@ -321,16 +322,31 @@ def test_raw_log_file_of_any_bytes_reads_every_line_with_bad_bytes_replaced(tmp_
         expected = _split_at_newlines(data.removeprefix(b"\xef\xbb\xbf"))
         assert len(lines) == len(expected), data
         for line, raw in zip(lines, expected, strict=True):
-            assert line == raw.decode("utf-8", "replace"), raw
+            assert line == raw.decode("utf-8", "surrogateescape"), raw
+            assert (not_utf8(line) is None) == _is_utf8(raw), raw
             parser.parse_one(line)
 
 
-def test_raw_log_file_invalid_utf8_kept_as_replacement_character(tmp_path: Path) -> None:
-    """A line with invalid UTF-8 is still a line (its entity found) rather than an error stopping training."""
+def test_raw_log_file_invalid_utf8_is_an_invalid_line_as_in_the_daemon(tmp_path: Path) -> None:
+    """A line with invalid UTF-8 is counted invalid (the daemon dead-letters such a record), not trained
+    on with U+FFFD in it, and training goes on with the other lines."""
     path = tmp_path / "app.log"
-    path.write_bytes(TERMINATING.encode().replace(b"for", b"f\xffr") + b"\n\xed\xa0\x80\n")
-    parser = RawLineParser(parser_settings(r"blk_-?\d+"), [])
+    path.write_bytes(
+        TERMINATING.encode().replace(b"for", b"f\xffr") + b"\n\xed\xa0\x80\n" + TERMINATING.encode() + b"\n"
+    )
     with open_log_file(path) as handle:
-        parsed = [parser.parse_one(line) for line in handle]
-    assert [line.entity for line in parsed] == ["blk_3886", None]
-    assert "f\ufffdr" in parsed[0].content
+        lines = handle.readlines()
+    problems = [not_utf8(line) for line in lines]
+    assert [p.reason if p else None for p in problems] == ["invalid_utf8", "invalid_utf8", None]
+    assert problems[0] is not None and "byte offset" in str(problems[0])
+    mined = mine_log_lines(lines, parser_settings(r"blk_-?\d+"))
+    assert (mined.lines_total, mined.invalid_lines, mined.invalid_reasons) == (3, 2, {"invalid_utf8": 2})
+    assert sum(len(s) for s in mined.sessions.values()) == 1
+
+
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True

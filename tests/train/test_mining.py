@@ -288,3 +288,14 @@ def test_mine_a_lower_similarity_merges_short_messages_differing_in_one_word() -
     settings = parser_settings(r"job_\d+")
     assert mine_log_lines(lines, settings).templates == ["<*> delete cache", "<*> delete spool"]
     assert mine_log_lines(lines, settings, sim_th=0.3).templates == ["<*> delete <*>"]
+
+
+def test_lines_the_header_regex_misses_are_counted() -> None:
+    """A header format the regex does not know is mined whole, timestamp and all: the count says so,
+    so training can warn that tomorrow's lines would fit no template."""
+    lines = [
+        "[2015-12-10 06:55:46] LabSZ sshd[24200]: Invalid user webmaster from 173.234.31.186\n",
+        "Dec 10 06:55:46 LabSZ sshd[24200]: Invalid user test from 173.234.31.186\n",
+    ]
+    mined = mine_log_lines(lines, parser_settings(r"sshd\[(\d+)\]"))
+    assert (mined.lines_total, mined.lines_without_header) == (2, 1)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import structlog
 
 from logwarden.errors import ModelLoadError, TrainingError
 from logwarden.events.raw import parser_settings
@@ -331,3 +332,26 @@ def test_training_file_is_hashed_in_chunks_and_a_pipe_is_named_without_a_digest(
     described = _describe_file(pipe)
     assert described["data_file"] == "pipe" and "data_sha256" not in described
     assert "not a regular file" in described["data_sha256_missing"]
+
+
+def test_pipeline_raw_logs_in_a_header_format_the_regex_misses_warns(
+    small_options: TrainingOptions, tmp_path: Path
+) -> None:
+    """Lines mined whole keep their timestamps in their templates, so the next day's lines fit none:
+    training says so, and a header the regex knows makes no warning."""
+    messages = ["Accepted password for root", "session opened for user root", "session closed"]
+    bracketed = [
+        f"[2015-12-10 06:55:{n % 60:02d}] LabSZ sshd[{24_000 + n}]: {message}\n"
+        for n in range(40)
+        for message in messages
+    ]
+    with structlog.testing.capture_logs() as logs:
+        train_on_logs(bracketed, parser_settings(r"sshd\[(\d+)\]"), small_options, tmp_path / "bracketed")
+    warned = [log for log in logs if log["event"] == "header_regex_unmatched"]
+    assert len(warned) == 1 and warned[0]["lines_without_header"] == warned[0]["lines"] == len(bracketed)
+    syslog = [
+        line.replace("[2015-12-10 06:55:", "Dec 10 06:55:").replace("] LabSZ", " LabSZ") for line in bracketed
+    ]
+    with structlog.testing.capture_logs() as logs:
+        train_on_logs(syslog, parser_settings(r"sshd\[(\d+)\]"), small_options, tmp_path / "syslog")
+    assert not [log for log in logs if log["event"] == "header_regex_unmatched"]
