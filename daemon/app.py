@@ -38,7 +38,7 @@ from logwarden.daemon.state.store import StoreHeader
 from logwarden.daemon.state.table import EntityStateTable
 from logwarden.daemon.systemd import SystemdNotifier
 from logwarden.daemon.training_input import training_input_differences
-from logwarden.errors import ConfigError, DeliveryError
+from logwarden.errors import ConfigError, DeliveryError, StateStoreError
 from logwarden.logs import configure_logging, forward_library_logs
 from logwarden.model.bundle import load_bundle
 from logwarden.model.contract import ModelMetadata
@@ -192,7 +192,12 @@ def build_service(config: DaemonConfig) -> DaemonService:
         )
     )
     rows, stored_offsets = store.load()
-    table.load_rows(rows)
+    try:
+        table.load_rows(rows)
+    except StateStoreError as exc:
+        if str(store.path) in str(exc):
+            raise
+        raise StateStoreError(f"{store.path}: {exc}") from exc
     log.info("kafka_connecting", bootstrap_servers=list(config.kafka.bootstrap_servers))
     consumer = build_consumer(
         config.kafka.bootstrap_servers, config.kafka.group_id, config.kafka.consumer_options()
@@ -261,9 +266,13 @@ def run_daemon(config_path: Path, *, check_only: bool = False) -> int:
         OnnxStepModel.load(bundle, intra_op_threads=config.processing.onnx_threads)
         MessageDecoder.build(config.input, bundle.metadata)
         check_model_table_fits(config.state.max_entities, bundle.metadata)
+        configured = config.model.threshold
         report = {
             "config": config.as_loggable(),
             "model": bundle.metadata.model_version,
+            "metadata_sha256": bundle.metadata.metadata_sha256,
+            # The alert threshold in force: model.threshold, or the model's calibrated one.
+            "threshold": bundle.metadata.threshold if configured is None else configured,
             "count_gate_threshold": _count_gate_threshold(bundle.metadata, config),
             **bundle.metadata.describe_rules(),
             "software": software_versions(),

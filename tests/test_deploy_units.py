@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from logwarden.cli import EXIT_CONFIG, EXIT_MODEL, EXIT_STATE
+from logwarden.cli import EXIT_CONFIG, EXIT_MODEL, EXIT_STATE, EXIT_USAGE
 from logwarden.daemon.config import ShutdownConfig
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
@@ -57,9 +57,11 @@ def test_unit_passes_systemd_verification_without_a_warning(unit: str, tmp_path:
 
 @pytest.mark.parametrize("unit", sorted(UNITS))
 def test_unit_stops_restarting_on_exactly_the_exit_codes_a_restart_cannot_fix(unit: str) -> None:
-    """Invalid config, unloadable model and unusable state stop the unit; anything else is restarted."""
+    """A usage error, invalid config, unloadable model and unusable state stop the unit; anything else is
+    restarted."""
     settings = service_settings(unit)
     assert {int(code) for code in settings["RestartPreventExitStatus"].split()} == {
+        EXIT_USAGE,
         EXIT_CONFIG,
         EXIT_MODEL,
         EXIT_STATE,

@@ -434,8 +434,10 @@ class EntityStateTable:
             new_entities = [e for e in dict.fromkeys(entities) if e not in self._slot_of]
             if len(new_entities) > self._free_count:
                 raise StateStoreError(
-                    f"saved state holds more entities than the state capacity {self.capacity}; "
-                    "raise the capacity or delete the state directory to start empty"
+                    f"saved state holds more entities than state.max_entities ({self.capacity:,}, the "
+                    "state capacity) allows; set state.max_entities back to at least the number the state "
+                    "was saved with and lower it once fewer sessions are open, or move the state directory "
+                    "aside to start empty"
                 )
             self._claim(new_entities, self._pop_free(len(new_entities)))
             slots = np.array([self._slot_of[e] for e in entities], np.int64)

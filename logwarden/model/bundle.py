@@ -74,7 +74,14 @@ def load_bundle(directory: str | Path) -> ModelBundle:
     except (TypeError, ValueError, OverflowError) as exc:
         raise ModelLoadError(f"{metadata_path}: invalid value: {exc}") from exc
     recorded = raw.get(METADATA_DIGEST_KEY)
-    # Models exported before the digest existed carry none; they load as before.
+    # Models exported before the digest existed (format version 1) carry none; they load as before.
+    # Every later format was only ever written with one, so a file without it was edited by hand.
+    if recorded is None and metadata.format_version >= 2:
+        raise ModelLoadError(
+            f"{metadata_path}: no {METADATA_DIGEST_KEY}, which every model of format_version 2 or later "
+            "is exported with; the file was edited after export. Export or train the model again (to "
+            "change the alert threshold, set model.threshold in the daemon's config or pass --threshold)"
+        )
     if recorded is not None and recorded != metadata_digest(raw):
         raise ModelLoadError(
             f"{metadata_path}: content does not match its {METADATA_DIGEST_KEY} "

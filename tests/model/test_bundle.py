@@ -40,15 +40,15 @@ def test_load_bundle_model_json_edited_after_export_raises_naming_the_digest(mod
         load_bundle(model_dir)
 
 
-def test_load_bundle_model_json_without_digest_loads_as_before(
-    model_dir: Path, exported_model: tuple[Path, ModelMetadata]
-) -> None:
-    """Models exported before the digest existed carry none and still load."""
+def test_load_bundle_current_model_json_without_digest_raises(model_dir: Path) -> None:
+    """Only format 1 predates the digest: a later model.json without one was edited by hand."""
     path = model_dir / METADATA_FILE
     raw = json.loads(path.read_text(encoding="utf-8"))
     del raw[METADATA_DIGEST_KEY]
+    raw["threshold"] = 50.0
     path.write_text(json.dumps(raw), encoding="utf-8")
-    assert load_bundle(model_dir).metadata == exported_model[1]
+    with pytest.raises(ModelLoadError, match=r"model\.json: no metadata_sha256"):
+        load_bundle(model_dir)
 
 
 def test_load_bundle_valid_directory_returns_metadata_and_graph(
@@ -111,6 +111,16 @@ def test_load_bundle_reads_format_version_1_models_without_a_count_gate(model_di
     """A model exported before the count gate (format version 1) still loads, with no gate."""
     _edit_metadata(model_dir, format_version=1, count_gate=None)
     assert load_bundle(model_dir).metadata.count_gate is None
+
+
+def test_load_bundle_format_version_1_model_json_without_digest_loads_as_before(model_dir: Path) -> None:
+    """Models exported before the digest existed (format version 1) carry none and still load."""
+    path = model_dir / METADATA_FILE
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    raw.update(format_version=1, count_gate=None)
+    del raw[METADATA_DIGEST_KEY]
+    path.write_text(json.dumps(raw), encoding="utf-8")
+    assert load_bundle(model_dir).metadata.format_version == 1
 
 
 def test_load_bundle_refuses_a_damaged_count_gate_naming_the_key(model_dir: Path) -> None:

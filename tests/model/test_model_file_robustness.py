@@ -275,7 +275,6 @@ _EMBEDDING_IS_INTERNAL = (
     "onnxruntime cannot read it without the onnx package (a training-only dependency) and no score "
     "depends on it"
 )
-_OLD_EXPORT = "models exported before metadata_sha256 existed carry none and load as before"
 _TRAINING_IS_A_RECORD = "training is a free-form record of the run; models from sequence files record {}"
 _NO_GATE = (
     "a model whose training declined the count gate, or of format version 1, has none: sessions are "
@@ -307,8 +306,6 @@ ACCEPTED_TOP_LEVEL: dict[tuple[str, str], Accepted] = {
     ("cooccurrence_rule", "null"): Accepted(_NO_PAIRS, _replaced(cooccurrence_rule=None)),
     ("length_rule", DELETED): Accepted(_NO_LENGTH, _replaced(length_rule=None)),
     ("length_rule", "null"): Accepted(_NO_LENGTH, _replaced(length_rule=None)),
-    ("metadata_sha256", DELETED): Accepted(_OLD_EXPORT),
-    ("metadata_sha256", "null"): Accepted(_OLD_EXPORT + "; null is read as absent"),
     ("training", DELETED): Accepted(_TRAINING_IS_A_RECORD, _replaced(training={})),
     ("training", "empty_object"): Accepted(_TRAINING_IS_A_RECORD, _replaced(training={})),
     ("threshold", "minus_one"): Accepted(_THRESHOLD_IS_POLICY, _replaced(threshold=-1.0)),

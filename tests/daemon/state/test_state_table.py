@@ -366,12 +366,12 @@ def test_state_table_load_rows_restores_state_as_clean() -> None:
 
 
 def test_state_table_load_rows_beyond_capacity_raises() -> None:
-    """Restoring more entities than the capacity is a StateStoreError naming the capacity."""
+    """More saved entities than the capacity is a StateStoreError naming state.max_entities and its value."""
     source = make_table(capacity=3)
     slots = source.slots_for(["a", "b", "c"], now=1.0, partitions=0)
     source.write(slots, *states(3, 1.0), now=1.0)
     rows = EntityRows.concat(list(source.take_changes().upserts.chunks(3)), L, H)
-    with pytest.raises(StateStoreError, match="capacity 2"):
+    with pytest.raises(StateStoreError, match=r"state\.max_entities \(2, "):
         make_table(capacity=2).load_rows([rows])
 
 
