@@ -33,9 +33,9 @@ from logwarden.daemon.policy import AlertPolicy
 from logwarden.daemon.processor import BatchProcessor
 from logwarden.daemon.service import DaemonService, LoopSettings
 from logwarden.daemon.state.memory_budget import check_model_table_fits
-from logwarden.daemon.state.sqlite_store import SqliteStateStore
+from logwarden.daemon.state.sqlite_store import SavedState, SqliteStateStore, inspect_saved_state
 from logwarden.daemon.state.store import StoreHeader
-from logwarden.daemon.state.table import EntityStateTable
+from logwarden.daemon.state.table import EntityStateTable, more_saved_than_capacity
 from logwarden.daemon.systemd import SystemdNotifier
 from logwarden.daemon.training_input import training_input_differences
 from logwarden.errors import ConfigError, DeliveryError, StateStoreError
@@ -184,13 +184,7 @@ def build_service(config: DaemonConfig) -> DaemonService:
             f"({exc or 'out of memory'}); lower it"
         ) from exc
     store = SqliteStateStore(config.state.dir)
-    store.open(
-        StoreHeader(
-            model_sha256=metadata.onnx_sha256,
-            num_layers=metadata.num_layers,
-            hidden_size=metadata.state_size,
-        )
-    )
+    store.open(store_header(metadata))
     rows, stored_offsets = store.load()
     try:
         table.load_rows(rows)
@@ -256,6 +250,25 @@ def _count_gate_threshold(metadata: ModelMetadata, config: DaemonConfig) -> floa
     return None if policy.count_gate is None else policy.count_gate.threshold
 
 
+def store_header(metadata: ModelMetadata) -> StoreHeader:
+    """What the state store must have been written for: this model's graph and state shape."""
+    return StoreHeader(
+        model_sha256=metadata.onnx_sha256, num_layers=metadata.num_layers, hidden_size=metadata.state_size
+    )
+
+
+def check_saved_state(config: DaemonConfig, metadata: ModelMetadata) -> SavedState:
+    """What ``run --check`` can say of the saved state before a start: refused (exit 6) where the start
+    would refuse it (another model, damage, more entities than ``state.max_entities``), the most common
+    mistake of a model upgrade.  Read only, so it may run beside the daemon."""
+    saved = inspect_saved_state(config.state.dir, store_header(metadata))
+    if saved.entities is not None and saved.entities > config.state.max_entities:
+        raise StateStoreError(
+            f"{saved.path}: {more_saved_than_capacity(config.state.max_entities, saved.entities)}"
+        )
+    return saved
+
+
 def run_daemon(config_path: Path, *, check_only: bool = False) -> int:
     """``logwarden run``: validate, log the effective config once (secrets masked), serve until stopped."""
     config = load_config(config_path)
@@ -266,6 +279,7 @@ def run_daemon(config_path: Path, *, check_only: bool = False) -> int:
         OnnxStepModel.load(bundle, intra_op_threads=config.processing.onnx_threads)
         MessageDecoder.build(config.input, bundle.metadata)
         check_model_table_fits(config.state.max_entities, bundle.metadata)
+        saved = check_saved_state(config, bundle.metadata)
         configured = config.model.threshold
         report = {
             "config": config.as_loggable(),
@@ -275,6 +289,7 @@ def run_daemon(config_path: Path, *, check_only: bool = False) -> int:
             "threshold": bundle.metadata.threshold if configured is None else configured,
             "count_gate_threshold": _count_gate_threshold(bundle.metadata, config),
             **bundle.metadata.describe_rules(),
+            "state": {"path": str(saved.path), "entities_saved": saved.entities or 0},
             "software": software_versions(),
         }
         differences = training_input_differences(config.input, bundle.metadata)

@@ -17,7 +17,7 @@ import math
 import os
 import sqlite3
 from collections.abc import Callable, Collection, Iterator, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -175,13 +175,10 @@ class SqliteStateStore:
             # The write lock is taken at once, so a program holding the file is found at start.
             conn.execute("BEGIN IMMEDIATE")
             stored = read_header(conn, self.path)
-            migrated = stored.format_version in MIGRATIONS and header.format_version == STORE_FORMAT_VERSION
+            # The same model and shape first: a file that is refused must be left as it was.
+            migrated = check_stored_header(stored, header, self.path)
             if migrated:
-                # The same model and shape first: a file that is refused must be left as it was.
-                check_header(replace(stored, format_version=header.format_version), header, str(self.path))
                 migrate(conn, self.path, stored.format_version)
-            else:
-                check_header(stored, header, str(self.path))
             check_schema(conn, self.path)
             conn.execute("COMMIT")
             if migrated:
@@ -357,6 +354,50 @@ def _entity_params(
 
 _LOCKED_ERRORS = ("SQLITE_BUSY", "SQLITE_LOCKED")
 _CANNOT_WRITE_ERRORS = ("SQLITE_FULL", "SQLITE_IOERR", "SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM")
+
+
+def check_stored_header(stored: StoreHeader, header: StoreHeader, path: Path) -> bool:
+    """Refuse a store written for another model or shape; True when its format is one to migrate."""
+    migrated = stored.format_version in MIGRATIONS and header.format_version == STORE_FORMAT_VERSION
+    check_header(
+        replace(stored, format_version=header.format_version) if migrated else stored, header, str(path)
+    )
+    return migrated
+
+
+@dataclass(frozen=True)
+class SavedState:
+    """What a start would restore from a state directory (``inspect_saved_state``)."""
+
+    path: Path
+    entities: int | None
+    """Entities saved, or None when there is no store yet (the first start creates it)."""
+
+
+def inspect_saved_state(directory: str | Path, header: StoreHeader) -> SavedState:
+    """The store in ``directory`` as a start would find it, read only: never created, written or locked,
+    so ``run --check`` may read it while the daemon runs.  StateStoreError where a start would refuse
+    it: written for another model or shape, or damaged."""
+    path = Path(directory) / DB_FILE
+    if not os.path.lexists(path):
+        return SavedState(path, None)
+    check_file(path)
+    # A read-only open of a closed store (no -wal) would create its -wal and -shm files, owned by
+    # whoever runs the check: a daemon running as another user could then not open it.  Closed, the
+    # whole state is in the file, which "immutable" reads creating nothing; open, its files exist.
+    in_use = os.path.lexists(wal_of(path)) and os.path.lexists(path.with_name(path.name + "-shm"))
+    conn = None
+    try:
+        mode = "mode=ro" if in_use else "immutable=1"
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?{mode}", uri=True, timeout=5.0)
+        check_stored_header(read_header(conn, path), header, path)
+        entities = int(conn.execute("SELECT count(*) FROM entities").fetchone()[0])
+    except sqlite3.Error as exc:
+        raise StateStoreError(describe_open_error(path, exc)) from exc
+    finally:
+        if conn is not None:
+            conn.close()
+    return SavedState(path, entities)
 
 
 def describe_open_error(path: Path, exc: sqlite3.Error) -> str:

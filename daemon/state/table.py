@@ -54,6 +54,16 @@ class EntitySnapshot:
     unknown_events: int
 
 
+def more_saved_than_capacity(capacity: int, saved: int | None = None) -> str:
+    """Why a saved state cannot be restored into a table of ``capacity`` entities, and what to do."""
+    count = "more entities" if saved is None else f"{saved:,} entities, more"
+    return (
+        f"saved state holds {count} than state.max_entities ({capacity:,}, the state capacity) allows; "
+        "set state.max_entities back to at least the number the state was saved with and lower it once "
+        "fewer sessions are open, or move the state directory aside to start empty"
+    )
+
+
 class EntityStateTable:
     """Fixed-capacity table of (h, c) per entity, with each open session's count profile and largest surprise.
 
@@ -433,12 +443,7 @@ class EntityStateTable:
             entities = list(chunk.entities)
             new_entities = [e for e in dict.fromkeys(entities) if e not in self._slot_of]
             if len(new_entities) > self._free_count:
-                raise StateStoreError(
-                    f"saved state holds more entities than state.max_entities ({self.capacity:,}, the "
-                    "state capacity) allows; set state.max_entities back to at least the number the state "
-                    "was saved with and lower it once fewer sessions are open, or move the state directory "
-                    "aside to start empty"
-                )
+                raise StateStoreError(more_saved_than_capacity(self.capacity))
             self._claim(new_entities, self._pop_free(len(new_entities)))
             slots = np.array([self._slot_of[e] for e in entities], np.int64)
             self.h[:, slots, :] = chunk.h.transpose(1, 0, 2)

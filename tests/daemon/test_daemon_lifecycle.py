@@ -30,11 +30,14 @@ from daemon_harness import (
 from kafka_broker import read_all
 
 from logwarden import __version__
+from logwarden.daemon.state.sqlite_store import SqliteStateStore
+from logwarden.daemon.state.store import StoreHeader
 from logwarden.model.bundle import load_bundle
 from logwarden.synthetic import generate_logs
 
 EXIT_CONFIG = 3
 EXIT_MODEL = 4
+EXIT_STATE = 6
 EXIT_BROKER = 8
 EXIT_DELIVERY = 1
 MISSING_TOPIC_DEADLINE_S = 30.0  # kafka-python's producer waits max_block_ms, 60 s, for a missing topic
@@ -347,7 +350,25 @@ def test_daemon_run_check_prints_config_with_secrets_masked(synthetic_model: Pat
     assert printed["length_rule"] is None
     assert printed["software"]["logwarden"] == __version__
     assert printed["software"]["onnxruntime"] == onnxruntime.__version__
+    assert printed["state"] == {"path": str(tmp_path / "state" / "state.sqlite3"), "entities_saved": 0}
     assert not (tmp_path / "state").exists(), "a check touches no state"
+
+
+def test_daemon_run_check_refuses_the_state_of_another_model_as_the_start_would(
+    synthetic_model: Path, tmp_path: Path
+) -> None:
+    """A new model deployed onto the old model's state: the start exits 6, and ``--check`` says so first."""
+    metadata = load_bundle(synthetic_model).metadata
+    old_model = StoreHeader(
+        model_sha256="cd" * 32, num_layers=metadata.num_layers, hidden_size=metadata.state_size
+    )
+    store = SqliteStateStore(tmp_path / "state")
+    store.open(old_model)
+    store.close()
+    config = write_config(tmp_path / "daemon.yaml", offline_config(synthetic_model, tmp_path / "state"))
+    result = run_cli("run", "--config", str(config), "--check")
+    assert result.returncode == EXIT_STATE, result.stderr
+    assert "state.sqlite3: saved state has model_sha256='cdcd" in result.stderr
 
 
 def test_daemon_tells_systemd_ready_then_pings_the_watchdog_then_stopping(

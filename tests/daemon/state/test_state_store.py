@@ -18,7 +18,12 @@ from snapshots import assert_same_entity
 from structlog.testing import capture_logs
 
 from logwarden.daemon.state.memory_store import MemoryStateStore
-from logwarden.daemon.state.sqlite_store import DB_FILE, SqliteStateStore, describe_open_error
+from logwarden.daemon.state.sqlite_store import (
+    DB_FILE,
+    SqliteStateStore,
+    describe_open_error,
+    inspect_saved_state,
+)
 from logwarden.daemon.state.store import (
     EntityRows,
     StateChanges,
@@ -737,3 +742,46 @@ def test_sqlite_store_version_2_rows_get_their_topic_once_from_the_saved_offsets
     rows, _ = load_all(again)
     again.close()
     assert {e: t for e, t in zip(rows.entities, rows.topic, strict=True) if e != "other"} == expected
+
+
+def _files_of(directory: Path, *, shm: bool = True) -> dict[str, bytes]:
+    """The bytes of the store's files; without ``shm`` its -shm, the index SQLite's readers update."""
+    return {
+        path.name: path.read_bytes()
+        for path in sorted(directory.iterdir())
+        if shm or not path.name.endswith("-shm")
+    }
+
+
+def test_inspect_saved_state_without_a_store_finds_none_and_creates_nothing(tmp_path: Path) -> None:
+    """``run --check`` before the first start: no store yet, and the check makes none."""
+    saved = inspect_saved_state(tmp_path / "state", HEADER)
+    assert saved.entities is None and saved.path == tmp_path / "state" / DB_FILE
+    assert not (tmp_path / "state").exists()
+
+
+def test_inspect_saved_state_counts_entities_while_the_daemon_holds_the_store(tmp_path: Path) -> None:
+    """Read only and without the lock, so it answers beside a running daemon and changes no byte."""
+    store = SqliteStateStore(tmp_path)
+    store.open(HEADER)
+    try:
+        store.save_checkpoint(changes_of(make_rows(["a", "b", "c"])), {("events", 0): 3})
+        before = _files_of(tmp_path, shm=False)
+        assert inspect_saved_state(tmp_path, HEADER).entities == 3
+        assert _files_of(tmp_path, shm=False) == before
+    finally:
+        store.close()
+
+
+def test_inspect_saved_state_of_another_model_refuses_as_a_start_would(tmp_path: Path) -> None:
+    """The most common upgrade mistake, a new model on the old state, found before the restart."""
+    store = SqliteStateStore(tmp_path)
+    store.open(HEADER)
+    store.close()
+    before = _files_of(tmp_path)
+    assert set(before) == {DB_FILE, "lock"}, "a closed store is one file (and the lock)"
+    other_model = replace(HEADER, model_sha256="cd" * 32)
+    with pytest.raises(StateStoreError, match=r"state\.sqlite3: saved state has model_sha256="):
+        inspect_saved_state(tmp_path, other_model)
+    assert inspect_saved_state(tmp_path, HEADER).entities == 0
+    assert _files_of(tmp_path) == before, "the check created or changed a file (a -wal of root's)"
