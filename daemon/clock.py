@@ -73,14 +73,20 @@ class StreamClock:
         return max(self._times.values(), default=0.0)
 
     def limit(self) -> float:
-        """The latest time a record may claim: ``MAX_AHEAD_OF_WALL_SECONDS`` past the wall clock."""
-        return self._wall_time() + MAX_AHEAD_OF_WALL_SECONDS
+        """The latest time a record may claim: ``MAX_AHEAD_OF_WALL_SECONDS`` past the wall clock.
+
+        Past the stream time, if that is later: only after this host's clock was stepped back (stream
+        time never goes back).  Cut to the stepped-back clock instead, the records of every entity
+        would be stamped more than the TTL before their own partition's time, and the next sweep
+        would end each of their sessions.
+        """
+        return max(self._wall_time(), self.now) + MAX_AHEAD_OF_WALL_SECONDS
 
     def observe(self, partition: TopicPartitionKey, record_time: float) -> None:
         """Move ``partition`` forward to a record's timestamp (seconds); never back, never past the wall."""
         self._advanced_at[partition] = self._monotonic()
         wall = self._wall_time()
-        if record_time > wall + MAX_AHEAD_OF_WALL_SECONDS:
+        if record_time > self.limit():
             self.clamped += 1
         moment = min(record_time, wall)
         if moment > self._times.get(partition, float("-inf")):

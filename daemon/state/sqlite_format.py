@@ -184,6 +184,15 @@ def check_file(path: Path) -> None:
         raise StateStoreError(
             f"{path}: not a readable logwarden state store (no SQLite header); {START_EMPTY}"
         )
+    journal = path.with_name(f"{path.name}-journal")
+    if head[18:20] == b"\x02\x02" and journal.is_file() and journal.stat().st_size > 0:
+        # SQLite checks for a hot journal before it looks at the WAL and plays it back into the
+        # file whichever database it came from, then deletes it: the state would be overwritten.
+        raise StateStoreError(
+            f"{journal}: a rollback journal beside a database in WAL mode, which never writes one (copied "
+            f"from another database?); opening the store would play it back into {path.name}. Move "
+            f"{journal.name} out of the directory, and start again; the state itself is untouched"
+        )
     page_size = int.from_bytes(head[16:18], "big")
     page_size = 65536 if page_size == 1 else page_size
     pages = int.from_bytes(head[28:32], "big") if head[24:28] == head[92:96] else 0

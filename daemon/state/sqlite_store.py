@@ -91,6 +91,8 @@ class SqliteStateStore:
         self._conn: sqlite3.Connection | None = None
         self._header: StoreHeader | None = None
         self._lock_fd: int | None = None
+        self._directory_fd: int | None = None
+        self._file_id: tuple[int, int] | None = None
 
     def open(self, header: StoreHeader) -> None:
         """Create the directory and a new store if needed, or check an existing one against ``header``."""
@@ -206,6 +208,7 @@ class SqliteStateStore:
                 conn.close()
             raise
         self._conn, self._header = conn, header
+        self._file_id = _file_id(self.path)
 
     def load(self) -> LoadedCheckpoint:
         """Saved offsets now; rows lazily, ``chunk_rows`` at a time, each checked before it is handed out."""
@@ -233,6 +236,7 @@ class SqliteStateStore:
         """Deletes, upserts, ``midway()``, offsets: one ``BEGIN IMMEDIATE … COMMIT``, rolled back on error."""
         conn, header = self._require_open()
         checked_offsets = check_offsets(offsets)
+        self._check_still_in_place()
         try:
             conn.execute("BEGIN IMMEDIATE")
             conn.executemany("DELETE FROM entities WHERE entity = ?", ((e,) for e in changes.deletes))
@@ -253,8 +257,30 @@ class SqliteStateStore:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             if isinstance(exc, sqlite3.Error):
-                raise StateStoreError(f"{self.path}: checkpoint not saved: {exc}") from exc
+                raise StateStoreError(describe_save_error(self.path, exc)) from exc
             raise
+
+    def _check_still_in_place(self) -> None:
+        """Refuse to save into a file that is no longer ``self.path``: deleted, moved aside or replaced.
+
+        SQLite writes on through its open descriptors (in WAL mode it does not notice), so without
+        this every later checkpoint would be reported as saved while the next start finds no state,
+        or another file, at the path.
+        """
+        try:
+            found = _file_id(self.path)
+        except OSError as exc:
+            found, problem = None, f"it is gone ({exc.strerror})"
+        else:
+            problem = "another file is there now"
+        if found != self._file_id:
+            raise StateStoreError(
+                f"{self.path}: the state store was deleted, moved or replaced while the daemon ran "
+                f"({problem}); checkpoints written to the file it had open would never be read again, so "
+                "none is written. The next start begins from what is at that path then (nothing: empty "
+                "state, resumed from the consumer group's offsets); see 'A damaged state store' in "
+                "deploy/README.md"
+            )
 
     def close(self) -> None:
         """Close the connection (SQLite folds the WAL into the main file on last close)."""
@@ -262,10 +288,38 @@ class SqliteStateStore:
             self._conn.close()
         self._conn = None
         self._header = None
+        self._file_id = None
         self._unlock_directory()
 
     def _lock_directory(self) -> None:
+        # The directory itself is locked as well as the lock file: the file is easily taken for a stale
+        # pid file and deleted, after which a second daemon could lock a new one and open the same store.
+        try:
+            directory_fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError as exc:
+            raise StateStoreError(f"{self.directory}: cannot open the state directory: {exc}") from exc
+        try:
+            self._lock_fd = self._lock_file(directory_fd)
+        except BaseException:
+            os.close(directory_fd)
+            raise
+        self._directory_fd = directory_fd
+
+    def _lock_file(self, directory_fd: int) -> int:
         path = self.directory / LOCK_FILE
+        try:
+            fcntl.flock(directory_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                holder = path.read_bytes()[:32].decode("ascii", "replace").strip() or "unknown"
+            except OSError:
+                holder = f"unknown: its lock file {LOCK_FILE} was deleted"
+            raise StateStoreError(
+                f"{self.directory}: in use by another logwarden process (pid {holder}); each instance "
+                "needs its own state.dir"
+            ) from None
+        except OSError:
+            pass  # a file system that cannot lock a directory (NFS emulates flock): the lock file still does
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
@@ -288,12 +342,16 @@ class SqliteStateStore:
         except OSError as exc:
             os.close(fd)  # also releases the lock
             raise StateStoreError(f"{path}: cannot write the lock file: {exc}") from exc
-        self._lock_fd = fd
+        return fd
 
     def _unlock_directory(self) -> None:
+        # Closing a descriptor releases its flock.
         if self._lock_fd is not None:
-            os.close(self._lock_fd)  # closing the descriptor releases the flock
+            os.close(self._lock_fd)
             self._lock_fd = None
+        if self._directory_fd is not None:
+            os.close(self._directory_fd)
+            self._directory_fd = None
 
     def _require_open(self) -> tuple[sqlite3.Connection, StoreHeader]:
         if self._conn is None or self._header is None:
@@ -321,6 +379,12 @@ class SqliteStateStore:
                 f"{self.path}: the entities table holds {read} rows but its index {indexed_rows}; the "
                 f"file is damaged; {START_EMPTY}"
             )
+
+
+def _file_id(path: Path) -> tuple[int, int]:
+    """The device and inode of ``path``: which file it names."""
+    stat = os.stat(path)
+    return stat.st_dev, stat.st_ino
 
 
 def _entity_params(
@@ -398,6 +462,22 @@ def inspect_saved_state(directory: str | Path, header: StoreHeader) -> SavedStat
         if conn is not None:
             conn.close()
     return SavedState(path, entities)
+
+
+def describe_save_error(path: Path, exc: sqlite3.Error) -> str:
+    """Why a checkpoint was not saved; for a write the system refused, that the saved state is intact.
+
+    SQLite reports a write cut by a file size limit (``LimitFSIZE=``, ``ulimit -f``) as a plain
+    "disk I/O error", which reads like a failing disk or damage.
+    """
+    name = getattr(exc, "sqlite_errorname", None) or ""
+    if name.startswith(_CANNOT_WRITE_ERRORS):
+        return (
+            f"{path}: checkpoint not saved: {exc} ({name}): is the disk full, the file system read-only, "
+            "or a file size limit (LimitFSIZE=, ulimit -f) reached? The last saved checkpoint is intact: "
+            "fix that and start again, the daemon replays from it"
+        )
+    return f"{path}: checkpoint not saved: {exc} ({name or type(exc).__name__})"
 
 
 def describe_open_error(path: Path, exc: sqlite3.Error) -> str:

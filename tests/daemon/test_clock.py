@@ -153,3 +153,16 @@ def test_time_after_a_stale_answer_passes_once_a_later_answer_shows_nothing_was_
     ticks.now = 162.5
     clock.advance({A0: 162.0})
     assert clock.by_source == {A0: WALL - 100 + 62}
+
+
+def test_records_after_the_host_clock_is_stepped_back_keep_their_own_time() -> None:
+    """A wall clock stepped back by hours must not cut honest records back to it: their entities would
+    look idle past the TTL against the stream time reached before the step, and every session would end."""
+    wall = ManualClock(WALL)
+    clock = StreamClock(wall_time=wall)
+    clock.observe(A0, WALL - 1)
+    wall.now = WALL - 3 * 3600  # NTP or an operator steps the host clock back three hours
+    assert clock.limit() >= WALL, "a record stamped just after the stream time is no future timestamp"
+    clock.observe(A0, WALL + 5)
+    assert clock.clamped == 0
+    assert clock.now == WALL - 1, "stream time neither goes back nor runs ahead of a record it was shown"

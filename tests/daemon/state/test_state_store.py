@@ -773,6 +773,30 @@ def test_inspect_saved_state_counts_entities_while_the_daemon_holds_the_store(tm
         store.close()
 
 
+@pytest.mark.parametrize("how", ["deleted", "moved_aside", "replaced"])
+def test_sqlite_store_state_dir_gone_while_open_refuses_the_next_checkpoint(tmp_path: Path, how: str) -> None:
+    """SQLite writes on into a file no longer at its path: each checkpoint would be logged as saved
+    while the next start restores nothing.  The save is refused instead, naming the file."""
+    import shutil
+
+    state = tmp_path / "state"
+    store = SqliteStateStore(state)
+    store.open(HEADER)
+    store.save_checkpoint(changes_of(make_rows(["a"])), {("events", 0): 1})
+    if how == "deleted":
+        shutil.rmtree(state)
+    elif how == "moved_aside":
+        state.rename(tmp_path / "state.old")
+    else:
+        (state / DB_FILE).rename(state / "old.sqlite3")
+        (state / DB_FILE).write_bytes(b"")
+    try:
+        with pytest.raises(StateStoreError, match=f"{state / DB_FILE}: the state store was deleted, moved"):
+            store.save_checkpoint(changes_of(make_rows(["b"])), {("events", 0): 2})
+    finally:
+        store.close()
+
+
 def test_inspect_saved_state_of_another_model_refuses_as_a_start_would(tmp_path: Path) -> None:
     """The most common upgrade mistake, a new model on the old state, found before the restart."""
     store = SqliteStateStore(tmp_path)
@@ -785,3 +809,67 @@ def test_inspect_saved_state_of_another_model_refuses_as_a_start_would(tmp_path:
         inspect_saved_state(tmp_path, other_model)
     assert inspect_saved_state(tmp_path, HEADER).entities == 0
     assert _files_of(tmp_path) == before, "the check created or changed a file (a -wal of root's)"
+
+
+def test_sqlite_store_lock_file_deleted_while_open_still_refuses_a_second_store(tmp_path: Path) -> None:
+    """The lock file names a pid and reads like a stale pid file: deleting it must not let a second
+    daemon open the store (it would release the first one's partitions and delete their rows)."""
+    first = SqliteStateStore(tmp_path)
+    first.open(HEADER)
+    try:
+        (tmp_path / "lock").unlink()
+        script = (
+            "import sys\n"
+            "from logwarden.daemon.state.sqlite_store import SqliteStateStore\n"
+            "from logwarden.daemon.state.store import StoreHeader\n"
+            "from logwarden.errors import StateStoreError\n"
+            "try:\n"
+            f"    SqliteStateStore({str(tmp_path)!r}).open(StoreHeader({HEADER.model_sha256!r}, {L}, {H}))\n"
+            "except StateStoreError as exc:\n"
+            "    print(exc); sys.exit(6)\n"
+        )
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 6, done.stdout + done.stderr
+        assert "in use by another logwarden process" in done.stdout
+    finally:
+        first.close()
+
+
+def test_sqlite_store_foreign_rollback_journal_is_refused_leaving_the_state_as_it_was(tmp_path: Path) -> None:
+    """SQLite plays a hot ``-journal`` back into the file before it reads the header, whatever database
+    it came from: a stale one from elsewhere would overwrite the state with that database's pages."""
+    state = tmp_path / "state"
+    store = SqliteStateStore(state)
+    store.open(HEADER)
+    store.save_checkpoint(changes_of(make_rows(["a", "b"])), {("events", 0): 2})
+    store.close()
+    other = tmp_path / "other.db"
+    script = textwrap.dedent(
+        f"""
+        import os, signal, sqlite3
+        conn = sqlite3.connect({str(other)!r}, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=DELETE")
+        conn.execute("PRAGMA cache_size=5")
+        conn.execute("CREATE TABLE t (a)")
+        conn.executemany("INSERT INTO t VALUES (randomblob(3000))", [()] * 200)
+        conn.execute("BEGIN")
+        conn.execute("UPDATE t SET a = randomblob(3000)")
+        os.kill(os.getpid(), signal.SIGKILL)  # leaves other.db-journal hot
+        """
+    )
+    subprocess.run([sys.executable, "-c", script], timeout=60, check=False)
+    journal = Path(f"{other}-journal")
+    assert journal.stat().st_size > 0
+    (state / f"{DB_FILE}-journal").write_bytes(journal.read_bytes())
+    before = (state / DB_FILE).read_bytes()
+    again = SqliteStateStore(state)
+    with pytest.raises(StateStoreError, match=f"{state / DB_FILE}-journal: a rollback journal beside"):
+        again.open(HEADER)
+    assert (state / DB_FILE).read_bytes() == before
+    (state / f"{DB_FILE}-journal").unlink()
+    again.open(HEADER)
+    try:
+        rows, offsets = load_all(again)
+        assert sorted(rows.entities) == ["a", "b"] and offsets == {("events", 0): 2}
+    finally:
+        again.close()
