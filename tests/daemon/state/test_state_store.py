@@ -326,10 +326,9 @@ def test_sqlite_store_non_sqlite_file_raises_naming_path(tmp_path: Path) -> None
         SqliteStateStore(tmp_path).open(HEADER)
 
 
-def test_sqlite_store_second_process_on_the_same_directory_refused_naming_the_first(tmp_path: Path) -> None:
-    """Two daemons on one state.dir would overwrite each other's checkpoints; the second may not open it."""
-    first = SqliteStateStore(tmp_path)
-    first.open(HEADER)
+def _open_in_another_process(directory: Path) -> subprocess.CompletedProcess[str]:
+    """Open the store in ``directory`` from a second process, as a second daemon would: exit 6 and the
+    error on stdout when refused."""
     script = (
         "import sys\n"
         "from logwarden.daemon.state.sqlite_store import SqliteStateStore\n"
@@ -338,9 +337,23 @@ def test_sqlite_store_second_process_on_the_same_directory_refused_naming_the_fi
         "try:\n"
         f"    SqliteStateStore(sys.argv[1]).open(StoreHeader({HEADER.model_sha256!r}, {L}, {H}))\n"
         "except StateStoreError as exc:\n"
-        "    print(exc)\n"
+        "    print(exc); sys.exit(6)\n"
     )
-    refused = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-c", script, str(directory)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_sqlite_store_second_process_on_the_same_directory_refused_naming_the_first(tmp_path: Path) -> None:
+    """Two daemons on one state.dir would overwrite each other's checkpoints; the second may not open it."""
+    first = SqliteStateStore(tmp_path)
+    first.open(HEADER)
+    refused = _open_in_another_process(tmp_path)
+    assert refused.returncode == 6, refused.stdout + refused.stderr
     assert f"in use by another logwarden process (pid {os.getpid()})" in refused.stdout
     first.close()
     again = SqliteStateStore(tmp_path)
@@ -818,17 +831,7 @@ def test_sqlite_store_lock_file_deleted_while_open_still_refuses_a_second_store(
     first.open(HEADER)
     try:
         (tmp_path / "lock").unlink()
-        script = (
-            "import sys\n"
-            "from logwarden.daemon.state.sqlite_store import SqliteStateStore\n"
-            "from logwarden.daemon.state.store import StoreHeader\n"
-            "from logwarden.errors import StateStoreError\n"
-            "try:\n"
-            f"    SqliteStateStore({str(tmp_path)!r}).open(StoreHeader({HEADER.model_sha256!r}, {L}, {H}))\n"
-            "except StateStoreError as exc:\n"
-            "    print(exc); sys.exit(6)\n"
-        )
-        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+        done = _open_in_another_process(tmp_path)
         assert done.returncode == 6, done.stdout + done.stderr
         assert "in use by another logwarden process" in done.stdout
     finally:
