@@ -45,6 +45,7 @@ from logwarden.daemon.config.value_checks import (
     number,
     one_of,
     regex,
+    setting_string,
     topic_list,
     topic_name,
 )
@@ -240,7 +241,7 @@ _CHECKS: dict[type, dict[str, Check | type]] = {
     },
     KafkaConfig: {
         "bootstrap_servers": bootstrap_servers,
-        "group_id": non_empty_string,
+        "group_id": setting_string,
         "input_topics": topic_list,
         "alerts_topic": topic_name,
         "dead_letter_topic": topic_name,

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, Literal
 
+from logwarden.daemon.config.placeholders import placeholder_problem
 from logwarden.errors import did_you_mean, shown
 
 Role = Literal["common", "consumer", "producer"]
@@ -320,6 +321,8 @@ def _value_problem(role: Role, name: str, value: Any) -> str | None:
             return None
         expected = _KIND_RULES[kind][1] if kind is not None else "a value"
         return f"expected {expected}, got null (leave the option out for kafka-python's default)"
+    if isinstance(value, str) and placeholder_problem(value) is not None:
+        return placeholder_problem(value, shown_as=MASK if is_secret(name) else None)
     if kind is None:
         return None
     accepts, expected = _KIND_RULES[kind]

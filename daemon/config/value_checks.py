@@ -20,6 +20,7 @@ from logwarden.daemon.config.kafka_options import (
     is_kafka_int,
     option_problem,
 )
+from logwarden.daemon.config.placeholders import placeholder_problem
 from logwarden.errors import ConfigError, shown
 from logwarden.events.header import CONTENT_GROUP
 
@@ -55,9 +56,18 @@ def non_empty_string(reader: KeyErrors, key: str, value: Any) -> str:
     return value
 
 
+def setting_string(reader: KeyErrors, key: str, value: Any) -> str:
+    """A non-empty string that names something (a group), so no unexpanded ``${VARIABLE}`` in it."""
+    text = non_empty_string(reader, key, value)
+    problem = placeholder_problem(text)
+    if problem is not None:
+        raise reader.error(key, problem)
+    return text
+
+
 def file_path(reader: KeyErrors, key: str, value: Any) -> Path:
     """A file system path; a NUL (YAML ``"\\0"``) would make every file call raise ValueError at start."""
-    text = non_empty_string(reader, key, value)
+    text = setting_string(reader, key, value)
     if "\0" in text:
         raise reader.error(key, f"a path cannot contain a NUL character, got {shown(text)}")
     return Path(text)

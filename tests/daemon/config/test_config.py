@@ -763,3 +763,39 @@ def test_every_bad_option_of_a_kafka_section_gets_its_own_line() -> None:
         "kafka.producer.transactional_id",
         "kafka.producer.linger_ms",
     ]
+
+
+@pytest.mark.parametrize(
+    ("dotted", "value"),
+    [
+        ("kafka.group_id", "${LOGWARDEN_GROUP}"),
+        ("state.dir", "${STATE_DIRECTORY}/state"),
+        ("model.path", "/var/lib/${NAME:-logwarden}/model"),
+        ("kafka.consumer", {"client_id": "${HOSTNAME}"}),
+    ],
+)
+def test_parse_config_environment_variable_placeholder_is_refused_naming_key(dotted: str, value: Any) -> None:
+    """logwarden never expands ``${VARIABLE}``: a group literally named so would reread the whole
+    retention, a state.dir of that name would sit beside the config."""
+    message = error_of(with_value(dotted, value))
+    assert message.startswith(f"config.yaml: {dotted}")
+    assert "looks like an environment variable, which logwarden never expands" in message
+
+
+def test_parse_config_placeholder_in_a_secret_is_refused_without_showing_it() -> None:
+    """The value of a secret option is masked in the refusal too."""
+    sasl = {
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": "PLAIN",
+        "sasl_plain_username": "logwarden",
+        "sasl_plain_password": "${KAFKA_PASSWORD}",
+    }
+    message = error_of(with_value("kafka.common", sasl))
+    assert "kafka.common.sasl_plain_password: *** looks like an environment variable" in message
+    assert "KAFKA_PASSWORD" not in message
+
+
+def test_parse_config_dollar_signs_that_are_no_placeholder_are_kept() -> None:
+    """A password may start with ``$`` and a regex may end with ``$``: only ``${NAME}`` is refused."""
+    config = with_value("kafka.group_id", "$team-logwarden")
+    assert parse_config(config, source="config.yaml").kafka.group_id == "$team-logwarden"
