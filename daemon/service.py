@@ -543,6 +543,16 @@ class DaemonService:
             partitions=[f"{topic}/{partition}" for topic, partition in released],
             entities_dropped=len(entities),
         )
+        unsubscribed = sorted({topic for topic, _ in released} - set(self._settings.topics))
+        if unsubscribed:
+            # The saved state of a topic taken out of kafka.input_topics: no other instance carries
+            # these sessions on, and their ends are never scored.
+            log.warning(
+                "topics_unsubscribed",
+                topics=unsubscribed,
+                note="saved sessions of topics no longer in kafka.input_topics were dropped without "
+                "their ends scored; put a topic back in the list to keep reading it",
+            )
 
     def handle_revoked(self, revoked: Collection[TopicPartition], *, lost: bool = False) -> None:
         """Checkpoint before partitions move, so their next owner starts where we stopped.

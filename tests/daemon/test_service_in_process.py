@@ -92,6 +92,31 @@ def test_service_partition_moved_away_takes_only_its_topics_entities(synthetic_m
     assert saved == {"job_1": "logs", "host_1": "audit"}
 
 
+def test_service_saved_state_of_a_topic_taken_out_of_the_config_is_dropped_with_a_warning(
+    synthetic_model: Path,
+) -> None:
+    """A topic removed from kafka.input_topics: its saved sessions go, and the log says why (a
+    partition moving to another instance looks the same otherwise, but its sessions go on there)."""
+    consumer = AssignedConsumer({TopicPartition("in", 0)})
+    service, table, _ = build_in_process_service(
+        synthetic_model,
+        consumer=consumer,
+        sink=QuietSink(),
+        offsets={("in", 0): 5, ("in", 1): 6, ("old", 0): 7},
+    )
+    old, current = table.topic_id_of("old"), table.topic_id_of("in")
+    table.slots_for(
+        ["job_1", "job_2", "job_3"], 1.0, np.array([0, 1, 0], np.int32), np.array([current, current, old])
+    )
+
+    with capture_logs() as logs:
+        service.handle_assigned([TopicPartition("in", 0)])
+
+    assert "job_1" in table and "job_2" not in table and "job_3" not in table
+    warned = [entry for entry in logs if entry["event"] == "topics_unsubscribed"]
+    assert len(warned) == 1 and warned[0]["topics"] == ["old"] and warned[0]["log_level"] == "warning"
+
+
 def test_service_same_partitions_reassigned_nothing_released(synthetic_model: Path) -> None:
     """A rebalance that hands back the same partitions keeps every entity and seeks to the local offsets."""
     owned = {TopicPartition("in", 0), TopicPartition("in", 1)}
