@@ -38,6 +38,25 @@ class AssignedConsumer:
         self.seeks[partition] = offset
 
 
+def service_with_entities(
+    model: Path,
+    consumer: AssignedConsumer,
+    offsets: dict[tuple[str, int], int],
+    entities: dict[str, tuple[str, int]],
+) -> tuple[Any, Any, Any]:
+    """An in-process service with saved ``offsets`` whose table holds ``entities``, each last seen on
+    the (topic, partition) given."""
+    service, table, store = build_in_process_service(
+        model, consumer=consumer, sink=QuietSink(), offsets=offsets
+    )
+    names = list(entities)
+    partitions = np.array([entities[name][1] for name in names], np.int32)
+    topics = np.array([table.topic_id_of(entities[name][0]) for name in names])
+    slots = table.slots_for(names, 1.0, partitions, topics)
+    table.write(slots, table.h[:, slots, :], table.c[:, slots, :], 1.0)
+    return service, table, store
+
+
 def test_service_partition_moved_away_entities_and_offset_released(synthetic_model: Path) -> None:
     """After a rebalance, entities of a partition now owned elsewhere and its saved offset are forgotten."""
     kept = TopicPartition("in", 0)
@@ -66,18 +85,12 @@ def test_service_partition_moved_away_takes_only_its_topics_entities(synthetic_m
     entities whose last event came from logs/1 go, those of audit/1 stay; partition numbers alone
     would keep both (their sessions then spliced with a gap when logs/1 came back)."""
     owned = {TopicPartition("logs", 0), TopicPartition("audit", 1)}
-    consumer = AssignedConsumer(owned)
-    service, table, store = build_in_process_service(
+    service, table, store = service_with_entities(
         synthetic_model,
-        consumer=consumer,
-        sink=QuietSink(),
+        AssignedConsumer(owned),
         offsets={("logs", 0): 5, ("logs", 1): 7, ("audit", 1): 9},
+        entities={"job_1": ("logs", 0), "job_2": ("logs", 1), "host_1": ("audit", 1)},
     )
-    logs, audit = table.topic_id_of("logs"), table.topic_id_of("audit")
-    slots = table.slots_for(
-        ["job_1", "job_2", "host_1"], 1.0, np.array([0, 1, 1], np.int32), np.array([logs, logs, audit])
-    )
-    table.write(slots, table.h[:, slots, :], table.c[:, slots, :], 1.0)
 
     service.handle_assigned(sorted(owned))
     service.checkpoint("rebalance")
@@ -97,16 +110,11 @@ def test_service_saved_state_of_a_topic_taken_out_of_the_config_is_dropped_with_
 ) -> None:
     """A topic removed from kafka.input_topics: its saved sessions go, and the log says why (a
     partition moving to another instance looks the same otherwise, but its sessions go on there)."""
-    consumer = AssignedConsumer({TopicPartition("in", 0)})
-    service, table, _ = build_in_process_service(
+    service, table, _ = service_with_entities(
         synthetic_model,
-        consumer=consumer,
-        sink=QuietSink(),
+        AssignedConsumer({TopicPartition("in", 0)}),
         offsets={("in", 0): 5, ("in", 1): 6, ("old", 0): 7},
-    )
-    old, current = table.topic_id_of("old"), table.topic_id_of("in")
-    table.slots_for(
-        ["job_1", "job_2", "job_3"], 1.0, np.array([0, 1, 0], np.int32), np.array([current, current, old])
+        entities={"job_1": ("in", 0), "job_2": ("in", 1), "job_3": ("old", 0)},
     )
 
     with capture_logs() as logs:
