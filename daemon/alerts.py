@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -47,6 +48,17 @@ BMP at worst) and the event's 96 KiB, an alert stays under 400 KiB, within Kafka
 TOP_K_MAXIMUM = 20
 """Most expected events an alert lists (``model.top_k``): an analyst reads the first few, and each
 costs up to 12 KiB of the alert."""
+
+MAX_ALERT_RECORD_BYTES = 512 * 1024
+"""More than the largest alert record can take, key included (tests/daemon/test_alerts.py builds the
+worst one: about 330 KiB).  ``kafka.producer.max_request_size`` may not be set below it: kafka-python
+refuses a larger record at ``send``, the daemon stops, and meets the same event after each restart."""
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+"""A UTF-16 surrogate left in a ``str``: JSON input can spell one alone (``"\\ud800"``); a pair
+is decoded to one character, so any left is lone.  ``json.dumps`` writes it as ``\\ud800``, which
+strict parsers refuse (jq 1.6 rejects the whole alert; Python can parse it but not encode it to
+UTF-8 again), so an attacker who controls a message could make its alert unreadable."""
 
 REASON_HEADER = "logwarden.reason"
 DETAIL_HEADER = "logwarden.detail"
@@ -127,7 +139,7 @@ def build_alert(
     event text longer than MAX_ALERT_EVENT_BYTES is cut, and ``event_truncated`` and ``event_bytes``
     (its full size) say so.
     """
-    event, event_bytes = _capped(event_text)
+    event, event_bytes = _capped(_well_formed(event_text))
     alert: dict[str, Any] = {
         "alert_id": alert_id,
         "kind": kind or alert_kind(event_id),
@@ -204,6 +216,13 @@ def _capped(text: str | None) -> tuple[str | None, int | None]:
     while encoded[end] & 0xC0 == 0x80:  # a continuation byte: ``end`` is inside a character
         end -= 1
     return encoded[:end].decode("utf-8", "surrogatepass"), len(encoded)
+
+
+def _well_formed(text: str | None) -> str | None:
+    """``text`` with each lone surrogate replaced by U+FFFD, so the alert is valid Unicode text."""
+    if text is None or text.isascii():
+        return text
+    return _LONE_SURROGATE.sub("\ufffd", text)
 
 
 def capped_template(template: str) -> str:

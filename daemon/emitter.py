@@ -29,6 +29,8 @@ from logwarden.daemon.processor import EndedSessions
 from logwarden.errors import DecodeError
 from logwarden.model.contract import END_ID, ModelMetadata
 
+SOURCE_TIMESTAMP_HEADER = "logwarden.source.timestamp"
+
 
 class Emitter:
     """Alerts, per-event scores and dead letters, written through one ``OutputSink``."""
@@ -132,6 +134,11 @@ class Emitter:
             *forwarded_headers(record.headers),
             *dead_letter_headers(error.reason, error.detail, record.topic, record.partition, record.offset),
         ]
+        timestamp = getattr(record, "timestamp", None)
+        if isinstance(timestamp, int) and timestamp >= 0:
+            # The dead letter is stamped when it is sent; the original time (which the daemon's
+            # stream time and ``event_time`` read) would be lost to a record copied back.
+            headers.append((SOURCE_TIMESTAMP_HEADER, str(timestamp).encode("ascii")))
         self._sink.send_dead_letter(record.key, record.value, headers)
 
     def corrupt_batch(self, corrupt: CorruptBatch, detail: str) -> None:

@@ -377,7 +377,7 @@ INPUT_CASES = [
     (TRAIN_SEQUENCES, "directory", EXIT_INPUT, "cannot read sequences file"),
     (TRAIN_LOGS, "empty", EXIT_TRAINING, "no log lines to train on"),
     (TRAIN_LOGS, "blank", EXIT_TRAINING, "no log lines to train on"),
-    (TRAIN_LOGS, "binary", EXIT_TRAINING, "matched none of the"),
+    (TRAIN_LOGS, "binary", EXIT_TRAINING, "invalid_utf8"),
     (TRAIN_LOGS, "directory", EXIT_INPUT, "cannot read log file"),
     (TRAIN_LOGS, "missing", EXIT_INPUT, "log file not found"),
     (TRAIN_JSON, "empty", EXIT_TRAINING, "no log lines to train on"),

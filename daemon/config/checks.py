@@ -13,7 +13,7 @@ import functools
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from logwarden.daemon.alerts import TOP_K_MAXIMUM
+from logwarden.daemon.alerts import MAX_ALERT_RECORD_BYTES, TOP_K_MAXIMUM
 from logwarden.daemon.config.kafka_options import security_problem
 from logwarden.daemon.config.sections import (
     INPUT_FORMATS,
@@ -173,7 +173,36 @@ def _check_security(reader: _Reader, kafka: KafkaConfig) -> None:
             raise reader.error(*found)
 
 
+DEAD_LETTER_HEADROOM_BYTES = 64 * 1024
+"""Room for a cut dead letter's key and headers above ``kafka.dead_letter_max_bytes`` of value."""
+
+
+def _check_request_size(reader: _Reader, kafka: KafkaConfig) -> None:
+    """A producer that cannot send the largest alert, or a cut dead letter, stops the daemon on it,
+    and again on the same record after every restart: refuse such a ``max_request_size`` here."""
+    size = kafka.producer_options().get("max_request_size")
+    if not isinstance(size, int) or isinstance(size, bool):
+        return  # the default, or a type kafka_options already refused
+    section = "producer" if "max_request_size" in kafka.producer else "common"
+    key = f"kafka.{section}.max_request_size"
+    if size < MAX_ALERT_RECORD_BYTES:
+        raise reader.error(
+            key,
+            f"{size:,} bytes is below {MAX_ALERT_RECORD_BYTES:,}, what the largest alert may need "
+            "(a long line, entity and templates escaped in JSON)",
+        )
+    needed = kafka.dead_letter_max_bytes + DEAD_LETTER_HEADROOM_BYTES
+    if size < needed:
+        raise reader.error(
+            key,
+            f"{size:,} bytes cannot carry a dead letter cut to kafka.dead_letter_max_bytes "
+            f"({kafka.dead_letter_max_bytes:,}) with its key and headers: raise it to {needed:,} or lower "
+            "kafka.dead_letter_max_bytes",
+        )
+
+
 def _check_kafka(reader: _Reader, kafka: KafkaConfig) -> None:
+    _check_request_size(reader, kafka)
     seen: dict[str, str] = {}
     for name, topic in kafka.output_topics().items():
         if topic in kafka.input_topics:

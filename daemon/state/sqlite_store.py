@@ -15,7 +15,9 @@ from __future__ import annotations
 import fcntl
 import math
 import os
+import shutil
 import sqlite3
+import tempfile
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -449,19 +451,33 @@ def inspect_saved_state(directory: str | Path, header: StoreHeader) -> SavedStat
     # A read-only open of a closed store (no -wal) would create its -wal and -shm files, owned by
     # whoever runs the check: a daemon running as another user could then not open it.  Closed, the
     # whole state is in the file, which "immutable" reads creating nothing; open, its files exist.
-    in_use = os.path.lexists(wal_of(path)) and os.path.lexists(path.with_name(path.name + "-shm"))
+    wal = wal_of(path)
+    has_wal = os.path.lexists(wal)
+    in_use = has_wal and os.path.lexists(path.with_name(path.name + "-shm"))
+    if has_wal and not in_use and wal.stat().st_size > 0:
+        # A -wal without its -shm (a copy of the directory that left the index out): "immutable"
+        # would not read the log, which may hold the latest checkpoints a start replays, and "ro"
+        # would create the -shm here.  Read a private copy of the two files instead.
+        with tempfile.TemporaryDirectory(prefix="logwarden-check-") as scratch:
+            copy = Path(scratch) / DB_FILE
+            shutil.copyfile(path, copy)
+            shutil.copyfile(wal, wal_of(copy))
+            return SavedState(path, _count_saved(copy, "mode=ro", header, path))
+    return SavedState(path, _count_saved(path, "mode=ro" if in_use else "immutable=1", header, path))
+
+
+def _count_saved(database: Path, mode: str, header: StoreHeader, path: Path) -> int:
+    """Entities saved in ``database`` (``path`` or a copy of it), opened with ``mode``, its header checked."""
     conn = None
     try:
-        mode = "mode=ro" if in_use else "immutable=1"
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?{mode}", uri=True, timeout=5.0)
+        conn = sqlite3.connect(f"{database.resolve().as_uri()}?{mode}", uri=True, timeout=5.0)
         check_stored_header(read_header(conn, path), header, path)
-        entities = int(conn.execute("SELECT count(*) FROM entities").fetchone()[0])
+        return int(conn.execute("SELECT count(*) FROM entities").fetchone()[0])
     except sqlite3.Error as exc:
         raise StateStoreError(describe_open_error(path, exc)) from exc
     finally:
         if conn is not None:
             conn.close()
-    return SavedState(path, entities)
 
 
 def describe_save_error(path: Path, exc: sqlite3.Error) -> str:

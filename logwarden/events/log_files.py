@@ -34,8 +34,9 @@ def opened_log_file(path: Path) -> TextIO:
 
 
 def log_lines(handle: TextIO, path: Path) -> Iterator[str]:
-    """The lines of an opened log file, one at a time; an error while reading (a failing disk or
-    network file system) is an InputFormatError naming ``path``, as an error opening it is.
+    """The lines of an opened log file, one at a time, each without a leading byte order mark; an error
+    while reading (a failing disk or network file system) is an InputFormatError naming ``path``, as an
+    error opening it is.
 
     Only reading is wrapped, so an error writing the output (a closed pipe) stays what it is.
     """
@@ -46,7 +47,9 @@ def log_lines(handle: TextIO, path: Path) -> Iterator[str]:
             raise InputFormatError(f"{path}: cannot read log file: {exc.strerror or exc}") from exc
         if not line:
             return
-        yield line
+        # The daemon drops a byte order mark at the start of every record; a file has one only at
+        # its start (utf-8-sig drops that one), unless files were joined: drop each line's.
+        yield line[1:] if line.startswith("\ufeff") else line
 
 
 def not_utf8(line: str) -> DecodeError | None:

@@ -13,6 +13,7 @@ from model_metadata import model_metadata
 
 from logwarden.daemon.alerts import (
     MAX_ALERT_EVENT_BYTES,
+    MAX_ALERT_RECORD_BYTES,
     MAX_ALERT_TEMPLATE_CHARS,
     TOP_K_MAXIMUM,
     alert_id,
@@ -214,8 +215,9 @@ def test_build_alert_long_event_cut_on_a_character_boundary(char: str, ascii_pre
     original_bytes = len(text.encode("utf-8", "surrogatepass"))
     built = alert(event_text=text)
     event = built["event"]
-    kept_bytes = len(event.encode("utf-8", "surrogatepass"))
-    assert text.startswith(event) and MAX_ALERT_EVENT_BYTES - 4 < kept_bytes <= MAX_ALERT_EVENT_BYTES
+    kept_bytes = len(event.encode("utf-8"))
+    assert text.replace("\ud800", "\ufffd").startswith(event)
+    assert MAX_ALERT_EVENT_BYTES - 4 < kept_bytes <= MAX_ALERT_EVENT_BYTES
     assert set(built) == ALERT_FIELDS | TRUNCATED_EVENT_FIELDS
     assert (built["event_truncated"], built["event_bytes"]) == (True, original_bytes)
     assert json.loads(encode_alert(built))["event"] == event
@@ -288,3 +290,42 @@ def test_build_alert_event_under_the_limit_in_characters_but_over_it_in_bytes_is
     built = alert(event_text=text)
     assert len(built["event"].encode()) <= MAX_ALERT_EVENT_BYTES
     assert (built["event_truncated"], built["event_bytes"]) == (True, len(text.encode()))
+
+
+def test_build_alert_lone_surrogate_in_event_becomes_replacement_character() -> None:
+    """JSON input can hold a lone surrogate in its message; the alert must stay valid Unicode (jq, UTF-8)."""
+    built = alert(event_text="login failed \ud800 for \udfffroot \U0001f600")
+    assert built["event"] == "login failed \ufffd for \ufffdroot \U0001f600"
+    encoded = encode_alert(built)
+    assert b"\\ud800" not in encoded and b"\\udfff" not in encoded
+    json.loads(encoded)["event"].encode("utf-8")
+
+
+def test_the_largest_alert_record_fits_the_bound_the_config_enforces() -> None:
+    """Every part at its cap, each character escaped at its longest: a 1,024-character entity and
+    templates of characters outside the BMP (12 bytes each in JSON), an event of control characters
+    (6 bytes each), 20 expected events; the record (key and value) stays under MAX_ALERT_RECORD_BYTES."""
+    astral = "\U0001f600"
+    templates = tuple(astral * 5000 + str(i) for i in range(TOP_K_MAXIMUM + 1))
+    vocabulary = tuple(f"T{i}" for i in range(len(templates)))
+    metadata = model_metadata(
+        vocabulary=vocabulary, templates=templates, threshold=4.5, onnx_sha256="ab" * 32
+    )
+    entity = astral * 1024
+    log_probs = np.full(len(vocabulary) + FIRST_EVENT_ID, -3.0, np.float32)
+    built = alert(
+        entity=entity,
+        event_id=FIRST_EVENT_ID,
+        event_text="\x01" * 1_000_000,
+        log_probs=log_probs,
+        top_k=TOP_K_MAXIMUM,
+        metadata=metadata,
+        source=("t" * 249, 2**31 - 1, 2**63 - 1),
+        kind="unseen_counts",
+        session_events=2**63 - 1,
+        score=-1e300,
+        threshold=-1e300,
+    )
+    assert len(built["expected"]) == TOP_K_MAXIMUM
+    record_bytes = len(encode_alert(built)) + len(entity.encode("utf-8"))
+    assert 300 * 1024 < record_bytes < MAX_ALERT_RECORD_BYTES

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+import pytest
 from alert_contract import ALERT_FIELDS, SESSION_END_FIELDS
 from model_metadata import hdfs_metadata
 
@@ -208,3 +209,19 @@ def test_emitter_dead_letter_keeps_the_original_record_and_adds_why() -> None:
     assert headers[:2] == [("trace", b"t1"), ("empty", b"")]
     assert ("logwarden.reason", b"invalid_json") in headers
     assert ("logwarden.source.offset", b"3") in headers
+    assert not [name for name, _ in headers if name == "logwarden.source.timestamp"], "the record has none"
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "header"), [(1_700_000_000_123, b"1700000000123"), (-1, None), (None, None)]
+)
+def test_emitter_dead_letter_carries_the_original_timestamp_when_the_record_had_one(
+    timestamp: int | None, header: bytes | None
+) -> None:
+    """The dead letter is stamped when sent; a record copied back needs its own time for idle time."""
+    sink = RecordingSink()
+    bad = record(3)
+    bad.timestamp = timestamp
+    emitter_for(sink).dead_letter(bad, DecodeError("invalid_json", "line 1"))
+    ((_, _, headers),) = sink.dead_letters
+    assert dict(headers).get("logwarden.source.timestamp") == header

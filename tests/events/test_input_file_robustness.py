@@ -20,7 +20,7 @@ from logwarden.errors import InputFormatError
 from logwarden.events.csv_input import read_csv_rows
 from logwarden.events.json_events import JsonEventReader, JsonFields, read_json_lines
 from logwarden.events.line_tally import LineTally
-from logwarden.events.log_files import not_utf8, open_log_file
+from logwarden.events.log_files import log_lines, not_utf8, open_log_file
 from logwarden.events.raw import RawLineParser, parser_settings
 from logwarden.events.sequences import LabelledSession, read_labelled_csv, read_sequences
 from logwarden.events.vocabulary import Vocabulary
@@ -318,13 +318,30 @@ def test_raw_log_file_of_any_bytes_reads_every_line_with_bad_bytes_escaped(tmp_p
         data = random_file(rng, prefix=rng.choice((b"", TERMINATING.encode(), b"\xef\xbb\xbf")))
         path.write_bytes(data)
         with open_log_file(path) as handle:
-            lines = handle.readlines()
+            lines = list(log_lines(handle, path))
         expected = _split_at_newlines(data.removeprefix(b"\xef\xbb\xbf"))
         assert len(lines) == len(expected), data
         for line, raw in zip(lines, expected, strict=True):
-            assert line == raw.decode("utf-8", "surrogateescape"), raw
+            # Each line without a leading byte order mark, as the daemon reads each record.
+            assert line == raw.removeprefix(b"\xef\xbb\xbf").decode("utf-8", "surrogateescape"), raw
             assert (not_utf8(line) is None) == _is_utf8(raw), raw
             parser.parse_one(line)
+
+
+def test_log_files_joined_with_their_byte_order_marks_read_as_the_daemon_reads_records(
+    tmp_path: Path,
+) -> None:
+    """``cat a.log b.log`` keeps b's BOM at the start of a line; the daemon drops it from a record."""
+    path = tmp_path / "joined.log"
+    path.write_bytes(
+        b"\xef\xbb\xbfjob_1 started\n\xef\xbb\xbfjob_2 started\njob_3 \xef\xbb\xbf kept inside\n"
+    )
+    with open_log_file(path) as handle:
+        assert list(log_lines(handle, path)) == [
+            "job_1 started\n",
+            "job_2 started\n",
+            "job_3 \ufeff kept inside\n",
+        ]
 
 
 def test_raw_log_file_invalid_utf8_is_an_invalid_line_as_in_the_daemon(tmp_path: Path) -> None:
@@ -350,3 +367,14 @@ def _is_utf8(raw: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
+
+
+def test_json_line_that_is_no_utf8_is_invalid_as_in_the_daemon(tmp_path: Path) -> None:
+    """The daemon refuses such a record before it parses its JSON: invalid_utf8, not an event."""
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b'{"host": "a", "message": "caf\xe9"}\n{"host": "a", "message": "ok"}\n')
+    tally = LineTally()
+    with open_log_file(path) as handle:
+        events = list(read_json_lines(handle, JsonEventReader(JsonFields(entity="host")), tally))
+    assert [event.text for _, event in events] == ["ok"]
+    assert tally.invalid_reasons == {"invalid_utf8": 1}

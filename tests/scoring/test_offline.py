@@ -171,3 +171,17 @@ def test_session_record_says_whether_the_session_ended_early_only_for_a_model_wi
     assert session_record(with_rule, np.array([a, b]), verdict)["ended_early"] is True
     assert session_record(with_rule, np.array([a, b, a]), verdict)["ended_early"] is False
     assert "ended_early" not in session_record(plain, np.array([a, b]), verdict)
+
+
+def test_score_log_lines_a_line_of_no_utf8_is_invalid_as_in_the_daemon(trained_bundle: ModelBundle) -> None:
+    """A line read with undecodable bytes (kept escaped by open_log_file) is the daemon's dead letter:
+    counted invalid_utf8, in no session and no new template."""
+    settings = ParserSettings(header_regex=r"(?P<content>.*)", entity_regex=r"job_\d+", masking=())
+    templates = tuple(f"step {key} <*>" for key in trained_bundle.metadata.vocabulary)
+    model = _with_metadata(trained_bundle, input_kind="logs", parser=settings, templates=templates)
+    summary = LogScoringSummary()
+    bad = b"caf\xe9 job_8\n".decode("utf-8", "surrogateescape")
+    records = list(score_log_lines(model, ["step 1 job_7\n", bad], summary))
+    assert [r["entity"] for r in records] == ["job_7"]
+    assert (summary.lines, summary.invalid_lines, summary.invalid_reasons) == (2, 1, {"invalid_utf8": 1})
+    assert not summary.new_templates

@@ -799,3 +799,24 @@ def test_parse_config_dollar_signs_that_are_no_placeholder_are_kept() -> None:
     """A password may start with ``$`` and a regex may end with ``$``: only ``${NAME}`` is refused."""
     config = with_value("kafka.group_id", "$team-logwarden")
     assert parse_config(config, source="config.yaml").kafka.group_id == "$team-logwarden"
+
+
+@pytest.mark.parametrize(
+    ("size", "dead_letter_max_bytes", "refused"),
+    [
+        (40_000, 30_000, "what the largest alert may need"),
+        (600_000, 900_000, "cannot carry a dead letter cut to kafka.dead_letter_max_bytes"),
+        (600_000, 500_000, None),
+    ],
+)
+def test_parse_config_max_request_size_must_carry_the_largest_alert_and_a_cut_dead_letter(
+    size: int, dead_letter_max_bytes: int, refused: str | None
+) -> None:
+    """A record the producer refuses at send stops the daemon, and again on it after every restart."""
+    raw = with_value("kafka.producer", {"max_request_size": size})
+    raw["kafka"]["dead_letter_max_bytes"] = dead_letter_max_bytes
+    if refused is None:
+        assert parse_config(raw, source="config.yaml").kafka.producer == {"max_request_size": size}
+    else:
+        message = error_of(raw)
+        assert message.startswith("config.yaml: kafka.producer.max_request_size: ") and refused in message
