@@ -58,7 +58,18 @@ class StreamClock:
             key: min(moment, wall) for key, moment in (start or {}).items()
         }
         self._monotonic = monotonic
-        self._advanced_at: dict[TopicPartitionKey, float] = dict.fromkeys(self._times, monotonic())
+        # A restored partition's time is its latest applied record's, and everything written to it
+        # before the stop was applied.  If the first fetch answer after the start shows it still read
+        # to its end (``advance``), nothing was written since: the wall time from that record on
+        # passed on it, during the stop too, as it would have for a daemon that kept running.  With
+        # records unread, ``advance`` moves this mark to the present and their timestamps rule.
+        started = monotonic()
+        self._advanced_at: dict[TopicPartitionKey, float] = {
+            key: started - max(0.0, wall - moment) for key, moment in self._times.items()
+        }
+        # Restored partitions not read from nor seen read to their end since the start: until then
+        # (the first fetch answer comes a join later) they keep that mark.
+        self._restored: set[TopicPartitionKey] = set(self._times)
         self.clamped = 0
         """How many observed times were more than ``MAX_AHEAD_OF_WALL_SECONDS`` past the wall clock."""
 
@@ -71,6 +82,16 @@ class StreamClock:
     def now(self) -> float:
         """The newest time of any partition (0.0 before any record): for records that carry none."""
         return max(self._times.values(), default=0.0)
+
+    def start_at_wall(self, partition: TopicPartitionKey) -> None:
+        """Give a partition whose records carry no timestamps this host's clock as its time, once: from
+        then on it runs on the wall once read to its end, or its entities would never expire."""
+        if partition not in self._times:
+            self.observe(partition, self._wall_time())
+
+    def time_of(self, partition: TopicPartitionKey) -> float:
+        """The stream time of ``partition``, or the newest of any (``now``) before it has one."""
+        return self._times.get(partition, self.now)
 
     def limit(self) -> float:
         """The latest time a record may claim: ``MAX_AHEAD_OF_WALL_SECONDS`` past the wall clock.
@@ -85,6 +106,7 @@ class StreamClock:
     def observe(self, partition: TopicPartitionKey, record_time: float) -> None:
         """Move ``partition`` forward to a record's timestamp (seconds); never back, never past the wall."""
         self._advanced_at[partition] = self._monotonic()
+        self._restored.discard(partition)
         wall = self._wall_time()
         if record_time > self.limit():
             self.clamped += 1
@@ -107,8 +129,10 @@ class StreamClock:
         for partition, moment in self._times.items():
             confirmed = caught_up.get(partition)
             if confirmed is None:
-                self._advanced_at[partition] = now
+                if partition not in self._restored:
+                    self._advanced_at[partition] = now
                 continue
+            self._restored.discard(partition)
             since = self._advanced_at.get(partition, now)
             until = min(confirmed, now)
             if until > since:
@@ -120,3 +144,4 @@ class StreamClock:
         for partition in partitions:
             self._times.pop(partition, None)
             self._advanced_at.pop(partition, None)
+            self._restored.discard(partition)

@@ -14,12 +14,14 @@ import numpy as np
 from kafka import TopicPartition
 
 
-def event_times(records: Sequence[Any], fallback: float, limit: float) -> np.ndarray:
-    """Each record's timestamp in seconds (float64), ``fallback`` where it has none, at most ``limit``."""
+def event_times(records: Sequence[Any], fallback: float | np.ndarray, limit: float) -> np.ndarray:
+    """Each record's timestamp in seconds (float64), ``fallback`` (one, or one per record) where it
+    has none, at most ``limit``."""
     # A legacy (magic 0) record carries None, which np.fromiter reads as NaN.
     stamps = np.fromiter((record.timestamp for record in records), np.float64, len(records))
     seconds = stamps / 1000.0
-    seconds[~(stamps >= 0)] = fallback  # NaN compares false
+    missing = ~(stamps >= 0)  # NaN compares false
+    seconds[missing] = np.broadcast_to(np.asarray(fallback, np.float64), seconds.shape)[missing]
     return np.minimum(seconds, limit)
 
 

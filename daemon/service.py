@@ -108,13 +108,15 @@ class DaemonService:
         idle_time: Callable[[], float] = time.monotonic,
         corrupt_batches: CorruptBatchReports | None = None,
         fetch_times: FetchTimes | None = None,
+        wall_time: Callable[[], float] = time.time,
     ) -> None:
         """``committer`` is the one ``checkpointer`` commits to the group with: the rebalance listener
         holds its commits and sends them asynchronously (daemon/kafka_client/rebalance.py).  Without one, the
         listener commits nothing itself.  ``corrupt_batches``: where the consumer's record reader
         reports the batches it skipped (daemon/kafka_client/compiled_records.py); each is dead-lettered.
         ``fetch_times``: when each partition's last fetch answer came (``watch_fetches``): a partition
-        is known to be read to its end only as of then."""
+        is known to be read to its end only as of then.  ``wall_time``: this host's clock, which no
+        stream time passes."""
         self._settings = settings
         self._committer = committer if committer is not None else GroupCommitter(consumer)
         self._consumer = consumer
@@ -133,7 +135,9 @@ class DaemonService:
         # Each partition's time resumes at its entities' latest event: at most where it was.
         latest = table.last_seen_max_by_source()
         self._clock = StreamClock(
-            {key: latest[key] for key in stored_offsets if key in latest}, monotonic=idle_time
+            {key: latest[key] for key in stored_offsets if key in latest},
+            wall_time=wall_time,
+            monotonic=idle_time,
         )
         self.counters = Counters()
         self.should_exit = False
@@ -335,6 +339,7 @@ class DaemonService:
         partitions: list[int] = []
         topic_ids: list[int] = []
         bad: Counter[str] = Counter()
+        fallbacks: list[float] = []  # per event: its partition's time, for a record without one
         for tp, batch in polled.items():
             decoded_before = len(events)
             for record in batch:
@@ -348,10 +353,14 @@ class DaemonService:
             partitions.extend(repeat(tp.partition, len(events) - decoded_before))
             topic_ids.extend(repeat(self._table.topic_id_of(tp.topic), len(events) - decoded_before))
             if batch:
-                self._positions.applied((tp.topic, tp.partition), batch[-1].offset + 1)
+                key = (tp.topic, tp.partition)
+                self._positions.applied(key, batch[-1].offset + 1)
                 newest_ms = batch[-1].timestamp
                 if newest_ms is not None and newest_ms >= 0:  # legacy (magic 0) records carry none
-                    self._clock.observe((tp.topic, tp.partition), newest_ms / 1000.0)
+                    self._clock.observe(key, newest_ms / 1000.0)
+                else:
+                    self._clock.start_at_wall(key)
+                fallbacks.extend(repeat(self._clock.time_of(key), len(events) - decoded_before))
         processed = sum(len(batch) for batch in polled.values())
         self._cadence.record(processed)
         if bad:
@@ -363,7 +372,7 @@ class DaemonService:
                 entities,
                 np.asarray(event_ids, np.int64),
                 np.asarray(partitions, np.int32),
-                event_times(records, self._clock.now, self._clock.limit()),
+                event_times(records, np.asarray(fallbacks, np.float64), self._clock.limit()),
                 records,
                 events,
                 np.asarray(topic_ids, np.int32),

@@ -8,6 +8,7 @@ driven step by step.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -56,12 +57,14 @@ def build_in_process_service(
     idle_time: Callable[[], float] = lambda: 0.0,
     on_close: Callable[[], None] = lambda: None,
     committer: GroupCommitter | None = None,
+    wall_time: Callable[[], float] = time.time,
 ) -> tuple[DaemonService, EntityStateTable, MemoryStateStore]:
     """The service over raw lines with entity regex ``job_<n>``, its state table and its store.
 
     ``threshold`` defaults to the model's own; ``ttl_seconds`` to none (no session ends);
     ``idle_time`` is the clock by which partitions read to their end gain stream time (by default
-    one that stands still, so results never depend on how fast the test ran); the store is open
+    one that stands still, so results never depend on how fast the test ran), ``wall_time`` this
+    host's clock, which no stream time passes; the store is open
     and holds no checkpoint yet.  Checkpoints commit to the group through ``committer`` if given,
     else nowhere.
     """
@@ -103,5 +106,6 @@ def build_in_process_service(
         idle_time=idle_time,
         on_close=on_close,
         committer=committer,
+        wall_time=wall_time,
     )
     return service, table, store

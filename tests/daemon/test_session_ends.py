@@ -479,3 +479,28 @@ def test_a_record_stamped_far_ahead_of_the_wall_ends_no_other_session(synthetic_
     ticks.now += 2.0
     service.expire_idle_entities()
     assert len(table) == 2 and table.expired_total == 0
+
+
+def test_a_quiet_partition_of_records_without_timestamps_still_ends_its_sessions(
+    synthetic_model: Path,
+) -> None:
+    """Records with no timestamp (-1; legacy clients) gave their partition no stream time, so its
+    sessions never ended: the partition's time now starts at this host's clock and runs on with it."""
+    unstamped = [entry._replace(timestamp=-1) for entry in streams()[P1]]
+    ticks = ManualClock(start=1_800_000_000.0)  # monotonic and wall alike, so the wall moves too
+    service, table, _ = build_in_process_service(
+        synthetic_model,
+        consumer=FetchedToTheEnd(partition_1_end=2),
+        sink=AlertSink(),
+        offsets={},
+        threshold=-1.0,
+        ttl_seconds=TTL_SECONDS,
+        idle_time=ticks,
+        wall_time=ticks,
+    )
+    service.handle_records({P1: unstamped})
+    service.expire_idle_entities()
+    assert len(table) == 1 and table.expired_total == 0
+    ticks.now += 40.0
+    service.expire_idle_entities()
+    assert len(table) == 0 and table.expired_total == 1
