@@ -11,7 +11,7 @@ import os
 import signal
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import repeat
 from types import FrameType
@@ -153,6 +153,11 @@ class DaemonService:
             table, self._clock, notifier, sink.dead_letter_topic, self.counters.as_dict()
         )
         self._released_partitions: set[tuple[str, int]] = set()
+        # Between a revocation and the assignment that ends the rebalance (seconds, the JoinGroup):
+        # the revocation saved and committed everything, and kafka-python still lists the revoked
+        # partitions in ``assignment()`` (eager protocol), so a checkpoint then would commit
+        # partitions this member has already handed over, refused as RebalanceInProgress.
+        self._awaiting_assignment = False
         self._model_info = metadata.identity()
         gate = policy.count_gate
         self._count_gate_threshold = None if gate is None else gate.threshold
@@ -491,7 +496,7 @@ class DaemonService:
         """
         if self._checkpointer.in_flight:
             self.finish_checkpoint(wait=True)
-        if not self._cadence.dirty and reason in ("periodic", "caught_up"):
+        if reason in ("periodic", "caught_up") and (not self._cadence.dirty or self._awaiting_assignment):
             return
         result = self._checkpointer.start(
             self._positions.offsets, flush_timeout_seconds, self._released_partitions, paced=paced
@@ -516,11 +521,14 @@ class DaemonService:
         self._checkpoint_log.finished(result, self.counters.checkpoints)
 
     # -- rebalances ------------------------------------------------------------------------
-    def handle_assigned(self, assigned: Collection[TopicPartition]) -> None:
+    def handle_assigned(
+        self, assigned: Collection[TopicPartition], group_offsets: Mapping[TopicPartition, int] | None = None
+    ) -> None:
         """Resume each partition from the local checkpoint, which is authoritative over the group.
 
         Partitions this instance processed before but no longer owns are released first.
         """
+        self._awaiting_assignment = False
         owned = {(tp.topic, tp.partition) for tp in self._consumer.assignment()} | {
             (tp.topic, tp.partition) for tp in assigned
         }
@@ -533,6 +541,21 @@ class DaemonService:
             partitions=sorted(f"{tp.topic}/{tp.partition}" for tp in assigned),
             resumed=resumed,
         )
+        rewound = {
+            name: {"saved": saved, "group": group, "records": group - saved}
+            for tp in assigned
+            if (name := f"{tp.topic}/{tp.partition}") in resumed
+            and (group := (group_offsets or {}).get(tp)) is not None
+            and group > (saved := resumed[name])
+        }
+        if rewound:
+            log.warning(
+                "partitions_rewound",
+                partitions=rewound,
+                note="this instance's own checkpoint is behind the group's committed offset: another "
+                "instance processed these records meanwhile; they are read and scored again here and "
+                "their alerts sent again under the same alert_ids",
+            )
 
     def release_partitions(self, released: list[tuple[str, int]]) -> None:
         """Forget partitions another instance now owns: their entities' state and their saved offsets.
@@ -586,6 +609,7 @@ class DaemonService:
             self.finish_checkpoint(wait=True)
         if revoked and self._cadence.dirty:
             self.checkpoint("rebalance", wait=True)
+        self._awaiting_assignment = bool(revoked) and not lost
         (log.warning if lost else log.info)(event, partitions=partitions)
 
 

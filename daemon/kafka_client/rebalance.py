@@ -14,7 +14,7 @@ offsets of an earlier refused commit are committed here instead.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from typing import Protocol
 
 import structlog
@@ -38,8 +38,10 @@ class PartitionOwner(Protocol):
     def handle_revoked(self, revoked: Collection[TopicPartition], *, lost: bool = False) -> None:
         """Checkpoint before ``revoked`` moves on; ``lost`` if the group already gave it to another member."""
 
-    def handle_assigned(self, assigned: Collection[TopicPartition]) -> None:
-        """Resume ``assigned`` from the local checkpoint."""
+    def handle_assigned(
+        self, assigned: Collection[TopicPartition], group_offsets: Mapping[TopicPartition, int] | None = None
+    ) -> None:
+        """Resume ``assigned`` from the local checkpoint; ``group_offsets``: the group's, where known."""
 
 
 class CheckpointingRebalanceListener(AsyncConsumerRebalanceListener):
@@ -76,8 +78,23 @@ class CheckpointingRebalanceListener(AsyncConsumerRebalanceListener):
             )
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        """Hand the new partitions to the owner, which resumes them from the local checkpoint."""
-        self._owner.handle_assigned(assigned)
+        """Hand the new partitions to the owner, which resumes them from the local checkpoint.
+
+        The group's committed offsets are fetched first (awaited here, on the network thread), so
+        the owner can say when its own checkpoint takes a partition back behind them."""
+        self._owner.handle_assigned(assigned, await self._group_offsets(assigned))
+
+    async def _group_offsets(self, assigned: set[TopicPartition]) -> dict[TopicPartition, int] | None:
+        """The group's committed offset of each assigned partition that has one; None if not known."""
+        coordinator = getattr(self._consumer, "_coordinator", None)
+        fetch = getattr(coordinator, "fetch_committed_offsets_async", None)
+        if fetch is None or not assigned:
+            return None
+        try:
+            offsets = await fetch(set(assigned), timeout_ms=int(self._commit_seconds() * 1000))
+        except KafkaError:
+            return None
+        return {tp: meta.offset for tp, meta in offsets.items() if meta is not None and meta.offset >= 0}
 
     async def on_partitions_lost(self, lost: set[TopicPartition]) -> None:
         """The group already dropped this member: save locally, commit nothing (it cannot succeed)."""

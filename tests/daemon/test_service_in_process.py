@@ -333,3 +333,44 @@ def test_service_revocation_commit_while_stopping_waits_only_what_is_left_of_the
     assert service.revocation_commit_seconds() == pytest.approx(min(1.5, GROUP_COMMIT_TIMEOUT_SECONDS))
     ticks.now += 10.0
     assert service.revocation_commit_seconds() == 0.1, "past the deadline: one short try"
+
+
+def test_service_takes_no_periodic_checkpoint_between_a_revocation_and_the_next_assignment(
+    synthetic_model: Path,
+) -> None:
+    """kafka-python still lists revoked partitions until the join completes: a checkpoint then would
+    commit partitions already handed over (refused: a group_commit_refused warning at every rebalance)."""
+    tp = TopicPartition("in", 0)
+    service, table, _ = service_with_entities(
+        synthetic_model, AssignedConsumer({tp}), offsets={("in", 0): 5}, entities={"job_1": ("in", 0)}
+    )
+    service.handle_revoked([tp])
+    taken = service.counters.checkpoints
+    table.slots_for(["job_2"], 2.0, np.array([0], np.int32))  # a change after the revocation
+    service._cadence.mark_dirty()
+    service.checkpoint("periodic", wait=True)
+    service.checkpoint("caught_up", wait=True)
+    assert service.counters.checkpoints == taken, "no checkpoint while the rebalance is under way"
+    service.handle_assigned([tp])
+    service.checkpoint("periodic", wait=True)
+    assert service.counters.checkpoints == taken + 1
+
+
+@pytest.mark.parametrize(
+    ("group", "warned"), [(9, {"in/0": {"saved": 5, "group": 9, "records": 4}}), (3, None), (None, None)]
+)
+def test_service_resuming_behind_the_groups_offset_warns_how_many_records_it_reads_again(
+    synthetic_model: Path, group: int | None, warned: dict[str, Any] | None
+) -> None:
+    """An instance restarted on an old state.dir resumes from its own checkpoint, behind what another
+    instance processed meanwhile: those records are scored again, and the log says how many."""
+    tp = TopicPartition("in", 0)
+    consumer = AssignedConsumer({tp})
+    service, _, _ = build_in_process_service(
+        synthetic_model, consumer=consumer, sink=QuietSink(), offsets={("in", 0): 5}
+    )
+    with capture_logs() as logs:
+        service.handle_assigned([tp], None if group is None else {tp: group})
+    rewound = [entry["partitions"] for entry in logs if entry["event"] == "partitions_rewound"]
+    assert rewound == ([] if warned is None else [warned])
+    assert consumer.seeks == {tp: 5}, "the local checkpoint still decides where reading resumes"

@@ -103,7 +103,7 @@ class CheckpointingOwner:
         self.revoked.append((set(revoked), lost))
         self.checkpoint_results.append(self.committer.commit({("in", 0): 42}, 30.0))
 
-    def handle_assigned(self, assigned: Collection[TopicPartition]) -> None:
+    def handle_assigned(self, assigned: Collection[TopicPartition], group_offsets: object = None) -> None:
         pass
 
 
@@ -287,5 +287,5 @@ class IdleOwner:
     def handle_revoked(self, revoked: Collection[TopicPartition], *, lost: bool = False) -> None:
         pass
 
-    def handle_assigned(self, assigned: Collection[TopicPartition]) -> None:
+    def handle_assigned(self, assigned: Collection[TopicPartition], group_offsets: object = None) -> None:
         pass
