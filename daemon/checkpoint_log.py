@@ -42,6 +42,7 @@ class CheckpointLog:
         self._dead_letter_topic = dead_letter_topic
         self._evicted_logged = 0
         self._clamped_logged = 0
+        self._past_logged = 0
         self._bad_unlogged: Counter[str] = Counter()
         self._reason: CheckpointReason = "periodic"
         self._totals = dict(totals)
@@ -74,6 +75,14 @@ class CheckpointLog:
                 note="record timestamps far ahead of this host's clock did not move stream time past it",
             )
             self._clamped_logged = self._clock.clamped
+        if self._clock.stamped_in_the_past > self._past_logged:
+            log.warning(
+                "past_timestamps",
+                batches=self._clock.stamped_in_the_past - self._past_logged,
+                note="record timestamps before 1973 (0, or seconds sent as milliseconds) were taken as "
+                "none: those events took their partition's time",
+            )
+            self._past_logged = self._clock.stamped_in_the_past
         evicted = self._table.evicted_total
         if evicted > self._evicted_logged:
             log.warning(

@@ -71,7 +71,10 @@ class StreamClock:
         # (the first fetch answer comes a join later) they keep that mark.
         self._restored: set[TopicPartitionKey] = set(self._times)
         self.clamped = 0
-        """How many observed times were more than ``MAX_AHEAD_OF_WALL_SECONDS`` past the wall clock."""
+        """Batches with a record stamped more than ``MAX_AHEAD_OF_WALL_SECONDS`` past the wall clock
+        (counted by the loop, which sees every record's stamp), for the ``future_timestamps`` warning."""
+        self.stamped_in_the_past = 0
+        """Batches with a record stamped before 1973 (taken as unstamped), for ``past_timestamps``."""
 
     @property
     def by_source(self) -> dict[TopicPartitionKey, float]:
@@ -108,8 +111,6 @@ class StreamClock:
         self._advanced_at[partition] = self._monotonic()
         self._restored.discard(partition)
         wall = self._wall_time()
-        if record_time > self.limit():
-            self.clamped += 1
         moment = min(record_time, wall)
         if moment > self._times.get(partition, float("-inf")):
             self._times[partition] = moment

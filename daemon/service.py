@@ -36,7 +36,7 @@ from logwarden.daemon.kafka_client.fetch_times import FetchTimes
 from logwarden.daemon.kafka_client.group_commit import GROUP_COMMIT_TIMEOUT_SECONDS, GroupCommitter
 from logwarden.daemon.kafka_client.rebalance import CheckpointingRebalanceListener
 from logwarden.daemon.policy import AlertPolicy
-from logwarden.daemon.poll_batches import event_times, split_polled
+from logwarden.daemon.poll_batches import PLAUSIBLE_TIMESTAMP_MS, event_times, split_polled
 from logwarden.daemon.processor import BatchProcessor
 from logwarden.daemon.state.table import EntityStateTable
 from logwarden.daemon.systemd import SystemdNotifier
@@ -360,8 +360,8 @@ class DaemonService:
             if batch:
                 key = (tp.topic, tp.partition)
                 self._positions.applied(key, batch[-1].offset + 1)
-                newest_ms = batch[-1].timestamp
-                if newest_ms is not None and newest_ms >= 0:  # legacy (magic 0) records carry none
+                newest_ms = batch[-1].timestamp  # None from a legacy (magic 0) record
+                if newest_ms is not None and newest_ms >= PLAUSIBLE_TIMESTAMP_MS:
                     self._clock.observe(key, newest_ms / 1000.0)
                 else:
                     self._clock.start_at_wall(key)
@@ -373,11 +373,14 @@ class DaemonService:
             self._checkpoint_log.bad_input(bad)
         if events:
             entities, event_ids, _, _ = zip(*events, strict=True)
+            times = event_times(records, np.asarray(fallbacks, np.float64), self._clock.limit())
+            self._clock.clamped += times.ahead > 0
+            self._clock.stamped_in_the_past += times.past > 0
             self.score_and_alert(
                 entities,
                 np.asarray(event_ids, np.int64),
                 np.asarray(partitions, np.int32),
-                event_times(records, np.asarray(fallbacks, np.float64), self._clock.limit()),
+                times.seconds,
                 records,
                 events,
                 np.asarray(topic_ids, np.int32),

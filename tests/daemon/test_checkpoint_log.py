@@ -71,7 +71,8 @@ def test_evictions_clamped_timestamps_and_refused_commits_are_warned_as_new_coun
     checkpoint_log, table, clock, _ = make_log(capacity=2)
     table.slots_for(["a", "b"], now=1.0, partitions=0)
     table.slots_for(["c"], now=2.0, partitions=0)  # a full table: the least recently seen goes
-    clock.observe(("logs", 0), 10_000.0)  # far past the wall clock of 1,000 s: clamped
+    clock.clamped += 1  # the loop met a record stamped far past the wall clock
+    clock.stamped_in_the_past += 2  # and two batches with records stamped 0
     refused = CheckpointResult(upserts=0, deletes=0, partitions=1, seconds=0.0, group_commit_error="boom")
     with capture_logs() as logs:
         checkpoint_log.finished(refused, checkpoints=1)
@@ -79,6 +80,7 @@ def test_evictions_clamped_timestamps_and_refused_commits_are_warned_as_new_coun
     assert events["entities_evicted"]["evicted"] == table.evicted_total >= 1
     assert events["entities_evicted"]["max_entities"] == 2
     assert events["future_timestamps"]["batches"] == 1
+    assert events["past_timestamps"]["batches"] == 2
     assert events["group_commit_refused"]["error"] == "boom"
     with capture_logs() as again:
         checkpoint_log.finished(RESULT, checkpoints=2)

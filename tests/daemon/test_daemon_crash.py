@@ -450,7 +450,7 @@ def _raw_batch(count: int) -> dict[TopicPartition, list[Any]]:
                 partition=0,
                 leader_epoch=-1,
                 offset=offset,
-                timestamp=1_000 + offset,
+                timestamp=1_700_000_000_000 + offset,
                 timestamp_type=0,
                 key=None,
                 value=line.encode(),

@@ -30,12 +30,15 @@ def test_split_polled_of_a_small_poll_is_the_poll_itself_and_of_nothing_is_nothi
     assert list(split_polled({P1: []}, 8192)) == []
 
 
-def test_event_times_caps_far_future_stamps_and_fills_missing_ones() -> None:
+def test_event_times_caps_far_future_stamps_and_fills_missing_and_implausible_ones() -> None:
     """A stamp in microseconds (years ahead) is held at the limit, so its entity's last_seen cannot
     be years in the future (it would never expire and look the most recent to eviction); a missing or
-    negative stamp takes the fallback."""
-    records = [SimpleNamespace(timestamp=t) for t in (1_700_000_000_000_000, -1, None, 5_000, 0)]
-    times = event_times(records, 7.0, 100.0)
-    assert times.dtype == np.float64
-    np.testing.assert_array_equal(times, [100.0, 7.0, 7.0, 5.0, 0.0])
-    assert event_times([], 1.0, 2.0).shape == (0,)
+    negative stamp takes the fallback, and so does one before 1973 (0, or seconds sent as
+    milliseconds), counted apart for the past_timestamps warning."""
+    now = 1_800_000_000.0
+    stamps = (1_700_000_000_000_000, -1, None, 5_000, 0, 1_799_999_999_000)
+    times = event_times([SimpleNamespace(timestamp=t) for t in stamps], 7.0, now + 3600)
+    assert times.seconds.dtype == np.float64
+    np.testing.assert_array_equal(times.seconds, [now + 3600, 7.0, 7.0, 7.0, 7.0, 1_799_999_999.0])
+    assert (times.past, times.ahead) == (2, 1)
+    assert event_times([], 1.0, 2.0).seconds.shape == (0,)

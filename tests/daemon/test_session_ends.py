@@ -53,11 +53,16 @@ class AlertSink:
         pass
 
 
+EPOCH = 1_700_000_000.0
+"""The tests' times count from here: a record stamped before 1973 is taken as unstamped."""
+
+
 def record(tp: TopicPartition, offset: int, seconds: float, line: str) -> ConsumerRecord:
-    """A keyless record on ``tp`` at ``offset`` holding ``line``, its timestamp ``seconds`` in ms."""
+    """A keyless record on ``tp`` at ``offset`` holding ``line``, stamped ``seconds`` after EPOCH."""
     value = line.encode()
+    stamp = int((EPOCH + seconds) * 1000)
     return ConsumerRecord(
-        tp.topic, tp.partition, -1, offset, int(seconds * 1000), 0, None, value, [], None, -1, len(value), -1
+        tp.topic, tp.partition, -1, offset, stamp, 0, None, value, [], None, -1, len(value), -1
     )
 
 
@@ -504,3 +509,32 @@ def test_a_quiet_partition_of_records_without_timestamps_still_ends_its_sessions
     ticks.now += 40.0
     service.expire_idle_entities()
     assert len(table) == 0 and table.expired_total == 1
+
+
+def test_records_stamped_zero_do_not_end_a_live_session_every_second(synthetic_model: Path) -> None:
+    """A producer stamping 0 (or seconds as milliseconds): its partition, read to its end, gained the
+    wall's time while its records stayed in 1970, so every live session ended at each sweep once the
+    TTL had passed, each under one alert id.  Such stamps are taken as none."""
+    lines = streams()[P1]
+    ticks = ManualClock(start=1_800_000_000.0)
+    consumer = FetchedToTheEnd(partition_1_end=0, partition_1_position=0)
+    sink = AlertSink()
+    service, table, _ = build_in_process_service(
+        synthetic_model,
+        consumer=consumer,
+        sink=sink,
+        offsets={},
+        threshold=-1.0,
+        ttl_seconds=TTL_SECONDS,
+        idle_time=ticks,
+        wall_time=ticks,
+    )
+    for second in range(4 * int(TTL_SECONDS)):
+        if second % 2 == 0:  # a record every other second, the sweep every second
+            offset = consumer.positions[P1]
+            consumer.highwaters[P1] = consumer.positions[P1] = offset + 1
+            service.handle_records({P1: [lines[offset % 2]._replace(offset=offset, timestamp=0)]})
+        service.expire_idle_entities()
+        ticks.now += 1.0
+    assert len(table) == 1 and table.expired_total == 0, "the session went on: a record every 2 s"
+    assert not [alert for alert in sink.alerts if alert["kind"] == "session_end"]
