@@ -486,23 +486,32 @@ def test_a_record_stamped_far_ahead_of_the_wall_ends_no_other_session(synthetic_
     assert len(table) == 2 and table.expired_total == 0
 
 
-def test_a_quiet_partition_of_records_without_timestamps_still_ends_its_sessions(
-    synthetic_model: Path,
-) -> None:
-    """Records with no timestamp (-1; legacy clients) gave their partition no stream time, so its
-    sessions never ended: the partition's time now starts at this host's clock and runs on with it."""
-    unstamped = [entry._replace(timestamp=-1) for entry in streams()[P1]]
-    ticks = ManualClock(start=1_800_000_000.0)  # monotonic and wall alike, so the wall moves too
+def on_a_moving_wall(
+    model: Path, consumer: Any, sink: AlertSink
+) -> tuple[Any, EntityStateTable, ManualClock]:
+    """A service whose wall clock and idle clock are one clock the test moves: stream time, which
+    never passes the wall, can then run on as far as the test says."""
+    ticks = ManualClock(start=1_800_000_000.0)
     service, table, _ = build_in_process_service(
-        synthetic_model,
-        consumer=FetchedToTheEnd(partition_1_end=2),
-        sink=AlertSink(),
+        model,
+        consumer=consumer,
+        sink=sink,
         offsets={},
         threshold=-1.0,
         ttl_seconds=TTL_SECONDS,
         idle_time=ticks,
         wall_time=ticks,
     )
+    return service, table, ticks
+
+
+def test_a_quiet_partition_of_records_without_timestamps_still_ends_its_sessions(
+    synthetic_model: Path,
+) -> None:
+    """Records with no timestamp (-1; legacy clients) gave their partition no stream time, so its
+    sessions never ended: the partition's time now starts at this host's clock and runs on with it."""
+    unstamped = [entry._replace(timestamp=-1) for entry in streams()[P1]]
+    service, table, ticks = on_a_moving_wall(synthetic_model, FetchedToTheEnd(partition_1_end=2), AlertSink())
     service.handle_records({P1: unstamped})
     service.expire_idle_entities()
     assert len(table) == 1 and table.expired_total == 0
@@ -516,19 +525,8 @@ def test_records_stamped_zero_do_not_end_a_live_session_every_second(synthetic_m
     wall's time while its records stayed in 1970, so every live session ended at each sweep once the
     TTL had passed, each under one alert id.  Such stamps are taken as none."""
     lines = streams()[P1]
-    ticks = ManualClock(start=1_800_000_000.0)
-    consumer = FetchedToTheEnd(partition_1_end=0, partition_1_position=0)
-    sink = AlertSink()
-    service, table, _ = build_in_process_service(
-        synthetic_model,
-        consumer=consumer,
-        sink=sink,
-        offsets={},
-        threshold=-1.0,
-        ttl_seconds=TTL_SECONDS,
-        idle_time=ticks,
-        wall_time=ticks,
-    )
+    consumer, sink = FetchedToTheEnd(partition_1_end=0, partition_1_position=0), AlertSink()
+    service, table, ticks = on_a_moving_wall(synthetic_model, consumer, sink)
     for second in range(4 * int(TTL_SECONDS)):
         if second % 2 == 0:  # a record every other second, the sweep every second
             offset = consumer.positions[P1]
