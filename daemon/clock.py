@@ -58,18 +58,11 @@ class StreamClock:
             key: min(moment, wall) for key, moment in (start or {}).items()
         }
         self._monotonic = monotonic
-        # A restored partition's time is its latest applied record's, and everything written to it
-        # before the stop was applied.  If the first fetch answer after the start shows it still read
-        # to its end (``advance``), nothing was written since: the wall time from that record on
-        # passed on it, during the stop too, as it would have for a daemon that kept running.  With
-        # records unread, ``advance`` moves this mark to the present and their timestamps rule.
-        started = monotonic()
-        self._advanced_at: dict[TopicPartitionKey, float] = {
-            key: started - max(0.0, wall - moment) for key, moment in self._times.items()
-        }
-        # Restored partitions not read from nor seen read to their end since the start: until then
-        # (the first fetch answer comes a join later) they keep that mark.
-        self._restored: set[TopicPartitionKey] = set(self._times)
+        # A restored partition gains wall time only from the start: the store keeps no time of the
+        # save, so how long the daemon was stopped is unknown (the time since its last record is
+        # not it: a backfill's records are stamped years back).  Its quiet sessions end a TTL after
+        # the start at the latest.
+        self._advanced_at: dict[TopicPartitionKey, float] = dict.fromkeys(self._times, monotonic())
         self.clamped = 0
         """Batches with a record stamped more than ``MAX_AHEAD_OF_WALL_SECONDS`` past the wall clock
         (counted by the loop, which sees every record's stamp), for the ``future_timestamps`` warning."""
@@ -109,7 +102,6 @@ class StreamClock:
     def observe(self, partition: TopicPartitionKey, record_time: float) -> None:
         """Move ``partition`` forward to a record's timestamp (seconds); never back, never past the wall."""
         self._advanced_at[partition] = self._monotonic()
-        self._restored.discard(partition)
         wall = self._wall_time()
         moment = min(record_time, wall)
         if moment > self._times.get(partition, float("-inf")):
@@ -130,10 +122,8 @@ class StreamClock:
         for partition, moment in self._times.items():
             confirmed = caught_up.get(partition)
             if confirmed is None:
-                if partition not in self._restored:
-                    self._advanced_at[partition] = now
+                self._advanced_at[partition] = now
                 continue
-            self._restored.discard(partition)
             since = self._advanced_at.get(partition, now)
             until = min(confirmed, now)
             if until > since:
@@ -145,4 +135,3 @@ class StreamClock:
         for partition in partitions:
             self._times.pop(partition, None)
             self._advanced_at.pop(partition, None)
-            self._restored.discard(partition)

@@ -284,7 +284,7 @@ def generated_partitions(jobs: int) -> dict[TopicPartition, list[ConsumerRecord]
     records: dict[TopicPartition, list[ConsumerRecord]] = {tp: [] for tp in partitions}
     for line, entity in zip(log.lines, log.entity_of_line, strict=True):
         tp = partitions[zlib.crc32(entity.encode()) % 3]
-        records[tp].append(record(tp, len(records[tp]), record_time_ms(line) / 1000, line))
+        records[tp].append(record(tp, len(records[tp]), record_time_ms(line) / 1000 - EPOCH, line))
     return records
 
 
@@ -310,7 +310,7 @@ def replay(
     model: Path, records: dict[TopicPartition, list[ConsumerRecord]], seed: int | None
 ) -> tuple[Any, ...]:
     """All records in polls of random sizes per partition (one poll if ``seed`` is None), the idle
-    sweep after a random half of them; returns the alert ids and each entity's state."""
+    sweep after a random half of them; returns the alerts' kinds and ids and each entity's state."""
     rng = np.random.default_rng(seed)
     sink = AlertSink()
     consumer = ReadToTheEnd(records)
@@ -336,7 +336,7 @@ def replay(
             service.expire_idle_entities()
     service.expire_idle_entities()
     states = {entity: table.snapshot(entity) for entity in table._slot_of}
-    return sorted(alert["alert_id"] for alert in sink.alerts), states
+    return sorted((alert["kind"], alert["alert_id"]) for alert in sink.alerts), states
 
 
 def test_random_poll_cuts_and_sweep_times_end_the_same_sessions_with_the_same_ids(
@@ -346,6 +346,7 @@ def test_random_poll_cuts_and_sweep_times_end_the_same_sessions_with_the_same_id
     records = generated_partitions(800)
     one_poll_ids, one_poll_states = replay(synthetic_model, records, seed=None)
     assert len(one_poll_ids) > 1000
+    assert sum(kind == "session_end" for kind, _ in one_poll_ids) == 293
     for seed in (1, 2):
         ids, states = replay(synthetic_model, records, seed)
         assert ids == one_poll_ids
@@ -471,7 +472,7 @@ def test_a_record_stamped_far_ahead_of_the_wall_ends_no_other_session(synthetic_
     now = time.time()
 
     def handle(offset: int, seconds: float, line: str) -> None:
-        service.handle_records({P0: [record(P0, offset, seconds, line)]})
+        service.handle_records({P0: [record(P0, offset, seconds - EPOCH, line)]})
         consumer.end[P0] = offset + 1
         ticks.now += 1.0
         service.expire_idle_entities()
@@ -536,3 +537,4 @@ def test_records_stamped_zero_do_not_end_a_live_session_every_second(synthetic_m
         ticks.now += 1.0
     assert len(table) == 1 and table.expired_total == 0, "the session went on: a record every 2 s"
     assert not [alert for alert in sink.alerts if alert["kind"] == "session_end"]
+    assert {alert["event_time"] for alert in sink.alerts} == {None}, "no 1970 event time in an alert"
