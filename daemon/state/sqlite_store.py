@@ -126,12 +126,7 @@ class SqliteStateStore:
         So a ``state.sqlite3`` that exists was always created whole, and an empty or partial one is
         damage (a copy cut short, a full disk), never a first start that was interrupted.
         """
-        wal = wal_of(self.path)
-        if os.path.lexists(wal):
-            raise StateStoreError(
-                f"{wal}: a write-ahead log without its database {self.path.name} (was the database "
-                f"moved or deleted alone?); put the database back, or {START_EMPTY}"
-            )
+        refuse_orphan_wal(self.path)
         staging = self.path.with_name(self.path.name + ".new")
         try:
             for leftover in (staging, wal_of(staging), staging.with_name(staging.name + "-shm")):
@@ -422,6 +417,17 @@ _LOCKED_ERRORS = ("SQLITE_BUSY", "SQLITE_LOCKED")
 _CANNOT_WRITE_ERRORS = ("SQLITE_FULL", "SQLITE_IOERR", "SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM")
 
 
+def refuse_orphan_wal(path: Path) -> None:
+    """StateStoreError for a write-ahead log left where ``path``, its database, is missing: a new store
+    would be created beside it and SQLite would apply that log to it."""
+    wal = wal_of(path)
+    if os.path.lexists(wal):
+        raise StateStoreError(
+            f"{wal}: a write-ahead log without its database {path.name} (was the database "
+            f"moved or deleted alone?); put the database back, or {START_EMPTY}"
+        )
+
+
 def check_stored_header(stored: StoreHeader, header: StoreHeader, path: Path) -> bool:
     """Refuse a store written for another model or shape; True when its format is one to migrate."""
     migrated = stored.format_version in MIGRATIONS and header.format_version == STORE_FORMAT_VERSION
@@ -446,6 +452,7 @@ def inspect_saved_state(directory: str | Path, header: StoreHeader) -> SavedStat
     it: written for another model or shape, or damaged."""
     path = Path(directory) / DB_FILE
     if not os.path.lexists(path):
+        refuse_orphan_wal(path)  # as the start does
         return SavedState(path, None)
     check_file(path)
     # A read-only open of a closed store (no -wal) would create its -wal and -shm files, owned by

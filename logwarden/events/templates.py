@@ -125,6 +125,11 @@ class TemplateMatcher:
         masks = sum(len(self._mask_names(token)) for token in tokens)
         return (wildcards, masks, index)
 
+    def _rules_before(self, name: str) -> list[re.Pattern[str]]:
+        """The masking rules tried before ``name``'s: a token one of them matches was masked by it."""
+        names = list(self._rules)
+        return [self._rules[earlier] for earlier in names[: names.index(name)]]
+
     def _mask_names(self, token: str) -> list[str]:
         return [name for name in _MASK_REFERENCE.findall(token) if name in self._rules]
 
@@ -137,11 +142,20 @@ class TemplateMatcher:
                 token_regexes.append(_WILDCARD_REGEX)
                 continue
             whole = _MASK_REFERENCE.fullmatch(token)
-            run_rule = self._rules.get(whole.group(1)) if whole and self._collapse_runs else None
-            if run_rule is not None:
-                one = f"(?:{run_rule.pattern}|{re.escape(token)})"
-                token_regexes.append(rf"{one}(?:\s+{one})*")
-                inner_groups += 2 * run_rule.groups
+            name = whole.group(1) if whole is not None and self._collapse_runs else None
+            run_rule = self._rules.get(name) if name is not None else None
+            if name is not None and run_rule is not None:
+                # A run is of whole tokens that no earlier rule claims (the masker's first rule
+                # wins), taken possessively: a run given back token by token, before another run
+                # its rule overlaps, made a failed match quadratic in the line's length
+                # (benchmarks/crafted_lines.py: 22.8 s for a 72 KB line).
+                earlier_rules = self._rules_before(name)
+                earlier = "|".join(rule.pattern for rule in earlier_rules)
+                claimed = f"(?!(?:{earlier})(?!\\S))" if earlier else ""
+                one = f"{claimed}(?:{run_rule.pattern}|{re.escape(token)})(?!\\S)"
+                token_regexes.append(rf"{one}(?:\s+{one})*+")
+                earlier_groups: int = sum(rule.groups for rule in earlier_rules)
+                inner_groups += 2 * (run_rule.groups + earlier_groups)
                 continue
             parts: list[str] = []
             position = 0

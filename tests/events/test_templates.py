@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from logwarden.events.masking import DEFAULT_MASKING
+from logwarden.events.masking import DEFAULT_MASKING, Masker
 from logwarden.events.templates import NO_MATCH, TemplateMatcher
 
 HDFS_TEMPLATES = [
@@ -228,3 +228,18 @@ def test_matcher_one_alternation_agrees_with_trying_each_template_alone() -> Non
                 templates,
                 content,
             )
+
+
+def test_matcher_adjacent_runs_still_fit_and_a_crafted_run_fits_none() -> None:
+    """Two runs whose rules overlap (a HEX run beside a NUM run, NUM runs around a wildcard): the
+    lines they were mined from fit, and a long run ending in a token no template ends with fits none
+    (it used to be tried split by split, quadratic in its length: benchmarks/crafted_lines.py)."""
+    lines = ["softheader 0x1f 7 0x2a 0x3b end", "softheader 0000000c 00000001 00000002 end"]
+    masked = [Masker(collapse_runs=True).mask(line) for line in lines]
+    assert masked == ["softheader <HEX> <NUM> <HEX> end", "softheader <HEX> end"]
+    matcher = TemplateMatcher([masked[0], "type <NUM> <*> <NUM> end", masked[1]], collapse_runs=True)
+    assert [matcher.match_one(line) for line in lines] == [0, 2]
+    assert matcher.match_one("type 1 foo 2 end") == 1
+    assert matcher.match_one("type 1 2 foo 3 4 end") == 1
+    assert matcher.match_one("softheader 0x1f " + "00000001 " * 3000 + "x") == NO_MATCH
+    assert matcher.match_one("type " + "1 " * 3000 + "x") == NO_MATCH

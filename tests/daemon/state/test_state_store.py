@@ -773,6 +773,16 @@ def test_inspect_saved_state_without_a_store_finds_none_and_creates_nothing(tmp_
     assert not (tmp_path / "state").exists()
 
 
+def test_inspect_saved_state_refuses_a_wal_without_its_database_as_a_start_would(tmp_path: Path) -> None:
+    """A start refuses a ``state.sqlite3-wal`` left without ``state.sqlite3`` (exit 6); ``run --check``
+    must say so before the restart instead of passing it."""
+    (tmp_path / (DB_FILE + "-wal")).write_bytes(b"")
+    with pytest.raises(StateStoreError, match="a write-ahead log without its database"):
+        inspect_saved_state(tmp_path, HEADER)
+    with pytest.raises(StateStoreError, match="a write-ahead log without its database"):
+        SqliteStateStore(tmp_path).open(HEADER)
+
+
 def test_inspect_saved_state_counts_entities_while_the_daemon_holds_the_store(tmp_path: Path) -> None:
     """Read only and without the lock, so it answers beside a running daemon and changes no byte."""
     store = SqliteStateStore(tmp_path)
