@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -69,7 +70,7 @@ EXIT_CODES_HELP = """exit codes:
   1  unexpected error                6  state store unusable
   2  usage error                     7  training failed
   3  invalid configuration           8  no Kafka broker answered (run)
-  4  model cannot be loaded"""
+  4  model cannot be loaded        130  interrupted (Ctrl-C; train: also SIGTERM)"""
 """The exit codes, as ``logwarden --help`` lists them for operators and scripts."""
 
 
@@ -262,6 +263,10 @@ TRAINING_EXTRA_MODULES = ("torch", "onnx")
 """What ``pip install 'logwarden[train]'`` adds, and the daemon's install leaves out."""
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def _handle_train(args: argparse.Namespace) -> int:
     try:
         from logwarden.train.cli_support import run_training  # torch is imported only for training
@@ -274,6 +279,9 @@ def _handle_train(args: argparse.Namespace) -> int:
             "the daemon and score/eval run without it"
         ) from exc
 
+    # SIGTERM (systemd, a scheduler, `timeout`) would end the process without unwinding, leaving
+    # the export's scratch and staging directories beside --out: stop as Ctrl-C does instead.
+    signal.signal(signal.SIGTERM, _interrupt)
     summary = run_training(args)
     print(json.dumps(summary, sort_keys=True))
     return EXIT_OK

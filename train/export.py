@@ -119,9 +119,15 @@ def export_model(
     """
     out_dir = Path(out_dir)
     rules = transition_rule is not None or cooccurrence_rule is not None or length_rule is not None
-    graph = onnx_bytes(
-        RulesLSTM(network, transition_rule, cooccurrence_rule, length_rule) if rules else network
-    )
+    try:
+        # The exporter writes a scratch file under $TMPDIR: a full or size-limited /tmp is a write
+        # failure like any other (exit 7 naming the path), not a traceback.
+        graph = onnx_bytes(
+            RulesLSTM(network, transition_rule, cooccurrence_rule, length_rule) if rules else network
+        )
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise TrainingError(f"cannot export the ONNX graph{where}: {exc.strerror or exc}") from exc
     metadata = ModelMetadata(
         format_version=FORMAT_VERSION,
         input_kind=input_kind,

@@ -26,7 +26,7 @@ from logwarden.events.json_events import (
 from logwarden.events.line_tally import LineTally
 from logwarden.events.sequences import LabelledSession, keys_a_sequence_cannot_name
 from logwarden.events.vocabulary import Vocabulary
-from logwarden.model.contract import FIRST_EVENT_ID, InputKind, ModelMetadata, ParserSettings
+from logwarden.model.contract import FIRST_EVENT_ID, UNKNOWN_ID, InputKind, ModelMetadata, ParserSettings
 from logwarden.model.cooccurrence_rule import CooccurrenceDecision, learn_cooccurrence_rule
 from logwarden.model.count_gate import GateDecision, learn_count_gate
 from logwarden.model.length_rule import LengthDecision, learn_length_rule
@@ -286,6 +286,20 @@ def _train(
         labelled_ids = LabelledSessions(
             [vocabulary.encode(s.keys) for s in labelled], [s.anomalous for s in labelled]
         )
+        unknown = [s for s in labelled if any(vocabulary.id_of(key) == UNKNOWN_ID for key in s.keys)]
+        if unknown:
+            # Such a session alerts whatever the threshold: when most do (keys named otherwise than in
+            # training, "E5" for "5"), the F1 the threshold is chosen by says nothing about it.
+            normal_unknown = sum(1 for s in unknown if not s.anomalous)
+            logger.warning(
+                "labelled_unknown_keys",
+                sessions=len(unknown),
+                of=len(labelled),
+                normal_sessions=normal_unknown,
+                first_unknown_key=next(k for k in unknown[0].keys if vocabulary.id_of(k) == UNKNOWN_ID),
+                hint="these sessions alert at any threshold; do the labelled CSV's keys name the "
+                "training data's events?",
+            )
     fit_sessions, holdout = split_holdout(sessions, options.holdout_fraction, options.seed)
     moved_to_fit = holdout_size(len(sessions), options.holdout_fraction) - len(holdout)
     # A labelled set is only read with event keys (sequences): say so only where it can be given.
@@ -320,7 +334,7 @@ def _train(
         labelled=labelled_ids,
     )
     gate = _count_gate(options, fit_sessions, holdout, calibration, vocab_size)
-    transitions = _transition_rule(options, sessions)
+    transitions = _transition_rule(options, sessions, vocab_size)
     pairs = _cooccurrence_rule(options, sessions, vocab_size)
     length = _length_rule(options, sessions)
     training: dict[str, Any] = {
@@ -389,7 +403,13 @@ def _count_gate(
     return decision
 
 
-def _transition_rule(options: TrainingOptions, sessions: Sequence[np.ndarray]) -> TransitionDecision:
+MAX_TRANSITION_RULE_VOCABULARY = 8_192
+"""Above this many output classes the transition rule is declined: its [V, V] matrix (256 MiB here)."""
+
+
+def _transition_rule(
+    options: TrainingOptions, sessions: Sequence[np.ndarray], vocab_size: int
+) -> TransitionDecision:
     """The transition rule learned from every training session, or why there is none.
 
     Every session, held-out ones included: a transition the holdout alone shows is still normal,
@@ -398,6 +418,17 @@ def _transition_rule(options: TrainingOptions, sessions: Sequence[np.ndarray]) -
     if not options.transition_rule:
         return TransitionDecision(
             None, {"off": "turned off (TrainingOptions.transition_rule, --no-transition-rule)"}
+        )
+    if vocab_size > MAX_TRANSITION_RULE_VOCABULARY:
+        # The graph carries the rule as a dense [V, V] float32 matrix: 100 MB at 5,000 events, past
+        # protobuf's 2 GiB limit (an export traceback after the whole training) from about 23,000.
+        return TransitionDecision(
+            None,
+            {
+                "off": f"{vocab_size - FIRST_EVENT_ID} events: the graph's dense transition matrix would "
+                f"take {vocab_size * vocab_size * 4 / 2**20:,.0f} MiB; at most "
+                f"{MAX_TRANSITION_RULE_VOCABULARY - FIRST_EVENT_ID:,} events carry the rule"
+            },
         )
     decision = learn_transition_rule(sessions)
     logger.info("transition_rule", learned=decision.rule is not None, **decision.summary)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import re
 from pathlib import Path
 
@@ -128,3 +129,22 @@ def test_export_unwritable_destination_raises_training_error(tmp_path: Path, blo
         (out_dir / "model.onnx").mkdir(parents=True)
     with pytest.raises(TrainingError, match=rf"cannot write the model to {re.escape(str(out_dir))}"):
         export_sequences_model(network, out_dir, ["a", "b", "c"])
+
+
+def test_export_a_full_scratch_directory_raises_training_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The exporter writes a scratch file under $TMPDIR: a full one is exit 7 with the reason, not a
+    traceback (exit 1)."""
+    from logwarden.train import export as export_module
+
+    def full(*args: object, **kwargs: object) -> bytes:
+        raise OSError(errno.ENOSPC, "No space left on device", "/tmp/logwarden-export-x/model.onnx")
+
+    monkeypatch.setattr(export_module, "onnx_bytes", full)
+    network = NextEventLSTM(vocab_size=6, embedding_dim=2, hidden_size=3, num_layers=1)
+    with pytest.raises(
+        TrainingError, match=r"cannot export the ONNX graph \(/tmp/.*\): No space left on device"
+    ):
+        export_sequences_model(network, tmp_path / "model", ["a", "b", "c"])
+    assert not (tmp_path / "model").exists()

@@ -355,3 +355,29 @@ def test_pipeline_raw_logs_in_a_header_format_the_regex_misses_warns(
     with structlog.testing.capture_logs() as logs:
         train_on_logs(syslog, parser_settings(r"sshd\[(\d+)\]"), small_options, tmp_path / "syslog")
     assert not [log for log in logs if log["event"] == "header_regex_unmatched"]
+
+
+def test_pipeline_transition_rule_declined_past_its_vocabulary_bound(small_options: TrainingOptions) -> None:
+    """The graph carries the rule as a dense [V, V] matrix (past protobuf's 2 GiB from ~23,000 events,
+    an export traceback after the whole training): above the bound it is declined, with the reason."""
+    from logwarden.train.pipeline import MAX_TRANSITION_RULE_VOCABULARY, _transition_rule
+
+    sessions = [np.array([3, 4, 5], np.int64)] * 300
+    decision = _transition_rule(small_options, sessions, MAX_TRANSITION_RULE_VOCABULARY + 1)
+    assert decision.rule is None and "dense transition matrix" in decision.summary["off"]
+    assert _transition_rule(small_options, sessions, 6).rule is not None
+
+
+def test_pipeline_labelled_sessions_with_keys_training_never_saw_are_warned(
+    small_options: TrainingOptions, tmp_path: Path
+) -> None:
+    """A labelled CSV naming events otherwise than training ("E1" for "1") alerts at any threshold, so
+    the F1 the threshold is chosen by means nothing: the log says so."""
+    labelled = [
+        LabelledSession(tuple(f"E{key}" for key in keys), n % 2 == 1) for n, keys in enumerate(FORTY_SESSIONS)
+    ]
+    with structlog.testing.capture_logs() as logs:
+        train_on_sequences(FORTY_SESSIONS, small_options, tmp_path, labelled=labelled)
+    warned = [entry for entry in logs if entry["event"] == "labelled_unknown_keys"]
+    assert len(warned) == 1 and warned[0]["sessions"] == warned[0]["of"] == 40
+    assert warned[0]["first_unknown_key"] == "E1"
