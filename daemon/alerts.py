@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from logwarden.daemon.poll_batches import PLAUSIBLE_TIMESTAMP_MS
 from logwarden.model.contract import END_ID, UNKNOWN_ID, ModelMetadata
 
 AlertKind = Literal["event", "session_end", "unknown_template", "unseen_counts"]
@@ -172,9 +173,10 @@ def encode_alert(alert: dict[str, Any]) -> bytes:
 def iso_utc(epoch_ms: int | None) -> str | None:
     """``2026-11-21T10:00:00.123Z`` for epoch milliseconds; None when Kafka gave no timestamp.
 
-    Kafka says "no timestamp" with -1, or with None for a legacy (magic 0) record.
+    Kafka says "no timestamp" with -1, or with None for a legacy (magic 0) record; a stamp before
+    1973 (0, or seconds sent as milliseconds) is taken as none too (``PLAUSIBLE_TIMESTAMP_MS``).
     """
-    if epoch_ms is None or epoch_ms < 0:
+    if epoch_ms is None or epoch_ms < PLAUSIBLE_TIMESTAMP_MS:
         return None
     try:
         moment = datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)

@@ -348,11 +348,8 @@ class DaemonService:
         for tp, batch in polled.items():
             decoded_before = len(events)
             for record in batch:
-                stamp = record.timestamp  # one before 1973 is taken as none (PLAUSIBLE_TIMESTAMP_MS)
-                if stamp is not None and 0 <= stamp < PLAUSIBLE_TIMESTAMP_MS:
-                    stamp = -1
                 try:
-                    events.append(decode(record.value, record.key, stamp))
+                    events.append(decode(record.value, record.key, record.timestamp))
                 except DecodeError as exc:
                     self._emitter.dead_letter(record, exc)
                     bad[exc.reason] += 1

@@ -168,10 +168,19 @@ def test_encode_alert_nan_refused() -> None:
 
 
 @pytest.mark.parametrize(
-    ("epoch_ms", "expected"), [(0, "1970-01-01T00:00:00.000Z"), (-1, None), (None, None), (10**18, None)]
+    ("epoch_ms", "expected"),
+    [
+        (10**11, "1973-03-03T09:46:40.000Z"),
+        (0, None),
+        (1_700_000_000, None),
+        (-1, None),
+        (None, None),
+        (10**18, None),
+    ],
 )
 def test_iso_utc_edges(epoch_ms: int | None, expected: str | None) -> None:
-    """iso_utc gives UTC with a Z suffix, and None for "no timestamp" (-1 or None) or absurd values."""
+    """iso_utc gives UTC with a Z suffix, and None for "no timestamp" (-1 or None) or absurd values:
+    past the year 9999, or before 1973 (0, or seconds sent as milliseconds)."""
     assert iso_utc(epoch_ms) == expected
 
 
