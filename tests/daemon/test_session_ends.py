@@ -85,6 +85,17 @@ def streams() -> dict[TopicPartition, list[ConsumerRecord]]:
     }
 
 
+def every_event_alerts(
+    model: Path, consumer: Any, sink: AlertSink, ttl_seconds: float = TTL_SECONDS, **options: Any
+) -> tuple[Any, EntityStateTable]:
+    """The in-process service of these tests: no saved offsets, and every event alerts (threshold -1),
+    so the alerts show every session end; ``options`` as ``build_in_process_service`` takes them."""
+    service, table, _ = build_in_process_service(
+        model, consumer=consumer, sink=sink, offsets={}, threshold=-1.0, ttl_seconds=ttl_seconds, **options
+    )
+    return service, table
+
+
 def run(
     model: Path,
     polls: list[dict[TopicPartition, list[ConsumerRecord]]],
@@ -92,14 +103,7 @@ def run(
 ) -> tuple[EntityStateTable, AlertSink]:
     """Every poll handled, each followed by the idle sweep; every event alerts (threshold -1)."""
     sink = AlertSink()
-    service, table, _ = build_in_process_service(
-        model,
-        consumer=consumer or TwoPartitionConsumer(),
-        sink=sink,
-        offsets={},
-        threshold=-1.0,
-        ttl_seconds=TTL_SECONDS,
-    )
+    service, table = every_event_alerts(model, consumer or TwoPartitionConsumer(), sink)
     for polled in polls:
         service.handle_records(polled)
         service.expire_idle_entities()
@@ -225,15 +229,8 @@ def b_after_wall_time_passes(
     """B's two records handled, then 40 s of wall time (TTL 30 s) and the sweep; B and the table."""
     records = streams()
     ticks = ManualClock()
-    service, table, _ = build_in_process_service(
-        model,
-        consumer=FetchedToTheEnd(partition_1_end, partition_1_position),
-        sink=AlertSink(),
-        offsets={},
-        threshold=-1.0,
-        ttl_seconds=TTL_SECONDS,
-        idle_time=ticks,
-    )
+    consumer = FetchedToTheEnd(partition_1_end, partition_1_position)
+    service, table = every_event_alerts(model, consumer, AlertSink(), idle_time=ticks)
     service.handle_records({P1: records[P1]})
     entity_b = next(iter(table._slot_of))
     service.expire_idle_entities(records_in_hand=records_in_hand)
@@ -314,15 +311,7 @@ def replay(
     rng = np.random.default_rng(seed)
     sink = AlertSink()
     consumer = ReadToTheEnd(records)
-    service, table, _ = build_in_process_service(
-        model,
-        consumer=consumer,
-        sink=sink,
-        offsets={},
-        threshold=-1.0,
-        ttl_seconds=120.0,
-        capacity=5_000,
-    )
+    service, table = every_event_alerts(model, consumer, sink, ttl_seconds=120.0, capacity=5_000)
     read = consumer.positions  # handing records over moves the consumer's position
     while any(read[tp] < len(records[tp]) for tp in records):
         polled = {}
@@ -422,14 +411,8 @@ def test_a_sweep_between_the_batches_of_one_poll_does_not_end_a_session_the_next
     a_line, (b_first, b_second) = records[P0][0].value.decode(), [r.value.decode() for r in records[P1]]
     fillers = [record(P1, offset, 1000.0, a_line) for offset in range(1, 65)]
     consumer = OnePollConsumer({P1: [*fillers, record(P1, 65, 1010.0, b_second)]})
-    service, table, _ = build_in_process_service(
-        synthetic_model,
-        consumer=consumer,
-        sink=AlertSink(),
-        offsets={},
-        threshold=-1.0,
-        ttl_seconds=TTL_SECONDS,
-        idle_time=FortySecondsPerLook(),
+    service, table = every_event_alerts(
+        synthetic_model, consumer, AlertSink(), idle_time=FortySecondsPerLook()
     )
     service.handle_records({P1: [record(P1, 0, 1000.0, b_first)]})
     entity_b = next(iter(table._slot_of))
@@ -493,16 +476,7 @@ def on_a_moving_wall(
     """A service whose wall clock and idle clock are one clock the test moves: stream time, which
     never passes the wall, can then run on as far as the test says."""
     ticks = ManualClock(start=1_800_000_000.0)
-    service, table, _ = build_in_process_service(
-        model,
-        consumer=consumer,
-        sink=sink,
-        offsets={},
-        threshold=-1.0,
-        ttl_seconds=TTL_SECONDS,
-        idle_time=ticks,
-        wall_time=ticks,
-    )
+    service, table = every_event_alerts(model, consumer, sink, idle_time=ticks, wall_time=ticks)
     return service, table, ticks
 
 
