@@ -49,6 +49,9 @@ RUNNING_FLUSH_TIMEOUT_SECONDS = 30.0
 """How long a periodic checkpoint waits for the broker to acknowledge outputs before the daemon
 gives up (exits non-zero, restarts, and replays from its last checkpoint)."""
 
+LEAVE_GROUP_TIMEOUT_SECONDS = 2.0
+"""Longest a stop waits for the coordinator to acknowledge that this member leaves the group."""
+
 
 @dataclass(frozen=True)
 class LoopSettings:
@@ -143,6 +146,7 @@ class DaemonService:
         self.should_exit = False
         # When a stop was asked for, the time by which the process must be gone (shutdown timeout).
         self._stop_deadline: float | None = None
+        self._leave_group_seconds = 0.0
         # Set when the loop raised: the batch in hand may be half applied, so nothing more is saved.
         self._loop_failed = False
         self._cadence = CheckpointCadence(
@@ -189,11 +193,25 @@ class DaemonService:
 
     def revocation_commit_seconds(self) -> float:
         """How long a revocation's group commit may wait: its usual bound, or while stopping what is
-        left of the stop budget (at least 0.1 s), since ``consumer.close()`` revokes every partition
-        and its commit waited the full bound after the shutdown checkpoint's had given up."""
+        left of the stop budget (at least 0.1 s) less the LeaveGroup's share, since
+        ``consumer.close()`` revokes every partition, commits, and only then leaves the group."""
         if self._stop_deadline is None:
             return GROUP_COMMIT_TIMEOUT_SECONDS
-        return min(GROUP_COMMIT_TIMEOUT_SECONDS, max(0.1, self._stop_deadline - time.monotonic()))
+        left = self._stop_deadline - time.monotonic() - self._leave_group_seconds
+        return min(GROUP_COMMIT_TIMEOUT_SECONDS, max(0.1, left))
+
+    def _close_consumer(self, left_seconds: float) -> None:
+        """Close the consumer within ``left_seconds``, the rest of the stop budget.
+
+        kafka-python's ``close()`` runs the revocation (our listener's group commit, bounded by
+        ``revocation_commit_seconds``) and then waits up to its ``timeout_ms`` for the LeaveGroup
+        answer: given the whole remainder each, a stop during a broker outage took the remainder
+        twice (11 s for the default 8 s).  The LeaveGroup gets half of it, at most
+        ``LEAVE_GROUP_TIMEOUT_SECONDS`` (a healthy coordinator answers in ms; an unanswered one
+        only means the group notices the departure at the session timeout instead).
+        """
+        self._leave_group_seconds = min(LEAVE_GROUP_TIMEOUT_SECONDS, left_seconds / 2)
+        self._consumer.close(autocommit=False, timeout_ms=int(self._leave_group_seconds * 1000))
 
     def _start_stop_budget(self) -> float:
         """The deadline of the stop, set at its first request (a signal, or the shutdown itself)."""
@@ -319,10 +337,7 @@ class DaemonService:
                 self.checkpoint("shutdown", flush_timeout_seconds=remaining(), wait=True)
         finally:
             closing = [
-                (
-                    "consumer",
-                    lambda: self._consumer.close(autocommit=False, timeout_ms=int(remaining() * 1000)),
-                ),
+                ("consumer", lambda: self._close_consumer(remaining())),
                 ("producer", lambda: self._sink.close(remaining())),
                 ("checkpoint_writer", self._checkpointer.close),
                 ("state_store", self._on_close),
