@@ -35,7 +35,7 @@ from logwarden.daemon.service import DaemonService, LoopSettings
 from logwarden.daemon.state.memory_budget import check_model_table_fits
 from logwarden.daemon.state.sqlite_store import SavedState, SqliteStateStore, inspect_saved_state
 from logwarden.daemon.state.store import StoreHeader
-from logwarden.daemon.state.table import EntityStateTable, more_saved_than_capacity
+from logwarden.daemon.state.table import EntityStateTable
 from logwarden.daemon.systemd import SystemdNotifier
 from logwarden.daemon.training_input import training_input_differences
 from logwarden.errors import ConfigError, DeliveryError, StateStoreError
@@ -186,8 +186,20 @@ def build_service(config: DaemonConfig) -> DaemonService:
     store = SqliteStateStore(config.state.dir)
     store.open(store_header(metadata))
     rows, stored_offsets = store.load()
+    evicted = store.least_recently_seen_beyond(table.capacity)
+    if evicted:
+        # The operator lowered state.max_entities below what was saved: keep the most recently seen,
+        # as the running table would have.  Their rows leave the store with the first save.
+        log.warning(
+            "entities_evicted",
+            evicted=len(evicted),
+            max_entities=table.capacity,
+            at="start",
+            note="the saved state holds more entities than state.max_entities; the least recently "
+            "seen were dropped without scoring their end",
+        )
     try:
-        table.load_rows(rows)
+        table.load_rows(rows, evicted)
     except StateStoreError as exc:
         if str(store.path) in str(exc):
             raise
@@ -259,14 +271,9 @@ def store_header(metadata: ModelMetadata) -> StoreHeader:
 
 def check_saved_state(config: DaemonConfig, metadata: ModelMetadata) -> SavedState:
     """What ``run --check`` can say of the saved state before a start: refused (exit 6) where the start
-    would refuse it (another model, damage, more entities than ``state.max_entities``), the most common
+    would refuse it (another model, damage), the most common
     mistake of a model upgrade.  Read only, so it may run beside the daemon."""
-    saved = inspect_saved_state(config.state.dir, store_header(metadata))
-    if saved.entities is not None and saved.entities > config.state.max_entities:
-        raise StateStoreError(
-            f"{saved.path}: {more_saved_than_capacity(config.state.max_entities, saved.entities)}"
-        )
-    return saved
+    return inspect_saved_state(config.state.dir, store_header(metadata))
 
 
 def run_daemon(config_path: Path, *, check_only: bool = False) -> int:
@@ -289,7 +296,12 @@ def run_daemon(config_path: Path, *, check_only: bool = False) -> int:
             "threshold": bundle.metadata.threshold if configured is None else configured,
             "count_gate_threshold": _count_gate_threshold(bundle.metadata, config),
             **bundle.metadata.describe_rules(),
-            "state": {"path": str(saved.path), "entities_saved": saved.entities or 0},
+            "state": {
+                "path": str(saved.path),
+                "entities_saved": saved.entities or 0,
+                # What the start will drop, least recently seen first, to fit state.max_entities.
+                "entities_to_evict": max(0, (saved.entities or 0) - config.state.max_entities),
+            },
             "software": software_versions(),
         }
         differences = training_input_differences(config.input, bundle.metadata)

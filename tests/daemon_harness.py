@@ -305,18 +305,26 @@ def committed_offsets(bootstrap: str, group: str) -> dict[tuple[str, int], int]:
     return {(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
 
 
-def stored_events_applied(state_dir: Path, model_dir: Path) -> dict[str, int]:
-    """entity -> events_applied as a stopped daemon left them in its SQLite store."""
+def stored_column(state_dir: Path, model_dir: Path, column: str) -> dict[str, Any]:
+    """entity -> one column of its row (``events_applied``, ``last_seen``, ...) as a stopped daemon
+    left them in its SQLite store."""
     metadata = load_bundle(model_dir).metadata
     store = SqliteStateStore(state_dir)
     store.open(StoreHeader(metadata.onnx_sha256, metadata.num_layers, metadata.state_size))
     try:
         rows, _ = store.load()
         return {
-            e: int(n) for chunk in rows for e, n in zip(chunk.entities, chunk.events_applied, strict=True)
+            e: value
+            for chunk in rows
+            for e, value in zip(chunk.entities, getattr(chunk, column).tolist(), strict=True)
         }
     finally:
         store.close()
+
+
+def stored_events_applied(state_dir: Path, model_dir: Path) -> dict[str, int]:
+    """entity -> events_applied as a stopped daemon left them in its SQLite store."""
+    return stored_column(state_dir, model_dir, "events_applied")
 
 
 class ThrottledProducer(threading.Thread):

@@ -64,6 +64,12 @@ class MemoryStateStore:
         self._require_open()
         return LoadedCheckpoint(self._iter_rows(dict(self._rows)), dict(self._offsets))
 
+    def least_recently_seen_beyond(self, capacity: int) -> list[str]:
+        """The saved entities a table of ``capacity`` cannot hold, least recently seen first."""
+        self._require_open()
+        by_age = sorted(self._rows, key=lambda entity: (self._rows[entity].last_seen, entity))
+        return by_age[: max(0, len(by_age) - capacity)]
+
     def save_checkpoint(
         self,
         changes: StateChanges,

@@ -222,6 +222,23 @@ class SqliteStateStore:
         offsets = check_saved_offsets(stored, str(self.path))
         return LoadedCheckpoint(self._iter_rows(conn, header, indexed_rows), offsets)
 
+    def least_recently_seen_beyond(self, capacity: int) -> list[str]:
+        """The saved entities a table of ``capacity`` cannot hold, least recently seen first.
+
+        Read before the rows are loaded, so that the start keeps the ``capacity`` most recent ones,
+        as the running table would have; SQLite keeps only the ``LIMIT`` rows while it sorts.
+        """
+        conn, _ = self._require_open()
+        try:
+            cursor = conn.execute(
+                "SELECT entity FROM entities ORDER BY last_seen, entity "
+                "LIMIT max(0, (SELECT count(*) FROM entities) - ?)",
+                (capacity,),
+            )
+            return [row[0] for row in cursor]
+        except sqlite3.Error as exc:
+            raise StateStoreError(f"{self.path}: cannot read saved state: {exc}; {START_EMPTY}") from exc
+
     def save_checkpoint(
         self,
         changes: StateChanges,

@@ -16,7 +16,7 @@ entity by that topic-partition's stream time.  Pure logic: no I/O library is imp
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -54,13 +54,17 @@ class EntitySnapshot:
     unknown_events: int
 
 
-def more_saved_than_capacity(capacity: int, saved: int | None = None) -> str:
-    """Why a saved state cannot be restored into a table of ``capacity`` entities, and what to do."""
-    count = "more entities" if saved is None else f"{saved:,} entities, more"
+def more_saved_than_capacity(capacity: int) -> str:
+    """Why saved rows cannot be restored into a table of ``capacity`` entities.
+
+    The start leaves out the least recently seen entities beyond ``state.max_entities``
+    (``load_rows``'s ``evicted``), so this is only reached when the rows read disagree with the
+    store's own count of them.
+    """
     return (
-        f"saved state holds {count} than state.max_entities ({capacity:,}, the state capacity) allows; "
-        "set state.max_entities back to at least the number the state was saved with and lower it once "
-        "fewer sessions are open, or move the state directory aside to start empty"
+        f"saved state holds more entities than state.max_entities ({capacity:,}, the state capacity) "
+        "allows, more than the store counted; the file is damaged; move the state directory aside to "
+        "start empty"
     )
 
 
@@ -402,6 +406,11 @@ class EntityStateTable:
             unknown_events=int(self.unknown_events[slot]),
         )
 
+    @property
+    def has_pending_deletes(self) -> bool:
+        """Whether entities left the table since the last save (expired, evicted, released)."""
+        return bool(self._pending_deletes)
+
     def take_changes(self) -> StateChanges:
         """Everything changed since the previous call, and start tracking afresh.
 
@@ -428,13 +437,20 @@ class EntityStateTable:
         self._dirty[np.array(slots, np.int64)] = True
         self._pending_deletes.update(changes.deletes)
 
-    def load_rows(self, rows: Iterable[EntityRows]) -> int:
+    def load_rows(self, rows: Iterable[EntityRows], evicted: Collection[str] = ()) -> int:
         """Restore saved rows (overwriting entities already present); returns how many were loaded.
 
-        Loaded rows count as saved, not dirty.  StateStoreError if they do not fit the capacity.
+        Loaded rows count as saved, not dirty.  Rows of ``evicted`` entities (those the capacity
+        cannot hold, ``StateStore.least_recently_seen_beyond``) are not loaded but deleted from the
+        store at the next save, as an eviction while running would.  StateStoreError if the rest
+        does not fit the capacity.
         """
         loaded = 0
+        dropped = frozenset(evicted)
+        self._pending_deletes.update(dropped)
         for chunk in rows:
+            if dropped:
+                chunk = chunk.without(dropped)
             if tuple(chunk.h.shape[1:]) != (self.num_layers, self.hidden_size):
                 raise StateStoreError(
                     f"saved state has shape {tuple(chunk.h.shape[1:])}, "

@@ -350,7 +350,11 @@ def test_daemon_run_check_prints_config_with_secrets_masked(synthetic_model: Pat
     assert printed["length_rule"] is None
     assert printed["software"]["logwarden"] == __version__
     assert printed["software"]["onnxruntime"] == onnxruntime.__version__
-    assert printed["state"] == {"path": str(tmp_path / "state" / "state.sqlite3"), "entities_saved": 0}
+    assert printed["state"] == {
+        "path": str(tmp_path / "state" / "state.sqlite3"),
+        "entities_saved": 0,
+        "entities_to_evict": 0,
+    }
     assert not (tmp_path / "state").exists(), "a check touches no state"
 
 

@@ -9,12 +9,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
+from cli_runner import run_cli
 from daemon_harness import (
     DaemonProcess,
     daemon_config,
     keyed_records,
     live_config,
     produce_records,
+    stored_column,
     stored_events_applied,
 )
 from kafka.partitioner.default import murmur2
@@ -193,3 +196,64 @@ def test_daemon_more_entities_than_max_entities_evicts_and_stays_bounded(
     assert evictions and all(e["max_entities"] == max_entities for e in evictions)
     assert sum(e["evicted"] for e in evictions) >= distinct - max_entities
     assert len(stored_events_applied(tmp_path / "state", synthetic_model)) <= max_entities
+
+
+def test_daemon_restarted_with_max_entities_below_the_saved_count_keeps_the_most_recently_seen(
+    kafka_bootstrap: str,
+    topic_factory: Callable[..., str],
+    consumer_group: str,
+    synthetic_model: Path,
+    tmp_path: Path,
+) -> None:
+    """Lowering state.max_entities is how an operator gives the daemon less memory: the start drops the
+    least recently seen saved entities, as the running table would (it used to refuse to start, exit 6),
+    ``run --check`` says how many it will drop, and the first save removes them from the store."""
+    log = generate_logs(seed=18, entities=40, anomaly_fraction=0.0, first_job_id=95_000)
+    input_topic = topic_factory(partitions=2, prefix="in")
+    config = live_config(
+        kafka_bootstrap,
+        topic_factory,
+        consumer_group,
+        synthetic_model,
+        tmp_path,
+        input_topic,
+        state={"ttl_seconds": 1e9},
+    )
+    first = DaemonProcess.start(tmp_path, config, name="first")
+    try:
+        produce_records(kafka_bootstrap, input_topic, keyed_records(log))
+        first.wait_processed(len(log.lines), timeout_s=PROCESS_DEADLINE_S)
+        assert first.terminate() == 0
+    finally:
+        first.kill()
+    saved = stored_column(tmp_path / "state", synthetic_model, "last_seen")
+    by_age = sorted(saved, key=lambda entity: (saved[entity], entity))
+    # A cut between two different times near the middle, so that age and not name decides.
+    kept_count = next(
+        k for k in range(len(saved) // 2, len(saved)) if saved[by_age[-k - 1]] < saved[by_age[-k]]
+    )
+    assert sorted(by_age[-kept_count:]) != sorted(saved)[-kept_count:], "the names alone would pick these"
+
+    config["state"]["max_entities"] = kept_count
+    config["processing"]["batch_max_events"] = kept_count
+    config_path = tmp_path / "lowered.yaml"
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    check = run_cli("run", "--config", str(config_path), "--check")
+    assert check.returncode == 0, check.stderr
+    assert json.loads(check.stdout)["state"]["entities_to_evict"] == len(saved) - kept_count
+
+    second = DaemonProcess.start(tmp_path, config, name="second")
+    try:
+        second.wait_for(
+            lambda events: any(e.get("event") == "started" for e in events), PROCESS_DEADLINE_S, "the start"
+        )
+        assert second.terminate() == 0, second.log_text()[-4000:]
+    finally:
+        second.kill()
+    evictions = [e for e in second.events() if e.get("event") == "entities_evicted"]
+    assert [(e["evicted"], e["max_entities"], e["at"]) for e in evictions] == [
+        (len(saved) - kept_count, kept_count, "start")
+    ]
+    after = stored_column(tmp_path / "state", synthetic_model, "last_seen")
+    assert sorted(after) == sorted(by_age[-kept_count:])
+    assert all(after[entity] == saved[entity] for entity in after)

@@ -166,6 +166,17 @@ def test_store_load_yields_chunks_covering_all_rows(store: StateStore) -> None:
     assert sorted(e for chunk in chunks for e in chunk.entities) == ["a", "b", "c", "d", "e"]
 
 
+def test_store_least_recently_seen_beyond_names_the_oldest_that_do_not_fit(store: StateStore) -> None:
+    """The saved entities a smaller table cannot hold: oldest ``last_seen`` first, ties by name, so that
+    every start drops the same ones; none when all fit."""
+    rows = make_rows(["e", "d", "c", "b", "a"])  # last_seen 0, 1, 2, 3, 4
+    rows.last_seen[:] = [3.0, 1.0, 2.0, 1.0, 9.0]
+    store.save_checkpoint(changes_of(rows), {})
+    assert store.least_recently_seen_beyond(2) == ["b", "d", "c"]
+    assert store.least_recently_seen_beyond(4) == ["b"]
+    assert store.least_recently_seen_beyond(5) == [] and store.least_recently_seen_beyond(50) == []
+
+
 def test_store_upsert_replaces_existing_row(store: StateStore) -> None:
     """Saving an entity again replaces its row."""
     store.save_checkpoint(changes_of(make_rows(["a", "b"], value=1.0)), {})
