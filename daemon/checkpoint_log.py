@@ -18,6 +18,7 @@ import structlog
 from logwarden.daemon.cadence import CheckpointReason
 from logwarden.daemon.checkpoint import CheckpointResult
 from logwarden.daemon.clock import MAX_AHEAD_OF_WALL_SECONDS, StreamClock
+from logwarden.daemon.decode import MessageDecoder
 from logwarden.daemon.state.table import EntityStateTable
 from logwarden.daemon.systemd import SystemdNotifier, checkpoint_status
 
@@ -34,10 +35,14 @@ class CheckpointLog:
         notifier: SystemdNotifier,
         dead_letter_topic: str,
         totals: Mapping[str, int],
+        decoder: MessageDecoder | None = None,
     ) -> None:
-        """``table`` and ``clock`` are read for their running counts of evictions and clamped batches."""
+        """``table``, ``clock`` and ``decoder`` are read for their running counts of evictions, clamped
+        batches and unreadable event times."""
         self._table = table
         self._clock = clock
+        self._decoder = decoder
+        self._unreadable_times_logged = 0
         self._notifier = notifier
         self._dead_letter_topic = dead_letter_topic
         self._evicted_logged = 0
@@ -83,6 +88,7 @@ class CheckpointLog:
                 "none: those events took their partition's time",
             )
             self._past_logged = self._clock.stamped_in_the_past
+        self._log_unreadable_event_times()
         evicted = self._table.evicted_total
         if evicted > self._evicted_logged:
             log.warning(
@@ -115,3 +121,16 @@ class CheckpointLog:
                 reason=self._reason,
             )
         )
+
+    def _log_unreadable_event_times(self) -> None:
+        decoder = self._decoder
+        if decoder is None or decoder.unreadable_event_times <= self._unreadable_times_logged:
+            return
+        log.warning(
+            "unreadable_event_times",
+            events=decoder.unreadable_event_times - self._unreadable_times_logged,
+            latest=decoder.last_unreadable_event_time,
+            note="input.json.timestamp_field was missing or unreadable: those events were scored, and "
+            "their alerts carry event_time null",
+        )
+        self._unreadable_times_logged = decoder.unreadable_event_times

@@ -8,6 +8,8 @@ matcher) is prepared in ``MessageDecoder.build`` and the happy path raises nothi
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, NamedTuple, get_args
@@ -39,13 +41,20 @@ DecodeReason = Literal[
     "missing_entity",
     "missing_message",
     "missing_event",
-    "invalid_timestamp",
 ]
 DECODE_REASONS: tuple[DecodeReason, ...] = get_args(DecodeReason)
 
 # Numeric timestamps below this are epoch seconds, above it epoch milliseconds (1e11 s is the
 # year 5138, 1e11 ms is 1973), so both common encodings are read without a setting.
 _SECONDS_LIMIT = 1e11
+# Likewise milliseconds below 1e14 (the year 5138), microseconds below 1e17 (journald's
+# __REALTIME_TIMESTAMP, Go's UnixMicro) and nanoseconds below 1e19 (the year 2286; Go's UnixNano).
+_MILLISECONDS_LIMIT = 1e14
+_MICROSECONDS_LIMIT = 1e17
+_NANOSECONDS_LIMIT = 1e19
+_EPOCH_TEXT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+NO_EVENT_TIME = -1
+"""The event time of an event with none: an alert reports it as ``event_time: null``."""
 _MAX_TIMESTAMP_MS = 253_402_300_800_000  # 10000-01-01T00:00:00Z
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
@@ -95,6 +104,10 @@ class MessageDecoder:
         self._timestamp_field = timestamp_field
         self._timestamp_field_name = timestamp_field_name
         self._vocabulary = vocabulary
+        # Events whose timestamp field was missing or unreadable (scored with no event time), and
+        # why the latest one was, for the ``unreadable_event_times`` warning.
+        self.unreadable_event_times = 0
+        self.last_unreadable_event_time: str | None = None
 
     @classmethod
     def build(cls, config: InputConfig, metadata: ModelMetadata) -> MessageDecoder:
@@ -194,7 +207,15 @@ class MessageDecoder:
         else:
             entity = event.entity  # the reader has refused the entities that cannot be one
         if self._timestamp_field is not None:
-            timestamp_ms = _timestamp_ms(self._timestamp_field(document), self._timestamp_field_name)
+            try:
+                timestamp_ms = _timestamp_ms(self._timestamp_field(document), self._timestamp_field_name)
+            except DecodeError as problem:
+                # The field only says what the alert reports as event_time (idle time runs on the
+                # record timestamp): an event is still an event without it.  Dead-lettering it would
+                # let whoever writes the logs keep any event from being scored.
+                self.unreadable_event_times += 1
+                self.last_unreadable_event_time = problem.detail
+                timestamp_ms = NO_EVENT_TIME
         return DecodedEvent(entity, event_id, event.text, timestamp_ms)
 
 
@@ -252,21 +273,40 @@ def _entity_of_key(key: bytes | None) -> str | None:
 
 
 def _timestamp_ms(value: Any, field_name: str) -> int:
-    """Epoch milliseconds of a number (seconds or milliseconds) or an ISO-8601 string (UTC if naive)."""
-    if type(value) in (int, float):
-        millis = value * 1000 if abs(value) < _SECONDS_LIMIT else value
-    elif type(value) is str:
+    """Epoch milliseconds of a number (seconds, milliseconds, microseconds or nanoseconds, told
+    apart by size), the same number as a string (as shippers often send it), or an ISO-8601 string
+    (UTC if naive)."""
+    if type(value) is str:
         try:
             moment = datetime.fromisoformat(value)
         except ValueError:
-            raise DecodeError(
-                "invalid_timestamp", f"field {field_name!r}: {value[:64]!r} is not ISO-8601"
-            ) from None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        millis = (moment - _EPOCH) // _ONE_MS
-    else:
-        raise DecodeError("invalid_timestamp", field_problem(field_name, value))
+            if _EPOCH_TEXT.fullmatch(value) is None:
+                detail = f"field {field_name!r}: {value[:64]!r} is not ISO-8601 or an epoch number"
+                raise DecodeError("invalid_timestamp", detail) from None
+            value = float(value) if "." in value or len(value) > 18 else int(value)
+        else:
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+            return _in_range((moment - _EPOCH) // _ONE_MS, value, field_name)
+    if type(value) in (int, float):
+        if type(value) is float and not math.isfinite(value):  # a string of 310 digits or more
+            return _in_range(math.inf, value, field_name)
+        magnitude = abs(value)
+        if magnitude < _SECONDS_LIMIT:
+            millis = value * 1000
+        elif magnitude < _MILLISECONDS_LIMIT:
+            millis = value
+        elif magnitude < _MICROSECONDS_LIMIT:
+            millis = value / 1000
+        elif magnitude < _NANOSECONDS_LIMIT:
+            millis = value / 1_000_000
+        else:
+            millis = value
+        return _in_range(millis, value, field_name)
+    raise DecodeError("invalid_timestamp", field_problem(field_name, value))
+
+
+def _in_range(millis: float, value: Any, field_name: str) -> int:
     if not 0 <= millis < _MAX_TIMESTAMP_MS:
         raise DecodeError("invalid_timestamp", f"field {field_name!r}: {str(value)[:64]!r} is out of range")
     return int(millis)

@@ -158,7 +158,7 @@ class DaemonService:
             self._cadence.mark_dirty()
         self._next_expiry_check = time.monotonic()
         self._checkpoint_log = CheckpointLog(
-            table, self._clock, notifier, sink.dead_letter_topic, self.counters.as_dict()
+            table, self._clock, notifier, sink.dead_letter_topic, self.counters.as_dict(), decoder
         )
         self._released_partitions: set[tuple[str, int]] = set()
         # Between a revocation and the assignment that ends the rebalance (seconds, the JoinGroup):

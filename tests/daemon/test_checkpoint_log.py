@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
+from model_metadata import hdfs_metadata
 from structlog.testing import capture_logs
 
 from logwarden.daemon.checkpoint import CheckpointResult
 from logwarden.daemon.checkpoint_log import CheckpointLog
 from logwarden.daemon.clock import StreamClock
+from logwarden.daemon.config import EntityConfig, InputConfig, JsonInputConfig
+from logwarden.daemon.decode import MessageDecoder
 from logwarden.daemon.state.table import EntityStateTable
 from logwarden.daemon.systemd import SystemdNotifier
 
@@ -85,3 +90,24 @@ def test_evictions_clamped_timestamps_and_refused_commits_are_warned_as_new_coun
     with capture_logs() as again:
         checkpoint_log.finished(RESULT, checkpoints=2)
     assert [entry["event"] for entry in again] == ["checkpoint"]
+
+
+def test_unreadable_event_times_are_one_warning_per_checkpoint_with_the_latest_reason() -> None:
+    """Events scored without the time of input.json.timestamp_field are counted by the decoder and
+    warned with the next save (one line, however many), naming why the latest one had none."""
+    table = EntityStateTable(1, 2, 4, np.zeros((1, 2), np.float32), np.zeros((1, 2), np.float32))
+    config = InputConfig(
+        format="json", entity=EntityConfig(field="host"), json=JsonInputConfig(timestamp_field="ts")
+    )
+    decoder = MessageDecoder.build(config, hdfs_metadata("logs"))
+    clock = StreamClock(wall_time=lambda: 1_000.0)
+    checkpoint_log = CheckpointLog(table, clock, RecordingNotifier(), "dlq", TOTALS, decoder)
+    message = "PacketResponder 1 for block blk_1 terminating"
+    for ts in ("yesterday", None, "2023-11-14T22:13:20Z"):
+        decoder.decode_one(json.dumps({"host": "a", "message": message, "ts": ts}).encode(), None, 5)
+    with capture_logs() as logs:
+        checkpoint_log.finished(RESULT, checkpoints=1)
+        checkpoint_log.finished(RESULT, checkpoints=2)
+    warned = [entry for entry in logs if entry["event"] == "unreadable_event_times"]
+    assert len(warned) == 1 and warned[0]["events"] == 2
+    assert "'ts' is missing" in warned[0]["latest"]

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -115,9 +116,25 @@ def test_daemon_alerts_on_json_events_exactly_where_the_offline_json_scorer_does
     synthetic_json_model: Path,
     tmp_path: Path,
 ) -> None:
-    """Jobs named only by ``job.id``: alerts exactly where the offline scorer flags, quoting the message."""
+    """Jobs named only by ``job.id``: alerts exactly where the offline scorer flags, quoting the message.
+
+    Every fifth event's ``@timestamp`` is as shippers get it wrong (missing, unreadable) or in another
+    form (epoch milliseconds as a string): each is still scored, and only the unreadable ones alert
+    with ``event_time`` null (they used to be dead-lettered, unscored)."""
     log = generate_logs(seed=22, entities=200, anomaly_fraction=0.1, first_job_id=80_000)
     events = as_json_events(log)
+    untimed: set[int] = set()
+    for index in range(0, len(events), 5):
+        document = json.loads(events[index])
+        stamp = document.pop("@timestamp")
+        variant = (index // 5) % 3
+        if variant == 1:
+            document["@timestamp"] = "n/a"
+        elif variant == 2:
+            document["@timestamp"] = str(int(datetime.fromisoformat(stamp).timestamp() * 1000))
+        if variant < 2:
+            untimed.add(index)
+        events[index] = json.dumps(document)
     model = OnnxStepModel.load(load_bundle(synthetic_json_model))
     summary = LogScoringSummary()
     sessions = group_json_lines(model, events, summary, JsonFields(entity=ENTITY_FIELD))
@@ -138,7 +155,10 @@ def test_daemon_alerts_on_json_events_exactly_where_the_offline_json_scorer_does
         tmp_path,
     )
     for where, alert in run.alerts.items():
-        assert alert["event"] == json.loads(events[run.coordinates.index(where)])["message"]
+        index = run.coordinates.index(where)
+        assert alert["event"] == json.loads(events[index])["message"]
+        assert (alert["event_time"] is None) == (index in untimed), alert
+    assert untimed & {run.coordinates.index(where) for where in run.alerts}, "no untimed event alerted"
 
 
 def test_daemon_serves_a_model_of_event_keys_trained_on_json_events(

@@ -9,7 +9,7 @@ import pytest
 from model_metadata import HDFS_BLOCK, hdfs_metadata
 
 from logwarden.daemon.config import EntityConfig, InputConfig, JsonInputConfig
-from logwarden.daemon.decode import DECODE_REASONS, DecodedEvent, MessageDecoder
+from logwarden.daemon.decode import DECODE_REASONS, NO_EVENT_TIME, DecodedEvent, MessageDecoder
 from logwarden.errors import ConfigError, DecodeError
 from logwarden.events.entity import MAX_ENTITY_CHARS
 from logwarden.model.contract import FIRST_EVENT_ID, UNKNOWN_ID
@@ -261,6 +261,13 @@ def test_decode_one_json_invalid_utf8_offset() -> None:
         ("2023-11-14T22:13:20Z", 1_700_000_000_000),
         ("2023-11-14T23:13:20.125+01:00", 1_700_000_000_125),
         ("2023-11-14T22:13:20", 1_700_000_000_000),
+        # as shippers write them: epoch numbers as strings, microseconds, nanoseconds
+        ("1700000000", 1_700_000_000_000),
+        ("1700000000.5", 1_700_000_000_500),
+        ("1700000000250", 1_700_000_000_250),
+        (1_700_000_000_250_000, 1_700_000_000_250),
+        ("1700000000250000", 1_700_000_000_250),
+        (1_700_000_000_250_000_000, 1_700_000_000_250),
     ],
 )
 def test_decode_one_json_timestamp_field_parsed(ts: Any, expected_ms: int) -> None:
@@ -275,20 +282,26 @@ def test_decode_one_json_timestamp_field_parsed(ts: Any, expected_ms: int) -> No
     [
         (None, "'ts' is missing"),
         (True, "'ts' is a boolean"),
-        ("yesterday", "not ISO-8601"),
+        ("yesterday", "not ISO-8601 or an epoch number"),
         (-5, "out of range"),
         (10**20, "out of range"),
         ({"s": 1}, "'ts' is a object"),
     ],
 )
-def test_decode_one_json_bad_timestamp_invalid(ts: Any, detail: str) -> None:
-    """A configured timestamp field that is missing, of the wrong type or out of range is a dead letter."""
+def test_decode_one_json_unreadable_timestamp_scores_the_event_without_time_and_counts_it(
+    ts: Any, detail: str
+) -> None:
+    """A configured timestamp field that is missing, of the wrong type or out of range only says what
+    the alert reports as event_time: the event is still decoded (dead-lettering it would let whoever
+    writes the logs keep any event unscored), without a time, counted with the latest reason."""
     dec = decoder("json", **JSON_FIELD_ENTITY, json_input=JsonInputConfig(timestamp_field="ts"))
     document = {"host": "a", "message": TERMINATING}
     if ts is not None:
         document["ts"] = ts
-    error = reason_of(dec, as_json(document))
-    assert error.reason == "invalid_timestamp" and detail in error.detail
+    event = dec.decode_one(as_json(document), None, TS)
+    assert (event.entity, event.event_time_ms) == ("a", NO_EVENT_TIME)
+    assert dec.unreadable_event_times == 1
+    assert dec.last_unreadable_event_time is not None and detail in dec.last_unreadable_event_time
 
 
 # -- pre-parsed event keys ------------------------------------------------------------------
@@ -348,11 +361,6 @@ def test_decode_reasons_all_exercised_by_tests() -> None:
         (decoder(), b"no entity here", None),
         (decoder("json"), b"{}", None),
         (decoder("json", **SEQUENCE_JSON), b'{"host": "a"}', None),
-        (
-            decoder("json", json_input=JsonInputConfig(timestamp_field="t")),
-            as_json({"message": TERMINATING}),
-            None,
-        ),
     ]
     reasons = {reason_of(dec, value, key).reason for dec, value, key in records}
     assert reasons == set(DECODE_REASONS)

@@ -18,7 +18,7 @@ import pytest
 from model_metadata import HDFS_BLOCK, hdfs_metadata
 
 from logwarden.daemon.config import EntityConfig, InputConfig, JsonInputConfig
-from logwarden.daemon.decode import DECODE_REASONS, DecodedEvent, MessageDecoder
+from logwarden.daemon.decode import DECODE_REASONS, NO_EVENT_TIME, DecodedEvent, MessageDecoder
 from logwarden.errors import DecodeError
 from logwarden.events.entity import MAX_ENTITY_CHARS
 
@@ -212,7 +212,8 @@ def check_event(
     assert type(event.event_id) is int and type(event.text) is str, where
     assert type(event.event_time_ms) is int, where
     if case.timestamp_path is not None:
-        assert 0 <= event.event_time_ms < MAX_TIMESTAMP_MS, where
+        # An unreadable timestamp field leaves the event without a time (NO_EVENT_TIME), not unscored.
+        assert event.event_time_ms == NO_EVENT_TIME or 0 <= event.event_time_ms < MAX_TIMESTAMP_MS, where
     else:
         assert event.event_time_ms == (-1 if timestamp_ms is None else timestamp_ms), where
 
@@ -533,7 +534,7 @@ FIELD_REASONS = {
     "entity": {"missing_entity", "oversize", "invalid_utf8"},
     "message": {"missing_message", "missing_entity", "oversize", "invalid_utf8"},
     "event": {"missing_event", "missing_entity", "oversize", "invalid_utf8"},
-    "timestamp": {"invalid_timestamp"},
+    "timestamp": set(),
 }
 
 
@@ -604,16 +605,19 @@ TIMESTAMPS: tuple[Any, ...] = (
 
 
 @pytest.mark.parametrize("case", [c for c in JSON_CASES if c.timestamp_path is not None], ids=case_id)
-def test_decode_one_timestamp_of_any_type_or_range_gives_event_or_invalid_timestamp(
+def test_decode_one_timestamp_of_any_type_or_range_gives_an_event_in_range_or_without_time(
     case: DecoderCase,
 ) -> None:
-    """Every wrong type, out-of-range number or odd ISO string is an event in range or invalid_timestamp."""
+    """Every wrong type, out-of-range number or odd ISO string still gives the event (scored), its time
+    in range or NO_EVENT_TIME, and each unreadable one is counted."""
     assert case.timestamp_path is not None
     for value in TIMESTAMPS:
         for document in case.documents:
-            outcome(
-                case, encode(with_field(document, case.timestamp_path, value)), reasons={"invalid_timestamp"}
-            )
+            counted = case.decoder.unreadable_event_times
+            result = outcome(case, encode(with_field(document, case.timestamp_path, value)), reasons=())
+            assert isinstance(result, DecodedEvent)
+            unreadable = result.event_time_ms == NO_EVENT_TIME
+            assert case.decoder.unreadable_event_times == counted + unreadable, value
     for value in (b"NaN", b"-Infinity", b"1e999", b"1" * 5000):
         document = dict(case.documents[0])
         placeholder = "__timestamp__"
