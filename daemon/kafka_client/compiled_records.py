@@ -82,7 +82,12 @@ def uncompressed_batch(batch: DefaultRecordBatch) -> bytes | bytearray | None:
     if not available():
         return None
     payload = memoryview(raw)[HEADER_SIZE:]
-    records = decompress(payload if codec == DefaultRecordBatch.CODEC_GZIP else payload.tobytes())
+    try:
+        records = decompress(payload if codec == DefaultRecordBatch.CODEC_GZIP else payload.tobytes())
+    except Exception as error:  # noqa: BLE001 - each codec library raises its own types
+        # The CRC holds (it covers the compressed bytes), yet the payload is no stream of its codec:
+        # a malformed batch like any other, not an error that stops every poll.
+        raise CorruptRecordError(f"cannot be decompressed ({type(error).__name__}: {error})") from error
     header = bytearray(raw[:HEADER_SIZE])
     (attributes,) = struct.unpack_from(">h", header, ATTRIBUTES_OFFSET)
     # The CRC was checked on the compressed bytes; the compiled decoder does not re-check it

@@ -377,3 +377,48 @@ def test_without_reports_a_damaged_length_field_raises_naming_the_partition_and_
     )
     with pytest.raises(CorruptRecordError, match="partition t-2 at offset 2 cannot be split from the fetch"):
         decode(either_class, data)
+
+
+@pytest.mark.parametrize(
+    "codec",
+    [
+        DefaultRecordBatch.CODEC_GZIP,
+        DefaultRecordBatch.CODEC_SNAPPY,
+        DefaultRecordBatch.CODEC_LZ4,
+        DefaultRecordBatch.CODEC_ZSTD,
+    ],
+    ids=["gzip", "snappy", "lz4", "zstd"],
+)
+def test_every_codec_a_producer_may_use_is_read(
+    reporting: tuple[type, CorruptBatchReports], codec: int
+) -> None:
+    """Batches compressed with each codec Kafka producers offer (Java's and librdkafka's lz4, snappy and
+    zstd too, or a topic's own ``compression.type``) are read, not a poll error that stops the daemon."""
+    reader, reports = reporting
+    rng = random.Random(codec)
+    data = encode_batch(0, random_records(rng, 7), codec=codec) + encode_batch(7, random_records(rng, 3))
+    expected = decode(Fetcher.PartitionRecords, data)
+    assert [record.offset for record in expected[0]] == list(range(10))
+    assert decode(reader, data) == expected
+    assert reports.take_all() == []
+
+
+def test_a_batch_whose_crc_holds_but_payload_does_not_decompress_is_reported(
+    compiled_class: type,
+) -> None:
+    """A gzip batch cut short, its CRC recomputed (a faulty client, a broker that does not decompress to
+    check): reported and skipped, the next batch read, instead of an EOFError out of every poll."""
+    reports = CorruptBatchReports()
+    batch_class, error_class, _ = compiled_records.compiled_batch_class()
+    reader = compiled_records.make_partition_records_class(batch_class, error_class, reports)
+    lines: list[RecordFields] = [(1_700_000_000_000, None, b"hello " * 20, [])] * 4
+    damaged = bytearray(encode_batch(0, lines, codec=DefaultRecordBatch.CODEC_GZIP))[:-10]
+    struct.pack_into(">i", damaged, 8, len(damaged) - 12)
+    attributes_at = compiled_records.ATTRIBUTES_OFFSET
+    struct.pack_into(">I", damaged, attributes_at - 4, calc_crc32c(bytes(damaged[attributes_at:])))
+    data = bytes(damaged) + encode_batch(4, random_records(random.Random(9), 2))
+    records, next_offset = decode(reader, data, check_crcs=True)
+    assert [record.offset for record in records] == [4, 5] and next_offset == 6
+    [report] = reports.take_all()
+    assert (report.base_offset, report.resume_offset) == (0, 4)
+    assert "cannot be decompressed (EOFError" in report.error
