@@ -241,7 +241,21 @@ def test_train_json_with_a_wrong_entity_field_exits_7_naming_it(
         ]
     )
     assert code == EXIT_TRAINING
-    assert "the entity field 'job.name' is missing or empty in all" in capsys.readouterr().err
+    assert "the entity field 'job.name' names no entity in any of the" in capsys.readouterr().err
+
+
+def test_train_json_with_an_entity_field_of_fractional_numbers_says_what_an_entity_may_be(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A pipeline that turned integer ids into floats (24200.0): the field is in every event, so the
+    error must say which values name an entity, not that the field is missing."""
+    lines = [json.dumps({"pid": 24200.0 + i % 3, "message": f"step {i % 4} done"}) for i in range(60)]
+    data = tmp_path / "events.jsonl"
+    data.write_text("\n".join(lines) + "\n")
+    code = main(["train", "--json", str(data), "--entity-field", "pid", "--out", str(tmp_path / "m")])
+    assert code == EXIT_TRAINING
+    err = capsys.readouterr().err
+    assert "names no entity in any of the 60 events" in err and "24200.0" in err
 
 
 @dataclass(frozen=True)

@@ -231,7 +231,11 @@ def _no_entity_found(
     lines = tally.lines if isinstance(tally, LineTally) else tally.lines_total
     events = lines - tally.invalid_lines
     if fields is not None and fields.entity is not None:
-        return f"the entity field '{fields.entity}' is missing or empty in all {events} events"
+        return (
+            f"the entity field '{fields.entity}' names no entity in any of the {events} events: it is "
+            "missing, null or empty, or neither a string nor an integer (a number with a fraction such "
+            "as 24200.0, a boolean, an array or an object)"
+        )
     if entity_regex is not None and re.compile(entity_regex).groups:
         # '(x)?blk_\d+' matches every line and names no entity: its group 1 never takes part.
         return (
