@@ -17,6 +17,7 @@ import pytest
 from snapshots import assert_same_entity
 from structlog.testing import capture_logs
 
+from logwarden.daemon.state import sqlite_store
 from logwarden.daemon.state.memory_store import MemoryStateStore
 from logwarden.daemon.state.sqlite_store import (
     DB_FILE,
@@ -328,6 +329,40 @@ def test_sqlite_store_creates_directory_with_wal_journal(tmp_path: Path) -> None
     store.close()
     with sqlite3.connect(tmp_path / "a" / "b" / DB_FILE) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_sqlite_store_wal_shrinks_after_a_large_save(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The -wal is cut back once a large save has been folded into the database; without a size limit it
+    kept the size of the largest save for as long as the store stayed open."""
+    monkeypatch.setattr(sqlite_store, "WAL_SIZE_LIMIT_BYTES", 1 << 20, raising=False)
+    header = StoreHeader(model_sha256="ab" * 32, num_layers=2, hidden_size=256)
+    n = 3000  # 4 KiB of h and c a row: past SQLite's 1,000-page autocheckpoint in one save
+    h = np.ones((n, 2, 256), np.float32)
+    big = EntityRows(
+        entities=[f"e{i}" for i in range(n)],
+        partition=np.zeros(n, np.int32),
+        h=h,
+        c=h,
+        last_seen=np.arange(n, dtype=np.float64),
+        events_applied=np.ones(n, np.int64),
+        count_profile=np.zeros(n, np.uint64),
+        max_surprise=np.zeros(n, np.float32),
+        unknown_events=np.zeros(n, np.int64),
+        topic=["logs"] * n,
+    )
+    store = SqliteStateStore(tmp_path)
+    store.open(header)
+    wal = tmp_path / f"{DB_FILE}-wal"
+    try:
+        store.save_checkpoint(changes_of(big), {("logs", 0): 1})
+        largest = wal.stat().st_size
+        assert largest > 8 << 20
+        one_row = big.without({f"e{i}" for i in range(1, n)})
+        for offset in range(2, 5):
+            store.save_checkpoint(changes_of(one_row), {("logs", 0): offset})
+        assert wal.stat().st_size <= 1 << 20, f"the -wal stayed at {wal.stat().st_size:,} bytes"
+    finally:
+        store.close()
 
 
 def test_sqlite_store_non_sqlite_file_raises_naming_path(tmp_path: Path) -> None:
