@@ -185,21 +185,21 @@ def build_service(config: DaemonConfig) -> DaemonService:
         ) from exc
     store = SqliteStateStore(config.state.dir)
     store.open(store_header(metadata))
-    rows, stored_offsets = store.load()
-    evicted = store.least_recently_seen_beyond(table.capacity)
+    evicted = store.evict_least_recently_seen(table.capacity)
     if evicted:
         # The operator lowered state.max_entities below what was saved: keep the most recently seen,
-        # as the running table would have.  Their rows leave the store with the first save.
+        # as the running table would have.
         log.warning(
             "entities_evicted",
-            evicted=len(evicted),
+            evicted=evicted,
             max_entities=table.capacity,
             at="start",
             note="the saved state holds more entities than state.max_entities; the least recently "
             "seen were dropped without scoring their end",
         )
+    rows, stored_offsets = store.load()
     try:
-        table.load_rows(rows, evicted)
+        table.load_rows(rows)
     except StateStoreError as exc:
         if str(store.path) in str(exc):
             raise

@@ -152,10 +152,6 @@ class DaemonService:
         self._cadence = CheckpointCadence(
             settings.checkpoint_every_events, settings.checkpoint_interval_seconds, time.monotonic()
         )
-        if table.has_pending_deletes:
-            # Saved entities dropped at the start (state.max_entities lowered) leave the store with
-            # the first save, even if no input comes.
-            self._cadence.mark_dirty()
         self._next_expiry_check = time.monotonic()
         self._checkpoint_log = CheckpointLog(
             table, self._clock, notifier, sink.dead_letter_topic, self.counters.as_dict(), decoder

@@ -64,11 +64,14 @@ class MemoryStateStore:
         self._require_open()
         return LoadedCheckpoint(self._iter_rows(dict(self._rows)), dict(self._offsets))
 
-    def least_recently_seen_beyond(self, capacity: int) -> list[str]:
-        """The saved entities a table of ``capacity`` cannot hold, least recently seen first."""
+    def evict_least_recently_seen(self, capacity: int) -> int:
+        """Delete the saved entities a table of ``capacity`` cannot hold, least recently seen first."""
         self._require_open()
         by_age = sorted(self._rows, key=lambda entity: (self._rows[entity].last_seen, entity))
-        return by_age[: max(0, len(by_age) - capacity)]
+        evicted = by_age[: max(0, len(by_age) - capacity)]
+        for entity in evicted:
+            del self._rows[entity]
+        return len(evicted)
 
     def save_checkpoint(
         self,

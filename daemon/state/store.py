@@ -12,7 +12,6 @@ applies; ``sqlite_store`` is the durable adapter, ``memory_store`` the one for t
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, fields
 from typing import Any, NamedTuple, Protocol, overload, runtime_checkable
 
@@ -167,25 +166,6 @@ class EntityRows:
                 topic=self.topic[start:end],
             )
 
-    def without(self, entities: AbstractSet[str]) -> EntityRows:
-        """The rows whose entity is not in ``entities`` (copies), in order; ``self`` when none is."""
-        keep = np.array([entity not in entities for entity in self.entities], bool)
-        if keep.all():
-            return self
-        kept = np.flatnonzero(keep)
-        return EntityRows(
-            entities=[self.entities[i] for i in kept.tolist()],
-            partition=self.partition[kept],
-            h=self.h[kept],
-            c=self.c[kept],
-            last_seen=self.last_seen[kept],
-            events_applied=self.events_applied[kept],
-            count_profile=self.count_profile[kept],
-            max_surprise=self.max_surprise[kept],
-            unknown_events=self.unknown_events[kept],
-            topic=[self.topic[i] for i in kept.tolist()],
-        )
-
     @classmethod
     def empty(cls, num_layers: int, hidden_size: int) -> EntityRows:
         """No rows, with the right trailing shape."""
@@ -324,9 +304,9 @@ class StateStore(Protocol):
         """The last saved checkpoint (empty rows and offsets for a new store)."""
         ...
 
-    def least_recently_seen_beyond(self, capacity: int) -> list[str]:
-        """The saved entities a table of ``capacity`` cannot hold: the least recently seen ones, by
-        ``last_seen`` and then name (so every start picks the same), none when all of them fit."""
+    def evict_least_recently_seen(self, capacity: int) -> int:
+        """Delete the saved entities a table of ``capacity`` cannot hold: the least recently seen
+        ones, by ``last_seen`` and then name (so every start picks the same); returns how many."""
         ...
 
     def save_checkpoint(

@@ -16,7 +16,7 @@ entity by that topic-partition's stream time.  Pure logic: no I/O library is imp
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -57,9 +57,9 @@ class EntitySnapshot:
 def more_saved_than_capacity(capacity: int) -> str:
     """Why saved rows cannot be restored into a table of ``capacity`` entities.
 
-    The start leaves out the least recently seen entities beyond ``state.max_entities``
-    (``load_rows``'s ``evicted``), so this is only reached when the rows read disagree with the
-    store's own count of them.
+    The start first evicts the least recently seen entities beyond ``state.max_entities``
+    (``StateStore.evict_least_recently_seen``), so this is only reached when the rows read disagree
+    with the store's own count of them.
     """
     return (
         f"saved state holds more entities than state.max_entities ({capacity:,}, the state capacity) "
@@ -406,11 +406,6 @@ class EntityStateTable:
             unknown_events=int(self.unknown_events[slot]),
         )
 
-    @property
-    def has_pending_deletes(self) -> bool:
-        """Whether entities left the table since the last save (expired, evicted, released)."""
-        return bool(self._pending_deletes)
-
     def take_changes(self) -> StateChanges:
         """Everything changed since the previous call, and start tracking afresh.
 
@@ -437,20 +432,14 @@ class EntityStateTable:
         self._dirty[np.array(slots, np.int64)] = True
         self._pending_deletes.update(changes.deletes)
 
-    def load_rows(self, rows: Iterable[EntityRows], evicted: Collection[str] = ()) -> int:
+    def load_rows(self, rows: Iterable[EntityRows]) -> int:
         """Restore saved rows (overwriting entities already present); returns how many were loaded.
 
-        Loaded rows count as saved, not dirty.  Rows of ``evicted`` entities (those the capacity
-        cannot hold, ``StateStore.least_recently_seen_beyond``) are not loaded but deleted from the
-        store at the next save, as an eviction while running would.  StateStoreError if the rest
-        does not fit the capacity.
+        Loaded rows count as saved, not dirty.  StateStoreError if they do not fit the capacity (the
+        start first evicts what cannot fit: ``StateStore.evict_least_recently_seen``).
         """
         loaded = 0
-        dropped = frozenset(evicted)
-        self._pending_deletes.update(dropped)
         for chunk in rows:
-            if dropped:
-                chunk = chunk.without(dropped)
             if tuple(chunk.h.shape[1:]) != (self.num_layers, self.hidden_size):
                 raise StateStoreError(
                     f"saved state has shape {tuple(chunk.h.shape[1:])}, "

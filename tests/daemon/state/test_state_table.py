@@ -375,22 +375,6 @@ def test_state_table_load_rows_beyond_capacity_raises() -> None:
         make_table(capacity=2).load_rows([rows])
 
 
-def test_state_table_load_rows_leaves_evicted_entities_out_and_deletes_them_at_the_next_save() -> None:
-    """Saved entities the capacity cannot hold are not loaded; the next save deletes their rows."""
-    source = make_table(capacity=3)
-    slots = source.slots_for(["a", "b", "c"], now=1.0, partitions=0)
-    source.write(slots, *states(3, 1.0), now=1.0)
-    rows = EntityRows.concat(list(source.take_changes().upserts.chunks(2)), L, H)
-    restored = make_table(capacity=2)
-    assert not restored.has_pending_deletes
-    assert restored.load_rows(rows.chunks(2), evicted=["b"]) == 2
-    assert "b" not in restored and "a" in restored and "c" in restored
-    assert restored.has_pending_deletes
-    assert_same_entity(restored.snapshot("c"), source.snapshot("c"))
-    changes = restored.take_changes()
-    assert len(changes.upserts) == 0 and list(changes.deletes) == ["b"]
-
-
 def test_state_table_last_seen_max_by_source_ignores_freed_slots() -> None:
     """The latest time of each topic-partition's tracked entities; nothing for an empty table."""
     table = make_table()
