@@ -207,7 +207,7 @@ def test_daemon_restarted_with_max_entities_below_the_saved_count_keeps_the_most
 ) -> None:
     """Lowering state.max_entities is how an operator gives the daemon less memory: the start drops the
     least recently seen saved entities, as the running table would (it used to refuse to start, exit 6),
-    ``run --check`` says how many it will drop, and the first save removes them from the store."""
+    ``run --check`` says how many it will drop, and the start deletes them from the store."""
     log = generate_logs(seed=18, entities=40, anomaly_fraction=0.0, first_job_id=95_000)
     input_topic = topic_factory(partitions=2, prefix="in")
     config = live_config(
